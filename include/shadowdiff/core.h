@@ -1,0 +1,234 @@
+#ifndef SDIFF_CORE_H
+#define SDIFF_CORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*
+ * shadowdiff/core.h - status codes, error object, allocator hooks, bounded buffers,
+ * byte slices, a bounds-checked big-endian reader, limits and counters.
+ *
+ * Everything here is plain data; nothing is global except the allocator hooks, which a
+ * program sets once before using the library (tests use them to fail the Nth allocation).
+ */
+
+#if defined(_WIN32)
+#define SDIFF_API
+#else
+#define SDIFF_API __attribute__((visibility("default")))
+#endif
+
+#ifdef NDEBUG
+#define SDIFF_NEVER(x) (x)
+#else
+#include <assert.h>
+#define SDIFF_NEVER(x) ((x) ? (assert(!(#x)), 1) : 0)
+#endif
+
+/* >= 0: not a failure. */
+enum sdiff_status {
+    SDIFF_OK = 0,
+    SDIFF_MORE = 1,
+    SDIFF_END = 2,
+    SDIFF_ERR = -1,
+    SDIFF_ENOMEM = -2,
+    SDIFF_EINVAL = -3,
+    SDIFF_EPARSE = -4,
+    SDIFF_ELIMIT = -5,
+    SDIFF_ETRUNC = -6,
+    SDIFF_EIO = -7,
+    SDIFF_ENET = -8,
+    SDIFF_EDB = -9,
+    SDIFF_ETIMEOUT = -10,
+    SDIFF_EPERM = -11,
+};
+
+/* Filled only on failure; the first error wins (sdiff_err_set does nothing if code != 0). */
+struct sdiff_err {
+    int code;
+    uint64_t offset;
+    char where[32];
+    char msg[200];
+};
+
+/** Record an error unless one is already recorded; returns code. err may be NULL. */
+SDIFF_API int sdiff_err_set(struct sdiff_err *err, int code, const char *where, const char *fmt,
+                            ...) __attribute__((format(printf, 4, 5)));
+/** Clear an error object so it can record the next error. */
+SDIFF_API void sdiff_err_clear(struct sdiff_err *err);
+/** Short lowercase name of a status code ("parse error"). */
+SDIFF_API const char *sdiff_status_str(int code);
+
+/* ---- allocator ------------------------------------------------------------------------ */
+
+SDIFF_API void *sdiff_malloc(size_t n);
+SDIFF_API void *sdiff_calloc(size_t n, size_t size);
+SDIFF_API void *sdiff_realloc(void *p, size_t n);
+SDIFF_API void sdiff_free(void *p);
+/** Copy of s (NUL-terminated), or NULL on allocation failure. */
+SDIFF_API char *sdiff_strdup(const char *s);
+/** NUL-terminated copy of n bytes, or NULL on allocation failure. */
+SDIFF_API char *sdiff_strndup(const char *s, size_t n);
+
+/**
+ * Make allocation number `n` (0-based, counted from this call) and every later one fail,
+ * or pass -1 to stop failing. Returns the number of allocations made since the last call.
+ * For tests only (an out-of-memory sweep); not thread-safe.
+ */
+SDIFF_API long sdiff_alloc_fail_after(long n);
+
+/* ---- slices and bounded buffers -------------------------------------------------------- */
+
+/* Unterminated borrowed bytes: never hand p to str* functions. */
+struct sdiff_slice {
+    const uint8_t *p;
+    size_t len;
+};
+
+#define SDIFF_SLICE_LIT(s) ((struct sdiff_slice){(const uint8_t *)(s), sizeof(s) - 1})
+
+/** Case-insensitive ASCII comparison of a slice with a C string. */
+SDIFF_API int sdiff_slice_ieq(struct sdiff_slice s, const char *lit);
+
+/*
+ * Growable byte buffer with a hard maximum. data is always NUL-terminated past len when
+ * non-NULL, so text may be read as a C string (binary data may contain NULs).
+ */
+struct sdiff_buf {
+    uint8_t *data;
+    size_t len;
+    size_t cap;
+    size_t max;
+};
+
+/** Start empty with a maximum size of max bytes (no allocation yet). */
+SDIFF_API void sdiff_buf_init(struct sdiff_buf *b, size_t max);
+/** Release memory; the buffer can be reused after sdiff_buf_init. NULL-safe. */
+SDIFF_API void sdiff_buf_dispose(struct sdiff_buf *b);
+/** Make room for n more bytes. SDIFF_ELIMIT when len + n > max, SDIFF_ENOMEM. */
+SDIFF_API int sdiff_buf_reserve(struct sdiff_buf *b, size_t n);
+/** Append n bytes. SDIFF_ELIMIT (nothing appended) when len + n > max, SDIFF_ENOMEM. */
+SDIFF_API int sdiff_buf_append(struct sdiff_buf *b, const void *p, size_t n);
+/** Append a NUL-terminated string. */
+SDIFF_API int sdiff_buf_puts(struct sdiff_buf *b, const char *s);
+/** Append printf-formatted text. */
+SDIFF_API int sdiff_buf_printf(struct sdiff_buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/** Drop the first n bytes (n <= len), moving the rest to the front. */
+SDIFF_API void sdiff_buf_consume(struct sdiff_buf *b, size_t n);
+/** Set len to 0, keeping the allocation. */
+SDIFF_API void sdiff_buf_reset(struct sdiff_buf *b);
+/** Hand the bytes to the caller (free with sdiff_free); the buffer becomes empty. */
+SDIFF_API uint8_t *sdiff_buf_steal(struct sdiff_buf *b, size_t *len_out);
+
+/* ---- bounds-checked reader ------------------------------------------------------------- */
+
+/*
+ * Cursor over wire bytes. Getters past the end return 0 and set `bad`; check bad once after
+ * a group of reads. Never cast packet bytes to a struct.
+ */
+struct sdiff_rd {
+    const uint8_t *p;
+    size_t len;
+    size_t off;
+    int bad;
+};
+
+static inline void sdiff_rd_init(struct sdiff_rd *r, const uint8_t *p, size_t len)
+{
+    r->p = p;
+    r->len = len;
+    r->off = 0;
+    r->bad = 0;
+}
+static inline size_t sdiff_rd_left(const struct sdiff_rd *r)
+{
+    return r->bad ? 0 : r->len - r->off;
+}
+static inline int sdiff_rd_has(struct sdiff_rd *r, size_t n)
+{
+    if (r->bad || r->len - r->off < n) {
+        r->bad = 1;
+        return 0;
+    }
+    return 1;
+}
+static inline uint8_t sdiff_rd_u8(struct sdiff_rd *r)
+{
+    return sdiff_rd_has(r, 1) ? r->p[r->off++] : 0;
+}
+static inline uint16_t sdiff_rd_u16be(struct sdiff_rd *r)
+{
+    if (!sdiff_rd_has(r, 2))
+        return 0;
+    uint16_t v = (uint16_t)((r->p[r->off] << 8) | r->p[r->off + 1]);
+    r->off += 2;
+    return v;
+}
+static inline uint16_t sdiff_rd_u16le(struct sdiff_rd *r)
+{
+    if (!sdiff_rd_has(r, 2))
+        return 0;
+    uint16_t v = (uint16_t)((r->p[r->off + 1] << 8) | r->p[r->off]);
+    r->off += 2;
+    return v;
+}
+static inline uint32_t sdiff_rd_u32be(struct sdiff_rd *r)
+{
+    if (!sdiff_rd_has(r, 4))
+        return 0;
+    const uint8_t *q = r->p + r->off;
+    r->off += 4;
+    return ((uint32_t)q[0] << 24) | ((uint32_t)q[1] << 16) | ((uint32_t)q[2] << 8) | q[3];
+}
+static inline uint32_t sdiff_rd_u32le(struct sdiff_rd *r)
+{
+    if (!sdiff_rd_has(r, 4))
+        return 0;
+    const uint8_t *q = r->p + r->off;
+    r->off += 4;
+    return ((uint32_t)q[3] << 24) | ((uint32_t)q[2] << 16) | ((uint32_t)q[1] << 8) | q[0];
+}
+static inline const uint8_t *sdiff_rd_bytes(struct sdiff_rd *r, size_t n)
+{
+    if (!sdiff_rd_has(r, n))
+        return NULL;
+    const uint8_t *q = r->p + r->off;
+    r->off += n;
+    return q;
+}
+static inline void sdiff_rd_skip(struct sdiff_rd *r, size_t n)
+{
+    (void)sdiff_rd_bytes(r, n);
+}
+
+/* ---- limits ---------------------------------------------------------------------------- */
+
+/* Every table and buffer has a cap; exceeding one is counted, never a crash. */
+struct sdiff_limits {
+    size_t max_flows;          /* concurrent TCP connections tracked */
+    size_t max_ooo_bytes;      /* out-of-order bytes buffered per direction */
+    size_t max_ooo_segments;   /* out-of-order segments buffered per direction */
+    size_t max_total_ooo;      /* out-of-order bytes buffered over all flows */
+    size_t max_header_bytes;   /* one HTTP header block (start line + fields) */
+    size_t max_header_count;   /* fields in one header block */
+    size_t max_body;           /* body bytes kept per message; the rest is counted */
+    size_t max_pipeline;       /* requests waiting for a response on one connection */
+    uint64_t idle_timeout_us;  /* a flow with no packet for this long is expired */
+};
+
+#define SDIFF_LIMITS_INIT                                                                       \
+    {                                                                                          \
+        .max_flows = 65536, .max_ooo_bytes = 4u << 20, .max_ooo_segments = 1024,               \
+        .max_total_ooo = 256u << 20, .max_header_bytes = 64u << 10, .max_header_count = 256,   \
+        .max_body = 1u << 20, .max_pipeline = 64, .idle_timeout_us = 120ull * 1000000,         \
+    }
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,236 @@
+/*
+ * core.c - error object, allocator hooks with failure injection, bounded buffers.
+ *
+ * sdiff_buf keeps data NUL-terminated past len so that text can be read as a C string;
+ * growth never exceeds max, so every buffer in the library has a hard cap.
+ */
+#include "shadowdiff/core.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int sdiff_err_set(struct sdiff_err *err, int code, const char *where, const char *fmt, ...)
+{
+    if (err == NULL || err->code != 0)
+        return code;
+    err->code = code;
+    snprintf(err->where, sizeof err->where, "%s", where ? where : "");
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+void sdiff_err_clear(struct sdiff_err *err)
+{
+    if (err != NULL)
+        memset(err, 0, sizeof *err);
+}
+
+const char *sdiff_status_str(int code)
+{
+    switch (code) {
+    case SDIFF_OK: return "ok";
+    case SDIFF_MORE: return "more";
+    case SDIFF_END: return "end";
+    case SDIFF_ERR: return "error";
+    case SDIFF_ENOMEM: return "out of memory";
+    case SDIFF_EINVAL: return "invalid argument";
+    case SDIFF_EPARSE: return "parse error";
+    case SDIFF_ELIMIT: return "limit reached";
+    case SDIFF_ETRUNC: return "truncated";
+    case SDIFF_EIO: return "i/o error";
+    case SDIFF_ENET: return "network error";
+    case SDIFF_EDB: return "database error";
+    case SDIFF_ETIMEOUT: return "timeout";
+    case SDIFF_EPERM: return "permission denied";
+    default: return "unknown status";
+    }
+}
+
+/* ---- allocator ------------------------------------------------------------------------ */
+
+/* Failure injection for tests: -1 means never fail. Not thread-safe by design. */
+static long alloc_fail_at = -1;
+static long alloc_count;
+
+long sdiff_alloc_fail_after(long n)
+{
+    long made = alloc_count;
+    alloc_count = 0;
+    alloc_fail_at = n;
+    return made;
+}
+
+static int alloc_should_fail(void)
+{
+    if (alloc_fail_at < 0)
+        return 0;
+    return alloc_count++ >= alloc_fail_at;
+}
+
+void *sdiff_malloc(size_t n)
+{
+    if (alloc_should_fail())
+        return NULL;
+    return malloc(n ? n : 1);
+}
+
+void *sdiff_calloc(size_t n, size_t size)
+{
+    if (alloc_should_fail())
+        return NULL;
+    return calloc(n ? n : 1, size ? size : 1);
+}
+
+void *sdiff_realloc(void *p, size_t n)
+{
+    if (alloc_should_fail())
+        return NULL;
+    return realloc(p, n ? n : 1);
+}
+
+void sdiff_free(void *p)
+{
+    free(p);
+}
+
+char *sdiff_strndup(const char *s, size_t n)
+{
+    char *d = sdiff_malloc(n + 1);
+    if (d == NULL)
+        return NULL;
+    memcpy(d, s, n);
+    d[n] = '\0';
+    return d;
+}
+
+char *sdiff_strdup(const char *s)
+{
+    return sdiff_strndup(s, strlen(s));
+}
+
+int sdiff_slice_ieq(struct sdiff_slice s, const char *lit)
+{
+    size_t n = strlen(lit);
+    if (s.len != n)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        uint8_t a = s.p[i], b = (uint8_t)lit[i];
+        if (a >= 'A' && a <= 'Z')
+            a = (uint8_t)(a + 32);
+        if (b >= 'A' && b <= 'Z')
+            b = (uint8_t)(b + 32);
+        if (a != b)
+            return 0;
+    }
+    return 1;
+}
+
+/* ---- bounded buffers ------------------------------------------------------------------- */
+
+void sdiff_buf_init(struct sdiff_buf *b, size_t max)
+{
+    b->data = NULL;
+    b->len = 0;
+    b->cap = 0;
+    b->max = max;
+}
+
+void sdiff_buf_dispose(struct sdiff_buf *b)
+{
+    if (b == NULL)
+        return;
+    sdiff_free(b->data);
+    b->data = NULL;
+    b->len = 0;
+    b->cap = 0;
+}
+
+int sdiff_buf_reserve(struct sdiff_buf *b, size_t n)
+{
+    if (n > b->max || b->len > b->max - n)
+        return SDIFF_ELIMIT;
+    size_t need = b->len + n + 1; /* + NUL */
+    if (need <= b->cap)
+        return SDIFF_OK;
+    size_t cap = b->cap ? b->cap : 64;
+    while (cap < need)
+        cap = cap > SIZE_MAX / 2 ? need : cap * 2;
+    if (cap > b->max + 1)
+        cap = b->max + 1;
+    uint8_t *d = sdiff_realloc(b->data, cap);
+    if (d == NULL)
+        return SDIFF_ENOMEM;
+    b->data = d;
+    b->cap = cap;
+    return SDIFF_OK;
+}
+
+int sdiff_buf_append(struct sdiff_buf *b, const void *p, size_t n)
+{
+    int rc = sdiff_buf_reserve(b, n);
+    if (rc < 0)
+        return rc;
+    if (n)
+        memcpy(b->data + b->len, p, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+    return SDIFF_OK;
+}
+
+int sdiff_buf_puts(struct sdiff_buf *b, const char *s)
+{
+    return sdiff_buf_append(b, s, strlen(s));
+}
+
+int sdiff_buf_printf(struct sdiff_buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return SDIFF_ERR;
+    int rc = sdiff_buf_reserve(b, (size_t)n);
+    if (rc < 0)
+        return rc;
+    va_start(ap, fmt);
+    vsnprintf((char *)b->data + b->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+    return SDIFF_OK;
+}
+
+void sdiff_buf_consume(struct sdiff_buf *b, size_t n)
+{
+    if (n >= b->len) {
+        b->len = 0;
+    } else {
+        memmove(b->data, b->data + n, b->len - n);
+        b->len -= n;
+    }
+    if (b->data)
+        b->data[b->len] = '\0';
+}
+
+void sdiff_buf_reset(struct sdiff_buf *b)
+{
+    b->len = 0;
+    if (b->data)
+        b->data[0] = '\0';
+}
+
+uint8_t *sdiff_buf_steal(struct sdiff_buf *b, size_t *len_out)
+{
+    uint8_t *d = b->data;
+    if (len_out)
+        *len_out = b->len;
+    b->data = NULL;
+    b->len = 0;
+    b->cap = 0;
+    return d;
+}
