@@ -122,6 +122,11 @@ SDIFF_API int sdiff_buf_printf(struct sdiff_buf *b, const char *fmt, ...)
 SDIFF_API void sdiff_buf_consume(struct sdiff_buf *b, size_t n);
 /** Set len to 0, keeping the allocation. */
 SDIFF_API void sdiff_buf_reset(struct sdiff_buf *b);
+/**
+ * Append n bytes as a JSON string literal (with quotes). Bytes that are not valid UTF-8
+ * are written as \u00XX (their Latin-1 reading), so the output is always valid JSON.
+ */
+SDIFF_API int sdiff_buf_json_str(struct sdiff_buf *b, const void *p, size_t n);
 /** Hand the bytes to the caller (free with sdiff_free); the buffer becomes empty. */
 SDIFF_API uint8_t *sdiff_buf_steal(struct sdiff_buf *b, size_t *len_out);
 

@@ -234,3 +234,82 @@ uint8_t *sdiff_buf_steal(struct sdiff_buf *b, size_t *len_out)
     b->cap = 0;
     return d;
 }
+
+/* Length of the valid UTF-8 sequence at p (1..4), or 0 when it is not valid. */
+static size_t utf8_seq_len(const uint8_t *p, size_t n)
+{
+    uint8_t c = p[0];
+    size_t len;
+    uint32_t min;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xc2 && c <= 0xdf)
+        len = 2, min = 0x80;
+    else if (c >= 0xe0 && c <= 0xef)
+        len = 3, min = 0x800;
+    else if (c >= 0xf0 && c <= 0xf4)
+        len = 4, min = 0x10000;
+    else
+        return 0;
+    if (n < len)
+        return 0;
+    uint32_t cp = c & (0x3f >> (len - 1));
+    for (size_t i = 1; i < len; i++) {
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (p[i] & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return len;
+}
+
+int sdiff_buf_json_str(struct sdiff_buf *b, const void *src, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    const uint8_t *p = src;
+    int rc = sdiff_buf_reserve(b, n + 2);
+    if (rc < 0)
+        return rc;
+    b->data[b->len++] = '"';
+    size_t i = 0;
+    while (i < n) {
+        /* copy the longest run that needs no escaping in one go */
+        size_t j = i;
+        while (j < n && p[j] >= 0x20 && p[j] < 0x80 && p[j] != '"' && p[j] != '\\')
+            j++;
+        if (j > i) {
+            if ((rc = sdiff_buf_append(b, p + i, j - i)) < 0)
+                return rc;
+            i = j;
+            continue;
+        }
+        char esc[8];
+        size_t elen = 2;
+        uint8_t c = p[i];
+        size_t ulen = c >= 0x80 ? utf8_seq_len(p + i, n - i) : 0;
+        if (ulen > 0) {
+            if ((rc = sdiff_buf_append(b, p + i, ulen)) < 0)
+                return rc;
+            i += ulen;
+            continue;
+        }
+        esc[0] = '\\';
+        switch (c) {
+        case '"': esc[1] = '"'; break;
+        case '\\': esc[1] = '\\'; break;
+        case '\n': esc[1] = 'n'; break;
+        case '\r': esc[1] = 'r'; break;
+        case '\t': esc[1] = 't'; break;
+        default:
+            memcpy(esc, "\\u00", 4);
+            esc[4] = hex[c >> 4];
+            esc[5] = hex[c & 15];
+            elen = 6;
+        }
+        if ((rc = sdiff_buf_append(b, esc, elen)) < 0)
+            return rc;
+        i++;
+    }
+    return sdiff_buf_append(b, "\"", 1);
+}

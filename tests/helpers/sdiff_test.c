@@ -52,3 +52,154 @@ void sdiff_test_feed_split(const uint8_t *in, size_t len, sdiff_test_reset_fn re
         feed(ud, in + i, 1);
     check(ud);
 }
+
+/* ---- processes ----------------------------------------------------------------------- */
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static int children[64];
+static int nchildren;
+static int atexit_set;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void forget(int pid)
+{
+    for (int i = 0; i < nchildren; i++)
+        if (children[i] == pid)
+            children[i] = children[--nchildren];
+}
+
+void sdiff_test_kill_all(void)
+{
+    for (int i = 0; i < nchildren; i++) {
+        kill(children[i], SIGKILL);
+        waitpid(children[i], NULL, 0);
+    }
+    nchildren = 0;
+}
+
+int sdiff_test_spawn(char *const argv[], const char *out_path, const char *err_path)
+{
+    if (!atexit_set) {
+        atexit(sdiff_test_kill_all);
+        atexit_set = 1;
+    }
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        setpgid(0, 0);
+        int in = open("/dev/null", O_RDONLY);
+        int out = open(out_path ? out_path : "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        int er = open(err_path ? err_path : "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        dup2(in, 0);
+        dup2(out, 1);
+        dup2(er, 2);
+        execvp(argv[0], argv);
+        _exit(127);
+    }
+    if (nchildren < 64)
+        children[nchildren++] = pid;
+    return pid;
+}
+
+int sdiff_test_wait(int pid, double timeout_s)
+{
+    double end = now_s() + timeout_s;
+    int status;
+    while (now_s() < end) {
+        pid_t r = waitpid(pid, &status, WNOHANG);
+        if (r == pid) {
+            forget(pid);
+            return status;
+        }
+        usleep(10000);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+    forget(pid);
+    return -1;
+}
+
+int sdiff_test_stop(int pid, int sig, double timeout_s)
+{
+    kill(pid, sig);
+    return sdiff_test_wait(pid, timeout_s);
+}
+
+int sdiff_test_free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+int sdiff_test_wait_port(int port, double timeout_s)
+{
+    double end = now_s() + timeout_s;
+    while (now_s() < end) {
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                                .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        int ok = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
+        close(fd);
+        if (ok)
+            return 0;
+        usleep(50000);
+    }
+    return -1;
+}
+
+int sdiff_test_wait_file_contains(const char *path, const char *needle, double timeout_s)
+{
+    double end = now_s() + timeout_s;
+    while (now_s() < end) {
+        FILE *f = fopen(path, "rb");
+        if (f) {
+            char buf[65536];
+            size_t n = fread(buf, 1, sizeof buf - 1, f);
+            fclose(f);
+            buf[n] = 0;
+            if (strstr(buf, needle))
+                return 0;
+        }
+        usleep(50000);
+    }
+    return -1;
+}
+
+char *sdiff_test_tmpdir(void)
+{
+    char tmpl[] = "/tmp/sdiff-test-XXXXXX";
+    char *d = mkdtemp(tmpl);
+    assert_non_null(d);
+    return strdup(d);
+}
+
+void sdiff_test_rmdir(const char *dir)
+{
+    char cmd[4200];
+    if (dir == NULL || strncmp(dir, "/tmp/sdiff-test-", 16) != 0)
+        return;
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", dir);
+}

@@ -40,3 +40,26 @@ void sdiff_test_feed_split(const uint8_t *in, size_t len, sdiff_test_reset_fn re
     }
 
 #endif
+
+/* ---- processes (integration tests) ------------------------------------------------------ */
+
+/*
+ * Start argv[0] with its output sent to files (NULL: /dev/null). The child is registered and
+ * killed (SIGKILL) by sdiff_test_kill_all, which also runs at exit, so a failing test never
+ * leaves a process behind. Returns the pid.
+ */
+int sdiff_test_spawn(char *const argv[], const char *out_path, const char *err_path);
+/* Send sig, then wait up to timeout_s; SIGKILL after that. Returns the wait status. */
+int sdiff_test_stop(int pid, int sig, double timeout_s);
+/* Wait up to timeout_s for the child to exit by itself; -1 (and SIGKILL) on timeout. */
+int sdiff_test_wait(int pid, double timeout_s);
+void sdiff_test_kill_all(void);
+/* A TCP port on 127.0.0.1 that was free a moment ago. */
+int sdiff_test_free_port(void);
+/* Wait until something accepts TCP connections on 127.0.0.1:port; 0 on success. */
+int sdiff_test_wait_port(int port, double timeout_s);
+/* Wait until the file contains needle; 0 on success. */
+int sdiff_test_wait_file_contains(const char *path, const char *needle, double timeout_s);
+/* A fresh temporary directory (removed by the caller with sdiff_test_rmdir). */
+char *sdiff_test_tmpdir(void);
+void sdiff_test_rmdir(const char *dir);
