@@ -1,0 +1,923 @@
+/*
+ * test_reasm.c - TCP reassembly: ordering, overlaps, wraparound, direction, lifecycle, gaps,
+ * limits, many flows and an out-of-memory sweep. Every callback is recorded into a transcript
+ * per flow and direction ("data<gap 3>more<fin>") and compared exactly.
+ */
+#include "shadowdiff/reasm.h"
+
+#include "sdiff_test.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- recorder -------------------------------------------------------------------------- */
+
+struct str {
+    char *p;
+    size_t n, cap;
+};
+
+static void str_add(struct str *s, const void *p, size_t n)
+{
+    if (s->n + n + 1 > s->cap) {
+        size_t cap = s->cap ? s->cap : 64;
+        while (cap < s->n + n + 1)
+            cap *= 2;
+        s->p = realloc(s->p, cap);
+        assert_non_null(s->p);
+        s->cap = cap;
+    }
+    memcpy(s->p + s->n, p, n);
+    s->n += n;
+    s->p[s->n] = '\0';
+}
+
+static void str_printf(struct str *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void str_printf(struct str *s, const char *fmt, ...)
+{
+    char tmp[256];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    assert_true(n >= 0 && (size_t)n < sizeof tmp);
+    str_add(s, tmp, (size_t)n);
+}
+
+static const char *str_get(const struct str *s)
+{
+    return s->p != NULL ? s->p : "";
+}
+
+#define MAX_TFLOWS 1100
+
+struct tflow {
+    struct sdiff_flow_info info;
+    struct str dir[2];
+    int closed;
+    enum sdiff_close_reason why;
+};
+
+struct rec {
+    struct tflow flows[MAX_TFLOWS];
+    size_t nflows;
+    struct str events; /* open/close order over all flows */
+};
+
+static const char *REASON[] = {"fin", "rst", "idle", "reuse", "evict", "end"};
+
+static void on_open(const struct sdiff_flow_info *f, void **flow_ud, void *ud)
+{
+    struct rec *rc = ud;
+    assert_true(rc->nflows < MAX_TFLOWS);
+    struct tflow *t = &rc->flows[rc->nflows++];
+    assert_int_equal(f->id, rc->nflows); /* ids 1, 2, 3 ... */
+    t->info = *f;
+    *flow_ud = t;
+    str_printf(&rc->events, "open%llu ", (unsigned long long)f->id);
+}
+
+static struct tflow *live(void *flow_ud)
+{
+    struct tflow *t = flow_ud;
+    assert_non_null(t);
+    assert_false(t->closed);
+    return t;
+}
+
+static void on_data(void *flow_ud, enum sdiff_dir dir, const uint8_t *p, size_t len, uint64_t ts,
+                    void *ud)
+{
+    (void)ts;
+    (void)ud;
+    assert_true(len > 0);
+    str_add(&live(flow_ud)->dir[dir], p, len);
+}
+
+static void on_gap(void *flow_ud, enum sdiff_dir dir, uint64_t len, uint64_t ts, void *ud)
+{
+    (void)ts;
+    (void)ud;
+    assert_true(len > 0);
+    str_printf(&live(flow_ud)->dir[dir], "<gap %llu>", (unsigned long long)len);
+}
+
+static void on_fin(void *flow_ud, enum sdiff_dir dir, uint64_t ts, void *ud)
+{
+    (void)ts;
+    (void)ud;
+    str_add(&live(flow_ud)->dir[dir], "<fin>", 5);
+}
+
+static void on_close(void *flow_ud, enum sdiff_close_reason why, uint64_t ts, void *ud)
+{
+    (void)ts;
+    struct rec *rc = ud;
+    struct tflow *t = live(flow_ud);
+    t->closed = 1;
+    t->why = why;
+    str_printf(&rc->events, "close%llu=%s ", (unsigned long long)t->info.id, REASON[why]);
+}
+
+static const struct sdiff_reasm_cb CB = {on_open, on_data, on_gap, on_fin, on_close};
+
+static void rec_free(struct rec *rc)
+{
+    for (size_t i = 0; i < rc->nflows; i++) {
+        free(rc->flows[i].dir[0].p);
+        free(rc->flows[i].dir[1].p);
+    }
+    free(rc->events.p);
+    free(rc);
+}
+
+/* ---- harness --------------------------------------------------------------------------- */
+
+struct t {
+    struct sdiff_reasm *r;
+    struct rec *rc;
+    uint64_t ts;
+    uint8_t family;
+};
+
+#define C 0 /* sent by the client (10.0.0.1:cport) */
+#define S 1 /* sent by the server (10.0.0.2:sport) */
+
+static struct t *t_new_with(const struct sdiff_limits *lim, const uint16_t *ports, size_t nports)
+{
+    struct t *t = calloc(1, sizeof *t);
+    assert_non_null(t);
+    t->rc = calloc(1, sizeof *t->rc);
+    assert_non_null(t->rc);
+    t->family = 4;
+    t->ts = 1000000;
+    assert_int_equal(sdiff_reasm_new(&t->r, lim, ports, nports, &CB, t->rc, NULL), SDIFF_OK);
+    return t;
+}
+
+static struct t *t_new(void)
+{
+    struct sdiff_limits lim = SDIFF_LIMITS_INIT;
+    const uint16_t ports[] = {80};
+    return t_new_with(&lim, ports, 1);
+}
+
+static void t_free(struct t *t)
+{
+    sdiff_reasm_free(t->r);
+    rec_free(t->rc);
+    free(t);
+}
+
+static struct sdiff_segment mkseg(uint8_t family, int from, uint16_t cport, uint16_t sport,
+                                  uint8_t flags, uint32_t seq, uint32_t ack, const char *data)
+{
+    struct sdiff_segment s;
+    memset(&s, 0, sizeof s);
+    s.family = family;
+    uint8_t ca[16] = {10, 0, 0, 1}, sa[16] = {10, 0, 0, 2};
+    if (family == 6) {
+        const uint8_t c6[16] = {0x20, 0x01, 0x0d, 0xb8, [15] = 1};
+        const uint8_t s6[16] = {0x20, 0x01, 0x0d, 0xb8, [15] = 2};
+        memcpy(ca, c6, 16);
+        memcpy(sa, s6, 16);
+    }
+    memcpy(from == C ? s.src : s.dst, ca, 16);
+    memcpy(from == C ? s.dst : s.src, sa, 16);
+    s.sport = from == C ? cport : sport;
+    s.dport = from == C ? sport : cport;
+    s.flags = flags;
+    s.seq = seq;
+    s.ack = ack;
+    s.payload = (const uint8_t *)data;
+    s.len = data != NULL ? strlen(data) : 0;
+    return s;
+}
+
+/* Feed on flow (cport 40000, sport 80); ts advances by 1 us per segment. */
+static int feedp(struct t *t, uint16_t cport, int from, uint8_t flags, uint32_t seq, uint32_t ack,
+                 const char *data)
+{
+    struct sdiff_segment s = mkseg(t->family, from, cport, 80, flags, seq, ack, data);
+    s.ts_us = t->ts++;
+    return sdiff_reasm_feed(t->r, &s);
+}
+
+static void feed(struct t *t, int from, uint8_t flags, uint32_t seq, uint32_t ack, const char *data)
+{
+    assert_int_equal(feedp(t, 40000, from, flags, seq, ack, data), SDIFF_OK);
+}
+
+#define SYN SDIFF_TCP_SYN
+#define ACK SDIFF_TCP_ACK
+#define FIN SDIFF_TCP_FIN
+#define RST SDIFF_TCP_RST
+#define PSH SDIFF_TCP_PSH
+
+/* Client ISN 100, server ISN 5000: client data starts at 101, server data at 5001. */
+static void handshake(struct t *t)
+{
+    feed(t, C, SYN, 100, 0, NULL);
+    feed(t, S, SYN | ACK, 5000, 101, NULL);
+    feed(t, C, ACK, 101, 5001, NULL);
+}
+
+static struct tflow *flow(struct t *t, size_t id)
+{
+    assert_true(id >= 1 && id <= t->rc->nflows);
+    return &t->rc->flows[id - 1];
+}
+
+static const char *c2s(struct t *t, size_t id)
+{
+    return str_get(&flow(t, id)->dir[SDIFF_DIR_C2S]);
+}
+
+static const char *s2c(struct t *t, size_t id)
+{
+    return str_get(&flow(t, id)->dir[SDIFF_DIR_S2C]);
+}
+
+static const struct sdiff_reasm_stats *stats(struct t *t)
+{
+    return sdiff_reasm_stats(t->r);
+}
+
+/* ---- ordering -------------------------------------------------------------------------- */
+
+static void test_reasm__in_order_exchange_delivers_both_directions(void **state)
+{
+    (void)state;
+    struct t *t = t_new();
+    handshake(t);
+    feed(t, C, ACK | PSH, 101, 5001, "GET / ");
+    feed(t, C, ACK | PSH, 107, 5001, "HTTP/1.1\r\n\r\n");
+    feed(t, S, ACK | PSH, 5001, 119, "HTTP/1.1 200 OK\r\n\r\n");
+    feed(t, C, ACK | FIN, 119, 5020, NULL);
+    feed(t, S, ACK | FIN, 5020, 120, NULL);
+    feed(t, C, ACK, 120, 5021, NULL);
+    assert_string_equal(c2s(t, 1), "GET / HTTP/1.1\r\n\r\n<fin>");
+    assert_string_equal(s2c(t, 1), "HTTP/1.1 200 OK\r\n\r\n<fin>");
+    assert_string_equal(str_get(&t->rc->events), "open1 close1=fin ");
+    struct tflow *f = flow(t, 1);
+    assert_int_equal(f->info.cport, 40000);
+    assert_int_equal(f->info.sport, 80);
+    assert_int_equal(f->info.midstream, 0);
+    assert_int_equal(f->info.family, 4);
+    assert_int_equal(f->info.client[0], 10);
+    assert_int_equal(f->info.client[3], 1);
+    assert_int_equal(f->info.server[3], 2);
+    assert_int_equal(sdiff_reasm_flow_count(t->r), 0);
+    assert_int_equal(stats(t)->flows, 1);
+    assert_int_equal(stats(t)->gaps, 0);
+    assert_int_equal(stats(t)->segments, 9);
+    assert_int_equal(stats(t)->ignored_segments, 1); /* the last ACK: flow already closed */
+    t_free(t);
+}
+
+static void test_reasm__every_permutation_of_four_segments_delivers_same_bytes(void **state)
+{
+    (void)state;
+    const char *parts[4] = {"aaaa", "bbbbb", "cc", "ddddddd"};
+    uint32_t seqs[4] = {101, 105, 110, 112};
+    int perm[4] = {0, 1, 2, 3};
+    int count = 0;
+    for (;;) {
+        struct t *t = t_new();
+        handshake(t);
+        for (int i = 0; i < 4; i++)
+            feed(t, C, ACK | PSH, seqs[perm[i]], 5001, parts[perm[i]]);
+        /* delivered already, before any flush */
+        assert_string_equal(c2s(t, 1), "aaaabbbbbccddddddd");
+        assert_int_equal(sdiff_reasm_buffered(t->r), 0);
+        assert_int_equal(stats(t)->gaps, 0);
+        t_free(t);
+        count++;
+        /* next permutation (lexicographic) */
+        int i = 2;
+        while (i >= 0 && perm[i] > perm[i + 1])
+            i--;
+        if (i < 0)
+            break;
+        int j = 3;
+        while (perm[j] < perm[i])
+            j--;
+        int tmp = perm[i];
+        perm[i] = perm[j];
+        perm[j] = tmp;
+        for (int a = i + 1, b = 3; a < b; a++, b--) {
+            tmp = perm[a];
+            perm[a] = perm[b];
+            perm[b] = tmp;
+        }
+    }
+    assert_int_equal(count, 24);
+}
+
+static void test_reasm__retransmission_counted_and_dropped(void **state)
+{
+    (void)state;
+    struct t *t = t_new();
+    handshake(t);
+    feed(t, C, ACK, 101, 5001, "abcd");
+    feed(t, C, ACK, 101, 5001, "abcd");
+    feed(t, C, ACK, 105, 5001, "efgh");
+    feed(t, C, ACK, 103, 5001, "cd");
+    feed(t, C, SYN, 100, 0, NULL); /* a late SYN retransmit is harmless */
+    assert_string_equal(c2s(t, 1), "abcdefgh");
+    assert_int_equal(stats(t)->retrans_segments, 3);
+    assert_int_equal(stats(t)->overlap_bytes, 6);
+    assert_int_equal(stats(t)->flows, 1);
+    t_free(t);
+}
+
+static void test_reasm__overlapping_retransmit_keeps_first_copy(void **state)
+{
+    (void)state;
+    struct t *t = t_new();
+    handshake(t);
+    /* in order, then a longer copy overlapping its tail */
+    feed(t, C, ACK, 101, 5001, "abcdef");
+    feed(t, C, ACK, 103, 5001, "XXXXghij");
+    assert_string_equal(c2s(t, 1), "abcdefghij");
+    /* buffered ahead of a hole, then a segment that fills the hole and overlaps it */
+    feed(t, C, ACK, 113, 5001, "mn");         /* 113..114 */
+    feed(t, C, ACK, 117, 5001, "qr");         /* 117..118 */
+    feed(t, C, ACK, 111, 5001, "KLMNOPQRST"); /* 111..120 */
+    assert_string_equal(c2s(t, 1), "abcdefghijKLmnOPqrST");
+    /* overlaps among buffered segments */
+    feed(t, C, ACK, 125, 5001, "wxyz");    /* 125..128 */
+    feed(t, C, ACK, 123, 5001, "WWWW");    /* 123..126: keeps wx */
+    feed(t, C, ACK, 124, 5001, "!!!!!!!"); /* 124..130: only 129..130 new */
+    feed(t, C, ACK, 121, 5001, "uv");
+    assert_string_equal(c2s(t, 1), "abcdefghijKLmnOPqrSTuvWWwxyz!!");
+    assert_int_equal(sdiff_reasm_buffered(t->r), 0);
+    assert_int_equal(stats(t)->overlap_bytes, 4 + 4 + 2 + 5);
+    t_free(t);
+}
+
+static void test_reasm__sequence_wraparound_delivers_in_order(void **state)
+{
+    (void)state;
+    struct t *t = t_new();
+    feed(t, C, SYN, 0xfffffff8u, 0, NULL);
+    feed(t, S, SYN | ACK, 0xfffffffeu, 0xfffffff9u, NULL);
+    feed(t, C, ACK, 0xfffffff9u, 0xffffffffu, NULL);
+    feed(t, C, ACK, 0x00000000u, 0xffffffffu, "789"); /* after the wrap, ahead of a hole */
+    feed(t, C, ACK, 0xfffffff9u, 0xffffffffu, "0123456");
+    assert_string_equal(c2s(t, 1), "0123456789");
+    feed(t, S, ACK, 0xffffffffu, 0x3, "wrap!");
+    feed(t, S, ACK, 0x3, 0x3, "!x"); /* overlaps the '!' at 3 */
+    assert_string_equal(s2c(t, 1), "wrap!x");
+    assert_int_equal(stats(t)->gaps, 0);
+    t_free(t);
+}
+
+/* ---- direction ------------------------------------------------------------------------- */
+
+static void test_reasm__midstream_start_takes_direction_from_server_port(void **state)
+{
+    (void)state;
+    struct t *t = t_new();
+    /* the first packet comes from the server (port 80) */
+    feed(t, S, ACK | PSH, 7000, 300, "response");
+    feed(t, C, ACK | PSH, 300, 7008, "request");
+    struct tflow *f = flow(t, 1);
+    assert_int_equal(f->info.midstream, 1);
+    assert_int_equal(f->info.cport, 40000);
+    assert_int_equal(f->info.sport, 80);
+    assert_string_equal(c2s(t, 1), "request");
+    assert_string_equal(s2c(t, 1), "response");
+    assert_int_equal(stats(t)->flows_midstream, 1);
+    t_free(t);
+}
+
+static void test_reasm__without_server_port_higher_port_is_client(void **state)
+{
+    (void)state;
+    struct sdiff_limits lim = SDIFF_LIMITS_INIT;
+    struct t *t = t_new_with(&lim, NULL, 0);
+    /* port 80 is not configured here; 40000 > 80, so 40000 is the client either way */
+    feed(t, S, ACK | PSH, 7000, 300, "from80");
+    struct tflow *f = flow(t, 1);
+    assert_int_equal(f->info.cport, 40000);
+    assert_int_equal(f->info.sport, 80);
+    assert_string_equal(s2c(t, 1), "from80");
+    /* another flow, first packet from the high port */
+    struct sdiff_segment s = mkseg(4, C, 50000, 9000, ACK, 1, 1, "hi");
+    assert_int_equal(sdiff_reasm_feed(t->r, &s), SDIFF_OK);
+    assert_int_equal(flow(t, 2)->info.cport, 50000);
+    assert_string_equal(c2s(t, 2), "hi");
+    t_free(t);
+}
+
+static void test_reasm__syn_sender_is_client_and_syn_ack_sender_is_server(void **state)
+{
+    (void)state;
+    struct t *t = t_new();
+    /* SYN from port 80 to port 40000: the SYN decides, not the ports */
+    struct sdiff_segment s = mkseg(4, S, 40000, 80, SYN, 1, 0, NULL);
+    assert_int_equal(sdiff_reasm_feed(t->r, &s), SDIFF_OK);
+    assert_int_equal(flow(t, 1)->info.cport, 80);
+    assert_int_equal(flow(t, 1)->info.midstream, 0);
+    /* a flow first seen at its SYN+ACK (SYN lost): the sender is the server */
+    s = mkseg(4, C, 41000, 80, SYN | ACK, 900, 51, NULL);
+    assert_int_equal(sdiff_reasm_feed(t->r, &s), SDIFF_OK);
+    assert_int_equal(flow(t, 2)->info.sport, 41000);
+    assert_int_equal(flow(t, 2)->info.cport, 80);
+    /* and the SYN+ACK told us where the client's data starts: a lost first segment shows */
+    s = mkseg(4, S, 41000, 80, ACK, 55, 901, "late");
+    assert_int_equal(sdiff_reasm_feed(t->r, &s), SDIFF_OK);
+    sdiff_reasm_flush(t->r, t->ts);
+    assert_string_equal(c2s(t, 2), "<gap 4>late");
+    t_free(t);
+}
+
+/* ---- lifecycle ------------------------------------------------------------------------- */
+
+static void test_reasm__fin_from_both_sides_closes_after_delivery(void **state)
+{
+    (void)state;
+    struct t *t = t_new();
+    handshake(t);
+    feed(t, C, ACK | FIN, 105, 5001, "efg"); /* FIN ahead of a hole */
+    assert_string_equal(c2s(t, 1), "");
+    feed(t, S, ACK | FIN, 5001, 101, "bye");
+    assert_string_equal(s2c(t, 1), "bye<fin>");
+    assert_int_equal(sdiff_reasm_flow_count(t->r), 1);
+    feed(t, C, ACK, 101, 5005, "abcd"); /* fills the hole: FIN delivered, flow closes */
+    assert_string_equal(c2s(t, 1), "abcdefg<fin>");
+    assert_string_equal(str_get(&t->rc->events), "open1 close1=fin ");
+    assert_int_equal(sdiff_reasm_flow_count(t->r), 0);
+    /* retransmitted FIN and ACK after the close create nothing */
+    feed(t, S, ACK | FIN, 5004, 109, NULL);
+    assert_int_equal(sdiff_reasm_flow_count(t->r), 0);
+    assert_int_equal(stats(t)->flows, 1);
+    t_free(t);
+}
+
+static void test_reasm__rst_delivers_buffered_data_then_closes(void **state)
+{
+    (void)state;
+    struct t *t = t_new();
+    handshake(t);
+    feed(t, C, ACK, 101, 5001, "ab");
+    feed(t, C, ACK, 106, 5001, "fg");
+    feed(t, S, RST, 5001, 0, NULL);
+    assert_string_equal(c2s(t, 1), "ab<gap 3>fg");
+    assert_string_equal(str_get(&t->rc->events), "open1 close1=rst ");
+    assert_int_equal(sdiff_reasm_flow_count(t->r), 0);
+    assert_int_equal(sdiff_reasm_buffered(t->r), 0);
+    /* a RST for an unknown flow is ignored */
+    uint64_t ign = stats(t)->ignored_segments;
+    feed(t, S, RST | ACK, 5001, 101, NULL);
+    assert_int_equal(stats(t)->ignored_segments, ign + 1);
+    assert_int_equal(stats(t)->flows, 1);
+    t_free(t);
+}
+
+static void test_reasm__idle_flow_expires(void **state)
+{
+    (void)state;
+    struct sdiff_limits lim = SDIFF_LIMITS_INIT;
+    lim.idle_timeout_us = 1000;
+    const uint16_t ports[] = {80};
+    struct t *t = t_new_with(&lim, ports, 1);
+    handshake(t);
+    feed(t, C, ACK, 101, 5001, "abc");
+    feed(t, C, ACK, 106, 5001, "f"); /* buffered behind a hole */
+    /* another flow 999 us later keeps the first one */
+    t->ts += 990;
+    assert_int_equal(feedp(t, 40001, C, ACK, 1, 1, "x"), SDIFF_OK);
+    assert_int_equal(sdiff_reasm_flow_count(t->r), 2);
+    t->ts += 20;
+    assert_int_equal(feedp(t, 40001, C, ACK, 2, 1, "y"), SDIFF_OK);
+    assert_string_equal(str_get(&t->rc->events), "open1 open2 close1=idle ");
+    assert_string_equal(c2s(t, 1), "abc<gap 2>f");
+    assert_int_equal(stats(t)->flows_expired, 1);
+    /* explicit expiry; a half-closed flow that goes idle closes as FIN */
+    assert_int_equal(feedp(t, 40001, C, ACK | FIN, 3, 1, NULL), SDIFF_OK);
+    sdiff_reasm_expire(t->r, t->ts + 500);
+    assert_int_equal(sdiff_reasm_flow_count(t->r), 1);
+    sdiff_reasm_expire(t->r, t->ts + 1001);
+    assert_int_equal(sdiff_reasm_flow_count(t->r), 0);
+    assert_string_equal(str_get(&t->rc->events), "open1 open2 close1=idle close2=fin ");
+    assert_string_equal(c2s(t, 2), "xy<fin>");
+    assert_int_equal(stats(t)->flows_expired, 2);
+    t_free(t);
+}
+
+static void test_reasm__new_syn_on_closing_tuple_reuses_it(void **state)
+{
+    (void)state;
+    struct t *t = t_new();
+    handshake(t);
+    feed(t, C, ACK, 101, 5001, "one");
+    feed(t, C, ACK | FIN, 104, 5001, NULL);
+    /* server never FINs; the client port comes back with a new ISN */
+    feed(t, C, SYN, 90000, 0, NULL);
+    feed(t, S, SYN | ACK, 777, 90001, NULL);
+    feed(t, C, ACK, 90001, 778, "two");
+    assert_string_equal(str_get(&t->rc->events), "open1 close1=reuse open2 ");
+    assert_string_equal(c2s(t, 1), "one<fin>");
+    assert_string_equal(c2s(t, 2), "two");
+    assert_int_equal(flow(t, 2)->info.midstream, 0);
+    /* a SYN with another ISN on a live connection is not a new connection */
+    feed(t, C, SYN, 123456, 0, NULL);
+    assert_int_equal(sdiff_reasm_flow_count(t->r), 1);
+    feed(t, C, ACK, 90004, 778, "!");
+    assert_string_equal(c2s(t, 2), "two!");
+    /* after a full close the tuple opens as a plain new flow */
+    feed(t, C, ACK | FIN, 90005, 778, NULL);
+    feed(t, S, ACK | FIN, 778, 90006, NULL);
+    feed(t, C, SYN, 5, 0, NULL);
+    assert_string_equal(str_get(&t->rc->events), "open1 close1=reuse open2 close2=fin open3 ");
+    t_free(t);
+}
+
+static void test_reasm__data_after_close_opens_midstream_flow_bare_ack_does_not(void **state)
+{
+    (void)state;
+    struct t *t = t_new();
+    handshake(t);
+    feed(t, S, RST, 5001, 0, NULL);
+    feed(t, C, ACK, 101, 5001, NULL);
+    feed(t, C, ACK | FIN, 101, 5001, NULL);
+    assert_int_equal(sdiff_reasm_flow_count(t->r), 0);
+    feed(t, C, ACK, 101, 5001, "late");
+    assert_int_equal(sdiff_reasm_flow_count(t->r), 1);
+    assert_int_equal(flow(t, 2)->info.midstream, 1);
+    assert_string_equal(c2s(t, 2), "late");
+    assert_int_equal(stats(t)->ignored_segments, 2);
+    t_free(t);
+}
+
+/* ---- gaps and limits ------------------------------------------------------------------- */
+
+static void test_reasm__ooo_segment_limit_reports_gap_then_continues(void **state)
+{
+    (void)state;
+    struct sdiff_limits lim = SDIFF_LIMITS_INIT;
+    lim.max_ooo_segments = 2;
+    const uint16_t ports[] = {80};
+    struct t *t = t_new_with(&lim, ports, 1);
+    handshake(t);
+    feed(t, C, ACK, 101, 5001, "ab");
+    /* 103..104 lost */
+    feed(t, C, ACK, 105, 5001, "ef");
+    feed(t, C, ACK, 109, 5001, "ij"); /* 107..108 lost too */
+    assert_int_equal(sdiff_reasm_buffered(t->r), 4);
+    feed(t, C, ACK, 111, 5001, "kl"); /* third: over the limit */
+    assert_string_equal(c2s(t, 1), "ab<gap 2>ef");
+    assert_int_equal(sdiff_reasm_buffered(t->r), 4);
+    feed(t, C, ACK, 113, 5001, "mn"); /* over again: skip 107..108, then mn is in order */
+    assert_string_equal(c2s(t, 1), "ab<gap 2>ef<gap 2>ijklmn");
+    assert_int_equal(sdiff_reasm_buffered(t->r), 0);
+    feed(t, C, ACK, 107, 5001, "gh"); /* too late now */
+    feed(t, C, ACK, 115, 5001, "op");
+    assert_string_equal(c2s(t, 1), "ab<gap 2>ef<gap 2>ijklmnop");
+    assert_int_equal(stats(t)->ooo_limit_hits, 2);
+    assert_int_equal(stats(t)->gaps, 2);
+    assert_int_equal(stats(t)->gap_bytes, 4);
+    assert_int_equal(stats(t)->retrans_segments, 1);
+    t_free(t);
+}
+
+static void test_reasm__ooo_byte_limits_report_gap(void **state)
+{
+    (void)state;
+    struct sdiff_limits lim = SDIFF_LIMITS_INIT;
+    lim.max_ooo_bytes = 5;
+    const uint16_t ports[] = {80};
+    struct t *t = t_new_with(&lim, ports, 1);
+    handshake(t);
+    feed(t, C, ACK, 103, 5001, "cdef"); /* 4 bytes buffered */
+    feed(t, C, ACK, 107, 5001, "ghij"); /* would be 8 */
+    assert_string_equal(c2s(t, 1), "<gap 2>cdefghij");
+    feed(t, C, ACK, 120, 5001, "0123456789"); /* alone bigger than the limit */
+    assert_string_equal(c2s(t, 1), "<gap 2>cdefghij<gap 9>0123456789");
+    t_free(t);
+
+    /* total over all flows */
+    lim = (struct sdiff_limits)SDIFF_LIMITS_INIT;
+    lim.max_total_ooo = 6;
+    t = t_new_with(&lim, ports, 1);
+    assert_int_equal(feedp(t, 1111, C, ACK, 1, 1, "a"), SDIFF_OK);
+    assert_int_equal(feedp(t, 2222, C, ACK, 1, 1, "a"), SDIFF_OK);
+    assert_int_equal(feedp(t, 1111, C, ACK, 3, 1, "cdef"), SDIFF_OK);
+    assert_int_equal(sdiff_reasm_buffered(t->r), 4);
+    assert_int_equal(feedp(t, 2222, C, ACK, 3, 1, "cdef"), SDIFF_OK);
+    assert_int_equal(sdiff_reasm_buffered(t->r), 4);
+    assert_string_equal(c2s(t, 2), "a<gap 1>cdef");
+    assert_string_equal(c2s(t, 1), "a");
+    assert_int_equal(stats(t)->ooo_limit_hits, 1);
+    t_free(t);
+}
+
+static void test_reasm__ack_beyond_next_seq_reports_gap_at_once(void **state)
+{
+    (void)state;
+    struct t *t = t_new();
+    handshake(t);
+    feed(t, C, ACK, 101, 5001, "abcd");
+    /* 105..108 lost by the capture; the server acknowledges them */
+    feed(t, S, ACK, 5001, 109, NULL);
+    assert_string_equal(c2s(t, 1), "abcd<gap 4>");
+    feed(t, C, ACK, 109, 5001, "ijkl");
+    assert_string_equal(c2s(t, 1), "abcd<gap 4>ijkl");
+    /* with data buffered behind the hole: gap, then the buffered bytes */
+    feed(t, C, ACK, 117, 5001, "qrst"); /* 113..116 lost */
+    assert_string_equal(c2s(t, 1), "abcd<gap 4>ijkl");
+    feed(t, S, ACK | PSH, 5001, 121, "ok");
+    assert_string_equal(c2s(t, 1), "abcd<gap 4>ijkl<gap 4>qrst");
+    assert_string_equal(s2c(t, 1), "ok");
+    /* an ack within what we have is no evidence */
+    feed(t, S, ACK, 5003, 110, NULL);
+    /* two holes, acked past both */
+    feed(t, C, ACK, 123, 5003, "w");  /* 121, 122 lost */
+    feed(t, C, ACK, 126, 5003, "zz"); /* 124, 125 lost */
+    feed(t, S, ACK, 5003, 130, NULL); /* and 128, 129 */
+    assert_string_equal(c2s(t, 1), "abcd<gap 4>ijkl<gap 4>qrst<gap 2>w<gap 2>zz<gap 2>");
+    assert_int_equal(stats(t)->gaps, 5);
+    /* the FIN is not a byte of data */
+    feed(t, C, ACK | FIN, 132, 5003, NULL); /* 130, 131 lost */
+    feed(t, S, ACK, 5003, 133, NULL);
+    assert_string_equal(c2s(t, 1),
+                        "abcd<gap 4>ijkl<gap 4>qrst<gap 2>w<gap 2>zz<gap 2><gap 2><fin>");
+    t_free(t);
+}
+
+static void test_reasm__snaplen_missing_bytes_reported_in_order(void **state)
+{
+    (void)state;
+    struct t *t = t_new();
+    handshake(t);
+    struct sdiff_segment s = mkseg(4, C, 40000, 80, ACK, 101, 5001, "abcd");
+    s.missing = 6;
+    assert_int_equal(sdiff_reasm_feed(t->r, &s), SDIFF_OK);
+    assert_string_equal(c2s(t, 1), "abcd<gap 6>");
+    /* ahead of a hole: kept in order behind it */
+    s = mkseg(4, C, 40000, 80, ACK, 115, 5001, "op");
+    s.missing = 3;
+    assert_int_equal(sdiff_reasm_feed(t->r, &s), SDIFF_OK);
+    feed(t, C, ACK, 120, 5001, "tu");
+    feed(t, C, ACK, 111, 5001, "klmn");
+    assert_string_equal(c2s(t, 1), "abcd<gap 6>klmnop<gap 3>tu");
+    /* only missing bytes */
+    s = mkseg(4, C, 40000, 80, ACK, 122, 5001, NULL);
+    s.missing = 5;
+    assert_int_equal(sdiff_reasm_feed(t->r, &s), SDIFF_OK);
+    feed(t, C, ACK, 127, 5001, "!");
+    assert_string_equal(c2s(t, 1), "abcd<gap 6>klmnop<gap 3>tu<gap 5>!");
+    t_free(t);
+}
+
+static void test_reasm__full_flow_table_evicts_least_recently_active(void **state)
+{
+    (void)state;
+    struct sdiff_limits lim = SDIFF_LIMITS_INIT;
+    lim.max_flows = 2;
+    const uint16_t ports[] = {80};
+    struct t *t = t_new_with(&lim, ports, 1);
+    assert_int_equal(feedp(t, 1001, C, ACK, 1, 1, "a"), SDIFF_OK);
+    assert_int_equal(feedp(t, 1002, C, ACK, 1, 1, "b"), SDIFF_OK);
+    assert_int_equal(feedp(t, 1001, C, ACK, 2, 1, "a"), SDIFF_OK); /* 1002 is now the oldest */
+    assert_int_equal(feedp(t, 1003, C, ACK, 1, 1, "c"), SDIFF_OK);
+    assert_string_equal(str_get(&t->rc->events), "open1 open2 close2=evict open3 ");
+    assert_int_equal(sdiff_reasm_flow_count(t->r), 2);
+    assert_int_equal(stats(t)->flows_evicted, 1);
+    assert_int_equal(feedp(t, 1001, C, ACK, 3, 1, "a"), SDIFF_OK);
+    assert_string_equal(c2s(t, 1), "aaa");
+    t_free(t);
+}
+
+static void test_reasm__flush_delivers_buffered_data_with_gaps(void **state)
+{
+    (void)state;
+    struct t *t = t_new();
+    handshake(t);
+    feed(t, C, ACK, 103, 5001, "cd");
+    feed(t, C, ACK, 107, 5001, "gh");
+    feed(t, S, ACK | FIN, 5003, 101, "zz"); /* FIN behind a 2-byte hole */
+    assert_int_equal(sdiff_reasm_buffered(t->r), 6);
+    sdiff_reasm_flush(t->r, t->ts);
+    assert_string_equal(c2s(t, 1), "<gap 2>cd<gap 2>gh");
+    assert_string_equal(s2c(t, 1), "<gap 2>zz<fin>");
+    assert_string_equal(str_get(&t->rc->events), "open1 close1=end ");
+    assert_int_equal(sdiff_reasm_buffered(t->r), 0);
+    assert_int_equal(sdiff_reasm_flow_count(t->r), 0);
+    t_free(t);
+}
+
+static void test_reasm__free_closes_open_flows_with_end(void **state)
+{
+    (void)state;
+    struct t *t = t_new();
+    handshake(t);
+    feed(t, C, ACK, 102, 5001, "b");
+    struct rec *rc = t->rc;
+    sdiff_reasm_free(t->r);
+    assert_string_equal(str_get(&rc->events), "open1 close1=end ");
+    assert_string_equal(str_get(&rc->flows[0].dir[0]), "<gap 1>b");
+    rec_free(rc);
+    free(t);
+}
+
+static void test_reasm__segments_and_fins_outside_the_window_ignored(void **state)
+{
+    (void)state;
+    struct t *t = t_new();
+    handshake(t);
+    feed(t, C, ACK, 101, 5001, "abcd");
+    feed(t, C, ACK, 101 + 0x50000000u, 5001, "far"); /* beyond any TCP window */
+    feed(t, C, ACK | FIN, 90, 5001, NULL);           /* a FIN behind delivered data */
+    feed(t, S, ACK, 5001, 101 + 0x60000000u, NULL);  /* an ack beyond any window */
+    assert_int_equal(sdiff_reasm_buffered(t->r), 0);
+    feed(t, C, ACK, 105, 5001, "efgh");
+    assert_string_equal(c2s(t, 1), "abcdefgh");
+    assert_int_equal(stats(t)->gaps, 0);
+    assert_int_equal(stats(t)->ignored_segments, 1);
+    sdiff_reasm_flush(t->r, t->ts);
+    assert_string_equal(c2s(t, 1), "abcdefgh");
+    t_free(t);
+}
+
+/* ---- flows ----------------------------------------------------------------------------- */
+
+static void test_reasm__ipv6_flow_reassembles(void **state)
+{
+    (void)state;
+    struct t *t = t_new();
+    t->family = 6;
+    handshake(t);
+    feed(t, C, ACK, 105, 5001, "efgh");
+    feed(t, C, ACK, 101, 5001, "abcd");
+    feed(t, S, ACK, 5001, 109, "ok");
+    /* the same ports over IPv4 are another flow */
+    t->family = 4;
+    feed(t, C, ACK, 101, 5001, "v4");
+    assert_string_equal(c2s(t, 1), "abcdefgh");
+    assert_string_equal(s2c(t, 1), "ok");
+    assert_int_equal(flow(t, 1)->info.family, 6);
+    assert_int_equal(flow(t, 1)->info.client[0], 0x20);
+    assert_int_equal(flow(t, 1)->info.client[15], 1);
+    assert_string_equal(c2s(t, 2), "v4");
+    t_free(t);
+}
+
+static void test_reasm__many_interleaved_flows_each_get_their_bytes(void **state)
+{
+    (void)state;
+    enum { NF = 500, ROUNDS = 6 };
+    struct t *t = t_new();
+    for (int i = 0; i < NF; i++) {
+        struct sdiff_segment s =
+            mkseg(4, C, (uint16_t)(10000 + i), 80, SYN, (uint32_t)i * 7919u, 0, NULL);
+        s.ts_us = t->ts++;
+        assert_int_equal(sdiff_reasm_feed(t->r, &s), SDIFF_OK);
+    }
+    for (int round = 0; round < ROUNDS; round++) {
+        for (int i = 0; i < NF; i++) {
+            /* odd flows send their rounds pairwise swapped: out of order */
+            int rr = (i & 1) ? (round ^ 1) : round;
+            char data[16];
+            snprintf(data, sizeof data, "%03d-%d;", i, rr);
+            struct sdiff_segment s = mkseg(4, C, (uint16_t)(10000 + i), 80, ACK,
+                                           (uint32_t)i * 7919u + 1 + (uint32_t)rr * 6, 1, data);
+            s.ts_us = t->ts++;
+            assert_int_equal(sdiff_reasm_feed(t->r, &s), SDIFF_OK);
+        }
+    }
+    assert_int_equal(sdiff_reasm_flow_count(t->r), NF);
+    assert_int_equal(sdiff_reasm_buffered(t->r), 0);
+    for (int i = 0; i < NF; i++) {
+        char want[64] = "";
+        for (int round = 0; round < ROUNDS; round++) {
+            char part[16];
+            snprintf(part, sizeof part, "%03d-%d;", i, round);
+            strcat(want, part);
+        }
+        assert_string_equal(c2s(t, (size_t)i + 1), want);
+        assert_int_equal(flow(t, (size_t)i + 1)->info.cport, 10000 + i);
+    }
+    t_free(t);
+}
+
+static void test_reasm__null_callbacks_and_unknown_bare_segments_are_fine(void **state)
+{
+    (void)state;
+    struct sdiff_reasm *r = NULL;
+    assert_int_equal(sdiff_reasm_new(&r, NULL, NULL, 0, NULL, NULL, NULL), SDIFF_OK);
+    struct sdiff_segment s = mkseg(4, C, 40000, 80, ACK, 1, 1, NULL);
+    assert_int_equal(sdiff_reasm_feed(r, &s), SDIFF_OK); /* bare ACK: no flow */
+    s.flags = ACK | FIN;
+    assert_int_equal(sdiff_reasm_feed(r, &s), SDIFF_OK);
+    assert_int_equal(sdiff_reasm_flow_count(r), 0);
+    assert_int_equal(sdiff_reasm_stats(r)->ignored_segments, 2);
+    s = mkseg(4, C, 40000, 80, ACK, 1, 1, "data");
+    assert_int_equal(sdiff_reasm_feed(r, &s), SDIFF_OK);
+    s = mkseg(4, C, 40000, 80, ACK, 9, 1, "more");
+    assert_int_equal(sdiff_reasm_feed(r, &s), SDIFF_OK);
+    s = mkseg(4, S, 40000, 80, ACK, 1, 7, NULL);
+    assert_int_equal(sdiff_reasm_feed(r, &s), SDIFF_OK);
+    assert_int_equal(sdiff_reasm_flow_count(r), 1);
+    assert_int_equal(sdiff_reasm_stats(r)->gap_bytes, 2);
+    sdiff_reasm_free(r);
+    sdiff_reasm_free(NULL);
+}
+
+/* ---- out of memory --------------------------------------------------------------------- */
+
+/* A scenario touching every allocation site; returns 1 when some call reported ENOMEM. */
+static int oom_scenario(struct rec *rc)
+{
+    struct sdiff_limits lim = SDIFF_LIMITS_INIT;
+    lim.max_flows = 3;
+    const uint16_t ports[] = {80};
+    struct sdiff_reasm *r = NULL;
+    if (sdiff_reasm_new(&r, &lim, ports, 1, &CB, rc, NULL) == SDIFF_ENOMEM)
+        return 1;
+    int failed = 0;
+    for (int f = 0; f < 5; f++) {
+        uint16_t cport = (uint16_t)(3000 + f);
+        struct sdiff_segment segs[] = {
+            mkseg(4, C, cport, 80, SYN, 10, 0, NULL),
+            mkseg(4, S, cport, 80, SYN | ACK, 70, 11, NULL),
+            mkseg(4, C, cport, 80, ACK, 15, 71, "fghi"),
+            mkseg(4, C, cport, 80, ACK, 21, 71, "lm"),
+            mkseg(4, C, cport, 80, ACK, 11, 71, "bcde"),
+            mkseg(4, S, cport, 80, ACK | PSH, 71, 23, "reply"),
+            mkseg(4, C, cport, 80, ACK | FIN, 23, 76, NULL),
+        };
+        for (size_t i = 0; i < sizeof segs / sizeof segs[0]; i++) {
+            segs[i].ts_us = (uint64_t)f * 100 + i;
+            int rc2 = sdiff_reasm_feed(r, &segs[i]);
+            assert_true(rc2 == SDIFF_OK || rc2 == SDIFF_ENOMEM);
+            failed |= rc2 == SDIFF_ENOMEM;
+        }
+    }
+    sdiff_reasm_free(r);
+    return failed;
+}
+
+static void test_reasm__out_of_memory_sweep_fails_cleanly(void **state)
+{
+    (void)state;
+    struct rec *ref = calloc(1, sizeof *ref);
+    assert_non_null(ref);
+    assert_int_equal(oom_scenario(ref), 0);
+    long n;
+    for (n = 0; n < 10000; n++) {
+        struct rec *rc = calloc(1, sizeof *rc);
+        assert_non_null(rc);
+        sdiff_alloc_fail_after(n);
+        int failed = oom_scenario(rc);
+        sdiff_alloc_fail_after(-1);
+        /* every flow that opened was closed exactly once */
+        for (size_t i = 0; i < rc->nflows; i++)
+            assert_true(rc->flows[i].closed);
+        if (!failed) {
+            assert_string_equal(str_get(&rc->events), str_get(&ref->events));
+            for (size_t i = 0; i < ref->nflows; i++) {
+                assert_string_equal(str_get(&rc->flows[i].dir[0]), str_get(&ref->flows[i].dir[0]));
+                assert_string_equal(str_get(&rc->flows[i].dir[1]), str_get(&ref->flows[i].dir[1]));
+            }
+            rec_free(rc);
+            break;
+        }
+        rec_free(rc);
+    }
+    assert_true(n > 3 && n < 10000);
+    assert_string_equal(str_get(&ref->flows[4].dir[0]), "bcdefghi<gap 2>lm<fin>");
+    rec_free(ref);
+}
+
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_reasm__in_order_exchange_delivers_both_directions),
+    cmocka_unit_test(test_reasm__every_permutation_of_four_segments_delivers_same_bytes),
+    cmocka_unit_test(test_reasm__retransmission_counted_and_dropped),
+    cmocka_unit_test(test_reasm__overlapping_retransmit_keeps_first_copy),
+    cmocka_unit_test(test_reasm__sequence_wraparound_delivers_in_order),
+    cmocka_unit_test(test_reasm__midstream_start_takes_direction_from_server_port),
+    cmocka_unit_test(test_reasm__without_server_port_higher_port_is_client),
+    cmocka_unit_test(test_reasm__syn_sender_is_client_and_syn_ack_sender_is_server),
+    cmocka_unit_test(test_reasm__fin_from_both_sides_closes_after_delivery),
+    cmocka_unit_test(test_reasm__rst_delivers_buffered_data_then_closes),
+    cmocka_unit_test(test_reasm__idle_flow_expires),
+    cmocka_unit_test(test_reasm__new_syn_on_closing_tuple_reuses_it),
+    cmocka_unit_test(test_reasm__data_after_close_opens_midstream_flow_bare_ack_does_not),
+    cmocka_unit_test(test_reasm__ooo_segment_limit_reports_gap_then_continues),
+    cmocka_unit_test(test_reasm__ooo_byte_limits_report_gap),
+    cmocka_unit_test(test_reasm__ack_beyond_next_seq_reports_gap_at_once),
+    cmocka_unit_test(test_reasm__snaplen_missing_bytes_reported_in_order),
+    cmocka_unit_test(test_reasm__full_flow_table_evicts_least_recently_active),
+    cmocka_unit_test(test_reasm__flush_delivers_buffered_data_with_gaps),
+    cmocka_unit_test(test_reasm__free_closes_open_flows_with_end),
+    cmocka_unit_test(test_reasm__segments_and_fins_outside_the_window_ignored),
+    cmocka_unit_test(test_reasm__ipv6_flow_reassembles),
+    cmocka_unit_test(test_reasm__many_interleaved_flows_each_get_their_bytes),
+    cmocka_unit_test(test_reasm__null_callbacks_and_unknown_bare_segments_are_fine),
+    cmocka_unit_test(test_reasm__out_of_memory_sweep_fails_cleanly),
+};
+SDIFF_TEST_MAIN(tests)
