@@ -1,0 +1,94 @@
+#ifndef SDIFF_EXCHANGE_H
+#define SDIFF_EXCHANGE_H
+
+#include "shadowdiff/core.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*
+ * shadowdiff/exchange.h - one HTTP request and the response it got, owned.
+ *
+ * An exchange owns every byte it points to (header blocks and bodies) and is freed with
+ * sdiff_exchange_free. Bodies are stored after transfer decoding (de-chunked), never
+ * content-decoded, and cut at the body limit.
+ */
+
+enum sdiff_exchange_state {
+    SDIFF_EX_COMPLETE = 0,   /* request and response fully seen */
+    SDIFF_EX_TRUNCATED,      /* a body was over the body limit; kept up to it */
+    SDIFF_EX_GAP,            /* bytes of the request or response were lost by the capture */
+    SDIFF_EX_NO_RESPONSE,    /* the connection or capture ended before the response */
+    SDIFF_EX_UNPARSABLE,     /* the request or its response was not valid HTTP/1.x */
+    SDIFF_EX__COUNT
+};
+
+struct sdiff_hfield {
+    const char *name;        /* NUL-terminated, wire case */
+    const char *value;       /* NUL-terminated */
+    size_t name_len;
+    size_t value_len;
+};
+
+struct sdiff_msg {
+    int present;             /* a start line was parsed */
+    char *method;            /* request; NUL-terminated */
+    char *target;            /* request */
+    int status;              /* response; 0 when absent */
+    char *reason;            /* response */
+    int version_minor;       /* HTTP/1.<version_minor> */
+    struct sdiff_hfield *headers; /* wire order; one allocation with the strings above */
+    size_t nheaders;
+    uint8_t *body;           /* NULL when empty */
+    size_t body_len;         /* bytes kept */
+    uint64_t body_seen;      /* bytes seen after transfer decoding (>= body_len when cut) */
+    int chunked;             /* the body was chunked on the wire */
+    int complete;            /* the message ended properly */
+};
+
+struct sdiff_exchange {
+    uint64_t id;             /* assigned by the store; 0 before */
+    uint64_t conn_id;        /* connection, in order of first packet */
+    uint32_t seq;            /* index of this exchange on its connection */
+    char client[64];         /* "addr:port" ("[v6]:port") */
+    char server[64];
+    struct sdiff_msg req;
+    struct sdiff_msg resp;
+    uint64_t t_req_start;    /* capture timestamps, microseconds since the epoch */
+    uint64_t t_req_end;
+    uint64_t t_resp_start;
+    uint64_t t_resp_end;
+    enum sdiff_exchange_state state;
+    char note[160];          /* why it is not complete, for people */
+};
+
+/** An empty exchange; caller frees with sdiff_exchange_free. NULL on allocation failure. */
+SDIFF_API struct sdiff_exchange *sdiff_exchange_new(void);
+SDIFF_API void sdiff_exchange_free(struct sdiff_exchange *ex);
+
+/** "complete", "truncated", "gap", "no_response", "unparsable". */
+SDIFF_API const char *sdiff_exchange_state_str(enum sdiff_exchange_state s);
+/** Parse a state name; -1 when unknown. */
+SDIFF_API int sdiff_exchange_state_parse(const char *s);
+
+/** The first header named name (case-insensitive), or NULL. */
+SDIFF_API const struct sdiff_hfield *sdiff_msg_header(const struct sdiff_msg *m,
+                                                      const char *name);
+
+/**
+ * Replace a message's header list with a copy of n fields (names and values copied).
+ * Used when building exchanges from stored data. SDIFF_OK or SDIFF_ENOMEM.
+ */
+SDIFF_API int sdiff_msg_set_headers(struct sdiff_msg *m, const struct sdiff_hfield *h, size_t n);
+
+/** Primary latency in milliseconds (response end - request start), or -1 when unknown. */
+SDIFF_API double sdiff_exchange_primary_ms(const struct sdiff_exchange *ex);
+
+/** Whether a header name is sensitive by default (Authorization, Cookie, Set-Cookie, ...). */
+SDIFF_API int sdiff_header_is_secret(const char *name, size_t len);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,134 @@
+/*
+ * exchange.c - the owned exchange record: lifecycle, header look-up, state names.
+ *
+ * A message's header array, its start-line strings and every header name and value live in
+ * one allocation (msg->headers), so copying a parsed head costs one malloc.
+ */
+#include "shadowdiff/exchange.h"
+
+#include <string.h>
+#include <strings.h>
+
+#include "pair/pair_int.h"
+
+struct sdiff_exchange *sdiff_exchange_new(void)
+{
+    return sdiff_calloc(1, sizeof(struct sdiff_exchange));
+}
+
+static void msg_dispose(struct sdiff_msg *m)
+{
+    sdiff_free(m->headers);
+    sdiff_free(m->body);
+    memset(m, 0, sizeof *m);
+}
+
+void sdiff_exchange_free(struct sdiff_exchange *ex)
+{
+    if (ex == NULL)
+        return;
+    msg_dispose(&ex->req);
+    msg_dispose(&ex->resp);
+    sdiff_free(ex);
+}
+
+static const char *const state_names[SDIFF_EX__COUNT] = {
+    "complete", "truncated", "gap", "no_response", "unparsable",
+};
+
+const char *sdiff_exchange_state_str(enum sdiff_exchange_state s)
+{
+    return (unsigned)s < SDIFF_EX__COUNT ? state_names[s] : "unknown";
+}
+
+int sdiff_exchange_state_parse(const char *s)
+{
+    for (int i = 0; i < SDIFF_EX__COUNT; i++)
+        if (strcmp(s, state_names[i]) == 0)
+            return i;
+    return -1;
+}
+
+const struct sdiff_hfield *sdiff_msg_header(const struct sdiff_msg *m, const char *name)
+{
+    size_t n = strlen(name);
+    for (size_t i = 0; i < m->nheaders; i++)
+        if (m->headers[i].name_len == n && strncasecmp(m->headers[i].name, name, n) == 0)
+            return &m->headers[i];
+    return NULL;
+}
+
+/*
+ * Lay out one block: [n fields][method\0 target\0 reason\0][name\0 value\0 ...].
+ * The start-line strings come from the message being replaced, or from the arguments.
+ */
+int sdiff__msg_build(struct sdiff_msg *m, const char *method, size_t method_len,
+                     const char *target, size_t target_len, const char *reason,
+                     size_t reason_len, const struct sdiff_hfield *h, size_t n)
+{
+    size_t size = n * sizeof(struct sdiff_hfield) + method_len + target_len + reason_len + 3;
+    for (size_t i = 0; i < n; i++)
+        size += h[i].name_len + h[i].value_len + 2;
+    uint8_t *block = sdiff_malloc(size);
+    if (block == NULL)
+        return SDIFF_ENOMEM;
+    struct sdiff_hfield *f = (struct sdiff_hfield *)block;
+    char *s = (char *)(f + n);
+#define PUT(dst, src, len)                                                                     \
+    do {                                                                                       \
+        if (len)                                                                               \
+            memcpy(s, src, len);                                                               \
+        s[len] = '\0';                                                                         \
+        dst = s;                                                                               \
+        s += (len) + 1;                                                                        \
+    } while (0)
+    char *mp, *tp, *rp;
+    PUT(mp, method, method_len);
+    PUT(tp, target, target_len);
+    PUT(rp, reason, reason_len);
+    for (size_t i = 0; i < n; i++) {
+        const char *np, *vp;
+        PUT(np, h[i].name, h[i].name_len);
+        PUT(vp, h[i].value, h[i].value_len);
+        f[i].name = np;
+        f[i].value = vp;
+        f[i].name_len = h[i].name_len;
+        f[i].value_len = h[i].value_len;
+    }
+#undef PUT
+    sdiff_free(m->headers);
+    m->headers = f;
+    m->nheaders = n;
+    m->method = mp;
+    m->target = tp;
+    m->reason = rp;
+    return SDIFF_OK;
+}
+
+int sdiff_msg_set_headers(struct sdiff_msg *m, const struct sdiff_hfield *h, size_t n)
+{
+    const char *method = m->method ? m->method : "";
+    const char *target = m->target ? m->target : "";
+    const char *reason = m->reason ? m->reason : "";
+    return sdiff__msg_build(m, method, strlen(method), target, strlen(target), reason,
+                            strlen(reason), h, n);
+}
+
+double sdiff_exchange_primary_ms(const struct sdiff_exchange *ex)
+{
+    if (!ex->resp.complete || ex->t_resp_end < ex->t_req_start || ex->t_req_start == 0)
+        return -1;
+    return (double)(ex->t_resp_end - ex->t_req_start) / 1000.0;
+}
+
+int sdiff_header_is_secret(const char *name, size_t len)
+{
+    static const char *const secret[] = {
+        "authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key",
+        "api-key", "x-auth-token", "x-csrf-token", "x-xsrf-token",
+    };
+    for (size_t i = 0; i < sizeof secret / sizeof secret[0]; i++)
+        if (strlen(secret[i]) == len && strncasecmp(secret[i], name, len) == 0)
+            return 1;
+    return 0;
+}

@@ -1,0 +1,674 @@
+/*
+ * pair.c - from reassembled byte streams to paired HTTP exchanges.
+ *
+ * Per connection: a request parser, a response parser, and a FIFO of exchanges in request
+ * order. A response pairs with the oldest request that has no response yet. The invariant
+ * that keeps pairing honest: a response is never paired across lost framing. When either
+ * stream loses its message boundaries, the requests that could have been answered inside
+ * the loss are closed as gaps, and responses are dropped (counted as orphans) until the
+ * client starts a new request. See lib/pair/README.md.
+ */
+#include "shadowdiff/pair.h"
+
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "shadowdiff/http1.h"
+#include "pair/pair_int.h"
+
+enum conn_mode { MODE_UNDECIDED = 0, MODE_HTTP, MODE_SKIP };
+
+struct qent {
+    struct sdiff_exchange *ex;
+    uint8_t req_done;   /* request complete, or failed */
+    uint8_t resp_begun;
+    uint8_t resp_done;  /* final response complete, or failed */
+};
+
+struct conn {
+    struct sdiff_pair *pair;
+    struct sdiff_flow_info info;
+    struct sdiff_http1 *reqp;
+    struct sdiff_http1 *respp;
+    enum conn_mode mode;
+    uint8_t prefix[16];
+    size_t prefix_len;
+    struct qent *q;          /* ring of qcap entries */
+    size_t qhead, qlen, qcap;
+    struct qent *cur_req;    /* request being parsed (always the newest entry) */
+    struct qent *cur_resp;   /* exchange receiving the response; NULL: orphan or interim */
+    int resp_interim;        /* the response being parsed is a 1xx */
+    int resp_barrier;        /* drop responses until the next request begins */
+    int resp_hunting;        /* the response parser is looking for a status line */
+    int skip_responses;      /* responses owed to requests closed by the pipeline limit */
+    int req_fin, resp_fin;
+    int upgrade_h2c;
+    uint32_t next_seq;
+    uint64_t ts;
+    struct sdiff_buf req_body, resp_body;
+    int req_body_cut, resp_body_cut;
+};
+
+struct sdiff_pair {
+    struct sdiff_limits limits;
+    sdiff_exchange_fn fn;
+    void *ud;
+    struct sdiff_pair_stats st;
+};
+
+/* ---- helpers --------------------------------------------------------------------------- */
+
+static const int state_rank[SDIFF_EX__COUNT] = {
+    [SDIFF_EX_COMPLETE] = 0, [SDIFF_EX_TRUNCATED] = 1, [SDIFF_EX_NO_RESPONSE] = 2,
+    [SDIFF_EX_GAP] = 3,      [SDIFF_EX_UNPARSABLE] = 4,
+};
+
+/* Raise an exchange's state; the more serious state wins, the first note of a rank stays. */
+static void mark(struct sdiff_exchange *ex, enum sdiff_exchange_state st, const char *note)
+{
+    if (state_rank[st] < state_rank[ex->state])
+        return;
+    if (state_rank[st] > state_rank[ex->state] || ex->note[0] == '\0')
+        snprintf(ex->note, sizeof ex->note, "%s", note);
+    ex->state = st;
+}
+
+static void fmt_endpoint(char *out, size_t n, uint8_t family, const uint8_t *a, uint16_t port)
+{
+    char ip[INET6_ADDRSTRLEN] = "?";
+    inet_ntop(family == 6 ? AF_INET6 : AF_INET, a, ip, sizeof ip);
+    if (family == 6)
+        snprintf(out, n, "[%s]:%u", ip, (unsigned)port);
+    else
+        snprintf(out, n, "%s:%u", ip, (unsigned)port);
+}
+
+static struct qent *q_at(struct conn *c, size_t i)
+{
+    return &c->q[(c->qhead + i) % c->qcap];
+}
+
+static void emit(struct conn *c, struct sdiff_exchange *ex)
+{
+    struct sdiff_pair *p = c->pair;
+    if (ex->state == SDIFF_EX_COMPLETE && !ex->resp.present)
+        ex->state = SDIFF_EX_NO_RESPONSE;
+    p->st.exchanges[ex->state]++;
+    if (p->fn)
+        p->fn(ex, p->ud);
+    else
+        sdiff_exchange_free(ex);
+}
+
+/* Hand out finished exchanges from the head of the queue, in request order. */
+static void drain(struct conn *c, int all)
+{
+    while (c->qlen > 0) {
+        struct qent *e = q_at(c, 0);
+        if (!all && !(e->req_done && e->resp_done))
+            break;
+        if (!e->req_done)
+            mark(e->ex, SDIFF_EX_GAP, "request cut short by the end of the connection");
+        if (e->resp_begun && !e->resp_done)
+            mark(e->ex, SDIFF_EX_GAP, "response cut short by the end of the connection");
+        if (c->cur_req == e)
+            c->cur_req = NULL;
+        if (c->cur_resp == e)
+            c->cur_resp = NULL;
+        struct sdiff_exchange *ex = e->ex;
+        e->ex = NULL;
+        c->qhead = (c->qhead + 1) % c->qcap;
+        c->qlen--;
+        emit(c, ex);
+    }
+}
+
+/*
+ * Framing was lost on one side. Every request still waiting for a response that could have
+ * been answered inside the loss is closed as a gap, and responses are ignored until the
+ * client starts or finishes a request, so no response pairs with the wrong request.
+ */
+static void desync(struct conn *c, const char *why)
+{
+    for (size_t i = 0; i < c->qlen; i++) {
+        struct qent *e = q_at(c, i);
+        if (e->resp_begun || (e == c->cur_req && !e->req_done))
+            continue; /* answered, being answered, or not yet fully sent */
+        mark(e->ex, SDIFF_EX_GAP, why);
+        e->req_done = 1;
+        e->resp_begun = 1;
+        e->resp_done = 1;
+    }
+    c->resp_barrier = 1;
+    drain(c, 0);
+}
+
+static int body_append(struct sdiff_buf *b, int *cut, uint64_t *seen, const uint8_t *p,
+                       size_t len)
+{
+    *seen += len;
+    if (*cut)
+        return 0;
+    int rc = sdiff_buf_append(b, p, len);
+    if (rc == SDIFF_ELIMIT) {
+        size_t room = b->max - b->len;
+        rc = sdiff_buf_append(b, p, room);
+        *cut = 1;
+    }
+    return rc == SDIFF_ENOMEM ? rc : 0;
+}
+
+static void body_take(struct sdiff_msg *m, struct sdiff_buf *b)
+{
+    sdiff_free(m->body);
+    m->body = sdiff_buf_steal(b, &m->body_len);
+}
+
+static int copy_head(struct sdiff_msg *m, const struct sdiff_http1_head *h)
+{
+    struct sdiff_hfield stackf[32] = {{0}};
+    struct sdiff_hfield *f = stackf;
+    if (h->nheaders > 32) {
+        f = sdiff_malloc(h->nheaders * sizeof *f);
+        if (f == NULL)
+            return SDIFF_ENOMEM;
+    }
+    for (size_t i = 0; i < h->nheaders; i++) {
+        f[i].name = (const char *)h->headers[i].name.p;
+        f[i].name_len = h->headers[i].name.len;
+        f[i].value = (const char *)h->headers[i].value.p;
+        f[i].value_len = h->headers[i].value.len;
+    }
+    int rc = sdiff__msg_build(m, (const char *)h->method.p, h->method.len,
+                              (const char *)h->target.p, h->target.len,
+                              (const char *)h->reason.p, h->reason.len, f, h->nheaders);
+    if (f != stackf)
+        sdiff_free(f);
+    if (rc < 0)
+        return rc;
+    m->present = 1;
+    m->status = h->status;
+    m->version_minor = h->version_minor;
+    m->chunked = h->framing == SDIFF_HTTP1_CHUNKED;
+    return SDIFF_OK;
+}
+
+/* ---- request side ---------------------------------------------------------------------- */
+
+static int req_begin(void *ud)
+{
+    struct conn *c = ud;
+    struct sdiff_pair *p = c->pair;
+    if (c->qlen == c->qcap) {
+        /* Too many requests waiting: give up on the oldest and ignore its response. */
+        p->st.pipeline_limit_hits++;
+        struct qent *e = q_at(c, 0);
+        mark(e->ex, SDIFF_EX_NO_RESPONSE, "more pipelined requests than the limit");
+        e->req_done = 1;
+        if (!e->resp_begun)
+            c->skip_responses++;
+        e->resp_begun = 1;
+        e->resp_done = 1;
+        drain(c, 0);
+        if (c->qlen == c->qcap)
+            drain(c, 1);
+    }
+    struct sdiff_exchange *ex = sdiff_exchange_new();
+    if (ex == NULL)
+        return SDIFF_ENOMEM;
+    ex->conn_id = c->info.id;
+    ex->seq = c->next_seq++;
+    fmt_endpoint(ex->client, sizeof ex->client, c->info.family, c->info.client, c->info.cport);
+    fmt_endpoint(ex->server, sizeof ex->server, c->info.family, c->info.server, c->info.sport);
+    ex->t_req_start = c->ts;
+    struct qent *e = q_at(c, c->qlen);
+    memset(e, 0, sizeof *e);
+    e->ex = ex;
+    c->qlen++;
+    c->cur_req = e;
+    c->resp_barrier = 0;
+    /* A response to this request can only start after it: let the server's next byte count
+     * as a line start, so a status line glued to the end of an unframed body is found. */
+    if (c->resp_hunting)
+        sdiff_http1_resync(c->respp);
+    sdiff_buf_reset(&c->req_body);
+    c->req_body_cut = 0;
+    return 0;
+}
+
+static int req_head(const struct sdiff_http1_head *h, void *ud)
+{
+    struct conn *c = ud;
+    if (c->cur_req == NULL)
+        return 0;
+    for (size_t i = 0; i < h->nheaders; i++)
+        if (sdiff_slice_ieq(h->headers[i].name, "upgrade") &&
+            h->headers[i].value.len >= 3 && memcmp(h->headers[i].value.p, "h2c", 3) == 0)
+            c->upgrade_h2c = 1;
+    return copy_head(&c->cur_req->ex->req, h);
+}
+
+static int req_body(const uint8_t *d, size_t len, void *ud)
+{
+    struct conn *c = ud;
+    if (c->cur_req == NULL)
+        return 0;
+    return body_append(&c->req_body, &c->req_body_cut, &c->cur_req->ex->req.body_seen, d, len);
+}
+
+static int req_complete(void *ud)
+{
+    struct conn *c = ud;
+    struct qent *e = c->cur_req;
+    if (e == NULL)
+        return 0;
+    body_take(&e->ex->req, &c->req_body);
+    e->ex->req.complete = 1;
+    e->ex->t_req_end = c->ts;
+    if (c->req_body_cut) {
+        mark(e->ex, SDIFF_EX_TRUNCATED, "request body over the body limit");
+        c->pair->st.body_limit_hits++;
+    }
+    e->req_done = 1;
+    c->cur_req = NULL;
+    c->resp_barrier = 0;
+    drain(c, 0);
+    return 0;
+}
+
+/* ---- response side --------------------------------------------------------------------- */
+
+static int resp_begin(void *ud)
+{
+    struct conn *c = ud;
+    c->resp_hunting = 0;
+    c->resp_interim = 0;
+    c->cur_resp = NULL;
+    sdiff_buf_reset(&c->resp_body);
+    c->resp_body_cut = 0;
+    struct qent *e = NULL;
+    for (size_t i = 0; i < c->qlen && e == NULL; i++)
+        if (!q_at(c, i)->resp_begun)
+            e = q_at(c, i);
+    if (c->resp_barrier || e == NULL || c->skip_responses > 0) {
+        if (c->skip_responses > 0 && !c->resp_barrier && e != NULL)
+            c->skip_responses--;
+        c->pair->st.orphan_responses++;
+        return 0;
+    }
+    c->cur_resp = e;
+    e->resp_begun = 1;
+    e->ex->t_resp_start = c->ts;
+    return 0;
+}
+
+static int resp_head(const struct sdiff_http1_head *h, void *ud)
+{
+    struct conn *c = ud;
+    if (h->status >= 100 && h->status < 200 && h->status != 101) {
+        /* Interim (100 Continue, 103 Early Hints): the final response is still owed. */
+        c->resp_interim = 1;
+        if (c->cur_resp)
+            c->cur_resp->resp_begun = 0;
+        c->cur_resp = NULL;
+        return 0;
+    }
+    if (h->status == 101) {
+        if (c->upgrade_h2c)
+            c->pair->st.conn_h2++;
+        else
+            c->pair->st.conn_upgraded++;
+    }
+    struct qent *e = c->cur_resp;
+    if (e == NULL)
+        return 0;
+    int rc = copy_head(&e->ex->resp, h);
+    if (rc < 0)
+        return rc;
+    const char *m = e->ex->req.method;
+    if (m && (strcmp(m, "HEAD") == 0 || (strcmp(m, "CONNECT") == 0 && h->status / 100 == 2)))
+        return SDIFF_HTTP1_SKIP_BODY;
+    return 0;
+}
+
+static int resp_body(const uint8_t *d, size_t len, void *ud)
+{
+    struct conn *c = ud;
+    if (c->cur_resp == NULL || c->resp_interim)
+        return 0;
+    return body_append(&c->resp_body, &c->resp_body_cut, &c->cur_resp->ex->resp.body_seen, d,
+                       len);
+}
+
+static int resp_complete(void *ud)
+{
+    struct conn *c = ud;
+    struct qent *e = c->cur_resp;
+    if (sdiff_http1_upgraded(c->respp) && c->reqp)
+        sdiff_http1_set_upgraded(c->reqp);
+    if (c->resp_interim) {
+        c->resp_interim = 0;
+        return 0;
+    }
+    if (e == NULL)
+        return 0;
+    body_take(&e->ex->resp, &c->resp_body);
+    e->ex->resp.complete = 1;
+    e->ex->t_resp_end = c->ts;
+    if (c->resp_body_cut) {
+        mark(e->ex, SDIFF_EX_TRUNCATED, "response body over the body limit");
+        c->pair->st.body_limit_hits++;
+    }
+    e->resp_done = 1;
+    c->cur_resp = NULL;
+    drain(c, 0);
+    return 0;
+}
+
+static const struct sdiff_http1_cb req_cb = {
+    .on_begin = req_begin, .on_head = req_head, .on_body = req_body,
+    .on_complete = req_complete,
+};
+static const struct sdiff_http1_cb resp_cb = {
+    .on_begin = resp_begin, .on_head = resp_head, .on_body = resp_body,
+    .on_complete = resp_complete,
+};
+
+/* ---- parse errors and gaps ------------------------------------------------------------- */
+
+static void req_failed(struct conn *c, const struct sdiff_err *err)
+{
+    struct sdiff_pair *p = c->pair;
+    struct qent *e = c->cur_req;
+    if (e && !e->ex->req.present && e->ex->seq == 0 && c->next_seq == 1 &&
+        !c->info.midstream) {
+        /* The very first bytes of the connection are not HTTP: skip the connection. */
+        c->mode = MODE_SKIP;
+        p->st.conn_not_http++;
+        sdiff_exchange_free(e->ex);
+        e->ex = NULL;
+        c->qlen--;
+        c->cur_req = NULL;
+        return;
+    }
+    p->st.req_parse_errors++;
+    if (e) {
+        char note[160];
+        snprintf(note, sizeof note, "request: %.140s", err->msg);
+        mark(e->ex, SDIFF_EX_UNPARSABLE, note);
+        e->req_done = 1;
+        c->cur_req = NULL;
+    }
+    sdiff_http1_resync(c->reqp);
+    drain(c, 0);
+}
+
+static void resp_failed(struct conn *c, const struct sdiff_err *err)
+{
+    struct qent *e = c->cur_resp;
+    c->pair->st.resp_parse_errors++;
+    if (e) {
+        char note[160];
+        snprintf(note, sizeof note, "response: %.140s", err->msg);
+        mark(e->ex, SDIFF_EX_UNPARSABLE, note);
+        sdiff_buf_reset(&c->resp_body);
+        e->resp_done = 1;
+        c->cur_resp = NULL;
+    }
+    sdiff_http1_resync(c->respp);
+    c->resp_hunting = 1;
+    /* Where the failed response ends is unknown: later responses cannot be trusted. */
+    desync(c, "response framing lost after a malformed response");
+}
+
+static void feed(struct conn *c, enum sdiff_dir dir, const uint8_t *d, size_t len)
+{
+    struct sdiff_err err = {0};
+    if (dir == SDIFF_DIR_C2S) {
+        if (sdiff_http1_feed(c->reqp, d, len, &err) < 0 && c->mode == MODE_HTTP)
+            req_failed(c, &err);
+    } else {
+        if (sdiff_http1_feed(c->respp, d, len, &err) < 0 && c->mode == MODE_HTTP)
+            resp_failed(c, &err);
+    }
+}
+
+/* TLS record or HTTP/2 preface at the start of the client's bytes? */
+static enum conn_mode classify(struct conn *c)
+{
+    static const char h2[] = "PRI * HTTP/2.0\r\n";
+    const uint8_t *b = c->prefix;
+    size_t n = c->prefix_len;
+    if (n >= 1 && b[0] >= 0x14 && b[0] <= 0x17) {
+        if (n < 2)
+            return MODE_UNDECIDED;
+        if (b[1] == 0x03) {
+            c->pair->st.conn_tls++;
+            return MODE_SKIP;
+        }
+    }
+    size_t m = n < sizeof h2 - 1 ? n : sizeof h2 - 1;
+    if (memcmp(b, h2, m) == 0) {
+        if (n < sizeof h2 - 1)
+            return MODE_UNDECIDED;
+        c->pair->st.conn_h2++;
+        return MODE_SKIP;
+    }
+    return MODE_HTTP;
+}
+
+/* ---- reassembler callbacks ------------------------------------------------------------- */
+
+static void conn_free(struct conn *c)
+{
+    if (c == NULL)
+        return;
+    for (size_t i = 0; i < c->qlen; i++)
+        sdiff_exchange_free(q_at(c, i)->ex);
+    sdiff_http1_free(c->reqp);
+    sdiff_http1_free(c->respp);
+    sdiff_buf_dispose(&c->req_body);
+    sdiff_buf_dispose(&c->resp_body);
+    sdiff_free(c->q);
+    sdiff_free(c);
+}
+
+static void on_open(const struct sdiff_flow_info *f, void **flow_ud, void *ud)
+{
+    struct sdiff_pair *p = ud;
+    struct conn *c = sdiff_calloc(1, sizeof *c);
+    *flow_ud = NULL;
+    p->st.connections++;
+    if (c == NULL)
+        return;
+    c->pair = p;
+    c->info = *f;
+    c->qcap = p->limits.max_pipeline ? p->limits.max_pipeline : 1;
+    c->q = sdiff_calloc(c->qcap, sizeof *c->q);
+    sdiff_buf_init(&c->req_body, p->limits.max_body);
+    sdiff_buf_init(&c->resp_body, p->limits.max_body);
+    if (c->q == NULL ||
+        sdiff_http1_new(&c->reqp, SDIFF_HTTP1_REQUEST, &p->limits, &req_cb, c, NULL) < 0 ||
+        sdiff_http1_new(&c->respp, SDIFF_HTTP1_RESPONSE, &p->limits, &resp_cb, c, NULL) < 0) {
+        conn_free(c);
+        return;
+    }
+    if (f->midstream) {
+        sdiff_http1_resync(c->reqp);
+        sdiff_http1_resync(c->respp);
+        c->resp_hunting = 1;
+    }
+    *flow_ud = c;
+}
+
+static void on_data(void *flow_ud, enum sdiff_dir dir, const uint8_t *d, size_t len,
+                    uint64_t ts, void *ud)
+{
+    struct conn *c = flow_ud;
+    (void)ud;
+    if (c == NULL || c->mode == MODE_SKIP)
+        return;
+    c->ts = ts;
+    if (c->mode == MODE_UNDECIDED) {
+        if (dir == SDIFF_DIR_S2C && c->prefix_len == 0) {
+            c->mode = MODE_HTTP;
+        } else if (dir == SDIFF_DIR_C2S) {
+            /* Collect just enough of the client's first bytes to recognise TLS or h2. */
+            size_t take = sizeof c->prefix - c->prefix_len;
+            if (take > len)
+                take = len;
+            memcpy(c->prefix + c->prefix_len, d, take);
+            c->prefix_len += take;
+            c->mode = classify(c);
+            if (c->mode == MODE_SKIP)
+                return;
+            if (c->mode == MODE_UNDECIDED)
+                return;
+            /* Decided: replay the prefix bytes collected before this call, then the rest. */
+            size_t before = c->prefix_len - take;
+            if (before > 0)
+                feed(c, SDIFF_DIR_C2S, c->prefix, before);
+            if (c->mode == MODE_SKIP)
+                return;
+        } else {
+            return;
+        }
+    }
+    feed(c, dir, d, len);
+}
+
+static void on_gap(void *flow_ud, enum sdiff_dir dir, uint64_t len, uint64_t ts, void *ud)
+{
+    struct conn *c = flow_ud;
+    (void)ud;
+    if (c == NULL || c->mode == MODE_SKIP)
+        return;
+    c->ts = ts;
+    if (c->mode == MODE_UNDECIDED)
+        c->mode = MODE_HTTP;
+    c->pair->st.gaps++;
+    if (dir == SDIFF_DIR_C2S) {
+        struct qent *e = c->cur_req;
+        if (sdiff_http1_gap(c->reqp, len) == SDIFF_OK) {
+            if (e)
+                mark(e->ex, SDIFF_EX_GAP, "request bytes lost by the capture");
+            return;
+        }
+        if (e) {
+            mark(e->ex, SDIFF_EX_GAP, "request bytes lost by the capture");
+            e->req_done = 1;
+            c->cur_req = NULL;
+        }
+        /* Whole requests may have been lost: their responses must not pair with others. */
+        desync(c, "request stream lost framing in a capture gap");
+    } else {
+        struct qent *e = c->cur_resp;
+        if (sdiff_http1_gap(c->respp, len) == SDIFF_OK) {
+            if (e)
+                mark(e->ex, SDIFF_EX_GAP, "response bytes lost by the capture");
+            return;
+        }
+        c->resp_hunting = 1;
+        if (e) {
+            mark(e->ex, SDIFF_EX_GAP, "response bytes lost by the capture");
+            sdiff_buf_reset(&c->resp_body);
+            e->resp_done = 1;
+            c->cur_resp = NULL;
+        }
+        desync(c, "response lost in a capture gap");
+    }
+}
+
+static void fin_dir(struct conn *c, enum sdiff_dir dir)
+{
+    struct sdiff_err err = {0};
+    if (dir == SDIFF_DIR_C2S) {
+        if (c->req_fin)
+            return;
+        c->req_fin = 1;
+        if (c->mode == MODE_UNDECIDED && c->prefix_len > 0) {
+            c->mode = MODE_HTTP;
+            feed(c, SDIFF_DIR_C2S, c->prefix, c->prefix_len);
+        }
+        if (c->mode != MODE_HTTP)
+            return;
+        if (sdiff_http1_eof(c->reqp, &err) == SDIFF_ETRUNC && c->cur_req) {
+            mark(c->cur_req->ex, SDIFF_EX_GAP, "request cut short by the end of the stream");
+            c->cur_req->req_done = 1;
+            c->cur_req = NULL;
+        }
+    } else {
+        if (c->resp_fin)
+            return;
+        c->resp_fin = 1;
+        if (c->mode != MODE_HTTP)
+            return;
+        if (sdiff_http1_eof(c->respp, &err) == SDIFF_ETRUNC && c->cur_resp) {
+            mark(c->cur_resp->ex, SDIFF_EX_GAP, "response cut short by the end of the stream");
+            c->cur_resp->resp_done = 1;
+            c->cur_resp = NULL;
+        }
+    }
+    drain(c, 0);
+}
+
+static void on_fin(void *flow_ud, enum sdiff_dir dir, uint64_t ts, void *ud)
+{
+    struct conn *c = flow_ud;
+    (void)ud;
+    if (c == NULL)
+        return;
+    c->ts = ts;
+    fin_dir(c, dir);
+}
+
+static void on_close(void *flow_ud, enum sdiff_close_reason why, uint64_t ts, void *ud)
+{
+    struct conn *c = flow_ud;
+    (void)ud;
+    (void)why;
+    if (c == NULL)
+        return;
+    c->ts = ts;
+    fin_dir(c, SDIFF_DIR_C2S);
+    fin_dir(c, SDIFF_DIR_S2C);
+    drain(c, 1);
+    conn_free(c);
+}
+
+static const struct sdiff_reasm_cb reasm_cb = {
+    .on_open = on_open, .on_data = on_data, .on_gap = on_gap, .on_fin = on_fin,
+    .on_close = on_close,
+};
+
+/* ---- API ------------------------------------------------------------------------------- */
+
+int sdiff_pair_new(struct sdiff_pair **out, const struct sdiff_limits *limits,
+                   sdiff_exchange_fn fn, void *ud, struct sdiff_err *err)
+{
+    struct sdiff_pair *p = sdiff_calloc(1, sizeof *p);
+    *out = NULL;
+    if (p == NULL)
+        return sdiff_err_set(err, SDIFF_ENOMEM, "pair", "out of memory");
+    p->limits = *limits;
+    p->fn = fn;
+    p->ud = ud;
+    *out = p;
+    return SDIFF_OK;
+}
+
+void sdiff_pair_free(struct sdiff_pair *p)
+{
+    sdiff_free(p);
+}
+
+const struct sdiff_reasm_cb *sdiff_pair_reasm_cb(void)
+{
+    return &reasm_cb;
+}
+
+const struct sdiff_pair_stats *sdiff_pair_stats(const struct sdiff_pair *p)
+{
+    return &p->st;
+}

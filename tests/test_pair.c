@@ -1,0 +1,352 @@
+/*
+ * test_pair.c - pairing requests with responses on one connection, driven through the
+ * reassembler callbacks exactly as sdiff_reasm would call them.
+ */
+#include "sdiff_test.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "shadowdiff/pair.h"
+
+struct fx {
+    struct sdiff_pair *pair;
+    const struct sdiff_reasm_cb *cb;
+    void *flow;
+    char log[8192];
+    uint64_t ts;
+};
+
+static void collect(struct sdiff_exchange *ex, void *ud)
+{
+    struct fx *f = ud;
+    size_t n = strlen(f->log);
+    snprintf(f->log + n, sizeof f->log - n, "%u %s %s %d %s %zu|", ex->seq,
+             ex->req.present ? ex->req.method : "-", ex->req.present ? ex->req.target : "-",
+             ex->resp.present ? ex->resp.status : 0, sdiff_exchange_state_str(ex->state),
+             ex->resp.body_len);
+    sdiff_exchange_free(ex);
+}
+
+static void fx_open(struct fx *f, const struct sdiff_limits *lim, int midstream)
+{
+    struct sdiff_limits def = SDIFF_LIMITS_INIT;
+    memset(f, 0, sizeof *f);
+    assert_int_equal(sdiff_pair_new(&f->pair, lim ? lim : &def, collect, f, NULL), SDIFF_OK);
+    f->cb = sdiff_pair_reasm_cb();
+    struct sdiff_flow_info info = {.id = 1, .family = 4, .cport = 40000, .sport = 8080,
+                                   .midstream = midstream};
+    info.client[0] = 127, info.client[3] = 1, info.server[0] = 127, info.server[3] = 1;
+    f->cb->on_open(&info, &f->flow, f->pair);
+}
+
+static void fx_send(struct fx *f, enum sdiff_dir d, const char *s)
+{
+    f->cb->on_data(f->flow, d, (const uint8_t *)s, strlen(s), ++f->ts, f->pair);
+}
+
+static void fx_close(struct fx *f)
+{
+    f->cb->on_close(f->flow, SDIFF_CLOSE_FIN, ++f->ts, f->pair);
+}
+
+static void fx_free(struct fx *f)
+{
+    sdiff_pair_free(f->pair);
+}
+
+#define C2S SDIFF_DIR_C2S
+#define S2C SDIFF_DIR_S2C
+
+static const char OK5[] = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
+
+static void test_pair__pipelined_requests_pair_in_order(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_open(&f, NULL, 0);
+    fx_send(&f, C2S, "GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n"
+                     "POST /c HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc");
+    fx_send(&f, S2C, "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nA"
+                     "HTTP/1.1 404 Not Found\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nBB\r\n0\r\n\r\n"
+                     "HTTP/1.1 201 Created\r\nContent-Length: 3\r\n\r\nCCC");
+    assert_string_equal(f.log, "0 GET /a 200 complete 1|1 GET /b 404 complete 2|"
+                               "2 POST /c 201 complete 3|");
+    fx_close(&f);
+    fx_free(&f);
+}
+
+static void test_pair__continue_and_head_responses_skip_correctly(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_open(&f, NULL, 0);
+    fx_send(&f, C2S, "POST /up HTTP/1.1\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n");
+    fx_send(&f, S2C, "HTTP/1.1 100 Continue\r\n\r\n");
+    fx_send(&f, C2S, "data");
+    fx_send(&f, S2C, "HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok");
+    fx_send(&f, C2S, "HEAD /h HTTP/1.1\r\n\r\nGET /g HTTP/1.1\r\n\r\n");
+    fx_send(&f, S2C, "HTTP/1.1 200 OK\r\nContent-Length: 999\r\n\r\n");
+    fx_send(&f, S2C, OK5);
+    assert_string_equal(f.log, "0 POST /up 201 complete 2|1 HEAD /h 200 complete 0|"
+                               "2 GET /g 200 complete 5|");
+    fx_close(&f);
+    fx_free(&f);
+}
+
+static void test_pair__response_without_request_is_orphan(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_open(&f, NULL, 1);
+    fx_send(&f, S2C, "ly the end of an old body\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi");
+    fx_send(&f, C2S, "GET /next HTTP/1.1\r\n\r\n");
+    fx_send(&f, S2C, OK5);
+    assert_string_equal(f.log, "0 GET /next 200 complete 5|");
+    assert_int_equal(sdiff_pair_stats(f.pair)->orphan_responses, 1);
+    fx_close(&f);
+    fx_free(&f);
+}
+
+static void test_pair__gap_in_body_marks_only_that_exchange(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_open(&f, NULL, 0);
+    fx_send(&f, C2S, "GET /a HTTP/1.1\r\n\r\n");
+    fx_send(&f, S2C, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n12");
+    f.cb->on_gap(f.flow, S2C, 4, ++f.ts, f.pair);
+    fx_send(&f, S2C, "7890");
+    fx_send(&f, C2S, "GET /b HTTP/1.1\r\n\r\n");
+    fx_send(&f, S2C, OK5);
+    assert_string_equal(f.log, "0 GET /a 200 gap 6|1 GET /b 200 complete 5|");
+    fx_close(&f);
+    fx_free(&f);
+}
+
+static void test_pair__gap_across_headers_never_mispairs(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_open(&f, NULL, 0);
+    fx_send(&f, C2S, "GET /a HTTP/1.1\r\n\r\n");
+    /* the whole response to /a is lost: /a must not take /b's response */
+    f.cb->on_gap(f.flow, S2C, 40, ++f.ts, f.pair);
+    fx_send(&f, C2S, "GET /b HTTP/1.1\r\n\r\n");
+    fx_send(&f, S2C, OK5);
+    assert_string_equal(f.log, "0 GET /a 0 gap 0|1 GET /b 200 complete 5|");
+    fx_close(&f);
+    fx_free(&f);
+}
+
+static void test_pair__lost_request_response_is_dropped(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_open(&f, NULL, 0);
+    fx_send(&f, C2S, "GET /a HTTP/1.1\r\n\r\n");
+    fx_send(&f, S2C, OK5);
+    f.cb->on_gap(f.flow, C2S, 30, ++f.ts, f.pair); /* request /lost vanished */
+    fx_send(&f, S2C, "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
+    fx_send(&f, C2S, "GET /c HTTP/1.1\r\n\r\n");
+    fx_send(&f, S2C, OK5);
+    assert_string_equal(f.log, "0 GET /a 200 complete 5|1 GET /c 200 complete 5|");
+    assert_int_equal(sdiff_pair_stats(f.pair)->orphan_responses, 1);
+    fx_close(&f);
+    fx_free(&f);
+}
+
+static void test_pair__close_leaves_no_response(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_open(&f, NULL, 0);
+    fx_send(&f, C2S, "GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\n\r\n");
+    fx_send(&f, S2C, OK5);
+    fx_close(&f);
+    assert_string_equal(f.log, "0 GET /a 200 complete 5|1 GET /b 0 no_response 0|");
+    fx_free(&f);
+}
+
+static void test_pair__close_delimited_response_completes_at_fin(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_open(&f, NULL, 0);
+    fx_send(&f, C2S, "GET /old HTTP/1.0\r\n\r\n");
+    fx_send(&f, S2C, "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the end");
+    f.cb->on_fin(f.flow, S2C, ++f.ts, f.pair);
+    assert_string_equal(f.log, "0 GET /old 200 complete 13|");
+    fx_close(&f);
+    fx_free(&f);
+}
+
+static void test_pair__tls_and_h2_connections_are_skipped(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_open(&f, NULL, 0);
+    const uint8_t hello[] = {0x16, 0x03, 0x01, 0x02, 0x00, 0x01};
+    f.cb->on_data(f.flow, C2S, hello, sizeof hello, 1, f.pair);
+    fx_close(&f);
+    assert_int_equal(sdiff_pair_stats(f.pair)->conn_tls, 1);
+    fx_free(&f);
+
+    fx_open(&f, NULL, 0);
+    fx_send(&f, C2S, "PRI * HTT"); /* decided only once enough bytes are in */
+    fx_send(&f, C2S, "P/2.0\r\n\r\nSM\r\n\r\n");
+    fx_close(&f);
+    assert_int_equal(sdiff_pair_stats(f.pair)->conn_h2, 1);
+    assert_string_equal(f.log, "");
+    fx_free(&f);
+}
+
+static void test_pair__garbage_connection_counts_not_http(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_open(&f, NULL, 0);
+    fx_send(&f, C2S, "\x01\x02 this is no http\r\n\r\n");
+    fx_close(&f);
+    assert_int_equal(sdiff_pair_stats(f.pair)->conn_not_http, 1);
+    assert_string_equal(f.log, "");
+    fx_free(&f);
+}
+
+static void test_pair__bad_request_framing_pairs_with_its_400(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_open(&f, NULL, 0);
+    fx_send(&f, C2S, "GET /ok HTTP/1.1\r\n\r\n");
+    fx_send(&f, S2C, OK5);
+    fx_send(&f, C2S, "POST /x HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n");
+    fx_send(&f, S2C, "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    fx_close(&f);
+    assert_string_equal(f.log, "0 GET /ok 200 complete 5|1 - - 400 unparsable 0|");
+    fx_free(&f);
+}
+
+static void test_pair__malformed_response_is_unparsable(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_open(&f, NULL, 0);
+    fx_send(&f, C2S, "GET /a HTTP/1.1\r\n\r\n");
+    fx_send(&f, S2C, "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd");
+    fx_close(&f);
+    assert_string_equal(f.log, "0 GET /a 0 unparsable 0|");
+    fx_free(&f);
+}
+
+static void test_pair__body_limit_truncates(void **state)
+{
+    (void)state;
+    struct sdiff_limits lim = SDIFF_LIMITS_INIT;
+    lim.max_body = 3;
+    struct fx f;
+    fx_open(&f, &lim, 0);
+    fx_send(&f, C2S, "GET /a HTTP/1.1\r\n\r\n");
+    fx_send(&f, S2C, OK5);
+    assert_string_equal(f.log, "0 GET /a 200 truncated 3|");
+    fx_close(&f);
+    fx_free(&f);
+}
+
+static void test_pair__pipeline_limit_is_counted_and_never_mispairs(void **state)
+{
+    (void)state;
+    struct sdiff_limits lim = SDIFF_LIMITS_INIT;
+    lim.max_pipeline = 2;
+    struct fx f;
+    fx_open(&f, &lim, 0);
+    fx_send(&f, C2S, "GET /1 HTTP/1.1\r\n\r\nGET /2 HTTP/1.1\r\n\r\nGET /3 HTTP/1.1\r\n\r\n");
+    fx_send(&f, S2C, "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n1"
+                     "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n22"
+                     "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\n333");
+    fx_close(&f);
+    assert_string_equal(f.log, "0 GET /1 0 no_response 0|1 GET /2 200 complete 2|"
+                               "2 GET /3 200 complete 3|");
+    assert_int_equal(sdiff_pair_stats(f.pair)->pipeline_limit_hits, 1);
+    fx_free(&f);
+}
+
+/* The same conversation split at every byte of each direction gives the same exchanges. */
+struct split {
+    const char *req, *resp;
+    char expect[1024];
+    size_t cut;
+};
+
+static void test_pair__split_anywhere_same_exchanges(void **state)
+{
+    (void)state;
+    const char *req = "GET /a HTTP/1.1\r\nHost: x\r\n\r\nPOST /b HTTP/1.1\r\n"
+                      "Transfer-Encoding: chunked\r\n\r\n3;x=y\r\nabc\r\n0\r\nT: 1\r\n\r\n";
+    const char *resp = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"
+                       "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\n"
+                       "Transfer-Encoding: chunked\r\n\r\n4\r\nwxyz\r\n0\r\n\r\n";
+    const char *want = "0 GET /a 200 complete 5|1 POST /b 201 complete 4|";
+    size_t rl = strlen(req), sl = strlen(resp);
+    for (size_t cut = 0; cut <= (rl > sl ? rl : sl); cut++) {
+        struct fx f;
+        fx_open(&f, NULL, 0);
+        size_t a = cut < rl ? cut : rl, b = cut < sl ? cut : sl;
+        f.cb->on_data(f.flow, C2S, (const uint8_t *)req, a, 1, f.pair);
+        f.cb->on_data(f.flow, C2S, (const uint8_t *)req + a, rl - a, 2, f.pair);
+        f.cb->on_data(f.flow, S2C, (const uint8_t *)resp, b, 3, f.pair);
+        f.cb->on_data(f.flow, S2C, (const uint8_t *)resp + b, sl - b, 4, f.pair);
+        fx_close(&f);
+        if (strcmp(f.log, want) != 0)
+            fail_msg("cut %zu: got %s", cut, f.log);
+        fx_free(&f);
+    }
+}
+
+static void test_pair__oom_sweep_never_crashes(void **state)
+{
+    (void)state;
+    for (long n = 0; n < 200; n++) {
+        struct sdiff_limits lim = SDIFF_LIMITS_INIT;
+        struct sdiff_pair *p = NULL;
+        sdiff_alloc_fail_after(n);
+        struct fx f;
+        memset(&f, 0, sizeof f);
+        if (sdiff_pair_new(&p, &lim, collect, &f, NULL) < 0) {
+            sdiff_alloc_fail_after(-1);
+            continue;
+        }
+        f.pair = p;
+        f.cb = sdiff_pair_reasm_cb();
+        struct sdiff_flow_info info = {.id = 1, .family = 4};
+        f.cb->on_open(&info, &f.flow, p);
+        fx_send(&f, C2S, "GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\n\r\n");
+        fx_send(&f, S2C, OK5);
+        fx_send(&f, S2C, OK5);
+        fx_close(&f);
+        long made = sdiff_alloc_fail_after(-1);
+        sdiff_pair_free(p);
+        if (made <= n)
+            break; /* this run made fewer allocations than the failure point: all passed */
+    }
+}
+
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_pair__pipelined_requests_pair_in_order),
+    cmocka_unit_test(test_pair__continue_and_head_responses_skip_correctly),
+    cmocka_unit_test(test_pair__response_without_request_is_orphan),
+    cmocka_unit_test(test_pair__gap_in_body_marks_only_that_exchange),
+    cmocka_unit_test(test_pair__gap_across_headers_never_mispairs),
+    cmocka_unit_test(test_pair__lost_request_response_is_dropped),
+    cmocka_unit_test(test_pair__close_leaves_no_response),
+    cmocka_unit_test(test_pair__close_delimited_response_completes_at_fin),
+    cmocka_unit_test(test_pair__tls_and_h2_connections_are_skipped),
+    cmocka_unit_test(test_pair__garbage_connection_counts_not_http),
+    cmocka_unit_test(test_pair__bad_request_framing_pairs_with_its_400),
+    cmocka_unit_test(test_pair__malformed_response_is_unparsable),
+    cmocka_unit_test(test_pair__body_limit_truncates),
+    cmocka_unit_test(test_pair__pipeline_limit_is_counted_and_never_mispairs),
+    cmocka_unit_test(test_pair__split_anywhere_same_exchanges),
+    cmocka_unit_test(test_pair__oom_sweep_never_crashes),
+};
+SDIFF_TEST_MAIN(tests)
