@@ -4,12 +4,34 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cli.h"
+
+static const char USAGE[] =
+    "usage: shadowdiff <command> [options]\n"
+    "\n"
+    "commands:\n"
+    "  capture   read live traffic or a pcap file and record its HTTP/1.1 exchanges\n"
+    "\n"
+    "Run 'shadowdiff <command> --help' for a command's options.\n"
+    "Exit codes: 0 success, 1 differences found, 2 error.\n";
+
 int main(int argc, char **argv)
 {
-    if (argc > 1 && strcmp(argv[1], "--version") == 0) {
-        printf("shadowdiff %s\n", SDIFF_VERSION);
-        return 0;
+    if (argc < 2) {
+        fputs(USAGE, stderr);
+        return SDIFF_EXIT_ERROR;
     }
-    fprintf(stderr, "usage: shadowdiff <command> [options]\n");
-    return 2;
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
+        printf("shadowdiff %s\n", SDIFF_VERSION);
+        return SDIFF_EXIT_OK;
+    }
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+        fputs(USAGE, stdout);
+        return SDIFF_EXIT_OK;
+    }
+    if (strcmp(cmd, "capture") == 0)
+        return cmd_capture(argc - 1, argv + 1);
+    fprintf(stderr, "shadowdiff: unknown command '%s'\n\n%s", cmd, USAGE);
+    return SDIFF_EXIT_ERROR;
 }

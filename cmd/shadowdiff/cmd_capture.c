@@ -1,0 +1,263 @@
+/*
+ * cmd_capture.c - `shadowdiff capture`: record HTTP/1.1 exchanges from an interface or a
+ * pcap file into a SQLite corpus or as JSON Lines on stdout.
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "shadowdiff/run.h"
+#include "shadowdiff/store.h"
+
+static const char USAGE[] =
+    "usage: shadowdiff capture (--interface IF | --pcap FILE) [--port N]... [--filter BPF]\n"
+    "                          --out (FILE.db | -) [--duration S] [--count N] [options]\n"
+    "\n"
+    "Reads live traffic or a pcap/pcapng file, reassembles TCP, parses HTTP/1.1 and pairs\n"
+    "each request with its response. Prints one summary line on stderr at the end.\n"
+    "\n"
+    "  -i, --interface IF     capture live on IF (needs root or CAP_NET_RAW)\n"
+    "  -r, --pcap FILE        read a pcap or pcapng file ('-' for stdin)\n"
+    "  -p, --port N           a server port of the service (repeatable); builds the filter\n"
+    "                         and tells client from server on connections already open\n"
+    "  -f, --filter BPF       extra BPF expression, and-ed with the port filter\n"
+    "  -o, --out FILE|-       SQLite corpus to write (created 0600), or - for JSON Lines\n"
+    "  -d, --duration S       stop after S seconds (30, 5m, 2h); for files, capture time\n"
+    "  -c, --count N          stop after N exchanges\n"
+    "      --max-body SIZE    keep at most SIZE bytes of each body (default 1M)\n"
+    "      --snaplen N        live snap length (default 262144: whole packets)\n"
+    "      --buffer-size SIZE live kernel buffer (default 32M)\n"
+    "      --max-flows N      connections tracked at once (default 65536)\n"
+    "      --keep-secrets     store Authorization, Cookie, ... values as they are\n"
+    "      --redact-header H  also redact header H (repeatable)\n"
+    "  -h, --help             this text\n"
+    "\n"
+    "Exit: 0 done; 2 bad arguments, unreadable or corrupt capture, missing interface or\n"
+    "permission, or a database error (what was stored before it is kept).\n";
+
+static volatile sig_atomic_t stop_flag;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_flag = 1;
+}
+
+struct sink_ctx {
+    struct sdiff_store *store;
+    struct sdiff_store_opts sopts;
+    struct sdiff_buf line;
+    FILE *out;
+    const char *source;
+};
+
+static void on_started(int live, const char *filter, void *ud)
+{
+    struct sink_ctx *s = ud;
+    if (live)
+        fprintf(stderr, "shadowdiff: capture: listening on %s (filter: %s)\n", s->source, filter);
+}
+
+static int sink(struct sdiff_exchange *ex, void *ud, struct sdiff_err *err)
+{
+    struct sink_ctx *s = ud;
+    int rc = SDIFF_OK;
+    if (s->store) {
+        rc = sdiff_store_put_exchange(s->store, ex, err);
+    } else {
+        sdiff_buf_reset(&s->line);
+        rc = sdiff_exchange_to_json(ex, &s->sopts, &s->line);
+        if (rc >= 0) {
+            sdiff_buf_append(&s->line, "\n", 1);
+            if (fwrite(s->line.data, 1, s->line.len, s->out) != s->line.len)
+                rc = sdiff_err_set(err, SDIFF_EIO, "capture", "cannot write to stdout");
+        } else {
+            rc = sdiff_err_set(err, rc, "capture", "cannot encode exchange: %s",
+                               sdiff_status_str(rc));
+        }
+    }
+    sdiff_exchange_free(ex);
+    return rc;
+}
+
+int cmd_capture(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"interface", required_argument, NULL, 'i'},
+        {"pcap", required_argument, NULL, 'r'},
+        {"port", required_argument, NULL, 'p'},
+        {"filter", required_argument, NULL, 'f'},
+        {"out", required_argument, NULL, 'o'},
+        {"duration", required_argument, NULL, 'd'},
+        {"count", required_argument, NULL, 'c'},
+        {"max-body", required_argument, NULL, 'B'},
+        {"snaplen", required_argument, NULL, 'S'},
+        {"buffer-size", required_argument, NULL, 'K'},
+        {"max-flows", required_argument, NULL, 'F'},
+        {"keep-secrets", no_argument, NULL, 'k'},
+        {"redact-header", required_argument, NULL, 'R'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    struct sdiff_capture_run_opts o = {.limits = SDIFF_LIMITS_INIT};
+    struct sdiff_capture_run_stats st;
+    struct sink_ctx s = {0};
+    uint16_t ports[64];
+    const char *redact[64];
+    size_t nports = 0, nredact = 0;
+    const char *out = NULL;
+    struct sdiff_err err = {0};
+    struct sdiff_buf summary;
+    int64_t capture_id = 0;
+    int rc, ret = SDIFF_EXIT_OK, c;
+
+    sdiff_buf_init(&summary, 1u << 16);
+    sdiff_buf_init(&s.line, 256u << 20);
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "i:r:p:f:o:d:c:h", longopts, NULL)) != -1) {
+        uint64_t u;
+        size_t z;
+        switch (c) {
+        case 'i': o.source.interface = optarg; break;
+        case 'r': o.source.pcap_file = optarg; break;
+        case 'f': o.extra_filter = optarg; break;
+        case 'o': out = optarg; break;
+        case 'k': s.sopts.keep_secrets = 1; break;
+        case 'p':
+            if (nports == 64 || cli_parse_port(optarg, &ports[nports]) < 0) {
+                cli_error("capture", "--port: '%s' is not a port number (1-65535)", optarg);
+                return SDIFF_EXIT_ERROR;
+            }
+            nports++;
+            break;
+        case 'R':
+            if (nredact == 64) {
+                cli_error("capture", "--redact-header: at most 64");
+                return SDIFF_EXIT_ERROR;
+            }
+            redact[nredact++] = optarg;
+            break;
+        case 'd':
+            if (cli_parse_seconds(optarg, &o.duration_s) < 0) {
+                cli_error("capture", "--duration: '%s' is not a duration (30, 5m, 2h)", optarg);
+                return SDIFF_EXIT_ERROR;
+            }
+            break;
+        case 'c':
+            if (cli_parse_u64(optarg, &o.max_exchanges) < 0 || o.max_exchanges == 0) {
+                cli_error("capture", "--count: '%s' is not a positive number", optarg);
+                return SDIFF_EXIT_ERROR;
+            }
+            break;
+        case 'B':
+            if (cli_parse_size(optarg, &z) < 0 || z == 0) {
+                cli_error("capture", "--max-body: '%s' is not a size (1048576, 512K, 1M)",
+                          optarg);
+                return SDIFF_EXIT_ERROR;
+            }
+            o.limits.max_body = z;
+            break;
+        case 'S':
+            if (cli_parse_u64(optarg, &u) < 0 || u < 96 || u > 262144) {
+                cli_error("capture", "--snaplen: '%s' must be between 96 and 262144", optarg);
+                return SDIFF_EXIT_ERROR;
+            }
+            o.source.snaplen = (int)u;
+            break;
+        case 'K':
+            if (cli_parse_size(optarg, &z) < 0 || z > (1u << 30)) {
+                cli_error("capture", "--buffer-size: '%s' is not a size up to 1G", optarg);
+                return SDIFF_EXIT_ERROR;
+            }
+            o.source.buffer_bytes = (int)z;
+            break;
+        case 'F':
+            if (cli_parse_u64(optarg, &u) < 0 || u == 0 || u > 10000000) {
+                cli_error("capture", "--max-flows: '%s' must be between 1 and 10000000", optarg);
+                return SDIFF_EXIT_ERROR;
+            }
+            o.limits.max_flows = (size_t)u;
+            break;
+        case 'h':
+            fputs(USAGE, stdout);
+            return SDIFF_EXIT_OK;
+        default:
+            fputs(USAGE, stderr);
+            return SDIFF_EXIT_ERROR;
+        }
+    }
+    if (optind < argc) {
+        cli_error("capture", "unexpected argument '%s'", argv[optind]);
+        return SDIFF_EXIT_ERROR;
+    }
+    if ((o.source.interface == NULL) == (o.source.pcap_file == NULL)) {
+        cli_error("capture", "give exactly one of --interface IF or --pcap FILE");
+        return SDIFF_EXIT_ERROR;
+    }
+    if (out == NULL) {
+        cli_error("capture", "--out is required: a database file, or - for JSON Lines");
+        return SDIFF_EXIT_ERROR;
+    }
+    o.ports = ports;
+    o.nports = nports;
+    o.on_started = on_started;
+    s.source = o.source.interface ? o.source.interface : o.source.pcap_file;
+    s.sopts.secret_headers = redact;
+    s.sopts.nsecret = nredact;
+    s.out = stdout;
+
+    if (strcmp(out, "-") != 0) {
+        rc = sdiff_store_open(&s.store, out, &s.sopts, &err);
+        if (rc < 0) {
+            ret = cli_fail("capture", &err);
+            goto done;
+        }
+        const char *source = o.source.interface ? o.source.interface : o.source.pcap_file;
+        rc = sdiff_store_begin_capture(s.store, source, "capture", &capture_id, &err);
+        if (rc < 0) {
+            ret = cli_fail("capture", &err);
+            goto done;
+        }
+    } else {
+        static char obuf[1 << 16];
+        setvbuf(stdout, obuf, _IOFBF, sizeof obuf);
+    }
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+
+    rc = sdiff_run_capture(&o, sink, &s, &stop_flag, &st, &err);
+
+    if (rc < 0 && st.source.packets == 0 && err.code != SDIFF_EDB) {
+        /* Nothing was read: the source itself is the problem (missing file, interface...). */
+        ret = cli_fail("capture", &err);
+        goto done;
+    }
+
+    if (s.store) {
+        struct sdiff_err serr = {0};
+        sdiff_capture_run_summary_json(&st, &summary);
+        if (sdiff_store_end_capture(s.store, capture_id, (const char *)summary.data, &serr) < 0 &&
+            rc >= 0) {
+            err = serr;
+            rc = serr.code;
+        }
+        sdiff_buf_reset(&summary);
+    }
+    fflush(stdout);
+    sdiff_capture_run_summary(&st, &summary);
+    fprintf(stderr, "shadowdiff: capture: %s\n", (const char *)summary.data);
+    if (rc < 0)
+        ret = cli_fail("capture", &err);
+done:
+    sdiff_store_close(s.store);
+    sdiff_buf_dispose(&s.line);
+    sdiff_buf_dispose(&summary);
+    return ret;
+}

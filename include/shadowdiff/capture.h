@@ -1,0 +1,84 @@
+#ifndef SDIFF_CAPTURE_H
+#define SDIFF_CAPTURE_H
+
+#include "shadowdiff/core.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*
+ * shadowdiff/capture.h - packet sources: a pcap/pcapng file or a live interface (libpcap).
+ *
+ * Live capture uses immediate mode and a snap length that keeps whole packets (never a
+ * short default that cuts bodies), with a configurable kernel buffer. It needs CAP_NET_RAW
+ * (and CAP_NET_ADMIN for some interfaces' promiscuous mode, which we do not request). The
+ * packet returned by sdiff_capture_next borrows libpcap's buffer until the next call.
+ * Not thread-safe, except sdiff_capture_break, which may be called from a signal handler.
+ */
+
+struct sdiff_capture_opts {
+    const char *interface;   /* live source, or NULL */
+    const char *pcap_file;   /* file source ("-" for stdin), or NULL */
+    const char *filter;      /* BPF expression, or NULL for every packet */
+    int snaplen;             /* 0: 262144 */
+    int buffer_bytes;        /* live kernel buffer; 0: 32 MiB */
+    int timeout_ms;          /* live: how long next() waits before SDIFF_MORE; 0: 200 */
+};
+
+struct sdiff_packet {
+    uint64_t ts_us;
+    int linktype;
+    const uint8_t *data;     /* borrowed until the next sdiff_capture_next */
+    size_t caplen;
+    size_t wirelen;
+};
+
+struct sdiff_capture_stats {
+    uint64_t packets;        /* frames read */
+    uint64_t bytes;          /* captured bytes read */
+    uint64_t kernel_drops;   /* live: dropped by the kernel (pcap_stats ps_drop) */
+    uint64_t iface_drops;    /* live: dropped by the interface (ps_ifdrop) */
+};
+
+struct sdiff_capture;
+
+/**
+ * Open a source and apply the filter. Errors are specific: a missing file or interface,
+ * a file that is not a capture, a missing capability (SDIFF_EPERM), a bad filter.
+ * @return SDIFF_OK, SDIFF_EINVAL, SDIFF_EIO, SDIFF_EPERM, SDIFF_ENOMEM; free with _close
+ */
+SDIFF_API int sdiff_capture_open(struct sdiff_capture **out, const struct sdiff_capture_opts *o,
+                                 struct sdiff_err *err);
+SDIFF_API void sdiff_capture_close(struct sdiff_capture *c);
+
+/**
+ * Next packet.
+ * @return SDIFF_OK (pkt filled), SDIFF_MORE (live: nothing within the timeout),
+ *         SDIFF_END (end of file, or sdiff_capture_break was called), SDIFF_EIO (a corrupt
+ *         or truncated file; err says where)
+ */
+SDIFF_API int sdiff_capture_next(struct sdiff_capture *c, struct sdiff_packet *pkt,
+                                 struct sdiff_err *err);
+
+/** Make the next (or current) sdiff_capture_next return SDIFF_END. Async-signal-safe. */
+SDIFF_API void sdiff_capture_break(struct sdiff_capture *c);
+
+/** Counters; for live sources also asks the kernel for its drop counts. */
+SDIFF_API void sdiff_capture_stats(struct sdiff_capture *c, struct sdiff_capture_stats *st);
+
+/** Whether the source is a live interface. */
+SDIFF_API int sdiff_capture_is_live(const struct sdiff_capture *c);
+
+/**
+ * Build a BPF expression for live capture from the server ports plus an optional extra
+ * expression: "((tcp and (port 80 or port 8080)) or (vlan and tcp and (...))) and (EXTRA)".
+ * Caller frees with sdiff_free.
+ */
+SDIFF_API char *sdiff_capture_build_filter(const uint16_t *ports, size_t nports,
+                                           const char *extra);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

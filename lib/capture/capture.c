@@ -1,0 +1,231 @@
+/*
+ * capture.c - the only file that includes <pcap.h>: opens files and interfaces, reads
+ * packets, turns libpcap's errors into one-line messages a user can act on.
+ */
+#include "shadowdiff/capture.h"
+
+#include <errno.h>
+#include <pcap.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+struct sdiff_capture {
+    pcap_t *pc;
+    int live;
+    int linktype;
+    volatile sig_atomic_t stop;
+    int fd;          /* live: selectable descriptor */
+    int timeout_ms;  /* live: how long next() waits */
+    struct sdiff_capture_stats st;
+    char name[256];
+};
+
+static int open_live(struct sdiff_capture *c, const struct sdiff_capture_opts *o,
+                     struct sdiff_err *err)
+{
+    char ebuf[PCAP_ERRBUF_SIZE] = "";
+    c->pc = pcap_create(o->interface, ebuf);
+    if (c->pc == NULL)
+        return sdiff_err_set(err, SDIFF_EIO, "capture", "cannot open interface %s: %s",
+                             o->interface, ebuf);
+    pcap_set_snaplen(c->pc, o->snaplen > 0 ? o->snaplen : 262144);
+    pcap_set_immediate_mode(c->pc, 1);
+    pcap_set_buffer_size(c->pc, o->buffer_bytes > 0 ? o->buffer_bytes : 32 << 20);
+    pcap_set_timeout(c->pc, o->timeout_ms > 0 ? o->timeout_ms : 200);
+    int rc = pcap_activate(c->pc);
+    if (rc < 0) {
+        const char *why = pcap_geterr(c->pc);
+        switch (rc) {
+        case PCAP_ERROR_NO_SUCH_DEVICE:
+            return sdiff_err_set(err, SDIFF_EINVAL, "capture", "no such interface: %s",
+                                 o->interface);
+        case PCAP_ERROR_PERM_DENIED:
+            return sdiff_err_set(err, SDIFF_EPERM, "capture",
+                                 "no permission to capture on %s: run as root or grant "
+                                 "CAP_NET_RAW (setcap cap_net_raw+ep shadowdiff)",
+                                 o->interface);
+        case PCAP_ERROR_IFACE_NOT_UP:
+            return sdiff_err_set(err, SDIFF_EIO, "capture", "interface %s is down",
+                                 o->interface);
+        default:
+            return sdiff_err_set(err, SDIFF_EIO, "capture", "cannot capture on %s: %s",
+                                 o->interface, why);
+        }
+    }
+    /* Immediate mode makes libpcap wait in poll() without a timeout; wait ourselves, so a
+     * quiet interface still lets the caller serve signals, durations and idle expiry. */
+    if (pcap_setnonblock(c->pc, 1, ebuf) < 0)
+        return sdiff_err_set(err, SDIFF_EIO, "capture", "cannot capture on %s: %s",
+                             o->interface, ebuf);
+    c->fd = pcap_get_selectable_fd(c->pc);
+    c->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 200;
+    c->live = 1;
+    snprintf(c->name, sizeof c->name, "%s", o->interface);
+    return SDIFF_OK;
+}
+
+static int open_file(struct sdiff_capture *c, const struct sdiff_capture_opts *o,
+                     struct sdiff_err *err)
+{
+    char ebuf[PCAP_ERRBUF_SIZE] = "";
+    struct stat sb;
+    if (strcmp(o->pcap_file, "-") != 0) {
+        if (stat(o->pcap_file, &sb) != 0)
+            return sdiff_err_set(err, SDIFF_EIO, "capture", "cannot open %s: %s", o->pcap_file,
+                                 strerror(errno));
+        if (S_ISDIR(sb.st_mode))
+            return sdiff_err_set(err, SDIFF_EIO, "capture", "%s is a directory", o->pcap_file);
+        if (sb.st_size == 0)
+            return sdiff_err_set(err, SDIFF_EIO, "capture", "%s is empty, not a pcap file",
+                                 o->pcap_file);
+    }
+    c->pc = pcap_open_offline_with_tstamp_precision(o->pcap_file, PCAP_TSTAMP_PRECISION_MICRO,
+                                                    ebuf);
+    if (c->pc == NULL) {
+        if (strstr(ebuf, "unknown file format") || strstr(ebuf, "bad dump file format"))
+            return sdiff_err_set(err, SDIFF_EIO, "capture",
+                                 "%s is not a pcap or pcapng file", o->pcap_file);
+        if (strstr(ebuf, "truncated"))
+            return sdiff_err_set(err, SDIFF_EIO, "capture", "%s: truncated file header",
+                                 o->pcap_file);
+        return sdiff_err_set(err, SDIFF_EIO, "capture", "cannot read %s: %s", o->pcap_file,
+                             ebuf);
+    }
+    snprintf(c->name, sizeof c->name, "%s", o->pcap_file);
+    return SDIFF_OK;
+}
+
+int sdiff_capture_open(struct sdiff_capture **out, const struct sdiff_capture_opts *o,
+                       struct sdiff_err *err)
+{
+    struct sdiff_capture *c = NULL;
+    int rc;
+    *out = NULL;
+    if (SDIFF_NEVER(o == NULL))
+        return SDIFF_EINVAL;
+    if ((o->interface == NULL) == (o->pcap_file == NULL))
+        return sdiff_err_set(err, SDIFF_EINVAL, "capture",
+                             "give exactly one of an interface or a pcap file");
+    c = sdiff_calloc(1, sizeof *c);
+    if (c == NULL)
+        return sdiff_err_set(err, SDIFF_ENOMEM, "capture", "out of memory");
+    c->fd = -1;
+    rc = o->interface ? open_live(c, o, err) : open_file(c, o, err);
+    if (rc < 0)
+        goto fail;
+    c->linktype = pcap_datalink(c->pc);
+    if (o->filter && *o->filter) {
+        struct bpf_program prog;
+        if (pcap_compile(c->pc, &prog, o->filter, 1, PCAP_NETMASK_UNKNOWN) < 0) {
+            rc = sdiff_err_set(err, SDIFF_EINVAL, "capture", "bad filter \"%s\": %s",
+                               o->filter, pcap_geterr(c->pc));
+            goto fail;
+        }
+        int frc = pcap_setfilter(c->pc, &prog);
+        pcap_freecode(&prog);
+        if (frc < 0) {
+            rc = sdiff_err_set(err, SDIFF_EIO, "capture", "cannot set filter: %s",
+                               pcap_geterr(c->pc));
+            goto fail;
+        }
+    }
+    *out = c;
+    return SDIFF_OK;
+fail:
+    sdiff_capture_close(c);
+    return rc;
+}
+
+void sdiff_capture_close(struct sdiff_capture *c)
+{
+    if (c == NULL)
+        return;
+    if (c->pc)
+        pcap_close(c->pc);
+    sdiff_free(c);
+}
+
+int sdiff_capture_next(struct sdiff_capture *c, struct sdiff_packet *pkt, struct sdiff_err *err)
+{
+    struct pcap_pkthdr *h;
+    const u_char *data;
+    if (c->stop)
+        return SDIFF_END;
+    int rc = pcap_next_ex(c->pc, &h, &data);
+    if (rc == 0 && c->live && c->fd >= 0) {
+        struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
+        if (poll(&pfd, 1, c->timeout_ms) <= 0 || c->stop)
+            return c->stop ? SDIFF_END : SDIFF_MORE; /* timeout or a signal */
+        rc = pcap_next_ex(c->pc, &h, &data);
+    }
+    switch (rc) {
+    case 1:
+        break;
+    case 0:
+        return SDIFF_MORE;
+    case PCAP_ERROR_BREAK:
+        return SDIFF_END;
+    default:
+        if (c->stop)
+            return SDIFF_END;
+        /* pcapng pcap_next_ex returns -1 with "truncated" / "bad block" messages */
+        return sdiff_err_set(err, SDIFF_EIO, "capture", "%s: corrupt capture after %llu packets: %s",
+                             c->name, (unsigned long long)c->st.packets, pcap_geterr(c->pc));
+    }
+    pkt->ts_us = (uint64_t)h->ts.tv_sec * 1000000u + (uint64_t)h->ts.tv_usec;
+    pkt->linktype = c->linktype;
+    pkt->data = data;
+    pkt->caplen = h->caplen;
+    pkt->wirelen = h->len < h->caplen ? h->caplen : h->len;
+    c->st.packets++;
+    c->st.bytes += h->caplen;
+    return SDIFF_OK;
+}
+
+void sdiff_capture_break(struct sdiff_capture *c)
+{
+    c->stop = 1;
+    if (c->pc)
+        pcap_breakloop(c->pc);
+}
+
+void sdiff_capture_stats(struct sdiff_capture *c, struct sdiff_capture_stats *st)
+{
+    if (c->live) {
+        struct pcap_stat ps;
+        if (pcap_stats(c->pc, &ps) == 0) {
+            c->st.kernel_drops = ps.ps_drop;
+            c->st.iface_drops = ps.ps_ifdrop;
+        }
+    }
+    *st = c->st;
+}
+
+int sdiff_capture_is_live(const struct sdiff_capture *c)
+{
+    return c->live;
+}
+
+char *sdiff_capture_build_filter(const uint16_t *ports, size_t nports, const char *extra)
+{
+    struct sdiff_buf p, b;
+    sdiff_buf_init(&p, 1u << 16);
+    sdiff_buf_init(&b, 1u << 17);
+    int rc = sdiff_buf_puts(&p, "tcp");
+    for (size_t i = 0; i < nports && rc >= 0; i++)
+        rc = sdiff_buf_printf(&p, "%s port %u%s", i ? " or" : " and (", (unsigned)ports[i],
+                              i + 1 == nports ? ")" : "");
+    /* The same test again behind an 802.1Q tag: BPF offsets shift after "vlan". */
+    rc = rc < 0 ? rc : sdiff_buf_printf(&b, "((%s) or (vlan and %s))", p.data, p.data);
+    if (extra && *extra && rc >= 0)
+        rc = sdiff_buf_printf(&b, " and (%s)", extra);
+    sdiff_buf_dispose(&p);
+    if (rc < 0) {
+        sdiff_buf_dispose(&b);
+        return NULL;
+    }
+    return (char *)sdiff_buf_steal(&b, NULL);
+}

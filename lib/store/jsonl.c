@@ -1,0 +1,109 @@
+/*
+ * jsonl.c - one exchange as one JSON object, for `capture --out -` and for tests.
+ *
+ * Written by hand into a bounded buffer rather than through jansson: this runs once per
+ * exchange on the capture path, and the field set is fixed.
+ */
+#include "shadowdiff/store.h"
+
+#include <inttypes.h>
+#include <string.h>
+#include <strings.h>
+#include <zlib.h>
+
+#include "store/store_int.h"
+
+int sdiff_store_is_secret(const struct sdiff_store_opts *opts, const char *name, size_t len)
+{
+    if (sdiff_header_is_secret(name, len))
+        return 1;
+    for (size_t i = 0; opts && i < opts->nsecret; i++)
+        if (strlen(opts->secret_headers[i]) == len &&
+            strncasecmp(opts->secret_headers[i], name, len) == 0)
+            return 1;
+    return 0;
+}
+
+int sdiff__store_headers_json(const struct sdiff_msg *m, const struct sdiff_store_opts *opts,
+                              struct sdiff_buf *b)
+{
+    int rc = sdiff_buf_append(b, "[", 1);
+    for (size_t i = 0; i < m->nheaders && rc >= 0; i++) {
+        const struct sdiff_hfield *h = &m->headers[i];
+        rc = sdiff_buf_append(b, i ? ",[" : "[", i ? 2 : 1);
+        rc = rc < 0 ? rc : sdiff_buf_json_str(b, h->name, h->name_len);
+        rc = rc < 0 ? rc : sdiff_buf_append(b, ",", 1);
+        if (rc >= 0 && !(opts && opts->keep_secrets) &&
+            sdiff_store_is_secret(opts, h->name, h->name_len))
+            rc = sdiff_buf_puts(b, "\"[redacted]\"");
+        else if (rc >= 0)
+            rc = sdiff_buf_json_str(b, h->value, h->value_len);
+        rc = rc < 0 ? rc : sdiff_buf_append(b, "]", 1);
+    }
+    return rc < 0 ? rc : sdiff_buf_append(b, "]", 1);
+}
+
+static uint32_t body_crc(const struct sdiff_msg *m)
+{
+    if (m->body_len == 0)
+        return 0;
+    uLong crc = crc32(0L, Z_NULL, 0);
+    const uint8_t *p = m->body;
+    size_t left = m->body_len;
+    while (left > 0) {
+        uInt n = left > (1u << 30) ? (1u << 30) : (uInt)left;
+        crc = crc32(crc, p, n);
+        p += n;
+        left -= n;
+    }
+    return (uint32_t)crc;
+}
+
+static int put_str_field(struct sdiff_buf *b, const char *key, const char *s, int present)
+{
+    int rc = sdiff_buf_printf(b, ",\"%s\":", key);
+    if (rc < 0)
+        return rc;
+    if (!present || s == NULL)
+        return sdiff_buf_puts(b, "null");
+    return sdiff_buf_json_str(b, s, strlen(s));
+}
+
+int sdiff_exchange_to_json(const struct sdiff_exchange *ex, const struct sdiff_store_opts *opts,
+                           struct sdiff_buf *b)
+{
+    const struct sdiff_msg *rq = &ex->req, *rs = &ex->resp;
+    int rc = sdiff_buf_printf(b, "{\"conn\":%" PRIu64 ",\"seq\":%u", ex->conn_id, ex->seq);
+    rc = rc < 0 ? rc : put_str_field(b, "client", ex->client, 1);
+    rc = rc < 0 ? rc : put_str_field(b, "server", ex->server, 1);
+    rc = rc < 0 ? rc : put_str_field(b, "method", rq->method, rq->present);
+    rc = rc < 0 ? rc : put_str_field(b, "target", rq->target, rq->present);
+    if (rc >= 0 && rq->present)
+        rc = sdiff_buf_printf(b, ",\"version\":\"HTTP/1.%d\"", rq->version_minor);
+    else if (rc >= 0)
+        rc = sdiff_buf_puts(b, ",\"version\":null");
+    if (rc >= 0 && rs->present)
+        rc = sdiff_buf_printf(b, ",\"status\":%d", rs->status);
+    else if (rc >= 0)
+        rc = sdiff_buf_puts(b, ",\"status\":null");
+    rc = rc < 0 ? rc : put_str_field(b, "reason", rs->reason, rs->present);
+    rc = rc < 0 ? rc : put_str_field(b, "state", sdiff_exchange_state_str(ex->state), 1);
+    rc = rc < 0 ? rc : put_str_field(b, "note", ex->note, ex->note[0] != '\0');
+    if (rc >= 0)
+        rc = sdiff_buf_printf(b,
+                              ",\"req_body_len\":%zu,\"resp_body_len\":%zu,"
+                              "\"req_body_crc32\":\"%08x\",\"resp_body_crc32\":\"%08x\"",
+                              rq->body_len, rs->body_len, body_crc(rq), body_crc(rs));
+    double ms = sdiff_exchange_primary_ms(ex);
+    if (rc >= 0 && ms >= 0)
+        rc = sdiff_buf_printf(b, ",\"primary_ms\":%.3f", ms);
+    else if (rc >= 0)
+        rc = sdiff_buf_puts(b, ",\"primary_ms\":null");
+    if (rc >= 0)
+        rc = sdiff_buf_printf(b, ",\"t_req_start\":%" PRIu64, ex->t_req_start);
+    rc = rc < 0 ? rc : sdiff_buf_puts(b, ",\"req_headers\":");
+    rc = rc < 0 ? rc : sdiff__store_headers_json(rq, opts, b);
+    rc = rc < 0 ? rc : sdiff_buf_puts(b, ",\"resp_headers\":");
+    rc = rc < 0 ? rc : sdiff__store_headers_json(rs, opts, b);
+    return rc < 0 ? rc : sdiff_buf_append(b, "}", 1);
+}

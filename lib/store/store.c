@@ -1,0 +1,311 @@
+/*
+ * store.c - the SQLite corpus: schema, batched inserts, redaction of secrets.
+ *
+ * The only file with <sqlite3.h>. Every SQLite failure becomes SDIFF_EDB with a message that
+ * names the file and the cause ("disk full", "database is locked"), so the CLI can print one
+ * line and keep what was committed.
+ */
+#include "shadowdiff/store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "store/store_int.h"
+
+struct sdiff_store {
+    sqlite3 *db;
+    sqlite3_stmt *ins;
+    struct sdiff_store_opts opts;
+    char path[512];
+    int in_tx;
+    size_t pending;
+    int64_t capture_id;
+    struct sdiff_buf scratch_req, scratch_resp;
+};
+
+static const char SCHEMA[] =
+    "CREATE TABLE IF NOT EXISTS captures("
+    " id INTEGER PRIMARY KEY, source TEXT NOT NULL, command TEXT,"
+    " started_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')),"
+    " finished_at TEXT, summary TEXT);"
+    "CREATE TABLE IF NOT EXISTS exchanges("
+    " id INTEGER PRIMARY KEY, capture_id INTEGER NOT NULL REFERENCES captures(id),"
+    " conn_id INTEGER NOT NULL, seq INTEGER NOT NULL, client TEXT, server TEXT,"
+    " method TEXT, target TEXT, req_version INTEGER, req_headers TEXT NOT NULL,"
+    " req_body BLOB, req_body_len INTEGER NOT NULL, req_body_seen INTEGER NOT NULL,"
+    " req_chunked INTEGER NOT NULL,"
+    " status INTEGER, reason TEXT, resp_version INTEGER, resp_headers TEXT NOT NULL,"
+    " resp_body BLOB, resp_body_len INTEGER NOT NULL, resp_body_seen INTEGER NOT NULL,"
+    " resp_chunked INTEGER NOT NULL,"
+    " t_req_start INTEGER, t_req_end INTEGER, t_resp_start INTEGER, t_resp_end INTEGER,"
+    " state TEXT NOT NULL, note TEXT);"
+    "CREATE INDEX IF NOT EXISTS exchanges_capture ON exchanges(capture_id, id);";
+
+static const char INSERT[] =
+    "INSERT INTO exchanges(capture_id, conn_id, seq, client, server, method, target,"
+    " req_version, req_headers, req_body, req_body_len, req_body_seen, req_chunked, status,"
+    " reason, resp_version, resp_headers, resp_body, resp_body_len, resp_body_seen,"
+    " resp_chunked, t_req_start, t_req_end, t_resp_start, t_resp_end, state, note)"
+    " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+
+static int db_err(struct sdiff_store *st, int src, const char *what, struct sdiff_err *err)
+{
+    const char *why = st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(src);
+    switch (src & 0xff) {
+    case SQLITE_FULL:
+        why = "disk full";
+        break;
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        why = "database is locked by another process";
+        break;
+    case SQLITE_READONLY:
+        why = "database is read-only";
+        break;
+    case SQLITE_NOTADB:
+        why = "not a shadowdiff database (not SQLite)";
+        break;
+    case SQLITE_CORRUPT:
+        why = "database file is corrupt";
+        break;
+    default:
+        break;
+    }
+    return sdiff_err_set(err, SDIFF_EDB, "store", "%s: %s: %s", st->path, what, why);
+}
+
+static int exec(struct sdiff_store *st, const char *sql, struct sdiff_err *err)
+{
+    int rc = sqlite3_exec(st->db, sql, NULL, NULL, NULL);
+    return rc == SQLITE_OK ? SDIFF_OK : db_err(st, rc, "cannot write", err);
+}
+
+int sdiff_store_open(struct sdiff_store **out, const char *path,
+                     const struct sdiff_store_opts *opts, struct sdiff_err *err)
+{
+    struct sdiff_store *st = NULL;
+    int rc, fd;
+    *out = NULL;
+    st = sdiff_calloc(1, sizeof *st);
+    if (st == NULL)
+        return sdiff_err_set(err, SDIFF_ENOMEM, "store", "out of memory");
+    snprintf(st->path, sizeof st->path, "%s", path);
+    if (opts)
+        st->opts = *opts;
+    if (st->opts.batch == 0)
+        st->opts.batch = 1000;
+    sdiff_buf_init(&st->scratch_req, 64u << 20);
+    sdiff_buf_init(&st->scratch_resp, 64u << 20);
+    /* Create the file ourselves so it is 0600 from the first byte; SQLite gives the
+     * -wal and -shm files the same mode. */
+    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        rc = sdiff_err_set(err, SDIFF_EIO, "store", "cannot create %s: %s", path,
+                           strerror(errno));
+        goto fail;
+    }
+    close(fd);
+    rc = sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE, NULL);
+    if (rc != SQLITE_OK) {
+        rc = db_err(st, rc, "cannot open", err);
+        goto fail;
+    }
+    sqlite3_busy_timeout(st->db, 2000);
+    sqlite3_stmt *q = NULL;
+    rc = sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &q, NULL);
+    if (rc != SQLITE_OK) {
+        rc = db_err(st, rc, "cannot read", err);
+        goto fail;
+    }
+    int version = sqlite3_step(q) == SQLITE_ROW ? sqlite3_column_int(q, 0) : 0;
+    sqlite3_finalize(q);
+    if (version > SDIFF_STORE_SCHEMA_VERSION) {
+        rc = sdiff_err_set(err, SDIFF_EDB, "store",
+                           "%s: schema version %d is newer than this shadowdiff supports (%d)",
+                           path, version, SDIFF_STORE_SCHEMA_VERSION);
+        goto fail;
+    }
+    rc = exec(st, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", err);
+    if (rc < 0)
+        goto fail;
+    if (version < SDIFF_STORE_SCHEMA_VERSION) {
+        rc = exec(st, "BEGIN", err);
+        rc = rc < 0 ? rc : exec(st, SCHEMA, err);
+        rc = rc < 0 ? rc : exec(st, "PRAGMA user_version=1; COMMIT", err);
+        if (rc < 0)
+            goto fail;
+    }
+    rc = sqlite3_prepare_v2(st->db, INSERT, -1, &st->ins, NULL);
+    if (rc != SQLITE_OK) {
+        rc = db_err(st, rc, "cannot prepare", err);
+        goto fail;
+    }
+    *out = st;
+    return SDIFF_OK;
+fail:
+    sdiff_store_close(st);
+    return rc;
+}
+
+int sdiff_store_commit(struct sdiff_store *st, struct sdiff_err *err)
+{
+    if (!st->in_tx)
+        return SDIFF_OK;
+    int rc = exec(st, "COMMIT", err);
+    if (rc < 0) {
+        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+        st->in_tx = 0;
+        return rc;
+    }
+    st->in_tx = 0;
+    st->pending = 0;
+    return SDIFF_OK;
+}
+
+void sdiff_store_close(struct sdiff_store *st)
+{
+    if (st == NULL)
+        return;
+    if (st->db) {
+        sdiff_store_commit(st, NULL);
+        sqlite3_finalize(st->ins);
+        sqlite3_close_v2(st->db);
+    }
+    sdiff_buf_dispose(&st->scratch_req);
+    sdiff_buf_dispose(&st->scratch_resp);
+    sdiff_free(st);
+}
+
+int sdiff_store_begin_capture(struct sdiff_store *st, const char *source, const char *command,
+                              int64_t *id, struct sdiff_err *err)
+{
+    sqlite3_stmt *q = NULL;
+    int rc = sqlite3_prepare_v2(st->db, "INSERT INTO captures(source, command) VALUES(?,?)", -1,
+                                &q, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_text(q, 1, source, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(q, 2, command, -1, SQLITE_TRANSIENT);
+        rc = sqlite3_step(q);
+    }
+    sqlite3_finalize(q);
+    if (rc != SQLITE_DONE)
+        return db_err(st, rc, "cannot write", err);
+    st->capture_id = sqlite3_last_insert_rowid(st->db);
+    if (id)
+        *id = st->capture_id;
+    return SDIFF_OK;
+}
+
+int sdiff_store_end_capture(struct sdiff_store *st, int64_t id, const char *summary,
+                            struct sdiff_err *err)
+{
+    int rc = sdiff_store_commit(st, err);
+    if (rc < 0)
+        return rc;
+    sqlite3_stmt *q = NULL;
+    rc = sqlite3_prepare_v2(st->db,
+                            "UPDATE captures SET summary = ?, finished_at ="
+                            " strftime('%Y-%m-%dT%H:%M:%fZ','now') WHERE id = ?",
+                            -1, &q, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_text(q, 1, summary, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(q, 2, id);
+        rc = sqlite3_step(q);
+    }
+    sqlite3_finalize(q);
+    return rc == SQLITE_DONE ? SDIFF_OK : db_err(st, rc, "cannot write", err);
+}
+
+static void bind_text_or_null(sqlite3_stmt *q, int i, const char *s)
+{
+    if (s)
+        sqlite3_bind_text(q, i, s, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(q, i);
+}
+
+static void bind_ts(sqlite3_stmt *q, int i, uint64_t ts)
+{
+    if (ts)
+        sqlite3_bind_int64(q, i, (sqlite3_int64)ts);
+    else
+        sqlite3_bind_null(q, i);
+}
+
+int sdiff_store_put_exchange(struct sdiff_store *st, struct sdiff_exchange *ex,
+                             struct sdiff_err *err)
+{
+    sqlite3_stmt *q = st->ins;
+    int rc;
+    sdiff_buf_reset(&st->scratch_req);
+    sdiff_buf_reset(&st->scratch_resp);
+    if (sdiff__store_headers_json(&ex->req, &st->opts, &st->scratch_req) < 0 ||
+        sdiff__store_headers_json(&ex->resp, &st->opts, &st->scratch_resp) < 0)
+        return sdiff_err_set(err, SDIFF_ENOMEM, "store", "out of memory encoding headers");
+    if (!st->in_tx) {
+        rc = exec(st, "BEGIN", err);
+        if (rc < 0)
+            return rc;
+        st->in_tx = 1;
+    }
+    const struct sdiff_msg *rq = &ex->req, *rs = &ex->resp;
+    sqlite3_bind_int64(q, 1, st->capture_id);
+    sqlite3_bind_int64(q, 2, (sqlite3_int64)ex->conn_id);
+    sqlite3_bind_int64(q, 3, ex->seq);
+    sqlite3_bind_text(q, 4, ex->client, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 5, ex->server, -1, SQLITE_STATIC);
+    bind_text_or_null(q, 6, rq->present ? rq->method : NULL);
+    bind_text_or_null(q, 7, rq->present ? rq->target : NULL);
+    sqlite3_bind_int(q, 8, rq->version_minor);
+    sqlite3_bind_text(q, 9, (const char *)st->scratch_req.data, (int)st->scratch_req.len,
+                      SQLITE_STATIC);
+    sqlite3_bind_blob(q, 10, rq->body ? (const void *)rq->body : "", (int)rq->body_len,
+                      SQLITE_STATIC);
+    sqlite3_bind_int64(q, 11, (sqlite3_int64)rq->body_len);
+    sqlite3_bind_int64(q, 12, (sqlite3_int64)rq->body_seen);
+    sqlite3_bind_int(q, 13, rq->chunked);
+    if (rs->present)
+        sqlite3_bind_int(q, 14, rs->status);
+    else
+        sqlite3_bind_null(q, 14);
+    bind_text_or_null(q, 15, rs->present ? rs->reason : NULL);
+    sqlite3_bind_int(q, 16, rs->version_minor);
+    sqlite3_bind_text(q, 17, (const char *)st->scratch_resp.data, (int)st->scratch_resp.len,
+                      SQLITE_STATIC);
+    sqlite3_bind_blob(q, 18, rs->body ? (const void *)rs->body : "", (int)rs->body_len,
+                      SQLITE_STATIC);
+    sqlite3_bind_int64(q, 19, (sqlite3_int64)rs->body_len);
+    sqlite3_bind_int64(q, 20, (sqlite3_int64)rs->body_seen);
+    sqlite3_bind_int(q, 21, rs->chunked);
+    bind_ts(q, 22, ex->t_req_start);
+    bind_ts(q, 23, ex->t_req_end);
+    bind_ts(q, 24, ex->t_resp_start);
+    bind_ts(q, 25, ex->t_resp_end);
+    sqlite3_bind_text(q, 26, sdiff_exchange_state_str(ex->state), -1, SQLITE_STATIC);
+    bind_text_or_null(q, 27, ex->note[0] ? ex->note : NULL);
+    rc = sqlite3_step(q);
+    sqlite3_reset(q);
+    sqlite3_clear_bindings(q);
+    if (rc != SQLITE_DONE)
+        return db_err(st, rc, "cannot write", err);
+    ex->id = (uint64_t)sqlite3_last_insert_rowid(st->db);
+    if (++st->pending >= st->opts.batch)
+        return sdiff_store_commit(st, err);
+    return SDIFF_OK;
+}
+
+int sdiff_store_count_exchanges(struct sdiff_store *st, int64_t *n, struct sdiff_err *err)
+{
+    sqlite3_stmt *q = NULL;
+    int rc = sqlite3_prepare_v2(st->db, "SELECT count(*) FROM exchanges", -1, &q, NULL);
+    if (rc == SQLITE_OK && (rc = sqlite3_step(q)) == SQLITE_ROW)
+        *n = sqlite3_column_int64(q, 0);
+    sqlite3_finalize(q);
+    return rc == SQLITE_ROW ? SDIFF_OK : db_err(st, rc, "cannot read", err);
+}
