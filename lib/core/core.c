@@ -189,20 +189,44 @@ int sdiff_buf_puts(struct sdiff_buf *b, const char *s)
 
 int sdiff_buf_printf(struct sdiff_buf *b, const char *fmt, ...)
 {
+    /* Format straight into the spare room; only a longer result costs a second pass. */
+    size_t room = b->cap > b->len ? b->cap - b->len : 0;
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
+    int n = vsnprintf(room ? (char *)b->data + b->len : NULL, room, fmt, ap);
     va_end(ap);
     if (n < 0)
         return SDIFF_ERR;
+    if ((size_t)n < room) {
+        if ((size_t)n > b->max - b->len) {
+            b->data[b->len] = '\0';
+            return SDIFF_ELIMIT;
+        }
+        b->len += (size_t)n;
+        return SDIFF_OK;
+    }
     int rc = sdiff_buf_reserve(b, (size_t)n);
-    if (rc < 0)
+    if (rc < 0) {
+        if (b->data)
+            b->data[b->len] = '\0';
         return rc;
+    }
     va_start(ap, fmt);
     vsnprintf((char *)b->data + b->len, (size_t)n + 1, fmt, ap);
     va_end(ap);
     b->len += (size_t)n;
     return SDIFF_OK;
+}
+
+int sdiff_buf_put_u64(struct sdiff_buf *b, uint64_t v)
+{
+    char tmp[24];
+    size_t i = sizeof tmp;
+    do {
+        tmp[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    return sdiff_buf_append(b, tmp + i, sizeof tmp - i);
 }
 
 void sdiff_buf_consume(struct sdiff_buf *b, size_t n)

@@ -6,7 +6,6 @@
  */
 #include "shadowdiff/store.h"
 
-#include <inttypes.h>
 #include <string.h>
 #include <strings.h>
 #include <zlib.h>
@@ -59,48 +58,79 @@ static uint32_t body_crc(const struct sdiff_msg *m)
     return (uint32_t)crc;
 }
 
+static int put_key(struct sdiff_buf *b, const char *key)
+{
+    int rc = sdiff_buf_append(b, ",\"", 2);
+    rc = rc < 0 ? rc : sdiff_buf_puts(b, key);
+    return rc < 0 ? rc : sdiff_buf_append(b, "\":", 2);
+}
+
 static int put_str_field(struct sdiff_buf *b, const char *key, const char *s, int present)
 {
-    int rc = sdiff_buf_printf(b, ",\"%s\":", key);
+    int rc = put_key(b, key);
     if (rc < 0)
         return rc;
     if (!present || s == NULL)
-        return sdiff_buf_puts(b, "null");
+        return sdiff_buf_append(b, "null", 4);
     return sdiff_buf_json_str(b, s, strlen(s));
+}
+
+static int put_u64_field(struct sdiff_buf *b, const char *key, uint64_t v)
+{
+    int rc = put_key(b, key);
+    return rc < 0 ? rc : sdiff_buf_put_u64(b, v);
+}
+
+static int put_crc_field(struct sdiff_buf *b, const char *key, uint32_t v)
+{
+    static const char hex[] = "0123456789abcdef";
+    char s[10];
+    s[0] = s[9] = '"';
+    for (int i = 0; i < 8; i++)
+        s[1 + i] = hex[(v >> (28 - 4 * i)) & 15];
+    int rc = put_key(b, key);
+    return rc < 0 ? rc : sdiff_buf_append(b, s, sizeof s);
 }
 
 int sdiff_exchange_to_json(const struct sdiff_exchange *ex, const struct sdiff_store_opts *opts,
                            struct sdiff_buf *b)
 {
     const struct sdiff_msg *rq = &ex->req, *rs = &ex->resp;
-    int rc = sdiff_buf_printf(b, "{\"conn\":%" PRIu64 ",\"seq\":%u", ex->conn_id, ex->seq);
+    int rc = sdiff_buf_puts(b, "{\"conn\":");
+    rc = rc < 0 ? rc : sdiff_buf_put_u64(b, ex->conn_id);
+    rc = rc < 0 ? rc : put_u64_field(b, "seq", ex->seq);
     rc = rc < 0 ? rc : put_str_field(b, "client", ex->client, 1);
     rc = rc < 0 ? rc : put_str_field(b, "server", ex->server, 1);
     rc = rc < 0 ? rc : put_str_field(b, "method", rq->method, rq->present);
     rc = rc < 0 ? rc : put_str_field(b, "target", rq->target, rq->present);
+    rc = rc < 0 ? rc : put_key(b, "version");
     if (rc >= 0 && rq->present)
-        rc = sdiff_buf_printf(b, ",\"version\":\"HTTP/1.%d\"", rq->version_minor);
+        rc = sdiff_buf_puts(b, rq->version_minor ? "\"HTTP/1.1\"" : "\"HTTP/1.0\"");
     else if (rc >= 0)
-        rc = sdiff_buf_puts(b, ",\"version\":null");
+        rc = sdiff_buf_puts(b, "null");
     if (rc >= 0 && rs->present)
-        rc = sdiff_buf_printf(b, ",\"status\":%d", rs->status);
+        rc = put_u64_field(b, "status", (uint64_t)rs->status);
     else if (rc >= 0)
         rc = sdiff_buf_puts(b, ",\"status\":null");
     rc = rc < 0 ? rc : put_str_field(b, "reason", rs->reason, rs->present);
     rc = rc < 0 ? rc : put_str_field(b, "state", sdiff_exchange_state_str(ex->state), 1);
     rc = rc < 0 ? rc : put_str_field(b, "note", ex->note, ex->note[0] != '\0');
-    if (rc >= 0)
-        rc = sdiff_buf_printf(b,
-                              ",\"req_body_len\":%zu,\"resp_body_len\":%zu,"
-                              "\"req_body_crc32\":\"%08x\",\"resp_body_crc32\":\"%08x\"",
-                              rq->body_len, rs->body_len, body_crc(rq), body_crc(rs));
+    rc = rc < 0 ? rc : put_u64_field(b, "req_body_len", rq->body_len);
+    rc = rc < 0 ? rc : put_u64_field(b, "resp_body_len", rs->body_len);
+    rc = rc < 0 ? rc : put_crc_field(b, "req_body_crc32", body_crc(rq));
+    rc = rc < 0 ? rc : put_crc_field(b, "resp_body_crc32", body_crc(rs));
     double ms = sdiff_exchange_primary_ms(ex);
-    if (rc >= 0 && ms >= 0)
-        rc = sdiff_buf_printf(b, ",\"primary_ms\":%.3f", ms);
-    else if (rc >= 0)
+    if (rc >= 0 && ms >= 0) {
+        /* microseconds as a fixed-point millisecond value, without printf */
+        uint64_t us = ex->t_resp_end - ex->t_req_start;
+        char frac[5] = {'.', (char)('0' + us / 100 % 10), (char)('0' + us / 10 % 10),
+                        (char)('0' + us % 10), 0};
+        rc = put_u64_field(b, "primary_ms", us / 1000);
+        rc = rc < 0 ? rc : sdiff_buf_append(b, frac, 4);
+    } else if (rc >= 0) {
         rc = sdiff_buf_puts(b, ",\"primary_ms\":null");
-    if (rc >= 0)
-        rc = sdiff_buf_printf(b, ",\"t_req_start\":%" PRIu64, ex->t_req_start);
+    }
+    rc = rc < 0 ? rc : put_u64_field(b, "t_req_start", ex->t_req_start);
     rc = rc < 0 ? rc : sdiff_buf_puts(b, ",\"req_headers\":");
     rc = rc < 0 ? rc : sdiff__store_headers_json(rq, opts, b);
     rc = rc < 0 ? rc : sdiff_buf_puts(b, ",\"resp_headers\":");
