@@ -1,0 +1,181 @@
+/*
+ * test_codec.c - content decoding: gzip, deflate (wrapped and raw), chains, corrupt and
+ * cut-short data, and decompression bombs stopped at the limit.
+ */
+#include "sdiff_test.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+#include "shadowdiff/codec.h"
+
+/* Compress with windowBits wb (31 gzip, 15 zlib, -15 raw); caller frees. */
+static uint8_t *squeeze(const void *in, size_t n, int wb, size_t *out_len)
+{
+    z_stream zs;
+    memset(&zs, 0, sizeof zs);
+    assert_int_equal(deflateInit2(&zs, 6, Z_DEFLATED, wb, 8, Z_DEFAULT_STRATEGY), Z_OK);
+    size_t cap = deflateBound(&zs, (uLong)n) + 64;
+    uint8_t *out = malloc(cap);
+    zs.next_in = (Bytef *)(uintptr_t)in;
+    zs.avail_in = (uInt)n;
+    zs.next_out = out;
+    zs.avail_out = (uInt)cap;
+    assert_int_equal(deflate(&zs, Z_FINISH), Z_STREAM_END);
+    *out_len = cap - zs.avail_out;
+    deflateEnd(&zs);
+    return out;
+}
+
+static void expect_decoded(const char *enc, const uint8_t *z, size_t zn, const char *want)
+{
+    struct sdiff_buf out;
+    sdiff_buf_init(&out, 0);
+    enum sdiff_codec_result res;
+    struct sdiff_err err = {0};
+    assert_int_equal(sdiff_codec_decode(enc, (struct sdiff_slice){z, zn}, 1 << 20, &out, &res,
+                                        &err),
+                     SDIFF_OK);
+    assert_int_equal(res, SDIFF_CODEC_DECODED);
+    assert_int_equal(out.len, strlen(want));
+    assert_memory_equal(out.data, want, out.len);
+    sdiff_buf_dispose(&out);
+}
+
+static const char BODY[] = "{\"items\":[{\"id\":1,\"name\":\"caf\xc3\xa9\"},{\"id\":2}]}";
+
+static void test_codec__gzip_and_both_deflates_decode(void **state)
+{
+    (void)state;
+    size_t n;
+    uint8_t *z = squeeze(BODY, strlen(BODY), 31, &n);
+    expect_decoded("gzip", z, n, BODY);
+    expect_decoded("x-gzip", z, n, BODY);
+    expect_decoded("GZIP", z, n, BODY);
+    free(z);
+    z = squeeze(BODY, strlen(BODY), 15, &n);
+    expect_decoded("deflate", z, n, BODY);
+    free(z);
+    z = squeeze(BODY, strlen(BODY), -15, &n);
+    expect_decoded("deflate", z, n, BODY);
+    free(z);
+}
+
+static void test_codec__chain_is_undone_right_to_left(void **state)
+{
+    (void)state;
+    size_t n1, n2;
+    uint8_t *d = squeeze(BODY, strlen(BODY), 15, &n1);
+    uint8_t *g = squeeze(d, n1, 31, &n2);
+    expect_decoded("deflate, gzip", g, n2, BODY);
+    expect_decoded("identity, deflate, gzip", g, n2, BODY);
+    free(d);
+    free(g);
+}
+
+static void test_codec__identity_and_unknown_leave_body_alone(void **state)
+{
+    (void)state;
+    struct sdiff_buf out;
+    sdiff_buf_init(&out, 0);
+    enum sdiff_codec_result res;
+    struct sdiff_slice b = {(const uint8_t *)"abc", 3};
+    assert_int_equal(sdiff_codec_decode(NULL, b, 100, &out, &res, NULL), SDIFF_OK);
+    assert_int_equal(res, SDIFF_CODEC_IDENTITY);
+    assert_int_equal(sdiff_codec_decode("identity", b, 100, &out, &res, NULL), SDIFF_OK);
+    assert_int_equal(res, SDIFF_CODEC_IDENTITY);
+    assert_int_equal(sdiff_codec_decode("br", b, 100, &out, &res, NULL), SDIFF_OK);
+    assert_int_equal(res, SDIFF_CODEC_UNSUPPORTED);
+    assert_int_equal(out.len, 0);
+    sdiff_buf_dispose(&out);
+}
+
+static void test_codec__corrupt_and_cut_short_are_parse_errors(void **state)
+{
+    (void)state;
+    size_t n;
+    uint8_t *z = squeeze(BODY, strlen(BODY), 31, &n);
+    struct sdiff_buf out;
+    enum sdiff_codec_result res;
+    for (size_t cut = 0; cut < n; cut++) {
+        struct sdiff_err err = {0};
+        sdiff_buf_init(&out, 0);
+        int rc = sdiff_codec_decode("gzip", (struct sdiff_slice){z, cut}, 1 << 20, &out, &res,
+                                    &err);
+        assert_int_equal(rc, SDIFF_EPARSE);
+        assert_non_null(strstr(err.msg, "gzip"));
+        sdiff_buf_dispose(&out);
+    }
+    z[n / 2] ^= 0x55;
+    sdiff_buf_init(&out, 0);
+    assert_true(sdiff_codec_decode("gzip", (struct sdiff_slice){z, n}, 1 << 20, &out, &res,
+                                   NULL) < 0);
+    sdiff_buf_dispose(&out);
+    free(z);
+}
+
+static void test_codec__bomb_stops_at_the_limit(void **state)
+{
+    (void)state;
+    /* 64 MiB of zeros squeeze to about 64 KiB; the limit is 1 MiB. */
+    size_t big = 64u << 20, n;
+    uint8_t *zeros = calloc(1, big);
+    uint8_t *z = squeeze(zeros, big, 31, &n);
+    free(zeros);
+    assert_true(n < big / 100);
+    struct sdiff_buf out;
+    sdiff_buf_init(&out, 0);
+    enum sdiff_codec_result res;
+    struct sdiff_err err = {0};
+    assert_int_equal(sdiff_codec_decode("gzip", (struct sdiff_slice){z, n}, 1 << 20, &out, &res,
+                                        &err),
+                     SDIFF_ELIMIT);
+    assert_true(out.cap <= (1u << 20) + 1);
+    assert_non_null(strstr(err.msg, "bomb"));
+    sdiff_buf_dispose(&out);
+    /* Exactly at the limit is fine. */
+    size_t exact = 1u << 20;
+    zeros = calloc(1, exact);
+    free(z);
+    z = squeeze(zeros, exact, 31, &n);
+    free(zeros);
+    sdiff_buf_init(&out, 0);
+    assert_int_equal(sdiff_codec_decode("gzip", (struct sdiff_slice){z, n}, exact, &out, &res,
+                                        NULL),
+                     SDIFF_OK);
+    assert_int_equal(out.len, exact);
+    sdiff_buf_dispose(&out);
+    free(z);
+}
+
+static void test_codec__oom_is_reported_cleanly(void **state)
+{
+    (void)state;
+    size_t n;
+    uint8_t *z = squeeze(BODY, strlen(BODY), 31, &n);
+    for (long k = 0; k < 20; k++) {
+        struct sdiff_buf out;
+        sdiff_buf_init(&out, 0);
+        enum sdiff_codec_result res;
+        sdiff_alloc_fail_after(k);
+        int rc = sdiff_codec_decode("gzip", (struct sdiff_slice){z, n}, 1 << 20, &out, &res,
+                                    NULL);
+        long made = sdiff_alloc_fail_after(-1);
+        assert_true(rc == SDIFF_OK || rc == SDIFF_ENOMEM);
+        sdiff_buf_dispose(&out);
+        if (made <= k)
+            break;
+    }
+    free(z);
+}
+
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_codec__gzip_and_both_deflates_decode),
+    cmocka_unit_test(test_codec__chain_is_undone_right_to_left),
+    cmocka_unit_test(test_codec__identity_and_unknown_leave_body_alone),
+    cmocka_unit_test(test_codec__corrupt_and_cut_short_are_parse_errors),
+    cmocka_unit_test(test_codec__bomb_stops_at_the_limit),
+    cmocka_unit_test(test_codec__oom_is_reported_cleanly),
+};
+SDIFF_TEST_MAIN(tests)
