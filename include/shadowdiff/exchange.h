@@ -82,6 +82,18 @@ SDIFF_API const struct sdiff_hfield *sdiff_msg_header(const struct sdiff_msg *m,
  */
 SDIFF_API int sdiff_msg_set_headers(struct sdiff_msg *m, const struct sdiff_hfield *h, size_t n);
 
+/**
+ * Read one HTTP/1.x response (status line, headers, body in any framing) from data into m,
+ * or, when data does not start with "HTTP/1.", take it all as a bare body (m->present = 0).
+ * 1xx interim responses before the final one are skipped. Bodies beyond max_body are cut.
+ * @return SDIFF_OK, SDIFF_EPARSE (err says where), SDIFF_ETRUNC, SDIFF_ENOMEM; release m with
+ *         sdiff_msg_dispose
+ */
+SDIFF_API int sdiff_msg_read_response(const uint8_t *data, size_t len, size_t max_body,
+                                      struct sdiff_msg *m, struct sdiff_err *err);
+/** Free what a message owns and zero it. NULL-safe. */
+SDIFF_API void sdiff_msg_dispose(struct sdiff_msg *m);
+
 /** Primary latency in milliseconds (response end - request start), or -1 when unknown. */
 SDIFF_API double sdiff_exchange_primary_ms(const struct sdiff_exchange *ex);
 
