@@ -1,0 +1,163 @@
+#ifndef SDIFF_DIFF_H
+#define SDIFF_DIFF_H
+
+#include "shadowdiff/core.h"
+#include "shadowdiff/exchange.h"
+#include "shadowdiff/jdiff.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*
+ * shadowdiff/diff.h - compares the primary's response with the candidate's and classifies
+ * the exchange.
+ *
+ *   identical   same status, same compared headers, same body bytes after transfer
+ *               decoding (chunked vs Content-Length framing never counts)
+ *   equivalent  not identical, but equal once content-decoded and compared by meaning:
+ *               key order, number spelling, escapes, whitespace, content coding, header
+ *               spelling, masked text, ignored paths or learned noise; the reasons are listed
+ *   different   status, a compared header, or the body differs by meaning
+ *   error       the candidate could not be judged (transport failure, decompression bomb)
+ *   skipped     not replayed (unsafe method, incomplete capture, sampled out)
+ *
+ * Headers ignored by default: Date, Server, Connection, Keep-Alive, Content-Length,
+ * Transfer-Encoding, Age, Via, Expires (it follows Date), and request-id style headers
+ * (X-Request-Id, X-Correlation-Id, Request-Id, X-Amzn-Requestid, X-Trace-Id, Traceparent,
+ * Tracestate, X-B3-*, X-Runtime, X-Response-Time). Content-Encoding is compared through the
+ * decoded body. Content-Type is compared by media type and parameters (case of
+ * the type and of charset, spacing and parameter order do not count). Secret headers
+ * (Authorization, Set-Cookie, ...) are compared by presence only, as stored values are
+ * redacted. Not thread-safe per differ.
+ */
+
+enum sdiff_class {
+    SDIFF_CLASS_IDENTICAL = 0,
+    SDIFF_CLASS_EQUIVALENT,
+    SDIFF_CLASS_DIFFERENT,
+    SDIFF_CLASS_ERROR,
+    SDIFF_CLASS_SKIPPED,
+    SDIFF_CLASS__COUNT
+};
+
+/* Why an exchange is equivalent rather than identical (bits). */
+enum sdiff_reason {
+    SDIFF_REASON_CONTENT_ENCODING = 1u << 0,
+    SDIFF_REASON_KEY_ORDER = 1u << 1,
+    SDIFF_REASON_NUMBER_SPELLING = 1u << 2,
+    SDIFF_REASON_STRING_ESCAPES = 1u << 3,
+    SDIFF_REASON_WHITESPACE = 1u << 4,
+    SDIFF_REASON_ARRAY_ORDER = 1u << 5,
+    SDIFF_REASON_TOLERANCE = 1u << 6,
+    SDIFF_REASON_IGNORED = 1u << 7,     /* a configured ignored header or path */
+    SDIFF_REASON_NOISE = 1u << 8,       /* learned from the secondary */
+    SDIFF_REASON_TEXT_MASK = 1u << 9,
+    SDIFF_REASON_HEADER_SPELLING = 1u << 10,
+    SDIFF_REASON_DUPLICATE_KEY = 1u << 11,
+    SDIFF_REASON__LAST = 1u << 11,
+};
+
+/* One difference. Strings are owned by the result. */
+struct sdiff_diff_item {
+    char *path;        /* "status", "header:content-type", "body", or a JSONPath "$.a[3].b" */
+    const char *kind;  /* "changed", "type_changed", "missing", "extra", "order", "length" */
+    char *primary;     /* display value, cut; NULL when absent */
+    char *candidate;
+};
+
+struct sdiff_diff_result {
+    enum sdiff_class cls;
+    unsigned reasons;          /* enum sdiff_reason bits */
+    int status_equal;
+    int bytes_equal;           /* body bytes equal after transfer decoding */
+    const char *body_kind;     /* "empty", "json", "text", "binary" */
+    struct sdiff_diff_item *items;
+    size_t nitems;
+    size_t nomitted;           /* differences beyond the recording cap */
+    size_t noise_hits;         /* differences dropped as learned noise */
+    char note[200];            /* for error, or extra detail */
+};
+
+/* A regex mask for text bodies: every match is replaced by `replace` on both sides. */
+struct sdiff_text_mask {
+    const char *pattern;       /* POSIX extended regular expression */
+    const char *replace;
+};
+
+struct sdiff_diff_opts {
+    const char *const *ignore_headers;  /* added to the default ignored set */
+    size_t nignore_headers;
+    const char *const *compare_headers; /* taken out of the default ignored set */
+    size_t ncompare_headers;
+    const struct sdiff_jdiff_opts *json; /* NULL: SDIFF_JDIFF_OPTS_INIT */
+    const struct sdiff_text_mask *masks;
+    size_t nmasks;
+    size_t max_decoded;        /* decoded body bytes per side; 0: 64 MiB */
+    size_t max_compare;        /* larger bodies compare by length and hash; 0: 16 MiB */
+    size_t max_items;          /* differences recorded; 0: 50 */
+};
+
+/* Learned noise: per route, header names and JSON path patterns ("$.items[*].ts"). */
+struct sdiff_noise;
+
+struct sdiff_differ;
+
+SDIFF_API int sdiff_differ_new(struct sdiff_differ **out, const struct sdiff_diff_opts *o,
+                               struct sdiff_err *err);
+SDIFF_API void sdiff_differ_free(struct sdiff_differ *d);
+
+/**
+ * Compare the primary's response with the candidate's. Either may be a bare body (present=0
+ * with a body): then only the bodies are compared.
+ *
+ * @param route  route template for noise look-up (may be NULL)
+ * @param noise  learned noise (may be NULL)
+ * @param[out] res  release with sdiff_diff_result_dispose
+ * @return SDIFF_OK or SDIFF_ENOMEM; everything else is a classification
+ */
+SDIFF_API int sdiff_differ_compare(struct sdiff_differ *d, const struct sdiff_msg *primary,
+                                   const struct sdiff_msg *candidate, const char *route,
+                                   const struct sdiff_noise *noise, struct sdiff_diff_result *res,
+                                   struct sdiff_err *err);
+
+/**
+ * Learn noise from two answers of the old service (the primary and the secondary): every
+ * header and JSON path where they disagree becomes noise for route (array indexes
+ * wildcarded). Returns the number of new noise entries, or a negative status.
+ */
+SDIFF_API int sdiff_differ_learn(struct sdiff_differ *d, const struct sdiff_msg *primary,
+                                 const struct sdiff_msg *secondary, const char *route,
+                                 struct sdiff_noise *noise, struct sdiff_err *err);
+
+SDIFF_API void sdiff_diff_result_dispose(struct sdiff_diff_result *res);
+
+SDIFF_API int sdiff_noise_new(struct sdiff_noise **out);
+SDIFF_API void sdiff_noise_free(struct sdiff_noise *n);
+/** Add "header:name" or a path pattern for route; 1 when new, 0 when known, or ENOMEM. */
+SDIFF_API int sdiff_noise_add(struct sdiff_noise *n, const char *route, const char *key);
+/**
+ * Call fn(route, key, ud) for every key added from now on (e.g. to store it at once). A
+ * negative return from fn is returned by sdiff_noise_add.
+ */
+SDIFF_API void sdiff_noise_on_add(struct sdiff_noise *n,
+                                  int (*fn)(const char *route, const char *key, void *ud),
+                                  void *ud);
+SDIFF_API int sdiff_noise_has(const struct sdiff_noise *n, const char *route, const char *key);
+/** Visit every (route, key); stop early when fn returns non-zero. */
+SDIFF_API void sdiff_noise_foreach(const struct sdiff_noise *n,
+                                   int (*fn)(const char *route, const char *key, void *ud),
+                                   void *ud);
+SDIFF_API size_t sdiff_noise_count(const struct sdiff_noise *n);
+
+SDIFF_API const char *sdiff_class_str(enum sdiff_class c);
+SDIFF_API int sdiff_class_parse(const char *s);
+/** Name of one reason bit ("key_order"). */
+SDIFF_API const char *sdiff_reason_str(unsigned bit);
+/** Whether a header name is ignored by default. */
+SDIFF_API int sdiff_diff_header_ignored_by_default(const char *name, size_t len);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

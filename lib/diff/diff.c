@@ -1,0 +1,903 @@
+/*
+ * diff.c - classification of one exchange: status, headers, then the body (bytes, content
+ * decoding, JSON by meaning, text with masks, binary), then learned noise.
+ *
+ * The order matters for speed: byte equality of the bodies is checked before anything is
+ * decoded or parsed, so identical exchanges cost one memcmp.
+ */
+#include "shadowdiff/diff.h"
+
+#include <regex.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <zlib.h>
+
+#include "shadowdiff/codec.h"
+#include "diff/diff_int.h"
+
+struct mask {
+    regex_t re;
+    char *replace;
+};
+
+struct sdiff_differ {
+    struct sdiff_jdiff *jd;
+    char **ignore;       /* lowercase names added to the default ignored set */
+    size_t nignore;
+    char **compare;      /* lowercase names taken out of it */
+    size_t ncompare;
+    struct mask *masks;
+    size_t nmasks;
+    size_t max_decoded, max_compare, max_items;
+    struct sdiff_buf dec[2];   /* decoded bodies, reused */
+    struct sdiff_buf masked[2];
+};
+
+/* ---- names ----------------------------------------------------------------------------- */
+
+static const char *const class_names[SDIFF_CLASS__COUNT] = {
+    "identical", "equivalent", "different", "error", "skipped",
+};
+
+const char *sdiff_class_str(enum sdiff_class c)
+{
+    return (unsigned)c < SDIFF_CLASS__COUNT ? class_names[c] : "unknown";
+}
+
+int sdiff_class_parse(const char *s)
+{
+    for (int i = 0; i < SDIFF_CLASS__COUNT; i++)
+        if (strcmp(s, class_names[i]) == 0)
+            return i;
+    return -1;
+}
+
+const char *sdiff_reason_str(unsigned bit)
+{
+    switch (bit) {
+    case SDIFF_REASON_CONTENT_ENCODING: return "content_encoding";
+    case SDIFF_REASON_KEY_ORDER: return "key_order";
+    case SDIFF_REASON_NUMBER_SPELLING: return "number_spelling";
+    case SDIFF_REASON_STRING_ESCAPES: return "string_escapes";
+    case SDIFF_REASON_WHITESPACE: return "whitespace";
+    case SDIFF_REASON_ARRAY_ORDER: return "array_order";
+    case SDIFF_REASON_TOLERANCE: return "tolerance";
+    case SDIFF_REASON_IGNORED: return "ignored";
+    case SDIFF_REASON_NOISE: return "noise";
+    case SDIFF_REASON_TEXT_MASK: return "text_mask";
+    case SDIFF_REASON_HEADER_SPELLING: return "header_spelling";
+    case SDIFF_REASON_DUPLICATE_KEY: return "duplicate_key";
+    default: return "?";
+    }
+}
+
+int sdiff_diff_header_ignored_by_default(const char *name, size_t len)
+{
+    static const char *const ignored[] = {
+        "date", "server", "connection", "keep-alive", "content-length", "transfer-encoding",
+        "age", "via", "expires", "x-request-id", "x-correlation-id", "request-id",
+        "x-amzn-requestid", "x-amz-request-id", "x-trace-id", "traceparent", "tracestate",
+        "x-runtime", "x-response-time", "content-encoding", "proxy-connection",
+    };
+    for (size_t i = 0; i < sizeof ignored / sizeof ignored[0]; i++)
+        if (strlen(ignored[i]) == len && strncasecmp(ignored[i], name, len) == 0)
+            return 1;
+    return len > 5 && strncasecmp(name, "x-b3-", 5) == 0;
+}
+
+/* ---- lifecycle ------------------------------------------------------------------------- */
+
+static char **copy_lower(const char *const *src, size_t n)
+{
+    char **dst = sdiff_calloc(n ? n : 1, sizeof *dst);
+    if (dst == NULL)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        dst[i] = sdiff_strdup(src[i]);
+        if (dst[i] == NULL) {
+            for (size_t j = 0; j < i; j++)
+                sdiff_free(dst[j]);
+            sdiff_free(dst);
+            return NULL;
+        }
+        for (char *c = dst[i]; *c; c++)
+            if (*c >= 'A' && *c <= 'Z')
+                *c = (char)(*c + 32);
+    }
+    return dst;
+}
+
+static void free_strs(char **v, size_t n)
+{
+    for (size_t i = 0; v && i < n; i++)
+        sdiff_free(v[i]);
+    sdiff_free(v);
+}
+
+int sdiff_differ_new(struct sdiff_differ **out, const struct sdiff_diff_opts *o,
+                     struct sdiff_err *err)
+{
+    static const struct sdiff_diff_opts none = {0};
+    struct sdiff_differ *d = sdiff_calloc(1, sizeof *d);
+    int rc = SDIFF_ENOMEM;
+    *out = NULL;
+    if (o == NULL)
+        o = &none;
+    if (d == NULL)
+        return sdiff_err_set(err, SDIFF_ENOMEM, "diff", "out of memory");
+    d->max_decoded = o->max_decoded ? o->max_decoded : 64u << 20;
+    d->max_compare = o->max_compare ? o->max_compare : 16u << 20;
+    d->max_items = o->max_items ? o->max_items : 50;
+    for (int i = 0; i < 2; i++) {
+        sdiff_buf_init(&d->dec[i], d->max_decoded);
+        sdiff_buf_init(&d->masked[i], d->max_decoded);
+    }
+    struct sdiff_jdiff_opts jo = SDIFF_JDIFF_OPTS_INIT;
+    if (o->json)
+        jo = *o->json;
+    jo.max_bytes = d->max_decoded;
+    jo.max_deltas = d->max_items * 4; /* room for noise to be filtered out */
+    rc = sdiff_jdiff_new(&d->jd, &jo, err);
+    if (rc < 0)
+        goto fail;
+    rc = SDIFF_ENOMEM;
+    d->ignore = copy_lower(o->ignore_headers, o->nignore_headers);
+    d->compare = copy_lower(o->compare_headers, o->ncompare_headers);
+    if (d->ignore == NULL || d->compare == NULL)
+        goto fail;
+    d->nignore = o->nignore_headers;
+    d->ncompare = o->ncompare_headers;
+    d->masks = sdiff_calloc(o->nmasks ? o->nmasks : 1, sizeof *d->masks);
+    if (d->masks == NULL)
+        goto fail;
+    for (size_t i = 0; i < o->nmasks; i++) {
+        int rrc = regcomp(&d->masks[i].re, o->masks[i].pattern, REG_EXTENDED);
+        if (rrc != 0) {
+            char why[120];
+            regerror(rrc, &d->masks[i].re, why, sizeof why);
+            rc = sdiff_err_set(err, SDIFF_EINVAL, "diff", "text mask /%s/: %s",
+                               o->masks[i].pattern, why);
+            goto fail;
+        }
+        d->nmasks = i + 1;
+        d->masks[i].replace = sdiff_strdup(o->masks[i].replace ? o->masks[i].replace : "");
+        if (d->masks[i].replace == NULL)
+            goto fail;
+    }
+    *out = d;
+    return SDIFF_OK;
+fail:
+    if (rc == SDIFF_ENOMEM)
+        sdiff_err_set(err, SDIFF_ENOMEM, "diff", "out of memory");
+    sdiff_differ_free(d);
+    return rc;
+}
+
+void sdiff_differ_free(struct sdiff_differ *d)
+{
+    if (d == NULL)
+        return;
+    sdiff_jdiff_free(d->jd);
+    free_strs(d->ignore, d->nignore);
+    free_strs(d->compare, d->ncompare);
+    for (size_t i = 0; d->masks && i < d->nmasks; i++) {
+        regfree(&d->masks[i].re);
+        sdiff_free(d->masks[i].replace);
+    }
+    sdiff_free(d->masks);
+    for (int i = 0; i < 2; i++) {
+        sdiff_buf_dispose(&d->dec[i]);
+        sdiff_buf_dispose(&d->masked[i]);
+    }
+    sdiff_free(d);
+}
+
+void sdiff_diff_result_dispose(struct sdiff_diff_result *res)
+{
+    if (res == NULL)
+        return;
+    for (size_t i = 0; i < res->nitems; i++) {
+        sdiff_free(res->items[i].path);
+        sdiff_free(res->items[i].primary);
+        sdiff_free(res->items[i].candidate);
+    }
+    sdiff_free(res->items);
+    memset(res, 0, sizeof *res);
+}
+
+/* ---- result items ---------------------------------------------------------------------- */
+
+static int add_item(struct sdiff_differ *d, struct sdiff_diff_result *res, const char *path,
+                    const char *kind, const char *primary, size_t plen, const char *candidate,
+                    size_t clen)
+{
+    if (res->nitems >= d->max_items) {
+        res->nomitted++;
+        return SDIFF_OK;
+    }
+    if ((res->nitems & (res->nitems - 1)) == 0) {
+        size_t cap = res->nitems ? res->nitems * 2 : 4;
+        struct sdiff_diff_item *v = sdiff_realloc(res->items, cap * sizeof *v);
+        if (v == NULL)
+            return SDIFF_ENOMEM;
+        res->items = v;
+    }
+    struct sdiff_diff_item *it = &res->items[res->nitems];
+    it->kind = kind;
+    it->path = sdiff_strdup(path);
+    it->primary = primary ? sdiff_strndup(primary, plen) : NULL;
+    it->candidate = candidate ? sdiff_strndup(candidate, clen) : NULL;
+    if (it->path == NULL || (primary && !it->primary) || (candidate && !it->candidate)) {
+        sdiff_free(it->path);
+        sdiff_free(it->primary);
+        sdiff_free(it->candidate);
+        return SDIFF_ENOMEM;
+    }
+    res->nitems++;
+    return SDIFF_OK;
+}
+
+/* ---- headers --------------------------------------------------------------------------- */
+
+struct hval {
+    char name[64];
+    const struct sdiff_hfield *first;
+    struct sdiff_buf joined; /* values joined with ", " in wire order */
+};
+
+static int header_ignored(const struct sdiff_differ *d, const char *lname, size_t len)
+{
+    for (size_t i = 0; i < d->ncompare; i++)
+        if (strlen(d->compare[i]) == len && memcmp(d->compare[i], lname, len) == 0)
+            return 0;
+    for (size_t i = 0; i < d->nignore; i++)
+        if (strlen(d->ignore[i]) == len && memcmp(d->ignore[i], lname, len) == 0)
+            return 1;
+    return sdiff_diff_header_ignored_by_default(lname, len);
+}
+
+/* Collect the compared headers of m, lowercased and joined, sorted by name. */
+static int collect_headers(const struct sdiff_differ *d, const struct sdiff_msg *m,
+                           struct hval **out, size_t *n_out)
+{
+    struct hval *v = sdiff_calloc(m->nheaders ? m->nheaders : 1, sizeof *v);
+    size_t n = 0;
+    if (v == NULL)
+        return SDIFF_ENOMEM;
+    for (size_t i = 0; i < m->nheaders; i++) {
+        const struct sdiff_hfield *h = &m->headers[i];
+        char lname[64];
+        if (h->name_len >= sizeof lname)
+            continue;
+        for (size_t k = 0; k < h->name_len; k++) {
+            char c = h->name[k];
+            lname[k] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+        }
+        lname[h->name_len] = '\0';
+        if (header_ignored(d, lname, h->name_len))
+            continue;
+        size_t j = 0;
+        while (j < n && strcmp(v[j].name, lname) != 0)
+            j++;
+        int rc;
+        if (j == n) {
+            memcpy(v[n].name, lname, h->name_len + 1);
+            v[n].first = h;
+            sdiff_buf_init(&v[n].joined, 1u << 20);
+            n++;
+            rc = sdiff_buf_append(&v[j].joined, h->value, h->value_len);
+        } else {
+            rc = sdiff_buf_append(&v[j].joined, ", ", 2);
+            rc = rc < 0 ? rc : sdiff_buf_append(&v[j].joined, h->value, h->value_len);
+        }
+        if (rc == SDIFF_ENOMEM) {
+            for (size_t k = 0; k < n; k++)
+                sdiff_buf_dispose(&v[k].joined);
+            sdiff_free(v);
+            return rc;
+        }
+    }
+    /* insertion sort: header counts are small */
+    for (size_t i = 1; i < n; i++) {
+        struct hval t = v[i];
+        size_t j = i;
+        while (j > 0 && strcmp(v[j - 1].name, t.name) > 0) {
+            v[j] = v[j - 1];
+            j--;
+        }
+        v[j] = t;
+    }
+    *out = v;
+    *n_out = n;
+    return SDIFF_OK;
+}
+
+static void free_hvals(struct hval *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        sdiff_buf_dispose(&v[i].joined);
+    sdiff_free(v);
+}
+
+static const char *hv_str(const struct hval *h)
+{
+    return h->joined.data ? (const char *)h->joined.data : "";
+}
+
+/*
+ * Content-Type by meaning: lowercase type/subtype, parameters sorted, names lowercased,
+ * charset value lowercased, quotes and spaces dropped.
+ */
+static void canon_content_type(const char *s, char *out, size_t cap)
+{
+    char params[8][128];
+    size_t np = 0, o = 0;
+    const char *p = s;
+    while (*p == ' ')
+        p++;
+    while (*p && *p != ';' && o + 1 < cap) {
+        if (*p != ' ' && *p != '\t')
+            out[o++] = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
+        p++;
+    }
+    out[o] = '\0';
+    while (*p == ';' && np < 8) {
+        p++;
+        size_t k = 0;
+        int in_value = 0, is_charset = 0;
+        while (*p && *p != ';' && k + 1 < sizeof params[0]) {
+            char c = *p++;
+            if (c == ' ' || c == '\t' || c == '"')
+                continue;
+            if (c == '=') {
+                in_value = 1;
+                params[np][k] = '\0';
+                is_charset = strcmp(params[np], "charset") == 0;
+            } else if ((!in_value || is_charset) && c >= 'A' && c <= 'Z') {
+                c = (char)(c + 32);
+            }
+            params[np][k++] = c;
+        }
+        params[np][k] = '\0';
+        if (k > 0)
+            np++;
+        while (*p && *p != ';')
+            p++;
+    }
+    for (size_t i = 1; i < np; i++)
+        for (size_t j = i; j > 0 && strcmp(params[j - 1], params[j]) > 0; j--) {
+            char t[128];
+            memcpy(t, params[j], sizeof t);
+            memcpy(params[j], params[j - 1], sizeof t);
+            memcpy(params[j - 1], t, sizeof t);
+        }
+    for (size_t i = 0; i < np; i++)
+        o += (size_t)snprintf(out + o, o < cap ? cap - o : 0, ";%s", params[i]);
+}
+
+/* Comma-separated token lists (Vary, Allow) compare as case-insensitive sets. */
+static int token_set_equal(const char *a, const char *b)
+{
+    char ta[32][64], tb[32][64];
+    size_t na = 0, nb = 0;
+    for (int side = 0; side < 2; side++) {
+        const char *p = side ? b : a;
+        char(*t)[64] = side ? tb : ta;
+        size_t *n = side ? &nb : &na;
+        while (*p && *n < 32) {
+            while (*p == ' ' || *p == ',')
+                p++;
+            size_t k = 0;
+            while (*p && *p != ',' && k + 1 < 64) {
+                if (*p != ' ')
+                    t[*n][k++] = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
+                p++;
+            }
+            t[*n][k] = '\0';
+            if (k)
+                (*n)++;
+            while (*p && *p != ',')
+                p++;
+        }
+    }
+    if (na != nb)
+        return 0;
+    for (size_t i = 0; i < na; i++) {
+        size_t j = 0;
+        while (j < nb && strcmp(ta[i], tb[j]) != 0)
+            j++;
+        if (j == nb)
+            return 0;
+    }
+    return 1;
+}
+
+/* 1 same bytes, 2 same meaning, 0 different. */
+static int header_values_match(const char *name, const char *a, const char *b)
+{
+    if (strcmp(a, b) == 0)
+        return 1;
+    if (strcmp(name, "content-type") == 0) {
+        char ca[512], cb[512];
+        canon_content_type(a, ca, sizeof ca);
+        canon_content_type(b, cb, sizeof cb);
+        return strcmp(ca, cb) == 0 ? 2 : 0;
+    }
+    if (strcmp(name, "vary") == 0 || strcmp(name, "allow") == 0 ||
+        strcmp(name, "access-control-allow-methods") == 0 ||
+        strcmp(name, "access-control-allow-headers") == 0)
+        return token_set_equal(a, b) ? 2 : 0;
+    return 0;
+}
+
+static int noise_has_header(const struct sdiff_noise *noise, const char *route,
+                            const char *lname)
+{
+    char key[96];
+    if (noise == NULL)
+        return 0;
+    snprintf(key, sizeof key, "header:%s", lname);
+    return sdiff_noise_has(noise, route, key);
+}
+
+static int compare_headers(struct sdiff_differ *d, const struct sdiff_msg *p,
+                           const struct sdiff_msg *c, const char *route,
+                           const struct sdiff_noise *noise, struct sdiff_diff_result *res,
+                           int *differs)
+{
+    struct hval *hp = NULL, *hc = NULL;
+    size_t np = 0, nc = 0, i = 0, j = 0;
+    int rc = collect_headers(d, p, &hp, &np);
+    rc = rc < 0 ? rc : collect_headers(d, c, &hc, &nc);
+    while (rc >= 0 && (i < np || j < nc)) {
+        int cmp = i == np ? 1 : j == nc ? -1 : strcmp(hp[i].name, hc[j].name);
+        const char *name = cmp <= 0 ? hp[i].name : hc[j].name;
+        char path[96];
+        snprintf(path, sizeof path, "header:%s", name);
+        int secret = sdiff_header_is_secret(name, strlen(name));
+        int match = cmp == 0 ? (secret ? 1 : header_values_match(name, hv_str(&hp[i]),
+                                                                  hv_str(&hc[j])))
+                             : 0;
+        if (match == 2)
+            res->reasons |= SDIFF_REASON_HEADER_SPELLING;
+        if (match == 0) {
+            if (noise_has_header(noise, route, name)) {
+                res->reasons |= SDIFF_REASON_NOISE;
+                res->noise_hits++;
+            } else {
+                *differs = 1;
+                const char *pv = cmp <= 0 ? hv_str(&hp[i]) : NULL;
+                const char *cv = cmp >= 0 ? hv_str(&hc[j]) : NULL;
+                const char *kind = cmp < 0 ? "missing" : cmp > 0 ? "extra" : "changed";
+                if (secret) {
+                    pv = pv ? "[redacted]" : NULL;
+                    cv = cv ? "[redacted]" : NULL;
+                }
+                rc = add_item(d, res, path, kind, pv, pv ? strlen(pv) : 0, cv,
+                              cv ? strlen(cv) : 0);
+            }
+        }
+        if (cmp <= 0)
+            i++;
+        if (cmp >= 0)
+            j++;
+    }
+    free_hvals(hp, np);
+    free_hvals(hc, nc);
+    return rc;
+}
+
+/* ---- bodies ---------------------------------------------------------------------------- */
+
+static const char *header_value(const struct sdiff_msg *m, const char *name)
+{
+    const struct sdiff_hfield *h = m->present ? sdiff_msg_header(m, name) : NULL;
+    return h ? h->value : NULL;
+}
+
+static int media_is_json(const char *ct)
+{
+    if (ct == NULL)
+        return 0;
+    size_t n = strcspn(ct, ";");
+    while (n > 0 && (ct[n - 1] == ' ' || ct[n - 1] == '\t'))
+        n--;
+    if (n >= 16 && strncasecmp(ct, "application/json", 16) == 0 && n == 16)
+        return 1;
+    return n > 5 && strncasecmp(ct + n - 5, "+json", 5) == 0;
+}
+
+static int media_is_text(const char *ct)
+{
+    if (ct == NULL)
+        return 0;
+    return strncasecmp(ct, "text/", 5) == 0 || strstr(ct, "xml") != NULL ||
+           strncasecmp(ct, "application/javascript", 22) == 0 ||
+           strncasecmp(ct, "application/x-www-form-urlencoded", 33) == 0;
+}
+
+static int looks_json(struct sdiff_slice s)
+{
+    size_t i = 0;
+    while (i < s.len && (s.p[i] == ' ' || s.p[i] == '\n' || s.p[i] == '\r' || s.p[i] == '\t'))
+        i++;
+    return i < s.len && (s.p[i] == '{' || s.p[i] == '[');
+}
+
+static int looks_text(struct sdiff_slice s)
+{
+    size_t n = s.len < 4096 ? s.len : 4096;
+    return memchr(s.p, 0, n) == NULL;
+}
+
+/* A short display of bytes around an offset, as printable text. */
+static void snippet(struct sdiff_slice s, size_t at, char *out, size_t cap)
+{
+    size_t from = at > 40 ? at - 40 : 0, o = 0;
+    if (from > 0 && o + 3 < cap) {
+        memcpy(out, "...", 3);
+        o = 3;
+    }
+    for (size_t i = from; i < s.len && i < at + 60 && o + 5 < cap; i++) {
+        unsigned char c = s.p[i];
+        if (c == '\n') {
+            out[o++] = '\\';
+            out[o++] = 'n';
+        } else if (c < 0x20 || c == 0x7f) {
+            o += (size_t)snprintf(out + o, cap - o, "\\x%02x", c);
+        } else {
+            out[o++] = (char)c;
+        }
+    }
+    if (at + 60 < s.len && o + 4 < cap) {
+        memcpy(out + o, "...", 3);
+        o += 3;
+    }
+    out[o] = '\0';
+}
+
+static const char *kind_of(const char *ct, struct sdiff_slice s)
+{
+    if (media_is_json(ct) || looks_json(s))
+        return "json";
+    return looks_text(s) ? "text" : "binary";
+}
+
+static size_t first_diff(struct sdiff_slice a, struct sdiff_slice b)
+{
+    size_t n = a.len < b.len ? a.len : b.len, i = 0;
+    while (i < n && a.p[i] == b.p[i])
+        i++;
+    return i;
+}
+
+/* Replace every mask match in s, into out. Returns 1 when something was replaced. */
+static int apply_masks(struct sdiff_differ *d, struct sdiff_slice s, struct sdiff_buf *out)
+{
+    int changed = 0;
+    sdiff_buf_reset(out);
+    if (sdiff_buf_append(out, s.p, s.len) < 0)
+        return -1;
+    for (size_t m = 0; m < d->nmasks; m++) {
+        struct sdiff_buf next;
+        sdiff_buf_init(&next, out->max);
+        const char *p = (const char *)out->data;
+        size_t left = out->len;
+        regmatch_t rm;
+        int any = 0;
+        /* regexec needs a C string: bodies with NUL bytes are not text and never get here */
+        while (left > 0 && regexec(&d->masks[m].re, p, 1, &rm, 0) == 0 && rm.rm_eo > 0) {
+            sdiff_buf_append(&next, p, (size_t)rm.rm_so);
+            sdiff_buf_puts(&next, d->masks[m].replace);
+            p += rm.rm_eo;
+            left -= (size_t)rm.rm_eo;
+            any = 1;
+        }
+        if (any) {
+            sdiff_buf_append(&next, p, left);
+            sdiff_buf_dispose(out);
+            *out = next;
+            changed = 1;
+        } else {
+            sdiff_buf_dispose(&next);
+        }
+    }
+    return changed;
+}
+
+/* Map the JSON differ's reasons onto ours. */
+static unsigned json_reasons(unsigned r)
+{
+    unsigned out = 0;
+    if (r & SDIFF_JDIFF_KEY_ORDER)
+        out |= SDIFF_REASON_KEY_ORDER;
+    if (r & SDIFF_JDIFF_NUMBER_SPELLING)
+        out |= SDIFF_REASON_NUMBER_SPELLING;
+    if (r & SDIFF_JDIFF_STRING_ESCAPES)
+        out |= SDIFF_REASON_STRING_ESCAPES;
+    if (r & SDIFF_JDIFF_WHITESPACE)
+        out |= SDIFF_REASON_WHITESPACE;
+    if (r & SDIFF_JDIFF_ARRAY_ORDER)
+        out |= SDIFF_REASON_ARRAY_ORDER;
+    if (r & SDIFF_JDIFF_TOLERANCE)
+        out |= SDIFF_REASON_TOLERANCE;
+    if (r & SDIFF_JDIFF_IGNORED)
+        out |= SDIFF_REASON_IGNORED;
+    if (r & SDIFF_JDIFF_DUPLICATE_KEY)
+        out |= SDIFF_REASON_DUPLICATE_KEY;
+    return out;
+}
+
+static const char *kind_name(enum sdiff_delta_kind k)
+{
+    switch (k) {
+    case SDIFF_DELTA_CHANGED: return "changed";
+    case SDIFF_DELTA_TYPE_CHANGED: return "type_changed";
+    case SDIFF_DELTA_MISSING: return "missing";
+    case SDIFF_DELTA_EXTRA: return "extra";
+    case SDIFF_DELTA_ORDER: return "order";
+    case SDIFF_DELTA_LENGTH: return "length";
+    }
+    return "changed";
+}
+
+int sdiff__path_pattern(const char *path, char *out, size_t cap)
+{
+    size_t o = 0;
+    for (const char *p = path; *p && o + 4 < cap; p++) {
+        if (*p == '[' && p[1] >= '0' && p[1] <= '9') {
+            const char *q = p + 1;
+            while (*q >= '0' && *q <= '9')
+                q++;
+            if (*q == ']') {
+                memcpy(out + o, "[*]", 3);
+                o += 3;
+                p = q;
+                continue;
+            }
+        }
+        out[o++] = *p;
+    }
+    out[o] = '\0';
+    return (int)o;
+}
+
+static int body_json(struct sdiff_differ *d, struct sdiff_slice a, struct sdiff_slice b,
+                     const char *route, const struct sdiff_noise *noise,
+                     struct sdiff_diff_result *res, int *differs, int *parsed)
+{
+    struct sdiff_jdiff_result jr;
+    struct sdiff_err jerr = {0};
+    int rc = sdiff_jdiff_run(d->jd, a, b, &jr, &jerr);
+    *parsed = rc >= 0;
+    if (rc == SDIFF_ENOMEM) {
+        sdiff_jdiff_result_dispose(&jr);
+        return rc;
+    }
+    if (rc < 0) {
+        sdiff_jdiff_result_dispose(&jr);
+        return SDIFF_OK; /* not JSON after all: compared as text by the caller */
+    }
+    res->body_kind = "json";
+    res->reasons |= json_reasons(jr.reasons);
+    for (size_t i = 0; i < jr.ndeltas && rc >= 0; i++) {
+        const struct sdiff_delta *dl = &jr.deltas[i];
+        char pat[512];
+        sdiff__path_pattern(dl->path, pat, sizeof pat);
+        if (noise && (sdiff_noise_has(noise, route, pat) || sdiff_noise_has(noise, route, dl->path))) {
+            res->reasons |= SDIFF_REASON_NOISE;
+            res->noise_hits++;
+            continue;
+        }
+        *differs = 1;
+        rc = add_item(d, res, dl->path, kind_name(dl->kind), dl->left,
+                      dl->left ? strlen(dl->left) : 0, dl->right,
+                      dl->right ? strlen(dl->right) : 0);
+    }
+    if (jr.nomitted) {
+        *differs = 1;
+        res->nomitted += jr.nomitted;
+    }
+    sdiff_jdiff_result_dispose(&jr);
+    return rc;
+}
+
+static int body_text(struct sdiff_differ *d, struct sdiff_slice a, struct sdiff_slice b,
+                     struct sdiff_diff_result *res, int *differs)
+{
+    res->body_kind = "text";
+    if (d->nmasks > 0) {
+        int ma = apply_masks(d, a, &d->masked[0]);
+        int mb = apply_masks(d, b, &d->masked[1]);
+        if (ma < 0 || mb < 0)
+            return SDIFF_ENOMEM;
+        struct sdiff_slice xa = {d->masked[0].data, d->masked[0].len};
+        struct sdiff_slice xb = {d->masked[1].data, d->masked[1].len};
+        if ((ma || mb) && xa.len == xb.len && memcmp(xa.p, xb.p, xa.len) == 0) {
+            res->reasons |= SDIFF_REASON_TEXT_MASK;
+            return SDIFF_OK;
+        }
+        if (ma || mb) {
+            a = xa;
+            b = xb;
+        }
+    }
+    *differs = 1;
+    size_t at = first_diff(a, b);
+    size_t line = 1;
+    for (size_t i = 0; i < at; i++)
+        line += a.p[i] == '\n';
+    char path[64], sa[256], sb[256];
+    snprintf(path, sizeof path, "body:line %zu", line);
+    snippet(a, at, sa, sizeof sa);
+    snippet(b, at, sb, sizeof sb);
+    return add_item(d, res, path, a.len == b.len ? "changed" : "length", sa, strlen(sa), sb,
+                    strlen(sb));
+}
+
+static int body_binary(struct sdiff_differ *d, struct sdiff_slice a, struct sdiff_slice b,
+                       struct sdiff_diff_result *res, int *differs)
+{
+    char pa[96], pb[96], path[64];
+    *differs = 1;
+    if (res->body_kind == NULL)
+        res->body_kind = "binary";
+    size_t at = first_diff(a, b);
+    snprintf(path, sizeof path, "body:byte %zu", at);
+    snprintf(pa, sizeof pa, "%zu bytes, crc32 %08lx", a.len,
+             crc32(crc32(0L, Z_NULL, 0), a.p, (uInt)(a.len > UINT32_MAX ? UINT32_MAX : a.len)));
+    snprintf(pb, sizeof pb, "%zu bytes, crc32 %08lx", b.len,
+             crc32(crc32(0L, Z_NULL, 0), b.p, (uInt)(b.len > UINT32_MAX ? UINT32_MAX : b.len)));
+    return add_item(d, res, path, a.len == b.len ? "changed" : "length", pa, strlen(pa), pb,
+                    strlen(pb));
+}
+
+/* Decode one side's content coding into buf; *s points at what to compare. */
+static int decode_side(struct sdiff_differ *d, const struct sdiff_msg *m, int side,
+                       struct sdiff_slice *s, int *decoded, struct sdiff_err *err)
+{
+    const char *enc = header_value(m, "content-encoding");
+    enum sdiff_codec_result cr;
+    *decoded = 0;
+    if (enc == NULL)
+        return SDIFF_OK;
+    sdiff_buf_reset(&d->dec[side]);
+    int rc = sdiff_codec_decode(enc, *s, d->max_decoded, &d->dec[side], &cr, err);
+    if (rc < 0)
+        return rc;
+    if (cr == SDIFF_CODEC_DECODED) {
+        *s = (struct sdiff_slice){d->dec[side].data, d->dec[side].len};
+        *decoded = 1;
+    }
+    return SDIFF_OK;
+}
+
+static int compare_bodies(struct sdiff_differ *d, const struct sdiff_msg *p,
+                          const struct sdiff_msg *c, const char *route,
+                          const struct sdiff_noise *noise, struct sdiff_diff_result *res,
+                          int *differs)
+{
+    struct sdiff_slice a = {p->body, p->body_len}, b = {c->body, c->body_len};
+    if (a.len == 0 && b.len == 0) {
+        res->body_kind = "empty";
+        res->bytes_equal = 1;
+        return SDIFF_OK;
+    }
+    if (a.len == b.len && (a.len == 0 || memcmp(a.p, b.p, a.len) == 0)) {
+        res->bytes_equal = 1;
+        const char *ce_p = header_value(p, "content-encoding"), *ce_c = header_value(c, "content-encoding");
+        if ((ce_p == NULL) != (ce_c == NULL) || (ce_p && strcasecmp(ce_p, ce_c) != 0)) {
+            /* same bytes labelled with different codings: a real difference */
+            *differs = 1;
+            return add_item(d, res, "header:content-encoding", ce_p ? (ce_c ? "changed" : "missing") : "extra",
+                            ce_p, ce_p ? strlen(ce_p) : 0, ce_c, ce_c ? strlen(ce_c) : 0);
+        }
+        res->body_kind = kind_of(header_value(p, "content-type"), a);
+        return SDIFF_OK;
+    }
+    if (a.len > d->max_compare || b.len > d->max_compare)
+        return body_binary(d, a, b, res, differs);
+
+    struct sdiff_err derr = {0};
+    int dec_a = 0, dec_b = 0;
+    int rc = decode_side(d, p, 0, &a, &dec_a, &derr);
+    if (rc == SDIFF_ENOMEM)
+        return rc;
+    /* The primary's body could not be decoded: compare what was sent. */
+    rc = decode_side(d, c, 1, &b, &dec_b, &derr);
+    if (rc == SDIFF_ENOMEM)
+        return rc;
+    if (rc == SDIFF_ELIMIT) {
+        res->cls = SDIFF_CLASS_ERROR;
+        snprintf(res->note, sizeof res->note, "candidate body: %s", derr.msg);
+        return SDIFF_OK;
+    }
+    if (rc < 0) {
+        *differs = 1;
+        return add_item(d, res, "body", "changed", "decodable body", 15, derr.msg,
+                        strlen(derr.msg));
+    }
+    if (dec_a || dec_b) {
+        if (a.len == b.len && memcmp(a.p, b.p, a.len) == 0) {
+            res->reasons |= SDIFF_REASON_CONTENT_ENCODING;
+            return SDIFF_OK;
+        }
+        res->reasons |= SDIFF_REASON_CONTENT_ENCODING;
+    }
+    const char *ct_p = header_value(p, "content-type"), *ct_c = header_value(c, "content-type");
+    int json = media_is_json(ct_p) || media_is_json(ct_c) || (looks_json(a) && looks_json(b));
+    if (json) {
+        int parsed = 0;
+        rc = body_json(d, a, b, route, noise, res, differs, &parsed);
+        if (rc < 0 || parsed)
+            return rc;
+        /* one side is not JSON: say so, then show where the bytes part */
+    }
+    if (looks_text(a) && looks_text(b) && (media_is_text(ct_p) || media_is_json(ct_p) ||
+                                           ct_p == NULL || json))
+        return body_text(d, a, b, res, differs);
+    return body_binary(d, a, b, res, differs);
+}
+
+/* ---- classification -------------------------------------------------------------------- */
+
+int sdiff_differ_compare(struct sdiff_differ *d, const struct sdiff_msg *p,
+                         const struct sdiff_msg *c, const char *route,
+                         const struct sdiff_noise *noise, struct sdiff_diff_result *res,
+                         struct sdiff_err *err)
+{
+    int differs = 0, rc = SDIFF_OK;
+    memset(res, 0, sizeof *res);
+    res->cls = SDIFF_CLASS_IDENTICAL;
+    res->status_equal = 1;
+    if (p->present && c->present && p->status != c->status) {
+        char a[16], b[16];
+        snprintf(a, sizeof a, "%d", p->status);
+        snprintf(b, sizeof b, "%d", c->status);
+        res->status_equal = 0;
+        differs = 1;
+        rc = add_item(d, res, "status", "changed", a, strlen(a), b, strlen(b));
+    }
+    if (rc >= 0 && p->present && c->present)
+        rc = compare_headers(d, p, c, route, noise, res, &differs);
+    if (rc >= 0)
+        rc = compare_bodies(d, p, c, route, noise, res, &differs);
+    if (rc < 0) {
+        sdiff_diff_result_dispose(res);
+        return sdiff_err_set(err, rc, "diff", "out of memory comparing responses");
+    }
+    if (res->cls == SDIFF_CLASS_ERROR)
+        return SDIFF_OK;
+    if (differs)
+        res->cls = SDIFF_CLASS_DIFFERENT;
+    else if (!res->bytes_equal || res->reasons)
+        res->cls = SDIFF_CLASS_EQUIVALENT;
+    return SDIFF_OK;
+}
+
+int sdiff_differ_learn(struct sdiff_differ *d, const struct sdiff_msg *primary,
+                       const struct sdiff_msg *secondary, const char *route,
+                       struct sdiff_noise *noise, struct sdiff_err *err)
+{
+    struct sdiff_diff_result res;
+    int rc = sdiff_differ_compare(d, primary, secondary, route, NULL, &res, err);
+    if (rc < 0)
+        return rc;
+    int added = 0;
+    for (size_t i = 0; i < res.nitems && rc >= 0; i++) {
+        const char *path = res.items[i].path;
+        if (strcmp(path, "status") == 0 || strncmp(path, "body", 4) == 0)
+            continue; /* a whole-body or status disagreement is not a field to ignore */
+        char pat[512];
+        sdiff__path_pattern(path, pat, sizeof pat);
+        rc = sdiff_noise_add(noise, route, pat);
+        if (rc > 0)
+            added++;
+    }
+    sdiff_diff_result_dispose(&res);
+    if (rc < 0)
+        return sdiff_err_set(err, rc, "diff", "out of memory learning noise");
+    return added;
+}

@@ -1,0 +1,302 @@
+/*
+ * test_diff.c - classification of primary/candidate response pairs, table-driven, with the
+ * serialisation differences a Python-to-Go migration really produces.
+ */
+#include "sdiff_test.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+#include "shadowdiff/diff.h"
+
+struct row {
+    const char *name;
+    const char *primary;   /* full response text, or a bare body */
+    const char *candidate;
+    const char *cls;
+    const char *expect;    /* "reason,reason" for equivalent, or "path kind|path kind" */
+};
+
+#define OK_JSON "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+
+static const struct row rows[] = {
+    {"noise headers only", OK_JSON "Date: Mon\r\nServer: gunicorn\r\nX-Request-Id: a1\r\n"
+                           "Content-Length: 7\r\n\r\n{\"a\":1}",
+     OK_JSON "Date: Tue\r\nServer: go\r\nX-Request-Id: b2\r\nContent-Length: 7\r\n\r\n{\"a\":1}",
+     "identical", ""},
+    {"chunked vs length framing", OK_JSON "Content-Length: 7\r\n\r\n{\"a\":1}",
+     OK_JSON "Transfer-Encoding: chunked\r\n\r\n3\r\n{\"a\r\n4\r\n\":1}\r\n0\r\n\r\n", "identical",
+     ""},
+    {"flask sorts keys, go keeps struct order", "{\"id\":1,\"name\":\"x\",\"zip\":\"9\"}",
+     "{\"zip\":\"9\",\"id\":1,\"name\":\"x\"}", "equivalent", "key_order"},
+    {"python 1.0 vs go 1", "{\"price\":10.0,\"tiny\":1e-05,\"big\":1e+21}",
+     "{\"price\":10,\"tiny\":1e-05,\"big\":1e+21}", "equivalent", "number_spelling"},
+    {"go escapes <>&", "{\"html\":\"<b>&</b>\"}", "{\"html\":\"\\u003cb\\u003e\\u0026\\u003c/b\\u003e\"}",
+     "equivalent", "string_escapes"},
+    {"python escapes non-ascii", "{\"city\":\"Orl\\u00e9ans\"}", "{\"city\":\"Orl\xc3\xa9" "ans\"}",
+     "equivalent", "string_escapes"},
+    {"go encoder trailing newline", "{\"a\":[1,2]}", "{\"a\":[1,2]}\n", "equivalent",
+     "whitespace"},
+    {"go omitempty drops null", "{\"id\":7,\"middle_name\":null,\"name\":\"Ada\"}",
+     "{\"id\":7,\"name\":\"Ada\"}", "different", "$.middle_name missing"},
+    {"big id through float64", "{\"id\":9007199254740993}", "{\"id\":9007199254740992}",
+     "different", "$.id changed"},
+    {"id beyond 2^63", "{\"id\":123456789012345678901234567890}",
+     "{\"id\":123456789012345678901234567891}", "different", "$.id changed"},
+    {"rounding in the last digit", "{\"items\":[{\"price\":2.67},{\"price\":2.68}]}",
+     "{\"items\":[{\"price\":2.67},{\"price\":2.67}]}", "different", "$.items[1].price changed"},
+    {"status for bad input", "HTTP/1.1 400 BAD REQUEST\r\nContent-Type: application/json\r\n"
+                             "Content-Length: 2\r\n\r\n{}",
+     "HTTP/1.1 422 Unprocessable Entity\r\nContent-Type: application/json\r\n"
+     "Content-Length: 2\r\n\r\n{}",
+     "different", "status changed"},
+    {"content-type spelling", "HTTP/1.1 200 OK\r\nContent-Type: application/json; charset=utf-8\r\n"
+                              "Content-Length: 2\r\n\r\n{}",
+     "HTTP/1.1 200 OK\r\nContent-Type: application/json;charset=UTF-8\r\nContent-Length: 2\r\n\r\n{}",
+     "equivalent", "header_spelling"},
+    {"content-type changed", "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                             "Content-Length: 2\r\n\r\n{}",
+     "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 2\r\n\r\n{}",
+     "different", "header:content-type changed"},
+    {"extra and missing headers", OK_JSON "Cache-Control: no-store\r\nContent-Length: 2\r\n\r\n{}",
+     OK_JSON "X-Frame-Options: DENY\r\nContent-Length: 2\r\n\r\n{}", "different",
+     "header:cache-control missing|header:x-frame-options extra"},
+    {"null vs missing vs empty", "{\"a\":null,\"b\":[],\"c\":{}}", "{\"b\":null,\"c\":[]}",
+     "different", "$.a missing|$.b type_changed|$.c type_changed"},
+    {"tie-break order", "{\"top\":[{\"n\":\"ann\",\"s\":5},{\"n\":\"bob\",\"s\":5}]}",
+     "{\"top\":[{\"n\":\"bob\",\"s\":5},{\"n\":\"ann\",\"s\":5}]}", "different", "$.top order"},
+    {"array length", "[1,2,3]", "[1,2]", "different", "$ length|$[2] missing"},
+    {"text body", "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 12\r\n\r\nline1\nline2\n",
+     "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 12\r\n\r\nline1\nlineX\n",
+     "different", "body:line 2 changed"},
+    {"binary body", "HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nContent-Length: 4\r\n\r\n\x89PN\x01",
+     "HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nContent-Length: 4\r\n\r\n\x89PN\x02",
+     "different", "body:byte 3 changed"},
+    {"secret headers by presence", OK_JSON "Set-Cookie: [redacted]\r\nContent-Length: 2\r\n\r\n{}",
+     OK_JSON "Set-Cookie: sid=abc\r\nContent-Length: 2\r\n\r\n{}", "identical", ""},
+};
+
+static struct sdiff_msg read_msg(const char *text)
+{
+    struct sdiff_msg m;
+    struct sdiff_err err = {0};
+    if (sdiff_msg_read_response((const uint8_t *)text, strlen(text), 1 << 20, &m, &err) < 0)
+        fail_msg("cannot read test response: %s", err.msg);
+    return m;
+}
+
+/* "path kind|path kind" or "reason,reason" for the result. */
+static void describe(const struct sdiff_diff_result *r, char *out, size_t cap)
+{
+    size_t o = 0;
+    out[0] = '\0';
+    if (r->cls == SDIFF_CLASS_EQUIVALENT) {
+        for (unsigned bit = 1; bit <= SDIFF_REASON__LAST; bit <<= 1)
+            if (r->reasons & bit)
+                o += (size_t)snprintf(out + o, cap - o, "%s%s", o ? "," : "", sdiff_reason_str(bit));
+        return;
+    }
+    for (size_t i = 0; i < r->nitems; i++)
+        o += (size_t)snprintf(out + o, cap - o, "%s%s %s", i ? "|" : "", r->items[i].path,
+                              r->items[i].kind);
+}
+
+static void test_diff__table(void **state)
+{
+    (void)state;
+    struct sdiff_differ *d = NULL;
+    assert_int_equal(sdiff_differ_new(&d, NULL, NULL), SDIFF_OK);
+    int bad = 0;
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        struct sdiff_msg p = read_msg(rows[i].primary), c = read_msg(rows[i].candidate);
+        struct sdiff_diff_result r;
+        assert_int_equal(sdiff_differ_compare(d, &p, &c, "GET /x", NULL, &r, NULL), SDIFF_OK);
+        char got[1024];
+        describe(&r, got, sizeof got);
+        if (strcmp(sdiff_class_str(r.cls), rows[i].cls) != 0 || strcmp(got, rows[i].expect) != 0) {
+            fprintf(stderr, "%s: expected %s [%s], got %s [%s]\n", rows[i].name, rows[i].cls,
+                    rows[i].expect, sdiff_class_str(r.cls), got);
+            bad++;
+        }
+        sdiff_diff_result_dispose(&r);
+        sdiff_msg_dispose(&p);
+        sdiff_msg_dispose(&c);
+    }
+    sdiff_differ_free(d);
+    assert_int_equal(bad, 0);
+}
+
+static char *gzip_text(const char *s, size_t *n)
+{
+    z_stream zs;
+    memset(&zs, 0, sizeof zs);
+    deflateInit2(&zs, 9, Z_DEFLATED, 31, 8, Z_DEFAULT_STRATEGY);
+    size_t cap = deflateBound(&zs, (uLong)strlen(s)) + 32;
+    char *out = malloc(cap);
+    zs.next_in = (Bytef *)(uintptr_t)s;
+    zs.avail_in = (uInt)strlen(s);
+    zs.next_out = (Bytef *)out;
+    zs.avail_out = (uInt)cap;
+    deflate(&zs, Z_FINISH);
+    *n = cap - zs.avail_out;
+    deflateEnd(&zs);
+    return out;
+}
+
+static struct sdiff_msg msg_with(int status, const char *enc, const void *body, size_t n)
+{
+    struct sdiff_msg m;
+    memset(&m, 0, sizeof m);
+    struct sdiff_hfield h[2] = {{"Content-Type", "application/json", 12, 16},
+                                {"Content-Encoding", enc ? enc : "", 16, enc ? strlen(enc) : 0}};
+    assert_int_equal(sdiff_msg_set_headers(&m, h, enc ? 2 : 1), SDIFF_OK);
+    m.present = 1;
+    m.status = status;
+    m.body = malloc(n + 1);
+    memcpy(m.body, body, n);
+    m.body_len = n;
+    return m;
+}
+
+static void test_diff__gzip_vs_plain_is_equivalent(void **state)
+{
+    (void)state;
+    const char *json = "{\"items\":[1,2,3],\"name\":\"x\"}";
+    size_t zn;
+    char *z = gzip_text(json, &zn);
+    struct sdiff_msg p = msg_with(200, NULL, json, strlen(json));
+    struct sdiff_msg c = msg_with(200, "gzip", z, zn);
+    struct sdiff_differ *d;
+    assert_int_equal(sdiff_differ_new(&d, NULL, NULL), SDIFF_OK);
+    struct sdiff_diff_result r;
+    assert_int_equal(sdiff_differ_compare(d, &p, &c, NULL, NULL, &r, NULL), SDIFF_OK);
+    assert_int_equal(r.cls, SDIFF_CLASS_EQUIVALENT);
+    assert_true(r.reasons & SDIFF_REASON_CONTENT_ENCODING);
+    sdiff_diff_result_dispose(&r);
+    sdiff_differ_free(d);
+    sdiff_msg_dispose(&p);
+    sdiff_msg_dispose(&c);
+    free(z);
+}
+
+static void test_diff__candidate_bomb_is_an_error(void **state)
+{
+    (void)state;
+    size_t big = 8u << 20, zn;
+    char *zeros = calloc(1, big + 1);
+    memset(zeros, ' ', big);
+    char *z = gzip_text(zeros, &zn);
+    free(zeros);
+    struct sdiff_diff_opts o = {.max_decoded = 1 << 20};
+    struct sdiff_differ *d;
+    assert_int_equal(sdiff_differ_new(&d, &o, NULL), SDIFF_OK);
+    struct sdiff_msg p = msg_with(200, NULL, "{}", 2);
+    struct sdiff_msg c = msg_with(200, "gzip", z, zn);
+    struct sdiff_diff_result r;
+    assert_int_equal(sdiff_differ_compare(d, &p, &c, NULL, NULL, &r, NULL), SDIFF_OK);
+    assert_int_equal(r.cls, SDIFF_CLASS_ERROR);
+    assert_non_null(strstr(r.note, "bomb"));
+    sdiff_diff_result_dispose(&r);
+    sdiff_differ_free(d);
+    sdiff_msg_dispose(&p);
+    sdiff_msg_dispose(&c);
+    free(z);
+}
+
+static void test_diff__secondary_noise_is_learned_per_route(void **state)
+{
+    (void)state;
+    struct sdiff_differ *d;
+    struct sdiff_noise *noise;
+    assert_int_equal(sdiff_differ_new(&d, NULL, NULL), SDIFF_OK);
+    assert_int_equal(sdiff_noise_new(&noise), SDIFF_OK);
+    struct sdiff_msg p = read_msg(OK_JSON "X-Trace: 1\r\n\r\n{\"items\":[{\"id\":1,\"ts\":\"10:00\"},"
+                                          "{\"id\":2,\"ts\":\"10:00\"}],\"generated_at\":1}");
+    struct sdiff_msg s = read_msg(OK_JSON "X-Trace: 2\r\n\r\n{\"items\":[{\"id\":1,\"ts\":\"10:01\"},"
+                                          "{\"id\":2,\"ts\":\"10:01\"}],\"generated_at\":2}");
+    int added = sdiff_differ_learn(d, &p, &s, "GET /r", noise, NULL);
+    assert_int_equal(added, 3); /* header:x-trace, $.items[*].ts, $.generated_at */
+    assert_true(sdiff_noise_has(noise, "GET /r", "$.items[*].ts"));
+    assert_true(sdiff_noise_has(noise, "GET /r", "header:x-trace"));
+
+    struct sdiff_msg c = read_msg(OK_JSON "X-Trace: 3\r\n\r\n{\"items\":[{\"id\":1,\"ts\":\"11:00\"},"
+                                          "{\"id\":2,\"ts\":\"11:00\"},{\"id\":3,\"ts\":\"x\"}],"
+                                          "\"generated_at\":3}");
+    struct sdiff_diff_result r;
+    assert_int_equal(sdiff_differ_compare(d, &p, &c, "GET /r", noise, &r, NULL), SDIFF_OK);
+    /* ts and generated_at and the header are noise; the third item is not */
+    assert_int_equal(r.cls, SDIFF_CLASS_DIFFERENT);
+    char got[512];
+    describe(&r, got, sizeof got);
+    assert_string_equal(got, "$.items length|$.items[2] extra");
+    sdiff_diff_result_dispose(&r);
+
+    /* the same noise on another route is not noise */
+    assert_int_equal(sdiff_differ_compare(d, &p, &s, "GET /other", noise, &r, NULL), SDIFF_OK);
+    assert_int_equal(r.cls, SDIFF_CLASS_DIFFERENT);
+    sdiff_diff_result_dispose(&r);
+
+    /* only noise: equivalent, reason noise */
+    assert_int_equal(sdiff_differ_compare(d, &p, &s, "GET /r", noise, &r, NULL), SDIFF_OK);
+    assert_int_equal(r.cls, SDIFF_CLASS_EQUIVALENT);
+    assert_true(r.reasons & SDIFF_REASON_NOISE);
+    sdiff_diff_result_dispose(&r);
+    sdiff_msg_dispose(&p);
+    sdiff_msg_dispose(&s);
+    sdiff_msg_dispose(&c);
+    sdiff_noise_free(noise);
+    sdiff_differ_free(d);
+}
+
+static void test_diff__masks_and_ignored_paths(void **state)
+{
+    (void)state;
+    struct sdiff_text_mask mask = {"[0-9]{2}:[0-9]{2}:[0-9]{2}", "<time>"};
+    const char *ignore[] = {"$.meta.*"};
+    const char *unordered[] = {"$.tags"};
+    struct sdiff_jdiff_opts jo = SDIFF_JDIFF_OPTS_INIT;
+    jo.ignore = ignore;
+    jo.nignore = 1;
+    jo.unordered = unordered;
+    jo.nunordered = 1;
+    struct sdiff_diff_opts o = {.masks = &mask, .nmasks = 1, .json = &jo};
+    struct sdiff_differ *d;
+    assert_int_equal(sdiff_differ_new(&d, &o, NULL), SDIFF_OK);
+    struct sdiff_msg p = read_msg("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nbuilt at 10:00:01\n");
+    struct sdiff_msg c = read_msg("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nbuilt at 11:22:33\n");
+    struct sdiff_diff_result r;
+    assert_int_equal(sdiff_differ_compare(d, &p, &c, NULL, NULL, &r, NULL), SDIFF_OK);
+    assert_int_equal(r.cls, SDIFF_CLASS_EQUIVALENT);
+    assert_true(r.reasons & SDIFF_REASON_TEXT_MASK);
+    sdiff_diff_result_dispose(&r);
+    sdiff_msg_dispose(&p);
+    sdiff_msg_dispose(&c);
+
+    p = read_msg("{\"tags\":[\"a\",\"b\"],\"meta\":{\"host\":\"x1\"}}");
+    c = read_msg("{\"tags\":[\"b\",\"a\"],\"meta\":{\"host\":\"y2\"}}");
+    assert_int_equal(sdiff_differ_compare(d, &p, &c, NULL, NULL, &r, NULL), SDIFF_OK);
+    assert_int_equal(r.cls, SDIFF_CLASS_EQUIVALENT);
+    assert_true(r.reasons & SDIFF_REASON_ARRAY_ORDER);
+    assert_true(r.reasons & SDIFF_REASON_IGNORED);
+    sdiff_diff_result_dispose(&r);
+    sdiff_msg_dispose(&p);
+    sdiff_msg_dispose(&c);
+    sdiff_differ_free(d);
+
+    struct sdiff_text_mask bad = {"([a-z", ""};
+    struct sdiff_diff_opts ob = {.masks = &bad, .nmasks = 1};
+    struct sdiff_err err = {0};
+    assert_int_equal(sdiff_differ_new(&d, &ob, &err), SDIFF_EINVAL);
+    assert_non_null(strstr(err.msg, "([a-z"));
+}
+
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_diff__table),
+    cmocka_unit_test(test_diff__gzip_vs_plain_is_equivalent),
+    cmocka_unit_test(test_diff__candidate_bomb_is_an_error),
+    cmocka_unit_test(test_diff__secondary_noise_is_learned_per_route),
+    cmocka_unit_test(test_diff__masks_and_ignored_paths),
+};
+SDIFF_TEST_MAIN(tests)
