@@ -1,0 +1,72 @@
+#ifndef SDIFF_RULES_H
+#define SDIFF_RULES_H
+
+#include "shadowdiff/core.h"
+#include "shadowdiff/diff.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*
+ * shadowdiff/rules.h - the JSON config file: comparison rules, global and per route.
+ *
+ *   {
+ *     "ignore_headers":  ["X-Served-By"],          headers not compared (plus the defaults)
+ *     "compare_headers": ["Server"],               default-ignored headers to compare
+ *     "ignore_paths":    ["$.meta.generated_at", "$.items[*].updated_at"],
+ *     "unordered_paths": ["$.tags", "$.items[*].labels"],
+ *     "float_tolerance": {"absolute": 1e-9, "relative": 0},
+ *     "text_masks":      [{"pattern": "[0-9]{2}:[0-9]{2}", "replace": "<time>"}],
+ *     "allow_methods":   ["POST"],                 replayed besides GET, HEAD, OPTIONS
+ *     "secret_headers":  ["X-Internal-Token"],     redacted besides the defaults
+ *     "routes": {
+ *       "GET /api/report":   {"ignore_paths": ["$.generated_at"]},
+ *       "POST /api/orders":  {"allow": true}
+ *     }
+ *   }
+ *
+ * A route's lists are added to the global ones. Unknown keys, wrong types, bad patterns and
+ * bad regular expressions are errors that name the key and, for syntax errors, the line and
+ * column. Not thread-safe.
+ */
+
+struct sdiff_rules;
+
+/** Load and check a config file. path NULL gives the defaults (no file). */
+SDIFF_API int sdiff_rules_load(struct sdiff_rules **out, const char *path, struct sdiff_err *err);
+/** Parse config text (name is used in messages). */
+SDIFF_API int sdiff_rules_parse(struct sdiff_rules **out, const char *text, size_t len,
+                                const char *name, struct sdiff_err *err);
+SDIFF_API void sdiff_rules_free(struct sdiff_rules *r);
+
+/**
+ * The differ for a route (global rules plus the route's own); borrowed, built on first use.
+ * @return SDIFF_OK, SDIFF_ENOMEM
+ */
+SDIFF_API int sdiff_rules_differ(struct sdiff_rules *r, const char *route,
+                                 struct sdiff_differ **out, struct sdiff_err *err);
+
+/**
+ * Whether a method may be replayed on a route: GET, HEAD and OPTIONS always; others when
+ * allowed globally (config or extra, e.g. --allow-method) or by the route's "allow".
+ */
+SDIFF_API int sdiff_rules_method_allowed(const struct sdiff_rules *r, const char *route,
+                                         const char *method, const char *const *extra,
+                                         size_t nextra);
+
+/** Extra secret header names (borrowed, valid while r lives). */
+SDIFF_API const char *const *sdiff_rules_secret_headers(const struct sdiff_rules *r, size_t *n);
+
+/** Note that route was seen (for the unused-rule report). */
+SDIFF_API void sdiff_rules_saw_route(struct sdiff_rules *r, const char *route);
+/**
+ * Append one line per rule that never matched anything: route rules whose route never
+ * appeared. Returns how many.
+ */
+SDIFF_API size_t sdiff_rules_unused(const struct sdiff_rules *r, struct sdiff_buf *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,391 @@
+/*
+ * rules.c - loads the JSON config (jansson) and builds one differ per route on demand.
+ */
+#include "shadowdiff/rules.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+struct strv {
+    char **v;
+    size_t n;
+};
+
+struct rule_set {
+    struct strv ignore_headers, compare_headers, ignore_paths, unordered_paths;
+    struct sdiff_text_mask *masks;
+    size_t nmasks;
+    int allow;
+};
+
+struct route_rule {
+    char *route;
+    struct rule_set set;
+    struct sdiff_differ *differ;
+    uint64_t seen;
+};
+
+struct sdiff_rules {
+    struct rule_set global;
+    double abs_tol, rel_tol;
+    struct strv allow_methods, secret_headers;
+    struct route_rule *routes;
+    size_t nroutes;
+    struct sdiff_differ *differ;   /* for routes without a rule */
+};
+
+/* ---- helpers --------------------------------------------------------------------------- */
+
+static void strv_free(struct strv *s)
+{
+    for (size_t i = 0; i < s->n; i++)
+        sdiff_free(s->v[i]);
+    sdiff_free(s->v);
+    s->v = NULL;
+    s->n = 0;
+}
+
+static void set_free(struct rule_set *s)
+{
+    strv_free(&s->ignore_headers);
+    strv_free(&s->compare_headers);
+    strv_free(&s->ignore_paths);
+    strv_free(&s->unordered_paths);
+    for (size_t i = 0; i < s->nmasks; i++) {
+        sdiff_free((char *)s->masks[i].pattern);
+        sdiff_free((char *)s->masks[i].replace);
+    }
+    sdiff_free(s->masks);
+}
+
+void sdiff_rules_free(struct sdiff_rules *r)
+{
+    if (r == NULL)
+        return;
+    set_free(&r->global);
+    strv_free(&r->allow_methods);
+    strv_free(&r->secret_headers);
+    for (size_t i = 0; i < r->nroutes; i++) {
+        sdiff_free(r->routes[i].route);
+        set_free(&r->routes[i].set);
+        sdiff_differ_free(r->routes[i].differ);
+    }
+    sdiff_free(r->routes);
+    sdiff_differ_free(r->differ);
+    sdiff_free(r);
+}
+
+static int bad(struct sdiff_err *err, const char *name, const char *where, const char *what)
+{
+    return sdiff_err_set(err, SDIFF_EINVAL, "rules", "%s: %s: %s", name, where, what);
+}
+
+static int read_strv(json_t *v, struct strv *out, const char *name, const char *key,
+                     struct sdiff_err *err)
+{
+    if (!json_is_array(v))
+        return bad(err, name, key, "must be an array of strings");
+    size_t n = json_array_size(v);
+    out->v = sdiff_calloc(n ? n : 1, sizeof *out->v);
+    if (out->v == NULL)
+        return sdiff_err_set(err, SDIFF_ENOMEM, "rules", "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        json_t *s = json_array_get(v, i);
+        if (!json_is_string(s) || json_string_length(s) == 0)
+            return bad(err, name, key, "must be an array of non-empty strings");
+        out->v[i] = sdiff_strdup(json_string_value(s));
+        if (out->v[i] == NULL)
+            return sdiff_err_set(err, SDIFF_ENOMEM, "rules", "out of memory");
+        out->n = i + 1;
+    }
+    return SDIFF_OK;
+}
+
+static int read_set(json_t *obj, struct rule_set *set, int is_route, const char *name,
+                    const char *where, struct sdiff_err *err)
+{
+    const char *key;
+    json_t *v;
+    char ctx[300];
+    json_object_foreach(obj, key, v) {
+        int rc = SDIFF_OK;
+        snprintf(ctx, sizeof ctx, "%s%s%s", where, *where ? "." : "", key);
+        if (strcmp(key, "ignore_headers") == 0)
+            rc = read_strv(v, &set->ignore_headers, name, ctx, err);
+        else if (strcmp(key, "compare_headers") == 0)
+            rc = read_strv(v, &set->compare_headers, name, ctx, err);
+        else if (strcmp(key, "ignore_paths") == 0)
+            rc = read_strv(v, &set->ignore_paths, name, ctx, err);
+        else if (strcmp(key, "unordered_paths") == 0)
+            rc = read_strv(v, &set->unordered_paths, name, ctx, err);
+        else if (strcmp(key, "text_masks") == 0) {
+            if (!json_is_array(v))
+                return bad(err, name, ctx, "must be an array of {\"pattern\", \"replace\"}");
+            size_t n = json_array_size(v);
+            set->masks = sdiff_calloc(n ? n : 1, sizeof *set->masks);
+            if (set->masks == NULL)
+                return sdiff_err_set(err, SDIFF_ENOMEM, "rules", "out of memory");
+            for (size_t i = 0; i < n; i++) {
+                json_t *m = json_array_get(v, i);
+                json_t *pat = json_object_get(m, "pattern"), *rep = json_object_get(m, "replace");
+                if (!json_is_object(m) || !json_is_string(pat) ||
+                    (rep && !json_is_string(rep)) || json_object_size(m) > 2u)
+                    return bad(err, name, ctx,
+                               "each mask is {\"pattern\": REGEX, \"replace\": TEXT}");
+                set->masks[i].pattern = sdiff_strdup(json_string_value(pat));
+                set->masks[i].replace = sdiff_strdup(rep ? json_string_value(rep) : "");
+                set->nmasks = i + 1;
+                if (!set->masks[i].pattern || !set->masks[i].replace)
+                    return sdiff_err_set(err, SDIFF_ENOMEM, "rules", "out of memory");
+            }
+        } else if (is_route && strcmp(key, "allow") == 0) {
+            if (!json_is_boolean(v))
+                return bad(err, name, ctx, "must be true or false");
+            set->allow = json_is_true(v);
+        } else {
+            return bad(err, name, ctx, "unknown key");
+        }
+        if (rc < 0)
+            return rc;
+    }
+    return SDIFF_OK;
+}
+
+/* Build a differ for global + route rules; checks patterns and regexes. */
+static int build_differ(const struct sdiff_rules *r, const struct rule_set *route,
+                        struct sdiff_differ **out, struct sdiff_err *err)
+{
+    const struct rule_set *g = &r->global;
+    const char *ih[256], *ch[256], *ip[256], *up[256];
+    struct sdiff_text_mask masks[64];
+    size_t nih = 0, nch = 0, nip = 0, nup = 0, nm = 0;
+#define ADD(dst, cnt, src)                                                                     \
+    for (size_t i = 0; i < (src).n && cnt < sizeof dst / sizeof dst[0]; i++)                   \
+        dst[cnt++] = (src).v[i];
+    ADD(ih, nih, g->ignore_headers);
+    ADD(ch, nch, g->compare_headers);
+    ADD(ip, nip, g->ignore_paths);
+    ADD(up, nup, g->unordered_paths);
+    if (route) {
+        ADD(ih, nih, route->ignore_headers);
+        ADD(ch, nch, route->compare_headers);
+        ADD(ip, nip, route->ignore_paths);
+        ADD(up, nup, route->unordered_paths);
+    }
+#undef ADD
+    for (size_t i = 0; i < g->nmasks && nm < 64; i++)
+        masks[nm++] = g->masks[i];
+    for (size_t i = 0; route && i < route->nmasks && nm < 64; i++)
+        masks[nm++] = route->masks[i];
+    struct sdiff_jdiff_opts jo = SDIFF_JDIFF_OPTS_INIT;
+    jo.ignore = ip;
+    jo.nignore = nip > 64 ? 64 : nip;
+    jo.unordered = up;
+    jo.nunordered = nup > 64 ? 64 : nup;
+    jo.abs_tol = r->abs_tol;
+    jo.rel_tol = r->rel_tol;
+    struct sdiff_diff_opts o = {
+        .ignore_headers = ih, .nignore_headers = nih, .compare_headers = ch,
+        .ncompare_headers = nch, .json = &jo, .masks = masks, .nmasks = nm,
+    };
+    return sdiff_differ_new(out, &o, err);
+}
+
+int sdiff_rules_parse(struct sdiff_rules **out, const char *text, size_t len, const char *name,
+                      struct sdiff_err *err)
+{
+    struct sdiff_rules *r = sdiff_calloc(1, sizeof *r);
+    json_t *root = NULL;
+    int rc = SDIFF_OK;
+    *out = NULL;
+    if (r == NULL)
+        return sdiff_err_set(err, SDIFF_ENOMEM, "rules", "out of memory");
+    if (text != NULL) {
+        json_error_t je;
+        root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
+        if (root == NULL) {
+            rc = sdiff_err_set(err, SDIFF_EPARSE, "rules", "%s:%d:%d: %s", name, je.line,
+                               je.column, je.text);
+            goto fail;
+        }
+        if (!json_is_object(root)) {
+            rc = bad(err, name, "top level", "must be a JSON object");
+            goto fail;
+        }
+        json_t *g = json_deep_copy(root);
+        if (g == NULL) {
+            rc = sdiff_err_set(err, SDIFF_ENOMEM, "rules", "out of memory");
+            goto fail;
+        }
+        const char *key;
+        json_t *v;
+        /* take out the keys that are not rule lists, then read the rest as the global set */
+        json_t *tol = json_object_get(root, "float_tolerance");
+        if (tol) {
+            json_t *a = json_object_get(tol, "absolute"), *rl = json_object_get(tol, "relative");
+            if (!json_is_object(tol) || (a && !json_is_number(a)) || (rl && !json_is_number(rl)) ||
+                json_object_size(tol) > (size_t)(!!a + !!rl)) {
+                json_decref(g);
+                rc = bad(err, name, "float_tolerance",
+                         "must be {\"absolute\": NUMBER, \"relative\": NUMBER}");
+                goto fail;
+            }
+            r->abs_tol = a ? json_number_value(a) : 0;
+            r->rel_tol = rl ? json_number_value(rl) : 0;
+            if (r->abs_tol < 0 || r->rel_tol < 0) {
+                json_decref(g);
+                rc = bad(err, name, "float_tolerance", "must not be negative");
+                goto fail;
+            }
+            json_object_del(g, "float_tolerance");
+        }
+        if ((v = json_object_get(root, "allow_methods")) != NULL) {
+            rc = read_strv(v, &r->allow_methods, name, "allow_methods", err);
+            json_object_del(g, "allow_methods");
+        }
+        if (rc >= 0 && (v = json_object_get(root, "secret_headers")) != NULL) {
+            rc = read_strv(v, &r->secret_headers, name, "secret_headers", err);
+            json_object_del(g, "secret_headers");
+        }
+        json_t *routes = json_object_get(root, "routes");
+        json_object_del(g, "routes");
+        if (rc >= 0)
+            rc = read_set(g, &r->global, 0, name, "", err);
+        json_decref(g);
+        if (rc < 0)
+            goto fail;
+        if (routes) {
+            if (!json_is_object(routes)) {
+                rc = bad(err, name, "routes", "must be an object of \"METHOD /route\": {rules}");
+                goto fail;
+            }
+            r->routes = sdiff_calloc(json_object_size(routes) + 1, sizeof *r->routes);
+            if (r->routes == NULL) {
+                rc = sdiff_err_set(err, SDIFF_ENOMEM, "rules", "out of memory");
+                goto fail;
+            }
+            json_object_foreach(routes, key, v) {
+                char where[300];
+                snprintf(where, sizeof where, "routes[\"%s\"]", key);
+                if (!json_is_object(v) || strchr(key, ' ') == NULL || strchr(key, '/') == NULL) {
+                    rc = bad(err, name, where,
+                             "must be \"METHOD /route\": {rules}, e.g. \"GET /api/users/{id}\"");
+                    goto fail;
+                }
+                struct route_rule *rr = &r->routes[r->nroutes++];
+                rr->route = sdiff_strdup(key);
+                if (rr->route == NULL) {
+                    rc = sdiff_err_set(err, SDIFF_ENOMEM, "rules", "out of memory");
+                    goto fail;
+                }
+                rc = read_set(v, &rr->set, 1, name, where, err);
+                if (rc < 0)
+                    goto fail;
+            }
+        }
+    }
+    /* Build every differ now so bad patterns and regexes are reported at load time. */
+    rc = build_differ(r, NULL, &r->differ, err);
+    for (size_t i = 0; rc >= 0 && i < r->nroutes; i++)
+        rc = build_differ(r, &r->routes[i].set, &r->routes[i].differ, err);
+    if (rc < 0) {
+        if (err && err->code == SDIFF_EINVAL) {
+            char msg[sizeof err->msg];
+            memcpy(msg, err->msg, sizeof msg);
+            snprintf(err->msg, sizeof err->msg, "%.60s: %.130s", name, msg);
+        }
+        goto fail;
+    }
+    json_decref(root);
+    *out = r;
+    return SDIFF_OK;
+fail:
+    json_decref(root);
+    sdiff_rules_free(r);
+    return rc;
+}
+
+int sdiff_rules_load(struct sdiff_rules **out, const char *path, struct sdiff_err *err)
+{
+    if (path == NULL)
+        return sdiff_rules_parse(out, NULL, 0, "defaults", err);
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return sdiff_err_set(err, SDIFF_EIO, "rules", "cannot open config %s", path);
+    struct sdiff_buf b;
+    sdiff_buf_init(&b, 16u << 20);
+    char chunk[8192];
+    size_t n;
+    int rc = SDIFF_OK;
+    while (rc >= 0 && (n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        rc = sdiff_buf_append(&b, chunk, n);
+    fclose(f);
+    if (rc < 0) {
+        sdiff_buf_dispose(&b);
+        return sdiff_err_set(err, rc, "rules", "config %s is too large", path);
+    }
+    rc = sdiff_rules_parse(out, b.data ? (const char *)b.data : "", b.len, path, err);
+    sdiff_buf_dispose(&b);
+    return rc;
+}
+
+static struct route_rule *find_route(const struct sdiff_rules *r, const char *route)
+{
+    for (size_t i = 0; route && i < r->nroutes; i++)
+        if (strcmp(r->routes[i].route, route) == 0)
+            return &r->routes[i];
+    return NULL;
+}
+
+int sdiff_rules_differ(struct sdiff_rules *r, const char *route, struct sdiff_differ **out,
+                       struct sdiff_err *err)
+{
+    (void)err;
+    struct route_rule *rr = find_route(r, route);
+    *out = rr ? rr->differ : r->differ;
+    return SDIFF_OK;
+}
+
+int sdiff_rules_method_allowed(const struct sdiff_rules *r, const char *route,
+                               const char *method, const char *const *extra, size_t nextra)
+{
+    if (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0 ||
+        strcmp(method, "OPTIONS") == 0)
+        return 1;
+    for (size_t i = 0; i < nextra; i++)
+        if (strcasecmp(extra[i], method) == 0)
+            return 1;
+    for (size_t i = 0; r && i < r->allow_methods.n; i++)
+        if (strcasecmp(r->allow_methods.v[i], method) == 0)
+            return 1;
+    const struct route_rule *rr = r ? find_route(r, route) : NULL;
+    return rr && rr->set.allow;
+}
+
+const char *const *sdiff_rules_secret_headers(const struct sdiff_rules *r, size_t *n)
+{
+    *n = r->secret_headers.n;
+    return (const char *const *)r->secret_headers.v;
+}
+
+void sdiff_rules_saw_route(struct sdiff_rules *r, const char *route)
+{
+    struct route_rule *rr = find_route(r, route);
+    if (rr)
+        rr->seen++;
+}
+
+size_t sdiff_rules_unused(const struct sdiff_rules *r, struct sdiff_buf *out)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < r->nroutes; i++) {
+        if (r->routes[i].seen)
+            continue;
+        n++;
+        sdiff_buf_printf(out, "config rule for route \"%s\" matched no exchange\n",
+                         r->routes[i].route);
+    }
+    return n;
+}

@@ -1,0 +1,115 @@
+/*
+ * test_rules.c - the config file: every mistake is one clear message, rules reach the
+ * differ, route rules add to global ones, unused route rules are reported.
+ */
+#include "sdiff_test.h"
+
+#include <string.h>
+
+#include "shadowdiff/rules.h"
+
+static void expect_error(const char *text, const char *needle)
+{
+    struct sdiff_rules *r = NULL;
+    struct sdiff_err err = {0};
+    int rc = sdiff_rules_parse(&r, text, strlen(text), "cfg.json", &err);
+    assert_true(rc < 0);
+    assert_null(r);
+    if (strstr(err.msg, needle) == NULL)
+        fail_msg("expected '%s' in: %s", needle, err.msg);
+    assert_null(strchr(err.msg, '\n'));
+}
+
+static void test_rules__mistakes_are_named(void **state)
+{
+    (void)state;
+    expect_error("{\n  \"ignore_paths\": [\"$.a\",]\n}", "cfg.json:2:");
+    expect_error("[]", "must be a JSON object");
+    expect_error("{\"ignore_path\": []}", "ignore_path: unknown key");
+    expect_error("{\"ignore_paths\": \"$.a\"}", "ignore_paths: must be an array");
+    expect_error("{\"ignore_paths\": [\"$.a[\"]}", "cfg.json");
+    expect_error("{\"text_masks\": [{\"pattern\": \"(\"}]}", "cfg.json");
+    expect_error("{\"float_tolerance\": {\"absolut\": 1}}", "float_tolerance");
+    expect_error("{\"routes\": {\"/api\": {}}}", "METHOD /route");
+    expect_error("{\"routes\": {\"GET /a\": {\"allow\": 1}}}", "allow: must be true or false");
+    expect_error("{\"routes\": {\"GET /a\": {\"ignore_paths\": [\"$.x\"], \"bogus\": 1}}}",
+                 "routes[\"GET /a\"].bogus: unknown key");
+    expect_error("{\"a\": 1, \"a\": 2}", "duplicate");
+}
+
+static struct sdiff_msg body(const char *s)
+{
+    struct sdiff_msg m;
+    assert_int_equal(sdiff_msg_read_response((const uint8_t *)s, strlen(s), 1 << 20, &m, NULL),
+                     SDIFF_OK);
+    return m;
+}
+
+static enum sdiff_class classify(struct sdiff_rules *r, const char *route, const char *a,
+                                 const char *b)
+{
+    struct sdiff_differ *d;
+    assert_int_equal(sdiff_rules_differ(r, route, &d, NULL), SDIFF_OK);
+    struct sdiff_msg p = body(a), c = body(b);
+    struct sdiff_diff_result res;
+    assert_int_equal(sdiff_differ_compare(d, &p, &c, route, NULL, &res, NULL), SDIFF_OK);
+    enum sdiff_class cls = res.cls;
+    sdiff_diff_result_dispose(&res);
+    sdiff_msg_dispose(&p);
+    sdiff_msg_dispose(&c);
+    return cls;
+}
+
+static void test_rules__global_and_route_rules_apply(void **state)
+{
+    (void)state;
+    const char *cfg = "{\"ignore_paths\": [\"$.trace_id\"],"
+                      " \"float_tolerance\": {\"absolute\": 0.01},"
+                      " \"allow_methods\": [\"PUT\"],"
+                      " \"routes\": {\"GET /api/report\": {\"ignore_paths\": [\"$.generated_at\"]},"
+                      "              \"POST /api/orders\": {\"allow\": true},"
+                      "              \"GET /never\": {}}}";
+    struct sdiff_rules *r;
+    struct sdiff_err err = {0};
+    assert_int_equal(sdiff_rules_parse(&r, cfg, strlen(cfg), "cfg", &err), SDIFF_OK);
+    assert_int_equal(classify(r, "GET /x", "{\"trace_id\":1,\"v\":1.000}", "{\"trace_id\":2,\"v\":1.004}"),
+                     SDIFF_CLASS_EQUIVALENT);
+    assert_int_equal(classify(r, "GET /x", "{\"generated_at\":1}", "{\"generated_at\":2}"),
+                     SDIFF_CLASS_DIFFERENT);
+    assert_int_equal(classify(r, "GET /api/report", "{\"generated_at\":1}",
+                              "{\"generated_at\":2}"),
+                     SDIFF_CLASS_EQUIVALENT);
+    assert_true(sdiff_rules_method_allowed(r, "GET /x", "GET", NULL, 0));
+    assert_true(sdiff_rules_method_allowed(r, "PUT /x", "PUT", NULL, 0));
+    assert_false(sdiff_rules_method_allowed(r, "POST /x", "POST", NULL, 0));
+    assert_true(sdiff_rules_method_allowed(r, "POST /api/orders", "POST", NULL, 0));
+    const char *extra[] = {"delete"};
+    assert_true(sdiff_rules_method_allowed(r, "DELETE /x", "DELETE", extra, 1));
+
+    sdiff_rules_saw_route(r, "GET /api/report");
+    sdiff_rules_saw_route(r, "POST /api/orders");
+    struct sdiff_buf b;
+    sdiff_buf_init(&b, 4096);
+    assert_int_equal(sdiff_rules_unused(r, &b), 1);
+    assert_non_null(strstr((char *)b.data, "GET /never"));
+    sdiff_buf_dispose(&b);
+    sdiff_rules_free(r);
+}
+
+static void test_rules__missing_file_is_reported(void **state)
+{
+    (void)state;
+    struct sdiff_rules *r;
+    struct sdiff_err err = {0};
+    assert_int_equal(sdiff_rules_load(&r, "/nonexistent/cfg.json", &err), SDIFF_EIO);
+    assert_non_null(strstr(err.msg, "/nonexistent/cfg.json"));
+    assert_int_equal(sdiff_rules_load(&r, NULL, NULL), SDIFF_OK);
+    sdiff_rules_free(r);
+}
+
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_rules__mistakes_are_named),
+    cmocka_unit_test(test_rules__global_and_route_rules_apply),
+    cmocka_unit_test(test_rules__missing_file_is_reported),
+};
+SDIFF_TEST_MAIN(tests)
