@@ -1,0 +1,115 @@
+#ifndef SDIFF_REPLAY_H
+#define SDIFF_REPLAY_H
+
+#include "shadowdiff/core.h"
+#include "shadowdiff/exchange.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*
+ * shadowdiff/replay.h - sends captured requests to live targets (the candidate, a secondary,
+ * a live primary) with the libcurl multi interface: one event loop, no thread per request,
+ * persistent connections per target.
+ *
+ * Requests are sent faithfully: method, request-target, headers in wire order and case,
+ * body. Hop-by-hop headers (Connection and what it names, Keep-Alive, Proxy-Connection, TE,
+ * Trailer, Transfer-Encoding, Upgrade) are not forwarded; Content-Length is recomputed from
+ * the body; Host becomes the target's unless preserve_host. Redirects are never followed and
+ * bodies never decompressed: the raw bytes are recorded (de-chunked). Not thread-safe.
+ */
+
+enum sdiff_replay_error {
+    SDIFF_REPLAY_OK = 0,
+    SDIFF_REPLAY_REFUSED,    /* connection refused */
+    SDIFF_REPLAY_RESET,      /* connection reset or closed before a complete response */
+    SDIFF_REPLAY_TIMEOUT,    /* connect or total timeout */
+    SDIFF_REPLAY_TLS,        /* TLS handshake or verification failed */
+    SDIFF_REPLAY_RESOLVE,    /* host name did not resolve */
+    SDIFF_REPLAY_TOO_LARGE,  /* response body over max_body (kept up to it) */
+    SDIFF_REPLAY_PROTOCOL,   /* the answer was not valid HTTP */
+    SDIFF_REPLAY_OTHER,
+    SDIFF_REPLAY__COUNT
+};
+
+struct sdiff_replay_opts {
+    size_t concurrency;           /* requests in flight over all targets; 0: 16 */
+    double rate;                  /* requests started per second over all targets; 0: no cap */
+    long connect_timeout_ms;      /* 0: 2000 */
+    long timeout_ms;              /* whole request; 0: 10000 */
+    int preserve_host;            /* send the captured Host header */
+    const char *const *set_headers;  /* "Name: value": replaces or adds */
+    size_t nset;
+    const char *const *drop_headers; /* names not to send */
+    size_t ndrop;
+    const char *marker;           /* "Name: value" added to every request; NULL: X-Shadowdiff: 1;
+                                     "" : none */
+    int insecure;                 /* do not verify TLS certificates */
+    size_t max_body;              /* response body bytes kept; 0: 8 MiB */
+    size_t max_queue;             /* requests waiting beyond the concurrency; 0: 4096 */
+};
+
+struct sdiff_replay_result {
+    size_t target;                /* index into the targets given to sdiff_replay_new */
+    enum sdiff_replay_error error;
+    char errmsg[160];             /* one line, when error != OK */
+    struct sdiff_msg resp;        /* status, reason, headers in wire order, raw body;
+                                     method and target NULL; present once a status line
+                                     came, complete only when error is OK */
+    double latency_ms;            /* from the start of sending to the last byte */
+};
+
+/*
+ * Called once per submitted request when it finishes (answered or failed); takes ownership
+ * of res, which is freed with sdiff_replay_result_free. May call sdiff_replay_submit (not
+ * sdiff_replay_run, which then returns SDIFF_EINVAL, nor sdiff_replay_free).
+ */
+typedef void (*sdiff_replay_done_fn)(void *tag, struct sdiff_replay_result *res, void *ud);
+
+struct sdiff_replay;
+
+/**
+ * @param targets   base URLs ("http://127.0.0.1:8081", optionally with a path prefix);
+ *                  copied
+ * @return SDIFF_OK, SDIFF_EINVAL (a URL that is not http:// or https://, or has credentials,
+ *         a query or a fragment; a set_headers entry or marker not "Name: value"),
+ *         SDIFF_ENOMEM
+ */
+SDIFF_API int sdiff_replay_new(struct sdiff_replay **out, const struct sdiff_replay_opts *o,
+                               const char *const *targets, size_t ntargets,
+                               sdiff_replay_done_fn fn, void *ud, struct sdiff_err *err);
+/** Abort what is in flight (no callbacks) and free. NULL-safe. */
+SDIFF_API void sdiff_replay_free(struct sdiff_replay *r);
+
+/**
+ * Queue the request of ex for one target. Copies what it needs from ex. Requests beyond
+ * the concurrency wait in a queue (of at most max_queue entries: then SDIFF_ELIMIT).
+ * A request that cannot be sent as captured (method not a token, control characters in the
+ * target, a target neither origin nor absolute form, a body the capture cut) is accepted
+ * and reported through the callback as SDIFF_REPLAY_OTHER, errmsg "not replayed: ...".
+ * @return SDIFF_OK, SDIFF_ELIMIT, SDIFF_EINVAL (target out of range), SDIFF_ENOMEM
+ */
+SDIFF_API int sdiff_replay_submit(struct sdiff_replay *r, const struct sdiff_exchange *ex,
+                                  size_t target, void *tag, struct sdiff_err *err);
+
+/**
+ * Drive transfers for up to timeout_ms (0: do what is ready and return). Callbacks run from
+ * here; it returns early once some have run (so the caller can submit more) or nothing is
+ * pending. Returns the number of requests still queued or in flight, or a negative status.
+ */
+SDIFF_API int sdiff_replay_run(struct sdiff_replay *r, int timeout_ms, struct sdiff_err *err);
+
+/** Requests queued or in flight. */
+SDIFF_API size_t sdiff_replay_pending(const struct sdiff_replay *r);
+
+SDIFF_API void sdiff_replay_result_free(struct sdiff_replay_result *res);
+/** "refused", "reset", "timeout", ... */
+SDIFF_API const char *sdiff_replay_error_str(enum sdiff_replay_error e);
+/** Whether a header is hop-by-hop (never forwarded). */
+SDIFF_API int sdiff_replay_is_hop_by_hop(const char *name, size_t len);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
