@@ -21,13 +21,14 @@ extern "C" {
  * "[redacted]" unless keep_secrets is set. Not thread-safe: one store per thread.
  */
 
-#define SDIFF_STORE_SCHEMA_VERSION 1
+#define SDIFF_STORE_SCHEMA_VERSION 2
 
 struct sdiff_store_opts {
     int keep_secrets;              /* store sensitive header values as they are */
     const char *const *secret_headers; /* extra header names to redact */
     size_t nsecret;
     size_t batch;                  /* exchanges per transaction; 0: 1000 */
+    int must_exist;                /* open an existing database only (a corpus to read) */
 };
 
 struct sdiff_store;
@@ -59,6 +60,76 @@ SDIFF_API int sdiff_store_commit(struct sdiff_store *st, struct sdiff_err *err);
 /** Number of exchanges stored (all captures). */
 SDIFF_API int sdiff_store_count_exchanges(struct sdiff_store *st, int64_t *n,
                                           struct sdiff_err *err);
+
+/* ---- runs and results ------------------------------------------------------------------ */
+
+struct sdiff_run_info {
+    const char *kind;          /* "replay", "mirror", "gate" */
+    const char *corpus;
+    const char *candidate;
+    const char *secondary;
+    const char *primary;
+    const char *config;
+};
+
+/* One replayed answer, as stored. */
+struct sdiff_stored_resp {
+    const struct sdiff_msg *msg; /* NULL when the request failed */
+    double latency_ms;           /* < 0: unknown */
+    const char *error;           /* NULL when answered */
+    int keep_body;               /* store the body (differences always keep theirs) */
+};
+
+struct sdiff_result_rec {
+    int64_t run_id;
+    uint64_t exchange_id;        /* the exchange in this database */
+    const char *method, *route, *target;
+    const char *cls;             /* "identical", ... */
+    const char *reasons;         /* comma list, or NULL */
+    const char *skip_reason;     /* for skipped */
+    const char *note;
+    int primary_status;          /* 0: none */
+    double primary_ms;           /* < 0: unknown */
+    int bytes_equal;             /* -1: not compared */
+    uint64_t t_req_start;
+    struct sdiff_stored_resp candidate, secondary;
+    const char *const *paths;    /* differences: path, kind, primary and candidate values */
+    const char *const *kinds;
+    const char *const *primary_values;
+    const char *const *candidate_values;
+    size_t ndiffs;
+};
+
+SDIFF_API int sdiff_store_begin_run(struct sdiff_store *st, const struct sdiff_run_info *info,
+                                    int64_t *id, struct sdiff_err *err);
+/** Commit and record the run's summary (JSON text). */
+SDIFF_API int sdiff_store_end_run(struct sdiff_store *st, int64_t id, const char *summary,
+                                  struct sdiff_err *err);
+SDIFF_API int sdiff_store_put_result(struct sdiff_store *st, const struct sdiff_result_rec *r,
+                                     int64_t *id, struct sdiff_err *err);
+
+/**
+ * Learned noise, per route: fn is called for each stored (route, key); save writes keys
+ * that are not stored yet.
+ */
+SDIFF_API int sdiff_store_load_noise(struct sdiff_store *st,
+                                     int (*fn)(const char *route, const char *key, void *ud),
+                                     void *ud, struct sdiff_err *err);
+SDIFF_API int sdiff_store_save_noise(struct sdiff_store *st, const char *route, const char *key,
+                                     int64_t run_id, struct sdiff_err *err);
+
+/**
+ * Visit every stored exchange in id order, rebuilt as owned exchanges (fn takes ownership).
+ * fn returns < 0 to stop with that status. Reads with its own statement, so fn may write
+ * through the same store.
+ */
+SDIFF_API int sdiff_store_each_exchange(struct sdiff_store *st,
+                                        int (*fn)(struct sdiff_exchange *ex, void *ud,
+                                                  struct sdiff_err *err),
+                                        void *ud, struct sdiff_err *err);
+
+/** Path of the database file. */
+SDIFF_API const char *sdiff_store_path(const struct sdiff_store *st);
 
 /* ---- JSON Lines -------------------------------------------------------------------------- */
 

@@ -18,17 +18,6 @@
 
 #include "store/store_int.h"
 
-struct sdiff_store {
-    sqlite3 *db;
-    sqlite3_stmt *ins;
-    struct sdiff_store_opts opts;
-    char path[512];
-    int in_tx;
-    size_t pending;
-    int64_t capture_id;
-    struct sdiff_buf scratch_req, scratch_resp;
-};
-
 static const char SCHEMA[] =
     "CREATE TABLE IF NOT EXISTS captures("
     " id INTEGER PRIMARY KEY, source TEXT NOT NULL, command TEXT,"
@@ -47,6 +36,36 @@ static const char SCHEMA[] =
     " state TEXT NOT NULL, note TEXT);"
     "CREATE INDEX IF NOT EXISTS exchanges_capture ON exchanges(capture_id, id);";
 
+/* Version 2: replay runs and their results. Applied on top of version 1. */
+static const char SCHEMA_V2[] =
+    "CREATE TABLE IF NOT EXISTS runs("
+    " id INTEGER PRIMARY KEY, kind TEXT NOT NULL, corpus TEXT, candidate TEXT,"
+    " secondary TEXT, primary_url TEXT, config TEXT,"
+    " started_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')),"
+    " finished_at TEXT, summary TEXT);"
+    "CREATE TABLE IF NOT EXISTS results("
+    " id INTEGER PRIMARY KEY, run_id INTEGER NOT NULL REFERENCES runs(id),"
+    " exchange_id INTEGER REFERENCES exchanges(id), method TEXT, route TEXT, target TEXT,"
+    " class TEXT NOT NULL, reasons TEXT, skip_reason TEXT, note TEXT,"
+    " primary_status INTEGER, candidate_status INTEGER, secondary_status INTEGER,"
+    " primary_ms REAL, candidate_ms REAL, secondary_ms REAL,"
+    " bytes_equal INTEGER, candidate_error TEXT, ndiffs INTEGER NOT NULL DEFAULT 0,"
+    " t_req_start INTEGER);"
+    "CREATE INDEX IF NOT EXISTS results_run ON results(run_id, route, class);"
+    "CREATE TABLE IF NOT EXISTS responses("
+    " result_id INTEGER NOT NULL REFERENCES results(id), target TEXT NOT NULL,"
+    " status INTEGER, reason TEXT, headers TEXT, body BLOB, body_len INTEGER,"
+    " body_stored INTEGER NOT NULL, latency_ms REAL, error TEXT,"
+    " PRIMARY KEY(result_id, target)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS differences("
+    " result_id INTEGER NOT NULL REFERENCES results(id), idx INTEGER NOT NULL,"
+    " path TEXT NOT NULL, kind TEXT NOT NULL, primary_value TEXT, candidate_value TEXT,"
+    " PRIMARY KEY(result_id, idx)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS noise("
+    " route TEXT NOT NULL, key TEXT NOT NULL, run_id INTEGER,"
+    " learned_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')),"
+    " PRIMARY KEY(route, key)) WITHOUT ROWID;";
+
 static const char INSERT[] =
     "INSERT INTO exchanges(capture_id, conn_id, seq, client, server, method, target,"
     " req_version, req_headers, req_body, req_body_len, req_body_seen, req_chunked, status,"
@@ -54,7 +73,7 @@ static const char INSERT[] =
     " resp_chunked, t_req_start, t_req_end, t_resp_start, t_resp_end, state, note)"
     " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
 
-static int db_err(struct sdiff_store *st, int src, const char *what, struct sdiff_err *err)
+int sdiff__store_db_err(struct sdiff_store *st, int src, const char *what, struct sdiff_err *err)
 {
     const char *why = st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(src);
     switch (src & 0xff) {
@@ -80,10 +99,10 @@ static int db_err(struct sdiff_store *st, int src, const char *what, struct sdif
     return sdiff_err_set(err, SDIFF_EDB, "store", "%s: %s: %s", st->path, what, why);
 }
 
-static int exec(struct sdiff_store *st, const char *sql, struct sdiff_err *err)
+int sdiff__store_exec(struct sdiff_store *st, const char *sql, struct sdiff_err *err)
 {
     int rc = sqlite3_exec(st->db, sql, NULL, NULL, NULL);
-    return rc == SQLITE_OK ? SDIFF_OK : db_err(st, rc, "cannot write", err);
+    return rc == SQLITE_OK ? SDIFF_OK : sdiff__store_db_err(st, rc, "cannot write", err);
 }
 
 int sdiff_store_open(struct sdiff_store **out, const char *path,
@@ -104,7 +123,12 @@ int sdiff_store_open(struct sdiff_store **out, const char *path,
     sdiff_buf_init(&st->scratch_resp, 64u << 20);
     /* Create the file ourselves so it is 0600 from the first byte; SQLite gives the
      * -wal and -shm files the same mode. */
-    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    fd = open(path, st->opts.must_exist ? O_RDONLY | O_CLOEXEC : O_RDWR | O_CREAT | O_CLOEXEC,
+              0600);
+    if (fd < 0 && st->opts.must_exist) {
+        rc = sdiff_err_set(err, SDIFF_EIO, "store", "cannot open %s: %s", path, strerror(errno));
+        goto fail;
+    }
     if (fd < 0) {
         rc = sdiff_err_set(err, SDIFF_EIO, "store", "cannot create %s: %s", path,
                            strerror(errno));
@@ -113,14 +137,14 @@ int sdiff_store_open(struct sdiff_store **out, const char *path,
     close(fd);
     rc = sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE, NULL);
     if (rc != SQLITE_OK) {
-        rc = db_err(st, rc, "cannot open", err);
+        rc = sdiff__store_db_err(st, rc, "cannot open", err);
         goto fail;
     }
     sqlite3_busy_timeout(st->db, 2000);
     sqlite3_stmt *q = NULL;
     rc = sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &q, NULL);
     if (rc != SQLITE_OK) {
-        rc = db_err(st, rc, "cannot read", err);
+        rc = sdiff__store_db_err(st, rc, "cannot read", err);
         goto fail;
     }
     int version = sqlite3_step(q) == SQLITE_ROW ? sqlite3_column_int(q, 0) : 0;
@@ -136,22 +160,25 @@ int sdiff_store_open(struct sdiff_store **out, const char *path,
      * the transactions not yet committed to the WAL. */
     if (version == 0)
         sqlite3_exec(st->db, "PRAGMA page_size=16384", NULL, NULL, NULL);
-    rc = exec(st,
+    rc = sdiff__store_exec(st,
               "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
               " PRAGMA wal_autocheckpoint=4096; PRAGMA cache_size=-16384;",
               err);
     if (rc < 0)
         goto fail;
     if (version < SDIFF_STORE_SCHEMA_VERSION) {
-        rc = exec(st, "BEGIN", err);
-        rc = rc < 0 ? rc : exec(st, SCHEMA, err);
-        rc = rc < 0 ? rc : exec(st, "PRAGMA user_version=1; COMMIT", err);
-        if (rc < 0)
+        rc = sdiff__store_exec(st, "BEGIN", err);
+        rc = rc < 0 || version >= 1 ? rc : sdiff__store_exec(st, SCHEMA, err);
+        rc = rc < 0 ? rc : sdiff__store_exec(st, SCHEMA_V2, err);
+        rc = rc < 0 ? rc : sdiff__store_exec(st, "PRAGMA user_version=2; COMMIT", err);
+        if (rc < 0) {
+            sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
             goto fail;
+        }
     }
     rc = sqlite3_prepare_v2(st->db, INSERT, -1, &st->ins, NULL);
     if (rc != SQLITE_OK) {
-        rc = db_err(st, rc, "cannot prepare", err);
+        rc = sdiff__store_db_err(st, rc, "cannot prepare", err);
         goto fail;
     }
     *out = st;
@@ -161,11 +188,28 @@ fail:
     return rc;
 }
 
+int sdiff__store_tx(struct sdiff_store *st, struct sdiff_err *err)
+{
+    if (st->in_tx)
+        return SDIFF_OK;
+    int rc = sdiff__store_exec(st, "BEGIN", err);
+    if (rc >= 0)
+        st->in_tx = 1;
+    return rc;
+}
+
+int sdiff__store_batched(struct sdiff_store *st, struct sdiff_err *err)
+{
+    if (++st->pending >= st->opts.batch)
+        return sdiff_store_commit(st, err);
+    return SDIFF_OK;
+}
+
 int sdiff_store_commit(struct sdiff_store *st, struct sdiff_err *err)
 {
     if (!st->in_tx)
         return SDIFF_OK;
-    int rc = exec(st, "COMMIT", err);
+    int rc = sdiff__store_exec(st, "COMMIT", err);
     if (rc < 0) {
         sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
         st->in_tx = 0;
@@ -183,6 +227,9 @@ void sdiff_store_close(struct sdiff_store *st)
     if (st->db) {
         sdiff_store_commit(st, NULL);
         sqlite3_finalize(st->ins);
+        sqlite3_finalize(st->ins_result);
+        sqlite3_finalize(st->ins_response);
+        sqlite3_finalize(st->ins_diff);
         sqlite3_close_v2(st->db);
     }
     sdiff_buf_dispose(&st->scratch_req);
@@ -203,7 +250,7 @@ int sdiff_store_begin_capture(struct sdiff_store *st, const char *source, const 
     }
     sqlite3_finalize(q);
     if (rc != SQLITE_DONE)
-        return db_err(st, rc, "cannot write", err);
+        return sdiff__store_db_err(st, rc, "cannot write", err);
     st->capture_id = sqlite3_last_insert_rowid(st->db);
     if (id)
         *id = st->capture_id;
@@ -227,7 +274,7 @@ int sdiff_store_end_capture(struct sdiff_store *st, int64_t id, const char *summ
         rc = sqlite3_step(q);
     }
     sqlite3_finalize(q);
-    return rc == SQLITE_DONE ? SDIFF_OK : db_err(st, rc, "cannot write", err);
+    return rc == SQLITE_DONE ? SDIFF_OK : sdiff__store_db_err(st, rc, "cannot write", err);
 }
 
 static void bind_text_or_null(sqlite3_stmt *q, int i, const char *s)
@@ -256,12 +303,9 @@ int sdiff_store_put_exchange(struct sdiff_store *st, struct sdiff_exchange *ex,
     if (sdiff__store_headers_json(&ex->req, &st->opts, &st->scratch_req) < 0 ||
         sdiff__store_headers_json(&ex->resp, &st->opts, &st->scratch_resp) < 0)
         return sdiff_err_set(err, SDIFF_ENOMEM, "store", "out of memory encoding headers");
-    if (!st->in_tx) {
-        rc = exec(st, "BEGIN", err);
-        if (rc < 0)
-            return rc;
-        st->in_tx = 1;
-    }
+    rc = sdiff__store_tx(st, err);
+    if (rc < 0)
+        return rc;
     const struct sdiff_msg *rq = &ex->req, *rs = &ex->resp;
     sqlite3_bind_int64(q, 1, st->capture_id);
     sqlite3_bind_int64(q, 2, (sqlite3_int64)ex->conn_id);
@@ -301,11 +345,9 @@ int sdiff_store_put_exchange(struct sdiff_store *st, struct sdiff_exchange *ex,
     sqlite3_reset(q);
     sqlite3_clear_bindings(q);
     if (rc != SQLITE_DONE)
-        return db_err(st, rc, "cannot write", err);
+        return sdiff__store_db_err(st, rc, "cannot write", err);
     ex->id = (uint64_t)sqlite3_last_insert_rowid(st->db);
-    if (++st->pending >= st->opts.batch)
-        return sdiff_store_commit(st, err);
-    return SDIFF_OK;
+    return sdiff__store_batched(st, err);
 }
 
 int sdiff_store_count_exchanges(struct sdiff_store *st, int64_t *n, struct sdiff_err *err)
@@ -315,5 +357,5 @@ int sdiff_store_count_exchanges(struct sdiff_store *st, int64_t *n, struct sdiff
     if (rc == SQLITE_OK && (rc = sqlite3_step(q)) == SQLITE_ROW)
         *n = sqlite3_column_int64(q, 0);
     sqlite3_finalize(q);
-    return rc == SQLITE_ROW ? SDIFF_OK : db_err(st, rc, "cannot read", err);
+    return rc == SQLITE_ROW ? SDIFF_OK : sdiff__store_db_err(st, rc, "cannot read", err);
 }

@@ -1,0 +1,362 @@
+/*
+ * results.c - replay runs, their results, the answers of each target, the differences,
+ * learned noise; and reading the corpus back as exchanges.
+ */
+#include "shadowdiff/store.h"
+
+#include <jansson.h>
+#include <string.h>
+
+#include "store/store_int.h"
+
+const char *sdiff_store_path(const struct sdiff_store *st)
+{
+    return st->path;
+}
+
+static void text_or_null(sqlite3_stmt *q, int i, const char *s)
+{
+    if (s)
+        sqlite3_bind_text(q, i, s, -1, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_null(q, i);
+}
+
+static void real_or_null(sqlite3_stmt *q, int i, double v)
+{
+    if (v >= 0)
+        sqlite3_bind_double(q, i, v);
+    else
+        sqlite3_bind_null(q, i);
+}
+
+static void int_or_null(sqlite3_stmt *q, int i, int v)
+{
+    if (v > 0)
+        sqlite3_bind_int(q, i, v);
+    else
+        sqlite3_bind_null(q, i);
+}
+
+static int step_done(struct sdiff_store *st, sqlite3_stmt *q, struct sdiff_err *err)
+{
+    int rc = sqlite3_step(q);
+    sqlite3_reset(q);
+    sqlite3_clear_bindings(q);
+    return rc == SQLITE_DONE ? SDIFF_OK : sdiff__store_db_err(st, rc, "cannot write", err);
+}
+
+static int prepare(struct sdiff_store *st, sqlite3_stmt **q, const char *sql,
+                   struct sdiff_err *err)
+{
+    if (*q)
+        return SDIFF_OK;
+    int rc = sqlite3_prepare_v2(st->db, sql, -1, q, NULL);
+    return rc == SQLITE_OK ? SDIFF_OK : sdiff__store_db_err(st, rc, "cannot prepare", err);
+}
+
+int sdiff_store_begin_run(struct sdiff_store *st, const struct sdiff_run_info *info, int64_t *id,
+                          struct sdiff_err *err)
+{
+    sqlite3_stmt *q = NULL;
+    int rc = sqlite3_prepare_v2(st->db,
+                                "INSERT INTO runs(kind, corpus, candidate, secondary, primary_url,"
+                                " config) VALUES(?,?,?,?,?,?)",
+                                -1, &q, NULL);
+    if (rc == SQLITE_OK) {
+        text_or_null(q, 1, info->kind);
+        text_or_null(q, 2, info->corpus);
+        text_or_null(q, 3, info->candidate);
+        text_or_null(q, 4, info->secondary);
+        text_or_null(q, 5, info->primary);
+        text_or_null(q, 6, info->config);
+        rc = sqlite3_step(q);
+    }
+    sqlite3_finalize(q);
+    if (rc != SQLITE_DONE)
+        return sdiff__store_db_err(st, rc, "cannot write", err);
+    *id = sqlite3_last_insert_rowid(st->db);
+    return SDIFF_OK;
+}
+
+int sdiff_store_end_run(struct sdiff_store *st, int64_t id, const char *summary,
+                        struct sdiff_err *err)
+{
+    int rc = sdiff_store_commit(st, err);
+    if (rc < 0)
+        return rc;
+    sqlite3_stmt *q = NULL;
+    rc = sqlite3_prepare_v2(st->db,
+                            "UPDATE runs SET summary = ?, finished_at ="
+                            " strftime('%Y-%m-%dT%H:%M:%fZ','now') WHERE id = ?",
+                            -1, &q, NULL);
+    if (rc == SQLITE_OK) {
+        text_or_null(q, 1, summary);
+        sqlite3_bind_int64(q, 2, id);
+        rc = sqlite3_step(q);
+    }
+    sqlite3_finalize(q);
+    return rc == SQLITE_DONE ? SDIFF_OK : sdiff__store_db_err(st, rc, "cannot write", err);
+}
+
+static int put_response(struct sdiff_store *st, int64_t result_id, const char *target,
+                        const struct sdiff_stored_resp *r, struct sdiff_err *err)
+{
+    int rc = prepare(st, &st->ins_response,
+                     "INSERT INTO responses(result_id, target, status, reason, headers, body,"
+                     " body_len, body_stored, latency_ms, error) VALUES(?,?,?,?,?,?,?,?,?,?)",
+                     err);
+    if (rc < 0)
+        return rc;
+    sqlite3_stmt *q = st->ins_response;
+    sqlite3_bind_int64(q, 1, result_id);
+    sqlite3_bind_text(q, 2, target, -1, SQLITE_STATIC);
+    if (r->msg && r->msg->present) {
+        sdiff_buf_reset(&st->scratch_resp);
+        if (sdiff__store_headers_json(r->msg, &st->opts, &st->scratch_resp) < 0)
+            return sdiff_err_set(err, SDIFF_ENOMEM, "store", "out of memory encoding headers");
+        sqlite3_bind_int(q, 3, r->msg->status);
+        text_or_null(q, 4, r->msg->reason);
+        sqlite3_bind_text(q, 5, (const char *)st->scratch_resp.data, (int)st->scratch_resp.len,
+                          SQLITE_STATIC);
+    }
+    if (r->msg) {
+        if (r->keep_body)
+            sqlite3_bind_blob(q, 6, r->msg->body ? (const void *)r->msg->body : "",
+                              (int)r->msg->body_len, SQLITE_STATIC);
+        sqlite3_bind_int64(q, 7, (sqlite3_int64)r->msg->body_len);
+    }
+    sqlite3_bind_int(q, 8, r->msg && r->keep_body);
+    real_or_null(q, 9, r->latency_ms);
+    text_or_null(q, 10, r->error);
+    return step_done(st, q, err);
+}
+
+int sdiff_store_put_result(struct sdiff_store *st, const struct sdiff_result_rec *r, int64_t *id,
+                           struct sdiff_err *err)
+{
+    int rc = sdiff__store_tx(st, err);
+    rc = rc < 0 ? rc
+                : prepare(st, &st->ins_result,
+                          "INSERT INTO results(run_id, exchange_id, method, route, target, class,"
+                          " reasons, skip_reason, note, primary_status, candidate_status,"
+                          " secondary_status, primary_ms, candidate_ms, secondary_ms,"
+                          " bytes_equal, candidate_error, ndiffs, t_req_start)"
+                          " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                          err);
+    if (rc < 0)
+        return rc;
+    sqlite3_stmt *q = st->ins_result;
+    sqlite3_bind_int64(q, 1, r->run_id);
+    if (r->exchange_id)
+        sqlite3_bind_int64(q, 2, (sqlite3_int64)r->exchange_id);
+    text_or_null(q, 3, r->method);
+    text_or_null(q, 4, r->route);
+    text_or_null(q, 5, r->target);
+    text_or_null(q, 6, r->cls);
+    text_or_null(q, 7, r->reasons && *r->reasons ? r->reasons : NULL);
+    text_or_null(q, 8, r->skip_reason);
+    text_or_null(q, 9, r->note && *r->note ? r->note : NULL);
+    int_or_null(q, 10, r->primary_status);
+    int_or_null(q, 11, r->candidate.msg && r->candidate.msg->present ? r->candidate.msg->status : 0);
+    int_or_null(q, 12, r->secondary.msg && r->secondary.msg->present ? r->secondary.msg->status : 0);
+    real_or_null(q, 13, r->primary_ms);
+    real_or_null(q, 14, r->candidate.msg || r->candidate.error ? r->candidate.latency_ms : -1);
+    real_or_null(q, 15, r->secondary.msg || r->secondary.error ? r->secondary.latency_ms : -1);
+    if (r->bytes_equal >= 0)
+        sqlite3_bind_int(q, 16, r->bytes_equal);
+    text_or_null(q, 17, r->candidate.error);
+    sqlite3_bind_int64(q, 18, (sqlite3_int64)r->ndiffs);
+    if (r->t_req_start)
+        sqlite3_bind_int64(q, 19, (sqlite3_int64)r->t_req_start);
+    rc = step_done(st, q, err);
+    if (rc < 0)
+        return rc;
+    int64_t rid = sqlite3_last_insert_rowid(st->db);
+    if (id)
+        *id = rid;
+    if (r->candidate.msg || r->candidate.error)
+        rc = put_response(st, rid, "candidate", &r->candidate, err);
+    if (rc >= 0 && (r->secondary.msg || r->secondary.error))
+        rc = put_response(st, rid, "secondary", &r->secondary, err);
+    if (rc >= 0 && r->ndiffs > 0)
+        rc = prepare(st, &st->ins_diff,
+                     "INSERT INTO differences(result_id, idx, path, kind, primary_value,"
+                     " candidate_value) VALUES(?,?,?,?,?,?)",
+                     err);
+    for (size_t i = 0; rc >= 0 && i < r->ndiffs; i++) {
+        sqlite3_stmt *d = st->ins_diff;
+        sqlite3_bind_int64(d, 1, rid);
+        sqlite3_bind_int64(d, 2, (sqlite3_int64)i);
+        sqlite3_bind_text(d, 3, r->paths[i], -1, SQLITE_STATIC);
+        sqlite3_bind_text(d, 4, r->kinds[i], -1, SQLITE_STATIC);
+        text_or_null(d, 5, r->primary_values[i]);
+        text_or_null(d, 6, r->candidate_values[i]);
+        rc = step_done(st, d, err);
+    }
+    return rc < 0 ? rc : sdiff__store_batched(st, err);
+}
+
+int sdiff_store_load_noise(struct sdiff_store *st,
+                           int (*fn)(const char *route, const char *key, void *ud), void *ud,
+                           struct sdiff_err *err)
+{
+    sqlite3_stmt *q = NULL;
+    int rc = sqlite3_prepare_v2(st->db, "SELECT route, key FROM noise", -1, &q, NULL);
+    if (rc != SQLITE_OK)
+        return sdiff__store_db_err(st, rc, "cannot read", err);
+    int out = SDIFF_OK;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        out = fn((const char *)sqlite3_column_text(q, 0), (const char *)sqlite3_column_text(q, 1),
+                 ud);
+        if (out < 0)
+            break;
+    }
+    sqlite3_finalize(q);
+    if (out < 0)
+        return sdiff_err_set(err, out, "store", "out of memory loading noise");
+    return rc == SQLITE_DONE ? SDIFF_OK : sdiff__store_db_err(st, rc, "cannot read", err);
+}
+
+int sdiff_store_save_noise(struct sdiff_store *st, const char *route, const char *key,
+                           int64_t run_id, struct sdiff_err *err)
+{
+    int rc = sdiff__store_tx(st, err);
+    if (rc < 0)
+        return rc;
+    sqlite3_stmt *q = NULL;
+    rc = sqlite3_prepare_v2(st->db,
+                            "INSERT OR IGNORE INTO noise(route, key, run_id) VALUES(?,?,?)", -1, &q,
+                            NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_text(q, 1, route, -1, SQLITE_STATIC);
+        sqlite3_bind_text(q, 2, key, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(q, 3, run_id);
+        rc = sqlite3_step(q);
+    }
+    sqlite3_finalize(q);
+    return rc == SQLITE_DONE ? SDIFF_OK : sdiff__store_db_err(st, rc, "cannot write", err);
+}
+
+/* ---- reading the corpus ---------------------------------------------------------------- */
+
+static int headers_from_json(struct sdiff_msg *m, const char *text)
+{
+    json_error_t je;
+    json_t *a = json_loads(text ? text : "[]", 0, &je);
+    if (!json_is_array(a)) {
+        json_decref(a);
+        return SDIFF_EPARSE;
+    }
+    size_t n = json_array_size(a);
+    struct sdiff_hfield *f = sdiff_calloc(n ? n : 1, sizeof *f);
+    if (f == NULL) {
+        json_decref(a);
+        return SDIFF_ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        json_t *pair = json_array_get(a, i);
+        json_t *k = json_array_get(pair, 0), *v = json_array_get(pair, 1);
+        f[i].name = json_string_value(k) ? json_string_value(k) : "";
+        f[i].name_len = json_string_length(k);
+        f[i].value = json_string_value(v) ? json_string_value(v) : "";
+        f[i].value_len = json_string_length(v);
+    }
+    int rc = sdiff_msg_set_headers(m, f, n);
+    sdiff_free(f);
+    json_decref(a);
+    return rc;
+}
+
+static int copy_blob(sqlite3_stmt *q, int col, struct sdiff_msg *m)
+{
+    int n = sqlite3_column_bytes(q, col);
+    const void *p = sqlite3_column_blob(q, col);
+    m->body_len = (size_t)n;
+    if (n <= 0)
+        return SDIFF_OK;
+    m->body = sdiff_malloc((size_t)n + 1);
+    if (m->body == NULL)
+        return SDIFF_ENOMEM;
+    memcpy(m->body, p, (size_t)n);
+    m->body[n] = 0;
+    return SDIFF_OK;
+}
+
+static const char *col_text(sqlite3_stmt *q, int i)
+{
+    const unsigned char *t = sqlite3_column_text(q, i);
+    return t ? (const char *)t : "";
+}
+
+int sdiff_store_each_exchange(struct sdiff_store *st,
+                              int (*fn)(struct sdiff_exchange *ex, void *ud, struct sdiff_err *err),
+                              void *ud, struct sdiff_err *err)
+{
+    sqlite3_stmt *q = NULL;
+    int rc = sqlite3_prepare_v2(
+        st->db,
+        "SELECT id, conn_id, seq, client, server, method, target, req_version, req_headers,"
+        " req_body, req_body_seen, req_chunked, status, reason, resp_version, resp_headers,"
+        " resp_body, resp_body_seen, resp_chunked, t_req_start, t_req_end, t_resp_start,"
+        " t_resp_end, state, note FROM exchanges ORDER BY id",
+        -1, &q, NULL);
+    if (rc != SQLITE_OK)
+        return sdiff__store_db_err(st, rc, "cannot read the corpus", err);
+    int out = SDIFF_OK;
+    while (out >= 0 && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+        struct sdiff_exchange *ex = sdiff_exchange_new();
+        if (ex == NULL) {
+            out = sdiff_err_set(err, SDIFF_ENOMEM, "store", "out of memory");
+            break;
+        }
+        ex->id = (uint64_t)sqlite3_column_int64(q, 0);
+        ex->conn_id = (uint64_t)sqlite3_column_int64(q, 1);
+        ex->seq = (uint32_t)sqlite3_column_int64(q, 2);
+        snprintf(ex->client, sizeof ex->client, "%s", col_text(q, 3));
+        snprintf(ex->server, sizeof ex->server, "%s", col_text(q, 4));
+        struct sdiff_msg *rq = &ex->req, *rs = &ex->resp;
+        /* start-line strings first: set_headers copies them into the header block */
+        rq->method = (char *)col_text(q, 5);
+        rq->target = (char *)col_text(q, 6);
+        rq->reason = (char *)"";
+        int r1 = headers_from_json(rq, (const char *)sqlite3_column_text(q, 8));
+        rq->present = sqlite3_column_type(q, 5) != SQLITE_NULL;
+        rq->version_minor = sqlite3_column_int(q, 7);
+        int r2 = copy_blob(q, 9, rq);
+        rq->body_seen = (uint64_t)sqlite3_column_int64(q, 10);
+        rq->chunked = sqlite3_column_int(q, 11);
+        rq->complete = 1;
+        rs->method = (char *)"";
+        rs->target = (char *)"";
+        rs->reason = (char *)col_text(q, 13);
+        int r3 = headers_from_json(rs, (const char *)sqlite3_column_text(q, 15));
+        rs->present = sqlite3_column_type(q, 12) != SQLITE_NULL;
+        rs->status = sqlite3_column_int(q, 12);
+        rs->version_minor = sqlite3_column_int(q, 14);
+        int r4 = copy_blob(q, 16, rs);
+        rs->body_seen = (uint64_t)sqlite3_column_int64(q, 17);
+        rs->chunked = sqlite3_column_int(q, 18);
+        rs->complete = rs->present;
+        ex->t_req_start = (uint64_t)sqlite3_column_int64(q, 19);
+        ex->t_req_end = (uint64_t)sqlite3_column_int64(q, 20);
+        ex->t_resp_start = (uint64_t)sqlite3_column_int64(q, 21);
+        ex->t_resp_end = (uint64_t)sqlite3_column_int64(q, 22);
+        int state = sdiff_exchange_state_parse(col_text(q, 23));
+        ex->state = state < 0 ? SDIFF_EX_UNPARSABLE : (enum sdiff_exchange_state)state;
+        snprintf(ex->note, sizeof ex->note, "%s", col_text(q, 24));
+        if (r1 < 0 || r2 < 0 || r3 < 0 || r4 < 0) {
+            sdiff_exchange_free(ex);
+            out = sdiff_err_set(err, r1 == SDIFF_EPARSE || r3 == SDIFF_EPARSE ? SDIFF_EDB
+                                                                               : SDIFF_ENOMEM,
+                                "store", "%s: exchange %lld: unreadable headers", st->path,
+                                (long long)sqlite3_column_int64(q, 0));
+            break;
+        }
+        out = fn(ex, ud, err);
+    }
+    sqlite3_finalize(q);
+    if (out < 0)
+        return out;
+    return rc == SQLITE_DONE ? SDIFF_OK : sdiff__store_db_err(st, rc, "cannot read", err);
+}
