@@ -90,3 +90,144 @@ int cli_parse_seconds(const char *s, double *out)
     *out = v * mul;
     return 0;
 }
+
+/* ---- options shared by replay, mirror and gate ----------------------------------------- */
+
+#include <string.h>
+
+const char CLI_JUDGE_USAGE[] =
+    "      --candidate URL        the new service, e.g. http://127.0.0.1:8081\n"
+    "      --secondary URL        a second instance of the old service (learns noise)\n"
+    "      --config FILE          comparison rules (JSON; see README)\n"
+    "      --allow-method M       also replay method M (repeatable); default GET HEAD OPTIONS\n"
+    "      --concurrency N        requests in flight (default 16)\n"
+    "      --rate RPS             requests started per second (default: no cap)\n"
+    "      --timeout S            whole-request timeout (default 10)\n"
+    "      --connect-timeout S    connect timeout (default 2)\n"
+    "      --set-header 'N: v'    set a header on every request (repeatable)\n"
+    "      --drop-header N        do not send header N (repeatable)\n"
+    "      --preserve-host        send the captured Host header\n"
+    "      --marker 'N: v'        marker header on every replay (default 'X-Shadowdiff: 1')\n"
+    "      --no-marker            send no marker header\n"
+    "      --insecure             do not verify TLS certificates (warns)\n"
+    "      --keep-secrets         store Authorization, Cookie, ... values as they are\n";
+
+int cli_judge_opt(struct cli_judge *j, const char *cmd, int code, const char *arg)
+{
+    struct sdiff_replay_opts *r = &j->judge.replay;
+    uint64_t u;
+    double s;
+    switch (code) {
+    case CLI_O_CAND: j->judge.candidate = arg; return 1;
+    case CLI_O_SEC: j->judge.secondary = arg; return 1;
+    case CLI_O_PRIM: j->judge.primary = arg; return 1;
+    case CLI_O_CONFIG: j->config = arg; return 1;
+    case CLI_O_PRESERVE: r->preserve_host = 1; return 1;
+    case CLI_O_MARKER:
+        if (strchr(arg, ':') == NULL) {
+            cli_error(cmd, "--marker: '%s' is not 'Name: value'", arg);
+            return -1;
+        }
+        r->marker = arg;
+        return 1;
+    case CLI_O_NOMARKER: r->marker = ""; return 1;
+    case CLI_O_INSECURE: r->insecure = 1; return 1;
+    case CLI_O_KEEP_SECRETS: j->keep_secrets = 1; return 1;
+    case CLI_O_ALLOW:
+    case CLI_O_SET:
+    case CLI_O_DROP: {
+        const char **v = code == CLI_O_ALLOW ? j->allow : code == CLI_O_SET ? j->set : j->drop;
+        size_t *n = code == CLI_O_ALLOW ? &j->nallow : code == CLI_O_SET ? &j->nset : &j->ndrop;
+        if (*n == 32) {
+            cli_error(cmd, "at most 32 of each repeatable option");
+            return -1;
+        }
+        if (code == CLI_O_SET && strchr(arg, ':') == NULL) {
+            cli_error(cmd, "--set-header: '%s' is not 'Name: value'", arg);
+            return -1;
+        }
+        v[(*n)++] = arg;
+        return 1;
+    }
+    case CLI_O_CONC:
+        if (cli_parse_u64(arg, &u) < 0 || u == 0 || u > 10000) {
+            cli_error(cmd, "--concurrency: '%s' must be between 1 and 10000", arg);
+            return -1;
+        }
+        r->concurrency = (size_t)u;
+        return 1;
+    case CLI_O_RATE:
+        if (cli_parse_seconds(arg, &s) < 0 || s <= 0) {
+            cli_error(cmd, "--rate: '%s' is not a positive number", arg);
+            return -1;
+        }
+        r->rate = s;
+        return 1;
+    case CLI_O_TIMEOUT:
+    case CLI_O_CTIMEOUT:
+        if (cli_parse_seconds(arg, &s) < 0 || s <= 0) {
+            cli_error(cmd, "%s: '%s' is not a duration",
+                      code == CLI_O_TIMEOUT ? "--timeout" : "--connect-timeout", arg);
+            return -1;
+        }
+        if (code == CLI_O_TIMEOUT)
+            r->timeout_ms = (long)(s * 1000);
+        else
+            r->connect_timeout_ms = (long)(s * 1000);
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+int cli_judge_finish(struct cli_judge *j, const char *cmd, struct sdiff_store_opts *store)
+{
+    struct sdiff_err err = {0};
+    if (j->judge.candidate == NULL) {
+        cli_error(cmd, "--candidate URL is required");
+        return -1;
+    }
+    if (j->judge.replay.insecure)
+        cli_error(cmd, "warning: --insecure: TLS certificates are not verified");
+    if (sdiff_rules_load(&j->rules, j->config, &err) < 0) {
+        cli_fail(cmd, &err);
+        return -1;
+    }
+    j->judge.rules = j->rules;
+    j->judge.allow_methods = j->allow;
+    j->judge.nallow = j->nallow;
+    j->judge.replay.set_headers = j->set;
+    j->judge.replay.nset = j->nset;
+    j->judge.replay.drop_headers = j->drop;
+    j->judge.replay.ndrop = j->ndrop;
+    store->keep_secrets = j->keep_secrets;
+    store->secret_headers = sdiff_rules_secret_headers(j->rules, &store->nsecret);
+    return 0;
+}
+
+void cli_judge_dispose(struct cli_judge *j)
+{
+    sdiff_rules_free(j->rules);
+    j->rules = NULL;
+}
+
+void cli_print_judged(const char *cmd, const struct sdiff_replay_run_stats *st,
+                      const struct cli_judge *j)
+{
+    struct sdiff_buf line;
+    sdiff_buf_init(&line, 1u << 16);
+    sdiff_replay_run_summary(st, &line);
+    fprintf(stderr, "shadowdiff: %s: run %lld: %s\n", cmd, (long long)st->run_id,
+            line.data ? (const char *)line.data : "");
+    sdiff_buf_reset(&line);
+    if (j->rules && sdiff_rules_unused(j->rules, &line) > 0) {
+        for (char *p = (char *)line.data, *nl; p && *p; p = nl + 1) {
+            nl = strchr(p, '\n');
+            if (nl == NULL)
+                break;
+            *nl = '\0';
+            fprintf(stderr, "shadowdiff: %s: warning: %s\n", cmd, p);
+        }
+    }
+    sdiff_buf_dispose(&line);
+}

@@ -27,6 +27,61 @@ int cli_parse_size(const char *s, size_t *out);
 int cli_parse_seconds(const char *s, double *out);
 int cli_parse_u64(const char *s, uint64_t *out);
 
+/*
+ * Options shared by replay, mirror and gate: targets, replay behaviour, safety. Each command
+ * lists CLI_JUDGE_LONGOPTS in its option table and passes unknown codes to cli_judge_opt.
+ */
+#include <getopt.h>
+
+#include "shadowdiff/run.h"
+
+enum {
+    CLI_O_CAND = 1000, CLI_O_SEC, CLI_O_PRIM, CLI_O_CONFIG, CLI_O_ALLOW, CLI_O_CONC, CLI_O_RATE,
+    CLI_O_TIMEOUT, CLI_O_CTIMEOUT, CLI_O_SET, CLI_O_DROP, CLI_O_PRESERVE, CLI_O_MARKER,
+    CLI_O_NOMARKER, CLI_O_INSECURE, CLI_O_KEEP_SECRETS,
+};
+
+#define CLI_JUDGE_LONGOPTS                                                                     \
+    {"candidate", required_argument, NULL, CLI_O_CAND},                                        \
+        {"secondary", required_argument, NULL, CLI_O_SEC},                                     \
+        {"config", required_argument, NULL, CLI_O_CONFIG},                                     \
+        {"allow-method", required_argument, NULL, CLI_O_ALLOW},                                \
+        {"concurrency", required_argument, NULL, CLI_O_CONC},                                  \
+        {"rate", required_argument, NULL, CLI_O_RATE},                                         \
+        {"timeout", required_argument, NULL, CLI_O_TIMEOUT},                                   \
+        {"connect-timeout", required_argument, NULL, CLI_O_CTIMEOUT},                          \
+        {"set-header", required_argument, NULL, CLI_O_SET},                                    \
+        {"drop-header", required_argument, NULL, CLI_O_DROP},                                  \
+        {"preserve-host", no_argument, NULL, CLI_O_PRESERVE},                                  \
+        {"marker", required_argument, NULL, CLI_O_MARKER},                                     \
+        {"no-marker", no_argument, NULL, CLI_O_NOMARKER},                                      \
+        {"insecure", no_argument, NULL, CLI_O_INSECURE},                                       \
+        {"keep-secrets", no_argument, NULL, CLI_O_KEEP_SECRETS}
+
+/* Help text for the shared options. */
+extern const char CLI_JUDGE_USAGE[];
+
+struct cli_judge {
+    struct sdiff_judge_opts judge;
+    const char *config;
+    int keep_secrets;
+    const char *allow[32], *set[32], *drop[32];
+    size_t nallow, nset, ndrop;
+    struct sdiff_rules *rules;
+};
+
+/* Handle one shared option: 1 handled, 0 not ours, -1 bad value (message printed). */
+int cli_judge_opt(struct cli_judge *j, const char *cmd, int code, const char *arg);
+/* Check required options, load the config; fills j->judge. 0, or -1 (message printed). */
+int cli_judge_finish(struct cli_judge *j, const char *cmd, struct sdiff_store_opts *store);
+void cli_judge_dispose(struct cli_judge *j);
+/* Print a run's summary and its unused-rule warnings on stderr. */
+void cli_print_judged(const char *cmd, const struct sdiff_replay_run_stats *st,
+                      const struct cli_judge *j);
+
 int cmd_capture(int argc, char **argv);
+int cmd_diff(int argc, char **argv);
+int cmd_replay(int argc, char **argv);
+int cmd_mirror(int argc, char **argv);
 
 #endif

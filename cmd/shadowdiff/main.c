@@ -11,6 +11,8 @@ static const char USAGE[] =
     "\n"
     "commands:\n"
     "  capture   read live traffic or a pcap file and record its HTTP/1.1 exchanges\n"
+    "  replay    send a captured corpus to the candidate, compare, store the results\n"
+    "  diff      compare two saved responses (or bodies) and explain the verdict\n"
     "\n"
     "Run 'shadowdiff <command> --help' for a command's options.\n"
     "Exit codes: 0 success, 1 differences found, 2 error.\n";
@@ -32,6 +34,10 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "capture") == 0)
         return cmd_capture(argc - 1, argv + 1);
+    if (strcmp(cmd, "diff") == 0)
+        return cmd_diff(argc - 1, argv + 1);
+    if (strcmp(cmd, "replay") == 0)
+        return cmd_replay(argc - 1, argv + 1);
     fprintf(stderr, "shadowdiff: unknown command '%s'\n\n%s", cmd, USAGE);
     return SDIFF_EXIT_ERROR;
 }

@@ -7,6 +7,9 @@
 #include "shadowdiff/decode.h"
 #include "shadowdiff/pair.h"
 #include "shadowdiff/reasm.h"
+#include "shadowdiff/replay.h"
+#include "shadowdiff/rules.h"
+#include "shadowdiff/store.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -63,6 +66,95 @@ SDIFF_API int sdiff_capture_run_summary(const struct sdiff_capture_run_stats *st
 /** The same counters as a JSON object, for the database. */
 SDIFF_API int sdiff_capture_run_summary_json(const struct sdiff_capture_run_stats *st,
                                              struct sdiff_buf *out);
+
+/* ---- judging: replay -> diff -> store ------------------------------------------------- */
+
+/* Counters of a replay or mirror run. */
+struct sdiff_replay_run_stats {
+    int64_t run_id;
+    uint64_t exchanges;            /* handed to the judge */
+    uint64_t cls[SDIFF_CLASS__COUNT];
+    uint64_t skip_unsafe;          /* method not allowed */
+    uint64_t skip_incomplete;      /* capture state not complete */
+    uint64_t skip_sampled;         /* sampled out (--sample) */
+    uint64_t skip_route_cap;       /* over the per-route rate cap */
+    uint64_t skip_stopped;         /* not sent because the run was stopped */
+    uint64_t skip_busy;            /* the replay queue was full */
+    uint64_t errors[SDIFF_REPLAY__COUNT]; /* candidate failures by kind */
+    uint64_t noise_learned;
+    size_t unused_rules;
+};
+
+/*
+ * The judge takes exchanges one at a time and, for each: decides whether to replay it
+ * (complete capture, safe or allowed method, sampled in, under the route cap), sends it to
+ * the candidate (and the secondary and a live primary when given), learns noise from the
+ * secondary, classifies the candidate's answer and stores the result. Skipped exchanges are
+ * stored with their reason. Never blocks: the caller drives it with sdiff_judge_poll.
+ */
+struct sdiff_judge_opts {
+    const char *candidate;         /* base URLs */
+    const char *secondary;         /* NULL: none */
+    const char *primary;           /* NULL: the recorded response is the primary's */
+    struct sdiff_rules *rules;     /* borrowed */
+    struct sdiff_replay_opts replay;
+    const char *const *allow_methods;
+    size_t nallow;
+    struct sdiff_store *db;        /* borrowed: results, noise (and exchanges when copied) */
+    int copy_exchanges;            /* store each exchange in db before its result */
+    double sample;                 /* fraction replayed, by a hash of the request; 0 or 1: all */
+    double route_rate;             /* replays per second per route; 0: no cap */
+    size_t identical_body_every;   /* keep the candidate body of 1 identical in N; 0: never */
+};
+
+struct sdiff_judge;
+
+SDIFF_API int sdiff_judge_new(struct sdiff_judge **out, const struct sdiff_judge_opts *o,
+                              struct sdiff_replay_run_stats *st, struct sdiff_err *err);
+/** Abandon what is in flight and free. NULL-safe. */
+SDIFF_API void sdiff_judge_free(struct sdiff_judge *j);
+/**
+ * Judge one exchange (ownership taken). With stopped set it is only stored as skipped.
+ * now_us is the clock for the route cap (capture time or wall time).
+ * @return SDIFF_OK, or a fatal error (database, out of memory)
+ */
+SDIFF_API int sdiff_judge_submit(struct sdiff_judge *j, struct sdiff_exchange *ex, int stopped,
+                                 uint64_t now_us, struct sdiff_err *err);
+/**
+ * Give up on everything in flight (a drain deadline passed): each exchange is stored as
+ * skipped with why, so nothing leaves the run unaccounted. The judge sends nothing after.
+ */
+SDIFF_API int sdiff_judge_abandon(struct sdiff_judge *j, const char *why, struct sdiff_err *err);
+/** Drive the replays for up to timeout_ms; results are stored from here. */
+SDIFF_API int sdiff_judge_poll(struct sdiff_judge *j, int timeout_ms, struct sdiff_err *err);
+/** Exchanges sent and not yet finished. */
+SDIFF_API size_t sdiff_judge_inflight(const struct sdiff_judge *j);
+/** Whether a request is sampled in at rate (deterministic: the same request, the same answer). */
+SDIFF_API int sdiff_judge_sampled(const struct sdiff_exchange *ex, double rate);
+
+/* ---- replay of a corpus ---------------------------------------------------------------- */
+
+/*
+ * Replays a corpus (from capture) through a judge into a results database, which may be the
+ * corpus itself.
+ */
+struct sdiff_replay_run_opts {
+    const char *corpus;
+    const char *db;
+    const char *config_path;       /* for the record */
+    struct sdiff_judge_opts judge; /* db and copy_exchanges are set by the run */
+    struct sdiff_store_opts store;
+    double drain_s;                /* after a stop, wait this long for answers; 0: 10 */
+};
+
+SDIFF_API int sdiff_run_replay(const struct sdiff_replay_run_opts *o, volatile sig_atomic_t *stop,
+                               struct sdiff_replay_run_stats *st, struct sdiff_err *err);
+
+/** "N exchanges: N identical, N equivalent, N different, N error, N skipped (...)" */
+SDIFF_API int sdiff_replay_run_summary(const struct sdiff_replay_run_stats *st,
+                                       struct sdiff_buf *out);
+SDIFF_API int sdiff_replay_run_summary_json(const struct sdiff_replay_run_stats *st,
+                                            struct sdiff_buf *out);
 
 #ifdef __cplusplus
 }

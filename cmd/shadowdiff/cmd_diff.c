@@ -1,0 +1,197 @@
+/*
+ * cmd_diff.c - `shadowdiff diff A B`: compare two saved responses (or bare bodies) the way
+ * replay compares the primary's and the candidate's, and explain the verdict.
+ */
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "shadowdiff/diff.h"
+#include "shadowdiff/rules.h"
+
+static const char USAGE[] =
+    "usage: shadowdiff diff A B [--config FILE] [--route 'METHOD /path'] [--format text|json]\n"
+    "\n"
+    "Compares two files, each a full HTTP response (status line, headers, body) or a bare\n"
+    "body: A is the primary's (old service), B the candidate's (new service). Prints the\n"
+    "class (identical, equivalent, different, error) and every difference with its path.\n"
+    "\n"
+    "  -c, --config FILE   comparison rules (see README: ignored headers and paths, ...)\n"
+    "  -r, --route R       route whose rules apply, e.g. 'GET /api/users/{id}'\n"
+    "  -f, --format F      text (default) or json\n"
+    "  -h, --help          this text\n"
+    "\n"
+    "Exit: 0 identical or equivalent, 1 different, 2 error.\n";
+
+static int read_all(const char *path, struct sdiff_buf *b, struct sdiff_err *err)
+{
+    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+    if (f == NULL)
+        return sdiff_err_set(err, SDIFF_EIO, "diff", "cannot open %s", path);
+    char chunk[65536];
+    size_t n;
+    int rc = SDIFF_OK;
+    while (rc >= 0 && (n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        rc = sdiff_buf_append(b, chunk, n);
+    int bad = ferror(f);
+    if (f != stdin)
+        fclose(f);
+    if (rc < 0)
+        return sdiff_err_set(err, rc, "diff", "%s is larger than %zu bytes", path, b->max);
+    if (bad)
+        return sdiff_err_set(err, SDIFF_EIO, "diff", "cannot read %s", path);
+    return SDIFF_OK;
+}
+
+static void print_text(const struct sdiff_diff_result *r)
+{
+    printf("%s", sdiff_class_str(r->cls));
+    if (r->nitems + r->nomitted)
+        printf(": %zu difference%s", r->nitems + r->nomitted,
+               r->nitems + r->nomitted == 1 ? "" : "s");
+    printf("\n");
+    size_t w = 4;
+    for (size_t i = 0; i < r->nitems; i++)
+        if (strlen(r->items[i].path) > w)
+            w = strlen(r->items[i].path);
+    if (w > 48)
+        w = 48;
+    for (size_t i = 0; i < r->nitems; i++) {
+        const struct sdiff_diff_item *it = &r->items[i];
+        printf("  %-*s  %-12s  %s -> %s\n", (int)w, it->path, it->kind,
+               it->primary ? it->primary : "(absent)", it->candidate ? it->candidate : "(absent)");
+    }
+    if (r->nomitted)
+        printf("  ... and %zu more\n", r->nomitted);
+    if (r->reasons) {
+        printf("reasons:");
+        int first = 1;
+        for (unsigned bit = 1; bit <= SDIFF_REASON__LAST; bit <<= 1)
+            if (r->reasons & bit) {
+                printf("%s %s", first ? "" : ",", sdiff_reason_str(bit));
+                first = 0;
+            }
+        printf("\n");
+    }
+    if (r->note[0])
+        printf("note: %s\n", r->note);
+}
+
+static int print_json(const struct sdiff_diff_result *r)
+{
+    json_t *o = json_object(), *reasons = json_array(), *diffs = json_array();
+    json_object_set_new(o, "class", json_string(sdiff_class_str(r->cls)));
+    for (unsigned bit = 1; bit <= SDIFF_REASON__LAST; bit <<= 1)
+        if (r->reasons & bit)
+            json_array_append_new(reasons, json_string(sdiff_reason_str(bit)));
+    json_object_set_new(o, "reasons", reasons);
+    for (size_t i = 0; i < r->nitems; i++) {
+        const struct sdiff_diff_item *it = &r->items[i];
+        json_t *d = json_object();
+        json_object_set_new(d, "path", json_string(it->path));
+        json_object_set_new(d, "kind", json_string(it->kind));
+        json_object_set_new(d, "primary", it->primary ? json_string(it->primary) : json_null());
+        json_object_set_new(d, "candidate",
+                            it->candidate ? json_string(it->candidate) : json_null());
+        json_array_append_new(diffs, d);
+    }
+    json_object_set_new(o, "differences", diffs);
+    json_object_set_new(o, "omitted", json_integer((json_int_t)r->nomitted));
+    json_object_set_new(o, "status_equal", json_boolean(r->status_equal));
+    json_object_set_new(o, "bytes_equal", json_boolean(r->bytes_equal));
+    json_object_set_new(o, "body_kind", r->body_kind ? json_string(r->body_kind) : json_null());
+    json_object_set_new(o, "note", r->note[0] ? json_string(r->note) : json_null());
+    int rc = json_dumpf(o, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    printf("\n");
+    json_decref(o);
+    return rc;
+}
+
+int cmd_diff(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"route", required_argument, NULL, 'r'},
+        {"format", required_argument, NULL, 'f'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *config = NULL, *route = NULL, *format = "text";
+    struct sdiff_rules *rules = NULL;
+    struct sdiff_buf a, b;
+    struct sdiff_msg ma, mb;
+    struct sdiff_err err = {0};
+    struct sdiff_diff_result res;
+    int c, ret = SDIFF_EXIT_ERROR;
+
+    memset(&ma, 0, sizeof ma);
+    memset(&mb, 0, sizeof mb);
+    memset(&res, 0, sizeof res);
+    sdiff_buf_init(&a, 256u << 20);
+    sdiff_buf_init(&b, 256u << 20);
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "c:r:f:h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'c': config = optarg; break;
+        case 'r': route = optarg; break;
+        case 'f': format = optarg; break;
+        case 'h': fputs(USAGE, stdout); return SDIFF_EXIT_OK;
+        default: fputs(USAGE, stderr); return SDIFF_EXIT_ERROR;
+        }
+    }
+    if (strcmp(format, "text") != 0 && strcmp(format, "json") != 0) {
+        cli_error("diff", "--format: '%s' is not text or json", format);
+        return SDIFF_EXIT_ERROR;
+    }
+    if (argc - optind != 2) {
+        cli_error("diff", "give two files: the primary's response and the candidate's");
+        return SDIFF_EXIT_ERROR;
+    }
+    const char *pa = argv[optind], *pb = argv[optind + 1];
+    struct sdiff_differ *d = NULL;
+    if (read_all(pa, &a, &err) < 0 || read_all(pb, &b, &err) < 0 ||
+        sdiff_rules_load(&rules, config, &err) < 0 ||
+        sdiff_rules_differ(rules, route, &d, &err) < 0) {
+        ret = cli_fail("diff", &err);
+        goto out;
+    }
+    if (sdiff_msg_read_response(a.data ? a.data : (const uint8_t *)"", a.len, a.max, &ma, &err) < 0) {
+        cli_error("diff", "%s: not a valid HTTP response: %s", pa, err.msg);
+        goto out;
+    }
+    if (sdiff_msg_read_response(b.data ? b.data : (const uint8_t *)"", b.len, b.max, &mb, &err) < 0) {
+        cli_error("diff", "%s: not a valid HTTP response: %s", pb, err.msg);
+        goto out;
+    }
+    if (ma.present != mb.present) {
+        cli_error("diff", "%s is %s but %s is %s: give two responses or two bodies", pa,
+                  ma.present ? "a response" : "a bare body", pb,
+                  mb.present ? "a response" : "a bare body");
+        goto out;
+    }
+    if (sdiff_differ_compare(d, &ma, &mb, route, NULL, &res, &err) < 0) {
+        ret = cli_fail("diff", &err);
+        goto out;
+    }
+    if (strcmp(format, "json") == 0)
+        print_json(&res);
+    else
+        print_text(&res);
+    switch (res.cls) {
+    case SDIFF_CLASS_IDENTICAL:
+    case SDIFF_CLASS_EQUIVALENT: ret = SDIFF_EXIT_OK; break;
+    case SDIFF_CLASS_DIFFERENT: ret = SDIFF_EXIT_DIFF; break;
+    default: ret = SDIFF_EXIT_ERROR; break;
+    }
+out:
+    sdiff_diff_result_dispose(&res);
+    sdiff_msg_dispose(&ma);
+    sdiff_msg_dispose(&mb);
+    sdiff_rules_free(rules);
+    sdiff_buf_dispose(&a);
+    sdiff_buf_dispose(&b);
+    return ret;
+}

@@ -1,0 +1,451 @@
+/*
+ * judge.c - replay -> diff -> store for one exchange at a time.
+ *
+ * An exchange is finished when every target has answered (or failed): noise is learned from
+ * the secondary first, then the candidate is compared and the result stored. Nothing here
+ * blocks; the caller decides how many may be in flight.
+ */
+#include "shadowdiff/run.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "shadowdiff/diff.h"
+#include "shadowdiff/route.h"
+
+enum { T_CANDIDATE = 0, T_SECONDARY, T_PRIMARY, T__COUNT };
+
+struct pending {
+    struct pending *prev, *next;   /* in flight, so free can release what never finished */
+    struct sdiff_exchange *ex;
+    char route[256];
+    struct sdiff_replay_result *res[T__COUNT];
+    int waiting;
+};
+
+/* Per-route token bucket for the route cap: small open-addressing table. */
+struct bucket {
+    uint64_t hash;
+    double tokens;
+    uint64_t last_us;
+};
+
+struct sdiff_judge {
+    struct sdiff_judge_opts o;
+    struct sdiff_replay_run_stats *st;
+    struct sdiff_noise *noise;
+    struct sdiff_replay *replay;
+    size_t target_index[T__COUNT]; /* index in the replay engine, or SIZE_MAX */
+    int rc;                        /* first fatal error from a callback */
+    struct sdiff_err err;
+    size_t inflight;
+    struct pending *head;
+    uint64_t identical_seen;
+    struct bucket *buckets;
+    size_t nbuckets;               /* power of two */
+};
+
+static int load_noise(const char *route, const char *key, void *ud)
+{
+    return sdiff_noise_add(ud, route, key) < 0 ? SDIFF_ENOMEM : 0;
+}
+
+/* New noise is stored as soon as it is learned, so a crash does not forget it. */
+static int save_noise(const char *route, const char *key, void *ud)
+{
+    struct sdiff_judge *j = ud;
+    return sdiff_store_save_noise(j->o.db, route, key, j->st->run_id, &j->err);
+}
+
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
+{
+    const uint8_t *b = p;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ b[i]) * 1099511628211ull;
+    return h;
+}
+
+int sdiff_judge_sampled(const struct sdiff_exchange *ex, double rate)
+{
+    if (rate <= 0 || rate >= 1)
+        return 1;
+    uint64_t h = 1469598103934665603ull;
+    const char *m = ex->req.method ? ex->req.method : "", *t = ex->req.target ? ex->req.target : "";
+    h = fnv(h, m, strlen(m));
+    h = fnv(h, " ", 1);
+    h = fnv(h, t, strlen(t));
+    h = fnv(h, ex->req.body ? (const void *)ex->req.body : "", ex->req.body_len);
+    /* mix the bits so near-identical targets spread over the whole range */
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    return (double)(h >> 11) / 9007199254740992.0 < rate;
+}
+
+static int route_allowed(struct sdiff_judge *j, const char *route, uint64_t now_us)
+{
+    if (j->o.route_rate <= 0)
+        return 1;
+    uint64_t h = fnv(1469598103934665603ull, route, strlen(route)) | 1;
+    size_t mask = j->nbuckets - 1, i = h & mask;
+    for (size_t probes = 0; probes < j->nbuckets; probes++, i = (i + 1) & mask) {
+        struct bucket *b = &j->buckets[i];
+        if (b->hash == 0) {
+            b->hash = h;
+            b->tokens = j->o.route_rate; /* one second of burst */
+            b->last_us = now_us;
+        }
+        if (b->hash != h)
+            continue;
+        if (now_us > b->last_us) {
+            b->tokens += (double)(now_us - b->last_us) / 1e6 * j->o.route_rate;
+            if (b->tokens > j->o.route_rate)
+                b->tokens = j->o.route_rate;
+            b->last_us = now_us;
+        }
+        if (b->tokens < 1)
+            return 0;
+        b->tokens -= 1;
+        return 1;
+    }
+    return 1; /* table full (more routes than slots): no cap rather than a wrong one */
+}
+
+static void reasons_text(unsigned reasons, char *out, size_t cap)
+{
+    size_t o = 0;
+    out[0] = '\0';
+    for (unsigned bit = 1; bit && bit <= SDIFF_REASON__LAST; bit <<= 1)
+        if (reasons & bit)
+            o += (size_t)snprintf(out + o, o < cap ? cap - o : 0, "%s%s", o ? "," : "",
+                                  sdiff_reason_str(bit));
+}
+
+static int store_exchange(struct sdiff_judge *j, struct sdiff_exchange *ex)
+{
+    return j->o.copy_exchanges ? sdiff_store_put_exchange(j->o.db, ex, &j->err) : SDIFF_OK;
+}
+
+static int store_skipped(struct sdiff_judge *j, struct sdiff_exchange *ex, const char *route,
+                         const char *why)
+{
+    int rc = store_exchange(j, ex);
+    if (rc < 0)
+        return rc;
+    struct sdiff_result_rec r = {
+        .run_id = j->st->run_id, .exchange_id = ex->id, .method = ex->req.method,
+        .route = route, .target = ex->req.target, .cls = "skipped", .skip_reason = why,
+        .primary_status = ex->resp.present ? ex->resp.status : 0,
+        .primary_ms = sdiff_exchange_primary_ms(ex), .bytes_equal = -1,
+        .t_req_start = ex->t_req_start,
+    };
+    j->st->cls[SDIFF_CLASS_SKIPPED]++;
+    return sdiff_store_put_result(j->o.db, &r, NULL, &j->err);
+}
+
+/* Every target answered: learn, compare, store. */
+static int finish(struct sdiff_judge *j, struct pending *p)
+{
+    struct sdiff_exchange *ex = p->ex;
+    struct sdiff_replay_result *cand = p->res[T_CANDIDATE], *sec = p->res[T_SECONDARY],
+                               *prim = p->res[T_PRIMARY];
+    const struct sdiff_msg *primary = &ex->resp;
+    double primary_ms = sdiff_exchange_primary_ms(ex);
+    struct sdiff_differ *d = NULL;
+    struct sdiff_diff_result dr;
+    char reasons[256] = "", note[300] = "", cand_err[200] = "";
+    const char *cls;
+    int rc = store_exchange(j, ex);
+    memset(&dr, 0, sizeof dr);
+    dr.cls = SDIFF_CLASS_ERROR;
+    if (rc >= 0)
+        rc = sdiff_rules_differ(j->o.rules, p->route, &d, &j->err);
+    if (rc < 0)
+        return rc;
+    if (prim) {
+        primary = prim->error == SDIFF_REPLAY_OK ? &prim->resp : NULL;
+        primary_ms = prim->latency_ms;
+    }
+    if (primary == NULL) {
+        snprintf(note, sizeof note, "primary: %s", prim->errmsg);
+    } else if (cand->error != SDIFF_REPLAY_OK) {
+        /* the kind first, so errors group by it: "timeout: no complete response ..." */
+        snprintf(cand_err, sizeof cand_err, "%s: %s", sdiff_replay_error_str(cand->error),
+                 cand->errmsg);
+        snprintf(note, sizeof note, "candidate %s", cand_err);
+        j->st->errors[cand->error]++;
+    } else {
+        if (sec && sec->error == SDIFF_REPLAY_OK) {
+            int added = sdiff_differ_learn(d, primary, &sec->resp, p->route, j->noise, &j->err);
+            if (added < 0)
+                return added;
+            j->st->noise_learned += (uint64_t)added;
+        }
+        rc = sdiff_differ_compare(d, primary, &cand->resp, p->route, j->noise, &dr, &j->err);
+        if (rc < 0)
+            return rc;
+        reasons_text(dr.reasons, reasons, sizeof reasons);
+        if (dr.note[0])
+            snprintf(note, sizeof note, "%s", dr.note);
+        else if (dr.nomitted)
+            snprintf(note, sizeof note, "%zu more differences not recorded", dr.nomitted);
+    }
+    cls = sdiff_class_str(dr.cls);
+    j->st->cls[dr.cls]++;
+    const char *paths[64], *kinds[64], *pv[64], *cv[64];
+    size_t n = dr.nitems < 64 ? dr.nitems : 64;
+    for (size_t i = 0; i < n; i++) {
+        paths[i] = dr.items[i].path;
+        kinds[i] = dr.items[i].kind;
+        pv[i] = dr.items[i].primary;
+        cv[i] = dr.items[i].candidate;
+    }
+    /* Differences keep their bodies; identical answers only a sample of them. */
+    int keep = dr.cls != SDIFF_CLASS_IDENTICAL;
+    if (!keep && j->o.identical_body_every)
+        keep = j->identical_seen++ % j->o.identical_body_every == 0;
+    int answered = cand->error == SDIFF_REPLAY_OK;
+    struct sdiff_result_rec r = {
+        .run_id = j->st->run_id, .exchange_id = ex->id, .method = ex->req.method,
+        .route = p->route, .target = ex->req.target, .cls = cls, .reasons = reasons,
+        .note = note, .primary_status = primary ? primary->status : 0,
+        .primary_ms = primary_ms, .bytes_equal = primary && answered ? dr.bytes_equal : -1,
+        .t_req_start = ex->t_req_start,
+        .candidate = {.msg = answered || cand->resp.present ? &cand->resp : NULL,
+                      .latency_ms = cand->latency_ms,
+                      .error = answered ? NULL : cand_err, .keep_body = keep},
+        .paths = paths, .kinds = kinds, .primary_values = pv, .candidate_values = cv,
+        .ndiffs = n,
+    };
+    if (sec) {
+        r.secondary.msg = sec->error == SDIFF_REPLAY_OK ? &sec->resp : NULL;
+        r.secondary.latency_ms = sec->latency_ms;
+        r.secondary.error = sec->error ? sec->errmsg : NULL;
+        r.secondary.keep_body = keep;
+    }
+    rc = sdiff_store_put_result(j->o.db, &r, NULL, &j->err);
+    sdiff_diff_result_dispose(&dr);
+    return rc;
+}
+
+static void link_pending(struct sdiff_judge *j, struct pending *p)
+{
+    p->next = j->head;
+    if (j->head)
+        j->head->prev = p;
+    j->head = p;
+    j->inflight++;
+}
+
+static void unlink_pending(struct sdiff_judge *j, struct pending *p)
+{
+    if (p->prev)
+        p->prev->next = p->next;
+    else
+        j->head = p->next;
+    if (p->next)
+        p->next->prev = p->prev;
+    j->inflight--;
+}
+
+static void pending_free(struct pending *p)
+{
+    for (int i = 0; i < T__COUNT; i++)
+        sdiff_replay_result_free(p->res[i]);
+    sdiff_exchange_free(p->ex);
+    sdiff_free(p);
+}
+
+static void on_done(void *tag, struct sdiff_replay_result *res, void *ud)
+{
+    struct sdiff_judge *j = ud;
+    struct pending *p = tag;
+    int which = T_CANDIDATE;
+    for (int i = 0; i < T__COUNT; i++)
+        if (j->target_index[i] == res->target)
+            which = i;
+    p->res[which] = res;
+    if (--p->waiting > 0)
+        return;
+    unlink_pending(j, p);
+    if (j->rc >= 0) {
+        int rc = finish(j, p);
+        if (rc < 0)
+            j->rc = rc;
+    }
+    pending_free(p);
+}
+
+int sdiff_judge_submit(struct sdiff_judge *j, struct sdiff_exchange *ex, int stopped,
+                       uint64_t now_us, struct sdiff_err *err)
+{
+    struct sdiff_buf rb;
+    char route[256], why[200];
+    int rc = SDIFF_OK;
+    sdiff_buf_init(&rb, sizeof route - 1);
+    sdiff_route_template(ex->req.present ? ex->req.method : "?", ex->req.target, &rb);
+    snprintf(route, sizeof route, "%s", rb.data ? (const char *)rb.data : "?");
+    sdiff_buf_dispose(&rb);
+    j->st->exchanges++;
+    sdiff_rules_saw_route(j->o.rules, route);
+    if (stopped) {
+        j->st->skip_stopped++;
+        rc = store_skipped(j, ex, route, "run stopped before it was sent");
+    } else if (ex->state != SDIFF_EX_COMPLETE || !ex->req.present || !ex->resp.present) {
+        j->st->skip_incomplete++;
+        snprintf(why, sizeof why, "incomplete capture: %s%s%.150s",
+                 sdiff_exchange_state_str(ex->state), ex->note[0] ? ": " : "", ex->note);
+        rc = store_skipped(j, ex, route, why);
+    } else if (!sdiff_rules_method_allowed(j->o.rules, route, ex->req.method,
+                                           j->o.allow_methods, j->o.nallow)) {
+        j->st->skip_unsafe++;
+        snprintf(why, sizeof why,
+                 "unsafe method %.20s (allow it with --allow-method or a route rule)",
+                 ex->req.method);
+        rc = store_skipped(j, ex, route, why);
+    } else if (!sdiff_judge_sampled(ex, j->o.sample)) {
+        j->st->skip_sampled++;
+        rc = store_skipped(j, ex, route, "sampled out");
+    } else if (!route_allowed(j, route, now_us)) {
+        j->st->skip_route_cap++;
+        rc = store_skipped(j, ex, route, "over the per-route rate cap");
+    } else {
+        struct pending *p = sdiff_calloc(1, sizeof *p);
+        if (p == NULL) {
+            sdiff_exchange_free(ex);
+            return sdiff_err_set(err, SDIFF_ENOMEM, "judge", "out of memory");
+        }
+        p->ex = ex;
+        snprintf(p->route, sizeof p->route, "%s", route);
+        for (int t = 0; t < T__COUNT; t++)
+            if (j->target_index[t] != SIZE_MAX)
+                p->waiting++;
+        link_pending(j, p);
+        int left = p->waiting;
+        for (int t = 0; t < T__COUNT; t++) {
+            if (j->target_index[t] == SIZE_MAX)
+                continue;
+            left--;
+            struct sdiff_err serr = {0};
+            rc = sdiff_replay_submit(j->replay, ex, j->target_index[t], p, &serr);
+            if (rc == SDIFF_ELIMIT && t == T_CANDIDATE) {
+                /* replay queue full: nothing was sent, count it and move on */
+                unlink_pending(j, p);
+                j->st->skip_busy++;
+                p->ex = NULL;
+                sdiff_free(p);
+                return store_skipped(j, ex, route, "replay queue full");
+            }
+            if (rc < 0) {
+                sdiff_err_set(err, rc, serr.where, "%s", serr.msg);
+                /* targets not submitted will never answer */
+                p->waiting -= left + 1;
+                if (p->waiting == 0) {
+                    unlink_pending(j, p);
+                    pending_free(p);
+                }
+                return rc;
+            }
+        }
+        return j->rc < 0 ? sdiff_err_set(err, j->rc, j->err.where, "%s", j->err.msg) : SDIFF_OK;
+    }
+    sdiff_exchange_free(ex);
+    if (rc < 0)
+        return sdiff_err_set(err, rc, j->err.where, "%s", j->err.msg);
+    return SDIFF_OK;
+}
+
+int sdiff_judge_abandon(struct sdiff_judge *j, const char *why, struct sdiff_err *err)
+{
+    /* Stop the transfers first so no callback runs while the records are stored. */
+    sdiff_replay_free(j->replay);
+    j->replay = NULL;
+    int rc = SDIFF_OK;
+    while (j->head) {
+        struct pending *p = j->head;
+        unlink_pending(j, p);
+        j->st->skip_stopped++;
+        if (rc >= 0)
+            rc = store_skipped(j, p->ex, p->route, why);
+        pending_free(p);
+    }
+    return rc < 0 ? sdiff_err_set(err, rc, j->err.where, "%s", j->err.msg) : SDIFF_OK;
+}
+
+int sdiff_judge_poll(struct sdiff_judge *j, int timeout_ms, struct sdiff_err *err)
+{
+    if (j->replay == NULL)
+        return SDIFF_OK;
+    int rc = sdiff_replay_run(j->replay, timeout_ms, err);
+    if (rc < 0)
+        return rc;
+    if (j->rc < 0)
+        return sdiff_err_set(err, j->rc, j->err.where, "%s", j->err.msg);
+    return SDIFF_OK;
+}
+
+size_t sdiff_judge_inflight(const struct sdiff_judge *j)
+{
+    return j->inflight;
+}
+
+int sdiff_judge_new(struct sdiff_judge **out, const struct sdiff_judge_opts *o,
+                    struct sdiff_replay_run_stats *st, struct sdiff_err *err)
+{
+    const char *urls[T__COUNT];
+    size_t nurls = 0;
+    int rc;
+    struct sdiff_judge *j = sdiff_calloc(1, sizeof *j);
+    *out = NULL;
+    if (j == NULL)
+        return sdiff_err_set(err, SDIFF_ENOMEM, "judge", "out of memory");
+    j->o = *o;
+    j->st = st;
+    for (int i = 0; i < T__COUNT; i++)
+        j->target_index[i] = SIZE_MAX;
+    j->nbuckets = 1024;
+    j->buckets = sdiff_calloc(j->nbuckets, sizeof *j->buckets);
+    rc = j->buckets ? sdiff_noise_new(&j->noise) : SDIFF_ENOMEM;
+    if (rc < 0) {
+        rc = sdiff_err_set(err, rc, "judge", "out of memory");
+        goto fail;
+    }
+    rc = sdiff_store_load_noise(o->db, load_noise, j->noise, err);
+    if (rc < 0)
+        goto fail;
+    sdiff_noise_on_add(j->noise, save_noise, j);
+    urls[nurls] = o->candidate;
+    j->target_index[T_CANDIDATE] = nurls++;
+    if (o->secondary) {
+        urls[nurls] = o->secondary;
+        j->target_index[T_SECONDARY] = nurls++;
+    }
+    if (o->primary) {
+        urls[nurls] = o->primary;
+        j->target_index[T_PRIMARY] = nurls++;
+    }
+    rc = sdiff_replay_new(&j->replay, &o->replay, urls, nurls, on_done, j, err);
+    if (rc < 0)
+        goto fail;
+    *out = j;
+    return SDIFF_OK;
+fail:
+    sdiff_judge_free(j);
+    return rc;
+}
+
+void sdiff_judge_free(struct sdiff_judge *j)
+{
+    if (j == NULL)
+        return;
+    /* the replay engine drops in-flight requests without callbacks: free their records */
+    sdiff_replay_free(j->replay);
+    while (j->head) {
+        struct pending *p = j->head;
+        unlink_pending(j, p);
+        pending_free(p);
+    }
+    sdiff_noise_free(j->noise);
+    sdiff_free(j->buckets);
+    sdiff_free(j);
+}

@@ -1,0 +1,176 @@
+/*
+ * it_replay_services.c - the migration end to end: the legacy Flask service (primary and
+ * secondary) and its Go port from fixtures/services, real keep-alive traffic captured on lo,
+ * then `shadowdiff replay`. Every planted bug must be `different` on its route, every
+ * harmless difference `identical` or `equivalent`, every request accounted for, and the
+ * candidate must receive no POST.
+ */
+#include "sdiff_test.h"
+
+#include <signal.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static char fixtures[4096], dir[4096];
+static int legacy, secondary, candidate;
+
+static int sh(const char *cmd, double timeout_s)
+{
+    char *argv[] = {"/bin/sh", "-c", (char *)cmd, NULL};
+    int st = sdiff_test_wait(sdiff_test_spawn(argv, NULL, NULL), timeout_s);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    const char *fx = getenv("SDIFF_FIXTURES");
+    snprintf(fixtures, sizeof fixtures, "%s", fx ? fx : "fixtures");
+    char *d = sdiff_test_tmpdir();
+    snprintf(dir, sizeof dir, "%s", d);
+    free(d);
+    char cmd[20000];
+    snprintf(cmd, sizeof cmd, "'%s/services/start.sh' '%s' >'%s/start.log' 2>&1", fixtures, dir,
+             dir);
+    if (sh(cmd, 240) != 0) {
+        snprintf(cmd, sizeof cmd, "cat '%s/start.log' >&2", dir);
+        if (system(cmd) != 0)
+            fprintf(stderr, "no start log\n");
+        return -1;
+    }
+    char env[4200];
+    snprintf(env, sizeof env, "%s/ports.env", dir);
+    FILE *f = fopen(env, "r");
+    if (f == NULL)
+        return -1;
+    char line[128];
+    while (fgets(line, sizeof line, f)) {
+        sscanf(line, "LEGACY_PORT=%d", &legacy);
+        sscanf(line, "SECONDARY_PORT=%d", &secondary);
+        sscanf(line, "CANDIDATE_PORT=%d", &candidate);
+    }
+    fclose(f);
+    return legacy && secondary && candidate ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    char cmd[20000];
+    snprintf(cmd, sizeof cmd, "'%s/services/stop.sh' '%s' >/dev/null 2>&1", fixtures, dir);
+    sh(cmd, 30);
+    sdiff_test_kill_all();
+    sdiff_test_rmdir(dir);
+    return 0;
+}
+
+static sqlite3_int64 count(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) != SQLITE_OK)
+        fail_msg("bad query %s: %s", sql, sqlite3_errmsg(db));
+    sqlite3_int64 n = sqlite3_step(q) == SQLITE_ROW ? sqlite3_column_int64(q, 0) : -1;
+    sqlite3_finalize(q);
+    return n;
+}
+
+static void expect_route(sqlite3 *db, const char *route, const char *cls, int want_some)
+{
+    char sql[512];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM results WHERE route = '%s' AND class = '%s'",
+             route, cls);
+    sqlite3_int64 n = count(db, sql);
+    if (want_some ? n == 0 : n != 0)
+        fail_msg("route %s: %lld exchanges %s, expected %s", route, (long long)n, cls,
+                 want_some ? "some" : "none");
+}
+
+static void test_replay_services__planted_bugs_are_found_and_noise_is_not(void **state)
+{
+    (void)state;
+    if (geteuid() != 0)
+        skip();
+    char db[4200], results[4200], errf[4200], port[16], cmd[20000];
+    snprintf(db, sizeof db, "%s/corpus.db", dir);
+    snprintf(results, sizeof results, "%s/results.db", dir);
+    snprintf(errf, sizeof errf, "%s/capture.err", dir);
+    snprintf(port, sizeof port, "%d", legacy);
+
+    char *cap_argv[] = {(char *)sdiff_test_bin(), "capture", "--interface", "lo", "--port", port,
+                        "--out", db, NULL};
+    int cap = sdiff_test_spawn(cap_argv, NULL, errf);
+    assert_int_equal(sdiff_test_wait_file_contains(errf, "listening on lo", 10), 0);
+    snprintf(cmd, sizeof cmd,
+             "/usr/bin/python3 '%s/services/drive.py' --port %d --requests 1500 --seed 7 "
+             "--out '%s/drive.jsonl' >'%s/drive.log' 2>&1",
+             fixtures, legacy, dir, dir);
+    assert_int_equal(sh(cmd, 120), 0);
+    usleep(500000);
+    int st = sdiff_test_stop(cap, SIGINT, 10);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+
+    snprintf(cmd, sizeof cmd, "curl -s -X POST http://127.0.0.1:%d/__stats/reset >/dev/null",
+             candidate);
+    assert_int_equal(sh(cmd, 10), 0);
+    char cand[64], sec[64];
+    snprintf(cand, sizeof cand, "http://127.0.0.1:%d", candidate);
+    snprintf(sec, sizeof sec, "http://127.0.0.1:%d", secondary);
+    char *rep_argv[] = {(char *)sdiff_test_bin(), "replay", "--corpus", db, "--candidate", cand,
+                        "--secondary", sec, "--db", results, "--concurrency", "8", NULL};
+    st = sdiff_test_wait(sdiff_test_spawn(rep_argv, NULL, NULL), 120);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 1); /* there are planted bugs */
+
+    sqlite3 *h;
+    assert_int_equal(sqlite3_open(results, &h), SQLITE_OK);
+    /* every request driven is an exchange, and every exchange has a result */
+    assert_int_equal(count(h, "SELECT count(*) FROM exchanges"), 1500);
+    assert_int_equal(count(h, "SELECT count(*) FROM results"), 1500);
+    assert_int_equal(count(h, "SELECT count(*) FROM exchanges WHERE state <> 'complete'"), 0);
+    /* planted bugs */
+    expect_route(h, "GET /api/users/{id}", "different", 1);
+    expect_route(h, "GET /api/products/{id}/price", "different", 1);
+    expect_route(h, "GET /api/search", "different", 1);
+    expect_route(h, "GET /api/leaderboard", "different", 1);
+    expect_route(h, "GET /api/ledger/{id}", "different", 1);
+    assert_true(count(h, "SELECT count(*) FROM differences d JOIN results r ON r.id = d.result_id"
+                         " WHERE r.route = 'GET /api/users/{id}' AND d.path = '$.middle_name'"
+                         " AND d.kind = 'missing'") > 0);
+    assert_true(count(h, "SELECT count(*) FROM differences d JOIN results r ON r.id = d.result_id"
+                         " WHERE r.route = 'GET /api/search' AND d.path = 'status'") > 0);
+    /* harmless differences */
+    const char *harmless[] = {"GET /api/products/{id}", "GET /api/products/{id}/reviews",
+                              "GET /api/report", "GET /api/products", "GET /api/health",
+                              "GET /api/users"};
+    for (size_t i = 0; i < sizeof harmless / sizeof harmless[0]; i++) {
+        expect_route(h, harmless[i], "different", 0);
+        expect_route(h, harmless[i], "error", 0);
+    }
+    assert_true(count(h, "SELECT count(*) FROM noise WHERE route = 'GET /api/report'") >= 2);
+    /* unsafe methods were skipped with a reason, and the candidate saw none */
+    assert_true(count(h, "SELECT count(*) FROM results WHERE method = 'POST'") > 0);
+    assert_int_equal(count(h, "SELECT count(*) FROM results WHERE method = 'POST' AND"
+                              " (class <> 'skipped' OR skip_reason NOT LIKE 'unsafe method%')"),
+                     0);
+    sqlite3_close(h);
+    snprintf(cmd, sizeof cmd,
+             "curl -s http://127.0.0.1:%d/__stats | /usr/bin/python3 -c 'import json,sys; "
+             "s=json.load(sys.stdin); m=s.get(\"methods\", s.get(\"by_method\", {})); "
+             "sys.exit(1 if m.get(\"POST\", 0) or not m.get(\"GET\", 0) else 0)'",
+             candidate);
+    assert_int_equal(sh(cmd, 10), 0);
+}
+
+int main(int argc, char **argv)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_replay_services__planted_bugs_are_found_and_noise_is_not),
+    };
+    if (argc > 1)
+        cmocka_set_test_filter(argv[1]);
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
