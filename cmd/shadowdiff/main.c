@@ -12,6 +12,7 @@ static const char USAGE[] =
     "commands:\n"
     "  capture   read live traffic or a pcap file and record its HTTP/1.1 exchanges\n"
     "  replay    send a captured corpus to the candidate, compare, store the results\n"
+    "  mirror    the sidecar: capture, replay to the candidate, compare, store, continuously\n"
     "  diff      compare two saved responses (or bodies) and explain the verdict\n"
     "\n"
     "Run 'shadowdiff <command> --help' for a command's options.\n"
@@ -38,6 +39,8 @@ int main(int argc, char **argv)
         return cmd_diff(argc - 1, argv + 1);
     if (strcmp(cmd, "replay") == 0)
         return cmd_replay(argc - 1, argv + 1);
+    if (strcmp(cmd, "mirror") == 0)
+        return cmd_mirror(argc - 1, argv + 1);
     fprintf(stderr, "shadowdiff: unknown command '%s'\n\n%s", cmd, USAGE);
     return SDIFF_EXIT_ERROR;
 }

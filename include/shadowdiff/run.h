@@ -147,6 +147,41 @@ struct sdiff_replay_run_opts {
     double drain_s;                /* after a stop, wait this long for answers; 0: 10 */
 };
 
+/* ---- mirror: the sidecar ---------------------------------------------------------------- */
+
+/*
+ * Capture runs on its own thread and hands exchanges over a bounded queue, so the packet
+ * path never waits on replay, diff or SQLite. Live, a full queue drops the exchange (counted);
+ * from a file, capture waits instead (an offline shadow run loses nothing). Requests that
+ * carry the marker header are our own replays and are never judged.
+ */
+struct sdiff_mirror_stats {
+    struct sdiff_capture_run_stats capture; /* final values once the capture thread ended */
+    struct sdiff_replay_run_stats judge;
+    uint64_t queue_drops;          /* exchanges dropped because the queue was full */
+    uint64_t own_replays;          /* captured requests carrying our marker header */
+    size_t queue_depth;            /* now */
+    size_t queue_peak;
+    double elapsed_s;
+};
+
+struct sdiff_mirror_opts {
+    struct sdiff_capture_run_opts capture;
+    struct sdiff_judge_opts judge; /* db and copy_exchanges are set by the run */
+    const char *db;
+    const char *config_path;
+    struct sdiff_store_opts store;
+    size_t queue_cap;              /* 0: 4096 */
+    size_t max_inflight;           /* 0: twice the replay concurrency */
+    double drain_s;                /* after a stop, wait this long for answers; 0: 10 */
+    double progress_s;             /* call progress this often; 0: 5 */
+    void (*progress)(const struct sdiff_mirror_stats *st, void *ud);
+    void *progress_ud;
+};
+
+SDIFF_API int sdiff_run_mirror(const struct sdiff_mirror_opts *o, volatile sig_atomic_t *stop,
+                               struct sdiff_mirror_stats *st, struct sdiff_err *err);
+
 SDIFF_API int sdiff_run_replay(const struct sdiff_replay_run_opts *o, volatile sig_atomic_t *stop,
                                struct sdiff_replay_run_stats *st, struct sdiff_err *err);
 

@@ -1,0 +1,231 @@
+/*
+ * cmd_mirror.c - `shadowdiff mirror`: the sidecar. Watches the old service's live traffic
+ * (or a pcap file), replays each safe request to the candidate, records parity continuously.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+static const char USAGE[] =
+    "usage: shadowdiff mirror (--interface IF | --pcap FILE) --port N --candidate URL\n"
+    "                         [--secondary URL] --db FILE [--config FILE] [--sample RATE]\n"
+    "                         [--rate RPS] [--concurrency N] [--allow-method M]... [options]\n"
+    "\n"
+    "Runs beside the old service: captures its traffic, replays each safe request to the\n"
+    "candidate at 0%% user traffic, compares and stores the results as it goes. Never sends\n"
+    "anything to the old service. With --pcap it exits when the file is done and every\n"
+    "replay answered; live, it runs until SIGINT or SIGTERM, then drains and exits 0.\n"
+    "\n"
+    "  -i, --interface IF         capture live on IF (needs root or CAP_NET_RAW)\n"
+    "  -r, --pcap FILE            read a pcap or pcapng file instead (offline shadow run)\n"
+    "  -p, --port N               the old service's port (repeatable)\n"
+    "      --filter BPF           extra capture filter\n"
+    "      --db FILE              results database (created 0600)\n"
+    "      --sample RATE          replay this fraction (0..1), chosen by a hash of the request\n"
+    "      --route-rate RPS       replay at most RPS requests per second per route\n"
+    "      --queue N              exchanges waiting for replay before drops (default 4096)\n"
+    "      --drain S              after a stop, wait at most S seconds for answers (default 10)\n"
+    "      --duration S           stop after S seconds\n"
+    "      --max-body SIZE        body bytes kept per message (default 1M)\n"
+    "      --keep-identical N     keep the bodies of 1 in N identical answers (default 100)\n"
+    "%s"
+    "  -h, --help                 this text\n"
+    "\n"
+    "Exit: 0 done (whatever the parity: read it with report); 2 error.\n";
+
+static volatile sig_atomic_t stop_flag;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_flag = 1;
+}
+
+static void progress(const struct sdiff_mirror_stats *st, void *ud)
+{
+    int tty = *(int *)ud;
+    const struct sdiff_replay_run_stats *j = &st->judge;
+    uint64_t judged = j->cls[SDIFF_CLASS_IDENTICAL] + j->cls[SDIFF_CLASS_EQUIVALENT] +
+                      j->cls[SDIFF_CLASS_DIFFERENT];
+    double parity = judged ? 100.0 * (double)(j->cls[SDIFF_CLASS_IDENTICAL] +
+                                              j->cls[SDIFF_CLASS_EQUIVALENT]) / (double)judged
+                           : 100.0;
+    double rate = st->elapsed_s > 0 ? (double)j->exchanges / st->elapsed_s : 0;
+    fprintf(stderr,
+            "%sshadowdiff: mirror: %.0fs %llu exchanges (%.1f/s), parity %.2f%%, %llu different,"
+            " %llu error, %llu skipped, %llu dropped, queue %zu%s",
+            tty ? "\r" : "", st->elapsed_s, (unsigned long long)j->exchanges, rate, parity,
+            (unsigned long long)j->cls[SDIFF_CLASS_DIFFERENT],
+            (unsigned long long)j->cls[SDIFF_CLASS_ERROR],
+            (unsigned long long)j->cls[SDIFF_CLASS_SKIPPED],
+            (unsigned long long)st->queue_drops, st->queue_depth, tty ? "   " : "\n");
+}
+
+static void on_started(int live, const char *filter, void *ud)
+{
+    (void)ud;
+    if (live)
+        fprintf(stderr, "shadowdiff: mirror: listening (filter: %s)\n", filter);
+}
+
+int cmd_mirror(int argc, char **argv)
+{
+    enum { O_DB = 256, O_SAMPLE, O_ROUTE_RATE, O_QUEUE, O_DRAIN, O_DURATION, O_MAXBODY,
+           O_KEEP_IDENT, O_FILTER };
+    static const struct option longopts[] = {
+        {"interface", required_argument, NULL, 'i'},
+        {"pcap", required_argument, NULL, 'r'},
+        {"port", required_argument, NULL, 'p'},
+        {"filter", required_argument, NULL, O_FILTER},
+        {"db", required_argument, NULL, O_DB},
+        {"sample", required_argument, NULL, O_SAMPLE},
+        {"route-rate", required_argument, NULL, O_ROUTE_RATE},
+        {"queue", required_argument, NULL, O_QUEUE},
+        {"drain", required_argument, NULL, O_DRAIN},
+        {"duration", required_argument, NULL, O_DURATION},
+        {"max-body", required_argument, NULL, O_MAXBODY},
+        {"keep-identical", required_argument, NULL, O_KEEP_IDENT},
+        CLI_JUDGE_LONGOPTS,
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    struct sdiff_mirror_opts o;
+    struct sdiff_mirror_stats st;
+    struct cli_judge j;
+    struct sdiff_err err = {0};
+    uint16_t ports[64];
+    size_t nports = 0;
+    int c, tty = isatty(2);
+    struct sdiff_limits lim = SDIFF_LIMITS_INIT;
+
+    memset(&o, 0, sizeof o);
+    memset(&j, 0, sizeof j);
+    o.capture.limits = lim;
+    j.judge.identical_body_every = 100;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "i:r:p:h", longopts, NULL)) != -1) {
+        uint64_t u;
+        size_t z;
+        double s;
+        switch (c) {
+        case 'i': o.capture.source.interface = optarg; continue;
+        case 'r': o.capture.source.pcap_file = optarg; continue;
+        case O_FILTER: o.capture.extra_filter = optarg; continue;
+        case O_DB: o.db = optarg; continue;
+        case 'p':
+            if (nports == 64 || cli_parse_port(optarg, &ports[nports]) < 0) {
+                cli_error("mirror", "--port: '%s' is not a port number (1-65535)", optarg);
+                return SDIFF_EXIT_ERROR;
+            }
+            nports++;
+            continue;
+        case O_SAMPLE:
+            if (cli_parse_seconds(optarg, &s) < 0 || s <= 0 || s > 1) {
+                cli_error("mirror", "--sample: '%s' is not a fraction in (0, 1]", optarg);
+                return SDIFF_EXIT_ERROR;
+            }
+            j.judge.sample = s;
+            continue;
+        case O_ROUTE_RATE:
+            if (cli_parse_seconds(optarg, &s) < 0 || s <= 0) {
+                cli_error("mirror", "--route-rate: '%s' is not a positive number", optarg);
+                return SDIFF_EXIT_ERROR;
+            }
+            j.judge.route_rate = s;
+            continue;
+        case O_QUEUE:
+            if (cli_parse_u64(optarg, &u) < 0 || u == 0 || u > 1000000) {
+                cli_error("mirror", "--queue: '%s' must be between 1 and 1000000", optarg);
+                return SDIFF_EXIT_ERROR;
+            }
+            o.queue_cap = (size_t)u;
+            continue;
+        case O_KEEP_IDENT:
+            if (cli_parse_u64(optarg, &u) < 0) {
+                cli_error("mirror", "--keep-identical: '%s' is not a number", optarg);
+                return SDIFF_EXIT_ERROR;
+            }
+            j.judge.identical_body_every = (size_t)u;
+            continue;
+        case O_DRAIN:
+        case O_DURATION:
+            if (cli_parse_seconds(optarg, &s) < 0) {
+                cli_error("mirror", "'%s' is not a duration (30, 5m, 2h)", optarg);
+                return SDIFF_EXIT_ERROR;
+            }
+            if (c == O_DRAIN)
+                o.drain_s = s;
+            else
+                o.capture.duration_s = s;
+            continue;
+        case O_MAXBODY:
+            if (cli_parse_size(optarg, &z) < 0 || z == 0) {
+                cli_error("mirror", "--max-body: '%s' is not a size (1M, 512K)", optarg);
+                return SDIFF_EXIT_ERROR;
+            }
+            o.capture.limits.max_body = z;
+            continue;
+        case 'h':
+            printf(USAGE, CLI_JUDGE_USAGE);
+            return SDIFF_EXIT_OK;
+        default: {
+            int h = cli_judge_opt(&j, "mirror", c, optarg);
+            if (h < 0)
+                return SDIFF_EXIT_ERROR;
+            if (h == 0) {
+                fprintf(stderr, USAGE, CLI_JUDGE_USAGE);
+                return SDIFF_EXIT_ERROR;
+            }
+        }
+        }
+    }
+    if (optind < argc) {
+        cli_error("mirror", "unexpected argument '%s'", argv[optind]);
+        return SDIFF_EXIT_ERROR;
+    }
+    if ((o.capture.source.interface == NULL) == (o.capture.source.pcap_file == NULL)) {
+        cli_error("mirror", "give exactly one of --interface IF or --pcap FILE");
+        return SDIFF_EXIT_ERROR;
+    }
+    if (nports == 0 || o.db == NULL) {
+        cli_error("mirror", "--port and --db are required");
+        return SDIFF_EXIT_ERROR;
+    }
+    if (cli_judge_finish(&j, "mirror", &o.store) < 0)
+        return SDIFF_EXIT_ERROR;
+    o.capture.ports = ports;
+    o.capture.nports = nports;
+    o.capture.on_started = on_started;
+    o.judge = j.judge;
+    o.config_path = j.config;
+    o.progress = progress;
+    o.progress_ud = &tty;
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+
+    int rc = sdiff_run_mirror(&o, &stop_flag, &st, &err);
+    if (tty)
+        fputc('\n', stderr);
+    if (st.judge.run_id) {
+        struct sdiff_buf line;
+        sdiff_buf_init(&line, 1u << 16);
+        sdiff_capture_run_summary(&st.capture, &line);
+        fprintf(stderr, "shadowdiff: mirror: capture: %s; %llu dropped (queue full, peak %zu), "
+                        "%llu own replays ignored\n",
+                (const char *)line.data, (unsigned long long)st.queue_drops, st.queue_peak,
+                (unsigned long long)st.own_replays);
+        sdiff_buf_dispose(&line);
+        cli_print_judged("mirror", &st.judge, &j);
+    }
+    cli_judge_dispose(&j);
+    if (rc < 0)
+        return cli_fail("mirror", &err);
+    return SDIFF_EXIT_OK;
+}

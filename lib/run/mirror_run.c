@@ -1,0 +1,281 @@
+/*
+ * mirror_run.c - the sidecar: a capture thread feeding a bounded queue, and the main thread
+ * judging what comes out of it (replay, diff, store) and committing at least every second.
+ *
+ * Memory bound: queue_cap exchanges queued + max_inflight in flight, each at most two bodies
+ * of limits.max_body plus what the replay keeps (replay.max_body per target), plus the
+ * reassembler's own caps (max_total_ooo) - see README "Memory".
+ */
+#include "shadowdiff/run.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+struct queue {
+    pthread_mutex_t mu;
+    pthread_cond_t not_full;
+    struct sdiff_exchange **ring;
+    size_t cap, head, len, peak;
+    uint64_t drops, own;
+    int blocking;          /* file source: wait for room instead of dropping */
+    int closed;            /* the consumer is gone: the producer must not wait */
+    int done;              /* the capture thread has finished */
+    const char *marker;    /* our marker header name, lowercase compare */
+    size_t marker_len;
+};
+
+struct cap_thread {
+    const struct sdiff_mirror_opts *o;
+    struct queue *q;
+    volatile sig_atomic_t *stop;
+    struct sdiff_capture_run_stats st;
+    struct sdiff_err err;
+    int rc;
+};
+
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+static uint64_t wall_us(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    return (uint64_t)t.tv_sec * 1000000u + (uint64_t)t.tv_nsec / 1000u;
+}
+
+static int is_own_replay(const struct queue *q, const struct sdiff_exchange *ex)
+{
+    if (q->marker_len == 0 || !ex->req.present)
+        return 0;
+    for (size_t i = 0; i < ex->req.nheaders; i++)
+        if (ex->req.headers[i].name_len == q->marker_len &&
+            strncasecmp(ex->req.headers[i].name, q->marker, q->marker_len) == 0)
+            return 1;
+    return 0;
+}
+
+/* Capture-thread side: never blocks on a live source. */
+static int push(struct sdiff_exchange *ex, void *ud, struct sdiff_err *err)
+{
+    struct cap_thread *t = ud;
+    struct queue *q = t->q;
+    (void)err;
+    pthread_mutex_lock(&q->mu);
+    if (is_own_replay(q, ex)) {
+        q->own++;
+        pthread_mutex_unlock(&q->mu);
+        sdiff_exchange_free(ex);
+        return SDIFF_OK;
+    }
+    while (q->blocking && q->len == q->cap && !q->closed && !(t->stop && *t->stop))
+        pthread_cond_wait(&q->not_full, &q->mu);
+    if (q->len == q->cap || q->closed) {
+        q->drops++;
+        pthread_mutex_unlock(&q->mu);
+        sdiff_exchange_free(ex);
+        return SDIFF_OK;
+    }
+    q->ring[(q->head + q->len) % q->cap] = ex;
+    q->len++;
+    if (q->len > q->peak)
+        q->peak = q->len;
+    pthread_mutex_unlock(&q->mu);
+    return SDIFF_OK;
+}
+
+static struct sdiff_exchange *pop(struct queue *q)
+{
+    struct sdiff_exchange *ex = NULL;
+    pthread_mutex_lock(&q->mu);
+    if (q->len > 0) {
+        ex = q->ring[q->head];
+        q->head = (q->head + 1) % q->cap;
+        q->len--;
+        pthread_cond_signal(&q->not_full);
+    }
+    pthread_mutex_unlock(&q->mu);
+    return ex;
+}
+
+static void *capture_main(void *arg)
+{
+    struct cap_thread *t = arg;
+    t->rc = sdiff_run_capture(&t->o->capture, push, t, t->stop, &t->st, &t->err);
+    pthread_mutex_lock(&t->q->mu);
+    t->q->done = 1;
+    pthread_mutex_unlock(&t->q->mu);
+    return NULL;
+}
+
+static void snapshot(struct queue *q, struct sdiff_mirror_stats *st)
+{
+    pthread_mutex_lock(&q->mu);
+    st->queue_drops = q->drops;
+    st->own_replays = q->own;
+    st->queue_depth = q->len;
+    st->queue_peak = q->peak;
+    pthread_mutex_unlock(&q->mu);
+}
+
+int sdiff_run_mirror(const struct sdiff_mirror_opts *o, volatile sig_atomic_t *stop,
+                     struct sdiff_mirror_stats *st, struct sdiff_err *err)
+{
+    struct sdiff_store *db = NULL;
+    struct sdiff_rules *own_rules = NULL;
+    struct sdiff_judge *judge = NULL;
+    struct sdiff_judge_opts jo = o->judge;
+    struct queue q;
+    volatile sig_atomic_t cap_stop = 0; /* the capture thread's own flag */
+    struct cap_thread ct = {.o = o, .q = &q, .stop = &cap_stop};
+    pthread_t thread;
+    int started = 0, rc;
+    char marker[128] = "X-Shadowdiff";
+
+    memset(st, 0, sizeof *st);
+    memset(&q, 0, sizeof q);
+    pthread_mutex_init(&q.mu, NULL);
+    pthread_cond_init(&q.not_full, NULL);
+    q.cap = o->queue_cap ? o->queue_cap : 4096;
+    q.blocking = o->capture.source.pcap_file != NULL;
+    if (jo.replay.marker)
+        snprintf(marker, sizeof marker, "%s", jo.replay.marker);
+    q.marker_len = strcspn(marker, ":");
+    while (q.marker_len > 0 && marker[q.marker_len - 1] == ' ')
+        q.marker_len--;
+    q.marker = marker;
+    q.ring = sdiff_calloc(q.cap, sizeof *q.ring);
+    if (q.ring == NULL) {
+        rc = sdiff_err_set(err, SDIFF_ENOMEM, "mirror", "out of memory");
+        goto out;
+    }
+    rc = sdiff_store_open(&db, o->db, &o->store, err);
+    if (rc < 0)
+        goto out;
+    jo.db = db;
+    jo.copy_exchanges = 1;
+    if (jo.rules == NULL) {
+        rc = sdiff_rules_load(&own_rules, NULL, err);
+        if (rc < 0)
+            goto out;
+        jo.rules = own_rules;
+    }
+    const char *source = o->capture.source.interface ? o->capture.source.interface
+                                                     : o->capture.source.pcap_file;
+    struct sdiff_run_info info = {.kind = "mirror", .corpus = source,
+                                  .candidate = jo.candidate, .secondary = jo.secondary,
+                                  .config = o->config_path};
+    rc = sdiff_store_begin_run(db, &info, &st->judge.run_id, err);
+    if (rc >= 0)
+        rc = sdiff_store_begin_capture(db, source, "mirror", NULL, err);
+    if (rc >= 0)
+        rc = sdiff_store_commit(db, err);
+    if (rc >= 0)
+        rc = sdiff_judge_new(&judge, &jo, &st->judge, err);
+    if (rc < 0)
+        goto out;
+    if (pthread_create(&thread, NULL, capture_main, &ct) != 0) {
+        rc = sdiff_err_set(err, SDIFF_ERR, "mirror", "cannot start the capture thread");
+        goto out;
+    }
+    started = 1;
+
+    size_t max_inflight = o->max_inflight ? o->max_inflight
+                                          : (jo.replay.concurrency ? jo.replay.concurrency : 16) * 2;
+    double t0 = now_s(), last_commit = t0, last_progress = t0, stopped_at = 0;
+    double drain = o->drain_s > 0 ? o->drain_s : 10;
+    double every = o->progress_s > 0 ? o->progress_s : 5;
+    for (;;) {
+        int stopping = stop && *stop;
+        if (stopping && stopped_at == 0) {
+            stopped_at = now_s();
+            cap_stop = 1;
+        }
+        /* take what the judge has room for; the rest waits in the queue (or is dropped
+         * there by the capture thread when full) */
+        while (sdiff_judge_inflight(judge) < max_inflight) {
+            struct sdiff_exchange *ex = pop(&q);
+            if (ex == NULL)
+                break;
+            int late = stopped_at > 0 && now_s() - stopped_at > drain;
+            rc = sdiff_judge_submit(judge, ex, late, wall_us(), err);
+            if (rc < 0)
+                goto stop_capture;
+        }
+        rc = sdiff_judge_poll(judge, 20, err);
+        if (rc < 0)
+            goto stop_capture;
+        double now = now_s();
+        if (now - last_commit >= 1.0) {
+            rc = sdiff_store_commit(db, err);
+            if (rc < 0)
+                goto stop_capture;
+            last_commit = now;
+        }
+        if (o->progress && now - last_progress >= every) {
+            snapshot(&q, st);
+            st->elapsed_s = now - t0;
+            o->progress(st, o->progress_ud);
+            last_progress = now;
+        }
+        pthread_mutex_lock(&q.mu);
+        int finished = q.done && q.len == 0;
+        pthread_mutex_unlock(&q.mu);
+        if (finished && sdiff_judge_inflight(judge) == 0)
+            break;
+        if (stopped_at > 0 && now - stopped_at > drain && q.done) {
+            /* drain deadline: what is queued or in flight is stored as skipped */
+            struct sdiff_exchange *ex;
+            while (rc >= 0 && (ex = pop(&q)) != NULL)
+                rc = sdiff_judge_submit(judge, ex, 1, wall_us(), err);
+            if (rc >= 0)
+                rc = sdiff_judge_abandon(judge, "no answer before the drain deadline", err);
+            break;
+        }
+    }
+stop_capture:
+out:
+    if (started) {
+        /* stop the capture thread (it polls its flag) and let a waiting push go */
+        cap_stop = 1;
+        pthread_mutex_lock(&q.mu);
+        q.closed = 1;
+        pthread_cond_broadcast(&q.not_full);
+        pthread_mutex_unlock(&q.mu);
+        pthread_join(thread, NULL);
+        st->capture = ct.st;
+        if (rc >= 0 && ct.rc < 0) {
+            rc = ct.rc;
+            sdiff_err_set(err, ct.rc, ct.err.where, "%s", ct.err.msg);
+        }
+    }
+    snapshot(&q, st);
+    st->elapsed_s = 0;
+    if (db && st->judge.run_id) {
+        struct sdiff_buf sum;
+        struct sdiff_err serr = {0};
+        sdiff_buf_init(&sum, 1u << 16);
+        sdiff_replay_run_summary_json(&st->judge, &sum);
+        int erc = sdiff_store_end_run(db, st->judge.run_id, (const char *)sum.data, &serr);
+        sdiff_buf_dispose(&sum);
+        if (rc >= 0 && erc < 0) {
+            rc = erc;
+            sdiff_err_set(err, erc, serr.where, "%s", serr.msg);
+        }
+    }
+    sdiff_judge_free(judge);
+    for (struct sdiff_exchange *ex; q.ring && (ex = pop(&q)) != NULL;)
+        sdiff_exchange_free(ex);
+    sdiff_free(q.ring);
+    pthread_mutex_destroy(&q.mu);
+    pthread_cond_destroy(&q.not_full);
+    sdiff_rules_free(own_rules);
+    sdiff_store_close(db);
+    return rc;
+}

@@ -1,0 +1,327 @@
+/*
+ * it_mirror.c - the sidecar end to end on loopback: the legacy Flask service (primary and
+ * secondary) and its Go port, a real keep-alive driver, `shadowdiff mirror --interface lo`
+ * stopped with SIGINT, and the same offline through --pcap. Then the faults: a candidate that
+ * is down, hangs past the timeout, or resets; SIGKILL in the middle of a run; a burst into a
+ * tiny queue.
+ */
+#include "sdiff_test.h"
+
+#include <signal.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static char fixtures[4096], tools[4096], dir[4096];
+static int legacy, secondary, candidate;
+static char legacy_s[16], cand_url[64], sec_url[64];
+
+static int sh(const char *cmd, double timeout_s)
+{
+    char *argv[] = {"/bin/sh", "-c", (char *)cmd, NULL};
+    int st = sdiff_test_wait(sdiff_test_spawn(argv, NULL, NULL), timeout_s);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    if (geteuid() != 0)
+        return 0;
+    const char *fx = getenv("SDIFF_FIXTURES");
+    snprintf(fixtures, sizeof fixtures, "%s", fx ? fx : "fixtures");
+    snprintf(tools, sizeof tools, "%s/../tests/tools", fixtures);
+    char *d = sdiff_test_tmpdir();
+    snprintf(dir, sizeof dir, "%s", d);
+    free(d);
+    char cmd[20000];
+    snprintf(cmd, sizeof cmd, "'%s/services/start.sh' '%s' >'%s/start.log' 2>&1", fixtures, dir,
+             dir);
+    if (sh(cmd, 240) != 0)
+        return -1;
+    char env[4200], line[128];
+    snprintf(env, sizeof env, "%s/ports.env", dir);
+    FILE *f = fopen(env, "r");
+    if (f == NULL)
+        return -1;
+    while (fgets(line, sizeof line, f)) {
+        sscanf(line, "LEGACY_PORT=%d", &legacy);
+        sscanf(line, "SECONDARY_PORT=%d", &secondary);
+        sscanf(line, "CANDIDATE_PORT=%d", &candidate);
+    }
+    fclose(f);
+    snprintf(legacy_s, sizeof legacy_s, "%d", legacy);
+    snprintf(cand_url, sizeof cand_url, "http://127.0.0.1:%d", candidate);
+    snprintf(sec_url, sizeof sec_url, "http://127.0.0.1:%d", secondary);
+    return legacy && secondary && candidate ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    if (geteuid() != 0)
+        return 0;
+    char cmd[20000];
+    snprintf(cmd, sizeof cmd, "'%s/services/stop.sh' '%s' >/dev/null 2>&1", fixtures, dir);
+    sh(cmd, 30);
+    sdiff_test_kill_all();
+    sdiff_test_rmdir(dir);
+    return 0;
+}
+
+static sqlite3_int64 q1(const char *db, const char *sql)
+{
+    sqlite3 *h;
+    sqlite3_stmt *q;
+    if (sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
+        fail_msg("cannot open %s", db);
+    if (sqlite3_prepare_v2(h, sql, -1, &q, NULL) != SQLITE_OK)
+        fail_msg("bad query %s: %s", sql, sqlite3_errmsg(h));
+    sqlite3_int64 n = sqlite3_step(q) == SQLITE_ROW ? sqlite3_column_int64(q, 0) : -1;
+    sqlite3_finalize(q);
+    sqlite3_close(h);
+    return n;
+}
+
+static void drive(int requests, int seed)
+{
+    char cmd[20000];
+    snprintf(cmd, sizeof cmd,
+             "/usr/bin/python3 '%s/services/drive.py' --port %d --requests %d --seed %d "
+             ">>'%s/drive.log' 2>&1",
+             fixtures, legacy, requests, seed, dir);
+    assert_int_equal(sh(cmd, 180), 0);
+}
+
+/* Start mirror live on lo; returns its pid once it listens. */
+static int start_mirror(const char *db, const char *cand, const char *const *extra, int nextra)
+{
+    char errf[4200];
+    snprintf(errf, sizeof errf, "%s.err", db);
+    char *argv[32] = {(char *)sdiff_test_bin(), "mirror", "--interface", "lo", "--port",
+                      legacy_s, "--candidate", (char *)cand, "--db", (char *)db};
+    int n = 10;
+    for (int i = 0; i < nextra; i++)
+        argv[n++] = (char *)extra[i];
+    argv[n] = NULL;
+    int pid = sdiff_test_spawn(argv, NULL, errf);
+    assert_int_equal(sdiff_test_wait_file_contains(errf, "listening", 10), 0);
+    return pid;
+}
+
+static void expect_planted(const char *db)
+{
+    static const char *const bugs[] = {"GET /api/users/{id}", "GET /api/products/{id}/price",
+                                       "GET /api/search", "GET /api/leaderboard",
+                                       "GET /api/ledger/{id}"};
+    static const char *const harmless[] = {"GET /api/products/{id}", "GET /api/report",
+                                           "GET /api/products/{id}/reviews", "GET /api/products",
+                                           "GET /api/health", "GET /api/users"};
+    char sql[512];
+    for (size_t i = 0; i < sizeof bugs / sizeof bugs[0]; i++) {
+        snprintf(sql, sizeof sql,
+                 "SELECT count(*) FROM results WHERE route = '%s' AND class = 'different'", bugs[i]);
+        if (q1(db, sql) <= 0)
+            fail_msg("planted bug on %s not found", bugs[i]);
+    }
+    for (size_t i = 0; i < sizeof harmless / sizeof harmless[0]; i++) {
+        snprintf(sql, sizeof sql,
+                 "SELECT count(*) FROM results WHERE route = '%s' AND class NOT IN"
+                 " ('identical', 'equivalent')", harmless[i]);
+        if (q1(db, sql) != 0)
+            fail_msg("harmless difference on %s judged different or error", harmless[i]);
+    }
+}
+
+static void candidate_saw_no_post(void)
+{
+    char cmd[2000];
+    snprintf(cmd, sizeof cmd,
+             "curl -s http://127.0.0.1:%d/__stats | /usr/bin/python3 -c 'import json,sys; "
+             "m=json.load(sys.stdin)[\"by_method\"]; sys.exit(1 if m.get(\"POST\", 0) or "
+             "not m.get(\"GET\", 0) else 0)'",
+             candidate);
+    assert_int_equal(sh(cmd, 10), 0);
+}
+
+static void reset_candidate_stats(void)
+{
+    char cmd[200];
+    snprintf(cmd, sizeof cmd, "curl -s -X POST http://127.0.0.1:%d/__stats/reset >/dev/null",
+             candidate);
+    assert_int_equal(sh(cmd, 10), 0);
+}
+
+static void test_mirror__live_run_finds_every_planted_bug(void **state)
+{
+    (void)state;
+    if (geteuid() != 0)
+        skip();
+    char db[4200];
+    snprintf(db, sizeof db, "%s/live.db", dir);
+    reset_candidate_stats();
+    const char *extra[] = {"--secondary", sec_url};
+    int pid = start_mirror(db, cand_url, extra, 2);
+    drive(2000, 1);
+    usleep(500000);
+    int st = sdiff_test_stop(pid, SIGINT, 30);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+    struct stat sb;
+    assert_int_equal(stat(db, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0600);
+    /* every request is accounted for: an exchange and a result each */
+    assert_int_equal(q1(db, "SELECT count(*) FROM exchanges"), 2000);
+    assert_int_equal(q1(db, "SELECT count(*) FROM results"), 2000);
+    assert_int_equal(q1(db, "SELECT count(*) FROM results WHERE class = 'error'"), 0);
+    expect_planted(db);
+    assert_true(q1(db, "SELECT count(*) FROM results WHERE method = 'POST'") > 0);
+    assert_int_equal(q1(db, "SELECT count(*) FROM results WHERE method = 'POST' AND"
+                            " class <> 'skipped'"),
+                     0);
+    candidate_saw_no_post();
+}
+
+static void test_mirror__pcap_run_judges_the_recording(void **state)
+{
+    (void)state;
+    if (geteuid() != 0)
+        skip();
+    char pcap[4200], db[4200], cmd[20000];
+    snprintf(pcap, sizeof pcap, "%s/rec.pcap", dir);
+    snprintf(db, sizeof db, "%s/offline.db", dir);
+    snprintf(cmd, sizeof cmd, "tcpdump -i lo -s 0 -U -w '%s' 'tcp port %d'", pcap, legacy);
+    char *argv[] = {"/bin/sh", "-c", cmd, NULL};
+    int td = sdiff_test_spawn(argv, NULL, NULL);
+    usleep(1000000);
+    drive(2000, 1);
+    usleep(500000);
+    sdiff_test_stop(td, SIGINT, 10);
+    sh("pkill -INT -f 'tcpdump -i lo -s 0 -U -w' ; true", 5);
+    char *m[] = {(char *)sdiff_test_bin(), "mirror", "--pcap", pcap, "--port", legacy_s,
+                 "--candidate", cand_url, "--secondary", sec_url, "--db", db, NULL};
+    int st = sdiff_test_wait(sdiff_test_spawn(m, NULL, NULL), 120);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+    assert_int_equal(q1(db, "SELECT count(*) FROM exchanges"), 2000);
+    assert_int_equal(q1(db, "SELECT count(*) FROM results"), 2000);
+    expect_planted(db);
+}
+
+static void run_fault(const char *name, const char *cand, const char *timeout, const char *want)
+{
+    char db[4200];
+    snprintf(db, sizeof db, "%s/%s.db", dir, name);
+    const char *extra[] = {"--timeout", timeout, "--connect-timeout", "1", "--drain", "5"};
+    int pid = start_mirror(db, cand, extra, 6);
+    drive(60, 3);
+    usleep(500000);
+    int st = sdiff_test_stop(pid, SIGINT, 30);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+    assert_int_equal(q1(db, "SELECT count(*) FROM results"), 60);
+    sqlite3_int64 judged = q1(db, "SELECT count(*) FROM results WHERE class <> 'skipped'");
+    char sql[400];
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM results WHERE class = 'error' AND candidate_error LIKE '%s%%'",
+             want);
+    sqlite3_int64 errors = q1(db, sql);
+    if (judged == 0 || errors != judged)
+        fail_msg("%s: %lld judged, %lld errors mentioning '%s'", name, (long long)judged,
+                 (long long)errors, want);
+}
+
+static void test_mirror__faulty_candidates_become_errors(void **state)
+{
+    (void)state;
+    if (geteuid() != 0)
+        skip();
+    char url[64], port_s[16], script[4200];
+    int port = sdiff_test_free_port();
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", port);
+    run_fault("down", url, "5", "refused:");
+
+    snprintf(port_s, sizeof port_s, "%d", port);
+    snprintf(script, sizeof script, "%s/bad_candidate.py", tools);
+    const char *modes[][2] = {{"hang", "timeout:"}, {"reset", "reset:"}};
+    for (int i = 0; i < 2; i++) {
+        char *argv[] = {"/usr/bin/python3", script, (char *)modes[i][0], port_s, NULL};
+        int bad = sdiff_test_spawn(argv, NULL, NULL);
+        assert_int_equal(sdiff_test_wait_port(port, 10), 0);
+        run_fault(modes[i][0], url, "0.3", modes[i][1]);
+        sdiff_test_stop(bad, SIGKILL, 5);
+    }
+}
+
+static void test_mirror__sigkill_leaves_a_readable_database(void **state)
+{
+    (void)state;
+    if (geteuid() != 0)
+        skip();
+    char db[4200], cmd[20000];
+    snprintf(db, sizeof db, "%s/killed.db", dir);
+    int pid = start_mirror(db, cand_url, NULL, 0);
+    snprintf(cmd, sizeof cmd,
+             "/usr/bin/python3 '%s/services/drive.py' --port %d --requests 3000 --seed 4 "
+             ">/dev/null 2>&1",
+             fixtures, legacy);
+    char *argv[] = {"/bin/sh", "-c", cmd, NULL};
+    int drv = sdiff_test_spawn(argv, NULL, NULL);
+    usleep(2500000); /* mid-run: the driver is still sending */
+    sdiff_test_stop(pid, SIGKILL, 5);
+    sdiff_test_wait(drv, 120);
+    assert_int_equal(q1(db, "SELECT count(*) FROM pragma_integrity_check WHERE integrity_check"
+                            " <> 'ok'"),
+                     0);
+    /* at most the last second's batch is missing; what was committed is consistent */
+    assert_true(q1(db, "SELECT count(*) FROM results") > 0);
+    assert_int_equal(q1(db, "SELECT count(*) FROM results r LEFT JOIN exchanges e"
+                            " ON e.id = r.exchange_id WHERE e.id IS NULL"),
+                     0);
+}
+
+static void test_mirror__burst_into_a_tiny_queue_counts_drops(void **state)
+{
+    (void)state;
+    if (geteuid() != 0)
+        skip();
+    char db[4200], errf[4200];
+    snprintf(db, sizeof db, "%s/burst.db", dir);
+    snprintf(errf, sizeof errf, "%s.err", db);
+    const char *extra[] = {"--queue", "2", "--concurrency", "1", "--rate", "20"};
+    int pid = start_mirror(db, cand_url, extra, 6);
+    drive(600, 5);
+    usleep(300000);
+    int st = sdiff_test_stop(pid, SIGINT, 60);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+    size_t len;
+    char *err = (char *)sdiff_test_read_file(errf, &len);
+    char *p = strstr(err, " dropped (queue full");
+    assert_non_null(p);
+    while (p > err && p[-1] >= '0' && p[-1] <= '9')
+        p--;
+    long drops = atol(p);
+    assert_true(drops > 0);
+    /* everything captured is either dropped (counted) or has a result */
+    assert_int_equal(q1(db, "SELECT count(*) FROM results") + drops, 600);
+    free(err);
+}
+
+int main(int argc, char **argv)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_mirror__live_run_finds_every_planted_bug),
+        cmocka_unit_test(test_mirror__pcap_run_judges_the_recording),
+        cmocka_unit_test(test_mirror__faulty_candidates_become_errors),
+        cmocka_unit_test(test_mirror__sigkill_leaves_a_readable_database),
+        cmocka_unit_test(test_mirror__burst_into_a_tiny_queue_counts_drops),
+    };
+    if (argc > 1)
+        cmocka_set_test_filter(argv[1]);
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
