@@ -811,7 +811,7 @@ static int compare_bodies(struct sdiff_differ *d, const struct sdiff_msg *p,
         return rc;
     if (rc == SDIFF_ELIMIT) {
         res->cls = SDIFF_CLASS_ERROR;
-        snprintf(res->note, sizeof res->note, "candidate body: %s", derr.msg);
+        snprintf(res->note, sizeof res->note, "candidate body: %.180s", derr.msg);
         return SDIFF_OK;
     }
     if (rc < 0) {
