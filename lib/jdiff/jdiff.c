@@ -1536,13 +1536,16 @@ static void cmp_object_sorted(struct sdiff_jdiff *jd, uint32_t a, uint32_t b, co
                 jd->reasons |= SDIFF_JDIFF_IGNORED;
             continue;
         }
-        set_frame(jd, depth + 1, k, 0, 0);
         if (s == NONE) {
+            set_frame(jd, depth + 1, k, 0, 0);
             note(jd, SDIFF_DELTA_MISSING, depth + 1, k + 1, NONE);
         } else {
             ordered &= s >= last;
             last = s;
-            cmp(jd, k + 1, kb[s] + 1, &cst, cuno, depth + 1);
+            if (!raw_same(jd, k + 1, kb[s] + 1)) { /* most members are spelled alike */
+                set_frame(jd, depth + 1, k, 0, 0);
+                cmp(jd, k + 1, kb[s] + 1, &cst, cuno, depth + 1);
+            }
         }
         if ((jd->probe && jd->ndiff) || jd->rc < 0)
             goto out;
@@ -1590,6 +1593,8 @@ static void cmp_object(struct sdiff_jdiff *jd, uint32_t a, uint32_t b, const str
                 jd->reasons |= SDIFF_JDIFF_IGNORED;
             continue;
         }
+        if (raw_same(jd, ka + 1, kb + 1))
+            continue; /* most members are spelled alike */
         size_t before = jd->ndiff;
         set_frame(jd, depth + 1, ka, 0, 0);
         cmp(jd, ka + 1, kb + 1, &cst, cuno, depth + 1);

@@ -134,7 +134,7 @@ for pair in flask_10KB:go_10KB flask_100KB:go_100KB flask_500KB:go_500KB go_500K
     pyb=$1 pym=$2
     rb=$(awk -v o="$ours" -v p="$pyb" 'BEGIN { printf "%.1fx", o / p }')
     rm=$(awk -v o="$ourmed" -v p="$pym" 'BEGIN { printf "%.1fx", o / p }')
-    verdict=$([ "$equal" = 1 ] && echo equal || echo "$found differences")
+    verdict=$([ "$equal" = 1 ] && echo equal || echo "differs ($found)")
     printf '%-22s %9s | %9s %9s %9s | %9s %9s | %6s %6s | %s\n' "${pair%%:*}/${pair##*:}" \
         "$bytes" "$ours" "$ourmed" "$oneshot" "$pyb" "$pym" "$rb" "$rm" "$verdict"
 done
