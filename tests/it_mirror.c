@@ -164,19 +164,51 @@ static void test_mirror__live_run_finds_every_planted_bug(void **state)
     char db[4200];
     snprintf(db, sizeof db, "%s/live.db", dir);
     reset_candidate_stats();
-    const char *extra[] = {"--secondary", sec_url};
-    int pid = start_mirror(db, cand_url, extra, 2);
+    char metrics[64], cmd[20000];
+    int mport = sdiff_test_free_port();
+    snprintf(metrics, sizeof metrics, "127.0.0.1:%d", mport);
+    const char *extra[] = {"--secondary", sec_url, "--metrics", metrics, "--buffer-size", "256M"};
+    int pid = start_mirror(db, cand_url, extra, 6);
     drive(2000, 1);
-    usleep(500000);
+    usleep(2500000); /* replays finish and the metrics text is refreshed each second */
+    snprintf(cmd, sizeof cmd,
+             "curl -sf http://%s/healthz | grep -qx ok && curl -sf http://%s/metrics > '%s/metrics.txt'",
+             metrics, metrics, dir);
+    assert_int_equal(sh(cmd, 10), 0);
+    char mpath[4200];
+    snprintf(mpath, sizeof mpath, "%s/metrics.txt", dir);
+    size_t mlen;
+    char *mtext = (char *)sdiff_test_read_file(mpath, &mlen);
+    assert_non_null(strstr(mtext, "shadowdiff_replays_total{class=\"different\",route=\"GET /api/search\"}"));
+    assert_non_null(strstr(mtext, "shadowdiff_latency_seconds_bucket{side=\"candidate\",route=\"GET /api/health\",le=\"+Inf\"}"));
+    assert_non_null(strstr(mtext, "shadowdiff_exchanges_total{state=\"complete\"}"));
+    assert_non_null(strstr(mtext, "shadowdiff_drops_total{reason=\"queue_full\"} 0"));
+    free(mtext);
     int st = sdiff_test_stop(pid, SIGINT, 30);
     assert_true(WIFEXITED(st));
     assert_int_equal(WEXITSTATUS(st), 0);
     struct stat sb;
     assert_int_equal(stat(db, &sb), 0);
     assert_int_equal(sb.st_mode & 0777, 0600);
-    /* every request is accounted for: an exchange and a result each */
-    assert_int_equal(q1(db, "SELECT count(*) FROM exchanges"), 2000);
-    assert_int_equal(q1(db, "SELECT count(*) FROM results"), 2000);
+    /* every request is accounted for: an exchange and a result each, unless the kernel
+     * dropped packets (a slow sanitizer build on a loaded machine), and then the loss shows */
+    char errf[4200];
+    snprintf(errf, sizeof errf, "%s.err", db);
+    size_t elen;
+    char *etext = (char *)sdiff_test_read_file(errf, &elen);
+    char *kd = strstr(etext, "kernel drops ");
+    assert_non_null(kd);
+    long kernel_drops = atol(kd + strlen("kernel drops "));
+    sqlite3_int64 ex = q1(db, "SELECT count(*) FROM exchanges");
+    if (kernel_drops == 0) {
+        assert_int_equal(ex, 2000);
+    } else {
+        fprintf(stderr, "note: %ld kernel drops; %lld exchanges\n", kernel_drops, (long long)ex);
+        assert_true(ex <= 2000 && ex > 1000);
+        assert_null(strstr(etext, " 0 gaps (")); /* the loss is reported, never silent */
+    }
+    free(etext);
+    assert_int_equal(q1(db, "SELECT count(*) FROM results"), ex);
     assert_int_equal(q1(db, "SELECT count(*) FROM results WHERE class = 'error'"), 0);
     expect_planted(db);
     assert_true(q1(db, "SELECT count(*) FROM results WHERE method = 'POST'") > 0);

@@ -30,7 +30,10 @@ static const char USAGE[] =
     "      --drain S              after a stop, wait at most S seconds for answers (default 10)\n"
     "      --duration S           stop after S seconds\n"
     "      --max-body SIZE        body bytes kept per message (default 1M)\n"
+    "      --buffer-size SIZE     kernel capture buffer (default 32M)\n"
     "      --keep-identical N     keep the bodies of 1 in N identical answers (default 100)\n"
+    "      --metrics ADDR:PORT    serve Prometheus /metrics and /healthz (off by default;\n"
+    "                             ':9464' listens on 127.0.0.1)\n"
     "%s"
     "  -h, --help                 this text\n"
     "\n"
@@ -74,7 +77,7 @@ static void on_started(int live, const char *filter, void *ud)
 int cmd_mirror(int argc, char **argv)
 {
     enum { O_DB = 256, O_SAMPLE, O_ROUTE_RATE, O_QUEUE, O_DRAIN, O_DURATION, O_MAXBODY,
-           O_KEEP_IDENT, O_FILTER };
+           O_KEEP_IDENT, O_FILTER, O_METRICS, O_BUFSIZE };
     static const struct option longopts[] = {
         {"interface", required_argument, NULL, 'i'},
         {"pcap", required_argument, NULL, 'r'},
@@ -88,6 +91,8 @@ int cmd_mirror(int argc, char **argv)
         {"duration", required_argument, NULL, O_DURATION},
         {"max-body", required_argument, NULL, O_MAXBODY},
         {"keep-identical", required_argument, NULL, O_KEEP_IDENT},
+        {"metrics", required_argument, NULL, O_METRICS},
+        {"buffer-size", required_argument, NULL, O_BUFSIZE},
         CLI_JUDGE_LONGOPTS,
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -115,6 +120,7 @@ int cmd_mirror(int argc, char **argv)
         case 'r': o.capture.source.pcap_file = optarg; continue;
         case O_FILTER: o.capture.extra_filter = optarg; continue;
         case O_DB: o.db = optarg; continue;
+        case O_METRICS: o.metrics_addr = optarg; continue;
         case 'p':
             if (nports == 64 || cli_parse_port(optarg, &ports[nports]) < 0) {
                 cli_error("mirror", "--port: '%s' is not a port number (1-65535)", optarg);
@@ -160,6 +166,13 @@ int cmd_mirror(int argc, char **argv)
                 o.drain_s = s;
             else
                 o.capture.duration_s = s;
+            continue;
+        case O_BUFSIZE:
+            if (cli_parse_size(optarg, &z) < 0 || z > (1u << 30)) {
+                cli_error("mirror", "--buffer-size: '%s' is not a size up to 1G", optarg);
+                return SDIFF_EXIT_ERROR;
+            }
+            o.capture.source.buffer_bytes = (int)z;
             continue;
         case O_MAXBODY:
             if (cli_parse_size(optarg, &z) < 0 || z == 0) {

@@ -22,6 +22,8 @@ extern "C" {
  * (from a signal handler).
  */
 
+struct sdiff_capture_run_stats;
+
 struct sdiff_capture_run_opts {
     struct sdiff_capture_opts source;
     const uint16_t *ports;     /* server ports; also build the BPF filter */
@@ -32,6 +34,8 @@ struct sdiff_capture_run_opts {
     uint64_t max_exchanges;    /* 0: no limit */
     /* called once the source is open and filtered (e.g. to say "listening"); may be NULL */
     void (*on_started)(int live, const char *filter, void *ud);
+    /* called about once a second with the counters so far (for metrics); may be NULL */
+    void (*on_stats)(const struct sdiff_capture_run_stats *st, void *ud);
 };
 
 struct sdiff_capture_run_stats {
@@ -105,6 +109,10 @@ struct sdiff_judge_opts {
     double sample;                 /* fraction replayed, by a hash of the request; 0 or 1: all */
     double route_rate;             /* replays per second per route; 0: no cap */
     size_t identical_body_every;   /* keep the candidate body of 1 identical in N; 0: never */
+    /* called for each judged exchange (latencies < 0 when unknown); may be NULL */
+    void (*on_result)(const char *route, enum sdiff_class cls, double primary_ms,
+                      double candidate_ms, void *ud);
+    void *on_result_ud;
 };
 
 struct sdiff_judge;
@@ -177,6 +185,7 @@ struct sdiff_mirror_opts {
     double progress_s;             /* call progress this often; 0: 5 */
     void (*progress)(const struct sdiff_mirror_stats *st, void *ud);
     void *progress_ud;
+    const char *metrics_addr;      /* serve /metrics and /healthz here; NULL: off */
 };
 
 SDIFF_API int sdiff_run_mirror(const struct sdiff_mirror_opts *o, volatile sig_atomic_t *stop,

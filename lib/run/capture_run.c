@@ -87,7 +87,7 @@ int sdiff_run_capture(const struct sdiff_capture_run_opts *o, sdiff_run_sink_fn 
     int live = sdiff_capture_is_live(cap);
     if (o->on_started)
         o->on_started(live, filter, ud);
-    uint64_t started = now_us(), last_ts = 0, last_expire = started;
+    uint64_t started = now_us(), last_ts = 0, last_expire = started, last_stats = started;
     uint64_t deadline = o->duration_s > 0 ? started + (uint64_t)(o->duration_s * 1e6) : 0;
     snprintf(st->stop_reason, sizeof st->stop_reason, "end of file");
     for (;;) {
@@ -113,6 +113,16 @@ int sdiff_run_capture(const struct sdiff_capture_run_opts *o, sdiff_run_sink_fn 
             if (now - last_expire >= 1000000u) {
                 sdiff_reasm_expire(reasm, now);
                 last_expire = now;
+            }
+        }
+        if (o->on_stats) {
+            uint64_t now = now_us();
+            if (now - last_stats >= 1000000u) {
+                sdiff_capture_stats(cap, &st->source);
+                st->reasm = *sdiff_reasm_stats(reasm);
+                st->pair = *sdiff_pair_stats(pair);
+                o->on_stats(st, ud);
+                last_stats = now;
             }
         }
         if (nrc == SDIFF_MORE)

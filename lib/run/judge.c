@@ -224,6 +224,9 @@ static int finish(struct sdiff_judge *j, struct pending *p)
         r.secondary.keep_body = keep;
     }
     rc = sdiff_store_put_result(j->o.db, &r, NULL, &j->err);
+    if (j->o.on_result)
+        j->o.on_result(p->route, dr.cls, primary_ms, answered ? cand->latency_ms : -1,
+                       j->o.on_result_ud);
     sdiff_diff_result_dispose(&dr);
     return rc;
 }

@@ -14,6 +14,9 @@
 #include <strings.h>
 #include <time.h>
 
+#include "shadowdiff/metrics.h"
+#include "run/mirror_int.h"
+
 struct queue {
     pthread_mutex_t mu;
     pthread_cond_t not_full;
@@ -28,7 +31,8 @@ struct queue {
 };
 
 struct cap_thread {
-    const struct sdiff_mirror_opts *o;
+    struct sdiff_capture_run_opts capture; /* the caller's, plus our stats hook */
+    struct mirror_metrics *mm;
     struct queue *q;
     volatile sig_atomic_t *stop;
     struct sdiff_capture_run_stats st;
@@ -107,11 +111,23 @@ static struct sdiff_exchange *pop(struct queue *q)
 static void *capture_main(void *arg)
 {
     struct cap_thread *t = arg;
-    t->rc = sdiff_run_capture(&t->o->capture, push, t, t->stop, &t->st, &t->err);
+    t->rc = sdiff_run_capture(&t->capture, push, t, t->stop, &t->st, &t->err);
     pthread_mutex_lock(&t->q->mu);
     t->q->done = 1;
     pthread_mutex_unlock(&t->q->mu);
     return NULL;
+}
+
+static void on_capture_stats(const struct sdiff_capture_run_stats *st, void *ud)
+{
+    struct cap_thread *t = ud;
+    sdiff__mirror_metrics_capture(t->mm, st);
+}
+
+static void on_result(const char *route, enum sdiff_class cls, double primary_ms,
+                      double candidate_ms, void *ud)
+{
+    sdiff__mirror_metrics_observe(ud, route, cls, primary_ms, candidate_ms);
 }
 
 static void snapshot(struct queue *q, struct sdiff_mirror_stats *st)
@@ -133,13 +149,17 @@ int sdiff_run_mirror(const struct sdiff_mirror_opts *o, volatile sig_atomic_t *s
     struct sdiff_judge_opts jo = o->judge;
     struct queue q;
     volatile sig_atomic_t cap_stop = 0; /* the capture thread's own flag */
-    struct cap_thread ct = {.o = o, .q = &q, .stop = &cap_stop};
+    struct cap_thread ct = {.capture = o->capture, .q = &q, .stop = &cap_stop};
+    struct mirror_metrics *mm = NULL;
+    struct sdiff_metrics *server = NULL;
+    struct sdiff_buf text;
     pthread_t thread;
     int started = 0, rc;
     char marker[128] = "X-Shadowdiff";
 
     memset(st, 0, sizeof *st);
     memset(&q, 0, sizeof q);
+    sdiff_buf_init(&text, 64u << 20);
     pthread_mutex_init(&q.mu, NULL);
     pthread_cond_init(&q.not_full, NULL);
     q.cap = o->queue_cap ? o->queue_cap : 4096;
@@ -151,9 +171,21 @@ int sdiff_run_mirror(const struct sdiff_mirror_opts *o, volatile sig_atomic_t *s
         q.marker_len--;
     q.marker = marker;
     q.ring = sdiff_calloc(q.cap, sizeof *q.ring);
-    if (q.ring == NULL) {
+    mm = sdiff_calloc(1, sizeof *mm);
+    if (mm)
+        pthread_mutex_init(&mm->mu, NULL);
+    if (q.ring == NULL || mm == NULL) {
         rc = sdiff_err_set(err, SDIFF_ENOMEM, "mirror", "out of memory");
         goto out;
+    }
+    ct.mm = mm;
+    ct.capture.on_stats = on_capture_stats;
+    jo.on_result = on_result;
+    jo.on_result_ud = mm;
+    if (o->metrics_addr) {
+        rc = sdiff_metrics_start(&server, o->metrics_addr, err);
+        if (rc < 0)
+            goto out;
     }
     rc = sdiff_store_open(&db, o->db, &o->store, err);
     if (rc < 0)
@@ -217,6 +249,13 @@ int sdiff_run_mirror(const struct sdiff_mirror_opts *o, volatile sig_atomic_t *s
             if (rc < 0)
                 goto stop_capture;
             last_commit = now;
+            if (server) {
+                snapshot(&q, st);
+                sdiff_buf_reset(&text);
+                sdiff__mirror_metrics_render(mm, st, sdiff_judge_inflight(judge), &text);
+                sdiff_metrics_publish(server, text.data ? (const char *)text.data : "",
+                                      text.len);
+            }
         }
         if (o->progress && now - last_progress >= every) {
             snapshot(&q, st);
@@ -269,6 +308,11 @@ out:
             sdiff_err_set(err, erc, serr.where, "%s", serr.msg);
         }
     }
+    sdiff_metrics_stop(server);
+    sdiff_buf_dispose(&text);
+    if (mm)
+        pthread_mutex_destroy(&mm->mu);
+    sdiff_free(mm);
     sdiff_judge_free(judge);
     for (struct sdiff_exchange *ex; q.ring && (ex = pop(&q)) != NULL;)
         sdiff_exchange_free(ex);
