@@ -78,6 +78,8 @@ struct sdiff_stored_resp {
     double latency_ms;           /* < 0: unknown */
     const char *error;           /* NULL when answered */
     int keep_body;               /* store the body (differences always keep theirs) */
+    int skip_row;                /* store only status and latency in the result, no answer row
+                                    (identical answers: their headers and body add nothing) */
 };
 
 struct sdiff_result_rec {

@@ -213,7 +213,8 @@ static int finish(struct sdiff_judge *j, struct pending *p)
         .t_req_start = ex->t_req_start,
         .candidate = {.msg = answered || cand->resp.present ? &cand->resp : NULL,
                       .latency_ms = cand->latency_ms,
-                      .error = answered ? NULL : cand_err, .keep_body = keep},
+                      .error = answered ? NULL : cand_err, .keep_body = keep,
+                      .skip_row = !keep},
         .paths = paths, .kinds = kinds, .primary_values = pv, .candidate_values = cv,
         .ndiffs = n,
     };
@@ -222,6 +223,7 @@ static int finish(struct sdiff_judge *j, struct pending *p)
         r.secondary.latency_ms = sec->latency_ms;
         r.secondary.error = sec->error ? sec->errmsg : NULL;
         r.secondary.keep_body = keep;
+        r.secondary.skip_row = !keep;
     }
     rc = sdiff_store_put_result(j->o.db, &r, NULL, &j->err);
     if (j->o.on_result)

@@ -175,9 +175,9 @@ int sdiff_store_put_result(struct sdiff_store *st, const struct sdiff_result_rec
     int64_t rid = sqlite3_last_insert_rowid(st->db);
     if (id)
         *id = rid;
-    if (r->candidate.msg || r->candidate.error)
+    if ((r->candidate.msg || r->candidate.error) && !r->candidate.skip_row)
         rc = put_response(st, rid, "candidate", &r->candidate, err);
-    if (rc >= 0 && (r->secondary.msg || r->secondary.error))
+    if (rc >= 0 && (r->secondary.msg || r->secondary.error) && !r->secondary.skip_row)
         rc = put_response(st, rid, "secondary", &r->secondary, err);
     if (rc >= 0 && r->ndiffs > 0)
         rc = prepare(st, &st->ins_diff,
