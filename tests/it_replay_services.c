@@ -101,7 +101,7 @@ static void test_replay_services__planted_bugs_are_found_and_noise_is_not(void *
     snprintf(port, sizeof port, "%d", legacy);
 
     char *cap_argv[] = {(char *)sdiff_test_bin(), "capture", "--interface", "lo", "--port", port,
-                        "--out", db, NULL};
+                        "--buffer-size", "256M", "--out", db, NULL};
     int cap = sdiff_test_spawn(cap_argv, NULL, errf);
     assert_int_equal(sdiff_test_wait_file_contains(errf, "listening on lo", 10), 0);
     snprintf(cmd, sizeof cmd,
@@ -127,10 +127,24 @@ static void test_replay_services__planted_bugs_are_found_and_noise_is_not(void *
 
     sqlite3 *h;
     assert_int_equal(sqlite3_open(results, &h), SQLITE_OK);
-    /* every request driven is an exchange, and every exchange has a result */
-    assert_int_equal(count(h, "SELECT count(*) FROM exchanges"), 1500);
-    assert_int_equal(count(h, "SELECT count(*) FROM results"), 1500);
-    assert_int_equal(count(h, "SELECT count(*) FROM exchanges WHERE state <> 'complete'"), 0);
+    /* every request driven is an exchange, and every exchange has a result; when the kernel
+     * dropped packets (a loaded machine), the loss must be reported, never silent */
+    size_t elen;
+    char *etext = (char *)sdiff_test_read_file(errf, &elen);
+    char *kd = strstr(etext, "kernel drops ");
+    assert_non_null(kd);
+    long kernel_drops = atol(kd + strlen("kernel drops "));
+    sqlite3_int64 ex = count(h, "SELECT count(*) FROM exchanges");
+    if (kernel_drops == 0) {
+        assert_int_equal(ex, 1500);
+        assert_int_equal(count(h, "SELECT count(*) FROM exchanges WHERE state <> 'complete'"), 0);
+    } else {
+        fprintf(stderr, "note: %ld kernel drops, %lld exchanges\n", kernel_drops, (long long)ex);
+        assert_true(ex > 1000 && ex <= 1500);
+        assert_null(strstr(etext, " 0 gaps ("));
+    }
+    free(etext);
+    assert_int_equal(count(h, "SELECT count(*) FROM results"), ex);
     /* planted bugs */
     expect_route(h, "GET /api/users/{id}", "different", 1);
     expect_route(h, "GET /api/products/{id}/price", "different", 1);
