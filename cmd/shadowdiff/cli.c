@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 void cli_error(const char *cmd, const char *fmt, ...)
 {
@@ -22,6 +23,23 @@ int cli_fail(const char *cmd, const struct sdiff_err *err)
 {
     cli_error(cmd, "%s", err->msg[0] ? err->msg : sdiff_status_str(err->code));
     return SDIFF_EXIT_ERROR;
+}
+
+volatile sig_atomic_t cli_stop_flag;
+
+static void on_stop_signal(int sig)
+{
+    (void)sig;
+    cli_stop_flag = 1;
+}
+
+void cli_catch_stop_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
 }
 
 int cli_parse_u64(const char *s, uint64_t *out)

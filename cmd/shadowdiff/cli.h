@@ -20,6 +20,11 @@ void cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(prin
 /* Print the error object as one line and return SDIFF_EXIT_ERROR. */
 int cli_fail(const char *cmd, const struct sdiff_err *err);
 
+/* Set by SIGINT and SIGTERM once cli_catch_stop_signals has run: commands stop cleanly. */
+#include <signal.h>
+extern volatile sig_atomic_t cli_stop_flag;
+void cli_catch_stop_signals(void);
+
 int cli_parse_port(const char *s, uint16_t *out);
 /* "1048576", "512K", "1M", "2G" */
 int cli_parse_size(const char *s, size_t *out);
@@ -83,5 +88,7 @@ int cmd_capture(int argc, char **argv);
 int cmd_diff(int argc, char **argv);
 int cmd_replay(int argc, char **argv);
 int cmd_mirror(int argc, char **argv);
+int cmd_report(int argc, char **argv);
+int cmd_inspect(int argc, char **argv);
 
 #endif

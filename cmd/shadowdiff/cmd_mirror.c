@@ -39,13 +39,6 @@ static const char USAGE[] =
     "\n"
     "Exit: 0 done (whatever the parity: read it with report); 2 error.\n";
 
-static volatile sig_atomic_t stop_flag;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    stop_flag = 1;
-}
 
 static void progress(const struct sdiff_mirror_stats *st, void *ud)
 {
@@ -217,13 +210,9 @@ int cmd_mirror(int argc, char **argv)
     o.progress = progress;
     o.progress_ud = &tty;
 
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    cli_catch_stop_signals();
 
-    int rc = sdiff_run_mirror(&o, &stop_flag, &st, &err);
+    int rc = sdiff_run_mirror(&o, &cli_stop_flag, &st, &err);
     if (tty)
         fputc('\n', stderr);
     if (st.judge.run_id) {

@@ -27,13 +27,6 @@ static const char USAGE[] =
     "Exit: 0 nothing different; 1 some exchange is different; 2 error (bad arguments, a\n"
     "corpus or database that cannot be used, or candidate failures and nothing different).\n";
 
-static volatile sig_atomic_t stop_flag;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    stop_flag = 1;
-}
 
 int cmd_replay(int argc, char **argv)
 {
@@ -86,13 +79,9 @@ int cmd_replay(int argc, char **argv)
     o.judge = j.judge;
     o.config_path = j.config;
 
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    cli_catch_stop_signals();
 
-    int rc = sdiff_run_replay(&o, &stop_flag, &st, &err);
+    int rc = sdiff_run_replay(&o, &cli_stop_flag, &st, &err);
     if (st.run_id)
         cli_print_judged("replay", &st, &j);
     cli_judge_dispose(&j);
