@@ -30,7 +30,8 @@ static int collect_sink(struct sdiff_exchange *ex, void *ud, struct sdiff_err *e
     struct collect *c = ud;
     (void)err;
     sdiff_buf_reset(&c->line);
-    assert_int_equal(sdiff_exchange_to_json(ex, NULL, &c->line), SDIFF_OK);
+    struct sdiff_store_opts opts = {.checksums = 1};
+    assert_int_equal(sdiff_exchange_to_json(ex, &opts, &c->line), SDIFF_OK);
     json_error_t jerr;
     json_t *full = json_loadb((const char *)c->line.data, c->line.len, 0, &jerr);
     if (full == NULL)

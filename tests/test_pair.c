@@ -253,6 +253,24 @@ static void test_pair__body_limit_truncates(void **state)
     fx_free(&f);
 }
 
+static void test_pair__discarded_bodies_keep_their_lengths(void **state)
+{
+    (void)state;
+    struct sdiff_limits lim = SDIFF_LIMITS_INIT;
+    lim.discard_bodies = 1;
+    lim.max_body = 3;
+    struct fx f;
+    fx_open(&f, &lim, 0);
+    fx_send(&f, C2S, "POST /a HTTP/1.1\r\nContent-Length: 2\r\n\r\nab");
+    fx_send(&f, S2C, OK5);
+    fx_send(&f, C2S, "GET /b HTTP/1.1\r\n\r\n");
+    fx_send(&f, S2C, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+    /* same lengths and states as when kept: 5 bytes cut at 3, then 2 */
+    assert_string_equal(f.log, "0 POST /a 200 truncated 3|1 GET /b 200 complete 2|");
+    fx_close(&f);
+    fx_free(&f);
+}
+
 static void test_pair__pipeline_limit_is_counted_and_never_mispairs(void **state)
 {
     (void)state;
@@ -345,6 +363,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_pair__bad_request_framing_pairs_with_its_400),
     cmocka_unit_test(test_pair__malformed_response_is_unparsable),
     cmocka_unit_test(test_pair__body_limit_truncates),
+    cmocka_unit_test(test_pair__discarded_bodies_keep_their_lengths),
     cmocka_unit_test(test_pair__pipeline_limit_is_counted_and_never_mispairs),
     cmocka_unit_test(test_pair__split_anywhere_same_exchanges),
     cmocka_unit_test(test_pair__oom_sweep_never_crashes),

@@ -32,19 +32,13 @@ static const char USAGE[] =
     "      --buffer-size SIZE live kernel buffer (default 32M)\n"
     "      --max-flows N      connections tracked at once (default 65536)\n"
     "      --keep-secrets     store Authorization, Cookie, ... values as they are\n"
+    "      --checksums        with --out -: add the CRC-32 of each body (keeps the bodies)\n"
     "      --redact-header H  also redact header H (repeatable)\n"
     "  -h, --help             this text\n"
     "\n"
     "Exit: 0 done; 2 bad arguments, unreadable or corrupt capture, missing interface or\n"
     "permission, or a database error (what was stored before it is kept).\n";
 
-static volatile sig_atomic_t stop_flag;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    stop_flag = 1;
-}
 
 struct sink_ctx {
     struct sdiff_store *store;
@@ -98,6 +92,7 @@ int cmd_capture(int argc, char **argv)
         {"buffer-size", required_argument, NULL, 'K'},
         {"max-flows", required_argument, NULL, 'F'},
         {"keep-secrets", no_argument, NULL, 'k'},
+        {"checksums", no_argument, NULL, 'C'},
         {"redact-header", required_argument, NULL, 'R'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -126,6 +121,7 @@ int cmd_capture(int argc, char **argv)
         case 'f': o.extra_filter = optarg; break;
         case 'o': out = optarg; break;
         case 'k': s.sopts.keep_secrets = 1; break;
+        case 'C': s.sopts.checksums = 1; break;
         case 'p':
             if (nports == 64 || cli_parse_port(optarg, &ports[nports]) < 0) {
                 cli_error("capture", "--port: '%s' is not a port number (1-65535)", optarg);
@@ -222,17 +218,16 @@ int cmd_capture(int argc, char **argv)
             goto done;
         }
     } else {
+        /* JSON Lines carries lengths, not bodies: count them without copying, unless asked
+         * for their checksums */
+        o.limits.discard_bodies = !s.sopts.checksums;
         static char obuf[1 << 16];
         setvbuf(stdout, obuf, _IOFBF, sizeof obuf);
     }
 
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    cli_catch_stop_signals();
 
-    rc = sdiff_run_capture(&o, sink, &s, &stop_flag, &st, &err);
+    rc = sdiff_run_capture(&o, sink, &s, &cli_stop_flag, &st, &err);
 
     if (rc < 0 && st.source.packets == 0 && err.code != SDIFF_EDB) {
         /* Nothing was read: the source itself is the problem (missing file, interface...). */

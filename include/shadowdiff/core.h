@@ -226,6 +226,7 @@ struct sdiff_limits {
     size_t max_body;           /* body bytes kept per message; the rest is counted */
     size_t max_pipeline;       /* requests waiting for a response on one connection */
     uint64_t idle_timeout_us;  /* a flow with no packet for this long is expired */
+    int discard_bodies;        /* count body bytes but keep none (lengths only output) */
 };
 
 #define SDIFF_LIMITS_INIT                                                                       \

@@ -29,6 +29,7 @@ struct sdiff_store_opts {
     size_t nsecret;
     size_t batch;                  /* exchanges per transaction; 0: 1000 */
     int must_exist;                /* open an existing database only (a corpus to read) */
+    int checksums;                 /* JSON Lines: add req_body_crc32 and resp_body_crc32 */
 };
 
 struct sdiff_store;
@@ -138,8 +139,8 @@ SDIFF_API const char *sdiff_store_path(const struct sdiff_store *st);
 /**
  * Append one exchange as a JSON object (no newline) to out: conn, seq, client, server,
  * method, target, version, status (null without a response), reason, state, note,
- * req_body_len, resp_body_len (after de-chunking), req_body_crc32, resp_body_crc32,
- * primary_ms (null when unknown), t_req_start (microseconds), req_headers and resp_headers
+ * req_body_len, resp_body_len (after de-chunking), req_body_crc32 and resp_body_crc32 (with
+ * opts->checksums), primary_ms (null when unknown), t_req_start (microseconds), req_headers and resp_headers
  * (arrays of [name, value], redacted unless keep_secrets).
  */
 SDIFF_API int sdiff_exchange_to_json(const struct sdiff_exchange *ex,

@@ -292,13 +292,51 @@ int sdiff_buf_json_str(struct sdiff_buf *b, const void *src, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
     const uint8_t *p = src;
-    int rc = sdiff_buf_reserve(b, n + 2);
+    /* Reserve the worst case (every byte as \u00XX) once, then write without checks; fall
+     * back to exact appends only when that worst case is over the buffer's cap. */
+    if (n <= (SIZE_MAX - 2) / 6 && sdiff_buf_reserve(b, n * 6 + 2) == SDIFF_OK) {
+        uint8_t *o = b->data + b->len;
+        *o++ = '"';
+        size_t i = 0;
+        while (i < n) {
+            uint8_t c = p[i];
+            if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+                *o++ = c;
+                i++;
+                continue;
+            }
+            size_t ulen = c >= 0x80 ? utf8_seq_len(p + i, n - i) : 0;
+            if (ulen > 0) {
+                memcpy(o, p + i, ulen);
+                o += ulen;
+                i += ulen;
+                continue;
+            }
+            *o++ = '\\';
+            switch (c) {
+            case '"': *o++ = '"'; break;
+            case '\\': *o++ = '\\'; break;
+            case '\n': *o++ = 'n'; break;
+            case '\r': *o++ = 'r'; break;
+            case '\t': *o++ = 't'; break;
+            default:
+                memcpy(o, "u00", 3);
+                o[3] = (uint8_t)hex[c >> 4];
+                o[4] = (uint8_t)hex[c & 15];
+                o += 5;
+            }
+            i++;
+        }
+        *o++ = '"';
+        b->len = (size_t)(o - b->data);
+        b->data[b->len] = '\0';
+        return SDIFF_OK;
+    }
+    int rc = sdiff_buf_append(b, "\"", 1);
     if (rc < 0)
         return rc;
-    b->data[b->len++] = '"';
     size_t i = 0;
     while (i < n) {
-        /* copy the longest run that needs no escaping in one go */
         size_t j = i;
         while (j < n && p[j] >= 0x20 && p[j] < 0x80 && p[j] != '"' && p[j] != '\\')
             j++;

@@ -44,6 +44,7 @@ struct conn {
     int skip_responses;      /* responses owed to requests closed by the pipeline limit */
     int req_fin, resp_fin;
     int upgrade_h2c;
+    char client[64], server[64]; /* formatted once per connection */
     uint32_t next_seq;
     uint64_t ts;
     struct sdiff_buf req_body, resp_body;
@@ -144,12 +145,19 @@ static void desync(struct conn *c, const char *why)
     drain(c, 0);
 }
 
-static int body_append(struct sdiff_buf *b, int *cut, uint64_t *seen, const uint8_t *p,
-                       size_t len)
+static int body_append(const struct conn *c, struct sdiff_buf *b, int *cut, uint64_t *seen,
+                       const uint8_t *p, size_t len)
 {
     *seen += len;
     if (*cut)
         return 0;
+    if (c->pair->limits.discard_bodies) {
+        /* lengths only: b->len counts what would be kept, no byte is copied */
+        size_t room = b->max - b->len;
+        b->len += len > room ? room : len;
+        *cut = len > room;
+        return 0;
+    }
     int rc = sdiff_buf_append(b, p, len);
     if (rc == SDIFF_ELIMIT) {
         size_t room = b->max - b->len;
@@ -161,6 +169,11 @@ static int body_append(struct sdiff_buf *b, int *cut, uint64_t *seen, const uint
 
 static void body_take(struct sdiff_msg *m, struct sdiff_buf *b)
 {
+    if (b->data == NULL) { /* discarded body, or none */
+        m->body_len = b->len;
+        b->len = 0;
+        return;
+    }
     sdiff_free(m->body);
     m->body = sdiff_buf_steal(b, &m->body_len);
 }
@@ -219,8 +232,8 @@ static int req_begin(void *ud)
         return SDIFF_ENOMEM;
     ex->conn_id = c->info.id;
     ex->seq = c->next_seq++;
-    fmt_endpoint(ex->client, sizeof ex->client, c->info.family, c->info.client, c->info.cport);
-    fmt_endpoint(ex->server, sizeof ex->server, c->info.family, c->info.server, c->info.sport);
+    memcpy(ex->client, c->client, sizeof ex->client);
+    memcpy(ex->server, c->server, sizeof ex->server);
     ex->t_req_start = c->ts;
     struct qent *e = q_at(c, c->qlen);
     memset(e, 0, sizeof *e);
@@ -254,7 +267,7 @@ static int req_body(const uint8_t *d, size_t len, void *ud)
     struct conn *c = ud;
     if (c->cur_req == NULL)
         return 0;
-    return body_append(&c->req_body, &c->req_body_cut, &c->cur_req->ex->req.body_seen, d, len);
+    return body_append(c, &c->req_body, &c->req_body_cut, &c->cur_req->ex->req.body_seen, d, len);
 }
 
 static int req_complete(void *ud)
@@ -337,7 +350,7 @@ static int resp_body(const uint8_t *d, size_t len, void *ud)
     struct conn *c = ud;
     if (c->cur_resp == NULL || c->resp_interim)
         return 0;
-    return body_append(&c->resp_body, &c->resp_body_cut, &c->cur_resp->ex->resp.body_seen, d,
+    return body_append(c, &c->resp_body, &c->resp_body_cut, &c->cur_resp->ex->resp.body_seen, d,
                        len);
 }
 
@@ -484,6 +497,8 @@ static void on_open(const struct sdiff_flow_info *f, void **flow_ud, void *ud)
         return;
     c->pair = p;
     c->info = *f;
+    fmt_endpoint(c->client, sizeof c->client, f->family, f->client, f->cport);
+    fmt_endpoint(c->server, sizeof c->server, f->family, f->server, f->sport);
     c->qcap = p->limits.max_pipeline ? p->limits.max_pipeline : 1;
     c->q = sdiff_calloc(c->qcap, sizeof *c->q);
     sdiff_buf_init(&c->req_body, p->limits.max_body);

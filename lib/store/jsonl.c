@@ -117,8 +117,10 @@ int sdiff_exchange_to_json(const struct sdiff_exchange *ex, const struct sdiff_s
     rc = rc < 0 ? rc : put_str_field(b, "note", ex->note, ex->note[0] != '\0');
     rc = rc < 0 ? rc : put_u64_field(b, "req_body_len", rq->body_len);
     rc = rc < 0 ? rc : put_u64_field(b, "resp_body_len", rs->body_len);
-    rc = rc < 0 ? rc : put_crc_field(b, "req_body_crc32", body_crc(rq));
-    rc = rc < 0 ? rc : put_crc_field(b, "resp_body_crc32", body_crc(rs));
+    if (opts && opts->checksums) {
+        rc = rc < 0 ? rc : put_crc_field(b, "req_body_crc32", body_crc(rq));
+        rc = rc < 0 ? rc : put_crc_field(b, "resp_body_crc32", body_crc(rs));
+    }
     double ms = sdiff_exchange_primary_ms(ex);
     if (rc >= 0 && ms >= 0) {
         /* microseconds as a fixed-point millisecond value, without printf */
