@@ -20,56 +20,32 @@ static char fixtures[4096], tools[4096], dir[4096];
 static int legacy, secondary, candidate;
 static char legacy_s[16], cand_url[64], sec_url[64];
 
-static int sh(const char *cmd, double timeout_s)
-{
-    char *argv[] = {"/bin/sh", "-c", (char *)cmd, NULL};
-    int st = sdiff_test_wait(sdiff_test_spawn(argv, NULL, NULL), timeout_s);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
+static struct sdiff_test_services svc;
 
 static int setup(void **state)
 {
     (void)state;
     if (geteuid() != 0)
         return 0;
-    const char *fx = getenv("SDIFF_FIXTURES");
-    snprintf(fixtures, sizeof fixtures, "%s", fx ? fx : "fixtures");
+    if (sdiff_test_services_start(&svc) != 0)
+        return -1;
+    snprintf(fixtures, sizeof fixtures, "%s", svc.fixtures);
     snprintf(tools, sizeof tools, "%s/../tests/tools", fixtures);
-    char *d = sdiff_test_tmpdir();
-    snprintf(dir, sizeof dir, "%s", d);
-    free(d);
-    char cmd[20000];
-    snprintf(cmd, sizeof cmd, "'%s/services/start.sh' '%s' >'%s/start.log' 2>&1", fixtures, dir,
-             dir);
-    if (sh(cmd, 240) != 0)
-        return -1;
-    char env[4200], line[128];
-    snprintf(env, sizeof env, "%s/ports.env", dir);
-    FILE *f = fopen(env, "r");
-    if (f == NULL)
-        return -1;
-    while (fgets(line, sizeof line, f)) {
-        sscanf(line, "LEGACY_PORT=%d", &legacy);
-        sscanf(line, "SECONDARY_PORT=%d", &secondary);
-        sscanf(line, "CANDIDATE_PORT=%d", &candidate);
-    }
-    fclose(f);
+    snprintf(dir, sizeof dir, "%s", svc.dir);
+    legacy = svc.legacy;
+    secondary = svc.secondary;
+    candidate = svc.candidate;
     snprintf(legacy_s, sizeof legacy_s, "%d", legacy);
     snprintf(cand_url, sizeof cand_url, "http://127.0.0.1:%d", candidate);
     snprintf(sec_url, sizeof sec_url, "http://127.0.0.1:%d", secondary);
-    return legacy && secondary && candidate ? 0 : -1;
+    return 0;
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    if (geteuid() != 0)
-        return 0;
-    char cmd[20000];
-    snprintf(cmd, sizeof cmd, "'%s/services/stop.sh' '%s' >/dev/null 2>&1", fixtures, dir);
-    sh(cmd, 30);
     sdiff_test_kill_all();
-    sdiff_test_rmdir(dir);
+    sdiff_test_services_stop(&svc);
     return 0;
 }
 
@@ -94,7 +70,7 @@ static void drive(int requests, int seed)
              "/usr/bin/python3 '%s/services/drive.py' --port %d --requests %d --seed %d "
              ">>'%s/drive.log' 2>&1",
              fixtures, legacy, requests, seed, dir);
-    assert_int_equal(sh(cmd, 180), 0);
+    assert_int_equal(sdiff_test_sh(cmd, 180), 0);
 }
 
 /* Start mirror live on lo; returns its pid once it listens. */
@@ -145,7 +121,7 @@ static void candidate_saw_no_post(void)
              "m=json.load(sys.stdin)[\"by_method\"]; sys.exit(1 if m.get(\"POST\", 0) or "
              "not m.get(\"GET\", 0) else 0)'",
              candidate);
-    assert_int_equal(sh(cmd, 10), 0);
+    assert_int_equal(sdiff_test_sh(cmd, 10), 0);
 }
 
 static void reset_candidate_stats(void)
@@ -153,7 +129,7 @@ static void reset_candidate_stats(void)
     char cmd[200];
     snprintf(cmd, sizeof cmd, "curl -s -X POST http://127.0.0.1:%d/__stats/reset >/dev/null",
              candidate);
-    assert_int_equal(sh(cmd, 10), 0);
+    assert_int_equal(sdiff_test_sh(cmd, 10), 0);
 }
 
 static void test_mirror__live_run_finds_every_planted_bug(void **state)
@@ -174,7 +150,7 @@ static void test_mirror__live_run_finds_every_planted_bug(void **state)
     snprintf(cmd, sizeof cmd,
              "curl -sf http://%s/healthz | grep -qx ok && curl -sf http://%s/metrics > '%s/metrics.txt'",
              metrics, metrics, dir);
-    assert_int_equal(sh(cmd, 10), 0);
+    assert_int_equal(sdiff_test_sh(cmd, 10), 0);
     char mpath[4200];
     snprintf(mpath, sizeof mpath, "%s/metrics.txt", dir);
     size_t mlen;
@@ -233,7 +209,7 @@ static void test_mirror__pcap_run_judges_the_recording(void **state)
     drive(2000, 1);
     usleep(500000);
     sdiff_test_stop(td, SIGINT, 10);
-    sh("pkill -INT -f 'tcpdump -i lo -s 0 -U -w' ; true", 5);
+    sdiff_test_sh("pkill -INT -f 'tcpdump -i lo -s 0 -U -w' ; true", 5);
     char *m[] = {(char *)sdiff_test_bin(), "mirror", "--pcap", pcap, "--port", legacy_s,
                  "--candidate", cand_url, "--secondary", sec_url, "--db", db, NULL};
     int st = sdiff_test_wait(sdiff_test_spawn(m, NULL, NULL), 120);

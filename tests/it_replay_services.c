@@ -18,53 +18,26 @@
 static char fixtures[4096], dir[4096];
 static int legacy, secondary, candidate;
 
-static int sh(const char *cmd, double timeout_s)
-{
-    char *argv[] = {"/bin/sh", "-c", (char *)cmd, NULL};
-    int st = sdiff_test_wait(sdiff_test_spawn(argv, NULL, NULL), timeout_s);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
+static struct sdiff_test_services svc;
 
 static int setup(void **state)
 {
     (void)state;
-    const char *fx = getenv("SDIFF_FIXTURES");
-    snprintf(fixtures, sizeof fixtures, "%s", fx ? fx : "fixtures");
-    char *d = sdiff_test_tmpdir();
-    snprintf(dir, sizeof dir, "%s", d);
-    free(d);
-    char cmd[20000];
-    snprintf(cmd, sizeof cmd, "'%s/services/start.sh' '%s' >'%s/start.log' 2>&1", fixtures, dir,
-             dir);
-    if (sh(cmd, 240) != 0) {
-        snprintf(cmd, sizeof cmd, "cat '%s/start.log' >&2", dir);
-        if (system(cmd) != 0)
-            fprintf(stderr, "no start log\n");
+    if (sdiff_test_services_start(&svc) != 0)
         return -1;
-    }
-    char env[4200];
-    snprintf(env, sizeof env, "%s/ports.env", dir);
-    FILE *f = fopen(env, "r");
-    if (f == NULL)
-        return -1;
-    char line[128];
-    while (fgets(line, sizeof line, f)) {
-        sscanf(line, "LEGACY_PORT=%d", &legacy);
-        sscanf(line, "SECONDARY_PORT=%d", &secondary);
-        sscanf(line, "CANDIDATE_PORT=%d", &candidate);
-    }
-    fclose(f);
-    return legacy && secondary && candidate ? 0 : -1;
+    snprintf(fixtures, sizeof fixtures, "%s", svc.fixtures);
+    snprintf(dir, sizeof dir, "%s", svc.dir);
+    legacy = svc.legacy;
+    secondary = svc.secondary;
+    candidate = svc.candidate;
+    return 0;
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    char cmd[20000];
-    snprintf(cmd, sizeof cmd, "'%s/services/stop.sh' '%s' >/dev/null 2>&1", fixtures, dir);
-    sh(cmd, 30);
     sdiff_test_kill_all();
-    sdiff_test_rmdir(dir);
+    sdiff_test_services_stop(&svc);
     return 0;
 }
 
@@ -108,14 +81,14 @@ static void test_replay_services__planted_bugs_are_found_and_noise_is_not(void *
              "/usr/bin/python3 '%s/services/drive.py' --port %d --requests 1500 --seed 7 "
              "--out '%s/drive.jsonl' >'%s/drive.log' 2>&1",
              fixtures, legacy, dir, dir);
-    assert_int_equal(sh(cmd, 120), 0);
+    assert_int_equal(sdiff_test_sh(cmd, 120), 0);
     usleep(500000);
     int st = sdiff_test_stop(cap, SIGINT, 10);
     assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 
     snprintf(cmd, sizeof cmd, "curl -s -X POST http://127.0.0.1:%d/__stats/reset >/dev/null",
              candidate);
-    assert_int_equal(sh(cmd, 10), 0);
+    assert_int_equal(sdiff_test_sh(cmd, 10), 0);
     char cand[64], sec[64];
     snprintf(cand, sizeof cand, "http://127.0.0.1:%d", candidate);
     snprintf(sec, sizeof sec, "http://127.0.0.1:%d", secondary);
@@ -176,7 +149,7 @@ static void test_replay_services__planted_bugs_are_found_and_noise_is_not(void *
              "s=json.load(sys.stdin); m=s.get(\"methods\", s.get(\"by_method\", {})); "
              "sys.exit(1 if m.get(\"POST\", 0) or not m.get(\"GET\", 0) else 0)'",
              candidate);
-    assert_int_equal(sh(cmd, 10), 0);
+    assert_int_equal(sdiff_test_sh(cmd, 10), 0);
 }
 
 int main(int argc, char **argv)

@@ -203,3 +203,52 @@ void sdiff_test_rmdir(const char *dir)
     if (system(cmd) != 0)
         fprintf(stderr, "could not remove %s\n", dir);
 }
+
+int sdiff_test_sh(const char *cmd, double timeout_s)
+{
+    char *argv[] = {"/bin/sh", "-c", (char *)cmd, NULL};
+    int st = sdiff_test_wait(sdiff_test_spawn(argv, NULL, NULL), timeout_s);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+int sdiff_test_services_start(struct sdiff_test_services *s)
+{
+    char cmd[9000];
+    const char *fx = getenv("SDIFF_FIXTURES");
+    memset(s, 0, sizeof *s);
+    snprintf(s->fixtures, sizeof s->fixtures, "%s", fx ? fx : "fixtures");
+    char *d = sdiff_test_tmpdir();
+    snprintf(s->dir, sizeof s->dir, "%s", d);
+    free(d);
+    snprintf(cmd, sizeof cmd, "'%s/services/start.sh' '%s' >'%s/start.log' 2>&1", s->fixtures,
+             s->dir, s->dir);
+    if (sdiff_test_sh(cmd, 240) != 0) {
+        snprintf(cmd, sizeof cmd, "cat '%s/start.log' >&2", s->dir);
+        if (system(cmd) != 0)
+            fprintf(stderr, "services did not start\n");
+        return -1;
+    }
+    snprintf(cmd, sizeof cmd, "%s/ports.env", s->dir);
+    FILE *f = fopen(cmd, "r");
+    if (f == NULL)
+        return -1;
+    char line[128];
+    while (fgets(line, sizeof line, f)) {
+        sscanf(line, "LEGACY_PORT=%d", &s->legacy);
+        sscanf(line, "SECONDARY_PORT=%d", &s->secondary);
+        sscanf(line, "CANDIDATE_PORT=%d", &s->candidate);
+    }
+    fclose(f);
+    return s->legacy && s->secondary && s->candidate ? 0 : -1;
+}
+
+void sdiff_test_services_stop(struct sdiff_test_services *s)
+{
+    char cmd[9000];
+    if (s->dir[0] == '\0')
+        return;
+    snprintf(cmd, sizeof cmd, "'%s/services/stop.sh' '%s' >/dev/null 2>&1", s->fixtures, s->dir);
+    sdiff_test_sh(cmd, 30);
+    sdiff_test_rmdir(s->dir);
+    s->dir[0] = '\0';
+}

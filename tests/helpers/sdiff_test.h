@@ -63,3 +63,16 @@ int sdiff_test_wait_file_contains(const char *path, const char *needle, double t
 /* A fresh temporary directory (removed by the caller with sdiff_test_rmdir). */
 char *sdiff_test_tmpdir(void);
 void sdiff_test_rmdir(const char *dir);
+
+/* Run a shell command with a timeout (killed after it); its exit status, or -1. */
+int sdiff_test_sh(const char *cmd, double timeout_s);
+
+/* The fixture services (fixtures/services): legacy primary, secondary, Go candidate. */
+struct sdiff_test_services {
+    char fixtures[4096];
+    char dir[4096];   /* their temporary directory, removed by _stop */
+    int legacy, secondary, candidate;
+};
+/* Build and start them on free loopback ports; 0 on success (then call _stop). */
+int sdiff_test_services_start(struct sdiff_test_services *s);
+void sdiff_test_services_stop(struct sdiff_test_services *s);
