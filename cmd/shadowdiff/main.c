@@ -14,6 +14,8 @@ static const char USAGE[] =
     "  replay    send a captured corpus to the candidate, compare, store the results\n"
     "  mirror    the sidecar: capture, replay to the candidate, compare, store, continuously\n"
     "  diff      compare two saved responses (or bodies) and explain the verdict\n"
+    "  report    per-endpoint parity, discrepancy clusters and the verdict of a stored run\n"
+    "  inspect   show one stored result in detail, with a curl command to reproduce it\n"
     "\n"
     "Run 'shadowdiff <command> --help' for a command's options.\n"
     "Exit codes: 0 success, 1 differences found, 2 error.\n";
@@ -37,6 +39,10 @@ int main(int argc, char **argv)
         return cmd_capture(argc - 1, argv + 1);
     if (strcmp(cmd, "diff") == 0)
         return cmd_diff(argc - 1, argv + 1);
+    if (strcmp(cmd, "report") == 0)
+        return cmd_report(argc - 1, argv + 1);
+    if (strcmp(cmd, "inspect") == 0)
+        return cmd_inspect(argc - 1, argv + 1);
     if (strcmp(cmd, "replay") == 0)
         return cmd_replay(argc - 1, argv + 1);
     if (strcmp(cmd, "mirror") == 0)

@@ -1,0 +1,59 @@
+/*
+ * cmd_inspect.c - `shadowdiff inspect --db FILE ID`: one stored result in detail, with a
+ * curl command that reproduces the request against the candidate.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "shadowdiff/report.h"
+
+static const char USAGE[] =
+    "usage: shadowdiff inspect --db FILE ID\n"
+    "\n"
+    "Prints result ID of a results database: the request, the primary's and the candidate's\n"
+    "responses (decoded, JSON pretty-printed), class, reasons, note, every difference, and a\n"
+    "curl command line that sends the request to the run's candidate.\n"
+    "\n"
+    "  -d, --db FILE   results database (read-only)\n"
+    "  -h, --help      this text\n"
+    "\n"
+    "Exit: 0 shown, 2 error (unknown id, unreadable database).\n";
+
+int cmd_inspect(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"db", required_argument, NULL, 'd'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *db = NULL;
+    uint64_t id = 0;
+    struct sdiff_err err = {0};
+    int c;
+
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "d:h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'd': db = optarg; break;
+        case 'h': fputs(USAGE, stdout); return SDIFF_EXIT_OK;
+        default: fputs(USAGE, stderr); return SDIFF_EXIT_ERROR;
+        }
+    }
+    if (db == NULL) {
+        cli_error("inspect", "--db FILE is required");
+        return SDIFF_EXIT_ERROR;
+    }
+    if (argc - optind != 1) {
+        cli_error("inspect", "give one result id");
+        return SDIFF_EXIT_ERROR;
+    }
+    if (cli_parse_u64(argv[optind], &id) < 0 || id == 0 || id > INT64_MAX) {
+        cli_error("inspect", "'%s' is not a result id", argv[optind]);
+        return SDIFF_EXIT_ERROR;
+    }
+    if (sdiff_report_inspect(db, (int64_t)id, stdout, &err) < 0)
+        return cli_fail("inspect", &err);
+    return SDIFF_EXIT_OK;
+}

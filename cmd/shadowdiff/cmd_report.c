@@ -1,0 +1,149 @@
+/*
+ * cmd_report.c - `shadowdiff report`: per-endpoint parity of a stored run, discrepancy
+ * clusters and the release verdict, as text, Markdown, JSON or JUnit XML.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "shadowdiff/report.h"
+
+static const char USAGE[] =
+    "usage: shadowdiff report --db FILE [--run ID] [--format text|markdown|json|junit]\n"
+    "                         [--out FILE] [--min-samples N] [--max-mismatch RATE]\n"
+    "                         [--max-p99-ratio R] [--max-error-increase RATE]\n"
+    "\n"
+    "Summarises a run per endpoint (method and route): samples, parity, the 95% Wilson upper\n"
+    "bound of the mismatch rate, latency percentiles, error rates, unjudged results; groups\n"
+    "the different results into clusters; and gives a verdict per endpoint and overall.\n"
+    "\n"
+    "  -d, --db FILE               results database (read-only)\n"
+    "  -r, --run ID                run to report (default: the latest)\n"
+    "  -f, --format F              text (default), markdown, json or junit\n"
+    "  -o, --out FILE              write there (created 0600) instead of stdout\n"
+    "      --min-samples N         judged results an endpoint needs for a verdict (30)\n"
+    "      --max-mismatch RATE     largest mismatch upper bound that is ready (0.01)\n"
+    "      --max-p99-ratio R       largest candidate/primary p99 latency ratio (1.5)\n"
+    "      --max-error-increase RATE  largest error rate increase (0.01)\n"
+    "  -h, --help                  this text\n"
+    "\n"
+    "Endpoints with fewer judged results than --min-samples are listed as 'insufficient data'\n"
+    "and do not fail the run.\n"
+    "Exit: 0 pass, 1 fail (an endpoint is blocked), 2 error.\n";
+
+enum { O_MIN = 2000, O_MISMATCH, O_P99, O_ERRINC };
+
+static int parse_rate(const char *name, const char *s, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !(v >= 0)) {
+        cli_error("report", "--%s: '%s' is not a non-negative number", name, s);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+int cmd_report(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"db", required_argument, NULL, 'd'},
+        {"run", required_argument, NULL, 'r'},
+        {"format", required_argument, NULL, 'f'},
+        {"out", required_argument, NULL, 'o'},
+        {"min-samples", required_argument, NULL, O_MIN},
+        {"max-mismatch", required_argument, NULL, O_MISMATCH},
+        {"max-p99-ratio", required_argument, NULL, O_P99},
+        {"max-error-increase", required_argument, NULL, O_ERRINC},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    struct sdiff_report_thresholds th = SDIFF_REPORT_THRESHOLDS_INIT;
+    const char *db = NULL, *format = "text", *out_path = NULL;
+    uint64_t run = 0;
+    struct sdiff_report *rep = NULL;
+    struct sdiff_err err = {0};
+    FILE *out = NULL;
+    int c, fmt, ret = SDIFF_EXIT_ERROR;
+
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "d:r:f:o:h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'd': db = optarg; break;
+        case 'r':
+            if (cli_parse_u64(optarg, &run) < 0 || run == 0 || run > INT64_MAX) {
+                cli_error("report", "--run: '%s' is not a run id", optarg);
+                return SDIFF_EXIT_ERROR;
+            }
+            break;
+        case 'f': format = optarg; break;
+        case 'o': out_path = optarg; break;
+        case O_MIN:
+            if (cli_parse_u64(optarg, &th.min_samples) < 0) {
+                cli_error("report", "--min-samples: '%s' is not a count", optarg);
+                return SDIFF_EXIT_ERROR;
+            }
+            break;
+        case O_MISMATCH:
+            if (parse_rate("max-mismatch", optarg, &th.max_mismatch) < 0)
+                return SDIFF_EXIT_ERROR;
+            break;
+        case O_P99:
+            if (parse_rate("max-p99-ratio", optarg, &th.max_p99_ratio) < 0)
+                return SDIFF_EXIT_ERROR;
+            break;
+        case O_ERRINC:
+            if (parse_rate("max-error-increase", optarg, &th.max_error_increase) < 0)
+                return SDIFF_EXIT_ERROR;
+            break;
+        case 'h': fputs(USAGE, stdout); return SDIFF_EXIT_OK;
+        default: fputs(USAGE, stderr); return SDIFF_EXIT_ERROR;
+        }
+    }
+    if (optind < argc) {
+        cli_error("report", "unexpected argument '%s'", argv[optind]);
+        return SDIFF_EXIT_ERROR;
+    }
+    if (db == NULL) {
+        cli_error("report", "--db FILE is required");
+        return SDIFF_EXIT_ERROR;
+    }
+    fmt = sdiff_report_format_parse(format);
+    if (fmt < 0) {
+        cli_error("report", "--format: '%s' is not text, markdown, json or junit", format);
+        return SDIFF_EXIT_ERROR;
+    }
+    if (sdiff_report_build(&rep, db, (int64_t)run, &th, &err) < 0)
+        return cli_fail("report", &err);
+    if (out_path) {
+        int fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        out = fd < 0 ? NULL : fdopen(fd, "w");
+        if (out == NULL) {
+            cli_error("report", "cannot write %s: %s", out_path, strerror(errno));
+            if (fd >= 0)
+                close(fd);
+            goto done;
+        }
+    }
+    int color = out == NULL && isatty(STDOUT_FILENO) && getenv("NO_COLOR") == NULL;
+    if (sdiff_report_render(rep, (enum sdiff_report_format)fmt, color, out ? out : stdout,
+                            &err) < 0) {
+        ret = cli_fail("report", &err);
+        goto done;
+    }
+    ret = rep->pass ? SDIFF_EXIT_OK : SDIFF_EXIT_DIFF;
+done:
+    if (out && fclose(out) != 0 && ret != SDIFF_EXIT_ERROR) {
+        cli_error("report", "cannot write %s", out_path);
+        ret = SDIFF_EXIT_ERROR;
+    }
+    sdiff_report_free(rep);
+    return ret;
+}

@@ -1,0 +1,160 @@
+#ifndef SDIFF_REPORT_H
+#define SDIFF_REPORT_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "shadowdiff/core.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*
+ * shadowdiff/report.h - per-endpoint parity summaries of a stored run, a release verdict,
+ * discrepancy clusters; rendered as text, Markdown, JSON or JUnit XML. Also the detail view
+ * of one stored result (`shadowdiff inspect`).
+ *
+ * Reads the results database read-only (never creates, migrates or indexes it). Counts come
+ * from aggregate SQL; latency percentiles from one ordered scan per side. A report owns every
+ * string it points to and is freed with sdiff_report_free. Not thread-safe per report.
+ * The JSON schema is documented in lib/report/README.md and is stable.
+ */
+
+struct sdiff_report_thresholds {
+    uint64_t min_samples;       /* judged results below this: insufficient data (30) */
+    double max_mismatch;        /* Wilson 95% upper bound of the different rate (0.01) */
+    double max_p99_ratio;       /* candidate p99 / primary p99 (1.5) */
+    double max_error_increase;  /* candidate error rate - primary error rate (0.01) */
+};
+
+#define SDIFF_REPORT_THRESHOLDS_INIT                                                           \
+    {                                                                                          \
+        .min_samples = 30, .max_mismatch = 0.01, .max_p99_ratio = 1.5,                        \
+        .max_error_increase = 0.01,                                                            \
+    }
+
+enum sdiff_report_verdict {
+    SDIFF_REPORT_READY = 0,
+    SDIFF_REPORT_BLOCKED,
+    SDIFF_REPORT_INSUFFICIENT,  /* judged < min_samples: listed, never fails the run */
+};
+
+enum sdiff_report_format {
+    SDIFF_REPORT_TEXT = 0,
+    SDIFF_REPORT_MARKDOWN,
+    SDIFF_REPORT_JSON,
+    SDIFF_REPORT_JUNIT,
+};
+
+/* Latency percentiles in milliseconds (nearest rank); < 0 when no sample. */
+struct sdiff_report_latency {
+    uint64_t n;
+    double p50, p95, p99;
+};
+
+#define SDIFF_REPORT_MAX_REASONS 4
+
+struct sdiff_report_endpoint {
+    char *method;               /* "GET"; "" when the route has no space */
+    char *route;                /* "/users/{id}"; "(no route)" for results without one */
+    char *key;                  /* results.route as stored ("GET /users/{id}") */
+    uint64_t samples, identical, equivalent, different, errors, skipped;
+    uint64_t judged;            /* identical + equivalent + different */
+    uint64_t replayed;          /* judged + errors */
+    uint64_t unjudged;          /* skipped + errors */
+    uint64_t primary_5xx;       /* replayed with primary_status >= 500 */
+    uint64_t candidate_5xx;     /* replayed with candidate_status >= 500 */
+    uint64_t candidate_failed;  /* transport errors + judged with candidate_status >= 500 */
+    double parity;              /* (identical + equivalent) / judged; < 0 when judged == 0 */
+    double byte_parity;         /* identical / judged; < 0 when judged == 0 */
+    double mismatch_upper;      /* Wilson upper bound of different / judged; < 0 when judged == 0 */
+    struct sdiff_report_latency primary, candidate;
+    double p99_ratio;           /* candidate p99 / primary p99; < 0 when either is unknown */
+    double primary_5xx_rate;    /* primary_status >= 500 over replayed; < 0 when replayed == 0 */
+    double candidate_5xx_rate;  /* candidate_status >= 500 over replayed */
+    double transport_error_rate;/* class 'error' over replayed */
+    double candidate_error_rate;/* candidate 5xx or transport error, over replayed */
+    enum sdiff_report_verdict verdict;
+    char reasons[SDIFF_REPORT_MAX_REASONS][96];
+    size_t nreasons;
+};
+
+#define SDIFF_REPORT_MAX_EXAMPLES 3
+
+/* Different results of one route sharing the same set of "path kind" differences. */
+struct sdiff_report_cluster {
+    char *method, *route;       /* as in the endpoint */
+    char *signature;            /* sorted distinct "path kind" items joined by "; " */
+    uint64_t count;
+    uint64_t first_us, last_us; /* results.t_req_start, microseconds; 0 when unknown */
+    int64_t examples[SDIFF_REPORT_MAX_EXAMPLES]; /* lowest result ids */
+    size_t nexamples;
+    char *sample_path;          /* first difference of the first example; NULL when none */
+    char *sample_primary, *sample_candidate; /* its values; NULL when absent */
+};
+
+struct sdiff_report {
+    int64_t run_id;
+    char *run_kind, *run_corpus, *run_candidate, *run_primary;
+    char *run_started_at, *run_finished_at; /* NULL when unknown */
+    struct sdiff_report_thresholds thresholds;
+    struct sdiff_report_endpoint *endpoints; /* ordered by results.route */
+    size_t nendpoints;
+    struct sdiff_report_cluster *clusters;   /* count desc, then route, signature */
+    size_t nclusters;
+    struct sdiff_report_endpoint totals;     /* sums over all endpoints (no verdict) */
+    size_t nready, nblocked, ninsufficient;
+    int pass;                                /* no endpoint is blocked */
+};
+
+/**
+ * Build the report of run_id (0: the latest run) from the database at db_path, opened
+ * read-only. th may be NULL (defaults).
+ * @return SDIFF_OK; SDIFF_EIO when the file is missing; SDIFF_EDB when it is not a readable
+ *         shadowdiff database; SDIFF_EINVAL when the run does not exist (or there is none);
+ *         SDIFF_ENOMEM. Caller frees *out with sdiff_report_free.
+ */
+SDIFF_API int sdiff_report_build(struct sdiff_report **out, const char *db_path, int64_t run_id,
+                                 const struct sdiff_report_thresholds *th,
+                                 struct sdiff_err *err);
+/** NULL-safe. */
+SDIFF_API void sdiff_report_free(struct sdiff_report *r);
+
+/**
+ * Write the report to out in the given format. color: ANSI colours in text (the caller
+ * decides: a TTY and NO_COLOR unset). SDIFF_OK, SDIFF_EIO (write failed), SDIFF_ENOMEM.
+ */
+SDIFF_API int sdiff_report_render(const struct sdiff_report *r, enum sdiff_report_format fmt,
+                                  int color, FILE *out, struct sdiff_err *err);
+
+/** Parse "text", "markdown", "json", "junit"; -1 when unknown. */
+SDIFF_API int sdiff_report_format_parse(const char *s);
+/** "ready", "blocked", "insufficient data". */
+SDIFF_API const char *sdiff_report_verdict_str(enum sdiff_report_verdict v);
+
+/**
+ * Upper bound of the Wilson score interval of k successes in n trials at z (1.96 for 95%).
+ * Returns 1 when n == 0.
+ */
+SDIFF_API double sdiff_report_wilson_upper(uint64_t k, uint64_t n, double z);
+
+/**
+ * Write the detail of result result_id to out: request, primary's and candidate's answers
+ * (decoded, JSON pretty-printed, cut to about 200 lines), class, reasons, note, every stored
+ * difference, and a curl command reproducing the request against the candidate.
+ * @return SDIFF_OK; SDIFF_EINVAL "no result ID in FILE"; SDIFF_EIO, SDIFF_EDB as for build
+ */
+SDIFF_API int sdiff_report_inspect(const char *db_path, int64_t result_id, FILE *out,
+                                   struct sdiff_err *err);
+
+/**
+ * Append s to b as one shell word in single quotes ('it'\''s'). SDIFF_OK, SDIFF_ELIMIT,
+ * SDIFF_ENOMEM.
+ */
+SDIFF_API int sdiff_report_shell_quote(struct sdiff_buf *b, const char *s, size_t len);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

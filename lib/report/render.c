@@ -1,0 +1,421 @@
+/*
+ * render.c - a built report as text (terminal), Markdown (PR comment), JSON (stable schema,
+ * see README.md) or JUnit XML (one testcase per endpoint).
+ */
+#include "shadowdiff/report.h"
+
+#include <jansson.h>
+#include <string.h>
+#include <time.h>
+
+#define WHERE "report"
+#define TEXT_CLUSTERS 20 /* clusters shown by text and markdown; json has all */
+
+/* Microseconds since the epoch -> "2024-05-01T12:00:00.123Z"; "-" when unknown. */
+static const char *iso_time(uint64_t us, char *buf, size_t cap)
+{
+    if (us == 0) {
+        snprintf(buf, cap, "-");
+        return buf;
+    }
+    time_t s = (time_t)(us / 1000000);
+    struct tm tm;
+    if (gmtime_r(&s, &tm) == NULL) {
+        snprintf(buf, cap, "-");
+        return buf;
+    }
+    char day[24];
+    strftime(day, sizeof day, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf, cap, "%.20s.%03uZ", day, (unsigned)(us % 1000000 / 1000));
+    return buf;
+}
+
+static const char *pct(double v, char *buf, size_t cap)
+{
+    if (v < 0)
+        snprintf(buf, cap, "-");
+    else
+        snprintf(buf, cap, "%.2f%%", 100 * v);
+    return buf;
+}
+
+static const char *ms(double v, char *buf, size_t cap)
+{
+    if (v < 0)
+        snprintf(buf, cap, "-");
+    else
+        snprintf(buf, cap, "%.1f", v);
+    return buf;
+}
+
+static const char *verdict_line(const struct sdiff_report *r, char *buf, size_t cap)
+{
+    snprintf(buf, cap,
+             "%s: %zu endpoint%s ready, %zu blocked, %zu with insufficient data (fewer than"
+             " %llu judged results: listed, not failing the run)",
+             r->pass ? "PASS" : "FAIL", r->nready, r->nready == 1 ? "" : "s", r->nblocked,
+             r->ninsufficient, (unsigned long long)r->thresholds.min_samples);
+    return buf;
+}
+
+/* ---- text -------------------------------------------------------------------------------- */
+
+static void render_text(const struct sdiff_report *r, int color, FILE *f)
+{
+    const char *green = color ? "\033[32m" : "", *red = color ? "\033[31m" : "",
+               *yellow = color ? "\033[33m" : "", *bold = color ? "\033[1m" : "",
+               *reset = color ? "\033[0m" : "";
+    char a[32], b[32], c[32], d[32], line[300];
+    int w = 8;
+    for (size_t i = 0; i < r->nendpoints; i++) {
+        int n = (int)(strlen(r->endpoints[i].method) + 1 + strlen(r->endpoints[i].route));
+        if (n > w)
+            w = n;
+    }
+    if (w > 60)
+        w = 60;
+    fprintf(f, "%sshadowdiff report: run %lld%s", bold, (long long)r->run_id, reset);
+    if (r->run_kind)
+        fprintf(f, " (%s)", r->run_kind);
+    if (r->run_candidate)
+        fprintf(f, ", candidate %s", r->run_candidate);
+    if (r->run_started_at)
+        fprintf(f, ", started %s", r->run_started_at);
+    fprintf(f, "\n\n%-*s %8s %8s %9s %10s %10s %7s %8s  %s\n", w, "ENDPOINT", "SAMPLES",
+            "PARITY", "MISMATCH", "P99 PRIM", "P99 CAND", "ERRORS", "UNJUDGED", "VERDICT");
+    for (size_t i = 0; i < r->nendpoints; i++) {
+        const struct sdiff_report_endpoint *e = &r->endpoints[i];
+        snprintf(line, sizeof line, "%s%s%s", e->method, e->method[0] ? " " : "", e->route);
+        const char *col = e->verdict == SDIFF_REPORT_READY     ? green
+                          : e->verdict == SDIFF_REPORT_BLOCKED ? red
+                                                                : yellow;
+        fprintf(f, "%-*.*s %8llu %8s %9s %10s %10s %7llu %8llu  %s%s%s\n", w, w, line,
+                (unsigned long long)e->samples, pct(e->parity, a, sizeof a),
+                pct(e->mismatch_upper, b, sizeof b), ms(e->primary.p99, c, sizeof c),
+                ms(e->candidate.p99, d, sizeof d), (unsigned long long)e->errors,
+                (unsigned long long)e->unjudged, col, sdiff_report_verdict_str(e->verdict),
+                reset);
+        for (size_t k = 0; k < e->nreasons; k++)
+            fprintf(f, "%*s  - %s\n", w, "", e->reasons[k]);
+    }
+    const struct sdiff_report_endpoint *t = &r->totals;
+    fprintf(f, "%-*s %8llu %8s %9s %10s %10s %7llu %8llu\n", w, "total",
+            (unsigned long long)t->samples, pct(t->parity, a, sizeof a),
+            pct(t->mismatch_upper, b, sizeof b), "", "", (unsigned long long)t->errors,
+            (unsigned long long)t->unjudged);
+    fprintf(f, "\nparity = (identical + equivalent) / judged; mismatch = 95%% Wilson upper bound"
+               " of the different rate; unjudged = skipped + errors\n");
+    if (r->nclusters) {
+        fprintf(f, "\n%sdiscrepancy clusters%s (%zu)\n", bold, reset, r->nclusters);
+        for (size_t i = 0; i < r->nclusters && i < TEXT_CLUSTERS; i++) {
+            const struct sdiff_report_cluster *cl = &r->clusters[i];
+            fprintf(f, "%3zu. %llux %s%s%s: %s\n", i + 1, (unsigned long long)cl->count,
+                    cl->method, cl->method[0] ? " " : "", cl->route, cl->signature);
+            fprintf(f, "     first %s, last %s, examples:", iso_time(cl->first_us, a, sizeof a),
+                    iso_time(cl->last_us, b, sizeof b));
+            for (size_t k = 0; k < cl->nexamples; k++)
+                fprintf(f, " %lld", (long long)cl->examples[k]);
+            fprintf(f, "\n");
+            if (cl->sample_path)
+                fprintf(f, "     e.g. %s: %s -> %s\n", cl->sample_path,
+                        cl->sample_primary ? cl->sample_primary : "(absent)",
+                        cl->sample_candidate ? cl->sample_candidate : "(absent)");
+        }
+        if (r->nclusters > TEXT_CLUSTERS)
+            fprintf(f, "     ... and %zu more (see --format json)\n",
+                    r->nclusters - TEXT_CLUSTERS);
+    }
+    fprintf(f, "\n%sverdict: %s%s%s\n", bold, r->pass ? green : red,
+            verdict_line(r, line, sizeof line), reset);
+}
+
+/* ---- markdown ---------------------------------------------------------------------------- */
+
+/* Inline code span content: no backticks, no pipes, no newlines. */
+static void md_code(FILE *f, const char *s)
+{
+    fputc('`', f);
+    for (; *s; s++) {
+        if (*s == '|')
+            fputs("\\|", f);
+        else
+            fputc(*s == '`' ? '\'' : *s == '\n' ? ' ' : *s, f);
+    }
+    fputc('`', f);
+}
+
+static void render_markdown(const struct sdiff_report *r, FILE *f)
+{
+    char a[32], b[32], c[32], d[32], line[300];
+    fprintf(f, "### shadowdiff report: run %lld", (long long)r->run_id);
+    if (r->run_kind)
+        fprintf(f, " (%s)", r->run_kind);
+    fprintf(f, "\n\n**%s**\n\n", verdict_line(r, line, sizeof line));
+    fprintf(f, "| Endpoint | Samples | Parity | Mismatch bound | p99 primary (ms) |"
+               " p99 candidate (ms) | Errors | Unjudged | Verdict |\n"
+               "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n");
+    for (size_t i = 0; i < r->nendpoints; i++) {
+        const struct sdiff_report_endpoint *e = &r->endpoints[i];
+        snprintf(line, sizeof line, "%s%s%s", e->method, e->method[0] ? " " : "", e->route);
+        fputs("| ", f);
+        md_code(f, line);
+        fprintf(f, " | %llu | %s | %s | %s | %s | %llu | %llu | %s",
+                (unsigned long long)e->samples, pct(e->parity, a, sizeof a),
+                pct(e->mismatch_upper, b, sizeof b), ms(e->primary.p99, c, sizeof c),
+                ms(e->candidate.p99, d, sizeof d), (unsigned long long)e->errors,
+                (unsigned long long)e->unjudged,
+                e->verdict == SDIFF_REPORT_READY     ? ":white_check_mark: ready"
+                : e->verdict == SDIFF_REPORT_BLOCKED ? ":x: blocked"
+                                                      : ":grey_question: insufficient data");
+        for (size_t k = 0; k < e->nreasons; k++)
+            fprintf(f, "%s%s", k ? "; " : ": ", e->reasons[k]);
+        fputs(" |\n", f);
+    }
+    if (r->nclusters) {
+        fprintf(f, "\n#### Discrepancy clusters\n\n");
+        for (size_t i = 0; i < r->nclusters && i < TEXT_CLUSTERS; i++) {
+            const struct sdiff_report_cluster *cl = &r->clusters[i];
+            snprintf(line, sizeof line, "%s%s%s", cl->method, cl->method[0] ? " " : "",
+                     cl->route);
+            fprintf(f, "%zu. **%llu×** ", i + 1, (unsigned long long)cl->count);
+            md_code(f, line);
+            fputs(": ", f);
+            md_code(f, cl->signature);
+            fprintf(f, " (first %s, last %s; examples", iso_time(cl->first_us, a, sizeof a),
+                    iso_time(cl->last_us, b, sizeof b));
+            for (size_t k = 0; k < cl->nexamples; k++)
+                fprintf(f, "%s%lld", k ? ", " : " ", (long long)cl->examples[k]);
+            fputs(")", f);
+            if (cl->sample_path) {
+                fputs(" e.g. ", f);
+                md_code(f, cl->sample_path);
+                fputs(": ", f);
+                md_code(f, cl->sample_primary ? cl->sample_primary : "(absent)");
+                fputs(" → ", f);
+                md_code(f, cl->sample_candidate ? cl->sample_candidate : "(absent)");
+            }
+            fputs("\n", f);
+        }
+        if (r->nclusters > TEXT_CLUSTERS)
+            fprintf(f, "\n… and %zu more clusters.\n", r->nclusters - TEXT_CLUSTERS);
+    }
+    fprintf(f, "\nUnjudged = skipped + errors. Mismatch bound = 95%% Wilson upper bound of the"
+               " different rate.\n");
+}
+
+/* ---- json -------------------------------------------------------------------------------- */
+
+static json_t *num(double v)
+{
+    return v < 0 ? json_null() : json_real(v);
+}
+
+static json_t *str_or_null(const char *s)
+{
+    return s ? json_string(s) : json_null();
+}
+
+static json_t *count(uint64_t v)
+{
+    return json_integer((json_int_t)v);
+}
+
+static json_t *latency(const struct sdiff_report_latency *l)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "n", count(l->n));
+    json_object_set_new(o, "p50", num(l->p50));
+    json_object_set_new(o, "p95", num(l->p95));
+    json_object_set_new(o, "p99", num(l->p99));
+    return o;
+}
+
+static void counts(json_t *o, const struct sdiff_report_endpoint *e)
+{
+    json_object_set_new(o, "samples", count(e->samples));
+    json_object_set_new(o, "identical", count(e->identical));
+    json_object_set_new(o, "equivalent", count(e->equivalent));
+    json_object_set_new(o, "different", count(e->different));
+    json_object_set_new(o, "errors", count(e->errors));
+    json_object_set_new(o, "skipped", count(e->skipped));
+    json_object_set_new(o, "judged", count(e->judged));
+    json_object_set_new(o, "unjudged", count(e->unjudged));
+    json_object_set_new(o, "parity", num(e->parity));
+    json_object_set_new(o, "byte_parity", num(e->byte_parity));
+    json_object_set_new(o, "mismatch_upper", num(e->mismatch_upper));
+}
+
+static json_t *error_rates(const struct sdiff_report_endpoint *e)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "replayed", count(e->replayed));
+    json_object_set_new(o, "primary_5xx", num(e->primary_5xx_rate));
+    json_object_set_new(o, "candidate_5xx", num(e->candidate_5xx_rate));
+    json_object_set_new(o, "transport", num(e->transport_error_rate));
+    json_object_set_new(o, "candidate", num(e->candidate_error_rate));
+    return o;
+}
+
+static json_t *to_json(const struct sdiff_report *r)
+{
+    char a[32];
+    json_t *root = json_object(), *run = json_object(), *tot = json_object(),
+           *eps = json_array(), *cls = json_array(), *th = json_object();
+    json_object_set_new(run, "id", json_integer((json_int_t)r->run_id));
+    json_object_set_new(run, "kind", str_or_null(r->run_kind));
+    json_object_set_new(run, "corpus", str_or_null(r->run_corpus));
+    json_object_set_new(run, "candidate", str_or_null(r->run_candidate));
+    json_object_set_new(run, "primary", str_or_null(r->run_primary));
+    json_object_set_new(run, "started_at", str_or_null(r->run_started_at));
+    json_object_set_new(run, "finished_at", str_or_null(r->run_finished_at));
+    json_object_set_new(root, "run", run);
+
+    counts(tot, &r->totals);
+    json_object_set_new(tot, "error_rates", error_rates(&r->totals));
+    json_object_set_new(tot, "endpoints", json_integer((json_int_t)r->nendpoints));
+    json_object_set_new(tot, "ready", json_integer((json_int_t)r->nready));
+    json_object_set_new(tot, "blocked", json_integer((json_int_t)r->nblocked));
+    json_object_set_new(tot, "insufficient_data", json_integer((json_int_t)r->ninsufficient));
+    json_object_set_new(root, "totals", tot);
+
+    for (size_t i = 0; i < r->nendpoints; i++) {
+        const struct sdiff_report_endpoint *e = &r->endpoints[i];
+        json_t *o = json_object(), *lat = json_object(), *reasons = json_array();
+        json_object_set_new(o, "method", json_string(e->method));
+        json_object_set_new(o, "route", json_string(e->route));
+        counts(o, e);
+        json_object_set_new(lat, "primary", latency(&e->primary));
+        json_object_set_new(lat, "candidate", latency(&e->candidate));
+        json_object_set_new(lat, "p99_ratio", num(e->p99_ratio));
+        json_object_set_new(o, "latency", lat);
+        json_object_set_new(o, "error_rates", error_rates(e));
+        json_object_set_new(o, "verdict", json_string(sdiff_report_verdict_str(e->verdict)));
+        for (size_t k = 0; k < e->nreasons; k++)
+            json_array_append_new(reasons, json_string(e->reasons[k]));
+        json_object_set_new(o, "reasons", reasons);
+        json_array_append_new(eps, o);
+    }
+    json_object_set_new(root, "endpoints", eps);
+
+    for (size_t i = 0; i < r->nclusters; i++) {
+        const struct sdiff_report_cluster *c = &r->clusters[i];
+        json_t *o = json_object(), *ex = json_array();
+        json_object_set_new(o, "method", json_string(c->method));
+        json_object_set_new(o, "route", json_string(c->route));
+        json_object_set_new(o, "signature", json_string(c->signature));
+        json_object_set_new(o, "count", count(c->count));
+        json_object_set_new(o, "first_seen",
+                            c->first_us ? json_string(iso_time(c->first_us, a, sizeof a))
+                                        : json_null());
+        json_object_set_new(o, "last_seen",
+                            c->last_us ? json_string(iso_time(c->last_us, a, sizeof a))
+                                       : json_null());
+        for (size_t k = 0; k < c->nexamples; k++)
+            json_array_append_new(ex, json_integer((json_int_t)c->examples[k]));
+        json_object_set_new(o, "examples", ex);
+        if (c->sample_path) {
+            json_t *s = json_object();
+            json_object_set_new(s, "path", json_string(c->sample_path));
+            json_object_set_new(s, "primary", str_or_null(c->sample_primary));
+            json_object_set_new(s, "candidate", str_or_null(c->sample_candidate));
+            json_object_set_new(o, "sample", s);
+        } else {
+            json_object_set_new(o, "sample", json_null());
+        }
+        json_array_append_new(cls, o);
+    }
+    json_object_set_new(root, "clusters", cls);
+    json_object_set_new(root, "verdict", json_string(r->pass ? "pass" : "fail"));
+    json_object_set_new(th, "min_samples", count(r->thresholds.min_samples));
+    json_object_set_new(th, "max_mismatch", json_real(r->thresholds.max_mismatch));
+    json_object_set_new(th, "max_p99_ratio", json_real(r->thresholds.max_p99_ratio));
+    json_object_set_new(th, "max_error_increase", json_real(r->thresholds.max_error_increase));
+    json_object_set_new(root, "thresholds", th);
+    return root;
+}
+
+/* ---- junit ------------------------------------------------------------------------------- */
+
+static void xml(FILE *f, const char *s)
+{
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        switch (ch) {
+        case '<': fputs("&lt;", f); break;
+        case '>': fputs("&gt;", f); break;
+        case '&': fputs("&amp;", f); break;
+        case '"': fputs("&quot;", f); break;
+        case '\'': fputs("&apos;", f); break;
+        default:
+            if (ch < 0x20 && ch != '\t' && ch != '\n')
+                fputc('?', f);
+            else
+                fputc(ch, f);
+        }
+    }
+}
+
+static void render_junit(const struct sdiff_report *r, FILE *f)
+{
+    char name[300], a[32], b[32];
+    fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    fprintf(f, "<testsuites name=\"shadowdiff\" tests=\"%zu\" failures=\"%zu\" skipped=\"%zu\">\n",
+            r->nendpoints, r->nblocked, r->ninsufficient);
+    fprintf(f, "  <testsuite name=\"shadowdiff run %lld\" tests=\"%zu\" failures=\"%zu\""
+               " errors=\"0\" skipped=\"%zu\">\n",
+            (long long)r->run_id, r->nendpoints, r->nblocked, r->ninsufficient);
+    for (size_t i = 0; i < r->nendpoints; i++) {
+        const struct sdiff_report_endpoint *e = &r->endpoints[i];
+        snprintf(name, sizeof name, "%s%s%s", e->method, e->method[0] ? " " : "", e->route);
+        fputs("    <testcase classname=\"shadowdiff.parity\" name=\"", f);
+        xml(f, name);
+        fputs("\">\n", f);
+        if (e->verdict == SDIFF_REPORT_BLOCKED) {
+            fputs("      <failure message=\"", f);
+            for (size_t k = 0; k < e->nreasons; k++) {
+                if (k)
+                    fputs("; ", f);
+                xml(f, e->reasons[k]);
+            }
+            fprintf(f, "\" type=\"blocked\">samples %llu, judged %llu, different %llu,"
+                       " errors %llu, skipped %llu, parity %s, mismatch bound %s</failure>\n",
+                    (unsigned long long)e->samples, (unsigned long long)e->judged,
+                    (unsigned long long)e->different, (unsigned long long)e->errors,
+                    (unsigned long long)e->skipped, pct(e->parity, a, sizeof a),
+                    pct(e->mismatch_upper, b, sizeof b));
+        } else if (e->verdict == SDIFF_REPORT_INSUFFICIENT) {
+            fprintf(f, "      <skipped message=\"insufficient data: %llu judged, %llu needed\"/>\n",
+                    (unsigned long long)e->judged,
+                    (unsigned long long)r->thresholds.min_samples);
+        }
+        fputs("    </testcase>\n", f);
+    }
+    fputs("  </testsuite>\n</testsuites>\n", f);
+}
+
+int sdiff_report_render(const struct sdiff_report *r, enum sdiff_report_format fmt, int color,
+                        FILE *out, struct sdiff_err *err)
+{
+    if (SDIFF_NEVER(r == NULL || out == NULL))
+        return SDIFF_EINVAL;
+    switch (fmt) {
+    case SDIFF_REPORT_TEXT: render_text(r, color, out); break;
+    case SDIFF_REPORT_MARKDOWN: render_markdown(r, out); break;
+    case SDIFF_REPORT_JUNIT: render_junit(r, out); break;
+    case SDIFF_REPORT_JSON: {
+        json_t *root = to_json(r);
+        if (root == NULL)
+            return sdiff_err_set(err, SDIFF_ENOMEM, WHERE, "out of memory");
+        int rc = json_dumpf(root, out, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));
+        json_decref(root);
+        if (rc != 0)
+            return sdiff_err_set(err, SDIFF_EIO, WHERE, "cannot write the report");
+        fputc('\n', out);
+        break;
+    }
+    default: return sdiff_err_set(err, SDIFF_EINVAL, WHERE, "unknown format %d", (int)fmt);
+    }
+    if (fflush(out) != 0 || ferror(out))
+        return sdiff_err_set(err, SDIFF_EIO, WHERE, "cannot write the report");
+    return SDIFF_OK;
+}

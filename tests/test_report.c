@@ -1,0 +1,592 @@
+/*
+ * test_report.c - the report module on a real results database built with the store API:
+ * counts, Wilson bounds, percentiles, verdicts, clusters, every output format; and the
+ * `report` and `inspect` commands of the built binary.
+ */
+#include "sdiff_test.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "shadowdiff/exchange.h"
+#include "shadowdiff/report.h"
+#include "shadowdiff/store.h"
+
+#define T0 1714564800000000ull /* 2024-05-01T12:00:00Z in microseconds */
+
+static char *tmpdir;
+static char dbpath[512];
+static int64_t run_mixed, run_pass;
+static int64_t first_price_id; /* a result of the "$.items[*].price changed" cluster */
+
+/* ---- building the database ----------------------------------------------------------------- */
+
+static struct sdiff_exchange *make_exchange(void)
+{
+    static const char *const hdrs[] = {
+        "Host", "api.example.com", "Connection", "keep-alive", "Content-Type",
+        "application/json", "X-Note", "it's here", "Content-Length", "24", NULL,
+    };
+    struct sdiff_exchange *ex = sdiff_exchange_new();
+    struct sdiff_hfield h[8];
+    size_t n = 0;
+    assert_non_null(ex);
+    for (; hdrs[2 * n]; n++) {
+        h[n] = (struct sdiff_hfield){hdrs[2 * n], hdrs[2 * n + 1], strlen(hdrs[2 * n]),
+                                     strlen(hdrs[2 * n + 1])};
+    }
+    ex->req.method = (char *)"POST";
+    ex->req.target = (char *)"/orders?x=1";
+    assert_int_equal(sdiff_msg_set_headers(&ex->req, h, n), SDIFF_OK);
+    ex->req.present = ex->req.complete = 1;
+    ex->req.version_minor = 1;
+    const char *body = "{\"sku\":\"a'b\",\"qty\":2}";
+    ex->req.body = (uint8_t *)sdiff_strdup(body);
+    ex->req.body_len = ex->req.body_seen = strlen(body);
+
+    struct sdiff_hfield rh = {"Content-Type", "application/json", 12, 16};
+    ex->resp.reason = (char *)"OK";
+    assert_int_equal(sdiff_msg_set_headers(&ex->resp, &rh, 1), SDIFF_OK);
+    ex->resp.present = ex->resp.complete = 1;
+    ex->resp.status = 200;
+    ex->resp.version_minor = 1;
+    const char *rb = "{\"items\":[{\"price\":1.5},{\"price\":2}]}";
+    ex->resp.body = (uint8_t *)sdiff_strdup(rb);
+    ex->resp.body_len = ex->resp.body_seen = strlen(rb);
+    ex->t_req_start = T0;
+    ex->t_resp_end = T0 + 12000;
+    ex->state = SDIFF_EX_COMPLETE;
+    return ex;
+}
+
+static void put(struct sdiff_store *st, struct sdiff_result_rec *r, int64_t *id)
+{
+    struct sdiff_err err = {0};
+    int rc = sdiff_store_put_result(st, r, id, &err);
+    if (rc < 0)
+        fail_msg("put_result: %s", err.msg);
+}
+
+/* n results of one class on a route, with fixed or cycling latencies. */
+static void put_many(struct sdiff_store *st, int64_t run, const char *route, const char *cls,
+                     int n, double pms, double cms, int cycle)
+{
+    struct sdiff_result_rec r;
+    for (int i = 0; i < n; i++) {
+        memset(&r, 0, sizeof r);
+        r.run_id = run;
+        r.route = route;
+        r.target = "/x";
+        r.cls = cls;
+        r.bytes_equal = -1;
+        r.primary_status = 200;
+        r.primary_ms = cycle ? (double)(i % 100 + 1) : pms;
+        r.t_req_start = T0 + (uint64_t)i;
+        r.candidate.latency_ms = cycle ? (double)(i % 100 + 1) : cms;
+        r.candidate.skip_row = 1;
+        if (strcmp(cls, "error") == 0) {
+            r.candidate.error = "timeout after 5s";
+            r.candidate.skip_row = 0;
+        } else if (strcmp(cls, "skipped") == 0) {
+            r.skip_reason = "method not allowed";
+            r.candidate.latency_ms = -1;
+            r.primary_ms = -1;
+        } else {
+            static struct sdiff_msg ok = {.present = 1, .status = 200};
+            r.candidate.msg = &ok;
+        }
+        put(st, &r, NULL);
+    }
+}
+
+static void put_different(struct sdiff_store *st, int64_t run, uint64_t ex_id, int sig,
+                          uint64_t t, int64_t *id)
+{
+    static const char *paths_a[] = {"$.items[0].price", "$.items[12].price"};
+    static const char *kinds_a[] = {"changed", "changed"};
+    static const char *pv_a[] = {"1.5", "2"};
+    static const char *cv_a[] = {"\"1.50\"", "\"2.00\""};
+    static const char *paths_b[] = {"status", "$.error"};
+    static const char *kinds_b[] = {"changed", "missing"};
+    static const char *pv_b[] = {"400", "\"bad sku\""};
+    static const char *cv_b[] = {"422", NULL};
+    static struct sdiff_msg cand = {.present = 1, .status = 200};
+    static struct sdiff_msg cand_b = {.present = 1, .status = 422};
+    struct sdiff_result_rec r;
+    memset(&r, 0, sizeof r);
+    r.run_id = run;
+    r.exchange_id = ex_id;
+    r.method = "POST";
+    r.route = "POST /orders";
+    r.target = "/orders?x=1";
+    r.cls = "different";
+    r.reasons = "body";
+    r.note = "prices became strings";
+    r.bytes_equal = 0;
+    r.primary_status = sig ? 400 : 200;
+    r.primary_ms = 12;
+    r.t_req_start = t;
+    r.candidate.msg = sig ? &cand_b : &cand;
+    r.candidate.latency_ms = 13;
+    r.candidate.keep_body = 1;
+    r.paths = sig ? paths_b : paths_a;
+    r.kinds = sig ? kinds_b : kinds_a;
+    r.primary_values = sig ? pv_b : pv_a;
+    r.candidate_values = sig ? cv_b : cv_a;
+    r.ndiffs = 2;
+    put(st, &r, id);
+}
+
+static int build_db(void **state)
+{
+    (void)state;
+    struct sdiff_store *st = NULL;
+    struct sdiff_err err = {0};
+    struct sdiff_store_opts opts = {0};
+    int64_t cap;
+    tmpdir = sdiff_test_tmpdir();
+    snprintf(dbpath, sizeof dbpath, "%s/results.db", tmpdir);
+    if (sdiff_store_open(&st, dbpath, &opts, &err) < 0)
+        fail_msg("open: %s", err.msg);
+    assert_int_equal(sdiff_store_begin_capture(st, "test", "test", &cap, &err), SDIFF_OK);
+    struct sdiff_exchange *ex = make_exchange();
+    assert_int_equal(sdiff_store_put_exchange(st, ex, &err), SDIFF_OK);
+    uint64_t ex_id = ex->id;
+    sdiff_exchange_free(ex);
+
+    struct sdiff_run_info info = {.kind = "replay", .corpus = "corpus.db",
+                                  .candidate = "http://cand.example:8080/"};
+    assert_int_equal(sdiff_store_begin_run(st, &info, &run_mixed, &err), SDIFF_OK);
+    put_many(st, run_mixed, "GET /tiny", "identical", 3, 10, 11, 0);
+    put_many(st, run_mixed, "GET /ok", "identical", 3000, 0, 0, 1);
+    put_many(st, run_mixed, "POST /orders", "identical", 95, 12, 13, 0);
+    /* 3 of signature A (ids in order), 2 of signature B, interleaved in time */
+    put_different(st, run_mixed, ex_id, 0, T0 + 5000000, &first_price_id);
+    put_different(st, run_mixed, ex_id, 1, T0 + 1000000, NULL);
+    put_different(st, run_mixed, ex_id, 0, T0 + 2000000, NULL);
+    put_different(st, run_mixed, ex_id, 1, T0 + 9000000, NULL);
+    put_different(st, run_mixed, ex_id, 0, T0 + 7000000, NULL);
+    put_many(st, run_mixed, "GET /slow", "identical", 500, 10, 30, 0);
+    put_many(st, run_mixed, "GET /flaky", "identical", 400, 5, 5, 0);
+    put_many(st, run_mixed, "GET /flaky", "error", 20, 5, 5000, 0);
+    put_many(st, run_mixed, "GET /flaky", "skipped", 5, 0, 0, 0);
+    assert_int_equal(sdiff_store_end_run(st, run_mixed, "{}", &err), SDIFF_OK);
+
+    info.candidate = "http://cand.example:8080";
+    assert_int_equal(sdiff_store_begin_run(st, &info, &run_pass, &err), SDIFF_OK);
+    put_many(st, run_pass, "GET /tiny", "identical", 3, 10, 11, 0);
+    put_many(st, run_pass, "GET /ok", "identical", 3000, 0, 0, 1);
+    assert_int_equal(sdiff_store_end_run(st, run_pass, "{}", &err), SDIFF_OK);
+    sdiff_store_close(st);
+    return 0;
+}
+
+static int remove_db(void **state)
+{
+    (void)state;
+    if (getenv("SDIFF_KEEP_TMP")) /* for looking at the database by hand */
+        fprintf(stderr, "kept %s\n", dbpath);
+    else
+        sdiff_test_rmdir(tmpdir);
+    free(tmpdir);
+    return 0;
+}
+
+/* ---- helpers ------------------------------------------------------------------------------ */
+
+static struct sdiff_report *build(int64_t run)
+{
+    struct sdiff_report *r = NULL;
+    struct sdiff_err err = {0};
+    if (sdiff_report_build(&r, dbpath, run, NULL, &err) < 0)
+        fail_msg("build: %s", err.msg);
+    return r;
+}
+
+static const struct sdiff_report_endpoint *endpoint(const struct sdiff_report *r,
+                                                    const char *method, const char *route)
+{
+    for (size_t i = 0; i < r->nendpoints; i++)
+        if (strcmp(r->endpoints[i].method, method) == 0 &&
+            strcmp(r->endpoints[i].route, route) == 0)
+            return &r->endpoints[i];
+    fail_msg("no endpoint %s %s", method, route);
+    return NULL;
+}
+
+/* Render into a NUL-terminated string (caller frees). */
+static char *render(const struct sdiff_report *r, enum sdiff_report_format fmt)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    struct sdiff_err err = {0};
+    assert_non_null(f);
+    assert_int_equal(sdiff_report_render(r, fmt, 0, f, &err), SDIFF_OK);
+    fclose(f);
+    return buf;
+}
+
+static size_t count_substr(const char *s, const char *needle)
+{
+    size_t n = 0;
+    for (const char *p = s; (p = strstr(p, needle)) != NULL; p += strlen(needle))
+        n++;
+    return n;
+}
+
+/* Run the binary; returns the exit code, output in the given files. */
+static int run_bin(char *const argv[], const char *out, const char *errp)
+{
+    int pid = sdiff_test_spawn(argv, out, errp);
+    int status = sdiff_test_wait(pid, 60);
+    assert_true(status != -1 && WIFEXITED(status));
+    return WEXITSTATUS(status);
+}
+
+static char *slurp(const char *path)
+{
+    size_t n;
+    return (char *)sdiff_test_read_file(path, &n);
+}
+
+/* ---- tests -------------------------------------------------------------------------------- */
+
+static void test_report__wilson_bounds(void **state)
+{
+    (void)state;
+    assert_true(sdiff_report_wilson_upper(0, 3000, 1.96) < 0.01);
+    assert_true(sdiff_report_wilson_upper(0, 3000, 1.96) > 0.001);
+    assert_true(sdiff_report_wilson_upper(0, 3, 1.96) > 0.01);
+    double u = sdiff_report_wilson_upper(5, 100, 1.96);
+    assert_true(u > 0.1115 && u < 0.1120);
+    assert_true(sdiff_report_wilson_upper(0, 0, 1.96) == 1.0);
+    assert_true(sdiff_report_wilson_upper(10, 10, 1.96) <= 1.0);
+}
+
+static void test_report__counts_and_verdicts(void **state)
+{
+    (void)state;
+    struct sdiff_report *r = build(run_mixed);
+    assert_int_equal(r->run_id, run_mixed);
+    assert_string_equal(r->run_kind, "replay");
+    assert_int_equal(r->nendpoints, 5);
+    /* ordered by the stored route */
+    assert_string_equal(r->endpoints[0].route, "/flaky");
+    assert_string_equal(r->endpoints[4].method, "POST");
+
+    const struct sdiff_report_endpoint *tiny = endpoint(r, "GET", "/tiny");
+    assert_int_equal(tiny->samples, 3);
+    assert_int_equal(tiny->judged, 3);
+    assert_true(tiny->parity == 1.0);
+    assert_true(tiny->mismatch_upper > 0.01);
+    assert_int_equal(tiny->verdict, SDIFF_REPORT_INSUFFICIENT);
+
+    const struct sdiff_report_endpoint *ok = endpoint(r, "GET", "/ok");
+    assert_int_equal(ok->samples, 3000);
+    assert_int_equal(ok->identical, 3000);
+    assert_true(ok->mismatch_upper < 0.01);
+    assert_int_equal(ok->verdict, SDIFF_REPORT_READY);
+    assert_int_equal(ok->nreasons, 0);
+    /* 1..100, 30 of each: nearest rank */
+    assert_int_equal(ok->primary.n, 3000);
+    assert_true(ok->primary.p50 == 50 && ok->primary.p95 == 95 && ok->primary.p99 == 99);
+    assert_true(ok->candidate.p99 == 99 && ok->p99_ratio == 1.0);
+
+    const struct sdiff_report_endpoint *orders = endpoint(r, "POST", "/orders");
+    assert_int_equal(orders->samples, 100);
+    assert_int_equal(orders->judged, 100);
+    assert_int_equal(orders->different, 5);
+    assert_true(orders->parity == 0.95 && orders->byte_parity == 0.95);
+    assert_true(orders->mismatch_upper > 0.1115 && orders->mismatch_upper < 0.1120);
+    assert_int_equal(orders->verdict, SDIFF_REPORT_BLOCKED);
+    assert_int_equal(orders->nreasons, 1);
+    assert_non_null(strstr(orders->reasons[0], "mismatch upper bound"));
+    /* 2 of the differents had primary 400: no 5xx */
+    assert_true(orders->primary_5xx_rate == 0);
+
+    const struct sdiff_report_endpoint *slow = endpoint(r, "GET", "/slow");
+    assert_int_equal(slow->verdict, SDIFF_REPORT_BLOCKED);
+    assert_true(slow->p99_ratio == 3.0);
+    assert_int_equal(slow->nreasons, 1);
+    assert_non_null(strstr(slow->reasons[0], "p99 latency ratio 3.00 > 1.50"));
+
+    const struct sdiff_report_endpoint *flaky = endpoint(r, "GET", "/flaky");
+    assert_int_equal(flaky->samples, 425);
+    assert_int_equal(flaky->errors, 20);
+    assert_int_equal(flaky->skipped, 5);
+    assert_int_equal(flaky->judged, 400);
+    assert_int_equal(flaky->unjudged, 25);
+    assert_int_equal(flaky->replayed, 420);
+    assert_true(flaky->transport_error_rate == 20.0 / 420);
+    assert_true(flaky->candidate_error_rate == 20.0 / 420);
+    assert_int_equal(flaky->verdict, SDIFF_REPORT_BLOCKED);
+    /* latency counts every result with a candidate_ms, errors too (their 5000 ms timeouts) */
+    assert_int_equal(flaky->candidate.n, 420);
+    assert_true(flaky->candidate.p99 == 5000);
+    assert_int_equal(flaky->nreasons, 2);
+    assert_non_null(strstr(flaky->reasons[0], "p99 latency ratio 1000.00"));
+    assert_non_null(strstr(flaky->reasons[1], "error rate increase 4.76% > 1.00%"));
+
+    assert_int_equal(r->nready, 1);
+    assert_int_equal(r->nblocked, 3);
+    assert_int_equal(r->ninsufficient, 1);
+    assert_false(r->pass);
+    assert_int_equal(r->totals.samples, 3 + 3000 + 100 + 500 + 425);
+    sdiff_report_free(r);
+}
+
+static void test_report__latest_run_passes_with_insufficient_data(void **state)
+{
+    (void)state;
+    struct sdiff_report *r = build(0);
+    assert_int_equal(r->run_id, run_pass);
+    assert_int_equal(r->nendpoints, 2);
+    assert_int_equal(r->ninsufficient, 1);
+    assert_true(r->pass);
+    sdiff_report_free(r);
+
+    /* thresholds: --min-samples 2 makes /tiny count, and its bound of 0/3 blocks it */
+    struct sdiff_report_thresholds th = SDIFF_REPORT_THRESHOLDS_INIT;
+    struct sdiff_err err = {0};
+    th.min_samples = 2;
+    assert_int_equal(sdiff_report_build(&r, dbpath, 0, &th, &err), SDIFF_OK);
+    assert_false(r->pass);
+    assert_int_equal(endpoint(r, "GET", "/tiny")->verdict, SDIFF_REPORT_BLOCKED);
+    sdiff_report_free(r);
+}
+
+static void test_report__clusters_ranked_by_count(void **state)
+{
+    (void)state;
+    struct sdiff_report *r = build(run_mixed);
+    assert_int_equal(r->nclusters, 2);
+    const struct sdiff_report_cluster *a = &r->clusters[0], *b = &r->clusters[1];
+    assert_string_equal(a->method, "POST");
+    assert_string_equal(a->route, "/orders");
+    assert_string_equal(a->signature, "$.items[*].price changed");
+    assert_int_equal(a->count, 3);
+    assert_int_equal(a->nexamples, 3);
+    assert_int_equal(a->examples[0], first_price_id);
+    assert_int_equal(a->examples[1], first_price_id + 2);
+    assert_int_equal(a->examples[2], first_price_id + 4);
+    assert_int_equal(a->first_us, T0 + 2000000);
+    assert_int_equal(a->last_us, T0 + 7000000);
+    assert_string_equal(a->sample_path, "$.items[0].price");
+    assert_string_equal(a->sample_primary, "1.5");
+    assert_string_equal(a->sample_candidate, "\"1.50\"");
+    assert_string_equal(b->signature, "$.error missing; status changed 400->422");
+    assert_int_equal(b->count, 2);
+    assert_int_equal(b->first_us, T0 + 1000000);
+    sdiff_report_free(r);
+}
+
+static void test_report__json_schema(void **state)
+{
+    (void)state;
+    struct sdiff_report *r = build(run_mixed);
+    char *s = render(r, SDIFF_REPORT_JSON);
+    json_error_t je;
+    json_t *j = json_loads(s, 0, &je);
+    if (j == NULL)
+        fail_msg("json: %s", je.text);
+    static const char *const top[] = {"run", "totals", "endpoints", "clusters", "verdict",
+                                      "thresholds"};
+    for (size_t i = 0; i < sizeof top / sizeof *top; i++)
+        assert_non_null(json_object_get(j, top[i]));
+    assert_string_equal(json_string_value(json_object_get(j, "verdict")), "fail");
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(j, "run"), "id")),
+                     run_mixed);
+    json_t *eps = json_object_get(j, "endpoints");
+    assert_int_equal(json_array_size(eps), 5);
+    static const char *const keys[] = {"method", "route", "samples", "identical", "equivalent",
+                                       "different", "errors", "skipped", "parity",
+                                       "byte_parity", "mismatch_upper", "latency",
+                                       "error_rates", "verdict", "reasons"};
+    size_t i;
+    json_t *e;
+    json_array_foreach(eps, i, e) {
+        for (size_t k = 0; k < sizeof keys / sizeof *keys; k++)
+            if (json_object_get(e, keys[k]) == NULL)
+                fail_msg("endpoint %zu has no %s", i, keys[k]);
+        json_t *lat = json_object_get(e, "latency");
+        assert_non_null(json_object_get(json_object_get(lat, "primary"), "p99"));
+        assert_non_null(json_object_get(json_object_get(lat, "candidate"), "p50"));
+        assert_non_null(json_object_get(lat, "p99_ratio"));
+    }
+    json_t *slow = json_array_get(eps, 2);
+    assert_string_equal(json_string_value(json_object_get(slow, "route")), "/slow");
+    assert_string_equal(json_string_value(json_object_get(slow, "verdict")), "blocked");
+    assert_true(json_real_value(json_object_get(json_object_get(slow, "latency"), "p99_ratio")) ==
+                3.0);
+    json_t *cl = json_array_get(json_object_get(j, "clusters"), 0);
+    assert_string_equal(json_string_value(json_object_get(cl, "first_seen")),
+                        "2024-05-01T12:00:02.000Z");
+    assert_int_equal(json_integer_value(json_object_get(cl, "count")), 3);
+    assert_true(json_is_object(json_object_get(cl, "sample")));
+    assert_true(json_real_value(json_object_get(json_object_get(j, "thresholds"), "max_mismatch")) ==
+                0.01);
+    json_decref(j);
+    free(s);
+    sdiff_report_free(r);
+}
+
+static void test_report__junit_text_markdown(void **state)
+{
+    (void)state;
+    struct sdiff_report *r = build(run_mixed);
+    char *x = render(r, SDIFF_REPORT_JUNIT);
+    assert_int_equal(count_substr(x, "<testcase "), 5);
+    assert_int_equal(count_substr(x, "<failure "), 3);
+    assert_int_equal(count_substr(x, "<skipped "), 1);
+    assert_non_null(strstr(x, "name=\"POST /orders\""));
+    free(x);
+
+    char *t = render(r, SDIFF_REPORT_TEXT);
+    assert_non_null(strstr(t, "insufficient data"));
+    assert_non_null(strstr(t, "$.items[*].price changed"));
+    assert_non_null(strstr(t, "verdict: FAIL"));
+    assert_null(strstr(t, "\033["));
+    free(t);
+
+    char *m = render(r, SDIFF_REPORT_MARKDOWN);
+    assert_non_null(strstr(m, "| Endpoint |"));
+    assert_non_null(strstr(m, "| `GET /ok` | 3000 | 100.00% |"));
+    assert_non_null(strstr(m, "1. **3×** `POST /orders`"));
+    free(m);
+    sdiff_report_free(r);
+}
+
+static void test_report__errors(void **state)
+{
+    (void)state;
+    struct sdiff_report *r = NULL;
+    struct sdiff_err err = {0};
+    char path[600];
+    snprintf(path, sizeof path, "%s/missing.db", tmpdir);
+    assert_int_equal(sdiff_report_build(&r, path, 0, NULL, &err), SDIFF_EIO);
+    assert_null(r);
+    sdiff_err_clear(&err);
+    assert_int_equal(sdiff_report_build(&r, dbpath, 999, NULL, &err), SDIFF_EINVAL);
+    assert_non_null(strstr(err.msg, "no run 999"));
+    sdiff_err_clear(&err);
+    snprintf(path, sizeof path, "%s/not.db", tmpdir);
+    FILE *f = fopen(path, "w");
+    fputs("this is not sqlite, not at all, no sir, not a database file", f);
+    fclose(f);
+    assert_int_equal(sdiff_report_build(&r, path, 0, NULL, &err), SDIFF_EDB);
+    assert_null(r);
+}
+
+static void test_report__shell_quote(void **state)
+{
+    (void)state;
+    struct sdiff_buf b;
+    sdiff_buf_init(&b, 1024);
+    assert_int_equal(sdiff_report_shell_quote(&b, "it's", 4), SDIFF_OK);
+    assert_string_equal((char *)b.data, "'it'\\''s'");
+    sdiff_buf_dispose(&b);
+}
+
+static void test_report__cli_exit_codes(void **state)
+{
+    (void)state;
+    char out[600], errp[600], missing[600], run_s[32], jpath[600];
+    snprintf(out, sizeof out, "%s/out.txt", tmpdir);
+    snprintf(errp, sizeof errp, "%s/err.txt", tmpdir);
+    snprintf(missing, sizeof missing, "%s/nope.db", tmpdir);
+    snprintf(jpath, sizeof jpath, "%s/report.json", tmpdir);
+    snprintf(run_s, sizeof run_s, "%lld", (long long)run_mixed);
+    char *bin = (char *)sdiff_test_bin();
+
+    char *pass[] = {bin, "report", "--db", dbpath, NULL};
+    assert_int_equal(run_bin(pass, out, errp), 0);
+    char *s = slurp(out);
+    assert_non_null(strstr(s, "verdict: PASS"));
+    free(s);
+
+    char *fail[] = {bin, "report", "--db", dbpath, "--run", run_s, "--format", "json",
+                    "--out", jpath, NULL};
+    assert_int_equal(run_bin(fail, out, errp), 1);
+    struct stat sb;
+    assert_int_equal(stat(jpath, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0600);
+    json_t *j = json_load_file(jpath, 0, NULL);
+    assert_non_null(j);
+    assert_string_equal(json_string_value(json_object_get(j, "verdict")), "fail");
+    json_decref(j);
+
+    char *junit[] = {bin, "report", "--db", dbpath, "--run", run_s, "-f", "junit", NULL};
+    assert_int_equal(run_bin(junit, out, errp), 1);
+    s = slurp(out);
+    assert_int_equal(count_substr(s, "<testcase "), 5);
+    free(s);
+
+    char *nodb[] = {bin, "report", "--db", missing, NULL};
+    assert_int_equal(run_bin(nodb, out, errp), 2);
+    s = slurp(errp);
+    assert_non_null(strstr(s, "shadowdiff: report: "));
+    assert_int_equal(count_substr(s, "\n"), 1);
+    free(s);
+
+    char *badfmt[] = {bin, "report", "--db", dbpath, "--format", "html", NULL};
+    assert_int_equal(run_bin(badfmt, out, errp), 2);
+    char *badrate[] = {bin, "report", "--db", dbpath, "--max-mismatch", "x", NULL};
+    assert_int_equal(run_bin(badrate, out, errp), 2);
+}
+
+static void test_report__cli_inspect(void **state)
+{
+    (void)state;
+    char out[600], errp[600], id_s[32];
+    snprintf(out, sizeof out, "%s/out.txt", tmpdir);
+    snprintf(errp, sizeof errp, "%s/err.txt", tmpdir);
+    snprintf(id_s, sizeof id_s, "%lld", (long long)first_price_id);
+    char *bin = (char *)sdiff_test_bin();
+
+    char *ok[] = {bin, "inspect", "--db", dbpath, id_s, NULL};
+    assert_int_equal(run_bin(ok, out, errp), 0);
+    char *s = slurp(out);
+    assert_non_null(strstr(s, "curl "));
+    assert_non_null(strstr(s, "$.items[0].price"));
+    assert_non_null(strstr(s, "POST /orders?x=1"));
+    assert_non_null(strstr(s, "note: prices became strings"));
+    assert_non_null(strstr(s, "\"price\": 1.5")); /* primary body pretty-printed */
+    assert_non_null(strstr(s, "-H 'X-Note: it'\\''s here'"));
+    assert_non_null(strstr(s, "'http://cand.example:8080/orders?x=1'"));
+    assert_non_null(strstr(s, "--data-binary '{\"sku\":\"a'\\''b\",\"qty\":2}'"));
+    assert_null(strstr(s, "-H 'Host:"));
+    assert_null(strstr(s, "-H 'Connection:"));
+    free(s);
+
+    char *missing[] = {bin, "inspect", "--db", dbpath, "987654", NULL};
+    assert_int_equal(run_bin(missing, out, errp), 2);
+    s = slurp(errp);
+    char want[700];
+    snprintf(want, sizeof want, "shadowdiff: inspect: no result 987654 in %s\n", dbpath);
+    assert_string_equal(s, want);
+    free(s);
+}
+
+int main(int argc, char **argv)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_report__wilson_bounds),
+        cmocka_unit_test(test_report__counts_and_verdicts),
+        cmocka_unit_test(test_report__latest_run_passes_with_insufficient_data),
+        cmocka_unit_test(test_report__clusters_ranked_by_count),
+        cmocka_unit_test(test_report__json_schema),
+        cmocka_unit_test(test_report__junit_text_markdown),
+        cmocka_unit_test(test_report__errors),
+        cmocka_unit_test(test_report__shell_quote),
+        cmocka_unit_test(test_report__cli_exit_codes),
+        cmocka_unit_test(test_report__cli_inspect),
+    };
+    if (argc > 1)
+        cmocka_set_test_filter(argv[1]);
+    return cmocka_run_group_tests(tests, build_db, remove_db);
+}
