@@ -40,23 +40,7 @@ wait "$mirror" || true
 mirror=
 grep -v 'mirror: [0-9]*s ' "$work/mirror.err" || true
 
-echo "== parity per route (from $db)"
-sqlite3 -header -column "$db" "
-  SELECT route,
-         count(*) AS samples,
-         sum(class = 'identical') AS identical,
-         sum(class = 'equivalent') AS equivalent,
-         sum(class = 'different') AS different,
-         sum(class = 'error') AS errors,
-         sum(class = 'skipped') AS skipped,
-         CASE WHEN sum(class IN ('identical', 'equivalent', 'different')) = 0 THEN '-'
-              ELSE printf('%.1f%%', 100.0 * sum(class IN ('identical', 'equivalent')) /
-                          sum(class IN ('identical', 'equivalent', 'different'))) END AS parity
-  FROM results GROUP BY route ORDER BY different DESC, route;"
-echo "== the differences behind them"
-sqlite3 -header -column "$db" "
-  SELECT r.route, d.path, d.kind, count(*) AS n,
-         substr(min(d.primary_value), 1, 30) AS primary_value,
-         substr(min(d.candidate_value), 1, 30) AS candidate_value
-  FROM differences d JOIN results r ON r.id = d.result_id
-  GROUP BY r.route, d.path, d.kind ORDER BY n DESC LIMIT 15;"
+echo "== shadowdiff report --db $db"
+"$build/shadowdiff" report --db "$db" || true
+echo
+echo "Look closer: $build/shadowdiff inspect --db $db ID  (an example id from a cluster above)"
