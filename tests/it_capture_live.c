@@ -122,6 +122,67 @@ static void test_capture_live__missing_interface_exits_2_with_one_line(void **st
     free(dir);
 }
 
+/* Run the binary with argv; expect exit 2 and exactly one line on stderr containing needle. */
+static void expect_one_line_error(char *const argv[], const char *needle)
+{
+    char *dir = sdiff_test_tmpdir();
+    char errf[4200];
+    snprintf(errf, sizeof errf, "%s/err", dir);
+    int st = sdiff_test_wait(sdiff_test_spawn(argv, NULL, errf), 20);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 2);
+    size_t len;
+    char *msg = (char *)sdiff_test_read_file(errf, &len);
+    if (strstr(msg, needle) == NULL)
+        fail_msg("expected '%s' in: %s", needle, msg);
+    /* the summary line may precede the error for a file that broke part way */
+    size_t lines = 0;
+    for (size_t i = 0; i < len; i++)
+        lines += msg[i] == '\n';
+    assert_true(lines >= 1 && lines <= 2);
+    free(msg);
+    sdiff_test_rmdir(dir);
+    free(dir);
+}
+
+static void test_capture_live__bad_files_exit_2_with_a_clear_line(void **state)
+{
+    (void)state;
+    const char *cases[][2] = {
+        {"pcap/empty.pcap", "is empty, not a pcap file"},
+        {"pcap/notapcap.pcap", "is not a pcap or pcapng file"},
+        {"pcap/corrupt.pcap", "corrupt capture after 1 packets"},
+        {"pcap/does-not-exist.pcap", "No such file"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char path[4200];
+        snprintf(path, sizeof path, "%s", sdiff_test_fixture_path(cases[i][0]));
+        char *argv[] = {(char *)sdiff_test_bin(), "capture", "--pcap", path, "--out", "-", NULL};
+        expect_one_line_error(argv, cases[i][1]);
+    }
+    char *bad_port[] = {(char *)sdiff_test_bin(), "capture", "--pcap", "x", "--port", "70000",
+                        "--out", "-", NULL};
+    expect_one_line_error(bad_port, "--port");
+}
+
+static void test_capture_live__without_cap_net_raw_says_which_capability(void **state)
+{
+    (void)state;
+    if (geteuid() != 0 || access("/usr/bin/setpriv", X_OK) != 0)
+        skip();
+    /* an unprivileged user, no capabilities; skip when that user cannot run the binary at
+     * all (a build tree under a private directory) */
+    char *probe[] = {"/usr/bin/setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+                     (char *)sdiff_test_bin(), "--version", NULL};
+    int pst = sdiff_test_wait(sdiff_test_spawn(probe, NULL, NULL), 10);
+    if (!WIFEXITED(pst) || WEXITSTATUS(pst) != 0)
+        skip();
+    char *argv[] = {"/usr/bin/setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+                    "--inh-caps=-all", (char *)sdiff_test_bin(), "capture", "--interface", "lo",
+                    "--out", "-", NULL};
+    expect_one_line_error(argv, "CAP_NET_RAW");
+}
+
 int main(int argc, char **argv)
 {
     const char *fx = getenv("SDIFF_FIXTURES");
@@ -129,6 +190,8 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_capture_live__lo_records_every_client_exchange),
         cmocka_unit_test(test_capture_live__missing_interface_exits_2_with_one_line),
+        cmocka_unit_test(test_capture_live__bad_files_exit_2_with_a_clear_line),
+        cmocka_unit_test(test_capture_live__without_cap_net_raw_says_which_capability),
     };
     if (argc > 1)
         cmocka_set_test_filter(argv[1]);
