@@ -17,7 +17,8 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 
-port=18080
+# a free loopback port, so a leftover server can never answer in our place
+port=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 mkdir -p "$work/www" "$work/nginx"
 chmod 755 "$work" "$work/www"   # nginx workers drop privileges and must read the file
 /usr/bin/python3 - "$work/www/items.json" <<'PY'
@@ -42,6 +43,8 @@ http {
 }
 NGX
 nginx -c "$work/nginx/nginx.conf" -g 'daemon off;' & pids+=($!)
+sleep 0.3
+kill -0 "${pids[-1]}" 2>/dev/null || { echo "nginx did not start" >&2; exit 1; }
 for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/items.json" >/dev/null && break; sleep 0.1; done
 [ "$(curl -s -o /dev/null -w '%{http_code} %{size_download}' "http://127.0.0.1:$port/items.json")" = "200 4096" ] ||
   { echo "nginx does not serve the 4 KiB body" >&2; exit 1; }

@@ -18,7 +18,8 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 
-port=18081
+# a free loopback port, so a leftover server can never answer in our place
+port=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 mkdir -p "$work/www" "$work/nginx"
 chmod 755 "$work/www"
 /usr/bin/python3 -c 'import json,sys; print(json.dumps({"items": [{"id": i, "name": "item-%d" % i, "price": i * 1.25} for i in range(30)]}))' > "$work/www/items.json"
@@ -39,6 +40,8 @@ http {
 }
 NGX
 nginx -c "$work/nginx/nginx.conf" -g 'daemon off;' & pids+=($!)
+sleep 0.3
+kill -0 "${pids[-1]}" 2>/dev/null || { echo "nginx did not start" >&2; exit 1; }
 for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/items.json" >/dev/null && break; sleep 0.1; done
 
 # The corpus: capture wrk's requests (rate-limited so the capture keeps up) until enough.
