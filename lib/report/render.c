@@ -51,10 +51,10 @@ static const char *ms(double v, char *buf, size_t cap)
 static const char *verdict_line(const struct sdiff_report *r, char *buf, size_t cap)
 {
     snprintf(buf, cap,
-             "%s: %zu endpoint%s ready, %zu blocked, %zu with insufficient data (fewer than"
-             " %llu judged results: listed, not failing the run)",
+             "%s: %zu endpoint%s ready, %zu blocked, %zu with insufficient data (too few"
+             " judged results to decide: listed, not failing the run)",
              r->pass ? "PASS" : "FAIL", r->nready, r->nready == 1 ? "" : "s", r->nblocked,
-             r->ninsufficient, (unsigned long long)r->thresholds.min_samples);
+             r->ninsufficient);
     return buf;
 }
 

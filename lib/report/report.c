@@ -619,15 +619,31 @@ static void judge(struct sdiff_report *r, struct sdiff_report_endpoint *e)
         r->ninsufficient++;
         return;
     }
-    if (e->mismatch_upper > th->max_mismatch)
+    /* No difference at all, only too few samples to bound the rate: that is not evidence of
+     * a problem, so it is insufficient data (unless something else blocks). */
+    int bound_only = e->mismatch_upper > th->max_mismatch && e->different == 0;
+    if (e->mismatch_upper > th->max_mismatch && !bound_only)
         add_reason(e, "mismatch upper bound %.2f%% > %.2f%%", 100 * e->mismatch_upper,
                    100 * th->max_mismatch);
-    if (e->p99_ratio >= 0 && e->p99_ratio > th->max_p99_ratio)
+    /* A p99 from fewer than 200 samples is one of the two slowest answers: noise, not a
+     * regression. Below that the latency is shown but not judged. */
+    if (e->p99_ratio >= 0 && e->p99_ratio > th->max_p99_ratio && e->primary.n >= 200 &&
+        e->candidate.n >= 200)
         add_reason(e, "p99 latency ratio %.2f > %.2f", e->p99_ratio, th->max_p99_ratio);
     double inc = e->candidate_error_rate - (e->primary_5xx_rate < 0 ? 0 : e->primary_5xx_rate);
     if (e->candidate_error_rate >= 0 && inc > th->max_error_increase)
         add_reason(e, "error rate increase %.2f%% > %.2f%%", 100 * inc,
                    100 * th->max_error_increase);
+    if (e->nreasons == 0 && bound_only) {
+        /* z^2 (1 - t) / t samples with no difference bound the rate under t (Wilson, 0/n) */
+        double t = th->max_mismatch > 0 ? th->max_mismatch : 1e-9;
+        double need = 1.96 * 1.96 * (1 - t) / t;
+        add_reason(e, "no difference in %llu judged; about %.0f needed to bound it under %.2f%%",
+                   (unsigned long long)e->judged, need + 1, 100 * th->max_mismatch);
+        e->verdict = SDIFF_REPORT_INSUFFICIENT;
+        r->ninsufficient++;
+        return;
+    }
     e->verdict = e->nreasons ? SDIFF_REPORT_BLOCKED : SDIFF_REPORT_READY;
     if (e->nreasons)
         r->nblocked++;
