@@ -152,10 +152,70 @@ static void test_replay_services__planted_bugs_are_found_and_noise_is_not(void *
     assert_int_equal(sdiff_test_sh(cmd, 10), 0);
 }
 
+/* Runs `shadowdiff gate` on the corpus of the first test; returns its exit code. */
+static int gate(const char *candidate_url, const char *db, const char *seed)
+{
+    char corpus[4200], prim[64], sec[64];
+    snprintf(corpus, sizeof corpus, "%s/corpus.db", dir);
+    snprintf(prim, sizeof prim, "http://127.0.0.1:%d", legacy);
+    snprintf(sec, sizeof sec, "http://127.0.0.1:%d", secondary);
+    char *argv[] = {(char *)sdiff_test_bin(), "gate", "--corpus", corpus, "--primary", prim,
+                    "--candidate", (char *)candidate_url, "--secondary", sec, "--sample", "400",
+                    "--seed", (char *)seed, "--db", (char *)db, NULL};
+    int st = sdiff_test_wait(sdiff_test_spawn(argv, NULL, NULL), 120);
+    assert_true(WIFEXITED(st));
+    return WEXITSTATUS(st);
+}
+
+static void test_replay_services__gate_passes_self_parity_and_fails_planted_bugs(void **state)
+{
+    (void)state;
+    if (geteuid() != 0)
+        skip();
+    char self_url[64], cand_url[64], a[4200], b[4200], c[4200];
+    snprintf(self_url, sizeof self_url, "http://127.0.0.1:%d", legacy);
+    snprintf(cand_url, sizeof cand_url, "http://127.0.0.1:%d", candidate);
+    snprintf(a, sizeof a, "%s/gate-self.db", dir);
+    snprintf(b, sizeof b, "%s/gate-cand.db", dir);
+    snprintf(c, sizeof c, "%s/gate-cand2.db", dir);
+    /* the old service against itself (noise learned from the secondary) passes */
+    assert_int_equal(gate(self_url, a, "7"), 0);
+    /* the Go port fails on its planted bugs */
+    assert_int_equal(gate(cand_url, b, "7"), 1);
+    /* the same seed samples the same exchanges; every sampled route has samples */
+    assert_int_equal(gate(cand_url, c, "7"), 1);
+    sqlite3 *h;
+    assert_int_equal(sqlite3_open(b, &h), SQLITE_OK);
+    char sql[9000];
+    snprintf(sql, sizeof sql, "ATTACH '%s' AS other", c);
+    assert_int_equal(sqlite3_exec(h, sql, NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(count(h, "SELECT count(*) FROM results"), 400);
+    assert_int_equal(count(h, "SELECT count(*) FROM (SELECT method, target, t_req_start FROM"
+                              " results EXCEPT SELECT method, target, t_req_start FROM"
+                              " other.results)"),
+                     0);
+    sqlite3_close(h);
+    assert_int_equal(sqlite3_open(a, &h), SQLITE_OK);
+    snprintf(sql, sizeof sql, "ATTACH '%s/results.db' AS full", dir);
+    assert_int_equal(sqlite3_exec(h, sql, NULL, NULL, NULL), SQLITE_OK);
+    /* stratified: every route with a replayable exchange in the corpus (as the full replay of
+     * the first test saw them) got samples */
+    assert_true(count(h, "SELECT count(DISTINCT route) FROM results") > 5);
+    assert_int_equal(count(h, "SELECT count(*) FROM (SELECT DISTINCT route FROM full.results"
+                              " WHERE method IN ('GET', 'HEAD', 'OPTIONS') EXCEPT"
+                              " SELECT DISTINCT route FROM results)"),
+                     0);
+    assert_int_equal(count(h, "SELECT count(*) FROM results WHERE method NOT IN"
+                              " ('GET', 'HEAD', 'OPTIONS')"),
+                     0);
+    sqlite3_close(h);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_replay_services__planted_bugs_are_found_and_noise_is_not),
+        cmocka_unit_test(test_replay_services__gate_passes_self_parity_and_fails_planted_bugs),
     };
     if (argc > 1)
         cmocka_set_test_filter(argv[1]);

@@ -88,6 +88,7 @@ int cmd_capture(int argc, char **argv);
 int cmd_diff(int argc, char **argv);
 int cmd_replay(int argc, char **argv);
 int cmd_mirror(int argc, char **argv);
+int cmd_gate(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 

@@ -13,6 +13,7 @@ static const char USAGE[] =
     "  capture   read live traffic or a pcap file and record its HTTP/1.1 exchanges\n"
     "  replay    send a captured corpus to the candidate, compare, store the results\n"
     "  mirror    the sidecar: capture, replay to the candidate, compare, store, continuously\n"
+    "  gate      CI gate: replay a sample of a corpus to primary and candidate, exit on verdict\n"
     "  diff      compare two saved responses (or bodies) and explain the verdict\n"
     "  report    per-endpoint parity, discrepancy clusters and the verdict of a stored run\n"
     "  inspect   show one stored result in detail, with a curl command to reproduce it\n"
@@ -47,6 +48,8 @@ int main(int argc, char **argv)
         return cmd_replay(argc - 1, argv + 1);
     if (strcmp(cmd, "mirror") == 0)
         return cmd_mirror(argc - 1, argv + 1);
+    if (strcmp(cmd, "gate") == 0)
+        return cmd_gate(argc - 1, argv + 1);
     fprintf(stderr, "shadowdiff: unknown command '%s'\n\n%s", cmd, USAGE);
     return SDIFF_EXIT_ERROR;
 }

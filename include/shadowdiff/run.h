@@ -191,6 +191,36 @@ struct sdiff_mirror_opts {
 SDIFF_API int sdiff_run_mirror(const struct sdiff_mirror_opts *o, volatile sig_atomic_t *stop,
                                struct sdiff_mirror_stats *st, struct sdiff_err *err);
 
+/* ---- gate: a sampled replay for CI --------------------------------------------------- */
+
+/*
+ * Samples n exchanges from a corpus, stratified by route: every route with a replayable
+ * exchange gets at least one, the rest go to routes in proportion to their traffic, and the
+ * choice inside a route follows a hash of (seed, exchange), so the same seed picks the same
+ * exchanges. Each sample is sent to the live primary and the candidate (and the secondary),
+ * judged and stored in db; unsampled exchanges are not stored.
+ */
+struct sdiff_gate_opts {
+    const char *corpus;
+    const char *db;
+    const char *config_path;
+    struct sdiff_judge_opts judge; /* primary must be set */
+    struct sdiff_store_opts store;
+    size_t sample;                 /* 0: 1000 */
+    uint64_t seed;
+};
+
+struct sdiff_gate_stats {
+    struct sdiff_replay_run_stats judge;
+    uint64_t corpus;               /* exchanges in the corpus */
+    uint64_t eligible;             /* complete, with an allowed method */
+    size_t routes;                 /* routes among the eligible */
+    size_t sampled;
+};
+
+SDIFF_API int sdiff_run_gate(const struct sdiff_gate_opts *o, volatile sig_atomic_t *stop,
+                             struct sdiff_gate_stats *st, struct sdiff_err *err);
+
 SDIFF_API int sdiff_run_replay(const struct sdiff_replay_run_opts *o, volatile sig_atomic_t *stop,
                                struct sdiff_replay_run_stats *st, struct sdiff_err *err);
 
