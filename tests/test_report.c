@@ -541,7 +541,7 @@ static void test_report__cli_exit_codes(void **state)
     assert_int_equal(count_substr(s, "\n"), 1);
     free(s);
 
-    char *badfmt[] = {bin, "report", "--db", dbpath, "--format", "html", NULL};
+    char *badfmt[] = {bin, "report", "--db", dbpath, "--format", "yaml", NULL};
     assert_int_equal(run_bin(badfmt, out, errp), 2);
     char *badrate[] = {bin, "report", "--db", dbpath, "--max-mismatch", "x", NULL};
     assert_int_equal(run_bin(badrate, out, errp), 2);

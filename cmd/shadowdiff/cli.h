@@ -91,5 +91,6 @@ int cmd_mirror(int argc, char **argv);
 int cmd_gate(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
+int cmd_accept(int argc, char **argv);
 
 #endif

@@ -26,7 +26,7 @@ static const char USAGE[] =
     "      --sample N             exchanges to replay (default 1000)\n"
     "      --seed S               sampling seed (default 0)\n"
     "      --db FILE              keep the results here (default: a temporary file)\n"
-    "      --format F             report format: text, markdown, json (default text)\n"
+    "      --format F             report format: text, markdown, json, html (default text)\n"
     "      --junit FILE           also write the JUnit XML report to FILE\n"
     "      --min-samples N        judged results an endpoint needs for a verdict (30)\n"
     "      --max-mismatch RATE    largest mismatch upper bound that is ready (0.01)\n"
@@ -144,7 +144,7 @@ int cmd_gate(int argc, char **argv)
     }
     int fmt = sdiff_report_format_parse(format);
     if (fmt < 0 || fmt == SDIFF_REPORT_JUNIT) {
-        cli_error("gate", "--format: '%s' is not text, markdown or json (use --junit FILE)",
+        cli_error("gate", "--format: '%s' is not text, markdown, json or html (or --junit FILE)",
                   format);
         return SDIFF_EXIT_ERROR;
     }

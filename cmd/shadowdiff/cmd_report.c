@@ -12,11 +12,13 @@
 
 #include "cli.h"
 #include "shadowdiff/report.h"
+#include "shadowdiff/rules.h"
 
 static const char USAGE[] =
-    "usage: shadowdiff report --db FILE [--run ID] [--format text|markdown|json|junit]\n"
+    "usage: shadowdiff report --db FILE [--run ID] [--format text|markdown|json|junit|html]\n"
     "                         [--out FILE] [--min-samples N] [--max-mismatch RATE]\n"
     "                         [--max-p99-ratio R] [--max-error-increase RATE]\n"
+    "                         [--config FILE]\n"
     "\n"
     "Summarises a run per endpoint (method and route): samples, parity, the 95% Wilson upper\n"
     "bound of the mismatch rate, latency percentiles, error rates, unjudged results; groups\n"
@@ -24,16 +26,19 @@ static const char USAGE[] =
     "\n"
     "  -d, --db FILE               results database (read-only)\n"
     "  -r, --run ID                run to report (default: the latest)\n"
-    "  -f, --format F              text (default), markdown, json or junit\n"
+    "  -f, --format F              text (default), markdown, json, junit or html (one\n"
+    "                              self-contained page with charts)\n"
     "  -o, --out FILE              write there (created 0600) instead of stdout\n"
     "      --min-samples N         judged results an endpoint needs for a verdict (30)\n"
     "      --max-mismatch RATE     largest mismatch upper bound that is ready (0.01)\n"
     "      --max-p99-ratio R       largest candidate/primary p99 latency ratio (1.5)\n"
     "      --max-error-increase RATE  largest error rate increase (0.01)\n"
+    "  -c, --config FILE           config file: its \"waivers\" apply besides the database's\n"
     "  -h, --help                  this text\n"
     "\n"
     "Endpoints with fewer judged results than --min-samples are listed as 'insufficient data'\n"
-    "and do not fail the run.\n"
+    "and do not fail the run. Clusters accepted with 'shadowdiff accept' (or the config's\n"
+    "\"waivers\") count as accepted, not against the mismatch bound, unless expired.\n"
     "Exit: 0 pass, 1 fail (an endpoint is blocked), 2 error.\n";
 
 enum { O_MIN = 2000, O_MISMATCH, O_P99, O_ERRINC };
@@ -62,11 +67,13 @@ int cmd_report(int argc, char **argv)
         {"max-mismatch", required_argument, NULL, O_MISMATCH},
         {"max-p99-ratio", required_argument, NULL, O_P99},
         {"max-error-increase", required_argument, NULL, O_ERRINC},
+        {"config", required_argument, NULL, 'c'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     struct sdiff_report_thresholds th = SDIFF_REPORT_THRESHOLDS_INIT;
-    const char *db = NULL, *format = "text", *out_path = NULL;
+    const char *db = NULL, *format = "text", *out_path = NULL, *config = NULL;
+    struct sdiff_rules *rules = NULL;
     uint64_t run = 0;
     struct sdiff_report *rep = NULL;
     struct sdiff_err err = {0};
@@ -74,7 +81,7 @@ int cmd_report(int argc, char **argv)
     int c, fmt, ret = SDIFF_EXIT_ERROR;
 
     optind = 1;
-    while ((c = getopt_long(argc, argv, "d:r:f:o:h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "d:r:f:o:c:h", longopts, NULL)) != -1) {
         switch (c) {
         case 'd': db = optarg; break;
         case 'r':
@@ -85,6 +92,7 @@ int cmd_report(int argc, char **argv)
             break;
         case 'f': format = optarg; break;
         case 'o': out_path = optarg; break;
+        case 'c': config = optarg; break;
         case O_MIN:
             if (cli_parse_u64(optarg, &th.min_samples) < 0) {
                 cli_error("report", "--min-samples: '%s' is not a count", optarg);
@@ -117,10 +125,15 @@ int cmd_report(int argc, char **argv)
     }
     fmt = sdiff_report_format_parse(format);
     if (fmt < 0) {
-        cli_error("report", "--format: '%s' is not text, markdown, json or junit", format);
+        cli_error("report", "--format: '%s' is not text, markdown, json, junit or html",
+                  format);
         return SDIFF_EXIT_ERROR;
     }
-    if (sdiff_report_build(&rep, db, (int64_t)run, &th, &err) < 0)
+    if (config && sdiff_rules_load(&rules, config, &err) < 0)
+        return cli_fail("report", &err);
+    int brc = sdiff_report_build_config(&rep, db, (int64_t)run, &th, rules, &err);
+    sdiff_rules_free(rules);
+    if (brc < 0)
         return cli_fail("report", &err);
     if (out_path) {
         int fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);

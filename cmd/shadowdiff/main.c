@@ -17,6 +17,7 @@ static const char USAGE[] =
     "  diff      compare two saved responses (or bodies) and explain the verdict\n"
     "  report    per-endpoint parity, discrepancy clusters and the verdict of a stored run\n"
     "  inspect   show one stored result in detail, with a curl command to reproduce it\n"
+    "  accept    accept a discrepancy cluster (a waiver with a reason and an expiry date)\n"
     "\n"
     "Run 'shadowdiff <command> --help' for a command's options.\n"
     "Exit codes: 0 success, 1 differences found, 2 error.\n";
@@ -44,6 +45,8 @@ int main(int argc, char **argv)
         return cmd_report(argc - 1, argv + 1);
     if (strcmp(cmd, "inspect") == 0)
         return cmd_inspect(argc - 1, argv + 1);
+    if (strcmp(cmd, "accept") == 0)
+        return cmd_accept(argc - 1, argv + 1);
     if (strcmp(cmd, "replay") == 0)
         return cmd_replay(argc - 1, argv + 1);
     if (strcmp(cmd, "mirror") == 0)

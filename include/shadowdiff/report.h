@@ -12,7 +12,7 @@ extern "C" {
 
 /*
  * shadowdiff/report.h - per-endpoint parity summaries of a stored run, a release verdict,
- * discrepancy clusters; rendered as text, Markdown, JSON or JUnit XML. Also the detail view
+ * discrepancy clusters; rendered as text, Markdown, JSON, JUnit XML or HTML. Also the detail view
  * of one stored result (`shadowdiff inspect`).
  *
  * Reads the results database read-only (never creates, migrates or indexes it). Counts come
@@ -45,6 +45,7 @@ enum sdiff_report_format {
     SDIFF_REPORT_MARKDOWN,
     SDIFF_REPORT_JSON,
     SDIFF_REPORT_JUNIT,
+    SDIFF_REPORT_HTML,          /* one self-contained page: inline CSS and SVG charts */
 };
 
 /* Latency percentiles in milliseconds (nearest rank); < 0 when no sample. */
@@ -78,6 +79,8 @@ struct sdiff_report_endpoint {
     enum sdiff_report_verdict verdict;
     char reasons[SDIFF_REPORT_MAX_REASONS][96];
     size_t nreasons;
+    uint64_t accepted;          /* different results in waived clusters: not counted against
+                                   the mismatch bound (which is over different - accepted) */
 };
 
 #define SDIFF_REPORT_MAX_EXAMPLES 3
@@ -92,6 +95,23 @@ struct sdiff_report_cluster {
     size_t nexamples;
     char *sample_path;          /* first difference of the first example; NULL when none */
     char *sample_primary, *sample_candidate; /* its values; NULL when absent */
+    char id[13];                /* first 12 hex digits of FNV-1a 64 of "route\x1fsignature" */
+    int waived;                 /* an unexpired waiver applies: its results are accepted */
+    char *waiver_reason;        /* of the matching waiver (applied or expired); else NULL */
+    char *waiver_expires;       /* "YYYY-MM-DD" or NULL */
+    int expired;                /* only an expired waiver matches: not waived */
+};
+
+struct sdiff_rules; /* shadowdiff/rules.h: the config file, for its "waivers" */
+
+/* An accepted difference: from the database (`shadowdiff accept`) or the config file. */
+struct sdiff_report_waiver {
+    char *cluster;              /* cluster id (12 hex digits) */
+    char *route, *signature;    /* results.route and cluster signature; NULL when unknown */
+    char *reason;
+    char *expires;              /* "YYYY-MM-DD", last day it applies; NULL: never */
+    char *source;               /* "database" or the config file name */
+    int expired;                /* expires < today (UTC) */
 };
 
 struct sdiff_report {
@@ -106,6 +126,8 @@ struct sdiff_report {
     struct sdiff_report_endpoint totals;     /* sums over all endpoints (no verdict) */
     size_t nready, nblocked, ninsufficient;
     int pass;                                /* no endpoint is blocked */
+    struct sdiff_report_waiver *waivers;     /* the waivers matching a cluster of this run */
+    size_t nwaivers;
 };
 
 /**
@@ -118,8 +140,31 @@ struct sdiff_report {
 SDIFF_API int sdiff_report_build(struct sdiff_report **out, const char *db_path, int64_t run_id,
                                  const struct sdiff_report_thresholds *th,
                                  struct sdiff_err *err);
+/**
+ * As sdiff_report_build, also applying the waivers of config (may be NULL) besides those
+ * recorded in the database. See lib/report/waivers.c.
+ */
+SDIFF_API int sdiff_report_build_config(struct sdiff_report **out, const char *db_path,
+                                        int64_t run_id, const struct sdiff_report_thresholds *th,
+                                        const struct sdiff_rules *config, struct sdiff_err *err);
 /** NULL-safe. */
 SDIFF_API void sdiff_report_free(struct sdiff_report *r);
+
+/**
+ * Record a waiver of cluster_id (a cluster of the latest run) in the database's waivers
+ * table. expires: "YYYY-MM-DD" or NULL. On success *out (caller disposes with
+ * sdiff_report_waiver_dispose) holds the waiver, its route and signature, and expired = 1
+ * when the date is already past (recorded anyway).
+ * @return SDIFF_OK; SDIFF_EINVAL for an empty reason, a bad date, or "no cluster ID in the
+ *         latest run of FILE"; SDIFF_EIO, SDIFF_EDB as for build; SDIFF_ENOMEM
+ */
+SDIFF_API int sdiff_report_accept(const char *db_path, const char *cluster_id,
+                                  const char *reason, const char *expires,
+                                  struct sdiff_report_waiver *out, struct sdiff_err *err);
+/** Free the strings of w. NULL-safe. */
+SDIFF_API void sdiff_report_waiver_dispose(struct sdiff_report_waiver *w);
+/** Cluster id of (results.route, signature) into out (12 hex digits and NUL). */
+SDIFF_API void sdiff_report_cluster_id(const char *route, const char *signature, char out[13]);
 
 /**
  * Write the report to out in the given format. color: ANSI colours in text (the caller
@@ -128,7 +173,7 @@ SDIFF_API void sdiff_report_free(struct sdiff_report *r);
 SDIFF_API int sdiff_report_render(const struct sdiff_report *r, enum sdiff_report_format fmt,
                                   int color, FILE *out, struct sdiff_err *err);
 
-/** Parse "text", "markdown", "json", "junit"; -1 when unknown. */
+/** Parse "text", "markdown", "json", "junit", "html"; -1 when unknown. */
 SDIFF_API int sdiff_report_format_parse(const char *s);
 /** "ready", "blocked", "insufficient data". */
 SDIFF_API const char *sdiff_report_verdict_str(enum sdiff_report_verdict v);

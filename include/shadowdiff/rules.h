@@ -23,7 +23,11 @@ extern "C" {
  *     "routes": {
  *       "GET /api/report":   {"ignore_paths": ["$.generated_at"]},
  *       "POST /api/orders":  {"allow": true}
- *     }
+ *     },
+ *     "waivers": [                                 accepted differences (shadowdiff report)
+ *       {"cluster": "0123456789ab", "reason": "prices are strings now", "expires": "2025-01-31"},
+ *       {"cluster": {"route": "GET /api/x", "signature": "$.a changed"}, "reason": "..."}
+ *     ]
  *   }
  *
  * A route's lists are added to the global ones. Unknown keys, wrong types, bad patterns and
@@ -65,6 +69,18 @@ SDIFF_API void sdiff_rules_saw_route(struct sdiff_rules *r, const char *route);
  * appeared. Returns how many.
  */
 SDIFF_API size_t sdiff_rules_unused(const struct sdiff_rules *r, struct sdiff_buf *out);
+
+/* One "waivers" entry of the config: cluster, or route and signature, is set. */
+struct sdiff_rules_waiver {
+    const char *cluster;            /* 12 lowercase hex digits; NULL when route is set */
+    const char *route, *signature;  /* "GET /api/x", a cluster signature; NULL with cluster */
+    const char *reason;             /* never empty */
+    const char *expires;            /* "YYYY-MM-DD" (last day it applies); NULL: never */
+};
+
+/** The config's waivers in file order (borrowed, valid while r lives). */
+SDIFF_API const struct sdiff_rules_waiver *sdiff_rules_waivers(const struct sdiff_rules *r,
+                                                               size_t *n);
 
 #ifdef __cplusplus
 }

@@ -1,12 +1,14 @@
 /*
  * render.c - a built report as text (terminal), Markdown (PR comment), JSON (stable schema,
- * see README.md) or JUnit XML (one testcase per endpoint).
+ * see README.md) or JUnit XML (one testcase per endpoint); HTML is in render_html.c.
  */
 #include "shadowdiff/report.h"
 
 #include <jansson.h>
 #include <string.h>
 #include <time.h>
+
+#include "report_html.h"
 
 #define WHERE "report"
 #define TEXT_CLUSTERS 20 /* clusters shown by text and markdown; json has all */
@@ -58,6 +60,20 @@ static const char *verdict_line(const struct sdiff_report *r, char *buf, size_t 
     return buf;
 }
 
+/* "accepted: REASON (until DATE)", "waiver expired on DATE: REASON" or "" (waivers). */
+static const char *waiver_note(const struct sdiff_report_cluster *c, char *buf, size_t cap)
+{
+    if (c->expired)
+        snprintf(buf, cap, "waiver expired on %s: %s", c->waiver_expires, c->waiver_reason);
+    else if (c->waived)
+        snprintf(buf, cap, "accepted: %s%s%s%s", c->waiver_reason,
+                 c->waiver_expires ? " (until " : "", c->waiver_expires ? c->waiver_expires : "",
+                 c->waiver_expires ? ")" : "");
+    else
+        buf[0] = 0;
+    return buf;
+}
+
 /* ---- text -------------------------------------------------------------------------------- */
 
 static void render_text(const struct sdiff_report *r, int color, FILE *f)
@@ -97,6 +113,9 @@ static void render_text(const struct sdiff_report *r, int color, FILE *f)
                 reset);
         for (size_t k = 0; k < e->nreasons; k++)
             fprintf(f, "%*s  - %s\n", w, "", e->reasons[k]);
+        if (e->accepted)
+            fprintf(f, "%*s  - %llu accepted (waived clusters, not in the mismatch bound)\n", w,
+                    "", (unsigned long long)e->accepted);
     }
     const struct sdiff_report_endpoint *t = &r->totals;
     fprintf(f, "%-*s %8llu %8s %9s %10s %10s %7llu %8llu\n", w, "total",
@@ -111,6 +130,8 @@ static void render_text(const struct sdiff_report *r, int color, FILE *f)
             const struct sdiff_report_cluster *cl = &r->clusters[i];
             fprintf(f, "%3zu. %llux %s%s%s: %s\n", i + 1, (unsigned long long)cl->count,
                     cl->method, cl->method[0] ? " " : "", cl->route, cl->signature);
+            fprintf(f, "     id %s%s%s\n", cl->id, cl->waived || cl->expired ? ", " : "",
+                    waiver_note(cl, line, sizeof line));
             fprintf(f, "     first %s, last %s, examples:", iso_time(cl->first_us, a, sizeof a),
                     iso_time(cl->last_us, b, sizeof b));
             for (size_t k = 0; k < cl->nexamples; k++)
@@ -169,6 +190,9 @@ static void render_markdown(const struct sdiff_report *r, FILE *f)
                                                       : ":grey_question: insufficient data");
         for (size_t k = 0; k < e->nreasons; k++)
             fprintf(f, "%s%s", k ? "; " : ": ", e->reasons[k]);
+        if (e->accepted)
+            fprintf(f, "%s%llu accepted", e->nreasons ? "; " : ": ",
+                    (unsigned long long)e->accepted);
         fputs(" |\n", f);
     }
     if (r->nclusters) {
@@ -193,6 +217,12 @@ static void render_markdown(const struct sdiff_report *r, FILE *f)
                 md_code(f, cl->sample_primary ? cl->sample_primary : "(absent)");
                 fputs(" → ", f);
                 md_code(f, cl->sample_candidate ? cl->sample_candidate : "(absent)");
+            }
+            fputs(" id ", f);
+            md_code(f, cl->id);
+            if (cl->waived || cl->expired) {
+                fputs(cl->waived ? " :white_check_mark: " : " :warning: ", f);
+                md_code(f, waiver_note(cl, line, sizeof line));
             }
             fputs("\n", f);
         }
@@ -243,6 +273,7 @@ static void counts(json_t *o, const struct sdiff_report_endpoint *e)
     json_object_set_new(o, "parity", num(e->parity));
     json_object_set_new(o, "byte_parity", num(e->byte_parity));
     json_object_set_new(o, "mismatch_upper", num(e->mismatch_upper));
+    json_object_set_new(o, "accepted", count(e->accepted));
 }
 
 static json_t *error_rates(const struct sdiff_report_endpoint *e)
@@ -322,6 +353,17 @@ static json_t *to_json(const struct sdiff_report *r)
         } else {
             json_object_set_new(o, "sample", json_null());
         }
+        json_object_set_new(o, "id", json_string(c->id));
+        json_object_set_new(o, "accepted", json_boolean(c->waived));
+        if (c->waived || c->expired) {
+            json_t *wv = json_object();
+            json_object_set_new(wv, "reason", str_or_null(c->waiver_reason));
+            json_object_set_new(wv, "expires", str_or_null(c->waiver_expires));
+            json_object_set_new(wv, "expired", json_boolean(c->expired));
+            json_object_set_new(o, "waiver", wv);
+        } else {
+            json_object_set_new(o, "waiver", json_null());
+        }
         json_array_append_new(cls, o);
     }
     json_object_set_new(root, "clusters", cls);
@@ -331,6 +373,20 @@ static json_t *to_json(const struct sdiff_report *r)
     json_object_set_new(th, "max_p99_ratio", json_real(r->thresholds.max_p99_ratio));
     json_object_set_new(th, "max_error_increase", json_real(r->thresholds.max_error_increase));
     json_object_set_new(root, "thresholds", th);
+    json_t *wvs = json_array();
+    for (size_t i = 0; i < r->nwaivers; i++) {
+        const struct sdiff_report_waiver *wv = &r->waivers[i];
+        json_t *o = json_object();
+        json_object_set_new(o, "cluster", json_string(wv->cluster));
+        json_object_set_new(o, "route", str_or_null(wv->route));
+        json_object_set_new(o, "signature", str_or_null(wv->signature));
+        json_object_set_new(o, "reason", str_or_null(wv->reason));
+        json_object_set_new(o, "expires", str_or_null(wv->expires));
+        json_object_set_new(o, "expired", json_boolean(wv->expired));
+        json_object_set_new(o, "source", str_or_null(wv->source));
+        json_array_append_new(wvs, o);
+    }
+    json_object_set_new(root, "waivers", wvs);
     return root;
 }
 
@@ -388,6 +444,16 @@ static void render_junit(const struct sdiff_report *r, FILE *f)
                     (unsigned long long)e->judged,
                     (unsigned long long)r->thresholds.min_samples);
         }
+        for (size_t k = 0; k < r->nclusters; k++) {
+            const struct sdiff_report_cluster *cl = &r->clusters[k];
+            if ((cl->waived || cl->expired) && strcmp(cl->method, e->method) == 0 &&
+                strcmp(cl->route, e->route) == 0) {
+                fprintf(f, "      <system-out>cluster %s (%llu): ", cl->id,
+                        (unsigned long long)cl->count);
+                xml(f, waiver_note(cl, name, sizeof name));
+                fputs("</system-out>\n", f);
+            }
+        }
         fputs("    </testcase>\n", f);
     }
     fputs("  </testsuite>\n</testsuites>\n", f);
@@ -402,6 +468,7 @@ int sdiff_report_render(const struct sdiff_report *r, enum sdiff_report_format f
     case SDIFF_REPORT_TEXT: render_text(r, color, out); break;
     case SDIFF_REPORT_MARKDOWN: render_markdown(r, out); break;
     case SDIFF_REPORT_JUNIT: render_junit(r, out); break;
+    case SDIFF_REPORT_HTML: sdiff__report_render_html(r, out); break;
     case SDIFF_REPORT_JSON: {
         json_t *root = to_json(r);
         if (root == NULL)

@@ -12,6 +12,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "report/waivers.h"
+
 #define WHERE "report"
 
 static int open_db(const char *path, sqlite3 **db, struct sdiff_err *err)
@@ -72,8 +74,8 @@ const char *sdiff_report_verdict_str(enum sdiff_report_verdict v)
 
 int sdiff_report_format_parse(const char *s)
 {
-    static const char *const names[] = {"text", "markdown", "json", "junit"};
-    for (int i = 0; i < 4; i++)
+    static const char *const names[] = {"text", "markdown", "json", "junit", "html"};
+    for (int i = 0; i < 5; i++)
         if (strcmp(s, names[i]) == 0)
             return i;
     return -1;
@@ -94,6 +96,8 @@ static void cluster_dispose(struct sdiff_report_cluster *c)
     sdiff_free(c->sample_path);
     sdiff_free(c->sample_primary);
     sdiff_free(c->sample_candidate);
+    sdiff_free(c->waiver_reason);
+    sdiff_free(c->waiver_expires);
 }
 
 void sdiff_report_free(struct sdiff_report *r)
@@ -112,6 +116,9 @@ void sdiff_report_free(struct sdiff_report *r)
     sdiff_free(r->run_primary);
     sdiff_free(r->run_started_at);
     sdiff_free(r->run_finished_at);
+    for (size_t i = 0; i < r->nwaivers; i++)
+        sdiff_report_waiver_dispose(&r->waivers[i]);
+    sdiff_free(r->waivers);
     sdiff_free(r);
 }
 
@@ -558,6 +565,8 @@ static int load_clusters(sqlite3 *db, struct sdiff_report *r, struct sdiff_err *
             const char *nl = strchr(m.v[i].key, '\n');
             char *rkey = sdiff_strndup(m.v[i].key, (size_t)(nl - m.v[i].key));
             c->signature = sdiff_strdup(nl + 1);
+            if (rkey && c->signature)
+                sdiff_report_cluster_id(rkey, c->signature, c->id);
             rc = rkey && c->signature
                      ? split_route(nl == m.v[i].key ? NULL : rkey, &c->method, &c->route)
                      : SDIFF_ENOMEM;
@@ -621,7 +630,7 @@ static void judge(struct sdiff_report *r, struct sdiff_report_endpoint *e)
     }
     /* No difference at all, only too few samples to bound the rate: that is not evidence of
      * a problem, so it is insufficient data (unless something else blocks). */
-    int bound_only = e->mismatch_upper > th->max_mismatch && e->different == 0;
+    int bound_only = e->mismatch_upper > th->max_mismatch && e->different == e->accepted;
     if (e->mismatch_upper > th->max_mismatch && !bound_only)
         add_reason(e, "mismatch upper bound %.2f%% > %.2f%%", 100 * e->mismatch_upper,
                    100 * th->max_mismatch);
@@ -667,8 +676,11 @@ static void totals(struct sdiff_report *r)
         p5 += e->primary_5xx;
         c5 += e->candidate_5xx;
         ce += e->candidate_failed;
+        t->accepted += e->accepted;
     }
     derive(t, p5, c5, ce);
+    if (t->judged)
+        t->mismatch_upper = sdiff_report_wilson_upper(t->different - t->accepted, t->judged, 1.96);
     t->primary.p50 = t->primary.p95 = t->primary.p99 = -1;
     t->candidate.p50 = t->candidate.p95 = t->candidate.p99 = -1;
     t->p99_ratio = -1;
@@ -676,6 +688,13 @@ static void totals(struct sdiff_report *r)
 
 int sdiff_report_build(struct sdiff_report **out, const char *db_path, int64_t run_id,
                        const struct sdiff_report_thresholds *th, struct sdiff_err *err)
+{
+    return sdiff_report_build_config(out, db_path, run_id, th, NULL, err);
+}
+
+int sdiff_report_build_config(struct sdiff_report **out, const char *db_path, int64_t run_id,
+                              const struct sdiff_report_thresholds *th,
+                              const struct sdiff_rules *config, struct sdiff_err *err)
 {
     static const struct sdiff_report_thresholds defaults = SDIFF_REPORT_THRESHOLDS_INIT;
     sqlite3 *db = NULL;
@@ -698,6 +717,7 @@ int sdiff_report_build(struct sdiff_report **out, const char *db_path, int64_t r
     rc = rc < 0 ? rc : load_latency(db, r, 0, err);
     rc = rc < 0 ? rc : load_latency(db, r, 1, err);
     rc = rc < 0 ? rc : load_clusters(db, r, err);
+    rc = rc < 0 ? rc : sdiff__report_apply_waivers(db, r, config, err);
     if (rc < 0)
         goto out;
     for (size_t i = 0; i < r->nendpoints; i++)

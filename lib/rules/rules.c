@@ -5,6 +5,7 @@
 
 #include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -34,6 +35,8 @@ struct sdiff_rules {
     struct route_rule *routes;
     size_t nroutes;
     struct sdiff_differ *differ;   /* for routes without a rule */
+    struct sdiff_rules_waiver *waivers; /* strings owned */
+    size_t nwaivers;
 };
 
 /* ---- helpers --------------------------------------------------------------------------- */
@@ -74,12 +77,87 @@ void sdiff_rules_free(struct sdiff_rules *r)
     }
     sdiff_free(r->routes);
     sdiff_differ_free(r->differ);
+    for (size_t i = 0; i < r->nwaivers; i++) {
+        sdiff_free((char *)r->waivers[i].cluster);
+        sdiff_free((char *)r->waivers[i].route);
+        sdiff_free((char *)r->waivers[i].signature);
+        sdiff_free((char *)r->waivers[i].reason);
+        sdiff_free((char *)r->waivers[i].expires);
+    }
+    sdiff_free(r->waivers);
     sdiff_free(r);
 }
 
 static int bad(struct sdiff_err *err, const char *name, const char *where, const char *what)
 {
     return sdiff_err_set(err, SDIFF_EINVAL, "rules", "%s: %s: %s", name, where, what);
+}
+
+/* "YYYY-MM-DD", a real calendar day. */
+static int valid_date(const char *s)
+{
+    static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    for (int i = 0; i < 10; i++)
+        if (i == 4 || i == 7 ? s[i] != '-' : !(s[i] >= '0' && s[i] <= '9'))
+            return 0;
+    if (s[10])
+        return 0;
+    int y = atoi(s), m = atoi(s + 5), d = atoi(s + 8);
+    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    return m >= 1 && m <= 12 && d >= 1 && d <= mdays[m - 1] && (m != 2 || d <= 28 + leap);
+}
+
+static char *dup_lower(const char *s)
+{
+    char *d = sdiff_strdup(s);
+    for (char *p = d; p && *p; p++)
+        if (*p >= 'A' && *p <= 'F')
+            *p = (char)(*p - 'A' + 'a');
+    return d;
+}
+
+/* "waivers": [{"cluster": ID | {"route", "signature"}, "reason", "expires"?}] */
+static int read_waivers(json_t *v, struct sdiff_rules *r, const char *name, struct sdiff_err *err)
+{
+    static const char usage[] = "must be {\"cluster\": ID or {\"route\": ..., \"signature\":"
+                                " ...}, \"reason\": TEXT, \"expires\": \"YYYY-MM-DD\"}";
+    if (!json_is_array(v))
+        return bad(err, name, "waivers", "must be an array of {\"cluster\", \"reason\"}");
+    r->waivers = sdiff_calloc(json_array_size(v) + 1, sizeof *r->waivers);
+    if (r->waivers == NULL)
+        return sdiff_err_set(err, SDIFF_ENOMEM, "rules", "out of memory");
+    for (size_t i = 0; i < json_array_size(v); i++) {
+        char where[32];
+        snprintf(where, sizeof where, "waivers[%zu]", i);
+        json_t *w = json_array_get(v, i), *cl = json_object_get(w, "cluster"),
+               *reason = json_object_get(w, "reason"), *exp = json_object_get(w, "expires");
+        json_t *route = json_object_get(cl, "route"), *sig = json_object_get(cl, "signature");
+        if (!json_is_object(w) || json_object_size(w) != 2u + !!exp ||
+            !json_is_string(reason) || json_string_length(reason) == 0 ||
+            (exp && !json_is_string(exp)))
+            return bad(err, name, where, usage);
+        if (exp && !valid_date(json_string_value(exp)))
+            return bad(err, name, where, "\"expires\" must be a date YYYY-MM-DD");
+        struct sdiff_rules_waiver *rw = &r->waivers[r->nwaivers++];
+        if (json_is_string(cl)) {
+            const char *id = json_string_value(cl);
+            if (strlen(id) != 12 || strspn(id, "0123456789abcdefABCDEF") != 12)
+                return bad(err, name, where, "\"cluster\" must be a 12-digit hex cluster id");
+            rw->cluster = dup_lower(id);
+        } else if (json_is_object(cl) && json_object_size(cl) == 2 && json_is_string(route) &&
+                   json_is_string(sig)) {
+            rw->route = sdiff_strdup(json_string_value(route));
+            rw->signature = sdiff_strdup(json_string_value(sig));
+        } else {
+            return bad(err, name, where, usage);
+        }
+        rw->reason = sdiff_strdup(json_string_value(reason));
+        rw->expires = exp ? sdiff_strdup(json_string_value(exp)) : NULL;
+        if ((rw->cluster == NULL && (rw->route == NULL || rw->signature == NULL)) ||
+            rw->reason == NULL || (exp && rw->expires == NULL))
+            return sdiff_err_set(err, SDIFF_ENOMEM, "rules", "out of memory");
+    }
+    return SDIFF_OK;
 }
 
 static int read_strv(json_t *v, struct strv *out, const char *name, const char *key,
@@ -249,6 +327,10 @@ int sdiff_rules_parse(struct sdiff_rules **out, const char *text, size_t len, co
             rc = read_strv(v, &r->secret_headers, name, "secret_headers", err);
             json_object_del(g, "secret_headers");
         }
+        if (rc >= 0 && (v = json_object_get(root, "waivers")) != NULL) {
+            rc = read_waivers(v, r, name, err);
+            json_object_del(g, "waivers");
+        }
         json_t *routes = json_object_get(root, "routes");
         json_object_del(g, "routes");
         if (rc >= 0)
@@ -388,4 +470,10 @@ size_t sdiff_rules_unused(const struct sdiff_rules *r, struct sdiff_buf *out)
                          r->routes[i].route);
     }
     return n;
+}
+
+const struct sdiff_rules_waiver *sdiff_rules_waivers(const struct sdiff_rules *r, size_t *n)
+{
+    *n = r ? r->nwaivers : 0;
+    return r ? r->waivers : NULL;
 }

@@ -36,6 +36,14 @@ static const char SCHEMA[] =
     " state TEXT NOT NULL, note TEXT);"
     "CREATE INDEX IF NOT EXISTS exchanges_capture ON exchanges(capture_id, id);";
 
+/* Accepted differences (`shadowdiff accept`): one row per waiver of a discrepancy cluster.
+ * Part of version 2; created on open for version-2 databases made before it existed. */
+#define WAIVERS_TABLE                                                                          \
+    "CREATE TABLE IF NOT EXISTS waivers("                                                      \
+    " id INTEGER PRIMARY KEY, cluster TEXT NOT NULL, route TEXT, signature TEXT,"              \
+    " reason TEXT NOT NULL, expires TEXT, run_id INTEGER,"                                     \
+    " created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')));"
+
 /* Version 2: replay runs and their results. Applied on top of version 1. */
 static const char SCHEMA_V2[] =
     "CREATE TABLE IF NOT EXISTS runs("
@@ -64,7 +72,8 @@ static const char SCHEMA_V2[] =
     "CREATE TABLE IF NOT EXISTS noise("
     " route TEXT NOT NULL, key TEXT NOT NULL, run_id INTEGER,"
     " learned_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')),"
-    " PRIMARY KEY(route, key)) WITHOUT ROWID;";
+    " PRIMARY KEY(route, key)) WITHOUT ROWID;"
+    WAIVERS_TABLE;
 
 static const char INSERT[] =
     "INSERT INTO exchanges(capture_id, conn_id, seq, client, server, method, target,"
@@ -175,6 +184,18 @@ int sdiff_store_open(struct sdiff_store **out, const char *path,
             sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
             goto fail;
         }
+    }
+    if (version == 2) {
+        /* Only when missing (a no-op CREATE would still wait for the write lock). Not fatal:
+         * a read-only corpus stays readable; readers treat a missing table as no waivers. */
+        rc = sqlite3_prepare_v2(st->db,
+                                "SELECT 1 FROM sqlite_master WHERE type = 'table'"
+                                " AND name = 'waivers'",
+                                -1, &q, NULL);
+        int have = rc == SQLITE_OK && sqlite3_step(q) == SQLITE_ROW;
+        sqlite3_finalize(q);
+        if (!have)
+            sqlite3_exec(st->db, WAIVERS_TABLE, NULL, NULL, NULL);
     }
     rc = sqlite3_prepare_v2(st->db, INSERT, -1, &st->ins, NULL);
     if (rc != SQLITE_OK) {

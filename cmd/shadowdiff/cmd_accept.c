@@ -1,0 +1,74 @@
+/*
+ * cmd_accept.c - `shadowdiff accept`: record an accepted difference (a waiver of one
+ * discrepancy cluster of the latest run) in the results database.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "shadowdiff/report.h"
+
+static const char USAGE[] =
+    "usage: shadowdiff accept --db FILE CLUSTER --reason TEXT [--expires YYYY-MM-DD]\n"
+    "\n"
+    "Accepts the differences of one discrepancy cluster (its id as shown by 'shadowdiff\n"
+    "report'): later reports count its results as accepted, list it with the reason, and do\n"
+    "not fail on it. From the day after --expires (UTC) the waiver no longer applies.\n"
+    "\n"
+    "  -d, --db FILE               results database; CLUSTER must be in its latest run\n"
+    "  -m, --reason TEXT           why this difference is fine (required)\n"
+    "  -e, --expires YYYY-MM-DD    last day the waiver applies (default: never expires)\n"
+    "  -h, --help                  this text\n"
+    "\n"
+    "Waivers can also be listed in the config file (\"waivers\", see 'report --config').\n"
+    "Exit: 0 recorded, 2 error.\n";
+
+int cmd_accept(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"db", required_argument, NULL, 'd'},
+        {"reason", required_argument, NULL, 'm'},
+        {"expires", required_argument, NULL, 'e'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *db = NULL, *reason = NULL, *expires = NULL, *cluster = NULL;
+    struct sdiff_report_waiver w;
+    struct sdiff_err err = {0};
+    int c;
+
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "d:m:e:h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'd': db = optarg; break;
+        case 'm': reason = optarg; break;
+        case 'e': expires = optarg; break;
+        case 'h': fputs(USAGE, stdout); return SDIFF_EXIT_OK;
+        default: fputs(USAGE, stderr); return SDIFF_EXIT_ERROR;
+        }
+    }
+    if (optind < argc)
+        cluster = argv[optind++];
+    if (optind < argc) {
+        cli_error("accept", "unexpected argument '%s'", argv[optind]);
+        return SDIFF_EXIT_ERROR;
+    }
+    if (db == NULL || cluster == NULL) {
+        cli_error("accept", db ? "a CLUSTER id is required" : "--db FILE is required");
+        return SDIFF_EXIT_ERROR;
+    }
+    if (reason == NULL || reason[0] == 0) {
+        cli_error("accept", "--reason TEXT is required");
+        return SDIFF_EXIT_ERROR;
+    }
+    if (sdiff_report_accept(db, cluster, reason, expires, &w, &err) < 0)
+        return cli_fail("accept", &err);
+    if (w.expired)
+        fprintf(stderr, "shadowdiff: accept: warning: %s is in the past: the waiver is recorded"
+                        " but does not apply\n", w.expires);
+    printf("accepted cluster %s (%s: %s)%s%s: %s\n", w.cluster, w.route ? w.route : "(no route)",
+           w.signature, w.expires ? " until " : "", w.expires ? w.expires : "", w.reason);
+    sdiff_report_waiver_dispose(&w);
+    return SDIFF_EXIT_OK;
+}

@@ -1,0 +1,489 @@
+/*
+ * render_html.c - a built report as one self-contained HTML page: inline CSS, inline SVG
+ * charts (parity bars, latency percentiles), the endpoint table and the discrepancy clusters
+ * with primary and candidate values side by side. No script and no external asset, so the
+ * file can be attached to a CI run and opened offline. Every string from the database goes
+ * through esc(); long values are cut on a UTF-8 boundary.
+ */
+#include "report_html.h"
+
+#include <stdint.h>
+#include <string.h>
+#include <time.h>
+
+#define HTML_CLUSTERS 100 /* clusters shown; json has all */
+#define VALUE_CAP 300     /* bytes of a sample value shown */
+#define SIG_CAP 400       /* bytes of a cluster signature shown */
+#define LABEL_CAP 42      /* bytes of an endpoint name inside a chart */
+
+/* Chart geometry (SVG user units; the SVG scales to the page width). */
+#define CHART_W 1100
+#define LABEL_W 300
+#define PARITY_X 310
+#define PARITY_W 600
+#define ROW_H 26
+#define LAT_X 350
+#define LAT_W 560
+#define LAT_ROW_H 26
+#define LAT_GROUP_H (3 * LAT_ROW_H + 14)
+
+static const char CSS[] =
+    ":root{--fg:#1f2328;--muted:#656d76;--line:#d0d7de;--bg:#fff;--alt:#f6f8fa;"
+    "--ok:#1a7f37;--bad:#cf222e;--warn:#9a6700}\n"
+    "*{box-sizing:border-box}\n"
+    "body{margin:0;background:var(--bg);color:var(--fg);font:14px/1.45 -apple-system,"
+    "BlinkMacSystemFont,'Segoe UI',Helvetica,Arial,sans-serif}\n"
+    "main{max-width:1200px;margin:0 auto;padding:24px 28px 48px}\n"
+    "h1{font-size:24px;margin:0 0 4px}h2{font-size:18px;margin:32px 0 8px;"
+    "padding-bottom:4px;border-bottom:1px solid var(--line)}\n"
+    "code,pre{font:12.5px/1.4 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}\n"
+    ".meta{color:var(--muted);margin:0 0 16px}.meta b{color:var(--fg);font-weight:600}\n"
+    ".meta span{margin-right:18px;white-space:nowrap}\n"
+    ".banner{border-radius:8px;padding:14px 18px;color:#fff;display:flex;gap:16px;"
+    "align-items:center;margin:8px 0 16px}\n"
+    ".banner.pass{background:var(--ok)}.banner.fail{background:var(--bad)}\n"
+    ".banner .big{font-size:26px;font-weight:700;letter-spacing:.04em}\n"
+    ".tiles{display:flex;flex-wrap:wrap;gap:10px;margin:0 0 8px}\n"
+    ".tile{border:1px solid var(--line);border-radius:8px;padding:8px 14px;min-width:120px}\n"
+    ".tile .v{font-size:20px;font-weight:600;font-variant-numeric:tabular-nums}\n"
+    ".tile .k{color:var(--muted);font-size:12px}\n"
+    "table{border-collapse:collapse;width:100%}\n"
+    "th,td{padding:6px 8px;border-bottom:1px solid var(--line);text-align:left;"
+    "vertical-align:top}\n"
+    "th{background:var(--alt);font-weight:600;font-size:13px}\n"
+    "tbody tr:nth-child(even){background:#fafbfc}\n"
+    "td.n,th.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}\n"
+    "tfoot td{font-weight:600;border-top:2px solid var(--line)}\n"
+    ".ep-name{word-break:break-all}\n"
+    ".pill{display:inline-block;border-radius:10px;padding:0 8px;font-size:12px;"
+    "font-weight:600;color:#fff;white-space:nowrap}\n"
+    ".pill.ready{background:var(--ok)}.pill.blocked{background:var(--bad)}"
+    ".pill.insufficient{background:#8c959f}\n"
+    "ul.reasons{margin:4px 0 0;padding-left:18px;color:var(--bad);font-size:12.5px}\n"
+    ".legend{display:flex;flex-wrap:wrap;gap:14px;margin:4px 0 6px;font-size:12.5px}\n"
+    ".legend i{display:inline-block;width:12px;height:12px;border-radius:2px;"
+    "margin-right:5px;vertical-align:-1px}\n"
+    ".chart{width:100%;height:auto;display:block}\n"
+    ".chart text{font-size:12px;fill:var(--fg)}.chart text.s{font-size:10.5px;"
+    "fill:var(--muted)}.chart text.bad{fill:var(--bad)}\n"
+    ".note{color:var(--muted);font-size:12.5px}\n"
+    ".cluster{border:1px solid var(--line);border-radius:8px;margin:12px 0;overflow:hidden}\n"
+    ".cluster header{background:var(--alt);padding:8px 12px}\n"
+    ".cluster .count{font-weight:700;color:var(--bad);margin-right:8px}\n"
+    ".cluster .sig{display:block;margin-top:4px;word-break:break-all;color:#424a53}\n"
+    ".cluster .when{color:var(--muted);font-size:12.5px;margin-top:2px}\n"
+    "table.sbs{table-layout:fixed}table.sbs th{background:#fff}\n"
+    "table.sbs td{border-bottom:0}table.sbs col.path{width:22%}\n"
+    "table.sbs pre{margin:0;white-space:pre-wrap;word-break:break-all;padding:6px 8px;"
+    "border-radius:4px}\n"
+    "pre.prim{background:#eef4fc}pre.cand{background:#fdf0ee}\n"
+    ".absent{color:var(--muted);font-style:italic}\n";
+
+/* Class colours: identical, equivalent, different, error, skipped. */
+static const char *const CLASS_NAMES[5] = {"identical", "equivalent", "different", "error",
+                                           "skipped"};
+static const char *const CLASS_FILLS[5] = {"#2da44e", "#9be9a8", "#cf222e", "#fb8f44",
+                                           "#afb8c1"};
+#define PRIMARY_FILL "#4d7fd1"
+#define CANDIDATE_FILL "#a371f7"
+
+/* ---- helpers ----------------------------------------------------------------------------- */
+
+/* Length of s cut to at most cap bytes without splitting a UTF-8 sequence. */
+static size_t cut_len(const char *s, size_t len, size_t cap)
+{
+    if (len <= cap)
+        return len;
+    size_t n = cap;
+    while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+        n--;
+    return n;
+}
+
+/* s[0..len) as HTML text or attribute content; control bytes become U+FFFD. */
+static void esc_n(FILE *f, const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        switch (ch) {
+        case '<': fputs("&lt;", f); break;
+        case '>': fputs("&gt;", f); break;
+        case '&': fputs("&amp;", f); break;
+        case '"': fputs("&quot;", f); break;
+        case '\'': fputs("&#39;", f); break;
+        default:
+            if ((ch < 0x20 && ch != '\t' && ch != '\n') || ch == 0x7f)
+                fputs("&#xFFFD;", f);
+            else
+                fputc(ch, f);
+        }
+    }
+}
+
+static void esc(FILE *f, const char *s)
+{
+    esc_n(f, s, strlen(s));
+}
+
+/* Escaped s cut to cap bytes; says how much was left out. Returns whether it was cut. */
+static int esc_cut(FILE *f, const char *s, size_t cap)
+{
+    size_t len = strlen(s), n = cut_len(s, len, cap);
+    esc_n(f, s, n);
+    if (n < len)
+        fprintf(f, "\xe2\x80\xa6 <span class=\"absent\">(%zu bytes more)</span>", len - n);
+    return n < len;
+}
+
+/* "METHOD route" (or just route), escaped; cut to cap bytes with an ellipsis when cap > 0. */
+static void ep_name(FILE *f, const char *method, const char *route, size_t cap)
+{
+    size_t ml = strlen(method), rl = strlen(route);
+    if (ml) {
+        esc(f, method);
+        fputc(' ', f);
+    }
+    if (cap == 0 || ml + 1 + rl <= cap) {
+        esc(f, route);
+        return;
+    }
+    size_t room = cap > ml + 1 ? cap - ml - 1 : 1;
+    esc_n(f, route, cut_len(route, rl, room));
+    fputs("\xe2\x80\xa6", f);
+}
+
+static const char *iso_time(uint64_t us, char *buf, size_t cap)
+{
+    time_t s = (time_t)(us / 1000000);
+    struct tm tm;
+    if (us == 0 || gmtime_r(&s, &tm) == NULL) {
+        snprintf(buf, cap, "-");
+        return buf;
+    }
+    char day[24];
+    strftime(day, sizeof day, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf, cap, "%.20s.%03uZ", day, (unsigned)(us % 1000000 / 1000));
+    return buf;
+}
+
+static const char *pct(double v, char *buf, size_t cap)
+{
+    if (v < 0)
+        snprintf(buf, cap, "-");
+    else
+        snprintf(buf, cap, "%.2f%%", 100 * v);
+    return buf;
+}
+
+static const char *ms(double v, char *buf, size_t cap)
+{
+    if (v < 0)
+        snprintf(buf, cap, "-");
+    else
+        snprintf(buf, cap, "%.1f", v);
+    return buf;
+}
+
+static const char *verdict_class(enum sdiff_report_verdict v)
+{
+    return v == SDIFF_REPORT_READY ? "ready" : v == SDIFF_REPORT_BLOCKED ? "blocked"
+                                                                          : "insufficient";
+}
+
+/* ---- page parts -------------------------------------------------------------------------- */
+
+static void head(const struct sdiff_report *r, FILE *f)
+{
+    fputs("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+          "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n",
+          f);
+    fprintf(f, "<title>shadowdiff report: run %lld", (long long)r->run_id);
+    if (r->run_kind) {
+        fputs(" (", f);
+        esc(f, r->run_kind);
+        fputc(')', f);
+    }
+    fprintf(f, " - %s</title>\n<style>\n%s</style>\n</head>\n<body>\n<main>\n",
+            r->pass ? "PASS" : "FAIL", CSS);
+}
+
+static void meta_item(FILE *f, const char *key, const char *value)
+{
+    if (value == NULL)
+        return;
+    fprintf(f, "<span>%s <b>", key);
+    esc(f, value);
+    fputs("</b></span>", f);
+}
+
+static void title_and_banner(const struct sdiff_report *r, FILE *f)
+{
+    char a[32], b[32];
+    fprintf(f, "<h1>shadowdiff report: run %lld</h1>\n<p class=\"meta\">", (long long)r->run_id);
+    meta_item(f, "kind", r->run_kind);
+    meta_item(f, "candidate", r->run_candidate);
+    meta_item(f, "primary", r->run_primary);
+    meta_item(f, "corpus", r->run_corpus);
+    meta_item(f, "started", r->run_started_at);
+    meta_item(f, "finished", r->run_finished_at);
+    fputs("</p>\n", f);
+
+    fprintf(f,
+            "<div class=\"banner %s\" id=\"verdict\"><span class=\"big\">%s</span><span>%zu"
+            " endpoint%s ready, %zu blocked, %zu with insufficient data (too few judged"
+            " results to decide: listed, not failing the run)</span></div>\n",
+            r->pass ? "pass" : "fail", r->pass ? "PASS" : "FAIL", r->nready,
+            r->nready == 1 ? "" : "s", r->nblocked, r->ninsufficient);
+
+    const struct sdiff_report_endpoint *t = &r->totals;
+    fprintf(f,
+            "<div class=\"tiles\">"
+            "<div class=\"tile\"><div class=\"v\">%zu</div><div class=\"k\">endpoints</div></div>"
+            "<div class=\"tile\"><div class=\"v\">%llu</div><div class=\"k\">samples</div></div>"
+            "<div class=\"tile\"><div class=\"v\">%llu</div><div class=\"k\">judged</div></div>"
+            "<div class=\"tile\"><div class=\"v\">%s</div><div class=\"k\">parity</div></div>"
+            "<div class=\"tile\"><div class=\"v\">%s</div><div class=\"k\">mismatch bound</div>"
+            "</div>"
+            "<div class=\"tile\"><div class=\"v\">%llu</div><div class=\"k\">errors</div></div>"
+            "<div class=\"tile\"><div class=\"v\">%llu</div><div class=\"k\">unjudged</div>"
+            "</div></div>\n",
+            r->nendpoints, (unsigned long long)t->samples, (unsigned long long)t->judged,
+            pct(t->parity, a, sizeof a), pct(t->mismatch_upper, b, sizeof b),
+            (unsigned long long)t->errors, (unsigned long long)t->unjudged);
+}
+
+static void endpoint_table(const struct sdiff_report *r, FILE *f)
+{
+    char a[32], b[32], c[32], d[32];
+    fputs("<h2>Endpoints</h2>\n<table id=\"endpoints\">\n<thead><tr><th>Endpoint</th>"
+          "<th class=\"n\">Samples</th><th class=\"n\">Parity</th>"
+          "<th class=\"n\">Mismatch bound</th><th class=\"n\">p99 primary (ms)</th>"
+          "<th class=\"n\">p99 candidate (ms)</th><th class=\"n\">Errors</th>"
+          "<th class=\"n\">Unjudged</th><th>Verdict</th></tr></thead>\n<tbody>\n",
+          f);
+    for (size_t i = 0; i < r->nendpoints; i++) {
+        const struct sdiff_report_endpoint *e = &r->endpoints[i];
+        fputs("<tr class=\"ep\"><td class=\"ep-name\"><code>", f);
+        ep_name(f, e->method, e->route, 0);
+        fprintf(f,
+                "</code></td><td class=\"n\">%llu</td><td class=\"n\">%s</td>"
+                "<td class=\"n\">%s</td><td class=\"n\">%s</td><td class=\"n\">%s</td>"
+                "<td class=\"n\">%llu</td><td class=\"n\">%llu</td>"
+                "<td><span class=\"pill %s\">%s</span>",
+                (unsigned long long)e->samples, pct(e->parity, a, sizeof a),
+                pct(e->mismatch_upper, b, sizeof b), ms(e->primary.p99, c, sizeof c),
+                ms(e->candidate.p99, d, sizeof d), (unsigned long long)e->errors,
+                (unsigned long long)e->unjudged, verdict_class(e->verdict),
+                sdiff_report_verdict_str(e->verdict));
+        if (e->nreasons) {
+            fputs("<ul class=\"reasons\">", f);
+            for (size_t k = 0; k < e->nreasons && k < SDIFF_REPORT_MAX_REASONS; k++) {
+                fputs("<li>", f);
+                esc(f, e->reasons[k]);
+                fputs("</li>", f);
+            }
+            fputs("</ul>", f);
+        }
+        fputs("</td></tr>\n", f);
+    }
+    const struct sdiff_report_endpoint *t = &r->totals;
+    fprintf(f,
+            "</tbody>\n<tfoot><tr><td>total</td><td class=\"n\">%llu</td><td class=\"n\">%s</td>"
+            "<td class=\"n\">%s</td><td></td><td></td><td class=\"n\">%llu</td>"
+            "<td class=\"n\">%llu</td><td></td></tr></tfoot>\n</table>\n",
+            (unsigned long long)t->samples, pct(t->parity, a, sizeof a),
+            pct(t->mismatch_upper, b, sizeof b), (unsigned long long)t->errors,
+            (unsigned long long)t->unjudged);
+    fprintf(f,
+            "<p class=\"note\">parity = (identical + equivalent) / judged; mismatch bound = 95%%"
+            " Wilson upper bound of the different rate; unjudged = skipped + errors."
+            " Thresholds: at least %llu judged results, mismatch bound at most %.2f%%,"
+            " candidate/primary p99 at most %.2f, error rate increase at most %.2f%%.</p>\n",
+            (unsigned long long)r->thresholds.min_samples, 100 * r->thresholds.max_mismatch,
+            r->thresholds.max_p99_ratio, 100 * r->thresholds.max_error_increase);
+}
+
+/* Endpoint label at the left of a chart row; the full name in a tooltip. */
+static void chart_label(FILE *f, const struct sdiff_report_endpoint *e, double y)
+{
+    fprintf(f, "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\"><title>", LABEL_W, y);
+    ep_name(f, e->method, e->route, 0);
+    fputs("</title>", f);
+    ep_name(f, e->method, e->route, LABEL_CAP);
+    fputs("</text>\n", f);
+}
+
+static void parity_chart(const struct sdiff_report *r, FILE *f)
+{
+    char a[32];
+    fputs("<h2>Parity per endpoint</h2>\n<div class=\"legend\">", f);
+    for (int k = 0; k < 5; k++)
+        fprintf(f, "<span><i style=\"background:%s\"></i>%s</span>", CLASS_FILLS[k],
+                CLASS_NAMES[k]);
+    fputs("</div>\n", f);
+    int h = (int)r->nendpoints * ROW_H + 10;
+    fprintf(f,
+            "<svg class=\"chart\" id=\"parity-chart\" viewBox=\"0 0 %d %d\" role=\"img\""
+            " aria-label=\"results per class and endpoint\">\n",
+            CHART_W, h);
+    for (size_t i = 0; i < r->nendpoints; i++) {
+        const struct sdiff_report_endpoint *e = &r->endpoints[i];
+        uint64_t n[5] = {e->identical, e->equivalent, e->different, e->errors, e->skipped};
+        uint64_t total = n[0] + n[1] + n[2] + n[3] + n[4];
+        double y = 5 + (double)i * ROW_H;
+        chart_label(f, e, y + 16);
+        fprintf(f,
+                "<rect x=\"%d\" y=\"%.1f\" width=\"%d\" height=\"18\" fill=\"#f6f8fa\""
+                " stroke=\"#d0d7de\"/>\n",
+                PARITY_X, y + 3, PARITY_W);
+        double x = PARITY_X;
+        for (int k = 0; k < 5 && total > 0; k++) {
+            if (n[k] == 0)
+                continue;
+            double w = (double)PARITY_W * (double)n[k] / (double)total;
+            fprintf(f,
+                    "<rect x=\"%.2f\" y=\"%.1f\" width=\"%.2f\" height=\"18\" fill=\"%s\">"
+                    "<title>%s: %llu of %llu (%.2f%%)</title></rect>\n",
+                    x, y + 3, w, CLASS_FILLS[k], CLASS_NAMES[k], (unsigned long long)n[k],
+                    (unsigned long long)total, 100.0 * (double)n[k] / (double)total);
+            x += w;
+        }
+        fprintf(f, "<text x=\"%d\" y=\"%.1f\">parity %s &middot; %llu samples</text>\n",
+                PARITY_X + PARITY_W + 10, y + 16, pct(e->parity, a, sizeof a),
+                (unsigned long long)e->samples);
+    }
+    fputs("</svg>\n", f);
+}
+
+static void latency_chart(const struct sdiff_report *r, FILE *f)
+{
+    char a[32];
+    fprintf(f,
+            "<h2>Latency percentiles</h2>\n<div class=\"legend\"><span><i style=\"background:%s"
+            "\"></i>primary</span><span><i style=\"background:%s\"></i>candidate</span>"
+            "<span class=\"note\">milliseconds, nearest rank; bars are scaled per endpoint"
+            "</span></div>\n",
+            PRIMARY_FILL, CANDIDATE_FILL);
+    int h = (int)r->nendpoints * LAT_GROUP_H + 6;
+    fprintf(f,
+            "<svg class=\"chart\" id=\"latency-chart\" viewBox=\"0 0 %d %d\" role=\"img\""
+            " aria-label=\"latency percentiles of primary and candidate per endpoint\">\n",
+            CHART_W, h);
+    for (size_t i = 0; i < r->nendpoints; i++) {
+        const struct sdiff_report_endpoint *e = &r->endpoints[i];
+        double v[3][2] = {{e->primary.p50, e->candidate.p50},
+                          {e->primary.p95, e->candidate.p95},
+                          {e->primary.p99, e->candidate.p99}};
+        static const char *const names[3] = {"p50", "p95", "p99"};
+        double max = 0;
+        for (int k = 0; k < 3; k++)
+            for (int s = 0; s < 2; s++)
+                if (v[k][s] > max)
+                    max = v[k][s];
+        double y0 = 4 + (double)i * LAT_GROUP_H;
+        if (i > 0)
+            fprintf(f, "<line x1=\"0\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#d0d7de\"/>\n",
+                    CHART_W, y0 - 2, y0 - 2);
+        chart_label(f, e, y0 + LAT_GROUP_H / 2.0 - 4);
+        if (e->p99_ratio >= 0)
+            fprintf(f,
+                    "<text class=\"s%s\" x=\"%d\" y=\"%.1f\" text-anchor=\"end\">p99 ratio"
+                    " %.2f</text>\n",
+                    e->p99_ratio > r->thresholds.max_p99_ratio ? " bad" : "", LABEL_W,
+                    y0 + LAT_GROUP_H / 2.0 + 11, e->p99_ratio);
+        for (int k = 0; k < 3; k++) {
+            double y = y0 + 6 + k * LAT_ROW_H;
+            fprintf(f, "<text class=\"s\" x=\"%d\" y=\"%.1f\">%s</text>\n", PARITY_X, y + 15,
+                    names[k]);
+            for (int s = 0; s < 2; s++) {
+                double by = y + s * 11;
+                const char *fill = s ? CANDIDATE_FILL : PRIMARY_FILL;
+                const char *side = s ? "candidate" : "primary";
+                double w = v[k][s] > 0 && max > 0 ? (double)LAT_W * v[k][s] / max : 0;
+                if (v[k][s] >= 0 && w < 1)
+                    w = 1; /* a zero latency is still a measurement: show a sliver */
+                if (v[k][s] >= 0)
+                    fprintf(f,
+                            "<rect x=\"%d\" y=\"%.1f\" width=\"%.2f\" height=\"10\" rx=\"1\""
+                            " fill=\"%s\"><title>%s %s: %s ms</title></rect>\n",
+                            LAT_X, by, w, fill, side, names[k], ms(v[k][s], a, sizeof a));
+                fprintf(f, "<text class=\"s\" x=\"%.2f\" y=\"%.1f\">%s</text>\n",
+                        LAT_X + w + 5, by + 9,
+                        v[k][s] >= 0 ? ms(v[k][s], a, sizeof a) : "no sample");
+            }
+        }
+    }
+    fputs("</svg>\n", f);
+}
+
+static void sample_value(FILE *f, const char *cls, const char *v)
+{
+    fprintf(f, "<td><pre class=\"%s\">", cls);
+    if (v)
+        esc_cut(f, v, VALUE_CAP);
+    else
+        fputs("<span class=\"absent\">(absent)</span>", f);
+    fputs("</pre></td>", f);
+}
+
+static void clusters(const struct sdiff_report *r, FILE *f)
+{
+    char a[32], b[32];
+    fprintf(f, "<h2>Discrepancy clusters (%zu)</h2>\n", r->nclusters);
+    if (r->nclusters == 0) {
+        fputs("<p class=\"note\">No different results.</p>\n", f);
+        return;
+    }
+    fputs("<p class=\"note\">Different results of one endpoint that share the same set of"
+          " differences, most frequent first; values are those of the first difference of"
+          " the first example.</p>\n",
+          f);
+    for (size_t i = 0; i < r->nclusters && i < HTML_CLUSTERS; i++) {
+        const struct sdiff_report_cluster *cl = &r->clusters[i];
+        fprintf(f,
+                "<section class=\"cluster\"><header><span class=\"count\">#%zu &middot;"
+                " %llu&times;</span><code>",
+                i + 1, (unsigned long long)cl->count);
+        ep_name(f, cl->method, cl->route, 0);
+        fputs("</code><code class=\"sig\">", f);
+        esc_cut(f, cl->signature, SIG_CAP);
+        fprintf(f, "</code><div class=\"when\">first %s, last %s; example results",
+                iso_time(cl->first_us, a, sizeof a), iso_time(cl->last_us, b, sizeof b));
+        for (size_t k = 0; k < cl->nexamples && k < SDIFF_REPORT_MAX_EXAMPLES; k++)
+            fprintf(f, "%s%lld", k ? ", " : " ", (long long)cl->examples[k]);
+        fputs(" (shadowdiff inspect)</div></header>\n", f);
+        if (cl->sample_path == NULL) {
+            fputs("<p class=\"note\" style=\"padding:0 12px\">no stored difference</p>"
+                  "</section>\n",
+                  f);
+            continue;
+        }
+        fputs("<table class=\"sbs\"><colgroup><col class=\"path\"><col><col></colgroup>"
+              "<thead><tr><th>path</th><th>primary</th><th>candidate</th></tr></thead>"
+              "<tbody><tr><td><code>",
+              f);
+        esc_cut(f, cl->sample_path, VALUE_CAP);
+        fputs("</code></td>", f);
+        sample_value(f, "prim", cl->sample_primary);
+        sample_value(f, "cand", cl->sample_candidate);
+        fputs("</tr></tbody></table></section>\n", f);
+    }
+    if (r->nclusters > HTML_CLUSTERS)
+        fprintf(f, "<p class=\"note\">&hellip; and %zu more clusters (see --format json).</p>\n",
+                r->nclusters - HTML_CLUSTERS);
+}
+
+/* ---- API --------------------------------------------------------------------------------- */
+
+void sdiff__report_render_html(const struct sdiff_report *r, FILE *f)
+{
+    head(r, f);
+    title_and_banner(r, f);
+    endpoint_table(r, f);
+    if (r->nendpoints) {
+        parity_chart(r, f);
+        latency_chart(r, f);
+    }
+    clusters(r, f);
+    fputs("<p class=\"note\">Generated by shadowdiff.</p>\n</main>\n</body>\n</html>\n", f);
+}
