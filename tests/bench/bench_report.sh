@@ -10,7 +10,7 @@ rows=${2:-1000000}
 bin=$(realpath "$build/shadowdiff")
 here=$(cd "$(dirname "$0")/../.." && pwd)
 work=$(mktemp -d /tmp/sdiff-bench-XXXXXX)
-trap 'rm -rf "$work"' EXIT
+trap '[ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
 db="$work/big.db"
 
 # the schema, from the tool itself
