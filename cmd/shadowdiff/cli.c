@@ -128,7 +128,9 @@ const char CLI_JUDGE_USAGE[] =
     "      --marker 'N: v'        marker header on every replay (default 'X-Shadowdiff: 1')\n"
     "      --no-marker            send no marker header\n"
     "      --insecure             do not verify TLS certificates (warns)\n"
-    "      --keep-secrets         store Authorization, Cookie, ... values as they are\n";
+    "      --keep-secrets         store Authorization, Cookie, ... values as they are\n"
+    "      --openapi FILE         route templates from an OpenAPI 3 document (JSON); routes\n"
+    "                             named in the config are templates too\n";
 
 int cli_judge_opt(struct cli_judge *j, const char *cmd, int code, const char *arg)
 {
@@ -151,6 +153,7 @@ int cli_judge_opt(struct cli_judge *j, const char *cmd, int code, const char *ar
     case CLI_O_NOMARKER: r->marker = ""; return 1;
     case CLI_O_INSECURE: r->insecure = 1; return 1;
     case CLI_O_KEEP_SECRETS: j->keep_secrets = 1; return 1;
+    case CLI_O_OPENAPI: j->openapi = arg; return 1;
     case CLI_O_ALLOW:
     case CLI_O_SET:
     case CLI_O_DROP: {
@@ -212,6 +215,21 @@ int cli_judge_finish(struct cli_judge *j, const char *cmd, struct sdiff_store_op
         return -1;
     }
     j->judge.rules = j->rules;
+    /* explicit templates: the config's route names, then the OpenAPI document's */
+    if (sdiff_routes_new(&j->routes) < 0) {
+        cli_error(cmd, "out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < sdiff_rules_route_count(j->rules); i++)
+        if (sdiff_routes_add(j->routes, sdiff_rules_route_name(j->rules, i), &err) < 0) {
+            cli_fail(cmd, &err);
+            return -1;
+        }
+    if (j->openapi && sdiff_routes_load_openapi(j->routes, j->openapi, &err) < 0) {
+        cli_fail(cmd, &err);
+        return -1;
+    }
+    j->judge.routes = j->routes;
     j->judge.allow_methods = j->allow;
     j->judge.nallow = j->nallow;
     j->judge.replay.set_headers = j->set;
@@ -227,6 +245,8 @@ void cli_judge_dispose(struct cli_judge *j)
 {
     sdiff_rules_free(j->rules);
     j->rules = NULL;
+    sdiff_routes_free(j->routes);
+    j->routes = NULL;
 }
 
 void cli_print_judged(const char *cmd, const struct sdiff_replay_run_stats *st,

@@ -43,7 +43,7 @@ int cli_parse_u64(const char *s, uint64_t *out);
 enum {
     CLI_O_CAND = 1000, CLI_O_SEC, CLI_O_PRIM, CLI_O_CONFIG, CLI_O_ALLOW, CLI_O_CONC, CLI_O_RATE,
     CLI_O_TIMEOUT, CLI_O_CTIMEOUT, CLI_O_SET, CLI_O_DROP, CLI_O_PRESERVE, CLI_O_MARKER,
-    CLI_O_NOMARKER, CLI_O_INSECURE, CLI_O_KEEP_SECRETS,
+    CLI_O_NOMARKER, CLI_O_INSECURE, CLI_O_KEEP_SECRETS, CLI_O_OPENAPI,
 };
 
 #define CLI_JUDGE_LONGOPTS                                                                     \
@@ -61,7 +61,8 @@ enum {
         {"marker", required_argument, NULL, CLI_O_MARKER},                                     \
         {"no-marker", no_argument, NULL, CLI_O_NOMARKER},                                      \
         {"insecure", no_argument, NULL, CLI_O_INSECURE},                                       \
-        {"keep-secrets", no_argument, NULL, CLI_O_KEEP_SECRETS}
+        {"keep-secrets", no_argument, NULL, CLI_O_KEEP_SECRETS},                               \
+        {"openapi", required_argument, NULL, CLI_O_OPENAPI}
 
 /* Help text for the shared options. */
 extern const char CLI_JUDGE_USAGE[];
@@ -69,6 +70,8 @@ extern const char CLI_JUDGE_USAGE[];
 struct cli_judge {
     struct sdiff_judge_opts judge;
     const char *config;
+    const char *openapi;
+    struct sdiff_routes *routes;
     int keep_secrets;
     const char *allow[32], *set[32], *drop[32];
     size_t nallow, nset, ndrop;

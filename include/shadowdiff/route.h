@@ -21,6 +21,27 @@ extern "C" {
  */
 SDIFF_API int sdiff_route_template(const char *method, const char *target, struct sdiff_buf *out);
 
+/*
+ * Explicit templates ("GET /api/users/{id}", or every path and method of an OpenAPI 3
+ * document) take precedence over inference: a request matches a template when the method is
+ * the same and every segment is equal, or is a {parameter} in the template (any non-empty
+ * segment). When several match, the one with the most literal segments wins, so
+ * /api/users/me beats /api/users/{id}.
+ */
+struct sdiff_routes;
+
+SDIFF_API int sdiff_routes_new(struct sdiff_routes **out);
+SDIFF_API void sdiff_routes_free(struct sdiff_routes *r);
+/** Add "METHOD /path/{param}" (method "*" matches any). */
+SDIFF_API int sdiff_routes_add(struct sdiff_routes *r, const char *route, struct sdiff_err *err);
+/** Add every path x method of an OpenAPI 3 document in JSON (servers' path prefixes too). */
+SDIFF_API int sdiff_routes_load_openapi(struct sdiff_routes *r, const char *path,
+                                        struct sdiff_err *err);
+SDIFF_API size_t sdiff_routes_count(const struct sdiff_routes *r);
+/** Append the route of a request: a matching template, else sdiff_route_template's. */
+SDIFF_API int sdiff_routes_route(const struct sdiff_routes *r, const char *method,
+                                 const char *target, struct sdiff_buf *out);
+
 /** Whether a path segment (len bytes, no slash) looks like an identifier. */
 SDIFF_API int sdiff_route_segment_is_id(const char *seg, size_t len);
 

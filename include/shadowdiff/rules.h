@@ -62,6 +62,10 @@ SDIFF_API int sdiff_rules_method_allowed(const struct sdiff_rules *r, const char
 /** Extra secret header names (borrowed, valid while r lives). */
 SDIFF_API const char *const *sdiff_rules_secret_headers(const struct sdiff_rules *r, size_t *n);
 
+/** The routes named in the config's "routes" (templates, "METHOD /path/{id}"); borrowed. */
+SDIFF_API size_t sdiff_rules_route_count(const struct sdiff_rules *r);
+SDIFF_API const char *sdiff_rules_route_name(const struct sdiff_rules *r, size_t i);
+
 /** Note that route was seen (for the unused-rule report). */
 SDIFF_API void sdiff_rules_saw_route(struct sdiff_rules *r, const char *route);
 /**

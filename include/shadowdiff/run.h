@@ -8,6 +8,7 @@
 #include "shadowdiff/pair.h"
 #include "shadowdiff/reasm.h"
 #include "shadowdiff/replay.h"
+#include "shadowdiff/route.h"
 #include "shadowdiff/rules.h"
 #include "shadowdiff/store.h"
 
@@ -101,6 +102,7 @@ struct sdiff_judge_opts {
     const char *secondary;         /* NULL: none */
     const char *primary;           /* NULL: the recorded response is the primary's */
     struct sdiff_rules *rules;     /* borrowed */
+    const struct sdiff_routes *routes; /* explicit route templates; NULL: inferred only */
     struct sdiff_replay_opts replay;
     const char *const *allow_methods;
     size_t nallow;

@@ -452,6 +452,16 @@ const char *const *sdiff_rules_secret_headers(const struct sdiff_rules *r, size_
     return (const char *const *)r->secret_headers.v;
 }
 
+size_t sdiff_rules_route_count(const struct sdiff_rules *r)
+{
+    return r ? r->nroutes : 0;
+}
+
+const char *sdiff_rules_route_name(const struct sdiff_rules *r, size_t i)
+{
+    return i < r->nroutes ? r->routes[i].route : NULL;
+}
+
 void sdiff_rules_saw_route(struct sdiff_rules *r, const char *route)
 {
     struct route_rule *rr = find_route(r, route);

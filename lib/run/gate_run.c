@@ -69,7 +69,7 @@ static int scan_one(struct sdiff_exchange *ex, void *ud, struct sdiff_err *err)
     if (ex->state == SDIFF_EX_COMPLETE && ex->req.present && ex->resp.present) {
         struct sdiff_buf rb;
         sdiff_buf_init(&rb, 255);
-        sdiff_route_template(ex->req.method, ex->req.target, &rb);
+        sdiff_routes_route(j->routes, ex->req.method, ex->req.target, &rb);
         const char *route = rb.data ? (const char *)rb.data : "?";
         if (sdiff_rules_method_allowed(j->rules, route, ex->req.method, j->allow_methods,
                                        j->nallow)) {

@@ -288,7 +288,7 @@ int sdiff_judge_submit(struct sdiff_judge *j, struct sdiff_exchange *ex, int sto
     char route[256], why[200];
     int rc = SDIFF_OK;
     sdiff_buf_init(&rb, sizeof route - 1);
-    sdiff_route_template(ex->req.present ? ex->req.method : "?", ex->req.target, &rb);
+    sdiff_routes_route(j->o.routes, ex->req.present ? ex->req.method : "?", ex->req.target, &rb);
     snprintf(route, sizeof route, "%s", rb.data ? (const char *)rb.data : "?");
     sdiff_buf_dispose(&rb);
     j->st->exchanges++;
