@@ -490,6 +490,47 @@ static void test_report__errors(void **state)
     assert_null(r);
 }
 
+static void test_report__many_varied_segments_merge_into_one_endpoint(void **state)
+{
+    (void)state;
+    static const char *names[] = {"alice", "bob", "carol", "dave", "erin", "frank",
+                                  "grace", "heidi", "ivan", "judy"};
+    char path[600], route[64];
+    snprintf(path, sizeof path, "%s/merge.db", tmpdir);
+    struct sdiff_store *st = NULL;
+    struct sdiff_err err = {0};
+    struct sdiff_store_opts opts = {0};
+    int64_t run;
+    assert_int_equal(sdiff_store_open(&st, path, &opts, &err), SDIFF_OK);
+    struct sdiff_run_info info = {.kind = "replay", .candidate = "http://c"};
+    assert_int_equal(sdiff_store_begin_run(st, &info, &run, &err), SDIFF_OK);
+    for (size_t i = 0; i < 10; i++) {
+        snprintf(route, sizeof route, "GET /api/users/%s", names[i]);
+        put_many(st, run, route, "identical", 5, 10, 11, 0);
+        snprintf(route, sizeof route, "GET /api/users/%s/posts", names[i]);
+        put_many(st, run, route, "identical", 4, 10, 11, 0);
+    }
+    put_many(st, run, "GET /static/app.css", "identical", 7, 1, 1, 0);
+    put_many(st, run, "GET /static/app.js", "identical", 7, 1, 1, 0);
+    assert_int_equal(sdiff_store_end_run(st, run, "{}", &err), SDIFF_OK);
+    sdiff_store_close(st);
+
+    struct sdiff_report *r = NULL;
+    assert_int_equal(sdiff_report_build(&r, path, run, NULL, &err), SDIFF_OK);
+    const struct sdiff_report_endpoint *u = endpoint(r, "GET", "/api/users/{param}");
+    const struct sdiff_report_endpoint *p = endpoint(r, "GET", "/api/users/{param}/posts");
+    assert_non_null(u);
+    assert_non_null(p);
+    assert_int_equal(u->samples, 50);
+    assert_int_equal(p->samples, 40);
+    assert_int_equal(u->primary.n, 50); /* latencies follow the merged endpoint */
+    /* two distinct values are not "many": those stay apart */
+    assert_non_null(endpoint(r, "GET", "/static/app.css"));
+    assert_non_null(endpoint(r, "GET", "/static/app.js"));
+    assert_int_equal(r->nendpoints, 4);
+    sdiff_report_free(r);
+}
+
 static void test_report__shell_quote(void **state)
 {
     (void)state;
@@ -590,6 +631,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_report__json_schema),
         cmocka_unit_test(test_report__junit_text_markdown),
         cmocka_unit_test(test_report__errors),
+        cmocka_unit_test(test_report__many_varied_segments_merge_into_one_endpoint),
         cmocka_unit_test(test_report__shell_quote),
         cmocka_unit_test(test_report__cli_exit_codes),
         cmocka_unit_test(test_report__cli_inspect),

@@ -255,6 +255,207 @@ out:
     return rc;
 }
 
+/*
+ * Routes whose position holds many different values under the same prefix are one endpoint
+ * with a parameter there: /api/users/alice, /api/users/bob, ... (8 or more distinct values,
+ * none carrying half the traffic) become /api/users/{param}. Inference at capture time only
+ * knows identifier-looking segments; this catches names and slugs. The stored routes stay as
+ * they are; the alias table maps each to its merged endpoint.
+ */
+#define MERGE_MIN_DISTINCT 8
+
+struct alias_tab {
+    char **stored;   /* stored route key */
+    size_t *idx;     /* endpoint index */
+    size_t n, cap;
+};
+
+static void alias_free(struct alias_tab *al)
+{
+    for (size_t i = 0; i < al->n; i++)
+        sdiff_free(al->stored[i]);
+    sdiff_free(al->stored);
+    sdiff_free(al->idx);
+    memset(al, 0, sizeof *al);
+}
+
+static int alias_add(struct alias_tab *al, const char *stored, size_t idx)
+{
+    for (size_t i = 0; i < al->n; i++)
+        if (strcmp(al->stored[i], stored) == 0) {
+            al->idx[i] = idx;
+            return SDIFF_OK;
+        }
+    if (al->n == al->cap) {
+        size_t cap = al->cap ? al->cap * 2 : 32;
+        char **s = sdiff_realloc(al->stored, cap * sizeof *s);
+        if (s == NULL)
+            return SDIFF_ENOMEM;
+        al->stored = s;
+        size_t *x = sdiff_realloc(al->idx, cap * sizeof *x);
+        if (x == NULL)
+            return SDIFF_ENOMEM;
+        al->idx = x;
+        al->cap = cap;
+    }
+    al->stored[al->n] = sdiff_strdup(stored);
+    if (al->stored[al->n] == NULL)
+        return SDIFF_ENOMEM;
+    al->idx[al->n++] = idx;
+    return SDIFF_OK;
+}
+
+static const char *alias_key(const struct sdiff_report *r, const struct alias_tab *al,
+                             const char *stored)
+{
+    for (size_t i = 0; al && stored && i < al->n; i++)
+        if (strcmp(al->stored[i], stored) == 0)
+            return r->endpoints[al->idx[i]].key;
+    return stored;
+}
+
+/* The n-th "/"-separated segment of a route key ("GET /a/b"), or NULL. */
+static const char *segment(const char *key, size_t n, size_t *len)
+{
+    const char *p = strchr(key, ' ');
+    if (p == NULL || p[1] != '/')
+        return NULL;
+    p += 2;
+    for (size_t i = 0; i < n; i++) {
+        p = strchr(p, '/');
+        if (p == NULL)
+            return NULL;
+        p++;
+    }
+    *len = strcspn(p, "/");
+    return p;
+}
+
+/* The key with segment n replaced by "*" (the group of routes that differ only there). */
+static char *group_key(const char *key, size_t n)
+{
+    size_t len;
+    const char *seg = segment(key, n, &len);
+    if (seg == NULL || len == 0 || seg[0] == '{')
+        return NULL;
+    struct sdiff_buf b;
+    sdiff_buf_init(&b, 4096);
+    sdiff_buf_append(&b, key, (size_t)(seg - key));
+    sdiff_buf_append(&b, "*", 1);
+    sdiff_buf_puts(&b, seg + len);
+    return (char *)sdiff_buf_steal(&b, NULL);
+}
+
+static int merge_variable_routes(struct sdiff_report *r, struct alias_tab *al)
+{
+    size_t n = r->nendpoints;
+    size_t *into = sdiff_calloc(n + 1, sizeof *into); /* SIZE_MAX: alive */
+    char **gk = sdiff_calloc(n + 1, sizeof *gk);
+    int rc = SDIFF_OK, merged = 0;
+    if (into == NULL || gk == NULL) {
+        rc = SDIFF_ENOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++)
+        into[i] = SIZE_MAX;
+    for (size_t pos = 0; pos < 16 && rc >= 0; pos++) {
+        for (size_t i = 0; i < n; i++) {
+            sdiff_free(gk[i]);
+            gk[i] = into[i] == SIZE_MAX ? group_key(r->endpoints[i].key, pos) : NULL;
+        }
+        for (size_t i = 0; i < n && rc >= 0; i++) {
+            if (gk[i] == NULL)
+                continue;
+            size_t members = 0;
+            uint64_t total = 0, top = 0;
+            for (size_t k = i; k < n; k++)
+                if (gk[k] && strcmp(gk[k], gk[i]) == 0) {
+                    members++;
+                    total += r->endpoints[k].samples;
+                    if (r->endpoints[k].samples > top)
+                        top = r->endpoints[k].samples;
+                }
+            if (members < MERGE_MIN_DISTINCT || top * 2 > total) {
+                for (size_t k = i + 1; k < n; k++)
+                    if (gk[k] && strcmp(gk[k], gk[i]) == 0) {
+                        sdiff_free(gk[k]);
+                        gk[k] = NULL;
+                    }
+                continue;
+            }
+            /* merge the group into endpoint i, renamed with {param} at pos */
+            struct sdiff_report_endpoint *t = &r->endpoints[i];
+            char *star = strchr(gk[i], '*');
+            struct sdiff_buf b;
+            sdiff_buf_init(&b, 4096);
+            sdiff_buf_append(&b, gk[i], (size_t)(star - gk[i]));
+            sdiff_buf_puts(&b, "{param}");
+            sdiff_buf_puts(&b, star + 1);
+            char *nkey = (char *)sdiff_buf_steal(&b, NULL);
+            if (nkey == NULL || alias_add(al, t->key, i) < 0) {
+                sdiff_free(nkey);
+                rc = SDIFF_ENOMEM;
+                break;
+            }
+            uint64_t p5 = t->primary_5xx, c5 = t->candidate_5xx, cf = t->candidate_failed;
+            for (size_t k = i + 1; k < n && rc >= 0; k++) {
+                if (gk[k] == NULL || strcmp(gk[k], gk[i]) != 0)
+                    continue;
+                struct sdiff_report_endpoint *e = &r->endpoints[k];
+                t->samples += e->samples;
+                t->identical += e->identical;
+                t->equivalent += e->equivalent;
+                t->different += e->different;
+                t->errors += e->errors;
+                t->skipped += e->skipped;
+                p5 += e->primary_5xx;
+                c5 += e->candidate_5xx;
+                cf += e->candidate_failed;
+                into[k] = i;
+                rc = alias_add(al, e->key, i);
+                /* routes merged earlier into k now belong to i */
+                for (size_t a = 0; a < al->n; a++)
+                    if (al->idx[a] == k)
+                        al->idx[a] = i;
+                sdiff_free(gk[k]);
+                gk[k] = NULL;
+            }
+            derive(t, p5, c5, cf);
+            sdiff_free(t->key);
+            sdiff_free(t->method);
+            sdiff_free(t->route);
+            t->key = nkey;
+            t->method = t->route = NULL;
+            if (split_route(nkey, &t->method, &t->route) < 0)
+                rc = SDIFF_ENOMEM;
+            merged = 1;
+        }
+    }
+    if (rc >= 0 && merged) {
+        /* drop the merged-away endpoints; aliases follow the new indexes */
+        size_t *newidx = into; /* reuse: old index -> new index for the living */
+        size_t w = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (into[i] != SIZE_MAX) {
+                endpoint_dispose(&r->endpoints[i]);
+                newidx[i] = SIZE_MAX;
+                continue;
+            }
+            r->endpoints[w] = r->endpoints[i];
+            newidx[i] = w++;
+        }
+        for (size_t a = 0; a < al->n; a++)
+            al->idx[a] = newidx[al->idx[a]];
+        r->nendpoints = w;
+    }
+out:
+    for (size_t i = 0; gk && i < n; i++)
+        sdiff_free(gk[i]);
+    sdiff_free(gk);
+    sdiff_free(into);
+    return rc;
+}
+
 /* Endpoint whose key is key (NULL: the results without a route). */
 static struct sdiff_report_endpoint *find_endpoint(struct sdiff_report *r, const char *key,
                                                    int null_key)
@@ -301,12 +502,14 @@ static void set_latency(struct sdiff_report_latency *l, struct sdiff_buf *b)
  * sorted per endpoint afterwards: an ORDER BY route would walk the index and fetch every row
  * at random, which on a million rows costs several times a straight scan.
  */
-static int load_latencies(sqlite3 *db, struct sdiff_report *r, struct sdiff_err *err)
+static int load_latencies(sqlite3 *db, struct sdiff_report *r, const struct alias_tab *al,
+                          struct sdiff_err *err)
 {
     sqlite3_stmt *q = NULL;
     struct sdiff_buf *vals = sdiff_calloc(r->nendpoints * 2 + 1, sizeof *vals);
     struct sdiff_report_endpoint *cur = NULL;
-    const char *cur_key = NULL;
+    char cur_key[512];
+    int have_key = 0;
     int rc;
     if (vals == NULL)
         return sdiff_err_set(err, SDIFF_ENOMEM, WHERE, "out of memory");
@@ -323,9 +526,12 @@ static int load_latencies(sqlite3 *db, struct sdiff_report *r, struct sdiff_err 
     sqlite3_bind_int64(q, 1, r->run_id);
     while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
         const char *key = (const char *)sqlite3_column_text(q, 0);
-        if (cur == NULL || key == NULL || cur_key == NULL || strcmp(key, cur_key) != 0) {
-            cur = find_endpoint(r, key, key == NULL);
-            cur_key = cur && key ? cur->key : NULL;
+        if (cur == NULL || key == NULL || !have_key || strcmp(key, cur_key) != 0) {
+            cur = find_endpoint(r, alias_key(r, al, key), key == NULL);
+            /* remember the stored key (the column text is gone at the next step) */
+            have_key = cur && key && strlen(key) < sizeof cur_key;
+            if (have_key)
+                memcpy(cur_key, key, strlen(key) + 1);
         }
         if (cur == NULL)
             continue;
@@ -495,7 +701,8 @@ static int cluster_sample(sqlite3 *db, struct sdiff_report_cluster *c, struct sd
     return rc;
 }
 
-static int load_clusters(sqlite3 *db, struct sdiff_report *r, struct sdiff_err *err)
+static int load_clusters(sqlite3 *db, struct sdiff_report *r, const struct alias_tab *al,
+                         struct sdiff_err *err)
 {
     sqlite3_stmt *q = NULL;
     struct members m = {0};
@@ -523,7 +730,7 @@ static int load_clusters(sqlite3 *db, struct sdiff_report *r, struct sdiff_err *
         }
         int64_t id = rc == SQLITE_ROW ? sqlite3_column_int64(q, 0) : -1;
         if (id != cur && cur >= 0) {
-            if (add_member(&m, route, items, nitems, cur, cur_t) < 0)
+            if (add_member(&m, alias_key(r, al, route), items, nitems, cur, cur_t) < 0)
                 goto oom;
             for (size_t i = 0; i < nitems; i++)
                 sdiff_free(items[i]);
@@ -723,9 +930,13 @@ int sdiff_report_build_config(struct sdiff_report **out, const char *db_path, in
     }
     r->thresholds = th ? *th : defaults;
     rc = load_run(db, r, run_id, db_path, err);
+    struct alias_tab al = {0};
     rc = rc < 0 ? rc : load_counts(db, r, err);
-    rc = rc < 0 ? rc : load_latencies(db, r, err);
-    rc = rc < 0 ? rc : load_clusters(db, r, err);
+    if (rc >= 0 && merge_variable_routes(r, &al) < 0)
+        rc = sdiff_err_set(err, SDIFF_ENOMEM, WHERE, "out of memory");
+    rc = rc < 0 ? rc : load_latencies(db, r, &al, err);
+    rc = rc < 0 ? rc : load_clusters(db, r, &al, err);
+    alias_free(&al);
     rc = rc < 0 ? rc : sdiff__report_apply_waivers(db, r, config, err);
     if (rc < 0)
         goto out;
