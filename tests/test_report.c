@@ -531,6 +531,25 @@ static void test_report__many_varied_segments_merge_into_one_endpoint(void **sta
     sdiff_report_free(r);
 }
 
+static void test_report__since_keeps_only_later_exchanges(void **state)
+{
+    (void)state;
+    struct sdiff_report_thresholds th = SDIFF_REPORT_THRESHOLDS_INIT;
+    struct sdiff_report *r = NULL;
+    struct sdiff_err err = {0};
+    th.since_us = T0 + 1500000; /* the differences were at +1, +2, +5, +7 and +9 s */
+    assert_int_equal(sdiff_report_build(&r, dbpath, run_mixed, &th, &err), SDIFF_OK);
+    const struct sdiff_report_endpoint *orders = endpoint(r, "POST", "/orders");
+    assert_non_null(orders);
+    assert_int_equal(orders->different, 4);
+    assert_int_equal(orders->identical, 0); /* captured at T0 + i microseconds */
+    size_t in_clusters = 0;
+    for (size_t i = 0; i < r->nclusters; i++)
+        in_clusters += r->clusters[i].count;
+    assert_int_equal(in_clusters, 4);
+    sdiff_report_free(r);
+}
+
 static void test_report__shell_quote(void **state)
 {
     (void)state;
@@ -632,6 +651,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_report__junit_text_markdown),
         cmocka_unit_test(test_report__errors),
         cmocka_unit_test(test_report__many_varied_segments_merge_into_one_endpoint),
+        cmocka_unit_test(test_report__since_keeps_only_later_exchanges),
         cmocka_unit_test(test_report__shell_quote),
         cmocka_unit_test(test_report__cli_exit_codes),
         cmocka_unit_test(test_report__cli_inspect),

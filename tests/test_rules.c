@@ -96,6 +96,23 @@ static void test_rules__global_and_route_rules_apply(void **state)
     sdiff_rules_free(r);
 }
 
+static void test_rules__thresholds_are_read_and_checked(void **state)
+{
+    (void)state;
+    const char *cfg = "{\"thresholds\": {\"max_mismatch\": 0.05, \"min_samples\": 100}}";
+    struct sdiff_rules *r;
+    double v = 0;
+    assert_int_equal(sdiff_rules_parse(&r, cfg, strlen(cfg), "cfg", NULL), SDIFF_OK);
+    assert_true(sdiff_rules_threshold(r, "max_mismatch", &v));
+    assert_true(v == 0.05);
+    assert_true(sdiff_rules_threshold(r, "min_samples", &v));
+    assert_true(v == 100);
+    assert_false(sdiff_rules_threshold(r, "max_p99_ratio", &v));
+    sdiff_rules_free(r);
+    expect_error("{\"thresholds\": {\"max_mismatch\": -1}}", "thresholds.max_mismatch");
+    expect_error("{\"thresholds\": {\"p99\": 2}}", "thresholds.p99: unknown key");
+}
+
 static void test_rules__missing_file_is_reported(void **state)
 {
     (void)state;
@@ -110,6 +127,7 @@ static void test_rules__missing_file_is_reported(void **state)
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_rules__mistakes_are_named),
     cmocka_unit_test(test_rules__global_and_route_rules_apply),
+    cmocka_unit_test(test_rules__thresholds_are_read_and_checked),
     cmocka_unit_test(test_rules__missing_file_is_reported),
 };
 SDIFF_TEST_MAIN(tests)

@@ -2,10 +2,12 @@
  * cmd_report.c - `shadowdiff report`: per-endpoint parity of a stored run, discrepancy
  * clusters and the release verdict, as text, Markdown, JSON or JUnit XML.
  */
+#define _XOPEN_SOURCE 700 /* strptime */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -18,7 +20,7 @@ static const char USAGE[] =
     "usage: shadowdiff report --db FILE [--run ID] [--format text|markdown|json|junit|html]\n"
     "                         [--out FILE] [--min-samples N] [--max-mismatch RATE]\n"
     "                         [--max-p99-ratio R] [--max-error-increase RATE]\n"
-    "                         [--config FILE]\n"
+    "                         [--config FILE] [--since TIME]\n"
     "\n"
     "Summarises a run per endpoint (method and route): samples, parity, the 95% Wilson upper\n"
     "bound of the mismatch rate, latency percentiles, error rates, unjudged results; groups\n"
@@ -33,7 +35,10 @@ static const char USAGE[] =
     "      --max-mismatch RATE     largest mismatch upper bound that is ready (0.01)\n"
     "      --max-p99-ratio R       largest candidate/primary p99 latency ratio (1.5)\n"
     "      --max-error-increase RATE  largest error rate increase (0.01)\n"
-    "  -c, --config FILE           config file: its \"waivers\" apply besides the database's\n"
+    "  -c, --config FILE           config file: its \"waivers\" apply besides the database's,\n"
+    "                              its \"thresholds\" unless a flag sets them\n"
+    "      --since TIME            only exchanges captured since TIME: a date (2026-11-26,\n"
+    "                              2026-11-26T18:00:00Z, UTC) or an age (90m, 6h, 7d)\n"
     "  -h, --help                  this text\n"
     "\n"
     "Endpoints with fewer judged results than --min-samples are listed as 'insufficient data'\n"
@@ -41,7 +46,39 @@ static const char USAGE[] =
     "\"waivers\") count as accepted, not against the mismatch bound, unless expired.\n"
     "Exit: 0 pass, 1 fail (an endpoint is blocked), 2 error.\n";
 
-enum { O_MIN = 2000, O_MISMATCH, O_P99, O_ERRINC };
+enum { O_MIN = 2000, O_MISMATCH, O_P99, O_ERRINC, O_SINCE };
+
+/* "2026-11-26", "2026-11-26T18:00:00Z" (UTC), or an age: "90m", "6h", "7d". */
+static int parse_since(const char *s, uint64_t *us)
+{
+    struct tm tm;
+    memset(&tm, 0, sizeof tm);
+    char *end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (end == NULL) {
+        memset(&tm, 0, sizeof tm);
+        end = strptime(s, "%Y-%m-%dT%H:%M", &tm);
+    }
+    if (end == NULL) {
+        memset(&tm, 0, sizeof tm);
+        end = strptime(s, "%Y-%m-%d", &tm);
+    }
+    if (end != NULL && (*end == '\0' || (end[0] == 'Z' && end[1] == '\0'))) {
+        time_t t = timegm(&tm);
+        if (t < 0)
+            return -1;
+        *us = (uint64_t)t * 1000000u;
+        return 0;
+    }
+    char *e;
+    double v = strtod(s, &e);
+    double mul = *e == 's' ? 1 : *e == 'm' ? 60 : *e == 'h' ? 3600 : *e == 'd' ? 86400 : 0;
+    if (e == s || v < 0 || mul == 0 || e[1] != '\0')
+        return -1;
+    time_t now = time(NULL);
+    double ago = (double)now - v * mul;
+    *us = ago > 0 ? (uint64_t)(ago * 1e6) : 1;
+    return 0;
+}
 
 static int parse_rate(const char *name, const char *s, double *out)
 {
@@ -64,6 +101,7 @@ int cmd_report(int argc, char **argv)
         {"format", required_argument, NULL, 'f'},
         {"out", required_argument, NULL, 'o'},
         {"min-samples", required_argument, NULL, O_MIN},
+        {"since", required_argument, NULL, O_SINCE},
         {"max-mismatch", required_argument, NULL, O_MISMATCH},
         {"max-p99-ratio", required_argument, NULL, O_P99},
         {"max-error-increase", required_argument, NULL, O_ERRINC},
@@ -73,6 +111,7 @@ int cmd_report(int argc, char **argv)
     };
     struct sdiff_report_thresholds th = SDIFF_REPORT_THRESHOLDS_INIT;
     const char *db = NULL, *format = "text", *out_path = NULL, *config = NULL;
+    unsigned flagged = 0;
     struct sdiff_rules *rules = NULL;
     uint64_t run = 0;
     struct sdiff_report *rep = NULL;
@@ -93,21 +132,32 @@ int cmd_report(int argc, char **argv)
         case 'f': format = optarg; break;
         case 'o': out_path = optarg; break;
         case 'c': config = optarg; break;
+        case O_SINCE:
+            if (parse_since(optarg, &th.since_us) < 0) {
+                cli_error("report", "--since: '%s' is not a date (2026-11-26, "
+                                    "2026-11-26T18:00:00Z) or an age (90m, 6h, 7d)", optarg);
+                return SDIFF_EXIT_ERROR;
+            }
+            break;
         case O_MIN:
+            flagged |= 1;
             if (cli_parse_u64(optarg, &th.min_samples) < 0) {
                 cli_error("report", "--min-samples: '%s' is not a count", optarg);
                 return SDIFF_EXIT_ERROR;
             }
             break;
         case O_MISMATCH:
+            flagged |= 2;
             if (parse_rate("max-mismatch", optarg, &th.max_mismatch) < 0)
                 return SDIFF_EXIT_ERROR;
             break;
         case O_P99:
+            flagged |= 4;
             if (parse_rate("max-p99-ratio", optarg, &th.max_p99_ratio) < 0)
                 return SDIFF_EXIT_ERROR;
             break;
         case O_ERRINC:
+            flagged |= 8;
             if (parse_rate("max-error-increase", optarg, &th.max_error_increase) < 0)
                 return SDIFF_EXIT_ERROR;
             break;
@@ -131,6 +181,16 @@ int cmd_report(int argc, char **argv)
     }
     if (config && sdiff_rules_load(&rules, config, &err) < 0)
         return cli_fail("report", &err);
+    /* thresholds: flags, else the config's "thresholds", else the defaults */
+    double v;
+    if (!(flagged & 1) && sdiff_rules_threshold(rules, "min_samples", &v))
+        th.min_samples = (uint64_t)v;
+    if (!(flagged & 2) && sdiff_rules_threshold(rules, "max_mismatch", &v))
+        th.max_mismatch = v;
+    if (!(flagged & 4) && sdiff_rules_threshold(rules, "max_p99_ratio", &v))
+        th.max_p99_ratio = v;
+    if (!(flagged & 8) && sdiff_rules_threshold(rules, "max_error_increase", &v))
+        th.max_error_increase = v;
     int brc = sdiff_report_build_config(&rep, db, (int64_t)run, &th, rules, &err);
     sdiff_rules_free(rules);
     if (brc < 0)

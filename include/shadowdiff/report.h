@@ -26,6 +26,8 @@ struct sdiff_report_thresholds {
     double max_mismatch;        /* Wilson 95% upper bound of the different rate (0.01) */
     double max_p99_ratio;       /* candidate p99 / primary p99 (1.5) */
     double max_error_increase;  /* candidate error rate - primary error rate (0.01) */
+    uint64_t since_us;          /* only exchanges captured from then on (microseconds since
+                                   the epoch); 0: all of the run */
 };
 
 #define SDIFF_REPORT_THRESHOLDS_INIT                                                           \

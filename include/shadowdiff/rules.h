@@ -62,6 +62,12 @@ SDIFF_API int sdiff_rules_method_allowed(const struct sdiff_rules *r, const char
 /** Extra secret header names (borrowed, valid while r lives). */
 SDIFF_API const char *const *sdiff_rules_secret_headers(const struct sdiff_rules *r, size_t *n);
 
+/**
+ * A verdict threshold from the config's "thresholds" object ("min_samples", "max_mismatch",
+ * "max_p99_ratio", "max_error_increase"): 1 and *out set when given, 0 otherwise.
+ */
+SDIFF_API int sdiff_rules_threshold(const struct sdiff_rules *r, const char *name, double *out);
+
 /** The routes named in the config's "routes" (templates, "METHOD /path/{id}"); borrowed. */
 SDIFF_API size_t sdiff_rules_route_count(const struct sdiff_rules *r);
 SDIFF_API const char *sdiff_rules_route_name(const struct sdiff_rules *r, size_t i);

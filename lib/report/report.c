@@ -213,11 +213,13 @@ static int load_counts(sqlite3 *db, struct sdiff_report *r, struct sdiff_err *er
         " sum(class IN ('identical','equivalent','different','error') AND candidate_status >= 500),"
         " sum(class = 'error' OR (class IN ('identical','equivalent','different')"
         "     AND candidate_status >= 500))"
-        " FROM results NOT INDEXED WHERE run_id = ? GROUP BY route ORDER BY route",
+        " FROM results NOT INDEXED WHERE run_id = ?1 AND (?2 = 0 OR t_req_start >= ?2)"
+        " GROUP BY route ORDER BY route",
         -1, &q, NULL);
     if (rc != SQLITE_OK)
         return db_err(db, err);
     sqlite3_bind_int64(q, 1, r->run_id);
+    sqlite3_bind_int64(q, 2, (sqlite3_int64)r->thresholds.since_us);
     while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
         if (r->nendpoints == cap) {
             size_t ncap = cap ? cap * 2 : 16;
@@ -517,13 +519,14 @@ static int load_latencies(sqlite3 *db, struct sdiff_report *r, const struct alia
         sdiff_buf_init(&vals[i], SIZE_MAX / 2);
     rc = sqlite3_prepare_v2(db,
                             "SELECT route, primary_ms, candidate_ms FROM results NOT INDEXED"
-                            " WHERE run_id = ?",
+                            " WHERE run_id = ?1 AND (?2 = 0 OR t_req_start >= ?2)",
                             -1, &q, NULL);
     if (rc != SQLITE_OK) {
         rc = db_err(db, err);
         goto out;
     }
     sqlite3_bind_int64(q, 1, r->run_id);
+    sqlite3_bind_int64(q, 2, (sqlite3_int64)r->thresholds.since_us);
     while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
         const char *key = (const char *)sqlite3_column_text(q, 0);
         if (cur == NULL || key == NULL || !have_key || strcmp(key, cur_key) != 0) {
@@ -715,13 +718,15 @@ static int load_clusters(sqlite3 *db, struct sdiff_report *r, const struct alias
         db,
         "SELECT r.id, r.route, r.t_req_start, d.path, d.kind, d.primary_value, d.candidate_value"
         " FROM results r LEFT JOIN differences d ON d.result_id = r.id"
-        " WHERE r.run_id = ? AND r.class = 'different' ORDER BY r.id, d.idx",
+        " WHERE r.run_id = ?1 AND r.class = 'different' AND (?2 = 0 OR r.t_req_start >= ?2)"
+        " ORDER BY r.id, d.idx",
         -1, &q, NULL);
     if (rc != SQLITE_OK) {
         rc = db_err(db, err);
         goto out;
     }
     sqlite3_bind_int64(q, 1, r->run_id);
+    sqlite3_bind_int64(q, 2, (sqlite3_int64)r->thresholds.since_us);
     for (;;) {
         rc = sqlite3_step(q);
         if (rc != SQLITE_ROW && rc != SQLITE_DONE) {

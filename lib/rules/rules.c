@@ -30,6 +30,8 @@ struct route_rule {
 
 struct sdiff_rules {
     struct rule_set global;
+    double thresholds[4];
+    unsigned thresholds_set;       /* bit i: thresholds[i] given */
     double abs_tol, rel_tol;
     struct strv allow_methods, secret_headers;
     struct route_rule *routes;
@@ -331,6 +333,32 @@ int sdiff_rules_parse(struct sdiff_rules **out, const char *text, size_t len, co
             rc = read_waivers(v, r, name, err);
             json_object_del(g, "waivers");
         }
+        static const char *const tnames[4] = {"min_samples", "max_mismatch", "max_p99_ratio",
+                                              "max_error_increase"};
+        json_t *ths = json_object_get(root, "thresholds");
+        if (rc >= 0 && ths) {
+            if (!json_is_object(ths)) {
+                rc = bad(err, name, "thresholds", "must be an object of numbers");
+                json_decref(g);
+                goto fail;
+            }
+            json_object_foreach(ths, key, v) {
+                size_t t = 0;
+                while (t < 4 && strcmp(tnames[t], key) != 0)
+                    t++;
+                char where[80];
+                snprintf(where, sizeof where, "thresholds.%.60s", key);
+                if (t == 4 || !json_is_number(v) || json_number_value(v) < 0) {
+                    rc = bad(err, name, where,
+                             t == 4 ? "unknown key" : "must be a non-negative number");
+                    json_decref(g);
+                    goto fail;
+                }
+                r->thresholds[t] = json_number_value(v);
+                r->thresholds_set |= 1u << t;
+            }
+            json_object_del(g, "thresholds");
+        }
         json_t *routes = json_object_get(root, "routes");
         json_object_del(g, "routes");
         if (rc >= 0)
@@ -450,6 +478,18 @@ const char *const *sdiff_rules_secret_headers(const struct sdiff_rules *r, size_
 {
     *n = r->secret_headers.n;
     return (const char *const *)r->secret_headers.v;
+}
+
+int sdiff_rules_threshold(const struct sdiff_rules *r, const char *name, double *out)
+{
+    static const char *const tnames[4] = {"min_samples", "max_mismatch", "max_p99_ratio",
+                                          "max_error_increase"};
+    for (unsigned t = 0; r && t < 4; t++)
+        if (strcmp(tnames[t], name) == 0 && (r->thresholds_set & (1u << t))) {
+            *out = r->thresholds[t];
+            return 1;
+        }
+    return 0;
 }
 
 size_t sdiff_rules_route_count(const struct sdiff_rules *r)
