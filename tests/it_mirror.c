@@ -187,6 +187,18 @@ static void test_mirror__live_run_finds_every_planted_bug(void **state)
     assert_int_equal(q1(db, "SELECT count(*) FROM results"), ex);
     assert_int_equal(q1(db, "SELECT count(*) FROM results WHERE class = 'error'"), 0);
     expect_planted(db);
+    /* the report on this real run: it fails, and its largest clusters are the planted bugs */
+    char rep[4200], repcmd[20000];
+    snprintf(rep, sizeof rep, "%s/report.json", dir);
+    snprintf(repcmd, sizeof repcmd,
+             "'%s' report --db '%s' --format json > '%s'; test $? -eq 1 && /usr/bin/python3 -c "
+             "'import json,sys; r=json.load(open(sys.argv[1])); "
+             "routes={c[\"method\"]+\" \"+c[\"route\"] for c in r[\"clusters\"]}; "
+             "want={\"GET /api/users/{id}\", \"GET /api/products/{id}/price\", "
+             "\"GET /api/search\", \"GET /api/leaderboard\", \"GET /api/ledger/{id}\"}; "
+             "sys.exit(0 if r[\"verdict\"] == \"fail\" and routes == want else 1)' '%s'",
+             sdiff_test_bin(), db, rep, rep);
+    assert_int_equal(sdiff_test_sh(repcmd, 30), 0);
     assert_true(q1(db, "SELECT count(*) FROM results WHERE method = 'POST'") > 0);
     assert_int_equal(q1(db, "SELECT count(*) FROM results WHERE method = 'POST' AND"
                             " class <> 'skipped'"),
