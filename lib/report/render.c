@@ -10,11 +10,11 @@
 
 #include "report_html.h"
 
+
 #define WHERE "report"
 #define TEXT_CLUSTERS 20 /* clusters shown by text and markdown; json has all */
 
-/* Microseconds since the epoch -> "2024-05-01T12:00:00.123Z"; "-" when unknown. */
-static const char *iso_time(uint64_t us, char *buf, size_t cap)
+const char *sdiff__report_iso_time(uint64_t us, char *buf, size_t cap)
 {
     if (us == 0) {
         snprintf(buf, cap, "-");
@@ -32,7 +32,7 @@ static const char *iso_time(uint64_t us, char *buf, size_t cap)
     return buf;
 }
 
-static const char *pct(double v, char *buf, size_t cap)
+const char *sdiff__report_pct(double v, char *buf, size_t cap)
 {
     if (v < 0)
         snprintf(buf, cap, "-");
@@ -41,7 +41,7 @@ static const char *pct(double v, char *buf, size_t cap)
     return buf;
 }
 
-static const char *ms(double v, char *buf, size_t cap)
+const char *sdiff__report_ms(double v, char *buf, size_t cap)
 {
     if (v < 0)
         snprintf(buf, cap, "-");
@@ -106,9 +106,9 @@ static void render_text(const struct sdiff_report *r, int color, FILE *f)
                           : e->verdict == SDIFF_REPORT_BLOCKED ? red
                                                                 : yellow;
         fprintf(f, "%-*.*s %8llu %8s %9s %10s %10s %7llu %8llu  %s%s%s\n", w, w, line,
-                (unsigned long long)e->samples, pct(e->parity, a, sizeof a),
-                pct(e->mismatch_upper, b, sizeof b), ms(e->primary.p99, c, sizeof c),
-                ms(e->candidate.p99, d, sizeof d), (unsigned long long)e->errors,
+                (unsigned long long)e->samples, sdiff__report_pct(e->parity, a, sizeof a),
+                sdiff__report_pct(e->mismatch_upper, b, sizeof b), sdiff__report_ms(e->primary.p99, c, sizeof c),
+                sdiff__report_ms(e->candidate.p99, d, sizeof d), (unsigned long long)e->errors,
                 (unsigned long long)e->unjudged, col, sdiff_report_verdict_str(e->verdict),
                 reset);
         for (size_t k = 0; k < e->nreasons; k++)
@@ -119,8 +119,8 @@ static void render_text(const struct sdiff_report *r, int color, FILE *f)
     }
     const struct sdiff_report_endpoint *t = &r->totals;
     fprintf(f, "%-*s %8llu %8s %9s %10s %10s %7llu %8llu\n", w, "total",
-            (unsigned long long)t->samples, pct(t->parity, a, sizeof a),
-            pct(t->mismatch_upper, b, sizeof b), "", "", (unsigned long long)t->errors,
+            (unsigned long long)t->samples, sdiff__report_pct(t->parity, a, sizeof a),
+            sdiff__report_pct(t->mismatch_upper, b, sizeof b), "", "", (unsigned long long)t->errors,
             (unsigned long long)t->unjudged);
     fprintf(f, "\nparity = (identical + equivalent) / judged; mismatch = 95%% Wilson upper bound"
                " of the different rate; unjudged = skipped + errors\n");
@@ -132,8 +132,8 @@ static void render_text(const struct sdiff_report *r, int color, FILE *f)
                     cl->method, cl->method[0] ? " " : "", cl->route, cl->signature);
             fprintf(f, "     id %s%s%s\n", cl->id, cl->waived || cl->expired ? ", " : "",
                     waiver_note(cl, line, sizeof line));
-            fprintf(f, "     first %s, last %s, examples:", iso_time(cl->first_us, a, sizeof a),
-                    iso_time(cl->last_us, b, sizeof b));
+            fprintf(f, "     first %s, last %s, examples:", sdiff__report_iso_time(cl->first_us, a, sizeof a),
+                    sdiff__report_iso_time(cl->last_us, b, sizeof b));
             for (size_t k = 0; k < cl->nexamples; k++)
                 fprintf(f, " %lld", (long long)cl->examples[k]);
             fprintf(f, "\n");
@@ -181,9 +181,9 @@ static void render_markdown(const struct sdiff_report *r, FILE *f)
         fputs("| ", f);
         md_code(f, line);
         fprintf(f, " | %llu | %s | %s | %s | %s | %llu | %llu | %s",
-                (unsigned long long)e->samples, pct(e->parity, a, sizeof a),
-                pct(e->mismatch_upper, b, sizeof b), ms(e->primary.p99, c, sizeof c),
-                ms(e->candidate.p99, d, sizeof d), (unsigned long long)e->errors,
+                (unsigned long long)e->samples, sdiff__report_pct(e->parity, a, sizeof a),
+                sdiff__report_pct(e->mismatch_upper, b, sizeof b), sdiff__report_ms(e->primary.p99, c, sizeof c),
+                sdiff__report_ms(e->candidate.p99, d, sizeof d), (unsigned long long)e->errors,
                 (unsigned long long)e->unjudged,
                 e->verdict == SDIFF_REPORT_READY     ? ":white_check_mark: ready"
                 : e->verdict == SDIFF_REPORT_BLOCKED ? ":x: blocked"
@@ -205,8 +205,8 @@ static void render_markdown(const struct sdiff_report *r, FILE *f)
             md_code(f, line);
             fputs(": ", f);
             md_code(f, cl->signature);
-            fprintf(f, " (first %s, last %s; examples", iso_time(cl->first_us, a, sizeof a),
-                    iso_time(cl->last_us, b, sizeof b));
+            fprintf(f, " (first %s, last %s; examples", sdiff__report_iso_time(cl->first_us, a, sizeof a),
+                    sdiff__report_iso_time(cl->last_us, b, sizeof b));
             for (size_t k = 0; k < cl->nexamples; k++)
                 fprintf(f, "%s%lld", k ? ", " : " ", (long long)cl->examples[k]);
             fputs(")", f);
@@ -336,10 +336,10 @@ static json_t *to_json(const struct sdiff_report *r)
         json_object_set_new(o, "signature", json_string(c->signature));
         json_object_set_new(o, "count", count(c->count));
         json_object_set_new(o, "first_seen",
-                            c->first_us ? json_string(iso_time(c->first_us, a, sizeof a))
+                            c->first_us ? json_string(sdiff__report_iso_time(c->first_us, a, sizeof a))
                                         : json_null());
         json_object_set_new(o, "last_seen",
-                            c->last_us ? json_string(iso_time(c->last_us, a, sizeof a))
+                            c->last_us ? json_string(sdiff__report_iso_time(c->last_us, a, sizeof a))
                                        : json_null());
         for (size_t k = 0; k < c->nexamples; k++)
             json_array_append_new(ex, json_integer((json_int_t)c->examples[k]));
@@ -437,8 +437,8 @@ static void render_junit(const struct sdiff_report *r, FILE *f)
                        " errors %llu, skipped %llu, parity %s, mismatch bound %s</failure>\n",
                     (unsigned long long)e->samples, (unsigned long long)e->judged,
                     (unsigned long long)e->different, (unsigned long long)e->errors,
-                    (unsigned long long)e->skipped, pct(e->parity, a, sizeof a),
-                    pct(e->mismatch_upper, b, sizeof b));
+                    (unsigned long long)e->skipped, sdiff__report_pct(e->parity, a, sizeof a),
+                    sdiff__report_pct(e->mismatch_upper, b, sizeof b));
         } else if (e->verdict == SDIFF_REPORT_INSUFFICIENT) {
             fprintf(f, "      <skipped message=\"insufficient data: %llu judged, %llu needed\"/>\n",
                     (unsigned long long)e->judged,

@@ -7,6 +7,7 @@
  */
 #include "report_html.h"
 
+
 #include <stdint.h>
 #include <string.h>
 #include <time.h>
@@ -152,37 +153,6 @@ static void ep_name(FILE *f, const char *method, const char *route, size_t cap)
     fputs("\xe2\x80\xa6", f);
 }
 
-static const char *iso_time(uint64_t us, char *buf, size_t cap)
-{
-    time_t s = (time_t)(us / 1000000);
-    struct tm tm;
-    if (us == 0 || gmtime_r(&s, &tm) == NULL) {
-        snprintf(buf, cap, "-");
-        return buf;
-    }
-    char day[24];
-    strftime(day, sizeof day, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(buf, cap, "%.20s.%03uZ", day, (unsigned)(us % 1000000 / 1000));
-    return buf;
-}
-
-static const char *pct(double v, char *buf, size_t cap)
-{
-    if (v < 0)
-        snprintf(buf, cap, "-");
-    else
-        snprintf(buf, cap, "%.2f%%", 100 * v);
-    return buf;
-}
-
-static const char *ms(double v, char *buf, size_t cap)
-{
-    if (v < 0)
-        snprintf(buf, cap, "-");
-    else
-        snprintf(buf, cap, "%.1f", v);
-    return buf;
-}
 
 static const char *verdict_class(enum sdiff_report_verdict v)
 {
@@ -248,7 +218,7 @@ static void title_and_banner(const struct sdiff_report *r, FILE *f)
             "<div class=\"tile\"><div class=\"v\">%llu</div><div class=\"k\">unjudged</div>"
             "</div></div>\n",
             r->nendpoints, (unsigned long long)t->samples, (unsigned long long)t->judged,
-            pct(t->parity, a, sizeof a), pct(t->mismatch_upper, b, sizeof b),
+            sdiff__report_pct(t->parity, a, sizeof a), sdiff__report_pct(t->mismatch_upper, b, sizeof b),
             (unsigned long long)t->errors, (unsigned long long)t->unjudged);
 }
 
@@ -270,9 +240,9 @@ static void endpoint_table(const struct sdiff_report *r, FILE *f)
                 "<td class=\"n\">%s</td><td class=\"n\">%s</td><td class=\"n\">%s</td>"
                 "<td class=\"n\">%llu</td><td class=\"n\">%llu</td>"
                 "<td><span class=\"pill %s\">%s</span>",
-                (unsigned long long)e->samples, pct(e->parity, a, sizeof a),
-                pct(e->mismatch_upper, b, sizeof b), ms(e->primary.p99, c, sizeof c),
-                ms(e->candidate.p99, d, sizeof d), (unsigned long long)e->errors,
+                (unsigned long long)e->samples, sdiff__report_pct(e->parity, a, sizeof a),
+                sdiff__report_pct(e->mismatch_upper, b, sizeof b), sdiff__report_ms(e->primary.p99, c, sizeof c),
+                sdiff__report_ms(e->candidate.p99, d, sizeof d), (unsigned long long)e->errors,
                 (unsigned long long)e->unjudged, verdict_class(e->verdict),
                 sdiff_report_verdict_str(e->verdict));
         if (e->nreasons) {
@@ -291,8 +261,8 @@ static void endpoint_table(const struct sdiff_report *r, FILE *f)
             "</tbody>\n<tfoot><tr><td>total</td><td class=\"n\">%llu</td><td class=\"n\">%s</td>"
             "<td class=\"n\">%s</td><td></td><td></td><td class=\"n\">%llu</td>"
             "<td class=\"n\">%llu</td><td></td></tr></tfoot>\n</table>\n",
-            (unsigned long long)t->samples, pct(t->parity, a, sizeof a),
-            pct(t->mismatch_upper, b, sizeof b), (unsigned long long)t->errors,
+            (unsigned long long)t->samples, sdiff__report_pct(t->parity, a, sizeof a),
+            sdiff__report_pct(t->mismatch_upper, b, sizeof b), (unsigned long long)t->errors,
             (unsigned long long)t->unjudged);
     fprintf(f,
             "<p class=\"note\">parity = (identical + equivalent) / judged; mismatch bound = 95%%"
@@ -349,7 +319,7 @@ static void parity_chart(const struct sdiff_report *r, FILE *f)
             x += w;
         }
         fprintf(f, "<text x=\"%d\" y=\"%.1f\">parity %s &middot; %llu samples</text>\n",
-                PARITY_X + PARITY_W + 10, y + 16, pct(e->parity, a, sizeof a),
+                PARITY_X + PARITY_W + 10, y + 16, sdiff__report_pct(e->parity, a, sizeof a),
                 (unsigned long long)e->samples);
     }
     fputs("</svg>\n", f);
@@ -406,10 +376,10 @@ static void latency_chart(const struct sdiff_report *r, FILE *f)
                     fprintf(f,
                             "<rect x=\"%d\" y=\"%.1f\" width=\"%.2f\" height=\"10\" rx=\"1\""
                             " fill=\"%s\"><title>%s %s: %s ms</title></rect>\n",
-                            LAT_X, by, w, fill, side, names[k], ms(v[k][s], a, sizeof a));
+                            LAT_X, by, w, fill, side, names[k], sdiff__report_ms(v[k][s], a, sizeof a));
                 fprintf(f, "<text class=\"s\" x=\"%.2f\" y=\"%.1f\">%s</text>\n",
                         LAT_X + w + 5, by + 9,
-                        v[k][s] >= 0 ? ms(v[k][s], a, sizeof a) : "no sample");
+                        v[k][s] >= 0 ? sdiff__report_ms(v[k][s], a, sizeof a) : "no sample");
             }
         }
     }
@@ -448,7 +418,7 @@ static void clusters(const struct sdiff_report *r, FILE *f)
         fputs("</code><code class=\"sig\">", f);
         esc_cut(f, cl->signature, SIG_CAP);
         fprintf(f, "</code><div class=\"when\">first %s, last %s; example results",
-                iso_time(cl->first_us, a, sizeof a), iso_time(cl->last_us, b, sizeof b));
+                sdiff__report_iso_time(cl->first_us, a, sizeof a), sdiff__report_iso_time(cl->last_us, b, sizeof b));
         for (size_t k = 0; k < cl->nexamples && k < SDIFF_REPORT_MAX_EXAMPLES; k++)
             fprintf(f, "%s%lld", k ? ", " : " ", (long long)cl->examples[k]);
         fputs(" (shadowdiff inspect)</div></header>\n", f);

@@ -1,8 +1,8 @@
 #ifndef SDIFF_REPORT_HTML_H
 #define SDIFF_REPORT_HTML_H
 /*
- * report_html.h - the HTML format of sdiff_report_render (render_html.c), shared with
- * render.c only.
+ * report_html.h - the HTML format of sdiff_report_render (render_html.c), and the value
+ * formatting every format shares (render.c). Internal to lib/report.
  */
 #include <stdio.h>
 
@@ -13,5 +13,12 @@
  * asset). Cannot fail by itself: the caller checks ferror(f).
  */
 void sdiff__report_render_html(const struct sdiff_report *r, FILE *f);
+
+/* Microseconds since the epoch -> "2024-05-01T12:00:00.123Z"; "-" when unknown. */
+const char *sdiff__report_iso_time(uint64_t us, char *buf, size_t cap);
+/* A fraction as "12.34%"; "-" when negative (unknown). */
+const char *sdiff__report_pct(double v, char *buf, size_t cap);
+/* Milliseconds as "12.3"; "-" when negative (unknown). */
+const char *sdiff__report_ms(double v, char *buf, size_t cap);
 
 #endif

@@ -17,37 +17,13 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 
-# a free loopback port, so a leftover server can never answer in our place
-port=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-mkdir -p "$work/www" "$work/nginx"
-chmod 755 "$work" "$work/www"   # nginx workers drop privileges and must read the file
-/usr/bin/python3 - "$work/www/items.json" <<'PY'
+. "$(dirname "$0")/nginx.sh"
+/usr/bin/python3 - "$work/items.json" <<'PY'
 import json, sys
 items = [{"id": i, "name": "item-%d" % i, "price": i * 1.25, "tags": ["a", "b"]} for i in range(60)]
 open(sys.argv[1], "w").write(json.dumps({"items": items})[:4096].ljust(4096))
 PY
-cat > "$work/nginx/nginx.conf" <<NGX
-worker_processes 1;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/error.log;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  client_body_temp_path $work/nginx;
-  proxy_temp_path $work/nginx;
-  fastcgi_temp_path $work/nginx;
-  uwsgi_temp_path $work/nginx;
-  scgi_temp_path $work/nginx;
-  keepalive_requests 1000000;
-  server { listen 127.0.0.1:$port; root $work/www; default_type application/json; }
-}
-NGX
-nginx -c "$work/nginx/nginx.conf" -g 'daemon off;' & pids+=($!)
-sleep 0.3
-kill -0 "${pids[-1]}" 2>/dev/null || { echo "nginx did not start" >&2; exit 1; }
-for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/items.json" >/dev/null && break; sleep 0.1; done
-[ "$(curl -s -o /dev/null -w '%{http_code} %{size_download}' "http://127.0.0.1:$port/items.json")" = "200 4096" ] ||
-  { echo "nginx does not serve the 4 KiB body" >&2; exit 1; }
+start_nginx "$work" "$work/items.json"
 
 pcap="$work/bench.pcap"
 tcpdump -i lo -s 0 -B 262144 -w "$pcap" "tcp port $port" 2>"$work/tcpdump.err" & tcpdump_pid=$!; pids+=($tcpdump_pid)

@@ -18,31 +18,9 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 
-# a free loopback port, so a leftover server can never answer in our place
-port=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-mkdir -p "$work/www" "$work/nginx"
-chmod 755 "$work/www"
-/usr/bin/python3 -c 'import json,sys; print(json.dumps({"items": [{"id": i, "name": "item-%d" % i, "price": i * 1.25} for i in range(30)]}))' > "$work/www/items.json"
-cat > "$work/nginx/nginx.conf" <<NGX
-worker_processes 1;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/error.log;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  client_body_temp_path $work/nginx;
-  proxy_temp_path $work/nginx;
-  fastcgi_temp_path $work/nginx;
-  uwsgi_temp_path $work/nginx;
-  scgi_temp_path $work/nginx;
-  keepalive_requests 1000000;
-  server { listen 127.0.0.1:$port; root $work/www; default_type application/json; }
-}
-NGX
-nginx -c "$work/nginx/nginx.conf" -g 'daemon off;' & pids+=($!)
-sleep 0.3
-kill -0 "${pids[-1]}" 2>/dev/null || { echo "nginx did not start" >&2; exit 1; }
-for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/items.json" >/dev/null && break; sleep 0.1; done
+. "$(dirname "$0")/nginx.sh"
+/usr/bin/python3 -c 'import json,sys; print(json.dumps({"items": [{"id": i, "name": "item-%d" % i, "price": i * 1.25} for i in range(30)]}))' > "$work/items.json"
+start_nginx "$work" "$work/items.json"
 
 # The corpus: capture wrk's requests (rate-limited so the capture keeps up) until enough.
 "$bin" capture --interface lo --port $port --out "$work/corpus.db" --count "$want" 2>"$work/cap.err" & cap=$!; pids+=($cap)
@@ -61,7 +39,7 @@ PY
 wait $cap || true
 tail -1 "$work/cap.err" | cut -c1-160 | sed 's/^/# /'
 
-echo "# $want exchanges, $conns connections, nginx static JSON ($(stat -c %s "$work/www/items.json") bytes)"
+echo "# $want exchanges, $conns connections, nginx static JSON ($(stat -c %s "$work/items.json") bytes)"
 wrk -t2 -c"$conns" -d5s "http://127.0.0.1:$port/items.json" > "$work/wrk.out"
 wrk_rps=$(awk '/Requests\/sec/ {print $2}' "$work/wrk.out")
 start=$(date +%s.%N)
