@@ -201,6 +201,21 @@ static void derive(struct sdiff_report_endpoint *e, uint64_t p5xx, uint64_t c5xx
     e->candidate_error_rate = ratio(cerr, e->replayed);
 }
 
+/* Add e's counts to t; derive(t, ...) afterwards recomputes the rates. */
+static void add_counts(struct sdiff_report_endpoint *t, const struct sdiff_report_endpoint *e)
+{
+    t->samples += e->samples;
+    t->identical += e->identical;
+    t->equivalent += e->equivalent;
+    t->different += e->different;
+    t->errors += e->errors;
+    t->skipped += e->skipped;
+    t->primary_5xx += e->primary_5xx;
+    t->candidate_5xx += e->candidate_5xx;
+    t->candidate_failed += e->candidate_failed;
+    t->accepted += e->accepted;
+}
+
 static int load_counts(sqlite3 *db, struct sdiff_report *r, struct sdiff_err *err)
 {
     sqlite3_stmt *q = NULL;
@@ -399,20 +414,11 @@ static int merge_variable_routes(struct sdiff_report *r, struct alias_tab *al)
                 rc = SDIFF_ENOMEM;
                 break;
             }
-            uint64_t p5 = t->primary_5xx, c5 = t->candidate_5xx, cf = t->candidate_failed;
             for (size_t k = i + 1; k < n && rc >= 0; k++) {
                 if (gk[k] == NULL || strcmp(gk[k], gk[i]) != 0)
                     continue;
                 struct sdiff_report_endpoint *e = &r->endpoints[k];
-                t->samples += e->samples;
-                t->identical += e->identical;
-                t->equivalent += e->equivalent;
-                t->different += e->different;
-                t->errors += e->errors;
-                t->skipped += e->skipped;
-                p5 += e->primary_5xx;
-                c5 += e->candidate_5xx;
-                cf += e->candidate_failed;
+                add_counts(t, e);
                 into[k] = i;
                 rc = alias_add(al, e->key, i);
                 /* routes merged earlier into k now belong to i */
@@ -422,7 +428,7 @@ static int merge_variable_routes(struct sdiff_report *r, struct alias_tab *al)
                 sdiff_free(gk[k]);
                 gk[k] = NULL;
             }
-            derive(t, p5, c5, cf);
+            derive(t, t->primary_5xx, t->candidate_5xx, t->candidate_failed);
             sdiff_free(t->key);
             sdiff_free(t->method);
             sdiff_free(t->route);
@@ -885,22 +891,10 @@ static void judge(struct sdiff_report *r, struct sdiff_report_endpoint *e)
 static void totals(struct sdiff_report *r)
 {
     struct sdiff_report_endpoint *t = &r->totals;
-    uint64_t p5 = 0, c5 = 0, ce = 0;
     memset(t, 0, sizeof *t);
-    for (size_t i = 0; i < r->nendpoints; i++) {
-        const struct sdiff_report_endpoint *e = &r->endpoints[i];
-        t->samples += e->samples;
-        t->identical += e->identical;
-        t->equivalent += e->equivalent;
-        t->different += e->different;
-        t->errors += e->errors;
-        t->skipped += e->skipped;
-        p5 += e->primary_5xx;
-        c5 += e->candidate_5xx;
-        ce += e->candidate_failed;
-        t->accepted += e->accepted;
-    }
-    derive(t, p5, c5, ce);
+    for (size_t i = 0; i < r->nendpoints; i++)
+        add_counts(t, &r->endpoints[i]);
+    derive(t, t->primary_5xx, t->candidate_5xx, t->candidate_failed);
     if (t->judged)
         t->mismatch_upper = sdiff_report_wilson_upper(t->different - t->accepted, t->judged, 1.96);
     t->primary.p50 = t->primary.p95 = t->primary.p99 = -1;
