@@ -16,8 +16,10 @@ struct sdiff_exchange *sdiff_exchange_new(void)
     return sdiff_calloc(1, sizeof(struct sdiff_exchange));
 }
 
-static void msg_dispose(struct sdiff_msg *m)
+void sdiff_msg_dispose(struct sdiff_msg *m)
 {
+    if (m == NULL)
+        return;
     sdiff_free(m->headers);
     sdiff_free(m->body);
     memset(m, 0, sizeof *m);
@@ -27,8 +29,8 @@ void sdiff_exchange_free(struct sdiff_exchange *ex)
 {
     if (ex == NULL)
         return;
-    msg_dispose(&ex->req);
-    msg_dispose(&ex->resp);
+    sdiff_msg_dispose(&ex->req);
+    sdiff_msg_dispose(&ex->resp);
     sdiff_free(ex);
 }
 

@@ -96,12 +96,3 @@ int sdiff_msg_read_response(const uint8_t *data, size_t len, size_t max_body,
     m->complete = 1;
     return SDIFF_OK;
 }
-
-void sdiff_msg_dispose(struct sdiff_msg *m)
-{
-    if (m == NULL)
-        return;
-    sdiff_free(m->headers);
-    sdiff_free(m->body);
-    memset(m, 0, sizeof *m);
-}
