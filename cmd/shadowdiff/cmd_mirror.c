@@ -178,11 +178,10 @@ int cmd_mirror(int argc, char **argv)
             printf(USAGE, CLI_JUDGE_USAGE);
             return SDIFF_EXIT_OK;
         default: {
-            int h = cli_judge_opt(&j, "mirror", c, optarg);
-            if (h < 0)
-                return SDIFF_EXIT_ERROR;
-            if (h == 0) {
-                fprintf(stderr, USAGE, CLI_JUDGE_USAGE);
+            int h = cli_judge_opt(&j, "mirror", c, optarg); /* 0: not a shared option */
+            if (h <= 0) {
+                if (h == 0)
+                    fprintf(stderr, USAGE, CLI_JUDGE_USAGE);
                 return SDIFF_EXIT_ERROR;
             }
         }

@@ -57,11 +57,10 @@ int cmd_replay(int argc, char **argv)
             printf(USAGE, CLI_JUDGE_USAGE);
             return SDIFF_EXIT_OK;
         } else {
-            int h = cli_judge_opt(&j, "replay", c, optarg);
-            if (h < 0)
-                return SDIFF_EXIT_ERROR;
-            if (h == 0) {
-                fprintf(stderr, USAGE, CLI_JUDGE_USAGE);
+            int h = cli_judge_opt(&j, "replay", c, optarg); /* 0: not a shared option */
+            if (h <= 0) {
+                if (h == 0)
+                    fprintf(stderr, USAGE, CLI_JUDGE_USAGE);
                 return SDIFF_EXIT_ERROR;
             }
         }
