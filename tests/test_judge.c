@@ -1,0 +1,94 @@
+/*
+ * test_judge.c - the judge's own decisions before any replay: deterministic sampling and the
+ * per-route rate cap, both stored as skipped with their reason.
+ */
+#include "sdiff_test.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "shadowdiff/run.h"
+
+static struct sdiff_exchange *request(const char *method, const char *target)
+{
+    struct sdiff_exchange *ex = sdiff_exchange_new();
+    assert_non_null(ex);
+    ex->req.method = (char *)method;
+    ex->req.target = (char *)target;
+    ex->req.reason = (char *)"";
+    assert_int_equal(sdiff_msg_set_headers(&ex->req, NULL, 0), SDIFF_OK);
+    ex->req.present = 1;
+    ex->resp.method = ex->resp.target = (char *)"";
+    ex->resp.reason = (char *)"OK";
+    assert_int_equal(sdiff_msg_set_headers(&ex->resp, NULL, 0), SDIFF_OK);
+    ex->resp.present = 1;
+    ex->resp.status = 200;
+    ex->state = SDIFF_EX_COMPLETE;
+    return ex;
+}
+
+static void test_judge__sampling_is_deterministic_and_near_the_rate(void **state)
+{
+    (void)state;
+    char target[64];
+    size_t in = 0;
+    for (int i = 0; i < 20000; i++) {
+        snprintf(target, sizeof target, "/api/items/%d?page=%d", i, i % 7);
+        struct sdiff_exchange *ex = request("GET", target);
+        int a = sdiff_judge_sampled(ex, 0.1);
+        assert_int_equal(sdiff_judge_sampled(ex, 0.1), a); /* same request, same answer */
+        in += (size_t)a;
+        assert_true(sdiff_judge_sampled(ex, 1.0));
+        sdiff_exchange_free(ex);
+    }
+    /* 10% of 20000 is 2000; a fair hash stays well within 10% of that */
+    assert_true(in > 1800 && in < 2200);
+}
+
+static void test_judge__route_cap_skips_the_excess_with_a_reason(void **state)
+{
+    (void)state;
+    char *dir = sdiff_test_tmpdir();
+    char db[4200];
+    snprintf(db, sizeof db, "%s/j.db", dir);
+    struct sdiff_store *st = NULL;
+    struct sdiff_rules *rules = NULL;
+    struct sdiff_judge *j = NULL;
+    struct sdiff_replay_run_stats stats;
+    struct sdiff_err err = {0};
+    memset(&stats, 0, sizeof stats);
+    assert_int_equal(sdiff_store_open(&st, db, NULL, &err), SDIFF_OK);
+    assert_int_equal(sdiff_rules_load(&rules, NULL, &err), SDIFF_OK);
+    struct sdiff_run_info info = {.kind = "replay"};
+    assert_int_equal(sdiff_store_begin_run(st, &info, &stats.run_id, &err), SDIFF_OK);
+    /* nothing listens on port 9: nothing is answered, which this test does not need */
+    struct sdiff_judge_opts o = {.candidate = "http://127.0.0.1:9", .rules = rules, .db = st,
+                                 .copy_exchanges = 1, .route_rate = 5};
+    assert_int_equal(sdiff_judge_new(&j, &o, &stats, &err), SDIFF_OK);
+    uint64_t t = 1700000000000000ull;
+    for (int i = 0; i < 20; i++) /* 20 requests to one route within the same instant */
+        assert_int_equal(sdiff_judge_submit(j, request("GET", "/api/hot/1"), 0, t, &err),
+                         SDIFF_OK);
+    assert_int_equal(sdiff_judge_submit(j, request("GET", "/api/cold"), 0, t, &err), SDIFF_OK);
+    /* one second later the bucket holds 5 tokens again */
+    assert_int_equal(sdiff_judge_submit(j, request("GET", "/api/hot/2"), 0, t + 1000000, &err),
+                     SDIFF_OK);
+    assert_int_equal(stats.skip_route_cap, 15);
+    assert_int_equal(sdiff_judge_inflight(j), 7);
+    assert_int_equal(sdiff_judge_abandon(j, "test over", &err), SDIFF_OK);
+    assert_int_equal(stats.exchanges, 22);
+    assert_int_equal(stats.cls[SDIFF_CLASS_SKIPPED], 22); /* 15 capped + 7 abandoned */
+    sdiff_judge_free(j);
+    assert_int_equal(sdiff_store_commit(st, &err), SDIFF_OK);
+    sdiff_store_close(st);
+    sdiff_rules_free(rules);
+    sdiff_test_rmdir(dir);
+    free(dir);
+}
+
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_judge__sampling_is_deterministic_and_near_the_rate),
+    cmocka_unit_test(test_judge__route_cap_skips_the_excess_with_a_reason),
+};
+SDIFF_TEST_MAIN(tests)
