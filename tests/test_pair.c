@@ -156,6 +156,23 @@ static void test_pair__lost_request_response_is_dropped(void **state)
     fx_free(&f);
 }
 
+static void test_pair__gap_ending_with_the_body_marks_it(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_open(&f, NULL, 0);
+    fx_send(&f, C2S, "GET /a HTTP/1.1\r\n\r\n");
+    fx_send(&f, S2C, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n123456");
+    /* the last 4 bytes lost: the gap itself completes the response */
+    f.cb->on_gap(f.flow, S2C, 4, ++f.ts, f.pair);
+    fx_send(&f, C2S, "POST /b HTTP/1.1\r\nContent-Length: 6\r\n\r\nab");
+    f.cb->on_gap(f.flow, C2S, 4, ++f.ts, f.pair);
+    fx_send(&f, S2C, OK5);
+    assert_string_equal(f.log, "0 GET /a 200 gap 6|1 POST /b 200 gap 5|");
+    fx_close(&f);
+    fx_free(&f);
+}
+
 static void test_pair__close_leaves_no_response(void **state)
 {
     (void)state;
@@ -356,6 +373,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_pair__gap_in_body_marks_only_that_exchange),
     cmocka_unit_test(test_pair__gap_across_headers_never_mispairs),
     cmocka_unit_test(test_pair__lost_request_response_is_dropped),
+    cmocka_unit_test(test_pair__gap_ending_with_the_body_marks_it),
     cmocka_unit_test(test_pair__close_leaves_no_response),
     cmocka_unit_test(test_pair__close_delimited_response_completes_at_fin),
     cmocka_unit_test(test_pair__tls_and_h2_connections_are_skipped),

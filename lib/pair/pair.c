@@ -564,29 +564,27 @@ static void on_gap(void *flow_ud, enum sdiff_dir dir, uint64_t len, uint64_t ts,
         c->mode = MODE_HTTP;
     c->pair->st.gaps++;
     if (dir == SDIFF_DIR_C2S) {
-        struct qent *e = c->cur_req;
-        if (sdiff_http1_gap(c->reqp, len) == SDIFF_OK) {
-            if (e)
-                mark(e->ex, SDIFF_EX_GAP, "request bytes lost by the capture");
+        /* Mark first: a gap that ends exactly where the body ends completes the message,
+         * and the exchange leaves the queue inside sdiff_http1_gap. */
+        if (c->cur_req)
+            mark(c->cur_req->ex, SDIFF_EX_GAP, "request bytes lost by the capture");
+        if (sdiff_http1_gap(c->reqp, len) == SDIFF_OK)
             return;
-        }
+        struct qent *e = c->cur_req;
         if (e) {
-            mark(e->ex, SDIFF_EX_GAP, "request bytes lost by the capture");
             e->req_done = 1;
             c->cur_req = NULL;
         }
         /* Whole requests may have been lost: their responses must not pair with others. */
         desync(c, "request stream lost framing in a capture gap");
     } else {
-        struct qent *e = c->cur_resp;
-        if (sdiff_http1_gap(c->respp, len) == SDIFF_OK) {
-            if (e)
-                mark(e->ex, SDIFF_EX_GAP, "response bytes lost by the capture");
+        if (c->cur_resp)
+            mark(c->cur_resp->ex, SDIFF_EX_GAP, "response bytes lost by the capture");
+        if (sdiff_http1_gap(c->respp, len) == SDIFF_OK)
             return;
-        }
         c->resp_hunting = 1;
+        struct qent *e = c->cur_resp;
         if (e) {
-            mark(e->ex, SDIFF_EX_GAP, "response bytes lost by the capture");
             sdiff_buf_reset(&c->resp_body);
             e->resp_done = 1;
             c->cur_resp = NULL;
