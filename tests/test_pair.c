@@ -173,6 +173,21 @@ static void test_pair__gap_ending_with_the_body_marks_it(void **state)
     fx_free(&f);
 }
 
+static void test_pair__midstream_lost_status_line_never_mispairs(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_open(&f, NULL, 1);
+    fx_send(&f, C2S, "GET /users/508 HTTP/1.1\r\n\r\n");
+    /* its status line and headers were lost; the body shows, then the next exchange */
+    fx_send(&f, S2C, "{\"error\":\"user not found\"}\n");
+    fx_send(&f, C2S, "GET /search HTTP/1.1\r\n\r\n");
+    fx_send(&f, S2C, "HTTP/1.1 400 Bad Request\r\nContent-Length: 5\r\n\r\nnoq!!");
+    assert_string_equal(f.log, "0 GET /users/508 0 gap 0|1 GET /search 400 complete 5|");
+    fx_close(&f);
+    fx_free(&f);
+}
+
 static void test_pair__close_leaves_no_response(void **state)
 {
     (void)state;
@@ -374,6 +389,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_pair__gap_across_headers_never_mispairs),
     cmocka_unit_test(test_pair__lost_request_response_is_dropped),
     cmocka_unit_test(test_pair__gap_ending_with_the_body_marks_it),
+    cmocka_unit_test(test_pair__midstream_lost_status_line_never_mispairs),
     cmocka_unit_test(test_pair__close_leaves_no_response),
     cmocka_unit_test(test_pair__close_delimited_response_completes_at_fin),
     cmocka_unit_test(test_pair__tls_and_h2_connections_are_skipped),

@@ -41,6 +41,7 @@ struct conn {
     int resp_interim;        /* the response being parsed is a 1xx */
     int resp_barrier;        /* drop responses until the next request begins */
     int resp_hunting;        /* the response parser is looking for a status line */
+    int resp_unsynced;       /* midstream: the server's first bytes are not yet explained */
     int skip_responses;      /* responses owed to requests closed by the pipeline limit */
     int req_fin, resp_fin;
     int upgrade_h2c;
@@ -143,6 +144,19 @@ static void desync(struct conn *c, const char *why)
     }
     c->resp_barrier = 1;
     drain(c, 0);
+}
+
+/*
+ * A connection picked up midstream: server bytes skipped before the first status line are
+ * the end of a response whose start the capture missed, maybe the answer to a request in the
+ * queue. Nothing waiting may take a later response as its own.
+ */
+static void check_unsynced(struct conn *c)
+{
+    if (!c->resp_unsynced || sdiff_http1_skipped_bytes(c->respp) == 0)
+        return;
+    c->resp_unsynced = 0;
+    desync(c, "response start lost before the capture began");
 }
 
 static int body_append(const struct conn *c, struct sdiff_buf *b, int *cut, uint64_t *seen,
@@ -295,6 +309,8 @@ static int req_complete(void *ud)
 static int resp_begin(void *ud)
 {
     struct conn *c = ud;
+    check_unsynced(c);
+    c->resp_unsynced = 0;
     c->resp_hunting = 0;
     c->resp_interim = 0;
     c->cur_resp = NULL;
@@ -431,6 +447,7 @@ static void resp_failed(struct conn *c, const struct sdiff_err *err)
     }
     sdiff_http1_resync(c->respp);
     c->resp_hunting = 1;
+    c->resp_unsynced = 0;
     /* Where the failed response ends is unknown: later responses cannot be trusted. */
     desync(c, "response framing lost after a malformed response");
 }
@@ -444,6 +461,7 @@ static void feed(struct conn *c, enum sdiff_dir dir, const uint8_t *d, size_t le
     } else {
         if (sdiff_http1_feed(c->respp, d, len, &err) < 0 && c->mode == MODE_HTTP)
             resp_failed(c, &err);
+        check_unsynced(c);
     }
 }
 
@@ -513,6 +531,7 @@ static void on_open(const struct sdiff_flow_info *f, void **flow_ud, void *ud)
         sdiff_http1_resync(c->reqp);
         sdiff_http1_resync(c->respp);
         c->resp_hunting = 1;
+        c->resp_unsynced = 1;
     }
     *flow_ud = c;
 }
@@ -583,6 +602,7 @@ static void on_gap(void *flow_ud, enum sdiff_dir dir, uint64_t len, uint64_t ts,
         if (sdiff_http1_gap(c->respp, len) == SDIFF_OK)
             return;
         c->resp_hunting = 1;
+        c->resp_unsynced = 0; /* the desync below covers what the parser will skip */
         struct qent *e = c->cur_resp;
         if (e) {
             sdiff_buf_reset(&c->resp_body);

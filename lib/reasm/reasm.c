@@ -368,6 +368,13 @@ static void ack_evidence(struct sdiff_reasm *r, struct flow *f, int dir, uint32_
     }
 }
 
+/* The ack is ahead of what the capture has of that direction. */
+static int acks_unseen(const struct half *h, uint32_t ack)
+{
+    uint32_t ahead = ack - h->next;
+    return h->have_seq && !h->fin_done && ahead != 0 && ahead <= SEQ_WINDOW;
+}
+
 static int ooo_fits(const struct sdiff_reasm *r, const struct half *h, size_t bytes, size_t nodes)
 {
     return h->ooo_count + nodes <= r->lim.max_ooo_segments &&
@@ -617,8 +624,26 @@ static int flow_segment(struct sdiff_reasm *r, struct flow *f, enum sdiff_dir di
      * A side that has not sent anything yet on a flow we saw opening may be a late segment
      * of the previous connection on this 4-tuple; its ack means nothing here.
      */
-    if ((fl & SDIFF_TCP_ACK) && (h->have_seq || f->midstream))
+    if ((fl & SDIFF_TCP_ACK) && (h->have_seq || f->midstream) && !peer->have_seq &&
+        !(fl & SDIFF_TCP_SYN)) {
+        /* Nothing of the peer seen yet (its SYN+ACK lost, or a midstream start): its stream
+         * goes on from what this side acknowledges, so a later lost segment shows as a gap. */
+        peer->next = s->ack;
+        peer->have_seq = 1;
+    } else if ((fl & SDIFF_TCP_ACK) && (h->have_seq || f->midstream)) {
+        /*
+         * A client's ack shows server bytes the capture lost. Before reporting them, report
+         * the client's holes before its own seq: it sent those bytes before this packet, maybe
+         * before the lost server bytes (a request, then its lost response). Ordered the other
+         * way, a request held behind a hole would reach the pairing after the lost response
+         * and take the next response as its own. Client bytes first is the safe order either
+         * way: a lost response can then only cost a request its pairing, never mispair it.
+         */
+        if (dir == SDIFF_DIR_C2S && !(fl & SDIFF_TCP_SYN) && h->have_seq &&
+            acks_unseen(peer, s->ack))
+            ack_evidence(r, f, dir, s->seq);
         ack_evidence(r, f, !dir, s->ack);
+    }
 
     uint32_t start = s->seq;
     if (fl & SDIFF_TCP_SYN) {

@@ -851,6 +851,90 @@ def case_lost_segment():
     return out, exp
 
 
+ALL = set(range(64))  # every segment of a message
+
+
+def case_lost_messages():
+    """Whole messages and message ends lost by the capture, the way kernel drops lose them."""
+    rng = random.Random(21)
+    out, exp = PcapOut(LINKTYPE_ETHERNET), Expected()
+    # conn 1: the last segment of a response body lost, the gap ends where the body ends;
+    # then the same for the last segment of a POST body
+    c = Conn(out, eth_link(), CLI4, SRV4, 58100, 8080, 717171, 727272)
+    c.handshake()
+    q = request('GET', '/api/catalog?page=2')
+    r = response(200, json_of_size(rng, 5000))
+    c.send(0, q.wire)
+    segs = c.send(1, r.wire, lost={len(r.wire) // c.mss})
+    off, lost = segs[-1]
+    hl = len(r.wire) - len(r.body)
+    assert off > hl and off + len(lost) == len(r.wire)
+    exp.add(c, 0, q, r, state='gap', resp_body=r.body[:off - hl])
+    body = json_of_size(rng, 4000, kind='users')
+    q = request('POST', '/api/users/import', body=body)
+    segs = c.send(0, q.wire, lost={len(q.wire) // c.mss})
+    off, lost = segs[-1]
+    hl = len(q.wire) - len(body)
+    assert off > hl and off + len(lost) == len(q.wire)
+    r = response(200, b'{"imported":12,"skipped":0}')
+    c.send(1, r.wire)
+    exp.add(c, 1, q, r, state='gap', req_body=body[:off - hl])
+    q = request('GET', '/api/catalog/version')
+    r = response(200, b'{"version":"2023.11.14","items":512}')
+    exchange(c, exp, 2, q, r)
+    c.close(0)
+
+    # conn 2: a request and its response lost whole; the next request waits behind that hole
+    # until the server acknowledges it, and its own response is lost too. It must not take the
+    # response of the request after it.
+    c = Conn(out, eth_link(), CLI4, SRV4, 58101, 8080, 818181, 828282)
+    c.handshake()
+    exchange(c, exp, 0, request('GET', '/api/products/11'),
+             response(200, b'{"id":11,"name":"Compact Shovel 11"}'))
+    c.send(0, request('GET', '/api/users/66').wire, lost=ALL, final_ack=False)
+    c.send(1, response(200, b'{"id":66,"name":"Ada Lovelace"}').wire, lost=ALL, final_ack=False)
+    c.ack(0)
+    q = request('GET', '/api/products/12')
+    c.send(0, q.wire, final_ack=False)
+    c.send(1, response(200, b'{"id":12,"name":"Compact Shovel 12"}').wire, lost=ALL,
+           final_ack=False)
+    c.ack(0)
+    exp.add(c, 1, q, None, state='gap')
+    exchange(c, exp, 2, request('POST', '/api/orders', body=b'{"customer_id":5,"items":[]}'),
+             response(400, b'{"error":"invalid product_id"}'))
+    c.close(0)
+
+    # conn 3: the SYN+ACK lost, then the first response lost whole: the server's position is
+    # known only from the client's acks
+    c = Conn(out, eth_link(), CLI4, SRV4, 58102, 8080, 919191, 929292)
+    c.emit(0, 'S', seq=c.isn[0], options=[('MSS', c.mss + 12)])
+    c.emit(1, 'SA', seq=c.isn[1], options=[('MSS', c.mss + 12)], capture=False)
+    c.emit(0, 'A', seqoff=0)
+    q = request('GET', '/api/search?q=Mug+1')
+    c.send(0, q.wire)
+    c.send(1, response(200, b'{"q":"Mug 1","results":[]}').wire, lost=ALL, final_ack=False)
+    exp.add(c, 0, q, None, state='gap')
+    exchange(c, exp, 1, request('GET', '/api/products/739'),
+             response(200, b'{"id":739,"name":"Classic Lamp 739"}'))
+    c.close(0)
+
+    # conn 4: a POST body lost and the head of its response lost; the server's packet that
+    # shows the body lost carries the rest of the response
+    c = Conn(out, eth_link(), CLI4, SRV4, 58103, 8080, 101010, 202020)
+    c.handshake()
+    body = b'{"customer_id":489,"items":[{"product_id":516,"qty":1}]}'
+    q = request('POST', '/api/orders', body=body)
+    c.send(0, q.wire, sizes=[len(q.wire) - len(body), len(body)], lost={1}, final_ack=False)
+    r = response(201, b'{"customer_id":489,"id":"ord_35d5b96d51b7b243","total":17.24}')
+    c.send(1, r.wire, sizes=[len(r.wire) - len(r.body), len(r.body)], lost={0},
+           final_ack=False)
+    exp.add(c, 0, q, None, state='gap', req_body=b'')
+    exchange(c, exp, 1, request('GET', '/api/products?limit=10&offset=100'),
+             response(200, b'{"items":[],"limit":10,"offset":100}'))
+    c.close(0)
+    return out, exp
+
+
 def case_close_delimited():
     rng = random.Random(12)
     out, exp = PcapOut(LINKTYPE_ETHERNET), Expected()
@@ -1131,6 +1215,7 @@ CASES = [
     ('midstream', case_midstream, '--port 8080'),
     ('midstream_noeol', case_midstream_noeol, '--port 8080'),
     ('lost_segment', case_lost_segment, ''),
+    ('lost_messages', case_lost_messages, ''),
     ('close_delimited', case_close_delimited, ''),
     ('expect_continue', case_expect_continue, ''),
     ('interleaved_many', case_interleaved_many, ''),
