@@ -25,45 +25,9 @@ static const char *tool(const char *name)
     return path;
 }
 
-static void test_capture_live__lo_records_every_client_exchange(void **state)
+/* Every client exchange, in order, with the response the client received. */
+static void expect_client_exchanges(const char *db, const char *expf, int want)
 {
-    (void)state;
-    if (geteuid() != 0) {
-        skip();
-    }
-    char *dir = sdiff_test_tmpdir();
-    char db[4200], errf[4200], expf[4200], port_s[16];
-    snprintf(db, sizeof db, "%s/live.db", dir);
-    snprintf(errf, sizeof errf, "%s/capture.err", dir);
-    snprintf(expf, sizeof expf, "%s/client.jsonl", dir);
-    int port = sdiff_test_free_port();
-    snprintf(port_s, sizeof port_s, "%d", port);
-
-    char *srv_argv[] = {"/usr/bin/python3", (char *)tool("live_server.py"), port_s, NULL};
-    int srv = sdiff_test_spawn(srv_argv, NULL, NULL);
-    assert_int_equal(sdiff_test_wait_port(port, 10), 0);
-
-    char *cap_argv[] = {(char *)sdiff_test_bin(), "capture", "--interface", "lo", "--port",
-                        port_s, "--out", db, NULL};
-    int cap = sdiff_test_spawn(cap_argv, NULL, errf);
-    assert_int_equal(sdiff_test_wait_file_contains(errf, "listening on lo", 10), 0);
-
-    char *cli_argv[] = {"/usr/bin/python3", (char *)tool("live_client.py"), port_s, expf, NULL};
-    int cli = sdiff_test_spawn(cli_argv, NULL, NULL);
-    int cst = sdiff_test_wait(cli, 30);
-    assert_true(WIFEXITED(cst) && WEXITSTATUS(cst) == 0);
-    usleep(500000); /* let the last packets reach the capture */
-
-    int st = sdiff_test_stop(cap, SIGINT, 10);
-    assert_true(WIFEXITED(st));
-    assert_int_equal(WEXITSTATUS(st), 0);
-    sdiff_test_stop(srv, SIGTERM, 5);
-
-    struct stat sb;
-    assert_int_equal(stat(db, &sb), 0);
-    assert_int_equal(sb.st_mode & 0777, 0600);
-
-    /* Every client exchange, in order per connection, with the same response. */
     sqlite3 *h;
     assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
     sqlite3_stmt *q;
@@ -75,7 +39,8 @@ static void test_capture_live__lo_records_every_client_exchange(void **state)
     size_t len;
     char *exp = (char *)sdiff_test_read_file(expf, &len);
     int n = 0;
-    for (char *line = strtok(exp, "\n"); line; line = strtok(NULL, "\n"), n++) {
+    char *save = NULL;
+    for (char *line = strtok_r(exp, "\n", &save); line; line = strtok_r(NULL, "\n", &save), n++) {
         json_t *e = json_loads(line, 0, NULL);
         assert_non_null(e);
         assert_int_equal(sqlite3_step(q), SQLITE_ROW);
@@ -92,13 +57,83 @@ static void test_capture_live__lo_records_every_client_exchange(void **state)
         assert_string_equal(sqlite3_column_text(q, 4), "complete");
         json_decref(e);
     }
-    assert_int_equal(n, 10);
+    assert_int_equal(n, want);
     assert_int_equal(sqlite3_step(q), SQLITE_DONE); /* nothing extra */
     sqlite3_finalize(q);
     sqlite3_close(h);
     free(exp);
+}
+
+/*
+ * The client runs ROUNDS times the plan of live_client.py while capture runs; with stall,
+ * capture is stopped (SIGSTOP) for the whole run, so only the kernel ring holds the traffic.
+ */
+static void capture_client_run(int rounds, int stall)
+{
+    char *dir = sdiff_test_tmpdir();
+    char db[4200], errf[4200], expf[4200], port_s[16], rounds_s[16];
+    snprintf(db, sizeof db, "%s/live.db", dir);
+    snprintf(errf, sizeof errf, "%s/capture.err", dir);
+    snprintf(expf, sizeof expf, "%s/client.jsonl", dir);
+    snprintf(rounds_s, sizeof rounds_s, "%d", rounds);
+    int port = sdiff_test_free_port();
+    snprintf(port_s, sizeof port_s, "%d", port);
+
+    char *srv_argv[] = {"/usr/bin/python3", (char *)tool("live_server.py"), port_s, NULL};
+    int srv = sdiff_test_spawn(srv_argv, NULL, NULL);
+    assert_int_equal(sdiff_test_wait_port(port, 10), 0);
+
+    char *cap_argv[] = {(char *)sdiff_test_bin(), "capture", "--interface", "lo", "--port",
+                        port_s, "--out", db, NULL};
+    int cap = sdiff_test_spawn(cap_argv, NULL, errf);
+    assert_int_equal(sdiff_test_wait_file_contains(errf, "listening on lo", 10), 0);
+    if (stall)
+        assert_int_equal(kill(cap, SIGSTOP), 0);
+
+    char *cli_argv[] = {"/usr/bin/python3", (char *)tool("live_client.py"), port_s, expf,
+                        rounds_s, NULL};
+    int cli = sdiff_test_spawn(cli_argv, NULL, NULL);
+    int cst = sdiff_test_wait(cli, 120);
+    assert_true(WIFEXITED(cst) && WEXITSTATUS(cst) == 0);
+    if (stall)
+        assert_int_equal(kill(cap, SIGCONT), 0);
+    usleep(500000); /* let the last packets reach the capture */
+
+    int st = sdiff_test_stop(cap, SIGINT, 30);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+    sdiff_test_stop(srv, SIGTERM, 5);
+
+    struct stat sb;
+    assert_int_equal(stat(db, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0600);
+    size_t elen;
+    char *etext = (char *)sdiff_test_read_file(errf, &elen);
+    if (strstr(etext, "kernel drops 0;") == NULL)
+        fail_msg("the kernel dropped packets: %s", etext);
+    free(etext);
+    expect_client_exchanges(db, expf, 10 * rounds);
     sdiff_test_rmdir(dir);
     free(dir);
+}
+
+static void test_capture_live__lo_records_every_client_exchange(void **state)
+{
+    (void)state;
+    if (geteuid() != 0) {
+        skip();
+    }
+    capture_client_run(1, 0);
+}
+
+/* 500 exchanges (about 8 MB) while capture cannot read: the default ring holds them all. */
+static void test_capture_live__a_stalled_capture_loses_nothing(void **state)
+{
+    (void)state;
+    if (geteuid() != 0) {
+        skip();
+    }
+    capture_client_run(50, 1);
 }
 
 static void test_capture_live__missing_interface_exits_2_with_one_line(void **state)
@@ -189,6 +224,7 @@ int main(int argc, char **argv)
     snprintf(tools, sizeof tools, "%s/../tests/tools", fx ? fx : "fixtures");
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_capture_live__lo_records_every_client_exchange),
+        cmocka_unit_test(test_capture_live__a_stalled_capture_loses_nothing),
         cmocka_unit_test(test_capture_live__missing_interface_exits_2_with_one_line),
         cmocka_unit_test(test_capture_live__bad_files_exit_2_with_a_clear_line),
         cmocka_unit_test(test_capture_live__without_cap_net_raw_says_which_capability),

@@ -10,8 +10,10 @@ extern "C" {
 /*
  * shadowdiff/capture.h - packet sources: a pcap/pcapng file or a live interface (libpcap).
  *
- * Live capture uses immediate mode and a snap length that keeps whole packets (never a
- * short default that cuts bodies), with a configurable kernel buffer. It needs CAP_NET_RAW
+ * Live capture uses a snap length that keeps whole packets (never a short default that cuts
+ * bodies) and a configurable kernel ring, read in blocks (TPACKET_V3 on Linux, not immediate
+ * mode: its fixed frames make a ring of the same size hold a hundred times fewer packets);
+ * a packet waits at most 50 ms in a partly filled block. It needs CAP_NET_RAW
  * (and CAP_NET_ADMIN for some interfaces' promiscuous mode, which we do not request). The
  * packet returned by sdiff_capture_next borrows libpcap's buffer until the next call.
  * Not thread-safe, except sdiff_capture_break, which may be called from a signal handler.

@@ -1,7 +1,9 @@
 #!/usr/bin/python3
 """Drive live_server.py with keep-alive connections and write what the client saw.
 
-usage: live_client.py PORT OUT.jsonl
+usage: live_client.py PORT OUT.jsonl [ROUNDS]
+
+ROUNDS (default 1): how many times the plan of 10 requests runs, on the same connections.
 
 Each line of OUT: {"method", "target", "status", "resp_body_len", "resp_body_crc32"}, the
 body as received after de-chunking (http.client does not content-decode).
@@ -12,6 +14,7 @@ import sys
 import zlib
 
 port, out = int(sys.argv[1]), sys.argv[2]
+rounds = int(sys.argv[3]) if len(sys.argv) > 3 else 1
 plan = [
     # (connection, method, target, body)
     (0, "GET", "/items?n=3", None),
@@ -27,7 +30,7 @@ plan = [
 ]
 conns = {}
 with open(out, "w") as f:
-    for cid, method, target, body in plan:
+    for cid, method, target, body in plan * rounds:
         if cid not in conns:
             conns[cid] = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
         c = conns[cid]

@@ -21,6 +21,7 @@ def items(n):
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # no 40 ms wait for a delayed ACK between head and body
 
     def log_message(self, *args):
         pass
