@@ -4,7 +4,6 @@
  */
 #include "shadowdiff/store.h"
 
-#include <jansson.h>
 #include <string.h>
 
 #include "store/store_int.h"
@@ -240,31 +239,177 @@ int sdiff_store_save_noise(struct sdiff_store *st, const char *route, const char
 
 /* ---- reading the corpus ---------------------------------------------------------------- */
 
-static int headers_from_json(struct sdiff_msg *m, const char *text)
+/*
+ * Decode one JSON string of our own header encoding (sdiff_buf_json_str) at *pp, just after
+ * its opening quote, appending the bytes to out. \u00XX is the byte XX: that is how the
+ * writer keeps bytes that are not UTF-8, so they come back exactly as they were captured.
+ */
+static int json_str_decode(const char **pp, const char *end, struct sdiff_buf *out)
 {
-    json_error_t je;
-    json_t *a = json_loads(text ? text : "[]", 0, &je);
-    if (!json_is_array(a)) {
-        json_decref(a);
-        return SDIFF_EPARSE;
+    const char *p = *pp;
+    while (p < end && *p != '"') {
+        const char *run = p;
+        while (p < end && *p != '"' && *p != '\\')
+            p++;
+        if (p > run && sdiff_buf_append(out, run, (size_t)(p - run)) < 0)
+            return SDIFF_ENOMEM;
+        if (p >= end || *p == '"')
+            break;
+        if (++p >= end)
+            return SDIFF_EPARSE;
+        char c = *p++, one;
+        switch (c) {
+        case '"': case '\\': case '/': one = c; break;
+        case 'b': one = '\b'; break;
+        case 'f': one = '\f'; break;
+        case 'n': one = '\n'; break;
+        case 'r': one = '\r'; break;
+        case 't': one = '\t'; break;
+        case 'u': {
+            unsigned cp = 0;
+            for (int i = 0; i < 4; i++, p++) {
+                if (p >= end)
+                    return SDIFF_EPARSE;
+                char h = *p;
+                unsigned d = h >= '0' && h <= '9' ? (unsigned)(h - '0')
+                             : h >= 'a' && h <= 'f' ? (unsigned)(h - 'a' + 10)
+                             : h >= 'A' && h <= 'F' ? (unsigned)(h - 'A' + 10) : 16u;
+                if (d > 15)
+                    return SDIFF_EPARSE;
+                cp = cp << 4 | d;
+            }
+            uint8_t u[4];
+            size_t n = 0;
+            if (cp < 0x100) {
+                u[n++] = (uint8_t)cp;
+            } else if (cp < 0x800) {
+                u[n++] = (uint8_t)(0xC0 | cp >> 6);
+                u[n++] = (uint8_t)(0x80 | (cp & 0x3F));
+            } else {
+                /* never written by us; a lone surrogate is kept as its 3-byte form */
+                u[n++] = (uint8_t)(0xE0 | cp >> 12);
+                u[n++] = (uint8_t)(0x80 | ((cp >> 6) & 0x3F));
+                u[n++] = (uint8_t)(0x80 | (cp & 0x3F));
+            }
+            if (sdiff_buf_append(out, u, n) < 0)
+                return SDIFF_ENOMEM;
+            continue;
+        }
+        default:
+            return SDIFF_EPARSE;
+        }
+        if (sdiff_buf_append(out, &one, 1) < 0)
+            return SDIFF_ENOMEM;
     }
-    size_t n = json_array_size(a);
-    struct sdiff_hfield *f = sdiff_calloc(n ? n : 1, sizeof *f);
-    if (f == NULL) {
-        json_decref(a);
-        return SDIFF_ENOMEM;
+    if (p >= end)
+        return SDIFF_EPARSE;
+    *pp = p + 1;
+    return SDIFF_OK;
+}
+
+static const char *skip_ws(const char *p, const char *end)
+{
+    while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
+        p++;
+    return p;
+}
+
+static int expect(const char **pp, const char *end, char c)
+{
+    const char *p = skip_ws(*pp, end);
+    if (p >= end || *p != c)
+        return SDIFF_EPARSE;
+    *pp = p + 1;
+    return SDIFF_OK;
+}
+
+/*
+ * Headers stored as [["Name","value"],...]. Read without a general JSON parser: this runs
+ * once per exchange of every corpus read, and jansson's tree cost more than the rest of it.
+ */
+static int headers_from_json(struct sdiff_msg *m, const char *text, struct sdiff_buf *scratch)
+{
+    enum { NSTACK = 64 };
+    struct sdiff_hfield stackf[NSTACK], *f = stackf;
+    size_t n = 0, cap = NSTACK, offs_cap = 0;
+    size_t *offs = NULL; /* name, name end, value, value end offsets into scratch */
+    size_t stack_offs[NSTACK * 4];
+    const char *p = text ? text : "[]", *end = p + strlen(p);
+    int rc;
+    sdiff_buf_reset(scratch);
+    offs = stack_offs;
+    offs_cap = NSTACK;
+    if ((rc = expect(&p, end, '[')) < 0)
+        return rc;
+    p = skip_ws(p, end);
+    if (p < end && *p == ']') {
+        p++;
+    } else {
+        for (;;) {
+            if (n == offs_cap) {
+                size_t ncap = offs_cap * 2;
+                size_t *no = sdiff_malloc(ncap * 4 * sizeof *no);
+                if (no == NULL) {
+                    rc = SDIFF_ENOMEM;
+                    goto out;
+                }
+                memcpy(no, offs, n * 4 * sizeof *no);
+                if (offs != stack_offs)
+                    sdiff_free(offs);
+                offs = no;
+                offs_cap = ncap;
+            }
+            size_t *o = offs + n * 4;
+            if ((rc = expect(&p, end, '[')) < 0 || (rc = expect(&p, end, '"')) < 0)
+                goto out;
+            o[0] = scratch->len;
+            if ((rc = json_str_decode(&p, end, scratch)) < 0)
+                goto out;
+            o[1] = scratch->len;
+            if ((rc = sdiff_buf_append(scratch, "", 1)) < 0 || (rc = expect(&p, end, ',')) < 0 ||
+                (rc = expect(&p, end, '"')) < 0)
+                goto out;
+            o[2] = scratch->len;
+            if ((rc = json_str_decode(&p, end, scratch)) < 0)
+                goto out;
+            o[3] = scratch->len;
+            if ((rc = sdiff_buf_append(scratch, "", 1)) < 0 || (rc = expect(&p, end, ']')) < 0)
+                goto out;
+            n++;
+            p = skip_ws(p, end);
+            if (p < end && *p == ',') {
+                p++;
+                continue;
+            }
+            if ((rc = expect(&p, end, ']')) < 0)
+                goto out;
+            break;
+        }
+    }
+    if (skip_ws(p, end) != end) {
+        rc = SDIFF_EPARSE;
+        goto out;
+    }
+    if (n > cap) {
+        f = sdiff_calloc(n, sizeof *f);
+        if (f == NULL) {
+            rc = SDIFF_ENOMEM;
+            goto out;
+        }
     }
     for (size_t i = 0; i < n; i++) {
-        json_t *pair = json_array_get(a, i);
-        json_t *k = json_array_get(pair, 0), *v = json_array_get(pair, 1);
-        f[i].name = json_string_value(k) ? json_string_value(k) : "";
-        f[i].name_len = json_string_length(k);
-        f[i].value = json_string_value(v) ? json_string_value(v) : "";
-        f[i].value_len = json_string_length(v);
+        const size_t *o = offs + i * 4;
+        f[i].name = (const char *)scratch->data + o[0];
+        f[i].name_len = o[1] - o[0];
+        f[i].value = (const char *)scratch->data + o[2];
+        f[i].value_len = o[3] - o[2];
     }
-    int rc = sdiff_msg_set_headers(m, f, n);
-    sdiff_free(f);
-    json_decref(a);
+    rc = sdiff_msg_set_headers(m, f, n);
+out:
+    if (f != stackf)
+        sdiff_free(f);
+    if (offs != stack_offs)
+        sdiff_free(offs);
     return rc;
 }
 
@@ -304,6 +449,8 @@ int sdiff_store_each_exchange(struct sdiff_store *st,
     if (rc != SQLITE_OK)
         return sdiff__store_db_err(st, rc, "cannot read the corpus", err);
     int out = SDIFF_OK;
+    struct sdiff_buf scratch;
+    sdiff_buf_init(&scratch, 1u << 26); /* header blocks are far smaller */
     while (out >= 0 && (rc = sqlite3_step(q)) == SQLITE_ROW) {
         struct sdiff_exchange *ex = sdiff_exchange_new();
         if (ex == NULL) {
@@ -320,7 +467,7 @@ int sdiff_store_each_exchange(struct sdiff_store *st,
         rq->method = (char *)col_text(q, 5);
         rq->target = (char *)col_text(q, 6);
         rq->reason = (char *)"";
-        int r1 = headers_from_json(rq, (const char *)sqlite3_column_text(q, 8));
+        int r1 = headers_from_json(rq, (const char *)sqlite3_column_text(q, 8), &scratch);
         rq->present = sqlite3_column_type(q, 5) != SQLITE_NULL;
         rq->version_minor = sqlite3_column_int(q, 7);
         int r2 = copy_blob(q, 9, rq);
@@ -330,7 +477,7 @@ int sdiff_store_each_exchange(struct sdiff_store *st,
         rs->method = (char *)"";
         rs->target = (char *)"";
         rs->reason = (char *)col_text(q, 13);
-        int r3 = headers_from_json(rs, (const char *)sqlite3_column_text(q, 15));
+        int r3 = headers_from_json(rs, (const char *)sqlite3_column_text(q, 15), &scratch);
         rs->present = sqlite3_column_type(q, 12) != SQLITE_NULL;
         rs->status = sqlite3_column_int(q, 12);
         rs->version_minor = sqlite3_column_int(q, 14);
@@ -355,6 +502,7 @@ int sdiff_store_each_exchange(struct sdiff_store *st,
         }
         out = fn(ex, ud, err);
     }
+    sdiff_buf_dispose(&scratch);
     sqlite3_finalize(q);
     if (out < 0)
         return out;
