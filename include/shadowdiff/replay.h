@@ -100,6 +100,8 @@ SDIFF_API int sdiff_replay_submit(struct sdiff_replay *r, const struct sdiff_exc
  */
 SDIFF_API int sdiff_replay_run(struct sdiff_replay *r, int timeout_ms, struct sdiff_err *err);
 
+/** Make a sdiff_replay_run waiting in another thread return early. Thread-safe. */
+SDIFF_API void sdiff_replay_wakeup(struct sdiff_replay *r);
 /** Requests queued or in flight. */
 SDIFF_API size_t sdiff_replay_pending(const struct sdiff_replay *r);
 

@@ -115,6 +115,9 @@ struct sdiff_judge_opts {
     void (*on_result)(const char *route, enum sdiff_class cls, double primary_ms,
                       double candidate_ms, void *ud);
     void *on_result_ud;
+    /* Compare and store on a worker thread, beside the replays: then db, rules' differs and
+     * on_result belong to that thread until sdiff_judge_finish. */
+    int threaded;
 };
 
 struct sdiff_judge;
@@ -137,6 +140,13 @@ SDIFF_API int sdiff_judge_submit(struct sdiff_judge *j, struct sdiff_exchange *e
 SDIFF_API int sdiff_judge_abandon(struct sdiff_judge *j, const char *why, struct sdiff_err *err);
 /** Drive the replays for up to timeout_ms; results are stored from here. */
 SDIFF_API int sdiff_judge_poll(struct sdiff_judge *j, int timeout_ms, struct sdiff_err *err);
+/**
+ * Wait until every finished or skipped exchange is stored (threaded: stops the worker).
+ * Call before using db again. @return the first storing error, or SDIFF_OK
+ */
+SDIFF_API int sdiff_judge_finish(struct sdiff_judge *j, struct sdiff_err *err);
+/** Make a sdiff_judge_poll waiting in another thread return early. Thread-safe. */
+SDIFF_API void sdiff_judge_wakeup(struct sdiff_judge *j);
 /** Exchanges sent and not yet finished. */
 SDIFF_API size_t sdiff_judge_inflight(const struct sdiff_judge *j);
 /** Whether a request is sampled in at rate (deterministic: the same request, the same answer). */

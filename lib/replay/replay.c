@@ -17,6 +17,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <stdatomic.h>
 #include <strings.h>
 #include <time.h>
 
@@ -107,6 +108,7 @@ struct sdiff_replay {
     double refill_at;
     int in_run;
     size_t delivered; /* callbacks made, to return from run once some were */
+    atomic_int woken; /* sdiff_replay_wakeup was called: return from run */
     sdiff_replay_done_fn fn;
     void *ud;
 };
@@ -1305,12 +1307,22 @@ int sdiff_replay_run(struct sdiff_replay *r, int timeout_ms, struct sdiff_err *e
             rc = sdiff_err_set(err, SDIFF_ERR, "replay", "curl multi: %s", curl_multi_strerror(mc));
             break;
         }
+        if (atomic_exchange(&r->woken, 0))
+            break;
     }
     r->in_run = 0;
     if (rc < 0)
         return rc;
     size_t pending = sdiff_replay_pending(r);
     return pending > INT_MAX ? INT_MAX : (int)pending;
+}
+
+void sdiff_replay_wakeup(struct sdiff_replay *r)
+{
+    if (r == NULL)
+        return;
+    atomic_store(&r->woken, 1);
+    curl_multi_wakeup(r->multi);
 }
 
 size_t sdiff_replay_pending(const struct sdiff_replay *r)

@@ -7,9 +7,13 @@
  */
 #include "shadowdiff/run.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
+#include "run/queue_int.h"
 #include "shadowdiff/diff.h"
 #include "shadowdiff/route.h"
 
@@ -21,6 +25,8 @@ struct pending {
     char route[256];
     struct sdiff_replay_result *res[T__COUNT];
     int waiting;
+    int skipped;                   /* not replayed: stored as skipped with why */
+    char why[200];
 };
 
 /* Per-route token bucket for the route cap: small open-addressing table. */
@@ -36,8 +42,11 @@ struct sdiff_judge {
     struct sdiff_noise *noise;
     struct sdiff_replay *replay;
     size_t target_index[T__COUNT]; /* index in the replay engine, or SIZE_MAX */
-    int rc;                        /* first fatal error from a callback */
-    struct sdiff_err err;
+    atomic_int rc;                 /* first fatal error of a callback or of the worker */
+    struct sdiff_err err;          /* its message; written by the thread that stores */
+    int worker_on;                 /* finished exchanges go to the worker thread */
+    struct sdiff_queue done;       /* pending records for the worker, in order */
+    pthread_t worker;
     size_t inflight;
     struct pending *head;
     uint64_t identical_seen;
@@ -261,6 +270,88 @@ static void pending_free(struct pending *p)
     sdiff_free(p);
 }
 
+/* Store one finished or skipped record, unless an earlier one failed, and free it. */
+static void store_record(struct sdiff_judge *j, struct pending *p)
+{
+    if (atomic_load(&j->rc) >= 0) {
+        int rc = p->skipped ? store_skipped(j, p->ex, p->route, p->why) : finish(j, p);
+        if (rc < 0)
+            atomic_store(&j->rc, rc);
+    }
+    pending_free(p);
+}
+
+/* The worker owns the database, the noise and the differs while it runs. */
+static double mono_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* The worker owns the database, the noise and the differs while it runs. It commits at
+ * least every second, so a crash loses at most a second of results. */
+static void *worker_main(void *arg)
+{
+    struct sdiff_judge *j = arg;
+    struct pending *p;
+    double last = mono_s();
+    while ((p = sdiff_queue_pop(&j->done, 1)) != NULL) {
+        store_record(j, p);
+        double now = mono_s();
+        if (now - last >= 1.0 && atomic_load(&j->rc) >= 0) {
+            int rc = sdiff_store_commit(j->o.db, &j->err);
+            if (rc < 0)
+                atomic_store(&j->rc, rc);
+            last = now;
+        }
+    }
+    return NULL;
+}
+
+/* Hand a record over: stored here, or queued for the worker (waiting while it is behind). */
+static int settle(struct sdiff_judge *j, struct pending *p)
+{
+    if (!j->worker_on) {
+        store_record(j, p);
+        return SDIFF_OK;
+    }
+    if (sdiff_queue_push(&j->done, p) < 0) {
+        pending_free(p);
+        return SDIFF_ERR;
+    }
+    return SDIFF_OK;
+}
+
+/* An exchange that is not replayed (ownership taken). */
+static int settle_skipped(struct sdiff_judge *j, struct sdiff_exchange *ex, const char *route,
+                          const char *why)
+{
+    struct pending *p = sdiff_calloc(1, sizeof *p);
+    if (p == NULL) {
+        sdiff_exchange_free(ex);
+        return SDIFF_ENOMEM;
+    }
+    p->ex = ex;
+    p->skipped = 1;
+    snprintf(p->route, sizeof p->route, "%s", route);
+    snprintf(p->why, sizeof p->why, "%s", why);
+    return settle(j, p);
+}
+
+/* The first error of the storing side, as the caller's error. */
+static int judge_error(struct sdiff_judge *j, int rc, struct sdiff_err *err)
+{
+    int jrc = atomic_load(&j->rc);
+    if (jrc < 0)
+        return sdiff_err_set(err, jrc, j->err.where, "%s", j->err.msg);
+    if (rc == SDIFF_ENOMEM)
+        return sdiff_err_set(err, rc, "judge", "out of memory");
+    if (rc < 0)
+        return sdiff_err_set(err, rc, "judge", "the result writer has stopped");
+    return SDIFF_OK;
+}
+
 static void on_done(void *tag, struct sdiff_replay_result *res, void *ud)
 {
     struct sdiff_judge *j = ud;
@@ -273,12 +364,7 @@ static void on_done(void *tag, struct sdiff_replay_result *res, void *ud)
     if (--p->waiting > 0)
         return;
     unlink_pending(j, p);
-    if (j->rc >= 0) {
-        int rc = finish(j, p);
-        if (rc < 0)
-            j->rc = rc;
-    }
-    pending_free(p);
+    settle(j, p);
 }
 
 int sdiff_judge_submit(struct sdiff_judge *j, struct sdiff_exchange *ex, int stopped,
@@ -286,78 +372,75 @@ int sdiff_judge_submit(struct sdiff_judge *j, struct sdiff_exchange *ex, int sto
 {
     struct sdiff_buf rb;
     char route[256], why[200];
-    int rc = SDIFF_OK;
     sdiff_buf_init(&rb, sizeof route - 1);
     sdiff_routes_route(j->o.routes, ex->req.present ? ex->req.method : "?", ex->req.target, &rb);
     snprintf(route, sizeof route, "%s", rb.data ? (const char *)rb.data : "?");
     sdiff_buf_dispose(&rb);
     j->st->exchanges++;
     sdiff_rules_saw_route(j->o.rules, route);
+    why[0] = '\0';
     if (stopped) {
         j->st->skip_stopped++;
-        rc = store_skipped(j, ex, route, "run stopped before it was sent");
+        snprintf(why, sizeof why, "run stopped before it was sent");
     } else if (ex->state != SDIFF_EX_COMPLETE || !ex->req.present || !ex->resp.present) {
         j->st->skip_incomplete++;
         snprintf(why, sizeof why, "incomplete capture: %s%s%.150s",
                  sdiff_exchange_state_str(ex->state), ex->note[0] ? ": " : "", ex->note);
-        rc = store_skipped(j, ex, route, why);
     } else if (!sdiff_rules_method_allowed(j->o.rules, route, ex->req.method,
                                            j->o.allow_methods, j->o.nallow)) {
         j->st->skip_unsafe++;
         snprintf(why, sizeof why,
                  "unsafe method %.20s (allow it with --allow-method or a route rule)",
                  ex->req.method);
-        rc = store_skipped(j, ex, route, why);
     } else if (!sdiff_judge_sampled(ex, j->o.sample)) {
         j->st->skip_sampled++;
-        rc = store_skipped(j, ex, route, "sampled out");
+        snprintf(why, sizeof why, "sampled out");
     } else if (!route_allowed(j, route, now_us)) {
         j->st->skip_route_cap++;
-        rc = store_skipped(j, ex, route, "over the per-route rate cap");
-    } else {
-        struct pending *p = sdiff_calloc(1, sizeof *p);
-        if (p == NULL) {
-            sdiff_exchange_free(ex);
-            return sdiff_err_set(err, SDIFF_ENOMEM, "judge", "out of memory");
-        }
-        p->ex = ex;
-        snprintf(p->route, sizeof p->route, "%s", route);
-        for (int t = 0; t < T__COUNT; t++)
-            if (j->target_index[t] != SIZE_MAX)
-                p->waiting++;
-        link_pending(j, p);
-        int left = p->waiting;
-        for (int t = 0; t < T__COUNT; t++) {
-            if (j->target_index[t] == SIZE_MAX)
-                continue;
-            left--;
-            struct sdiff_err serr = {0};
-            rc = sdiff_replay_submit(j->replay, ex, j->target_index[t], p, &serr);
-            if (rc == SDIFF_ELIMIT && t == T_CANDIDATE) {
-                /* replay queue full: nothing was sent, count it and move on */
-                unlink_pending(j, p);
-                j->st->skip_busy++;
-                p->ex = NULL;
-                sdiff_free(p);
-                return store_skipped(j, ex, route, "replay queue full");
-            }
-            if (rc < 0) {
-                sdiff_err_set(err, rc, serr.where, "%s", serr.msg);
-                /* targets not submitted will never answer */
-                p->waiting -= left + 1;
-                if (p->waiting == 0) {
-                    unlink_pending(j, p);
-                    pending_free(p);
-                }
-                return rc;
-            }
-        }
-        return j->rc < 0 ? sdiff_err_set(err, j->rc, j->err.where, "%s", j->err.msg) : SDIFF_OK;
+        snprintf(why, sizeof why, "over the per-route rate cap");
     }
-    sdiff_exchange_free(ex);
-    if (rc < 0)
-        return sdiff_err_set(err, rc, j->err.where, "%s", j->err.msg);
-    return SDIFF_OK;
+    if (why[0])
+        return judge_error(j, settle_skipped(j, ex, route, why), err);
+
+    struct pending *p = sdiff_calloc(1, sizeof *p);
+    if (p == NULL) {
+        sdiff_exchange_free(ex);
+        return sdiff_err_set(err, SDIFF_ENOMEM, "judge", "out of memory");
+    }
+    p->ex = ex;
+    snprintf(p->route, sizeof p->route, "%s", route);
+    for (int t = 0; t < T__COUNT; t++)
+        if (j->target_index[t] != SIZE_MAX)
+            p->waiting++;
+    link_pending(j, p);
+    int left = p->waiting;
+    for (int t = 0; t < T__COUNT; t++) {
+        if (j->target_index[t] == SIZE_MAX)
+            continue;
+        left--;
+        struct sdiff_err serr = {0};
+        int rc = sdiff_replay_submit(j->replay, ex, j->target_index[t], p, &serr);
+        if (rc == SDIFF_ELIMIT && t == T_CANDIDATE) {
+            /* replay queue full: nothing was sent, count it and move on */
+            unlink_pending(j, p);
+            j->st->skip_busy++;
+            p->waiting = 0;
+            p->skipped = 1;
+            snprintf(p->why, sizeof p->why, "replay queue full");
+            return judge_error(j, settle(j, p), err);
+        }
+        if (rc < 0) {
+            sdiff_err_set(err, rc, serr.where, "%s", serr.msg);
+            /* targets not submitted will never answer */
+            p->waiting -= left + 1;
+            if (p->waiting == 0) {
+                unlink_pending(j, p);
+                pending_free(p);
+            }
+            return rc;
+        }
+    }
+    return judge_error(j, SDIFF_OK, err);
 }
 
 int sdiff_judge_abandon(struct sdiff_judge *j, const char *why, struct sdiff_err *err)
@@ -370,11 +453,28 @@ int sdiff_judge_abandon(struct sdiff_judge *j, const char *why, struct sdiff_err
         struct pending *p = j->head;
         unlink_pending(j, p);
         j->st->skip_stopped++;
+        p->skipped = 1;
+        snprintf(p->why, sizeof p->why, "%s", why);
+        int src = settle(j, p);
         if (rc >= 0)
-            rc = store_skipped(j, p->ex, p->route, why);
-        pending_free(p);
+            rc = src;
     }
-    return rc < 0 ? sdiff_err_set(err, rc, j->err.where, "%s", j->err.msg) : SDIFF_OK;
+    return judge_error(j, rc, err);
+}
+
+int sdiff_judge_finish(struct sdiff_judge *j, struct sdiff_err *err)
+{
+    if (j->worker_on) {
+        sdiff_queue_close(&j->done);
+        pthread_join(j->worker, NULL);
+        j->worker_on = 0;
+    }
+    return judge_error(j, SDIFF_OK, err);
+}
+
+void sdiff_judge_wakeup(struct sdiff_judge *j)
+{
+    sdiff_replay_wakeup(j->replay);
 }
 
 int sdiff_judge_poll(struct sdiff_judge *j, int timeout_ms, struct sdiff_err *err)
@@ -384,9 +484,7 @@ int sdiff_judge_poll(struct sdiff_judge *j, int timeout_ms, struct sdiff_err *er
     int rc = sdiff_replay_run(j->replay, timeout_ms, err);
     if (rc < 0)
         return rc;
-    if (j->rc < 0)
-        return sdiff_err_set(err, j->rc, j->err.where, "%s", j->err.msg);
-    return SDIFF_OK;
+    return judge_error(j, SDIFF_OK, err);
 }
 
 size_t sdiff_judge_inflight(const struct sdiff_judge *j)
@@ -432,6 +530,15 @@ int sdiff_judge_new(struct sdiff_judge **out, const struct sdiff_judge_opts *o,
     rc = sdiff_replay_new(&j->replay, &o->replay, urls, nurls, on_done, j, err);
     if (rc < 0)
         goto fail;
+    if (o->threaded) {
+        size_t inflight = (o->replay.concurrency ? o->replay.concurrency : 16) * 2;
+        rc = sdiff_queue_init(&j->done, inflight * 4, 16);
+        if (rc < 0 || pthread_create(&j->worker, NULL, worker_main, j) != 0) {
+            rc = sdiff_err_set(err, SDIFF_ENOMEM, "judge", "cannot start the result writer");
+            goto fail;
+        }
+        j->worker_on = 1;
+    }
     *out = j;
     return SDIFF_OK;
 fail:
@@ -450,6 +557,11 @@ void sdiff_judge_free(struct sdiff_judge *j)
         unlink_pending(j, p);
         pending_free(p);
     }
+    if (j->worker_on) { /* what is queued is still stored: it was finished */
+        sdiff_queue_close(&j->done);
+        pthread_join(j->worker, NULL);
+    }
+    sdiff_queue_dispose(&j->done);
     sdiff_noise_free(j->noise);
     sdiff_free(j->buckets);
     sdiff_free(j);

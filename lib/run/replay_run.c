@@ -1,30 +1,56 @@
 /*
- * replay_run.c - `shadowdiff replay`: a corpus read one exchange at a time through a judge.
+ * replay_run.c - `shadowdiff replay`: a corpus through a judge, on three threads.
  *
- * At most twice the concurrency is in flight, so memory stays bounded whatever the corpus
- * size; after a stop, what is in flight gets a drain deadline.
+ * A reader thread decodes the corpus into a bounded queue, the main thread keeps the
+ * replays going, and the judge's worker compares and stores the results: the replays never
+ * wait on SQLite or on a diff. At most twice the concurrency is in flight and the queues are
+ * bounded, so memory stays bounded whatever the corpus size; after a stop, what is in flight
+ * gets a drain deadline.
  */
 #include "shadowdiff/run.h"
 
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
-struct driver {
+#include "run/queue_int.h"
+
+struct reader {
+    struct sdiff_store *corpus;
+    struct sdiff_queue q;
     struct sdiff_judge *judge;
-    volatile sig_atomic_t *stop;
-    size_t cap;
+    int rc;
+    int gone;              /* the main thread stopped taking exchanges */
+    struct sdiff_err err;
+    pthread_t thread;
 };
 
-static int feed(struct sdiff_exchange *ex, void *ud, struct sdiff_err *err)
+static int reader_push(struct sdiff_exchange *ex, void *ud, struct sdiff_err *err)
 {
-    struct driver *d = ud;
-    int stopped = d->stop && *d->stop;
-    int rc = sdiff_judge_submit(d->judge, ex, stopped, ex->t_req_start, err);
-    while (rc >= 0 && sdiff_judge_inflight(d->judge) >= d->cap)
-        rc = sdiff_judge_poll(d->judge, 100, err);
-    return rc;
+    struct reader *r = ud;
+    (void)err;
+    int was_empty = sdiff_queue_push(&r->q, ex);
+    if (was_empty < 0) {
+        sdiff_exchange_free(ex);
+        r->gone = 1;
+        return SDIFF_ERR;
+    }
+    if (was_empty)
+        sdiff_judge_wakeup(r->judge); /* the main thread may be waiting in a poll */
+    return SDIFF_OK;
+}
+
+static void *reader_main(void *arg)
+{
+    struct reader *r = arg;
+    r->rc = sdiff_store_each_exchange(r->corpus, reader_push, r, &r->err);
+    if (r->gone)
+        r->rc = SDIFF_OK;
+    sdiff_queue_close(&r->q);
+    sdiff_judge_wakeup(r->judge);
+    return NULL;
 }
 
 static double since(const struct timespec *t0)
@@ -34,14 +60,38 @@ static double since(const struct timespec *t0)
     return (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
 }
 
+/* Main thread: keep up to cap exchanges in flight while the reader has more. */
+static int pump(struct sdiff_judge *judge, struct reader *rd, size_t cap,
+                volatile sig_atomic_t *stop, struct sdiff_err *err)
+{
+    int rc = SDIFF_OK;
+    for (;;) {
+        struct sdiff_exchange *ex;
+        while (rc >= 0 && sdiff_judge_inflight(judge) < cap &&
+               (ex = sdiff_queue_pop(&rd->q, 0)) != NULL)
+            rc = sdiff_judge_submit(judge, ex, stop && *stop, ex->t_req_start, err);
+        if (rc < 0 || sdiff_queue_done(&rd->q))
+            return rc;
+        if (sdiff_judge_inflight(judge) == 0) {
+            /* nothing in flight: wait for the reader itself */
+            ex = sdiff_queue_pop(&rd->q, 1);
+            if (ex != NULL)
+                rc = sdiff_judge_submit(judge, ex, stop && *stop, ex->t_req_start, err);
+            continue;
+        }
+        rc = sdiff_judge_poll(judge, 100, err);
+    }
+}
+
 int sdiff_run_replay(const struct sdiff_replay_run_opts *o, volatile sig_atomic_t *stop,
                      struct sdiff_replay_run_stats *st, struct sdiff_err *err)
 {
     struct sdiff_store *corpus = NULL, *db = NULL;
     struct sdiff_rules *own_rules = NULL;
-    struct driver d = {.stop = stop};
+    struct sdiff_judge *judge = NULL;
     struct sdiff_judge_opts jo = o->judge;
-    int rc;
+    struct reader rd = {0};
+    int reading = 0, rc;
 
     memset(st, 0, sizeof *st);
     struct sdiff_store_opts copts = o->store;
@@ -49,19 +99,20 @@ int sdiff_run_replay(const struct sdiff_replay_run_opts *o, volatile sig_atomic_
     rc = sdiff_store_open(&corpus, o->corpus, &copts, err);
     if (rc < 0)
         goto out;
+    /* A handle of its own for the worker even when the corpus is the results database: the
+     * reader thread reads the corpus while the worker writes. */
     jo.copy_exchanges = strcmp(o->corpus, o->db) != 0;
-    if (jo.copy_exchanges) {
-        rc = sdiff_store_open(&db, o->db, &o->store, err);
-        if (rc < 0)
-            goto out;
-    }
-    jo.db = jo.copy_exchanges ? db : corpus;
+    rc = sdiff_store_open(&db, o->db, &o->store, err);
+    if (rc < 0)
+        goto out;
+    jo.db = db;
     if (jo.rules == NULL) {
         rc = sdiff_rules_load(&own_rules, NULL, err);
         if (rc < 0)
             goto out;
         jo.rules = own_rules;
     }
+    jo.threaded = 1;
     struct sdiff_run_info info = {.kind = "replay", .corpus = o->corpus,
                                   .candidate = jo.candidate, .secondary = jo.secondary,
                                   .primary = jo.primary, .config = o->config_path};
@@ -69,22 +120,46 @@ int sdiff_run_replay(const struct sdiff_replay_run_opts *o, volatile sig_atomic_
     if (rc >= 0 && jo.copy_exchanges)
         rc = sdiff_store_begin_capture(jo.db, o->corpus, "replay (copied corpus)", NULL, err);
     if (rc >= 0)
-        rc = sdiff_judge_new(&d.judge, &jo, st, err);
+        rc = sdiff_store_commit(jo.db, err);
+    if (rc >= 0)
+        rc = sdiff_judge_new(&judge, &jo, st, err);
     if (rc < 0)
         goto out;
-    d.cap = (jo.replay.concurrency ? jo.replay.concurrency : 16) * 2;
-    rc = sdiff_store_each_exchange(corpus, feed, &d, err);
+    size_t cap = (jo.replay.concurrency ? jo.replay.concurrency : 16) * 2;
+    rd.corpus = corpus;
+    rd.judge = judge;
+    rc = sdiff_queue_init(&rd.q, cap * 4, 1);
+    if (rc >= 0 && pthread_create(&rd.thread, NULL, reader_main, &rd) != 0)
+        rc = SDIFF_ENOMEM;
+    if (rc < 0) {
+        rc = sdiff_err_set(err, rc, "replay", "cannot start the corpus reader");
+        goto out;
+    }
+    reading = 1;
+    rc = pump(judge, &rd, cap, stop, err);
 
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     double drain = o->drain_s > 0 ? o->drain_s : 10;
-    while (rc >= 0 && sdiff_judge_inflight(d.judge) > 0) {
+    while (rc >= 0 && sdiff_judge_inflight(judge) > 0) {
         if (stop && *stop && since(&t0) > drain) {
-            rc = sdiff_judge_abandon(d.judge, "no answer before the drain deadline", err);
+            rc = sdiff_judge_abandon(judge, "no answer before the drain deadline", err);
             break;
         }
-        rc = sdiff_judge_poll(d.judge, 100, err);
+        rc = sdiff_judge_poll(judge, 100, err);
     }
+    /* stop the reader (if we stopped early) before anything else touches the corpus */
+    sdiff_queue_close(&rd.q);
+    pthread_join(rd.thread, NULL);
+    reading = 0;
+    for (struct sdiff_exchange *ex; (ex = sdiff_queue_pop(&rd.q, 0)) != NULL;)
+        sdiff_exchange_free(ex);
+    if (rc >= 0 && rd.rc < 0)
+        rc = sdiff_err_set(err, rd.rc, rd.err.where, "%s", rd.err.msg);
+    int frc = sdiff_judge_finish(judge, rc >= 0 ? err : &(struct sdiff_err){0});
+    if (rc >= 0)
+        rc = frc;
+
     struct sdiff_buf unused;
     sdiff_buf_init(&unused, 1u << 16);
     st->unused_rules = sdiff_rules_unused(jo.rules, &unused);
@@ -101,7 +176,16 @@ int sdiff_run_replay(const struct sdiff_replay_run_opts *o, volatile sig_atomic_
         sdiff_err_set(err, erc, serr.where, "%s", serr.msg);
     }
 out:
-    sdiff_judge_free(d.judge);
+    if (reading) {
+        sdiff_queue_close(&rd.q);
+        pthread_join(rd.thread, NULL);
+    }
+    if (rd.q.ring) {
+        for (struct sdiff_exchange *ex; (ex = sdiff_queue_pop(&rd.q, 0)) != NULL;)
+            sdiff_exchange_free(ex);
+        sdiff_queue_dispose(&rd.q);
+    }
+    sdiff_judge_free(judge);
     sdiff_rules_free(own_rules);
     sdiff_store_close(db);
     sdiff_store_close(corpus);
