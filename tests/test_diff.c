@@ -74,8 +74,17 @@ static const struct row rows[] = {
     {"binary body", "HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nContent-Length: 4\r\n\r\n\x89PN\x01",
      "HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nContent-Length: 4\r\n\r\n\x89PN\x02",
      "different", "body:byte 3 changed"},
-    {"secret headers by presence", OK_JSON "Set-Cookie: [redacted]\r\nContent-Length: 2\r\n\r\n{}",
+    {"legacy redacted secret headers by presence",
+     OK_JSON "Set-Cookie: [redacted]\r\nContent-Length: 2\r\n\r\n{}",
      OK_JSON "Set-Cookie: sid=abc\r\nContent-Length: 2\r\n\r\n{}", "identical", ""},
+    {"the same hashed secret", OK_JSON "Set-Cookie: sid=hmac:0123456789abcdef; Path=/\r\n"
+                               "Content-Length: 2\r\n\r\n{}",
+     OK_JSON "Set-Cookie: sid=hmac:0123456789abcdef; Path=/\r\nContent-Length: 2\r\n\r\n{}",
+     "identical", ""},
+    {"another hashed secret", OK_JSON "Set-Cookie: sid=hmac:0123456789abcdef; Path=/\r\n"
+                              "Content-Length: 2\r\n\r\n{}",
+     OK_JSON "Set-Cookie: sid=hmac:fedcba9876543210; Path=/\r\nContent-Length: 2\r\n\r\n{}",
+     "different", "header:set-cookie changed"},
 };
 
 static struct sdiff_msg read_msg(const char *text)

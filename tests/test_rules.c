@@ -35,6 +35,30 @@ static void test_rules__mistakes_are_named(void **state)
     expect_error("{\"routes\": {\"GET /a\": {\"ignore_paths\": [\"$.x\"], \"bogus\": 1}}}",
                  "routes[\"GET /a\"].bogus: unknown key");
     expect_error("{\"a\": 1, \"a\": 2}", "duplicate");
+    expect_error("{\"redact_paths\": [\"password\"]}", "redact_paths: each path starts with '$'");
+    expect_error("{\"redact_query\": [1]}", "redact_query: must be an array of non-empty strings");
+    expect_error("{\"routes\": {\"GET /a\": {\"redact_paths\": [\"$.x\"]}}}",
+                 "redact_paths: unknown key");
+}
+
+static void test_rules__privacy_keys_are_read(void **state)
+{
+    (void)state;
+    const char *text = "{\"secret_headers\": [\"X-Internal-Token\"],"
+                       " \"redact_paths\": [\"$.password\", \"$..secret\"],"
+                       " \"redact_query\": [\"session_key\"]}";
+    struct sdiff_rules *r = NULL;
+    assert_int_equal(sdiff_rules_parse(&r, text, strlen(text), "cfg.json", NULL), SDIFF_OK);
+    size_t n;
+    const char *const *v = sdiff_rules_redact_paths(r, &n);
+    assert_int_equal(n, 2);
+    assert_string_equal(v[1], "$..secret");
+    v = sdiff_rules_redact_query(r, &n);
+    assert_int_equal(n, 1);
+    assert_string_equal(v[0], "session_key");
+    v = sdiff_rules_secret_headers(r, &n);
+    assert_int_equal(n, 1);
+    sdiff_rules_free(r);
 }
 
 static struct sdiff_msg body(const char *s)
@@ -126,6 +150,7 @@ static void test_rules__missing_file_is_reported(void **state)
 
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_rules__mistakes_are_named),
+    cmocka_unit_test(test_rules__privacy_keys_are_read),
     cmocka_unit_test(test_rules__global_and_route_rules_apply),
     cmocka_unit_test(test_rules__thresholds_are_read_and_checked),
     cmocka_unit_test(test_rules__missing_file_is_reported),

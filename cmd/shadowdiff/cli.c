@@ -4,10 +4,13 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <grp.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 void cli_error(const char *cmd, const char *fmt, ...)
 {
@@ -128,7 +131,10 @@ const char CLI_JUDGE_USAGE[] =
     "      --marker 'N: v'        marker header on every replay (default 'X-Shadowdiff: 1')\n"
     "      --no-marker            send no marker header\n"
     "      --insecure             do not verify TLS certificates (warns)\n"
-    "      --keep-secrets         store Authorization, Cookie, ... values as they are\n"
+    "      --keep-secrets         store and print credentials as they are (default: keyed\n"
+    "                             hashes of Authorization, Cookie, token=..., redact_paths)\n"
+    "      --redact-key FILE      hash credentials with this key (default: the corpus's or\n"
+    "                             the database's own key)\n"
     "      --openapi FILE         route templates from an OpenAPI 3 document (JSON); routes\n"
     "                             named in the config are templates too\n";
 
@@ -153,6 +159,7 @@ int cli_judge_opt(struct cli_judge *j, const char *cmd, int code, const char *ar
     case CLI_O_NOMARKER: r->marker = ""; return 1;
     case CLI_O_INSECURE: r->insecure = 1; return 1;
     case CLI_O_KEEP_SECRETS: j->keep_secrets = 1; return 1;
+    case CLI_O_REDACT_KEY: j->redact_key = arg; return 1;
     case CLI_O_OPENAPI: j->openapi = arg; return 1;
     case CLI_O_ALLOW:
     case CLI_O_SET:
@@ -238,11 +245,128 @@ int cli_judge_finish(struct cli_judge *j, const char *cmd, struct sdiff_store_op
     j->judge.replay.ndrop = j->ndrop;
     store->keep_secrets = j->keep_secrets;
     store->secret_headers = sdiff_rules_secret_headers(j->rules, &store->nsecret);
+    if (j->keep_secrets && j->redact_key) {
+        cli_error(cmd, "--keep-secrets and --redact-key: choose one");
+        return -1;
+    }
     return 0;
+}
+
+int cli_redact_new(const char *cmd, const struct sdiff_rules *rules,
+                   const struct sdiff_redact_key *key, const char *const *headers,
+                   size_t nheaders, const char *const *query, size_t nquery,
+                   const char *const *paths, size_t npaths, struct sdiff_redact **out)
+{
+    const char *h[128], *q[128], *p[64];
+    size_t nh = 0, nq = 0, np = 0, n;
+    const char *const *v;
+    struct sdiff_err err = {0};
+    v = rules ? sdiff_rules_secret_headers(rules, &n) : NULL;
+    for (size_t i = 0; v && i < n && nh < 128; i++)
+        h[nh++] = v[i];
+    for (size_t i = 0; i < nheaders && nh < 128; i++)
+        h[nh++] = headers[i];
+    v = rules ? sdiff_rules_redact_query(rules, &n) : NULL;
+    for (size_t i = 0; v && i < n && nq < 128; i++)
+        q[nq++] = v[i];
+    for (size_t i = 0; i < nquery && nq < 128; i++)
+        q[nq++] = query[i];
+    v = rules ? sdiff_rules_redact_paths(rules, &n) : NULL;
+    for (size_t i = 0; v && i < n && np < 64; i++)
+        p[np++] = v[i];
+    for (size_t i = 0; i < npaths && np < 64; i++)
+        p[np++] = paths[i];
+    struct sdiff_redact_opts o = {.key = key, .headers = h, .nheaders = nh, .query = q,
+                                  .nquery = nq, .paths = p, .npaths = np};
+    if (sdiff_redact_new(out, &o, &err) < 0) {
+        cli_fail(cmd, &err);
+        return -1;
+    }
+    return 0;
+}
+
+/* Tie the key to one database (created when missing unless it must exist). */
+static int bind_db(const char *cmd, struct sdiff_redact_key *k, const char *path, int must_exist)
+{
+    struct sdiff_store *st = NULL;
+    struct sdiff_store_opts so = {.must_exist = must_exist};
+    struct sdiff_err err = {0};
+    int rc = sdiff_store_open(&st, path, &so, &err);
+    rc = rc < 0 ? rc : sdiff_redact_key_bind(k, st, &err);
+    sdiff_store_close(st);
+    if (rc < 0)
+        cli_fail(cmd, &err);
+    return rc;
+}
+
+int cli_judge_redact(struct cli_judge *j, const char *cmd, const char *corpus)
+{
+    struct sdiff_redact_key key;
+    struct sdiff_err err = {0};
+    int rc = 0;
+    memset(&key, 0, sizeof key);
+    if (j->keep_secrets)
+        return 0;
+    if (j->redact_key && sdiff_redact_key_load(&key, j->redact_key, &err) < 0) {
+        cli_fail(cmd, &err);
+        return -1;
+    }
+    /* the corpus's hashes decide: the answers must be hashed as its recordings were. The
+     * results database is bound by the judge, once the run has opened it */
+    if (corpus)
+        rc = bind_db(cmd, &key, corpus, 1);
+    if (rc >= 0)
+        rc = cli_redact_new(cmd, j->rules, key.len ? &key : NULL, NULL, 0, NULL, 0, NULL, 0,
+                            &j->redact);
+    memset(&key, 0, sizeof key);
+    if (rc < 0)
+        return -1;
+    j->judge.redact = j->redact;
+    return 0;
+}
+
+int cli_user_lookup(const char *cmd, const char *name, struct cli_user *u)
+{
+    errno = 0;
+    struct passwd *pw = getpwnam(name);
+    if (pw == NULL) {
+        if (errno)
+            cli_error(cmd, "--user: cannot look up user '%s': %s", name, strerror(errno));
+        else
+            cli_error(cmd, "--user: no such user '%s'", name);
+        return -1;
+    }
+    u->name = name;
+    u->uid = pw->pw_uid;
+    u->gid = pw->pw_gid;
+    return 0;
+}
+
+int cli_user_drop(void *ud, struct sdiff_err *err)
+{
+    const struct cli_user *u = ud;
+    if (getuid() == u->uid && geteuid() == u->uid && getgid() == u->gid && getegid() == u->gid)
+        return SDIFF_OK;
+    /* groups first, while we may still change them; then the gid, and the uid last */
+    if (initgroups(u->name, u->gid) != 0 || setgid(u->gid) != 0 || setuid(u->uid) != 0)
+        return sdiff_err_set(err, SDIFF_EPERM, "user",
+                             "--user %s: cannot switch to that user: %s (only root can; or run "
+                             "as that user with CAP_NET_RAW, see README)",
+                             u->name, strerror(errno));
+    if (getuid() != u->uid || geteuid() != u->uid || getgid() != u->gid || getegid() != u->gid)
+        return sdiff_err_set(err, SDIFF_EPERM, "user", "--user %s: the switch did not take",
+                             u->name);
+    if (u->uid != 0 && (setuid(0) == 0 || seteuid(0) == 0))
+        return sdiff_err_set(err, SDIFF_EPERM, "user",
+                             "--user %s: root could be regained after the switch", u->name);
+    return SDIFF_OK;
 }
 
 void cli_judge_dispose(struct cli_judge *j)
 {
+    sdiff_redact_free(j->redact);
+    j->redact = NULL;
+    j->judge.redact = NULL;
     sdiff_rules_free(j->rules);
     j->rules = NULL;
     sdiff_routes_free(j->routes);

@@ -43,7 +43,7 @@ int cli_parse_u64(const char *s, uint64_t *out);
 enum {
     CLI_O_CAND = 1000, CLI_O_SEC, CLI_O_PRIM, CLI_O_CONFIG, CLI_O_ALLOW, CLI_O_CONC, CLI_O_RATE,
     CLI_O_TIMEOUT, CLI_O_CTIMEOUT, CLI_O_SET, CLI_O_DROP, CLI_O_PRESERVE, CLI_O_MARKER,
-    CLI_O_NOMARKER, CLI_O_INSECURE, CLI_O_KEEP_SECRETS, CLI_O_OPENAPI,
+    CLI_O_NOMARKER, CLI_O_INSECURE, CLI_O_KEEP_SECRETS, CLI_O_OPENAPI, CLI_O_REDACT_KEY,
 };
 
 #define CLI_JUDGE_LONGOPTS                                                                     \
@@ -62,6 +62,7 @@ enum {
         {"no-marker", no_argument, NULL, CLI_O_NOMARKER},                                      \
         {"insecure", no_argument, NULL, CLI_O_INSECURE},                                       \
         {"keep-secrets", no_argument, NULL, CLI_O_KEEP_SECRETS},                               \
+        {"redact-key", required_argument, NULL, CLI_O_REDACT_KEY},                             \
         {"openapi", required_argument, NULL, CLI_O_OPENAPI}
 
 /* Help text for the shared options. */
@@ -73,16 +74,48 @@ struct cli_judge {
     const char *openapi;
     struct sdiff_routes *routes;
     int keep_secrets;
+    const char *redact_key;        /* --redact-key FILE */
     const char *allow[32], *set[32], *drop[32];
     size_t nallow, nset, ndrop;
     struct sdiff_rules *rules;
+    struct sdiff_redact *redact;
 };
 
 /* Handle one shared option: 1 handled, 0 not ours, -1 bad value (message printed). */
 int cli_judge_opt(struct cli_judge *j, const char *cmd, int code, const char *arg);
 /* Check required options, load the config; fills j->judge. 0, or -1 (message printed). */
 int cli_judge_finish(struct cli_judge *j, const char *cmd, struct sdiff_store_opts *store);
+/*
+ * Unless --keep-secrets: a redactor for j->judge.redact whose key is --redact-key's, else the
+ * corpus's own (bound to it here); without either (mirror), the judge takes the results
+ * database's. corpus may be NULL. 0, or -1 (message printed).
+ */
+int cli_judge_redact(struct cli_judge *j, const char *cmd, const char *corpus);
 void cli_judge_dispose(struct cli_judge *j);
+
+/*
+ * A redactor with the config's secret_headers, redact_query and redact_paths plus the given
+ * extra lists (NULL, 0 for none). 0, or -1 (message printed).
+ */
+int cli_redact_new(const char *cmd, const struct sdiff_rules *rules,
+                   const struct sdiff_redact_key *key, const char *const *headers,
+                   size_t nheaders, const char *const *query, size_t nquery,
+                   const char *const *paths, size_t npaths, struct sdiff_redact **out);
+
+/* --user NAME: looked up when the options are read, switched to once capture is open. */
+#include <sys/types.h>
+struct cli_user {
+    const char *name;
+    uid_t uid;
+    gid_t gid;
+};
+/* 0, or -1 with "no such user" printed. */
+int cli_user_lookup(const char *cmd, const char *name, struct cli_user *u);
+/*
+ * Switch to the user for good: its groups, gid, then uid (real, effective and saved), and
+ * check that root cannot be regained. For sdiff_capture_run_opts.on_open (ud: the cli_user).
+ */
+int cli_user_drop(void *ud, struct sdiff_err *err);
 /* Print a run's summary and its unused-rule warnings on stderr. */
 void cli_print_judged(const char *cmd, const struct sdiff_replay_run_stats *st,
                       const struct cli_judge *j);

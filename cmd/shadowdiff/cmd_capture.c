@@ -9,6 +9,8 @@
 #include <string.h>
 
 #include "cli.h"
+#include "shadowdiff/redact.h"
+#include "shadowdiff/rules.h"
 #include "shadowdiff/run.h"
 #include "shadowdiff/store.h"
 
@@ -31,9 +33,15 @@ static const char USAGE[] =
     "      --snaplen N        live snap length (default 262144: whole packets)\n"
     "      --buffer-size SIZE live kernel buffer (default 32M)\n"
     "      --max-flows N      connections tracked at once (default 65536)\n"
-    "      --keep-secrets     store Authorization, Cookie, ... values as they are\n"
     "      --checksums        with --out -: add the CRC-32 of each body (keeps the bodies)\n"
+    "      --keep-secrets     store credentials as they are (default: keyed hashes)\n"
     "      --redact-header H  also redact header H (repeatable)\n"
+    "      --redact-query P   also redact query parameter P (repeatable)\n"
+    "      --redact-path J    also redact the JSON values at path J, e.g. '$.password'\n"
+    "      --config FILE      take secret_headers, redact_query, redact_paths from FILE\n"
+    "      --redact-key FILE  hash with this key (default: the database's own; with --out -,\n"
+    "                         a new random key each run)\n"
+    "      --user NAME        run as NAME once the capture and the output are open\n"
     "  -h, --help             this text\n"
     "\n"
     "Exit: 0 done; 2 bad arguments, unreadable or corrupt capture, missing interface or\n"
@@ -42,6 +50,7 @@ static const char USAGE[] =
 
 struct sink_ctx {
     struct sdiff_store *store;
+    struct sdiff_redact *redact;   /* NULL with --keep-secrets */
     struct sdiff_store_opts sopts;
     struct sdiff_buf line;
     FILE *out;
@@ -59,7 +68,11 @@ static int sink(struct sdiff_exchange *ex, void *ud, struct sdiff_err *err)
 {
     struct sink_ctx *s = ud;
     int rc = SDIFF_OK;
-    if (s->store) {
+    if (s->redact)
+        rc = sdiff_redact_exchange(s->redact, ex, err);
+    if (rc < 0) {
+        /* nothing is written unredacted */
+    } else if (s->store) {
         rc = sdiff_store_put_exchange(s->store, ex, err);
     } else {
         sdiff_buf_reset(&s->line);
@@ -94,6 +107,11 @@ int cmd_capture(int argc, char **argv)
         {"keep-secrets", no_argument, NULL, 'k'},
         {"checksums", no_argument, NULL, 'C'},
         {"redact-header", required_argument, NULL, 'R'},
+        {"redact-query", required_argument, NULL, 'Q'},
+        {"redact-path", required_argument, NULL, 'J'},
+        {"redact-key", required_argument, NULL, 'E'},
+        {"config", required_argument, NULL, 'G'},
+        {"user", required_argument, NULL, 'U'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -101,14 +119,18 @@ int cmd_capture(int argc, char **argv)
     struct sdiff_capture_run_stats st;
     struct sink_ctx s = {0};
     uint16_t ports[64];
-    const char *redact[64];
-    size_t nports = 0, nredact = 0;
-    const char *out = NULL;
+    const char *redact[64], *rquery[64], *rpath[64];
+    size_t nports = 0, nredact = 0, nrquery = 0, nrpath = 0;
+    const char *out = NULL, *config = NULL, *key_file = NULL, *user = NULL;
+    struct sdiff_rules *rules = NULL;
+    struct sdiff_redact_key key;
+    struct cli_user cu;
     struct sdiff_err err = {0};
     struct sdiff_buf summary;
     int64_t capture_id = 0;
     int rc, ret = SDIFF_EXIT_OK, c;
 
+    memset(&key, 0, sizeof key);
     sdiff_buf_init(&summary, 1u << 16);
     sdiff_buf_init(&s.line, 256u << 20);
     optind = 1;
@@ -130,12 +152,20 @@ int cmd_capture(int argc, char **argv)
             nports++;
             break;
         case 'R':
-            if (nredact == 64) {
-                cli_error("capture", "--redact-header: at most 64");
+        case 'Q':
+        case 'J': {
+            const char **v = c == 'R' ? redact : c == 'Q' ? rquery : rpath;
+            size_t *n = c == 'R' ? &nredact : c == 'Q' ? &nrquery : &nrpath;
+            if (*n == 64) {
+                cli_error("capture", "at most 64 of each --redact- option");
                 return SDIFF_EXIT_ERROR;
             }
-            redact[nredact++] = optarg;
+            v[(*n)++] = optarg;
             break;
+        }
+        case 'E': key_file = optarg; break;
+        case 'G': config = optarg; break;
+        case 'U': user = optarg; break;
         case 'd':
             if (cli_parse_seconds(optarg, &o.duration_s) < 0) {
                 cli_error("capture", "--duration: '%s' is not a duration (30, 5m, 2h)", optarg);
@@ -197,12 +227,37 @@ int cmd_capture(int argc, char **argv)
         cli_error("capture", "--out is required: a database file, or - for JSON Lines");
         return SDIFF_EXIT_ERROR;
     }
+    if (s.sopts.keep_secrets && key_file) {
+        cli_error("capture", "--keep-secrets and --redact-key: choose one");
+        return SDIFF_EXIT_ERROR;
+    }
+    if (user && cli_user_lookup("capture", user, &cu) < 0)
+        return SDIFF_EXIT_ERROR;
+    if (config && sdiff_rules_load(&rules, config, &err) < 0)
+        return cli_fail("capture", &err);
+    if (key_file && sdiff_redact_key_load(&key, key_file, &err) < 0) {
+        ret = cli_fail("capture", &err);
+        goto done;
+    }
+    if (user) {
+        /* the source, stdout or the database are open by then */
+        o.on_open = cli_user_drop;
+        o.open_ud = &cu;
+    }
     o.ports = ports;
     o.nports = nports;
     o.on_started = on_started;
     s.source = o.source.interface ? o.source.interface : o.source.pcap_file;
-    s.sopts.secret_headers = redact;
-    s.sopts.nsecret = nredact;
+    /* the store's last line of defence knows the same secret headers as the redactor */
+    const char *secret_headers[128];
+    size_t nsecret = 0, ncfg = 0;
+    const char *const *cfg = rules ? sdiff_rules_secret_headers(rules, &ncfg) : NULL;
+    for (size_t i = 0; i < ncfg && nsecret < 64; i++)
+        secret_headers[nsecret++] = cfg[i];
+    for (size_t i = 0; i < nredact; i++)
+        secret_headers[nsecret++] = redact[i];
+    s.sopts.secret_headers = secret_headers;
+    s.sopts.nsecret = nsecret;
     s.out = stdout;
 
     if (strcmp(out, "-") != 0) {
@@ -213,17 +268,32 @@ int cmd_capture(int argc, char **argv)
         }
         const char *source = o.source.interface ? o.source.interface : o.source.pcap_file;
         rc = sdiff_store_begin_capture(s.store, source, "capture", &capture_id, &err);
+        if (rc >= 0 && !s.sopts.keep_secrets)
+            rc = sdiff_redact_key_bind(&key, s.store, &err);
         if (rc < 0) {
             ret = cli_fail("capture", &err);
             goto done;
         }
     } else {
+        /* no database to keep a key in: hashes compare within this output only */
+        if (!s.sopts.keep_secrets && key.len == 0 && sdiff_redact_key_random(&key, &err) < 0) {
+            ret = cli_fail("capture", &err);
+            goto done;
+        }
         /* JSON Lines carries lengths, not bodies: count them without copying, unless asked
          * for their checksums */
         o.limits.discard_bodies = !s.sopts.checksums;
         static char obuf[1 << 16];
         setvbuf(stdout, obuf, _IOFBF, sizeof obuf);
     }
+
+    if (!s.sopts.keep_secrets &&
+        cli_redact_new("capture", rules, &key, redact, nredact, rquery, nrquery, rpath, nrpath,
+                       &s.redact) < 0) {
+        ret = SDIFF_EXIT_ERROR;
+        goto done;
+    }
+    memset(&key, 0, sizeof key);
 
     cli_catch_stop_signals();
 
@@ -251,6 +321,9 @@ int cmd_capture(int argc, char **argv)
     if (rc < 0)
         ret = cli_fail("capture", &err);
 done:
+    memset(&key, 0, sizeof key);
+    sdiff_redact_free(s.redact);
+    sdiff_rules_free(rules);
     sdiff_store_close(s.store);
     sdiff_buf_dispose(&s.line);
     sdiff_buf_dispose(&summary);

@@ -10,10 +10,12 @@
 
 #include "cli.h"
 #include "shadowdiff/diff.h"
+#include "shadowdiff/redact.h"
 #include "shadowdiff/rules.h"
 
 static const char USAGE[] =
     "usage: shadowdiff diff A B [--config FILE] [--route 'METHOD /path'] [--format text|json]\n"
+    "                           [--keep-secrets | --redact-key FILE]\n"
     "\n"
     "Compares two files, each a full HTTP response (status line, headers, body) or a bare\n"
     "body: A is the primary's (old service), B the candidate's (new service). Prints the\n"
@@ -22,6 +24,9 @@ static const char USAGE[] =
     "  -c, --config FILE   comparison rules (see README: ignored headers and paths, ...)\n"
     "  -r, --route R       route whose rules apply, e.g. 'GET /api/users/{id}'\n"
     "  -f, --format F      text (default) or json\n"
+    "      --keep-secrets  show credentials as they are (default: both files are redacted\n"
+    "                      with one random key, so equal secrets show equal hashes)\n"
+    "      --redact-key F  redact with the key in file F (hashes then match a database's)\n"
     "  -h, --help          this text\n"
     "\n"
     "Exit: 0 identical or equivalent, 1 different, 2 error.\n";
@@ -80,6 +85,50 @@ static void print_text(const struct sdiff_diff_result *r)
         printf("note: %s\n", r->note);
 }
 
+/* Length of the valid UTF-8 sequence at p (1..4), or 0 when it is not one. */
+static size_t utf8_len(const unsigned char *p, size_t n)
+{
+    size_t len = p[0] < 0x80 ? 1 : p[0] >= 0xc2 && p[0] <= 0xdf ? 2
+                 : p[0] >= 0xe0 && p[0] <= 0xef ? 3 : p[0] >= 0xf0 && p[0] <= 0xf4 ? 4 : 0;
+    if (len == 0 || len > n)
+        return 0;
+    unsigned long cp = p[0] & (0x7fu >> len);
+    for (size_t i = 1; i < len; i++) {
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (p[i] & 0x3fu);
+    }
+    static const unsigned long min[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < min[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return len;
+}
+
+/*
+ * A JSON string. json_string refuses text that is not UTF-8 and the value would be lost;
+ * here each byte that is not part of a UTF-8 sequence is shown as \xHH instead.
+ */
+static json_t *json_text(const char *s)
+{
+    json_t *v = json_string(s);
+    if (v != NULL || s == NULL)
+        return v;
+    const unsigned char *p = (const unsigned char *)s;
+    size_t n = strlen(s);
+    struct sdiff_buf b;
+    int rc = SDIFF_OK;
+    sdiff_buf_init(&b, n * 4 + 1);
+    for (size_t i = 0; i < n && rc >= 0;) {
+        size_t len = utf8_len(p + i, n - i);
+        rc = len ? sdiff_buf_append(&b, p + i, len) : sdiff_buf_printf(&b, "\\x%02x", p[i]);
+        i += len ? len : 1;
+    }
+    if (rc >= 0)
+        v = json_string(b.data ? (const char *)b.data : "");
+    sdiff_buf_dispose(&b);
+    return v;
+}
+
 static int print_json(const struct sdiff_diff_result *r)
 {
     json_t *o = json_object(), *reasons = json_array(), *diffs = json_array();
@@ -91,11 +140,11 @@ static int print_json(const struct sdiff_diff_result *r)
     for (size_t i = 0; i < r->nitems; i++) {
         const struct sdiff_diff_item *it = &r->items[i];
         json_t *d = json_object();
-        json_object_set_new(d, "path", json_string(it->path));
+        json_object_set_new(d, "path", json_text(it->path));
         json_object_set_new(d, "kind", json_string(it->kind));
-        json_object_set_new(d, "primary", it->primary ? json_string(it->primary) : json_null());
+        json_object_set_new(d, "primary", it->primary ? json_text(it->primary) : json_null());
         json_object_set_new(d, "candidate",
-                            it->candidate ? json_string(it->candidate) : json_null());
+                            it->candidate ? json_text(it->candidate) : json_null());
         json_array_append_new(diffs, d);
     }
     json_object_set_new(o, "differences", diffs);
@@ -103,7 +152,7 @@ static int print_json(const struct sdiff_diff_result *r)
     json_object_set_new(o, "status_equal", json_boolean(r->status_equal));
     json_object_set_new(o, "bytes_equal", json_boolean(r->bytes_equal));
     json_object_set_new(o, "body_kind", r->body_kind ? json_string(r->body_kind) : json_null());
-    json_object_set_new(o, "note", r->note[0] ? json_string(r->note) : json_null());
+    json_object_set_new(o, "note", r->note[0] ? json_text(r->note) : json_null());
     int rc = json_dumpf(o, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     printf("\n");
     json_decref(o);
@@ -116,17 +165,23 @@ int cmd_diff(int argc, char **argv)
         {"config", required_argument, NULL, 'c'},
         {"route", required_argument, NULL, 'r'},
         {"format", required_argument, NULL, 'f'},
+        {"keep-secrets", no_argument, NULL, 'k'},
+        {"redact-key", required_argument, NULL, 'K'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *config = NULL, *route = NULL, *format = "text";
+    const char *config = NULL, *route = NULL, *format = "text", *key_file = NULL;
     struct sdiff_rules *rules = NULL;
+    struct sdiff_redact *redact = NULL;
+    struct sdiff_redact_key key;
+    int keep_secrets = 0;
     struct sdiff_buf a, b;
     struct sdiff_msg ma, mb;
     struct sdiff_err err = {0};
     struct sdiff_diff_result res;
     int c, ret = SDIFF_EXIT_ERROR;
 
+    memset(&key, 0, sizeof key);
     memset(&ma, 0, sizeof ma);
     memset(&mb, 0, sizeof mb);
     memset(&res, 0, sizeof res);
@@ -138,12 +193,18 @@ int cmd_diff(int argc, char **argv)
         case 'c': config = optarg; break;
         case 'r': route = optarg; break;
         case 'f': format = optarg; break;
+        case 'k': keep_secrets = 1; break;
+        case 'K': key_file = optarg; break;
         case 'h': fputs(USAGE, stdout); return SDIFF_EXIT_OK;
         default: fputs(USAGE, stderr); return SDIFF_EXIT_ERROR;
         }
     }
     if (strcmp(format, "text") != 0 && strcmp(format, "json") != 0) {
         cli_error("diff", "--format: '%s' is not text or json", format);
+        return SDIFF_EXIT_ERROR;
+    }
+    if (keep_secrets && key_file) {
+        cli_error("diff", "--keep-secrets and --redact-key: choose one");
         return SDIFF_EXIT_ERROR;
     }
     if (argc - optind != 2) {
@@ -172,6 +233,26 @@ int cmd_diff(int argc, char **argv)
                   mb.present ? "a response" : "a bare body");
         goto out;
     }
+    if (!keep_secrets) {
+        int rc = key_file ? sdiff_redact_key_load(&key, key_file, &err)
+                          : sdiff_redact_key_random(&key, &err);
+        if (rc < 0) {
+            ret = cli_fail("diff", &err);
+            goto out;
+        }
+        rc = cli_redact_new("diff", rules, &key, NULL, 0, NULL, 0, NULL, 0, &redact);
+        memset(&key, 0, sizeof key);
+        if (rc < 0)
+            goto out;
+        sdiff_redact_reset(redact);
+        if (sdiff_redact_collect(redact, &ma) < 0 || sdiff_redact_collect(redact, &mb) < 0)
+            sdiff_err_set(&err, SDIFF_ENOMEM, "diff", "out of memory");
+        if (err.code != 0 || sdiff_redact_msg(redact, &ma, &err) < 0 ||
+            sdiff_redact_msg(redact, &mb, &err) < 0) {
+            ret = cli_fail("diff", &err);
+            goto out;
+        }
+    }
     if (sdiff_differ_compare(d, &ma, &mb, route, NULL, &res, &err) < 0) {
         ret = cli_fail("diff", &err);
         goto out;
@@ -187,6 +268,7 @@ int cmd_diff(int argc, char **argv)
     default: ret = SDIFF_EXIT_ERROR; break;
     }
 out:
+    sdiff_redact_free(redact);
     sdiff_diff_result_dispose(&res);
     sdiff_msg_dispose(&ma);
     sdiff_msg_dispose(&mb);

@@ -163,6 +163,8 @@ int cmd_gate(int argc, char **argv)
         close(fd);
         o.db = tmpdb;
     }
+    if (cli_judge_redact(&j, "gate", o.corpus) < 0)
+        goto done;
     o.judge = j.judge;
     o.config_path = j.config;
     cli_catch_stop_signals();

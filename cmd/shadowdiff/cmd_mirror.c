@@ -34,6 +34,8 @@ static const char USAGE[] =
     "      --keep-identical N     keep the bodies of 1 in N identical answers (default 100)\n"
     "      --metrics ADDR:PORT    serve Prometheus /metrics and /healthz (off by default;\n"
     "                             ':9464' listens on 127.0.0.1)\n"
+    "      --user NAME            run as NAME once the capture, the database and the\n"
+    "                             metrics socket are open (start as root)\n"
     "%s"
     "  -h, --help                 this text\n"
     "\n"
@@ -70,7 +72,7 @@ static void on_started(int live, const char *filter, void *ud)
 int cmd_mirror(int argc, char **argv)
 {
     enum { O_DB = 256, O_SAMPLE, O_ROUTE_RATE, O_QUEUE, O_DRAIN, O_DURATION, O_MAXBODY,
-           O_KEEP_IDENT, O_FILTER, O_METRICS, O_BUFSIZE };
+           O_KEEP_IDENT, O_FILTER, O_METRICS, O_BUFSIZE, O_USER };
     static const struct option longopts[] = {
         {"interface", required_argument, NULL, 'i'},
         {"pcap", required_argument, NULL, 'r'},
@@ -86,6 +88,7 @@ int cmd_mirror(int argc, char **argv)
         {"keep-identical", required_argument, NULL, O_KEEP_IDENT},
         {"metrics", required_argument, NULL, O_METRICS},
         {"buffer-size", required_argument, NULL, O_BUFSIZE},
+        {"user", required_argument, NULL, O_USER},
         CLI_JUDGE_LONGOPTS,
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -98,6 +101,8 @@ int cmd_mirror(int argc, char **argv)
     size_t nports = 0;
     int c, tty = isatty(2);
     struct sdiff_limits lim = SDIFF_LIMITS_INIT;
+    const char *user = NULL;
+    struct cli_user cu;
 
     memset(&o, 0, sizeof o);
     memset(&j, 0, sizeof j);
@@ -114,6 +119,7 @@ int cmd_mirror(int argc, char **argv)
         case O_FILTER: o.capture.extra_filter = optarg; continue;
         case O_DB: o.db = optarg; continue;
         case O_METRICS: o.metrics_addr = optarg; continue;
+        case O_USER: user = optarg; continue;
         case 'p':
             if (nports == 64 || cli_parse_port(optarg, &ports[nports]) < 0) {
                 cli_error("mirror", "--port: '%s' is not a port number (1-65535)", optarg);
@@ -199,8 +205,18 @@ int cmd_mirror(int argc, char **argv)
         cli_error("mirror", "--port and --db are required");
         return SDIFF_EXIT_ERROR;
     }
-    if (cli_judge_finish(&j, "mirror", &o.store) < 0)
+    if (user && cli_user_lookup("mirror", user, &cu) < 0)
         return SDIFF_EXIT_ERROR;
+    if (cli_judge_finish(&j, "mirror", &o.store) < 0 ||
+        cli_judge_redact(&j, "mirror", NULL) < 0) {
+        cli_judge_dispose(&j);
+        return SDIFF_EXIT_ERROR;
+    }
+    if (user) {
+        /* the database, the metrics socket and the capture are open by then */
+        o.capture.on_open = cli_user_drop;
+        o.capture.open_ud = &cu;
+    }
     o.capture.ports = ports;
     o.capture.nports = nports;
     o.capture.on_started = on_started;

@@ -24,6 +24,9 @@ static const char USAGE[] =
     "%s"
     "  -h, --help                 this text\n"
     "\n"
+    "Requests go out as stored: a credential redacted at capture is sent as its hash\n"
+    "(\"Authorization: Bearer hmac:...\"); give a test one with --set-header.\n"
+    "\n"
     "Exit: 0 nothing different; 1 some exchange is different; 2 error (bad arguments, a\n"
     "corpus or database that cannot be used, or candidate failures and nothing different).\n";
 
@@ -73,8 +76,11 @@ int cmd_replay(int argc, char **argv)
         cli_error("replay", "--corpus and --db are required");
         return SDIFF_EXIT_ERROR;
     }
-    if (cli_judge_finish(&j, "replay", &o.store) < 0)
+    if (cli_judge_finish(&j, "replay", &o.store) < 0 ||
+        cli_judge_redact(&j, "replay", o.corpus) < 0) {
+        cli_judge_dispose(&j);
         return SDIFF_EXIT_ERROR;
+    }
     o.judge = j.judge;
     o.config_path = j.config;
 

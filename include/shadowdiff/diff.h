@@ -28,8 +28,10 @@ extern "C" {
  * Tracestate, X-B3-*, X-Runtime, X-Response-Time). Content-Encoding is compared through the
  * decoded body. Content-Type is compared by media type and parameters (case of
  * the type and of charset, spacing and parameter order do not count). Secret headers
- * (Authorization, Set-Cookie, ...) are compared by presence only, as stored values are
- * redacted. Not thread-safe per differ.
+ * (Set-Cookie, ...) compare by value, which is the keyed hash of the secret once redacted
+ * (shadowdiff/redact.h: redact both messages with one key before comparing; values are shown
+ * as they are given); Set-Cookie's Expires attribute does not count, and the "[redacted]" of
+ * older databases compares by presence. Not thread-safe per differ.
  */
 
 enum sdiff_class {

@@ -97,8 +97,22 @@ SDIFF_API void sdiff_msg_dispose(struct sdiff_msg *m);
 /** Primary latency in milliseconds (response end - request start), or -1 when unknown. */
 SDIFF_API double sdiff_exchange_primary_ms(const struct sdiff_exchange *ex);
 
-/** Whether a header name is sensitive by default (Authorization, Cookie, Set-Cookie, ...). */
+/**
+ * Whether a header name is sensitive by default: Authorization, Proxy-Authorization, Cookie,
+ * Set-Cookie, X-Api-Key, Api-Key, X-Auth-Token, X-Access-Token, X-Csrf-Token, X-Xsrf-Token,
+ * X-Amz-Security-Token, X-Goog-Api-Key, Private-Token, X-Vault-Token.
+ */
 SDIFF_API int sdiff_header_is_secret(const char *name, size_t len);
+
+/* A redacted value holds this prefix and SDIFF_REDACTED_HEX hex digits of a keyed hash. */
+#define SDIFF_REDACTED_PREFIX "hmac:"
+#define SDIFF_REDACTED_HEX 16
+
+/**
+ * Whether a value was redacted: it holds a keyed hash ("hmac:" and 16 lowercase hex
+ * digits, as written by shadowdiff/redact.h), or is the "[redacted]" of older versions.
+ */
+SDIFF_API int sdiff_value_is_redacted(const char *v, size_t len);
 
 #ifdef __cplusplus
 }

@@ -20,6 +20,10 @@ extern "C" {
  *     "text_masks":      [{"pattern": "[0-9]{2}:[0-9]{2}", "replace": "<time>"}],
  *     "allow_methods":   ["POST"],                 replayed besides GET, HEAD, OPTIONS
  *     "secret_headers":  ["X-Internal-Token"],     redacted besides the defaults
+ *     "redact_paths":    ["$.password", "$.items[*].token", "$..secret"],
+ *                                                  JSON values redacted in every body
+ *     "redact_query":    ["session_key"],          query parameters redacted besides the
+ *                                                  defaults (token, access_token, ...)
  *     "routes": {
  *       "GET /api/report":   {"ignore_paths": ["$.generated_at"]},
  *       "POST /api/orders":  {"allow": true}
@@ -61,6 +65,10 @@ SDIFF_API int sdiff_rules_method_allowed(const struct sdiff_rules *r, const char
 
 /** Extra secret header names (borrowed, valid while r lives). */
 SDIFF_API const char *const *sdiff_rules_secret_headers(const struct sdiff_rules *r, size_t *n);
+/** JSONPath patterns of values redacted in bodies (borrowed; checked by sdiff_redact_new). */
+SDIFF_API const char *const *sdiff_rules_redact_paths(const struct sdiff_rules *r, size_t *n);
+/** Extra query parameter names to redact (borrowed). */
+SDIFF_API const char *const *sdiff_rules_redact_query(const struct sdiff_rules *r, size_t *n);
 
 /**
  * A verdict threshold from the config's "thresholds" object ("min_samples", "max_mismatch",

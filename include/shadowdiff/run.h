@@ -7,6 +7,7 @@
 #include "shadowdiff/decode.h"
 #include "shadowdiff/pair.h"
 #include "shadowdiff/reasm.h"
+#include "shadowdiff/redact.h"
 #include "shadowdiff/replay.h"
 #include "shadowdiff/route.h"
 #include "shadowdiff/rules.h"
@@ -33,6 +34,11 @@ struct sdiff_capture_run_opts {
     struct sdiff_limits limits;
     double duration_s;         /* 0: no limit */
     uint64_t max_exchanges;    /* 0: no limit */
+    /* called once the source is open, before on_started and the first read: a negative return
+     * (with err set) ends the run with that status. For dropping privileges (--user). Runs on
+     * the capture's thread; may be NULL */
+    int (*on_open)(void *open_ud, struct sdiff_err *err);
+    void *open_ud;
     /* called once the source is open and filtered (e.g. to say "listening"); may be NULL */
     void (*on_started)(int live, const char *filter, void *ud);
     /* called about once a second with the counters so far (for metrics); may be NULL */
@@ -102,6 +108,11 @@ struct sdiff_judge_opts {
     const char *secondary;         /* NULL: none */
     const char *primary;           /* NULL: the recorded response is the primary's */
     struct sdiff_rules *rules;     /* borrowed */
+    /* borrowed; credentials of every exchange, recorded response and answer are replaced by
+     * keyed hashes before they are compared or stored (what is sent is not changed). Used
+     * where results are stored (the worker thread when threaded). NULL: kept as they are
+     * (--keep-secrets) */
+    struct sdiff_redact *redact;
     const struct sdiff_routes *routes; /* explicit route templates; NULL: inferred only */
     struct sdiff_replay_opts replay;
     const char *const *allow_methods;

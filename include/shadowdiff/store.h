@@ -16,9 +16,11 @@ extern "C" {
  * The SQLite file is created mode 0600, runs in WAL mode and writes in batched
  * transactions, so a crash loses at most the last uncommitted batch and never corrupts what
  * was committed. The schema version is PRAGMA user_version; a file from a newer version is
- * refused rather than misread. Sensitive header values (Authorization, Cookie, Set-Cookie,
- * Proxy-Authorization, X-Api-Key, ... plus a configurable list) are replaced by
- * "[redacted]" unless keep_secrets is set. Not thread-safe: one store per thread.
+ * refused rather than misread. Credentials are redacted before they reach the store
+ * (shadowdiff/redact.h); as a last line of defence, a sensitive header value (Authorization,
+ * Cookie, Set-Cookie, Proxy-Authorization, X-Api-Key, ... plus a configurable list) that does
+ * not hold a redactor's hash is written as "[redacted]" unless keep_secrets is set. Not
+ * thread-safe: one store per thread.
  */
 
 #define SDIFF_STORE_SCHEMA_VERSION 2
@@ -133,6 +135,22 @@ SDIFF_API int sdiff_store_each_exchange(struct sdiff_store *st,
 
 /** Path of the database file. */
 SDIFF_API const char *sdiff_store_path(const struct sdiff_store *st);
+
+/* ---- meta: small named values of the database (the redaction key, ...) ------------------ */
+
+/**
+ * Read the meta value called name into out (at most cap bytes; *len is its full length).
+ * @return 1 found, 0 not there (also for databases without a meta table), or SDIFF_EDB
+ */
+SDIFF_API int sdiff_store_meta_get(struct sdiff_store *st, const char *name, void *out,
+                                   size_t cap, size_t *len, struct sdiff_err *err);
+/**
+ * Store a meta value unless one with that name exists already (the first writer wins when
+ * two processes race; read it back with sdiff_store_meta_get). Commits what was pending.
+ * @return SDIFF_OK, SDIFF_EDB
+ */
+SDIFF_API int sdiff_store_meta_add(struct sdiff_store *st, const char *name, const void *v,
+                                   size_t len, struct sdiff_err *err);
 
 /* ---- JSON Lines -------------------------------------------------------------------------- */
 

@@ -127,10 +127,30 @@ int sdiff_header_is_secret(const char *name, size_t len)
 {
     static const char *const secret[] = {
         "authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key",
-        "api-key", "x-auth-token", "x-csrf-token", "x-xsrf-token",
+        "api-key", "x-auth-token", "x-access-token", "x-csrf-token", "x-xsrf-token",
+        "x-amz-security-token", "x-goog-api-key", "private-token", "x-vault-token",
     };
     for (size_t i = 0; i < sizeof secret / sizeof secret[0]; i++)
         if (strlen(secret[i]) == len && strncasecmp(secret[i], name, len) == 0)
             return 1;
+    return 0;
+}
+
+int sdiff_value_is_redacted(const char *v, size_t len)
+{
+    static const char legacy[] = "[redacted]";
+    const size_t plen = sizeof SDIFF_REDACTED_PREFIX - 1;
+    if (len == sizeof legacy - 1 && memcmp(v, legacy, len) == 0)
+        return 1;
+    for (size_t i = 0; i + plen + SDIFF_REDACTED_HEX <= len; i++) {
+        if (memcmp(v + i, SDIFF_REDACTED_PREFIX, plen) != 0)
+            continue;
+        size_t k = 0;
+        while (k < SDIFF_REDACTED_HEX && ((v[i + plen + k] >= '0' && v[i + plen + k] <= '9') ||
+                                          (v[i + plen + k] >= 'a' && v[i + plen + k] <= 'f')))
+            k++;
+        if (k == SDIFF_REDACTED_HEX)
+            return 1;
+    }
     return 0;
 }

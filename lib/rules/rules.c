@@ -33,7 +33,7 @@ struct sdiff_rules {
     double thresholds[4];
     unsigned thresholds_set;       /* bit i: thresholds[i] given */
     double abs_tol, rel_tol;
-    struct strv allow_methods, secret_headers;
+    struct strv allow_methods, secret_headers, redact_paths, redact_query;
     struct route_rule *routes;
     size_t nroutes;
     struct sdiff_differ *differ;   /* for routes without a rule */
@@ -72,6 +72,8 @@ void sdiff_rules_free(struct sdiff_rules *r)
     set_free(&r->global);
     strv_free(&r->allow_methods);
     strv_free(&r->secret_headers);
+    strv_free(&r->redact_paths);
+    strv_free(&r->redact_query);
     for (size_t i = 0; i < r->nroutes; i++) {
         sdiff_free(r->routes[i].route);
         set_free(&r->routes[i].set);
@@ -329,6 +331,17 @@ int sdiff_rules_parse(struct sdiff_rules **out, const char *text, size_t len, co
             rc = read_strv(v, &r->secret_headers, name, "secret_headers", err);
             json_object_del(g, "secret_headers");
         }
+        if (rc >= 0 && (v = json_object_get(root, "redact_paths")) != NULL) {
+            rc = read_strv(v, &r->redact_paths, name, "redact_paths", err);
+            for (size_t i = 0; rc >= 0 && i < r->redact_paths.n; i++)
+                if (r->redact_paths.v[i][0] != '$')
+                    rc = bad(err, name, "redact_paths", "each path starts with '$'");
+            json_object_del(g, "redact_paths");
+        }
+        if (rc >= 0 && (v = json_object_get(root, "redact_query")) != NULL) {
+            rc = read_strv(v, &r->redact_query, name, "redact_query", err);
+            json_object_del(g, "redact_query");
+        }
         if (rc >= 0 && (v = json_object_get(root, "waivers")) != NULL) {
             rc = read_waivers(v, r, name, err);
             json_object_del(g, "waivers");
@@ -478,6 +491,18 @@ const char *const *sdiff_rules_secret_headers(const struct sdiff_rules *r, size_
 {
     *n = r->secret_headers.n;
     return (const char *const *)r->secret_headers.v;
+}
+
+const char *const *sdiff_rules_redact_paths(const struct sdiff_rules *r, size_t *n)
+{
+    *n = r->redact_paths.n;
+    return (const char *const *)r->redact_paths.v;
+}
+
+const char *const *sdiff_rules_redact_query(const struct sdiff_rules *r, size_t *n)
+{
+    *n = r->redact_query.n;
+    return (const char *const *)r->redact_query.v;
 }
 
 int sdiff_rules_threshold(const struct sdiff_rules *r, const char *name, double *out)

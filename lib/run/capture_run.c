@@ -84,6 +84,11 @@ int sdiff_run_capture(const struct sdiff_capture_run_opts *o, sdiff_run_sink_fn 
     if (rc < 0)
         goto out;
 
+    if (o->on_open) {
+        rc = o->on_open(o->open_ud, err);
+        if (rc < 0)
+            goto out;
+    }
     int live = sdiff_capture_is_live(cap);
     if (o->on_started)
         o->on_started(live, filter, ud);

@@ -130,6 +130,47 @@ static void reasons_text(unsigned reasons, char *out, size_t cap)
                                   sdiff_reason_str(bit));
 }
 
+/*
+ * Credentials out of an exchange and the answers it got, before anything is compared or
+ * stored: the secrets of every message are collected first, so that an echo of the request's
+ * token in an answer is found too. The test credentials of --set-header count as secrets.
+ */
+static int redact_all(struct sdiff_judge *j, struct sdiff_exchange *ex, struct pending *p)
+{
+    struct sdiff_redact *r = j->o.redact;
+    int rc = SDIFF_OK;
+    if (r == NULL)
+        return SDIFF_OK;
+    sdiff_redact_reset(r);
+    rc = sdiff_redact_collect(r, &ex->req);
+    rc = rc < 0 ? rc : sdiff_redact_collect(r, &ex->resp);
+    for (int t = 0; p && t < T__COUNT && rc >= 0; t++)
+        if (p->res[t])
+            rc = sdiff_redact_collect(r, &p->res[t]->resp);
+    for (size_t i = 0; i < j->o.replay.nset && rc >= 0; i++) {
+        const char *hv = j->o.replay.set_headers[i], *colon = strchr(hv, ':');
+        if (colon && sdiff_header_is_secret(hv, (size_t)(colon - hv))) {
+            const char *v = colon + 1 + strspn(colon + 1, " \t");
+            const char *sp = strchr(v, ' '); /* the credentials after a scheme, and the whole */
+            rc = sdiff_redact_collect_value(r, v, strlen(v));
+            if (rc >= 0 && sp)
+                rc = sdiff_redact_collect_value(r, sp + 1, strlen(sp + 1));
+        }
+    }
+    if (rc < 0)
+        return sdiff_err_set(&j->err, rc, "judge", "out of memory redacting");
+    rc = sdiff_redact_msg(r, &ex->req, &j->err);
+    rc = rc < 0 ? rc : sdiff_redact_msg(r, &ex->resp, &j->err);
+    for (int t = 0; p && t < T__COUNT && rc >= 0; t++) {
+        if (p->res[t] == NULL)
+            continue;
+        rc = sdiff_redact_msg(r, &p->res[t]->resp, &j->err);
+        sdiff_redact_text(r, p->res[t]->errmsg, sizeof p->res[t]->errmsg);
+    }
+    sdiff_redact_text(r, ex->note, sizeof ex->note);
+    return rc;
+}
+
 static int store_exchange(struct sdiff_judge *j, struct sdiff_exchange *ex)
 {
     return j->o.copy_exchanges ? sdiff_store_put_exchange(j->o.db, ex, &j->err) : SDIFF_OK;
@@ -138,7 +179,8 @@ static int store_exchange(struct sdiff_judge *j, struct sdiff_exchange *ex)
 static int store_skipped(struct sdiff_judge *j, struct sdiff_exchange *ex, const char *route,
                          const char *why)
 {
-    int rc = store_exchange(j, ex);
+    int rc = redact_all(j, ex, NULL);
+    rc = rc < 0 ? rc : store_exchange(j, ex);
     if (rc < 0)
         return rc;
     struct sdiff_result_rec r = {
@@ -164,7 +206,8 @@ static int finish(struct sdiff_judge *j, struct pending *p)
     struct sdiff_diff_result dr;
     char reasons[256] = "", note[300] = "", cand_err[200] = "";
     const char *cls;
-    int rc = store_exchange(j, ex);
+    int rc = redact_all(j, ex, p);
+    rc = rc < 0 ? rc : store_exchange(j, ex);
     memset(&dr, 0, sizeof dr);
     dr.cls = SDIFF_CLASS_ERROR;
     if (rc >= 0)
@@ -514,6 +557,10 @@ int sdiff_judge_new(struct sdiff_judge **out, const struct sdiff_judge_opts *o,
         goto fail;
     }
     rc = sdiff_store_load_noise(o->db, load_noise, j->noise, err);
+    /* hashes in one database come from one key: the redactor's is checked against (and
+     * recorded in) the results database, or a redactor without one takes the database's */
+    if (rc >= 0 && o->redact)
+        rc = sdiff_redact_bind(o->redact, o->db, err);
     if (rc < 0)
         goto fail;
     sdiff_noise_on_add(j->noise, save_noise, j);

@@ -380,3 +380,58 @@ int sdiff_store_count_exchanges(struct sdiff_store *st, int64_t *n, struct sdiff
     sqlite3_finalize(q);
     return rc == SQLITE_ROW ? SDIFF_OK : sdiff__store_db_err(st, rc, "cannot read", err);
 }
+
+/* ---- meta ------------------------------------------------------------------------------ */
+
+/* Created when first written, so databases of earlier versions gain it without a migration. */
+#define META_TABLE                                                                             \
+    "CREATE TABLE IF NOT EXISTS meta(name TEXT PRIMARY KEY, value BLOB) WITHOUT ROWID"
+
+int sdiff_store_meta_get(struct sdiff_store *st, const char *name, void *out, size_t cap,
+                         size_t *len, struct sdiff_err *err)
+{
+    sqlite3_stmt *q = NULL;
+    int rc = sqlite3_prepare_v2(st->db, "SELECT value FROM meta WHERE name = ?", -1, &q, NULL);
+    if (rc != SQLITE_OK) {
+        /* no meta table yet: nothing stored */
+        sqlite3_finalize(q);
+        if (strstr(sqlite3_errmsg(st->db), "no such table"))
+            return 0;
+        return sdiff__store_db_err(st, rc, "cannot read", err);
+    }
+    sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC);
+    rc = sqlite3_step(q);
+    int found = rc == SQLITE_ROW;
+    if (found) {
+        size_t n = (size_t)sqlite3_column_bytes(q, 0);
+        const void *p = sqlite3_column_blob(q, 0);
+        if (n && p)
+            memcpy(out, p, n < cap ? n : cap);
+        *len = n;
+    }
+    sqlite3_finalize(q);
+    if (!found && rc != SQLITE_DONE)
+        return sdiff__store_db_err(st, rc, "cannot read", err);
+    return found;
+}
+
+int sdiff_store_meta_add(struct sdiff_store *st, const char *name, const void *v, size_t len,
+                         struct sdiff_err *err)
+{
+    int rc = sdiff_store_commit(st, err);
+    if (rc < 0)
+        return rc;
+    rc = sdiff__store_exec(st, META_TABLE, err);
+    if (rc < 0)
+        return rc;
+    sqlite3_stmt *q = NULL;
+    rc = sqlite3_prepare_v2(st->db, "INSERT OR IGNORE INTO meta(name, value) VALUES(?,?)", -1, &q,
+                            NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC);
+        sqlite3_bind_blob(q, 2, len ? v : "", (int)len, SQLITE_STATIC);
+        rc = sqlite3_step(q);
+    }
+    sqlite3_finalize(q);
+    return rc == SQLITE_DONE ? SDIFF_OK : sdiff__store_db_err(st, rc, "cannot write", err);
+}
