@@ -55,7 +55,18 @@ struct sink_ctx {
     struct sdiff_buf line;
     FILE *out;
     const char *source;
+    int commit_rc;                 /* a failed periodic commit, reported by the next sink */
+    struct sdiff_err commit_err;
 };
+
+/* About once a second: commit, so a crash loses at most a second of traffic, however slow. */
+static void on_stats(const struct sdiff_capture_run_stats *st, void *ud)
+{
+    struct sink_ctx *s = ud;
+    (void)st;
+    if (s->store && s->commit_rc >= 0)
+        s->commit_rc = sdiff_store_commit(s->store, &s->commit_err);
+}
 
 static void on_started(int live, const char *filter, void *ud)
 {
@@ -68,6 +79,10 @@ static int sink(struct sdiff_exchange *ex, void *ud, struct sdiff_err *err)
 {
     struct sink_ctx *s = ud;
     int rc = SDIFF_OK;
+    if (s->commit_rc < 0) {
+        sdiff_exchange_free(ex);
+        return sdiff_err_set(err, s->commit_rc, s->commit_err.where, "%s", s->commit_err.msg);
+    }
     if (s->redact)
         rc = sdiff_redact_exchange(s->redact, ex, err);
     if (rc < 0) {
@@ -247,6 +262,7 @@ int cmd_capture(int argc, char **argv)
     o.ports = ports;
     o.nports = nports;
     o.on_started = on_started;
+    o.on_stats = on_stats;
     s.source = o.source.interface ? o.source.interface : o.source.pcap_file;
     /* the store's last line of defence knows the same secret headers as the redactor */
     const char *secret_headers[128];
@@ -298,6 +314,10 @@ int cmd_capture(int argc, char **argv)
     cli_catch_stop_signals();
 
     rc = sdiff_run_capture(&o, sink, &s, &cli_stop_flag, &st, &err);
+    if (rc >= 0 && s.commit_rc < 0) {
+        err = s.commit_err;
+        rc = s.commit_rc;
+    }
 
     if (rc < 0 && st.source.packets == 0 && err.code != SDIFF_EDB) {
         /* Nothing was read: the source itself is the problem (missing file, interface...). */
