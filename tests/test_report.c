@@ -587,6 +587,11 @@ static void test_report__cli_exit_codes(void **state)
     assert_non_null(j);
     assert_string_equal(json_string_value(json_object_get(j, "verdict")), "fail");
     json_decref(j);
+    /* an existing, world-readable file is overwritten and made private too */
+    assert_int_equal(chmod(jpath, 0644), 0);
+    assert_int_equal(run_bin(fail, out, errp), 1);
+    assert_int_equal(stat(jpath, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0600);
 
     char *junit[] = {bin, "report", "--db", dbpath, "--run", run_s, "-f", "junit", NULL};
     assert_int_equal(run_bin(junit, out, errp), 1);

@@ -37,7 +37,7 @@ static const char USAGE[] =
 
 static int write_junit(const struct sdiff_report *rep, const char *path, struct sdiff_err *err)
 {
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    int fd = cli_open_private(path);
     FILE *f = fd < 0 ? NULL : fdopen(fd, "w");
     if (f == NULL) {
         if (fd >= 0)

@@ -196,7 +196,7 @@ int cmd_report(int argc, char **argv)
     if (brc < 0)
         return cli_fail("report", &err);
     if (out_path) {
-        int fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        int fd = cli_open_private(out_path);
         out = fd < 0 ? NULL : fdopen(fd, "w");
         if (out == NULL) {
             cli_error("report", "cannot write %s: %s", out_path, strerror(errno));
