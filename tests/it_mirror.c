@@ -267,12 +267,13 @@ static void test_mirror__faulty_candidates_become_errors(void **state)
 
     snprintf(port_s, sizeof port_s, "%d", port);
     snprintf(script, sizeof script, "%s/bad_candidate.py", tools);
-    const char *modes[][2] = {{"hang", "timeout:"}, {"reset", "reset:"}};
+    /* a reset must not be mistaken for a timeout on a loaded machine: give it time */
+    const char *modes[][3] = {{"hang", "timeout:", "0.3"}, {"reset", "reset:", "10"}};
     for (int i = 0; i < 2; i++) {
         char *argv[] = {"/usr/bin/python3", script, (char *)modes[i][0], port_s, NULL};
         int bad = sdiff_test_spawn(argv, NULL, NULL);
         assert_int_equal(sdiff_test_wait_port(port, 10), 0);
-        run_fault(modes[i][0], url, "0.3", modes[i][1]);
+        run_fault(modes[i][0], url, modes[i][2], modes[i][1]);
         sdiff_test_stop(bad, SIGKILL, 5);
     }
 }
