@@ -3,7 +3,7 @@
 # static JSON file, next to wrk against the same server with the same connection count, in
 # the same run.
 #
-# usage: tests/bench/bench_replay.sh [BUILD_DIR] [EXCHANGES] [CONNECTIONS]
+# usage: [ROUNDS=5] tests/bench/bench_replay.sh [BUILD_DIR] [EXCHANGES] [CONNECTIONS]
 #
 # Needs root (capture on lo) and the benchmark packages of .ci/packages. Loopback only;
 # everything started is stopped at exit.
@@ -40,15 +40,24 @@ wait $cap || true
 tail -1 "$work/cap.err" | cut -c1-160 | sed 's/^/# /'
 
 echo "# $want exchanges, $conns connections, nginx static JSON ($(stat -c %s "$work/items.json") bytes)"
-wrk -t2 -c"$conns" -d5s "http://127.0.0.1:$port/items.json" > "$work/wrk.out"
-wrk_rps=$(awk '/Requests\/sec/ {print $2}' "$work/wrk.out")
-start=$(date +%s.%N)
-"$bin" replay --corpus "$work/corpus.db" --candidate "http://127.0.0.1:$port" --db "$work/results.db" \
-  --concurrency "$conns" 2>"$work/replay.err" || true
-end=$(date +%s.%N)
-sd_rps=$(awk -v n="$want" -v a="$start" -v b="$end" 'BEGIN { printf "%.0f", n / (b - a) }')
-printf '%-44s %12s\n' tool requests/s
-printf '%-44s %12s\n' "wrk -c$conns (no comparison, no storage)" "$wrk_rps"
-printf '%-44s %12s\n' "shadowdiff replay --concurrency $conns" "$sd_rps"
-awk -v a="$sd_rps" -v b="$wrk_rps" 'BEGIN { printf "# shadowdiff replay reaches %.0f%% of wrk (replay, diff and SQLite included)\n", 100 * a / b }'
+# Rounds alternate wrk and replay so that both see the same background; the medians are
+# compared. A round of wrk lasts about as long as a replay.
+rounds=${ROUNDS:-5}
+printf '%-6s %14s %14s %7s\n' round wrk_rps replay_rps ratio
+for r in $(seq "$rounds"); do
+  wrk -t2 -c"$conns" -d3s "http://127.0.0.1:$port/items.json" > "$work/wrk.out"
+  w=$(awk '/Requests\/sec/ {printf "%.0f", $2}' "$work/wrk.out")
+  rm -f "$work/results.db"*
+  start=$(date +%s.%N)
+  "$bin" replay --corpus "$work/corpus.db" --candidate "http://127.0.0.1:$port" --db "$work/results.db" \
+    --concurrency "$conns" 2>"$work/replay.err" || true
+  end=$(date +%s.%N)
+  s=$(awk -v n="$want" -v a="$start" -v b="$end" 'BEGIN { printf "%.0f", n / (b - a) }')
+  echo "$w $s" >> "$work/rounds"
+  awk -v r="$r" -v w="$w" -v s="$s" 'BEGIN { printf "%-6s %14s %14s %6.0f%%\n", r, w, s, 100 * s / w }'
+done
+sort -n -k1 "$work/rounds" | awk '{ w[NR] = $1 } END { print w[int((NR + 1) / 2)] }' > "$work/wmed"
+sort -n -k2 "$work/rounds" | awk '{ s[NR] = $2 } END { print s[int((NR + 1) / 2)] }' > "$work/smed"
+awk -v w="$(cat "$work/wmed")" -v s="$(cat "$work/smed")" 'BEGIN {
+  printf "# medians: wrk %d req/s, shadowdiff replay %d req/s: %.0f%% of wrk (replay, diff and SQLite included)\n", w, s, 100 * s / w }'
 sed 's/^/# /' "$work/replay.err"
