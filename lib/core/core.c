@@ -160,7 +160,7 @@ int sdiff_buf_reserve(struct sdiff_buf *b, size_t n)
     size_t cap = b->cap ? b->cap : 64;
     while (cap < need)
         cap = cap > SIZE_MAX / 2 ? need : cap * 2;
-    if (cap > b->max + 1)
+    if (b->max < SIZE_MAX && cap > b->max + 1) /* max + 1 would wrap to 0 */
         cap = b->max + 1;
     uint8_t *d = sdiff_realloc(b->data, cap);
     if (d == NULL)
