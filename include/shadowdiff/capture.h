@@ -15,7 +15,9 @@ extern "C" {
  * mode: its fixed frames make a ring of the same size hold a hundred times fewer packets);
  * a packet waits at most 50 ms in a partly filled block. It needs CAP_NET_RAW
  * (and CAP_NET_ADMIN for some interfaces' promiscuous mode, which we do not request). The
- * packet returned by sdiff_capture_next borrows libpcap's buffer until the next call.
+ * packet returned by sdiff_capture_next borrows libpcap's buffer until the next call. A
+ * pcapng file is read by our own reader, so its interfaces may have different link types
+ * (each packet carries its own).
  * Not thread-safe, except sdiff_capture_break, which may be called from a signal handler.
  */
 

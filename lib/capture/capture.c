@@ -1,6 +1,7 @@
 /*
  * capture.c - the only file that includes <pcap.h>: opens files and interfaces, reads
- * packets, turns libpcap's errors into one-line messages a user can act on.
+ * packets, turns libpcap's errors into one-line messages a user can act on. pcapng files
+ * are read by pcapng.c instead, which keeps each interface's link type.
  */
 #include "shadowdiff/capture.h"
 
@@ -12,8 +13,20 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "capture/capture_int.h"
+
+/* A filter compiled for one link type of a pcapng file. */
+struct ng_filter {
+    int linktype;
+    struct bpf_program prog;
+};
+
 struct sdiff_capture {
     pcap_t *pc;
+    struct sdiff__pcapng *ng; /* a pcapng file: read without libpcap, see capture_int.h */
+    char *ng_expr;            /* its filter, compiled per link type as they appear */
+    struct ng_filter ng_filters[8];
+    size_t ng_nfilters;
     int live;
     int linktype;
     volatile sig_atomic_t stop;
@@ -97,9 +110,20 @@ static int open_file(struct sdiff_capture *c, const struct sdiff_capture_opts *o
             return sdiff_err_set(err, SDIFF_EIO, "capture", "%s is empty, not a pcap file",
                                  o->pcap_file);
     }
-    c->pc = pcap_open_offline_with_tstamp_precision(o->pcap_file, PCAP_TSTAMP_PRECISION_MICRO,
-                                                    ebuf);
+    FILE *f = strcmp(o->pcap_file, "-") == 0 ? stdin : fopen(o->pcap_file, "rb");
+    if (f == NULL)
+        return sdiff_err_set(err, SDIFF_EIO, "capture", "cannot open %s: %s", o->pcap_file,
+                             strerror(errno));
+    snprintf(c->name, sizeof c->name, "%s", o->pcap_file);
+    int first = getc(f);
+    if (first != EOF)
+        ungetc(first, f);
+    if (first == SDIFF_PCAPNG_FIRST_BYTE)
+        return sdiff__pcapng_open(&c->ng, f, o->pcap_file, err);
+    c->pc = pcap_fopen_offline_with_tstamp_precision(f, PCAP_TSTAMP_PRECISION_MICRO, ebuf);
     if (c->pc == NULL) {
+        if (f != stdin)
+            fclose(f); /* pcap_close closes it once libpcap has taken it */
         if (strstr(ebuf, "unknown file format") || strstr(ebuf, "bad dump file format"))
             return sdiff_err_set(err, SDIFF_EIO, "capture",
                                  "%s is not a pcap or pcapng file", o->pcap_file);
@@ -109,7 +133,6 @@ static int open_file(struct sdiff_capture *c, const struct sdiff_capture_opts *o
         return sdiff_err_set(err, SDIFF_EIO, "capture", "cannot read %s: %s", o->pcap_file,
                              ebuf);
     }
-    snprintf(c->name, sizeof c->name, "%s", o->pcap_file);
     return SDIFF_OK;
 }
 
@@ -131,6 +154,15 @@ int sdiff_capture_open(struct sdiff_capture **out, const struct sdiff_capture_op
     rc = o->interface ? open_live(c, o, err) : open_file(c, o, err);
     if (rc < 0)
         goto fail;
+    if (c->ng) {
+        /* compiled per link type by ng_filter_pass, as the interfaces appear */
+        if (o->filter && *o->filter && (c->ng_expr = sdiff_strdup(o->filter)) == NULL) {
+            rc = sdiff_err_set(err, SDIFF_ENOMEM, "capture", "out of memory");
+            goto fail;
+        }
+        *out = c;
+        return SDIFF_OK;
+    }
     c->linktype = pcap_datalink(c->pc);
     if (o->filter && *o->filter) {
         struct bpf_program prog;
@@ -160,7 +192,74 @@ void sdiff_capture_close(struct sdiff_capture *c)
         return;
     if (c->pc)
         pcap_close(c->pc);
+    sdiff__pcapng_close(c->ng);
+    for (size_t i = 0; i < c->ng_nfilters; i++)
+        pcap_freecode(&c->ng_filters[i].prog);
+    sdiff_free(c->ng_expr);
     sdiff_free(c);
+}
+
+/* libpcap compiles for DLT values; the file gives LINKTYPE values (pcap-linktype(7)). */
+static int linktype_to_dlt(int linktype)
+{
+    switch (linktype) {
+    case 101: return DLT_RAW;
+    case 100: return DLT_ATM_RFC1483;
+    default: return linktype;
+    }
+}
+
+/* Whether a pcapng packet passes the filter (compiled once per link type). */
+static int ng_filter_pass(struct sdiff_capture *c, const struct sdiff_packet *pkt,
+                          struct sdiff_err *err)
+{
+    struct ng_filter *f = NULL;
+    for (size_t i = 0; i < c->ng_nfilters && f == NULL; i++)
+        if (c->ng_filters[i].linktype == pkt->linktype)
+            f = &c->ng_filters[i];
+    if (f == NULL) {
+        if (c->ng_nfilters == sizeof c->ng_filters / sizeof c->ng_filters[0])
+            return sdiff_err_set(err, SDIFF_EINVAL, "capture",
+                                 "%s: --filter with more than %zu link types in one file",
+                                 c->name, c->ng_nfilters);
+        pcap_t *dead = pcap_open_dead(linktype_to_dlt(pkt->linktype), 262144);
+        if (dead == NULL)
+            return sdiff_err_set(err, SDIFF_ENOMEM, "capture", "out of memory");
+        f = &c->ng_filters[c->ng_nfilters];
+        int crc = pcap_compile(dead, &f->prog, c->ng_expr, 1, PCAP_NETMASK_UNKNOWN);
+        if (crc < 0)
+            sdiff_err_set(err, SDIFF_EINVAL, "capture", "bad filter \"%s\" for link type %d: %s",
+                          c->ng_expr, pkt->linktype, pcap_geterr(dead));
+        pcap_close(dead);
+        if (crc < 0)
+            return SDIFF_EINVAL;
+        f->linktype = pkt->linktype;
+        c->ng_nfilters++;
+    }
+    struct pcap_pkthdr h = {.caplen = (bpf_u_int32)pkt->caplen, .len = (bpf_u_int32)pkt->wirelen};
+    return pcap_offline_filter(&f->prog, &h, pkt->data) != 0;
+}
+
+static int ng_next(struct sdiff_capture *c, struct sdiff_packet *pkt, struct sdiff_err *err)
+{
+    for (;;) {
+        struct sdiff_err e = {0};
+        int rc = sdiff__pcapng_next(c->ng, pkt, &e);
+        if (rc == SDIFF_END)
+            return rc;
+        if (rc < 0)
+            return sdiff_err_set(err, rc, "capture", "%s: corrupt capture after %llu packets: %s",
+                                 c->name, (unsigned long long)c->st.packets, e.msg);
+        rc = c->ng_expr ? ng_filter_pass(c, pkt, err) : 1;
+        if (rc < 0)
+            return rc;
+        if (rc > 0) {
+            /* counted as libpcap counts: the packets the filter let through */
+            c->st.packets++;
+            c->st.bytes += pkt->caplen;
+            return SDIFF_OK;
+        }
+    }
 }
 
 int sdiff_capture_next(struct sdiff_capture *c, struct sdiff_packet *pkt, struct sdiff_err *err)
@@ -169,6 +268,8 @@ int sdiff_capture_next(struct sdiff_capture *c, struct sdiff_packet *pkt, struct
     const u_char *data;
     if (c->stop)
         return SDIFF_END;
+    if (c->ng)
+        return ng_next(c, pkt, err);
     int rc = pcap_next_ex(c->pc, &h, &data);
     if (rc == 0 && c->live && c->fd >= 0) {
         struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
