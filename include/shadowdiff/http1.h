@@ -121,6 +121,11 @@ SDIFF_API void sdiff_http1_resync(struct sdiff_http1 *p);
 
 /** Whether the parser is inside a message (some of its bytes were consumed). */
 SDIFF_API int sdiff_http1_in_message(const struct sdiff_http1 *p);
+/**
+ * Whether the current message's start line was valid, also after the message failed: then
+ * it is HTTP whose fields, framing or size are wrong, not bytes of another protocol.
+ */
+SDIFF_API int sdiff_http1_start_line_ok(const struct sdiff_http1 *p);
 /** Whether the connection was upgraded (a 101, or set_upgraded): bytes after are ignored. */
 SDIFF_API int sdiff_http1_upgraded(const struct sdiff_http1 *p);
 /** Stop parsing: the other direction switched protocols (the request side after a 101). */

@@ -81,6 +81,7 @@ struct sdiff_http1 {
     size_t nlines;    /* complete lines of the block processed */
     uint64_t blk_pos; /* stream offset of the block's first byte */
     struct start_line sl;
+    int sl_ok;        /* the current message's start line was valid */
     struct sdiff_buf fields; /* struct field_rec[] */
     struct sdiff_buf hdrs;   /* struct sdiff_http1_header[], built for the callbacks */
 
@@ -241,6 +242,8 @@ static void begin_block(struct sdiff_http1 *p, enum state st, uint64_t pos)
     p->blk_len = 0;
     p->line_off = 0;
     p->nlines = 0;
+    if (st == ST_HEAD)
+        p->sl_ok = 0;
     p->blk_pos = pos;
     sdiff_buf_reset(&p->buf);
     p->fields.len = 0;
@@ -408,6 +411,7 @@ static int start_line(struct sdiff_http1 *p, const uint8_t *b, size_t off, size_
     p->sl.method_off += off;
     p->sl.target_off += off;
     p->sl.reason_off += off;
+    p->sl_ok = 1;
     return SDIFF_OK;
 }
 
@@ -1036,6 +1040,7 @@ static int step_hunt(struct sdiff_http1 *p, const uint8_t **pcur, const uint8_t 
         p->blk_len = ll;
         p->line_off = ll;
         p->nlines = 0;
+        p->sl_ok = 0;
         p->fields.len = 0;
         rc = emit_begin(p, p->blk_pos);
         if (rc != 0)
@@ -1273,6 +1278,13 @@ int sdiff_http1_in_message(const struct sdiff_http1 *p)
     default:
         return 0;
     }
+}
+
+int sdiff_http1_start_line_ok(const struct sdiff_http1 *p)
+{
+    if (SDIFF_NEVER(p == NULL))
+        return 0;
+    return p->sl_ok;
 }
 
 int sdiff_http1_upgraded(const struct sdiff_http1 *p)

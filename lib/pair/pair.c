@@ -411,8 +411,9 @@ static void req_failed(struct conn *c, const struct sdiff_err *err)
     struct sdiff_pair *p = c->pair;
     struct qent *e = c->cur_req;
     if (e && !e->ex->req.present && e->ex->seq == 0 && c->next_seq == 1 &&
-        !c->info.midstream) {
-        /* The very first bytes of the connection are not HTTP: skip the connection. */
+        !c->info.midstream && !sdiff_http1_start_line_ok(c->reqp)) {
+        /* The very first bytes of the connection are not HTTP: skip the connection. (A
+         * request line followed by bad or too many fields is HTTP: that one is unparsable.) */
         c->mode = MODE_SKIP;
         p->st.conn_not_http++;
         sdiff_exchange_free(e->ex);
