@@ -175,6 +175,12 @@ static void expect_one_line_error(char *const argv[], const char *needle)
     for (size_t i = 0; i < len; i++)
         lines += msg[i] == '\n';
     assert_true(lines >= 1 && lines <= 2);
+    for (const char *l = msg; l < msg + len; l = strchr(l, '\n') + 1)
+        if (strncmp(l, "shadowdiff: capture: ", 21) != 0)
+            fail_msg("stderr line without the 'shadowdiff: capture: ' prefix: %s", l);
+    /* with nothing read, the error is the only line */
+    if (strstr(msg, "corrupt capture after") == NULL)
+        assert_int_equal(lines, 1);
     free(msg);
     sdiff_test_rmdir(dir);
     free(dir);
