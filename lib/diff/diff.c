@@ -817,7 +817,10 @@ static int compare_bodies(struct sdiff_differ *d, const struct sdiff_msg *p,
                           const struct sdiff_noise *noise, struct sdiff_diff_result *res,
                           int *differs)
 {
-    struct sdiff_slice a = {p->body, p->body_len}, b = {c->body, c->body_len};
+    /* An empty body may be NULL; mem* functions and the JSON reader want a real pointer. */
+    static const uint8_t none[1];
+    struct sdiff_slice a = {p->body_len > 0 ? p->body : none, p->body_len};
+    struct sdiff_slice b = {c->body_len > 0 ? c->body : none, c->body_len};
     if (a.len == 0 && b.len == 0) {
         res->body_kind = "empty";
         res->bytes_equal = 1;

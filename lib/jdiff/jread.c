@@ -287,7 +287,8 @@ int sdiff__jtape_parse(struct sdiff__jtape *t, struct sdiff_slice s, size_t max_
                        unsigned max_depth, const char *label, struct sdiff_err *err)
 {
     const uint8_t *const base = s.p;
-    const uint8_t *p = s.p, *const end = s.p + s.len;
+    /* an empty slice may have a NULL pointer, and NULL + 0 is undefined in C */
+    const uint8_t *p = s.p, *const end = s.len > 0 ? s.p + s.len : s.p;
     const uint8_t *bad = NULL, *q;
     const char *why = NULL;
     struct sdiff__jnode *nd, *n;
