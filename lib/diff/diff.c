@@ -116,6 +116,118 @@ static void free_strs(char **v, size_t n)
     sdiff_free(v);
 }
 
+#define MASK_MAX_ELEMENTS 10000 /* a compiled mask of a few MB at most */
+#define MASK_MAX_DEPTH 32
+
+/* p at '['; the bracket expression's closing ']' (or its last byte when unterminated). */
+static const char *bracket_end(const char *p)
+{
+    const char *q = p + 1;
+    if (*q == '^')
+        q++;
+    if (*q == ']')
+        q++;
+    while (*q && *q != ']') {
+        if (*q == '[' && (q[1] == ':' || q[1] == '.' || q[1] == '=')) {
+            char c = q[1];
+            q += 2;
+            while (*q && !(q[0] == c && q[1] == ']'))
+                q++;
+            if (*q)
+                q += 2;
+            continue;
+        }
+        q++;
+    }
+    return *q ? q : q - 1;
+}
+
+/*
+ * "{n}", "{n,}" or "{n,m}" at p: the copies regcomp makes of what it repeats (at most
+ * MASK_MAX_ELEMENTS + 1), with *end at the '}'; 0 when p does not start an interval.
+ */
+static size_t interval_copies(const char *p, const char **end)
+{
+    const char *q = p + 1;
+    size_t n = 0, m;
+    if (*q < '0' || *q > '9')
+        return 0;
+    for (; *q >= '0' && *q <= '9'; q++)
+        n = n > MASK_MAX_ELEMENTS ? n : n * 10 + (size_t)(*q - '0');
+    m = n;
+    if (*q == ',') {
+        m = n + 1; /* {n,}: n copies and a star */
+        if (q[1] >= '0' && q[1] <= '9')
+            for (m = 0, q++; *q >= '0' && *q <= '9'; q++)
+                m = m > MASK_MAX_ELEMENTS ? m : m * 10 + (size_t)(*q - '0');
+        else
+            q++;
+    }
+    if (*q != '}')
+        return 0;
+    *end = q;
+    m = m > n ? m : n;
+    return m == 0 ? 1 : m > MASK_MAX_ELEMENTS ? MASK_MAX_ELEMENTS + 1 : m;
+}
+
+/*
+ * Whether regcomp can compile a text mask in bounded memory. glibc copies what a repetition
+ * repeats ("x{3}" is "xxx", "x+" is "xx*"), so stacked or nested repetitions grow the compiled
+ * pattern exponentially (a mask of 30 bytes can take gigabytes, or overflow its stack), and
+ * so does deep nesting. Count the copies before compiling.
+ */
+static int mask_fits(const char *pat)
+{
+    size_t total[MASK_MAX_DEPTH + 1], last[MASK_MAX_DEPTH + 1];
+    int depth = 0;
+    total[0] = last[0] = 0;
+    for (const char *p = pat; *p; p++) {
+        size_t atom = 1, copies = 0;
+        switch (*p) {
+        case '\\':
+            if (p[1])
+                p++;
+            break;
+        case '[':
+            p = bracket_end(p);
+            break;
+        case '(':
+            if (depth == MASK_MAX_DEPTH)
+                return 0;
+            depth++;
+            total[depth] = last[depth] = 0;
+            continue;
+        case ')':
+            if (depth > 0)
+                atom = total[depth--] + 1;
+            break;
+        case '|':
+            last[depth] = 0;
+            continue;
+        case '*':
+        case '?':
+            copies = 1;
+            break;
+        case '+':
+            copies = 2;
+            break;
+        case '{':
+            copies = interval_copies(p, &p);
+            break;
+        }
+        if (copies > 0) {
+            total[depth] += last[depth] * (copies - 1);
+            last[depth] *= copies;
+        } else {
+            total[depth] += atom;
+            last[depth] = atom;
+        }
+        if (total[depth] > MASK_MAX_ELEMENTS)
+            return 0;
+    }
+    return 1;
+}
+
 int sdiff_differ_new(struct sdiff_differ **out, const struct sdiff_diff_opts *o,
                      struct sdiff_err *err)
 {
@@ -153,6 +265,13 @@ int sdiff_differ_new(struct sdiff_differ **out, const struct sdiff_diff_opts *o,
     if (d->masks == NULL)
         goto fail;
     for (size_t i = 0; i < o->nmasks; i++) {
+        if (!mask_fits(o->masks[i].pattern)) {
+            rc = sdiff_err_set(err, SDIFF_EINVAL, "diff",
+                               "text mask /%s/: repetitions expand it past %d elements or "
+                               "groups nest deeper than %d",
+                               o->masks[i].pattern, MASK_MAX_ELEMENTS, MASK_MAX_DEPTH);
+            goto fail;
+        }
         int rrc = regcomp(&d->masks[i].re, o->masks[i].pattern, REG_EXTENDED);
         if (rrc != 0) {
             char why[120];
