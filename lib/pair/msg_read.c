@@ -44,8 +44,12 @@ static int rd_body(const uint8_t *p, size_t len, void *ud)
 {
     struct reader *r = ud;
     r->m->body_seen += len;
-    int rc = sdiff_buf_append(&r->body, p, len);
-    return rc == SDIFF_ELIMIT ? 0 : rc;
+    /* Keep the first max_body bytes: cut the piece that crosses the limit rather than drop
+     * it, or a shorter chunk after it would be kept in its place. */
+    size_t room = r->body.max - r->body.len;
+    if (len > room)
+        len = room;
+    return len > 0 ? sdiff_buf_append(&r->body, p, len) : 0;
 }
 
 static int rd_complete(void *ud)
