@@ -7,23 +7,16 @@
  * tolerance), a pretty-printed document equals its source, and the validator agrees with the
  * differ about which documents parse.
  *
- * Build from the repository root (the lib/jdiff sources plus lib/core/core.c):
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -I include tests/fuzz/fuzz_jdiff.c
- *         lib/jdiff/jread.c lib/jdiff/jdiff.c lib/core/core.c -o fuzz_jdiff
- *   ./fuzz_jdiff -max_total_time=120 corpus/
+ * Built by CMake with -DSDIFF_FUZZ=ON (tests/fuzz/README.md), run as
+ *   build-fuzz/tests/fuzz/fuzz_jdiff -max_len=4096 corpus/ seeds/jdiff/
  */
-#include "shadowdiff/jdiff.h"
+#include "sdiff_fuzz.h"
 
-#include <stdlib.h>
 #include <string.h>
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "shadowdiff/jdiff.h"
 
-static void check(int ok)
-{
-    if (!ok)
-        abort();
-}
+#define check(x) SDIFF_FUZZ_CHECK(x)
 
 static void opts_from(uint8_t f, struct sdiff_jdiff_opts *o)
 {
@@ -73,7 +66,7 @@ static int run(const struct sdiff_jdiff_opts *o, struct sdiff_slice a, struct sd
     return rc;
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+int sdiff_fuzz_jdiff(const uint8_t *data, size_t size)
 {
     if (size < 1)
         return 0;
@@ -120,3 +113,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     sdiff_buf_dispose(&pretty);
     return 0;
 }
+
+#ifdef SDIFF_FUZZ_MAIN
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    return sdiff_fuzz_jdiff(data, size);
+}
+#endif

@@ -7,24 +7,21 @@
  * previous one (plus any gap) exactly. Checked: bytes delivered never exceed bytes fed, no
  * callback after on_close, no data after on_fin, buffered() and the flow count within limits.
  *
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude tests/fuzz/fuzz_reasm.c \
- *       lib/reasm/reasm.c lib/core/core.c lib/decode/decode.c -o fuzz_reasm
+ * Built by CMake with -DSDIFF_FUZZ=ON (tests/fuzz/README.md), run as
+ *   build-fuzz/tests/fuzz/fuzz_reasm -max_len=4096 corpus/ seeds/reasm/
  */
-#include "shadowdiff/decode.h"
-#include "shadowdiff/reasm.h"
+#include "sdiff_fuzz.h"
 
 #include <stdint.h>
-#include <stdlib.h>
 #include <string.h>
+
+#include "shadowdiff/decode.h"
+#include "shadowdiff/reasm.h"
 
 #define NTUPLES 4
 #define MAX_RECS 4096
 
-#define CHECK(x)                                                                                   \
-    do {                                                                                           \
-        if (!(x))                                                                                  \
-            abort();                                                                               \
-    } while (0)
+#define CHECK(x) SDIFF_FUZZ_CHECK(x)
 
 struct rec_dir {
     int have_last;
@@ -150,9 +147,7 @@ static void fuzz_decode(const uint8_t *data, size_t size)
     }
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+int sdiff_fuzz_reasm(const uint8_t *data, size_t size)
 {
     fuzz_decode(data, size);
     if (size < 1)
@@ -235,3 +230,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         CHECK(st.recs[i].closed);
     return 0;
 }
+
+#ifdef SDIFF_FUZZ_MAIN
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    return sdiff_fuzz_reasm(data, size);
+}
+#endif
