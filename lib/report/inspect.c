@@ -8,57 +8,15 @@
 #include <sqlite3.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
 
 #include "shadowdiff/codec.h"
 #include "shadowdiff/jdiff.h"
+#include "report/waivers.h"
 #include "shadowdiff/store.h"
 
 #define WHERE "inspect"
 #define MAX_LINES 200
 #define INLINE_BODY 4096 /* bodies up to this size go inline into the curl command */
-
-/* A database written by a newer shadowdiff may mean something else by the same tables. */
-static int check_version(sqlite3 *db, const char *path, struct sdiff_err *err)
-{
-    sqlite3_stmt *q = NULL;
-    int version = 0;
-    if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &q, NULL) == SQLITE_OK &&
-        sqlite3_step(q) == SQLITE_ROW)
-        version = sqlite3_column_int(q, 0);
-    sqlite3_finalize(q);
-    if (version > SDIFF_STORE_SCHEMA_VERSION)
-        return sdiff_err_set(err, SDIFF_EDB, WHERE,
-                             "%.150s: schema version %d is newer than this shadowdiff supports"
-                             " (%d)",
-                             path, version, SDIFF_STORE_SCHEMA_VERSION);
-    return SDIFF_OK;
-}
-
-static int open_db(const char *path, sqlite3 **db, struct sdiff_err *err)
-{
-    struct stat sb;
-    *db = NULL;
-    if (stat(path, &sb) != 0)
-        return sdiff_err_set(err, SDIFF_EIO, WHERE, "%.150s: no such file", path);
-    int rc = sqlite3_open_v2(path, db, SQLITE_OPEN_READONLY, NULL);
-    if (rc == SQLITE_OK && check_version(*db, path, err) < 0) {
-        sqlite3_close(*db);
-        *db = NULL;
-        return SDIFF_EDB;
-    }
-    if (rc == SQLITE_OK)
-        rc = sqlite3_exec(*db, "SELECT id FROM results LIMIT 0", NULL, NULL, NULL);
-    if (rc != SQLITE_OK) {
-        sdiff_err_set(err, SDIFF_EDB, WHERE, "%.150s: not a readable shadowdiff database (%.30s)",
-                      path, *db ? sqlite3_errmsg(*db) : sqlite3_errstr(rc));
-        sqlite3_close(*db);
-        *db = NULL;
-        return SDIFF_EDB;
-    }
-    sqlite3_busy_timeout(*db, 5000);
-    return SDIFF_OK;
-}
 
 int sdiff_report_shell_quote(struct sdiff_buf *b, const char *s, size_t len)
 {
@@ -307,7 +265,7 @@ int sdiff_report_inspect(const char *db_path, int64_t result_id, FILE *out,
     if (SDIFF_NEVER(db_path == NULL || out == NULL))
         return SDIFF_EINVAL;
     sdiff_buf_init(&curl, 16u << 20);
-    rc = open_db(db_path, &db, err);
+    rc = sdiff__report_open_db(db_path, WHERE, "SELECT id FROM results LIMIT 0", &db, err);
     if (rc < 0)
         goto out;
     rc = sqlite3_prepare_v2(

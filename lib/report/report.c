@@ -18,7 +18,8 @@
 #define WHERE "report"
 
 /* A database written by a newer shadowdiff may mean something else by the same tables. */
-static int check_version(sqlite3 *db, const char *path, struct sdiff_err *err)
+static int check_version(sqlite3 *db, const char *path, const char *where,
+                         struct sdiff_err *err)
 {
     sqlite3_stmt *q = NULL;
     int version = 0;
@@ -27,42 +28,51 @@ static int check_version(sqlite3 *db, const char *path, struct sdiff_err *err)
         version = sqlite3_column_int(q, 0);
     sqlite3_finalize(q);
     if (version > SDIFF_STORE_SCHEMA_VERSION)
-        return sdiff_err_set(err, SDIFF_EDB, WHERE,
+        return sdiff_err_set(err, SDIFF_EDB, where,
                              "%.150s: schema version %d is newer than this shadowdiff supports"
                              " (%d)",
                              path, version, SDIFF_STORE_SCHEMA_VERSION);
     return SDIFF_OK;
 }
 
-static int open_db(const char *path, sqlite3 **db, struct sdiff_err *err)
+int sdiff__report_open_db(const char *path, const char *where, const char *probe, sqlite3 **db,
+                          struct sdiff_err *err)
 {
     struct stat sb;
     *db = NULL;
     if (stat(path, &sb) != 0)
-        return sdiff_err_set(err, SDIFF_EIO, WHERE, "%.150s: no such file", path);
+        return sdiff_err_set(err, SDIFF_EIO, where, "%.150s: no such file", path);
     if (!S_ISREG(sb.st_mode))
-        return sdiff_err_set(err, SDIFF_EIO, WHERE, "%.150s: not a regular file", path);
+        return sdiff_err_set(err, SDIFF_EIO, where, "%.150s: not a regular file", path);
     int rc = sqlite3_open_v2(path, db, SQLITE_OPEN_READONLY, NULL);
-    if (rc == SQLITE_OK && check_version(*db, path, err) < 0) {
+    if (rc == SQLITE_OK && check_version(*db, path, where, err) < 0) {
         sqlite3_close(*db);
         *db = NULL;
         return SDIFF_EDB;
     }
     if (rc == SQLITE_OK)
-        rc = sqlite3_exec(*db, "SELECT id FROM runs LIMIT 0; SELECT id FROM results LIMIT 0",
-                          NULL, NULL, NULL);
+        rc = sqlite3_exec(*db, probe, NULL, NULL, NULL);
     if (rc != SQLITE_OK) {
-        sdiff_err_set(err, SDIFF_EDB, WHERE, "%.150s: not a readable shadowdiff database (%.30s)",
+        sdiff_err_set(err, SDIFF_EDB, where, "%.150s: not a readable shadowdiff database (%.30s)",
                       path, *db ? sqlite3_errmsg(*db) : sqlite3_errstr(rc));
         sqlite3_close(*db);
         *db = NULL;
         return SDIFF_EDB;
     }
     sqlite3_busy_timeout(*db, 5000);
+    return SDIFF_OK;
+}
+
+static int open_db(const char *path, sqlite3 **db, struct sdiff_err *err)
+{
+    int rc = sdiff__report_open_db(
+        path, WHERE, "SELECT id FROM runs LIMIT 0; SELECT id FROM results LIMIT 0", db, err);
     /* Several passes read the same pages: map the file and keep a large page cache rather
      * than copying every page in with read() on each pass. */
-    sqlite3_exec(*db, "PRAGMA mmap_size=4294967296; PRAGMA cache_size=-262144", NULL, NULL, NULL);
-    return SDIFF_OK;
+    if (rc >= 0)
+        sqlite3_exec(*db, "PRAGMA mmap_size=4294967296; PRAGMA cache_size=-262144", NULL, NULL,
+                     NULL);
+    return rc;
 }
 
 static int db_err(sqlite3 *db, struct sdiff_err *err)

@@ -1,12 +1,19 @@
 #ifndef SDIFF_REPORT_WAIVERS_H
 #define SDIFF_REPORT_WAIVERS_H
 /*
- * waivers.h - accepted differences, internal to report/: matching the waivers of the
- * database and of the config file against a report's clusters (waivers.c).
+ * waivers.h - internal to report/: matching the waivers of the database and of the config
+ * file against a report's clusters (waivers.c), and opening a results database to read.
  */
 #include <sqlite3.h>
 
 #include "shadowdiff/report.h"
+
+/*
+ * Open a results database read-only for report or inspect: a regular file, a schema this
+ * version understands, and probe (SQL) must run. Errors name where and the path, one line.
+ */
+int sdiff__report_open_db(const char *path, const char *where, const char *probe, sqlite3 **db,
+                          struct sdiff_err *err);
 
 /*
  * Match the waivers of db (table `waivers`, when it exists) and of config (may be NULL)
