@@ -108,20 +108,6 @@ static void expect_one_error(const struct run *r, const char *cmd, const char *n
         fail_msg("%s: expected '%s' in: %s", cmd, needle, r->err);
 }
 
-static sqlite3_int64 q1(const char *db, const char *sql)
-{
-    sqlite3 *h;
-    sqlite3_stmt *q;
-    if (sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
-        fail_msg("cannot open %s", db);
-    if (sqlite3_prepare_v2(h, sql, -1, &q, NULL) != SQLITE_OK)
-        fail_msg("bad query %s: %s", sql, sqlite3_errmsg(h));
-    sqlite3_int64 n = sqlite3_step(q) == SQLITE_ROW ? sqlite3_column_int64(q, 0) : -1;
-    sqlite3_finalize(q);
-    sqlite3_close(h);
-    return n;
-}
-
 static void sql(const char *db, const char *stmt)
 {
     sqlite3 *h;
@@ -212,7 +198,7 @@ static int start_candidate(const struct fault *f, char *url, size_t n)
 static void expect_fault_results(const char *db, const struct fault *f)
 {
     char q[512];
-    assert_int_equal(q1(db, "SELECT count(*) FROM results"), 3);
+    assert_int_equal(sdiff_test_db_int(db, "SELECT count(*) FROM results"), 3);
     if (f->want)
         snprintf(q, sizeof q,
                  "SELECT count(*) FROM results WHERE class = 'error' AND candidate_error LIKE"
@@ -222,9 +208,9 @@ static void expect_fault_results(const char *db, const struct fault *f)
         snprintf(q, sizeof q,
                  "SELECT count(*) FROM results WHERE class = 'error' AND note LIKE '%%%s%%'",
                  f->want_note);
-    if (q1(db, q) != 3)
+    if (sdiff_test_db_int(db, q) != 3)
         fail_msg("not every result is an error with '%s'", f->want ? f->want : f->want_note);
-    assert_int_equal(q1(db, "SELECT count(*) FROM runs WHERE finished_at IS NOT NULL"), 1);
+    assert_int_equal(sdiff_test_db_int(db, "SELECT count(*) FROM runs WHERE finished_at IS NOT NULL"), 1);
 }
 
 static void replay_fault(const struct fault *f)
@@ -313,7 +299,7 @@ static void test_bad__replay_candidate_endless_body_is_cut_at_the_body_limit(voi
     (void)state;
     replay_fault(&ENDLESS);
     /* what was kept stops at the replay's body limit (8 MiB), never more */
-    assert_int_equal(q1(tmp("results.db"), "SELECT count(*) FROM responses WHERE target ="
+    assert_int_equal(sdiff_test_db_int(tmp("results.db"), "SELECT count(*) FROM responses WHERE target ="
                                            " 'candidate' AND body_len > 8388608"),
                      0);
 }
@@ -339,7 +325,7 @@ static void test_bad__replay_candidate_slow_within_the_timeout_is_judged(void **
     assert_int_equal(exit_code(&r), 1);
     expect_stderr_lines(&r, "replay", 1);
     assert_non_null(strstr(r.err, "3 exchanges: 0 identical, 0 equivalent, 3 different, 0 error"));
-    assert_int_equal(q1(tmp("results.db"), "SELECT count(*) FROM results WHERE class ="
+    assert_int_equal(sdiff_test_db_int(tmp("results.db"), "SELECT count(*) FROM results WHERE class ="
                                            " 'different' AND candidate_status = 200"),
                      3);
     run_dispose(&r);
@@ -367,7 +353,7 @@ static void replay_file_answer(const char *answer, int want_exit, const char *wa
              "SELECT count(*) FROM results WHERE class = '%s' AND coalesce(note, '') LIKE"
              " '%%%s%%'",
              want_class, want_note);
-    if (q1(tmp("results.db"), q) != 3)
+    if (sdiff_test_db_int(tmp("results.db"), q) != 3)
         fail_msg("expected 3 results of class %s with '%s'", want_class, want_note);
     if (timed) {
         size_t len;
@@ -596,8 +582,8 @@ static void test_bad__db_from_a_newer_schema_is_refused_naming_both_versions(voi
         run_dispose(&r);
     }
     /* nothing was written to either file */
-    assert_int_equal(q1(results, "SELECT count(*) FROM runs"), 1);
-    assert_int_equal(q1(corpus, "SELECT count(*) FROM captures"), 1);
+    assert_int_equal(sdiff_test_db_int(results, "SELECT count(*) FROM runs"), 1);
+    assert_int_equal(sdiff_test_db_int(corpus, "SELECT count(*) FROM captures"), 1);
 }
 
 static void test_bad__disk_full_fails_with_one_line_and_keeps_committed_rows(void **state)
@@ -633,14 +619,14 @@ static void test_bad__disk_full_fails_with_one_line_and_keeps_committed_rows(voi
     if (strstr(last, "corpus.db: cannot write: disk full\n") == NULL)
         fail_msg("the last line is not the error: %s", r.err);
     run_dispose(&r);
-    sqlite3_int64 kept = q1(db, "SELECT count(*) FROM exchanges");
+    sqlite3_int64 kept = sdiff_test_db_int(db, "SELECT count(*) FROM exchanges");
     printf("# disk full: %lld of 2500 exchanges committed before it\n", (long long)kept);
     assert_true(kept > 0 && kept < 2500);
-    assert_int_equal(q1(db, "SELECT count(*) FROM pragma_integrity_check WHERE integrity_check"
+    assert_int_equal(sdiff_test_db_int(db, "SELECT count(*) FROM pragma_integrity_check WHERE integrity_check"
                             " <> 'ok'"),
                      0);
     /* what was committed is whole: every kept exchange has its 1000-byte body */
-    assert_int_equal(q1(db, "SELECT count(*) FROM exchanges WHERE state <> 'complete' OR"
+    assert_int_equal(sdiff_test_db_int(db, "SELECT count(*) FROM exchanges WHERE state <> 'complete' OR"
                             " length(resp_body) <> 1000"),
                      0);
 }
@@ -723,7 +709,7 @@ static void test_bad__config_route_that_cannot_match_is_refused_or_reported(void
     assert_non_null(strstr(r.err, "shadowdiff: replay: warning: config rule for route"
                                   " \"GET /api/absent\" matched no exchange\n"));
     assert_null(strstr(r.err, "GET /api/health"));
-    assert_int_equal(q1(tmp("results.db"), "SELECT count(*) FROM results"), 3);
+    assert_int_equal(sdiff_test_db_int(tmp("results.db"), "SELECT count(*) FROM results"), 3);
     run_dispose(&r);
 }
 

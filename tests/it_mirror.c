@@ -49,20 +49,6 @@ static int teardown(void **state)
     return 0;
 }
 
-static sqlite3_int64 q1(const char *db, const char *sql)
-{
-    sqlite3 *h;
-    sqlite3_stmt *q;
-    if (sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
-        fail_msg("cannot open %s", db);
-    if (sqlite3_prepare_v2(h, sql, -1, &q, NULL) != SQLITE_OK)
-        fail_msg("bad query %s: %s", sql, sqlite3_errmsg(h));
-    sqlite3_int64 n = sqlite3_step(q) == SQLITE_ROW ? sqlite3_column_int64(q, 0) : -1;
-    sqlite3_finalize(q);
-    sqlite3_close(h);
-    return n;
-}
-
 static void drive(int requests, int seed)
 {
     char cmd[20000];
@@ -101,14 +87,14 @@ static void expect_planted(const char *db)
     for (size_t i = 0; i < sizeof bugs / sizeof bugs[0]; i++) {
         snprintf(sql, sizeof sql,
                  "SELECT count(*) FROM results WHERE route = '%s' AND class = 'different'", bugs[i]);
-        if (q1(db, sql) <= 0)
+        if (sdiff_test_db_int(db, sql) <= 0)
             fail_msg("planted bug on %s not found", bugs[i]);
     }
     for (size_t i = 0; i < sizeof harmless / sizeof harmless[0]; i++) {
         snprintf(sql, sizeof sql,
                  "SELECT count(*) FROM results WHERE route = '%s' AND class NOT IN"
                  " ('identical', 'equivalent')", harmless[i]);
-        if (q1(db, sql) != 0)
+        if (sdiff_test_db_int(db, sql) != 0)
             fail_msg("harmless difference on %s judged different or error", harmless[i]);
     }
 }
@@ -175,7 +161,7 @@ static void test_mirror__live_run_finds_every_planted_bug(void **state)
     char *kd = strstr(etext, "kernel drops ");
     assert_non_null(kd);
     long kernel_drops = atol(kd + strlen("kernel drops "));
-    sqlite3_int64 ex = q1(db, "SELECT count(*) FROM exchanges");
+    sqlite3_int64 ex = sdiff_test_db_int(db, "SELECT count(*) FROM exchanges");
     if (kernel_drops == 0) {
         assert_int_equal(ex, 2000);
     } else {
@@ -184,8 +170,8 @@ static void test_mirror__live_run_finds_every_planted_bug(void **state)
         assert_null(strstr(etext, " 0 gaps (")); /* the loss is reported, never silent */
     }
     free(etext);
-    assert_int_equal(q1(db, "SELECT count(*) FROM results"), ex);
-    assert_int_equal(q1(db, "SELECT count(*) FROM results WHERE class = 'error'"), 0);
+    assert_int_equal(sdiff_test_db_int(db, "SELECT count(*) FROM results"), ex);
+    assert_int_equal(sdiff_test_db_int(db, "SELECT count(*) FROM results WHERE class = 'error'"), 0);
     expect_planted(db);
     /* the report on this real run: it fails, and its largest clusters are the planted bugs */
     char rep[4200], repcmd[20000];
@@ -199,8 +185,8 @@ static void test_mirror__live_run_finds_every_planted_bug(void **state)
              "sys.exit(0 if r[\"verdict\"] == \"fail\" and routes == want else 1)' '%s'",
              sdiff_test_bin(), db, rep, rep);
     assert_int_equal(sdiff_test_sh(repcmd, 30), 0);
-    assert_true(q1(db, "SELECT count(*) FROM results WHERE method = 'POST'") > 0);
-    assert_int_equal(q1(db, "SELECT count(*) FROM results WHERE method = 'POST' AND"
+    assert_true(sdiff_test_db_int(db, "SELECT count(*) FROM results WHERE method = 'POST'") > 0);
+    assert_int_equal(sdiff_test_db_int(db, "SELECT count(*) FROM results WHERE method = 'POST' AND"
                             " class <> 'skipped'"),
                      0);
     candidate_saw_no_post();
@@ -227,8 +213,8 @@ static void test_mirror__pcap_run_judges_the_recording(void **state)
     int st = sdiff_test_wait(sdiff_test_spawn(m, NULL, NULL), 120);
     assert_true(WIFEXITED(st));
     assert_int_equal(WEXITSTATUS(st), 0);
-    assert_int_equal(q1(db, "SELECT count(*) FROM exchanges"), 2000);
-    assert_int_equal(q1(db, "SELECT count(*) FROM results"), 2000);
+    assert_int_equal(sdiff_test_db_int(db, "SELECT count(*) FROM exchanges"), 2000);
+    assert_int_equal(sdiff_test_db_int(db, "SELECT count(*) FROM results"), 2000);
     expect_planted(db);
 }
 
@@ -243,13 +229,13 @@ static void run_fault(const char *name, const char *cand, const char *timeout, c
     int st = sdiff_test_stop(pid, SIGINT, 30);
     assert_true(WIFEXITED(st));
     assert_int_equal(WEXITSTATUS(st), 0);
-    assert_int_equal(q1(db, "SELECT count(*) FROM results"), 60);
-    sqlite3_int64 judged = q1(db, "SELECT count(*) FROM results WHERE class <> 'skipped'");
+    assert_int_equal(sdiff_test_db_int(db, "SELECT count(*) FROM results"), 60);
+    sqlite3_int64 judged = sdiff_test_db_int(db, "SELECT count(*) FROM results WHERE class <> 'skipped'");
     char sql[400];
     snprintf(sql, sizeof sql,
              "SELECT count(*) FROM results WHERE class = 'error' AND candidate_error LIKE '%s%%'",
              want);
-    sqlite3_int64 errors = q1(db, sql);
+    sqlite3_int64 errors = sdiff_test_db_int(db, sql);
     if (judged == 0 || errors != judged)
         fail_msg("%s: %lld judged, %lld errors mentioning '%s'", name, (long long)judged,
                  (long long)errors, want);
@@ -295,12 +281,12 @@ static void test_mirror__sigkill_leaves_a_readable_database(void **state)
     usleep(2500000); /* mid-run: the driver is still sending */
     sdiff_test_stop(pid, SIGKILL, 5);
     sdiff_test_wait(drv, 120);
-    assert_int_equal(q1(db, "SELECT count(*) FROM pragma_integrity_check WHERE integrity_check"
+    assert_int_equal(sdiff_test_db_int(db, "SELECT count(*) FROM pragma_integrity_check WHERE integrity_check"
                             " <> 'ok'"),
                      0);
     /* at most the last second's batch is missing; what was committed is consistent */
-    assert_true(q1(db, "SELECT count(*) FROM results") > 0);
-    assert_int_equal(q1(db, "SELECT count(*) FROM results r LEFT JOIN exchanges e"
+    assert_true(sdiff_test_db_int(db, "SELECT count(*) FROM results") > 0);
+    assert_int_equal(sdiff_test_db_int(db, "SELECT count(*) FROM results r LEFT JOIN exchanges e"
                             " ON e.id = r.exchange_id WHERE e.id IS NULL"),
                      0);
 }
@@ -329,7 +315,7 @@ static void test_mirror__burst_into_a_tiny_queue_counts_drops(void **state)
     long drops = atol(p);
     assert_true(drops > 0);
     /* everything captured is either dropped (counted) or has a result */
-    assert_int_equal(q1(db, "SELECT count(*) FROM results") + drops, 600);
+    assert_int_equal(sdiff_test_db_int(db, "SELECT count(*) FROM results") + drops, 600);
     free(err);
 }
 

@@ -105,21 +105,6 @@ static int run(char *const argv[], const char *out, const char *err, double time
     return WEXITSTATUS(st);
 }
 
-static sqlite3_int64 q1(const char *db, const char *sql)
-{
-    sqlite3 *h;
-    sqlite3_stmt *q;
-    if (sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
-        fail_msg("cannot open %s", db);
-    sqlite3_busy_timeout(h, 2000);
-    if (sqlite3_prepare_v2(h, sql, -1, &q, NULL) != SQLITE_OK)
-        fail_msg("bad query %s: %s", sql, sqlite3_errmsg(h));
-    sqlite3_int64 n = sqlite3_step(q) == SQLITE_ROW ? sqlite3_column_int64(q, 0) : -1;
-    sqlite3_finalize(q);
-    sqlite3_close(h);
-    return n;
-}
-
 /* A /proc file (its size reads as 0, so read until the end). */
 static char *read_proc(const char *path)
 {
@@ -188,12 +173,12 @@ static void expect_classes(const char *db)
         snprintf(sql, sizeof sql,
                  "SELECT count(*) FROM results WHERE route = '%s' AND class = '%s'", want[i][0],
                  want[i][1]);
-        if (q1(db, sql) != 1)
+        if (sdiff_test_db_int(db, sql) != 1)
             fail_msg("%s: expected %s %s once", db, want[i][0], want[i][1]);
     }
     /* the different secrets are shown as two different hashes, never the values */
-    assert_int_equal(q1(db, "SELECT count(*) FROM differences"), 2);
-    assert_int_equal(q1(db, "SELECT count(*) FROM differences WHERE"
+    assert_int_equal(sdiff_test_db_int(db, "SELECT count(*) FROM differences"), 2);
+    assert_int_equal(sdiff_test_db_int(db, "SELECT count(*) FROM differences WHERE"
                             " path IN ('header:set-cookie', '$.api_token')"
                             " AND kind = 'changed' AND primary_value LIKE '%hmac:%'"
                             " AND candidate_value LIKE '%hmac:%'"
@@ -221,7 +206,7 @@ static void expect_hashed_with_db_key(const char *db)
              "SELECT count(*) FROM exchanges WHERE req_headers LIKE"
              " '%%[\"Authorization\",\"Bearer %s\"]%%'",
              h);
-    assert_int_equal(q1(db, sql), 4);
+    assert_int_equal(sdiff_test_db_int(db, sql), 4);
     sdiff_redact_free(r);
 }
 
@@ -241,7 +226,7 @@ static void report_all(const char *db, const char *tag)
         assert_true(sb.st_size > 0);
         assert_int_equal(sb.st_mode & 0777, 0600);
     }
-    sqlite3_int64 n = q1(db, "SELECT max(id) FROM results");
+    sqlite3_int64 n = sdiff_test_db_int(db, "SELECT max(id) FROM results");
     assert_true(n >= 4);
     for (sqlite3_int64 id = 1; id <= n; id++) {
         char id_s[32], out[64], err[64];
@@ -298,8 +283,8 @@ static void test_privacy__no_canary_reaches_anything_written(void **state)
     assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
     st = sdiff_test_stop(jl, SIGINT, 30);
     assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-    assert_int_equal(q1(corpus, "SELECT count(*) FROM exchanges WHERE state = 'complete'"), 4);
-    assert_int_equal(q1(corpus, "SELECT count(*) FROM captures WHERE finished_at IS NOT NULL"),
+    assert_int_equal(sdiff_test_db_int(corpus, "SELECT count(*) FROM exchanges WHERE state = 'complete'"), 4);
+    assert_int_equal(sdiff_test_db_int(corpus, "SELECT count(*) FROM captures WHERE finished_at IS NOT NULL"),
                      1);
     expect_hashed_with_db_key(corpus);
     size_t len;
@@ -329,9 +314,9 @@ static void test_privacy__no_canary_reaches_anything_written(void **state)
     expect_nobody(mir);
     expect_loopback_listener(mport);
     drive();
-    for (int i = 0; i < 200 && q1(mirror_db, "SELECT count(*) FROM results") < 4; i++)
+    for (int i = 0; i < 200 && sdiff_test_db_int(mirror_db, "SELECT count(*) FROM results") < 4; i++)
         usleep(100000);
-    assert_int_equal(q1(mirror_db, "SELECT count(*) FROM results"), 4);
+    assert_int_equal(sdiff_test_db_int(mirror_db, "SELECT count(*) FROM results"), 4);
     sleep(2); /* metrics are published every second */
     snprintf(metrics_cmd, sizeof metrics_cmd,
              "curl -sf http://127.0.0.1:%d/metrics > '%s'", mport, in_dir("metrics.txt"));

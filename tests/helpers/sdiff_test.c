@@ -1,5 +1,7 @@
 #include "sdiff_test.h"
 
+#include <sqlite3.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -251,4 +253,18 @@ void sdiff_test_services_stop(struct sdiff_test_services *s)
     sdiff_test_sh(cmd, 30);
     sdiff_test_rmdir(s->dir);
     s->dir[0] = '\0';
+}
+
+long long sdiff_test_db_int(const char *db, const char *sql)
+{
+    sqlite3 *h;
+    sqlite3_stmt *q;
+    if (sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
+        fail_msg("cannot open %s", db);
+    if (sqlite3_prepare_v2(h, sql, -1, &q, NULL) != SQLITE_OK)
+        fail_msg("bad query %s: %s", sql, sqlite3_errmsg(h));
+    long long n = sqlite3_step(q) == SQLITE_ROW ? sqlite3_column_int64(q, 0) : -1;
+    sqlite3_finalize(q);
+    sqlite3_close(h);
+    return n;
 }

@@ -64,6 +64,10 @@ int sdiff_test_wait_file_contains(const char *path, const char *needle, double t
 char *sdiff_test_tmpdir(void);
 void sdiff_test_rmdir(const char *dir);
 
+/* One integer from a query on a database file opened read-only (-1 without a row); fails
+ * the test when the file does not open or the query is bad. */
+long long sdiff_test_db_int(const char *db, const char *sql);
+
 /* Run a shell command with a timeout (killed after it); its exit status, or -1. */
 int sdiff_test_sh(const char *cmd, double timeout_s);
 
