@@ -95,6 +95,38 @@ static void test_fuzz_regress__rules_inputs_load_as_files(void **state)
     free(ents);
 }
 
+/*
+ * Text masks that make glibc's regcomp take gigabytes, seconds or its whole stack (found by
+ * fuzz_rules) are refused at load; masks of a realistic size still load.
+ */
+static void test_fuzz_regress__rules_costly_masks_are_refused(void **state)
+{
+    (void)state;
+    static const char *const costly[] = {
+        "(.*){1,32000}[bc]", "a|bG++VVVVVV++*+++++++++++G", "(V?){3000}", "x++++++++++++++++",
+        "((((((((((((((((((((((((((((((((((x))))))))))))))))))))))))))))))))))",
+    };
+    static const char *const fine[] = {
+        "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
+        "[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\\\.[0-9]+)?Z",
+        "[0-9a-f]{64}", "[A-Za-z0-9+/]{20,}={0,2}", "x{1,1000}",
+    };
+    for (size_t i = 0; i < sizeof costly / sizeof costly[0] + sizeof fine / sizeof fine[0]; i++) {
+        int bad = i < sizeof costly / sizeof costly[0];
+        const char *pat = bad ? costly[i] : fine[i - sizeof costly / sizeof costly[0]];
+        char text[512];
+        snprintf(text, sizeof text, "{\"text_masks\": [{\"pattern\": \"%s\"}]}", pat);
+        struct sdiff_rules *r = NULL;
+        struct sdiff_err err = {0};
+        int rc = sdiff_rules_parse(&r, text, strlen(text), "masks.json", &err);
+        print_message("%s: %s\n", pat, rc < 0 ? err.msg : "loads");
+        assert_int_equal(rc, bad ? SDIFF_EINVAL : SDIFF_OK);
+        if (bad)
+            assert_non_null(strstr(err.msg, "text mask"));
+        sdiff_rules_free(r);
+    }
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_fuzz_regress__packets_inputs_pass),
     cmocka_unit_test(test_fuzz_regress__reasm_inputs_pass),
@@ -104,5 +136,6 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_fuzz_regress__rules_inputs_pass),
     cmocka_unit_test(test_fuzz_regress__msg_read_inputs_pass),
     cmocka_unit_test(test_fuzz_regress__rules_inputs_load_as_files),
+    cmocka_unit_test(test_fuzz_regress__rules_costly_masks_are_refused),
 };
 SDIFF_TEST_MAIN(tests)
