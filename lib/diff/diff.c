@@ -143,14 +143,14 @@ static const char *bracket_end(const char *p)
 }
 
 /*
- * "{n}", "{n,}" or "{n,m}" at p: the copies regcomp makes of what it repeats (at most
- * MASK_MAX_ELEMENTS + 1), with *end at the '}'; 0 when p does not start an interval.
+ * "{n}", "{n,}", "{n,m}" or glibc's "{,m}" at p: the copies regcomp makes of what it repeats
+ * (at most MASK_MAX_ELEMENTS + 1), with *end at the '}'; 0 when p does not start an interval.
  */
 static size_t interval_copies(const char *p, const char **end)
 {
     const char *q = p + 1;
     size_t n = 0, m;
-    if (*q < '0' || *q > '9')
+    if ((*q < '0' || *q > '9') && !(*q == ',' && q[1] >= '0' && q[1] <= '9'))
         return 0;
     for (; *q >= '0' && *q <= '9'; q++)
         n = n > MASK_MAX_ELEMENTS ? n : n * 10 + (size_t)(*q - '0');
