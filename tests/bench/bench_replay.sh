@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Replay throughput: shadowdiff replay of a 20,000-exchange corpus against nginx serving a
 # static JSON file, next to wrk against the same server with the same connection count, in
-# the same run.
+# the same run. A third column is curl_floor.c: libcurl's multi interface alone on the same
+# connections (nothing read, compared or stored), the ceiling of any libcurl replayer.
 #
 # usage: [ROUNDS=5] tests/bench/bench_replay.sh [BUILD_DIR] [EXCHANGES] [CONNECTIONS]
 #
@@ -39,25 +40,28 @@ PY
 wait $cap || true
 tail -1 "$work/cap.err" | cut -c1-160 | sed 's/^/# /'
 
+cc -O2 -o "$work/curl_floor" "$(dirname "$0")/curl_floor.c" -lcurl
+
 echo "# $want exchanges, $conns connections, nginx static JSON ($(stat -c %s "$work/items.json") bytes)"
-# Rounds alternate wrk and replay so that both see the same background; the medians are
-# compared. A round of wrk lasts about as long as a replay.
+# Rounds alternate wrk, the libcurl floor and replay so that all see the same background;
+# the medians are compared. A round of wrk lasts about as long as a replay.
 rounds=${ROUNDS:-5}
-printf '%-6s %14s %14s %7s\n' round wrk_rps replay_rps ratio
+printf '%-6s %10s %10s %10s %11s %11s %12s\n' round wrk_rps curl_rps replay_rps replay/wrk curl/wrk replay/curl
 for r in $(seq "$rounds"); do
   wrk -t2 -c"$conns" -d3s "http://127.0.0.1:$port/items.json" > "$work/wrk.out"
   w=$(awk '/Requests\/sec/ {printf "%.0f", $2}' "$work/wrk.out")
+  c=$("$work/curl_floor" "http://127.0.0.1:$port/items.json" "$want" "$conns" | awk '{printf "%.0f", $(NF-1)}')
   rm -f "$work/results.db"*
   start=$(date +%s.%N)
   "$bin" replay --corpus "$work/corpus.db" --candidate "http://127.0.0.1:$port" --db "$work/results.db" \
     --concurrency "$conns" 2>"$work/replay.err" || true
   end=$(date +%s.%N)
   s=$(awk -v n="$want" -v a="$start" -v b="$end" 'BEGIN { printf "%.0f", n / (b - a) }')
-  echo "$w $s" >> "$work/rounds"
-  awk -v r="$r" -v w="$w" -v s="$s" 'BEGIN { printf "%-6s %14s %14s %6.0f%%\n", r, w, s, 100 * s / w }'
+  echo "$w $c $s" >> "$work/rounds"
+  awk -v r="$r" -v w="$w" -v c="$c" -v s="$s" 'BEGIN {
+    printf "%-6s %10s %10s %10s %10.0f%% %10.0f%% %11.0f%%\n", r, w, c, s, 100 * s / w, 100 * c / w, 100 * s / c }'
 done
-sort -n -k1 "$work/rounds" | awk '{ w[NR] = $1 } END { print w[int((NR + 1) / 2)] }' > "$work/wmed"
-sort -n -k2 "$work/rounds" | awk '{ s[NR] = $2 } END { print s[int((NR + 1) / 2)] }' > "$work/smed"
-awk -v w="$(cat "$work/wmed")" -v s="$(cat "$work/smed")" 'BEGIN {
-  printf "# medians: wrk %d req/s, shadowdiff replay %d req/s: %.0f%% of wrk (replay, diff and SQLite included)\n", w, s, 100 * s / w }'
+med() { sort -n -k"$1" "$work/rounds" | awk -v k="$1" '{ v[NR] = $k } END { print v[int((NR + 1) / 2)] }'; }
+awk -v w="$(med 1)" -v c="$(med 2)" -v s="$(med 3)" 'BEGIN {
+  printf "# medians: wrk %d req/s, libcurl floor %d req/s (%.0f%% of wrk), shadowdiff replay %d req/s: %.0f%% of wrk, %.0f%% of the libcurl floor (replay, diff and SQLite included)\n", w, c, 100 * c / w, s, 100 * s / w, 100 * s / c }'
 sed 's/^/# /' "$work/replay.err"
