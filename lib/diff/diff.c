@@ -171,19 +171,23 @@ static size_t interval_copies(const char *p, const char **end)
 }
 
 /*
- * Whether regcomp can compile a text mask in bounded time and memory. glibc copies what a
- * repetition repeats ("x{3}" is "xxx", "x+" is "xx*"), so stacked or nested repetitions grow
- * the compiled pattern exponentially (a mask of 30 bytes can take gigabytes, or overflow its
- * stack), deep nesting overflows its recursion, and its epsilon closures make even a linear
- * count of optional copies quadratic ("(x?){9999}" takes 7 GB). Count the copies first.
+ * Why regcomp could not compile a text mask in bounded time and memory, or NULL when it
+ * can. glibc copies what a repetition repeats ("x{3}" is "xxx", "x+" is "xx*"), so nested
+ * repetitions grow the compiled pattern exponentially (a mask of 30 bytes can take
+ * gigabytes, or overflow its stack), deep nesting overflows its recursion, and its epsilon
+ * closures make even a linear count of optional copies quadratic ("(x?){9999}" takes 7 GB):
+ * count the copies first. A repetition of a repetition ("x+?", "x*+") is refused outright:
+ * it adds nothing in POSIX syntax (which has no lazy or possessive forms, so "x*?" is not
+ * what a PCRE user means), and 70 stacked "?" took glibc minutes.
  */
-static int mask_fits(const char *pat)
+static const char *mask_problem(const char *pat, char *why, size_t cap)
 {
     size_t total[MASK_MAX_DEPTH + 1], last[MASK_MAX_DEPTH + 1];
-    int depth = 0;
+    int depth = 0, repeated = 0; /* the atom before has a repetition already */
     total[0] = last[0] = 0;
     for (const char *p = pat; *p; p++) {
         size_t atom = 1, copies = 0;
+        const char *at = p;
         switch (*p) {
         case '\\':
             if (p[1])
@@ -193,10 +197,13 @@ static int mask_fits(const char *pat)
             p = bracket_end(p);
             break;
         case '(':
-            if (depth == MASK_MAX_DEPTH)
-                return 0;
+            if (depth == MASK_MAX_DEPTH) {
+                snprintf(why, cap, "groups nest deeper than %d", MASK_MAX_DEPTH);
+                return why;
+            }
             depth++;
             total[depth] = last[depth] = 0;
+            repeated = 0;
             continue;
         case ')':
             if (depth > 0)
@@ -204,6 +211,8 @@ static int mask_fits(const char *pat)
             break;
         case '|':
             last[depth] = 0;
+            total[depth]++; /* a node of its own */
+            repeated = 0;
             continue;
         case '*':
         case '?':
@@ -216,17 +225,26 @@ static int mask_fits(const char *pat)
             copies = interval_copies(p, &p);
             break;
         }
+        if (copies > 0 && repeated) {
+            snprintf(why, cap, "a repetition of a repetition (\"%.*s\" at offset %zu)",
+                     (int)(p - at + 1) < 20 ? (int)(p - at + 1) : 20, at, (size_t)(at - pat));
+            return why;
+        }
+        repeated = copies > 0;
         if (copies > 0) {
-            total[depth] += last[depth] * (copies - 1);
-            last[depth] *= copies;
+            /* the copies, and the node that makes them optional or repeated */
+            total[depth] += last[depth] * (copies - 1) + 1;
+            last[depth] = last[depth] * copies + 1;
         } else {
             total[depth] += atom;
             last[depth] = atom;
         }
-        if (total[depth] > MASK_MAX_ELEMENTS)
-            return 0;
+        if (total[depth] > MASK_MAX_ELEMENTS) {
+            snprintf(why, cap, "repetitions expand it past %d elements", MASK_MAX_ELEMENTS);
+            return why;
+        }
     }
-    return 1;
+    return NULL;
 }
 
 int sdiff_differ_new(struct sdiff_differ **out, const struct sdiff_diff_opts *o,
@@ -266,11 +284,10 @@ int sdiff_differ_new(struct sdiff_differ **out, const struct sdiff_diff_opts *o,
     if (d->masks == NULL)
         goto fail;
     for (size_t i = 0; i < o->nmasks; i++) {
-        if (!mask_fits(o->masks[i].pattern)) {
-            rc = sdiff_err_set(err, SDIFF_EINVAL, "diff",
-                               "text mask /%s/: repetitions expand it past %d elements or "
-                               "groups nest deeper than %d",
-                               o->masks[i].pattern, MASK_MAX_ELEMENTS, MASK_MAX_DEPTH);
+        char problem[96];
+        if (mask_problem(o->masks[i].pattern, problem, sizeof problem) != NULL) {
+            rc = sdiff_err_set(err, SDIFF_EINVAL, "diff", "text mask /%s/: %s",
+                               o->masks[i].pattern, problem);
             goto fail;
         }
         int rrc = regcomp(&d->masks[i].re, o->masks[i].pattern, REG_EXTENDED);
