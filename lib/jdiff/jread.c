@@ -530,6 +530,10 @@ out:
 
 size_t sdiff__jstr_check(const uint8_t *p, size_t len, int *esc)
 {
+    if (len == 0) { /* p may be NULL: "['']" in a path is an empty key */
+        *esc = 0;
+        return (size_t)-1;
+    }
     uint32_t flags = 0;
     const uint8_t *end = p + len, *bad = NULL;
     const char *why = NULL;
