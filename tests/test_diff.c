@@ -214,6 +214,46 @@ static void test_diff__candidate_bomb_is_an_error(void **state)
     free(z);
 }
 
+/* A JSON-typed body the JSON reader refuses (nested past its depth, or not JSON at all)
+ * is compared as text, and the note says so: a text diff of a JSON body is explained. */
+static void test_diff__json_compared_as_text_says_why(void **state)
+{
+    (void)state;
+    size_t deep = 100000;
+    char *a = malloc(2 * deep + 1), *b = malloc(2 * deep + 1);
+    memset(a, '[', deep);
+    memset(a + deep, ']', deep);
+    memcpy(b, a, 2 * deep);
+    b[deep - 1] = '{'; /* the innermost pair differs */
+    b[deep] = '}';
+    struct sdiff_differ *d;
+    assert_int_equal(sdiff_differ_new(&d, NULL, NULL), SDIFF_OK);
+    struct sdiff_msg p = msg_with(200, NULL, a, 2 * deep);
+    struct sdiff_msg c = msg_with(200, NULL, b, 2 * deep);
+    struct sdiff_diff_result r;
+    assert_int_equal(sdiff_differ_compare(d, &p, &c, NULL, NULL, &r, NULL), SDIFF_OK);
+    print_message("%s: %s\n", sdiff_class_str(r.cls), r.note);
+    assert_int_equal(r.cls, SDIFF_CLASS_DIFFERENT);
+    assert_non_null(strstr(r.note, "compared as text, not as JSON"));
+    assert_non_null(strstr(r.note, "deep"));
+    sdiff_diff_result_dispose(&r);
+    sdiff_msg_dispose(&p);
+    sdiff_msg_dispose(&c);
+
+    p = msg_with(200, NULL, "{\"a\":1", 6); /* cut short */
+    c = msg_with(200, NULL, "{\"a\":2", 6);
+    assert_int_equal(sdiff_differ_compare(d, &p, &c, NULL, NULL, &r, NULL), SDIFF_OK);
+    print_message("%s: %s\n", sdiff_class_str(r.cls), r.note);
+    assert_int_equal(r.cls, SDIFF_CLASS_DIFFERENT);
+    assert_non_null(strstr(r.note, "compared as text, not as JSON: primary"));
+    sdiff_diff_result_dispose(&r);
+    sdiff_differ_free(d);
+    sdiff_msg_dispose(&p);
+    sdiff_msg_dispose(&c);
+    free(a);
+    free(b);
+}
+
 static void test_diff__secondary_noise_is_learned_per_route(void **state)
 {
     (void)state;
@@ -305,6 +345,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_diff__table),
     cmocka_unit_test(test_diff__gzip_vs_plain_is_equivalent),
     cmocka_unit_test(test_diff__candidate_bomb_is_an_error),
+    cmocka_unit_test(test_diff__json_compared_as_text_says_why),
     cmocka_unit_test(test_diff__secondary_noise_is_learned_per_route),
     cmocka_unit_test(test_diff__masks_and_ignored_paths),
 };

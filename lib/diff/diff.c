@@ -852,8 +852,13 @@ static int body_json(struct sdiff_differ *d, struct sdiff_slice a, struct sdiff_
         return rc;
     }
     if (rc < 0) {
+        /* not JSON after all (or nested past the reader's depth): compared as text by the
+         * caller, and the note says why, so that a text diff of a JSON body is explained */
         sdiff_jdiff_result_dispose(&jr);
-        return SDIFF_OK; /* not JSON after all: compared as text by the caller */
+        if (res->note[0] == '\0')
+            snprintf(res->note, sizeof res->note, "compared as text, not as JSON: %.160s",
+                     jerr.msg);
+        return SDIFF_OK;
     }
     res->body_kind = "json";
     res->reasons |= json_reasons(jr.reasons);
