@@ -58,6 +58,7 @@ static size_t run_dir(const char *name, fuzz_fn fn)
     }
 
 REGRESS(packets)
+REGRESS(pcapng)
 REGRESS(reasm)
 REGRESS(http1)
 REGRESS(codec)
@@ -131,6 +132,7 @@ static void test_fuzz_regress__rules_costly_masks_are_refused(void **state)
 
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_fuzz_regress__packets_inputs_pass),
+    cmocka_unit_test(test_fuzz_regress__pcapng_inputs_pass),
     cmocka_unit_test(test_fuzz_regress__reasm_inputs_pass),
     cmocka_unit_test(test_fuzz_regress__http1_inputs_pass),
     cmocka_unit_test(test_fuzz_regress__codec_inputs_pass),

@@ -14,12 +14,12 @@ build="$(cd "${1:?usage: tests/fuzz/ci.sh BUILD_DIR [RUNS [TARGET...]]}" && pwd)
 runs="${2:-20000}"
 shift $(($# < 2 ? $# : 2))
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(packets reasm http1 codec jdiff rules msg_read)
+[ ${#targets[@]} -gt 0 ] || targets=(packets reasm http1 codec jdiff rules msg_read pcapng)
 
 # Input size caps keep every target in the thousands of runs a second (README.md here).
 max_len() {
   case "$1" in
-    packets | msg_read) echo 8192 ;;
+    packets | msg_read | pcapng) echo 8192 ;;
     http1) echo 2048 ;;
     *) echo 4096 ;;
   esac

@@ -11,6 +11,9 @@
 #   codec     gzip, zlib and raw deflate of fixture bodies, and the bodies for round trips
 #   jdiff     JSON bodies of the fixtures, each against itself and an edited copy
 #   rules     the config examples of README.md, and configs using each key
+#   pcapng    the pcaps rewritten as pcapng: both byte orders, a second interface of another
+#             link type, nanosecond and power-of-two timestamps, simple, obsolete and unknown
+#             blocks, a second section
 #
 # and then adds the committed regression inputs, fixtures/fuzz/<target>/*. Deterministic;
 # needs python3 (standard library only).
@@ -248,6 +251,65 @@ for f in pcaps:
                 responses.append(("%s-%d-%d" % (name, n, i), raw))
                 if body:
                     bodies.append(("%s-%d-%d" % (name, n, i), body))
+
+# pcapng: the first frames of each pcap as pcapng files of several shapes
+def pcapng(linktype, frames, be=False, shape=0):
+    e = ">" if be else "<"
+    def block(t, body):
+        body += b"\0" * ((4 - len(body) % 4) % 4)
+        n = len(body) + 12
+        return struct.pack(e + "II", t, n) + body + struct.pack(e + "I", n)
+    def opt(code, value):
+        return struct.pack(e + "HH", code, len(value)) + value + b"\0" * ((4 - len(value) % 4) % 4)
+    out = block(0x0A0D0D0A, struct.pack(e + "IHHq", 0x1A2B3C4D, 1, 0, -1))
+    units = 10**6
+    opts = b""
+    if shape & 1:  # nanoseconds, and a second interface of another link type first
+        out += block(1, struct.pack(e + "HHI", 101, 0, 65535))
+        opts = opt(9, bytes([9])) + opt(0, b"")
+        units = 10**9
+    elif shape & 2:  # 2^-20 s and a time offset
+        opts = opt(9, bytes([0x80 | 20])) + opt(14, struct.pack(e + "q", 3600)) + opt(0, b"")
+        units = 1 << 20
+    out += block(1, struct.pack(e + "HHI", linktype, 0, 65535) + opts)
+    ifid = 1 if shape & 1 else 0
+    for i, (ts, data, wire) in enumerate(frames):
+        t = ts * units // 10**6
+        if shape & 4 and i % 3 == 1 and ifid == 0:
+            out += block(3, struct.pack(e + "I", wire) + data)  # simple packet block
+        elif shape & 4 and i % 3 == 2:
+            out += block(2, struct.pack(e + "HHIIII", ifid, 0, t >> 32, t & 0xffffffff, len(data), wire) + data)
+        else:
+            out += block(6, struct.pack(e + "IIIII", ifid, t >> 32, t & 0xffffffff, len(data), wire) + data)
+        if shape & 4 and i == 0:
+            out += block(0x0BAD, b"custom")  # unknown: skipped
+    if shape & 8:  # a second section, which forgets the interfaces
+        out += block(0x0A0D0D0A, struct.pack(e + "IHHq", 0x1A2B3C4D, 1, 0, -1))
+        out += block(1, struct.pack(e + "HHI", linktype, 0, 65535))
+        for ts, data, wire in frames[:2]:
+            out += block(6, struct.pack(e + "IIIII", 0, ts >> 32, ts & 0xffffffff, len(data), wire) + data)
+    return out
+
+for f in pcaps[:12]:
+    r = read_pcap(os.path.join(fx, "pcap", f))
+    if r is None:
+        continue
+    linktype, frames = r
+    small, used = [], 0
+    for fr in frames:
+        if used + len(fr[1]) + 32 > 6000:
+            break
+        small.append(fr)
+        used += len(fr[1]) + 32
+    for shape in (0, 1, 2, 4, 8, 15):
+        put("pcapng", "%s-%d-le" % (f[:-5], shape), pcapng(linktype, small, False, shape))
+        if shape in (0, 15):
+            put("pcapng", "%s-%d-be" % (f[:-5], shape), pcapng(linktype, small, True, shape))
+bad = os.path.join(fx, "bad")
+for f in sorted(os.listdir(bad)) if os.path.isdir(bad) else []:
+    if f.endswith(".pcapng"):
+        with open(os.path.join(bad, f), "rb") as fh:
+            put("pcapng", "bad-" + f[:-7], fh.read()[:8192])
 
 # reasm: a few hand-made sequences too (handshake, data both ways, reordering, FIN, RST)
 put("reasm", "handshake", bytes([0x20,
