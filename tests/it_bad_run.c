@@ -618,10 +618,15 @@ static void test_bad__disk_full_fails_with_one_line_and_keeps_committed_rows(voi
         last--;
     if (strstr(last, "corpus.db: cannot write: disk full\n") == NULL)
         fail_msg("the last line is not the error: %s", r.err);
-    run_dispose(&r);
     sqlite3_int64 kept = sdiff_test_db_int(db, "SELECT count(*) FROM exchanges");
     printf("# disk full: %lld of 2500 exchanges committed before it\n", (long long)kept);
     assert_true(kept > 0 && kept < 2500);
+    /* the summary counts what was read, and says how much of it the database kept */
+    char said[100];
+    snprintf(said, sizeof said, "; %lld exchanges stored before the error\n", (long long)kept);
+    if (strstr(r.err, said) == NULL)
+        fail_msg("the summary does not say \"%s\": %s", said, r.err);
+    run_dispose(&r);
     assert_int_equal(sdiff_test_db_int(db, "SELECT count(*) FROM pragma_integrity_check WHERE integrity_check"
                             " <> 'ok'"),
                      0);

@@ -337,6 +337,11 @@ int cmd_capture(int argc, char **argv)
     }
     fflush(stdout);
     sdiff_capture_run_summary(&st, &summary);
+    int64_t kept;
+    if (rc < 0 && s.store &&
+        sdiff_store_count_exchanges(s.store, capture_id, &kept, &(struct sdiff_err){0}) >= 0)
+        /* what was read but not committed is gone: say what the database holds */
+        sdiff_buf_printf(&summary, "; %lld exchanges stored before the error", (long long)kept);
     fprintf(stderr, "shadowdiff: capture: %s\n", (const char *)summary.data);
     if (rc < 0)
         ret = cli_fail("capture", &err);

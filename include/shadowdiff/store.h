@@ -60,8 +60,8 @@ SDIFF_API int sdiff_store_put_exchange(struct sdiff_store *st, struct sdiff_exch
 /** Commit the open transaction, if any. */
 SDIFF_API int sdiff_store_commit(struct sdiff_store *st, struct sdiff_err *err);
 
-/** Number of exchanges stored (all captures). */
-SDIFF_API int sdiff_store_count_exchanges(struct sdiff_store *st, int64_t *n,
+/** Number of exchanges stored by capture capture_id, or by all captures when it is 0. */
+SDIFF_API int sdiff_store_count_exchanges(struct sdiff_store *st, int64_t capture_id, int64_t *n,
                                           struct sdiff_err *err);
 
 /* ---- runs and results ------------------------------------------------------------------ */

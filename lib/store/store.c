@@ -371,10 +371,15 @@ int sdiff_store_put_exchange(struct sdiff_store *st, struct sdiff_exchange *ex,
     return sdiff__store_batched(st, err);
 }
 
-int sdiff_store_count_exchanges(struct sdiff_store *st, int64_t *n, struct sdiff_err *err)
+int sdiff_store_count_exchanges(struct sdiff_store *st, int64_t capture_id, int64_t *n,
+                                struct sdiff_err *err)
 {
     sqlite3_stmt *q = NULL;
-    int rc = sqlite3_prepare_v2(st->db, "SELECT count(*) FROM exchanges", -1, &q, NULL);
+    int rc = sqlite3_prepare_v2(st->db,
+                                "SELECT count(*) FROM exchanges WHERE ?1 = 0 OR capture_id = ?1",
+                                -1, &q, NULL);
+    if (rc == SQLITE_OK)
+        sqlite3_bind_int64(q, 1, capture_id);
     if (rc == SQLITE_OK && (rc = sqlite3_step(q)) == SQLITE_ROW)
         *n = sqlite3_column_int64(q, 0);
     sqlite3_finalize(q);
