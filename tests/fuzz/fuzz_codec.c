@@ -202,11 +202,3 @@ int sdiff_fuzz_codec(const uint8_t *data, size_t size)
         fuzz_decode(data[0], data + 1, size - 1);
     return 0;
 }
-
-#ifdef SDIFF_FUZZ_MAIN
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
-{
-    return sdiff_fuzz_codec(data, size);
-}
-#endif

@@ -222,11 +222,3 @@ int sdiff_fuzz_http1(const uint8_t *data, size_t size)
     }
     return 0;
 }
-
-#ifdef SDIFF_FUZZ_MAIN
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
-{
-    return sdiff_fuzz_http1(data, size);
-}
-#endif

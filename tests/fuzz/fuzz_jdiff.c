@@ -113,11 +113,3 @@ int sdiff_fuzz_jdiff(const uint8_t *data, size_t size)
     sdiff_buf_dispose(&pretty);
     return 0;
 }
-
-#ifdef SDIFF_FUZZ_MAIN
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
-{
-    return sdiff_fuzz_jdiff(data, size);
-}
-#endif

@@ -141,11 +141,3 @@ int sdiff_fuzz_msg_read(const uint8_t *data, size_t size)
     sdiff_rules_free(rules);
     return 0;
 }
-
-#ifdef SDIFF_FUZZ_MAIN
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
-{
-    return sdiff_fuzz_msg_read(data, size);
-}
-#endif

@@ -199,11 +199,3 @@ out:
     sdiff_alloc_fail_after(-1);
     return 0;
 }
-
-#ifdef SDIFF_FUZZ_MAIN
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
-{
-    return sdiff_fuzz_packets(data, size);
-}
-#endif

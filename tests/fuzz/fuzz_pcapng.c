@@ -62,11 +62,3 @@ int sdiff_fuzz_pcapng(const uint8_t *data, size_t size)
     sink = sum;
     return 0;
 }
-
-#ifdef SDIFF_FUZZ_MAIN
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
-{
-    return sdiff_fuzz_pcapng(data, size);
-}
-#endif

@@ -230,11 +230,3 @@ int sdiff_fuzz_reasm(const uint8_t *data, size_t size)
         CHECK(st.recs[i].closed);
     return 0;
 }
-
-#ifdef SDIFF_FUZZ_MAIN
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
-{
-    return sdiff_fuzz_reasm(data, size);
-}
-#endif

@@ -153,11 +153,3 @@ int sdiff_fuzz_rules(const uint8_t *data, size_t size)
         sdiff_msg_dispose(&m[i]);
     return 0;
 }
-
-#ifdef SDIFF_FUZZ_MAIN
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
-{
-    return sdiff_fuzz_rules(data, size);
-}
-#endif

@@ -4,10 +4,9 @@
  * sdiff_fuzz.h - the entry points of the libFuzzer targets in tests/fuzz/.
  *
  * Each tests/fuzz/fuzz_<name>.c defines sdiff_fuzz_<name>(), which runs one input and
- * returns 0. Built with SDIFF_FUZZ_MAIN (the fuzz build, see CMakeLists.txt here) a file
- * also defines LLVMFuzzerTestOneInput, which calls it; without it, the same code links into
- * tests/test_fuzz_regress.c, which replays fixtures/fuzz/<name>/ in every build. A broken
- * invariant aborts.
+ * returns 0. In the fuzz build (CMakeLists.txt here) fuzz_main.c is the libFuzzer entry
+ * point that calls it; in every build the same code links into tests/test_fuzz_regress.c,
+ * which replays fixtures/fuzz/<name>/. A broken invariant aborts.
  */
 #include <stddef.h>
 #include <stdint.h>
