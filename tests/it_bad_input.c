@@ -17,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -26,13 +25,6 @@ static char tools[4096];
 static char *dir; /* this test's temporary directory */
 
 /* ---- helpers --------------------------------------------------------------------------- */
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static const char *bad(const char *name)
 {
@@ -53,90 +45,13 @@ static const char *tmp(const char *name)
     return path[k];
 }
 
-/* What a finished command left: exit status, stdout and stderr, wall and CPU time. */
-struct run {
-    int status;
-    char *out, *err;
-    size_t out_len, err_len;
-    double secs, cpu;
-};
-
-/* CPU seconds of the children waited for so far. */
-static double children_cpu(void)
+/* A command run with its output kept in this test's directory. */
+static struct sdiff_test_run run(char *const argv[], double timeout_s)
 {
-    struct rusage ru;
-    getrusage(RUSAGE_CHILDREN, &ru);
-    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+    return sdiff_test_run(argv, dir, timeout_s);
 }
 
-static void run_dispose(struct run *r)
-{
-    free(r->out);
-    free(r->err);
-    memset(r, 0, sizeof *r);
-}
-
-/* Run argv (killed after timeout_s) with stdout and stderr to files of this test. */
-static struct run run(char *const argv[], double timeout_s)
-{
-    struct run r = {0};
-    char out[4200], err[4200];
-    snprintf(out, sizeof out, "%s/stdout", dir);
-    snprintf(err, sizeof err, "%s/stderr", dir);
-    double t0 = now_s(), c0 = children_cpu();
-    r.status = sdiff_test_wait(sdiff_test_spawn(argv, out, err), timeout_s);
-    r.secs = now_s() - t0;
-    r.cpu = children_cpu() - c0;
-    if (r.status == -1)
-        fail_msg("%s %s did not finish within %.0f s", argv[0], argv[1], timeout_s);
-    if (WIFSIGNALED(r.status))
-        fail_msg("%s %s was killed by signal %d", argv[0], argv[1], WTERMSIG(r.status));
-    r.out = (char *)sdiff_test_read_file(out, &r.out_len);
-    r.err = (char *)sdiff_test_read_file(err, &r.err_len);
-    return r;
-}
-
-static int exit_code(const struct run *r)
-{
-    return WIFEXITED(r->status) ? WEXITSTATUS(r->status) : -1;
-}
-
-/* Lines of text (each ending in '\n'); fails on a last line without one. */
-static size_t count_lines(const char *s, size_t len)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < len; i++)
-        n += s[i] == '\n';
-    if (len > 0 && s[len - 1] != '\n')
-        fail_msg("output does not end with a newline: %s", s);
-    return n;
-}
-
-/* Every stderr line starts with "shadowdiff: <cmd>: "; there are at most max of them. */
-static void expect_stderr_lines(const struct run *r, const char *cmd, size_t max)
-{
-    char prefix[64];
-    snprintf(prefix, sizeof prefix, "shadowdiff: %s: ", cmd);
-    size_t n = count_lines(r->err, r->err_len);
-    if (n == 0 || n > max)
-        fail_msg("expected 1 to %zu lines on stderr, got %zu: %s", max, n, r->err);
-    for (const char *l = r->err; *l; l = strchr(l, '\n') + 1)
-        if (strncmp(l, prefix, strlen(prefix)) != 0)
-            fail_msg("stderr line does not start with '%s': %s", prefix, l);
-}
-
-/* Exit 2 and exactly one stderr line, "shadowdiff: <cmd>: ..." containing needle. */
-static void expect_one_error(const struct run *r, const char *cmd, const char *needle)
-{
-    if (exit_code(r) != 2)
-        fail_msg("expected exit 2, got %d; stderr: %s", exit_code(r), r->err);
-    expect_stderr_lines(r, cmd, 1);
-    if (strstr(r->err, needle) == NULL)
-        fail_msg("expected '%s' in: %s", needle, r->err);
-}
-
-static struct run capture(const char *pcap, const char *extra)
+static struct sdiff_test_run capture(const char *pcap, const char *extra)
 {
     char *argv[16] = {(char *)sdiff_test_bin(), "capture", "--pcap", (char *)pcap, "--out", "-",
                       "--checksums"};
@@ -193,7 +108,7 @@ static json_t *exchange_list(char *text)
 }
 
 /* The exchanges capture wrote equal the generator's expected list, field by field. */
-static void expect_exchanges(const struct run *r, const char *expected_path)
+static void expect_exchanges(const struct sdiff_test_run *r, const char *expected_path)
 {
     size_t len;
     char *exp_text = (char *)sdiff_test_read_file(expected_path, &len);
@@ -210,20 +125,20 @@ static void expect_exchanges(const struct run *r, const char *expected_path)
 }
 
 /* Capture a fixtures/bad case: exit 0, one summary line, the expected exchanges. */
-static struct run capture_case(const char *name)
+static struct sdiff_test_run capture_case(const char *name)
 {
     char pcap[4200], exp[4200];
     snprintf(pcap, sizeof pcap, "%s.pcap", bad(name));
     snprintf(exp, sizeof exp, "%s.expected.jsonl", bad(name));
-    struct run r = capture(pcap, NULL);
-    if (exit_code(&r) != 0)
-        fail_msg("%s: exit %d: %s", name, exit_code(&r), r.err);
-    expect_stderr_lines(&r, "capture", 1);
+    struct sdiff_test_run r = capture(pcap, NULL);
+    if (sdiff_test_exit_code(&r) != 0)
+        fail_msg("%s: exit %d: %s", name, sdiff_test_exit_code(&r), r.err);
+    sdiff_test_expect_stderr_lines(&r, "capture", 1);
     expect_exchanges(&r, exp);
     return r;
 }
 
-static void expect_summary(const struct run *r, const char *part)
+static void expect_summary(const struct sdiff_test_run *r, const char *part)
 {
     if (strstr(r->err, part) == NULL)
         fail_msg("expected '%s' in the summary: %s", part, r->err);
@@ -269,18 +184,18 @@ static int teardown(void **state)
 static void test_bad__pcap_with_wrong_magic_exits_2_with_one_line(void **state)
 {
     (void)state;
-    struct run r = capture(bad("wrong_magic.pcap"), NULL);
-    expect_one_error(&r, "capture", "wrong_magic.pcap is not a pcap or pcapng file");
+    struct sdiff_test_run r = capture(bad("wrong_magic.pcap"), NULL);
+    sdiff_test_expect_one_error(&r, "capture", "wrong_magic.pcap is not a pcap or pcapng file");
     assert_int_equal(r.out_len, 0);
-    run_dispose(&r);
+    sdiff_test_run_dispose(&r);
 }
 
 static void test_bad__pcap_with_truncated_global_header_exits_2_with_one_line(void **state)
 {
     (void)state;
-    struct run r = capture(bad("short_header.pcap"), NULL);
-    expect_one_error(&r, "capture", "short_header.pcap: truncated file header");
-    run_dispose(&r);
+    struct sdiff_test_run r = capture(bad("short_header.pcap"), NULL);
+    sdiff_test_expect_one_error(&r, "capture", "short_header.pcap: truncated file header");
+    sdiff_test_run_dispose(&r);
     /* the same from stdin */
     char cmd[9000];
     snprintf(cmd, sizeof cmd,
@@ -293,9 +208,9 @@ static void test_bad__pcap_with_truncated_global_header_exits_2_with_one_line(vo
 static void test_bad__random_bytes_exit_2_with_one_line(void **state)
 {
     (void)state;
-    struct run r = capture(bad("random.bin"), NULL);
-    expect_one_error(&r, "capture", "random.bin is not a pcap or pcapng file");
-    run_dispose(&r);
+    struct sdiff_test_run r = capture(bad("random.bin"), NULL);
+    sdiff_test_expect_one_error(&r, "capture", "random.bin is not a pcap or pcapng file");
+    sdiff_test_run_dispose(&r);
 }
 
 static void test_bad__pcap_cut_inside_its_last_packet_keeps_what_came_before(void **state)
@@ -303,33 +218,33 @@ static void test_bad__pcap_cut_inside_its_last_packet_keeps_what_came_before(voi
     (void)state;
     char pcap[4200];
     snprintf(pcap, sizeof pcap, "%s", bad("cut_last_packet.pcap"));
-    struct run r = capture(pcap, NULL);
-    assert_int_equal(exit_code(&r), 0);
-    expect_stderr_lines(&r, "capture", 1);
+    struct sdiff_test_run r = capture(pcap, NULL);
+    assert_int_equal(sdiff_test_exit_code(&r), 0);
+    sdiff_test_expect_stderr_lines(&r, "capture", 1);
     expect_exchanges(&r, bad("cut_last_packet.expected.jsonl"));
     expect_summary(&r, "2 exchanges (2 complete");
     expect_summary(&r, "; file truncated inside its last packet\n");
-    run_dispose(&r);
+    sdiff_test_run_dispose(&r);
     /* a pcapng cut inside a block says the same */
     size_t len;
     uint8_t *ng = sdiff_test_read_file(bad("multi_if.pcapng"), &len);
     write_file(tmp("cut.pcapng"), ng, len - 100);
     free(ng);
     r = capture(tmp("cut.pcapng"), NULL);
-    assert_int_equal(exit_code(&r), 0);
-    expect_stderr_lines(&r, "capture", 1);
+    assert_int_equal(sdiff_test_exit_code(&r), 0);
+    sdiff_test_expect_stderr_lines(&r, "capture", 1);
     expect_summary(&r, "; file truncated inside its last packet\n");
-    run_dispose(&r);
+    sdiff_test_run_dispose(&r);
 }
 
 static void test_bad__snaplen_cut_packets_are_gaps_never_misparsed(void **state)
 {
     (void)state;
     /* 3 segments of 1448, 1448 and 1237 bytes kept 246 bytes each: 3395 bytes missing */
-    struct run r = capture_case("snaplen");
+    struct sdiff_test_run r = capture_case("snaplen");
     expect_summary(&r, "2 exchanges (1 complete, 0 truncated, 1 gap,");
     expect_summary(&r, "; 3 gaps (3395 bytes lost);");
-    run_dispose(&r);
+    sdiff_test_run_dispose(&r);
 }
 
 static void test_bad__pcapng_with_interfaces_of_different_link_types_reads_all(void **state)
@@ -339,16 +254,16 @@ static void test_bad__pcapng_with_interfaces_of_different_link_types_reads_all(v
      * after packets of the others; libpcap alone refuses such a file */
     char pcap[4200];
     snprintf(pcap, sizeof pcap, "%s", bad("multi_if.pcapng"));
-    struct run r = capture(pcap, NULL);
-    assert_int_equal(exit_code(&r), 0);
-    expect_stderr_lines(&r, "capture", 1);
+    struct sdiff_test_run r = capture(pcap, NULL);
+    assert_int_equal(sdiff_test_exit_code(&r), 0);
+    sdiff_test_expect_stderr_lines(&r, "capture", 1);
     expect_exchanges(&r, bad("multi_if.expected.jsonl"));
     expect_summary(&r, "3 connections, 6 exchanges (6 complete,");
-    run_dispose(&r);
+    sdiff_test_run_dispose(&r);
     /* the timestamps of every interface are read in their own units: latencies are small */
     char *argv[] = {(char *)sdiff_test_bin(), "capture", "--pcap", pcap, "--out", "-", NULL};
     r = run(argv, 30);
-    assert_int_equal(exit_code(&r), 0);
+    assert_int_equal(sdiff_test_exit_code(&r), 0);
     char *save = NULL;
     int n = 0;
     for (char *l = strtok_r(r.out, "\n", &save); l; l = strtok_r(NULL, "\n", &save), n++) {
@@ -362,14 +277,14 @@ static void test_bad__pcapng_with_interfaces_of_different_link_types_reads_all(v
         json_decref(o);
     }
     assert_int_equal(n, 6);
-    run_dispose(&r);
+    sdiff_test_run_dispose(&r);
     /* a filter is compiled for each link type */
     char *fargv[] = {(char *)sdiff_test_bin(), "capture", "--pcap", pcap, "--out", "-",
                      "--filter", "ip6", NULL};
     r = run(fargv, 30);
-    assert_int_equal(exit_code(&r), 0);
+    assert_int_equal(sdiff_test_exit_code(&r), 0);
     expect_summary(&r, "1 connections, 2 exchanges (2 complete,");
-    run_dispose(&r);
+    sdiff_test_run_dispose(&r);
 }
 
 /* xorshift64*: deterministic flips, the same on every run */
@@ -390,21 +305,21 @@ static void flip_check(const char *name, int k, int status, int j)
     char out[64], err[64];
     snprintf(out, sizeof out, "out%d", j);
     snprintf(err, sizeof err, "err%d", j);
-    struct run r = {.status = status};
+    struct sdiff_test_run r = {.status = status};
     if (status == -1)
         fail_msg("%s copy %d did not finish within 20 s", name, k);
     if (WIFSIGNALED(status))
         fail_msg("%s copy %d was killed by signal %d", name, k, WTERMSIG(status));
     r.out = (char *)sdiff_test_read_file(tmp(out), &r.out_len);
     r.err = (char *)sdiff_test_read_file(tmp(err), &r.err_len);
-    int code = exit_code(&r);
+    int code = sdiff_test_exit_code(&r);
     if (code != 0 && code != 2)
         fail_msg("%s copy %d: exit %d: %s", name, k, code, r.err);
     /* exit 0: the summary; exit 2: the error, after the summary when packets were read */
-    expect_stderr_lines(&r, "capture", code == 0 ? 1 : 2);
-    if (code == 2 && count_lines(r.err, r.err_len) == 2 && strstr(r.err, " packets, ") == NULL)
+    sdiff_test_expect_stderr_lines(&r, "capture", code == 0 ? 1 : 2);
+    if (code == 2 && sdiff_test_count_lines(r.err, r.err_len) == 2 && strstr(r.err, " packets, ") == NULL)
         fail_msg("%s copy %d: two lines but no summary: %s", name, k, r.err);
-    run_dispose(&r);
+    sdiff_test_run_dispose(&r);
 }
 
 /* Flipped copies of one capture: every run exits 0 or 2 with its lines, in a few seconds. */
@@ -417,7 +332,7 @@ static void flip_run(const char *name, const char *path, const char *opts, uint6
     assert_non_null(copy);
     for (int k0 = 0; k0 < FLIP_COPIES; k0 += FLIP_PAR) {
         int pids[FLIP_PAR];
-        double c0 = children_cpu();
+        double c0 = sdiff_test_children_cpu();
         for (int j = 0; j < FLIP_PAR; j++) {
             memcpy(copy, orig, len);
             int flips = 1 + (int)(rnd(seed) % 8);
@@ -445,7 +360,7 @@ static void flip_run(const char *name, const char *path, const char *opts, uint6
             flip_check(name, k0 + j, sdiff_test_wait(pids[j], 20), j);
         /* CPU time, so that a loaded machine does not make a fast run look slow; the batch's
          * total bounds each run's */
-        double cpu = children_cpu() - c0;
+        double cpu = sdiff_test_children_cpu() - c0;
         if (cpu > 5)
             fail_msg("%s copies %d-%d took %.1f s of CPU", name, k0, k0 + FLIP_PAR - 1, cpu);
         if (cpu > *worst)
@@ -461,7 +376,7 @@ static void test_bad__bit_flipped_golden_pcaps_exit_0_or_2_and_never_crash(void 
     size_t len;
     char *list = (char *)sdiff_test_read_file(sdiff_test_fixture_path("golden.list"), &len);
     uint64_t seed = 0x5eed0fb17f11b5ULL;
-    double worst = 0, t0 = now_s();
+    double worst = 0, t0 = sdiff_test_now();
     int cases = 0;
     char *save = NULL;
     for (char *l = strtok_r(list, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
@@ -479,7 +394,7 @@ static void test_bad__bit_flipped_golden_pcaps_exit_0_or_2_and_never_crash(void 
     free(list);
     flip_run("multi_if", bad("multi_if.pcapng"), "", &seed, &worst);
     printf("# %d captures x %d flipped copies: %.1f s, slowest %d runs %.2f s of CPU\n",
-           cases + 1, FLIP_COPIES, now_s() - t0, FLIP_PAR, worst);
+           cases + 1, FLIP_COPIES, sdiff_test_now() - t0, FLIP_PAR, worst);
     assert_true(cases >= 20);
 }
 
@@ -488,22 +403,22 @@ static void test_bad__bit_flipped_golden_pcaps_exit_0_or_2_and_never_crash(void 
 static void test_bad__garbage_instead_of_http_is_counted_as_not_http(void **state)
 {
     (void)state;
-    struct run r = capture_case("garbage");
+    struct sdiff_test_run r = capture_case("garbage");
     expect_summary(&r, "2 connections, 1 exchanges (1 complete,");
     expect_summary(&r, " 1 not-http,");
-    run_dispose(&r);
+    sdiff_test_run_dispose(&r);
 }
 
 static void test_bad__header_block_over_the_limit_is_unparsable(void **state)
 {
     (void)state;
     /* a request and a response with a 70,000-byte header block; the limit is 64 KiB */
-    struct run r = capture_case("header_over_limit");
+    struct sdiff_test_run r = capture_case("header_over_limit");
     expect_summary(&r, "3 exchanges (1 complete, 0 truncated, 0 gap, 0 no_response, 2 unparsable)");
     expect_summary(&r, " 0 not-http,");
     assert_non_null(strstr(r.out, "\"note\":\"request: header block larger than 65536 bytes\""));
     assert_non_null(strstr(r.out, "\"note\":\"response: header block larger than 65536 bytes\""));
-    run_dispose(&r);
+    sdiff_test_run_dispose(&r);
 }
 
 static void test_bad__a_million_headers_stop_at_the_field_limit(void **state)
@@ -512,43 +427,43 @@ static void test_bad__a_million_headers_stop_at_the_field_limit(void **state)
     char pcap[4200], exp[4200];
     snprintf(pcap, sizeof pcap, "%s.pcap", make_large("million_headers"));
     snprintf(exp, sizeof exp, "%s.expected.jsonl", tmp("million_headers"));
-    struct run r = capture(pcap, NULL);
-    assert_int_equal(exit_code(&r), 0);
+    struct sdiff_test_run r = capture(pcap, NULL);
+    assert_int_equal(sdiff_test_exit_code(&r), 0);
     assert_true(r.cpu < 10);
-    expect_stderr_lines(&r, "capture", 1);
+    sdiff_test_expect_stderr_lines(&r, "capture", 1);
     expect_exchanges(&r, exp);
     assert_non_null(strstr(r.out, "\"note\":\"request: more than 256 header fields\""));
     expect_summary(&r, "(1 complete, 0 truncated, 0 gap, 0 no_response, 1 unparsable)");
-    run_dispose(&r);
+    sdiff_test_run_dispose(&r);
 }
 
 static void test_bad__chunk_size_over_64_bits_is_unparsable(void **state)
 {
     (void)state;
-    struct run r = capture_case("chunk_size_huge");
+    struct sdiff_test_run r = capture_case("chunk_size_huge");
     assert_non_null(strstr(r.out, "\"note\":\"response: chunk size has more than 16 hex digits\""));
     expect_summary(&r, "(1 complete, 0 truncated, 0 gap, 0 no_response, 1 unparsable)");
-    run_dispose(&r);
+    sdiff_test_run_dispose(&r);
 }
 
 static void test_bad__negative_content_length_is_unparsable(void **state)
 {
     (void)state;
-    struct run r = capture_case("negative_length");
+    struct sdiff_test_run r = capture_case("negative_length");
     assert_non_null(strstr(r.out, "\"note\":\"response: invalid content-length value\""));
     assert_non_null(strstr(r.out, "\"note\":\"request: invalid content-length value\""));
     expect_summary(&r, "(1 complete, 0 truncated, 0 gap, 0 no_response, 2 unparsable)");
-    run_dispose(&r);
+    sdiff_test_run_dispose(&r);
 }
 
 static void test_bad__conflicting_content_lengths_are_unparsable(void **state)
 {
     (void)state;
-    struct run r = capture_case("conflicting_length");
+    struct sdiff_test_run r = capture_case("conflicting_length");
     assert_non_null(strstr(r.out, "\"note\":\"response: conflicting content-length values\""));
     /* equal duplicates are one length (RFC 9110 8.6) */
     expect_summary(&r, "(2 complete, 0 truncated, 0 gap, 0 no_response, 1 unparsable)");
-    run_dispose(&r);
+    sdiff_test_run_dispose(&r);
 }
 
 static void test_bad__body_over_max_body_is_truncated_and_counted(void **state)
@@ -557,43 +472,43 @@ static void test_bad__body_over_max_body_is_truncated_and_counted(void **state)
     char pcap[4200], exp[4200];
     snprintf(pcap, sizeof pcap, "%s.pcap", make_large("big_body"));
     snprintf(exp, sizeof exp, "%s.expected.jsonl", tmp("big_body"));
-    struct run r = capture(pcap, NULL);
-    assert_int_equal(exit_code(&r), 0);
-    expect_stderr_lines(&r, "capture", 1);
+    struct sdiff_test_run r = capture(pcap, NULL);
+    assert_int_equal(sdiff_test_exit_code(&r), 0);
+    sdiff_test_expect_stderr_lines(&r, "capture", 1);
     expect_exchanges(&r, exp);
     assert_non_null(strstr(r.out, "\"note\":\"response body over the body limit\""));
     expect_summary(&r, "(1 complete, 1 truncated,");
     expect_summary(&r, "limit hits: 0 flows evicted, 0 out-of-order, 1 body,");
-    run_dispose(&r);
+    sdiff_test_run_dispose(&r);
 }
 
 static void test_bad__response_without_request_is_counted_as_orphan(void **state)
 {
     (void)state;
-    struct run r = capture_case("orphan_response");
+    struct sdiff_test_run r = capture_case("orphan_response");
     expect_summary(&r, " 1 orphan responses,");
-    run_dispose(&r);
+    sdiff_test_run_dispose(&r);
 }
 
 static void test_bad__connection_of_only_retransmissions_gives_one_exchange(void **state)
 {
     (void)state;
     /* conn 1: each segment 25 times; conn 2: one server segment 25 times, nothing else */
-    struct run r = capture_case("retransmissions_only");
+    struct sdiff_test_run r = capture_case("retransmissions_only");
     expect_summary(&r, "2 connections, 1 exchanges (1 complete,");
-    run_dispose(&r);
+    sdiff_test_run_dispose(&r);
 }
 
 /* ---- diff -------------------------------------------------------------------------------- */
 
 /* `shadowdiff diff` on two files, through /usr/bin/time for the peak memory (KiB, or 0). */
-static struct run diff(const char *a, const char *b, const char *format, long *max_kib)
+static struct sdiff_test_run diff(const char *a, const char *b, const char *format, long *max_kib)
 {
     char *argv[] = {"/usr/bin/time", "-f", "maxrss %M", "-o", (char *)tmp("time"),
                     (char *)sdiff_test_bin(), "diff", (char *)a, (char *)b, "--format",
                     (char *)format, NULL};
     int timed = access("/usr/bin/time", X_OK) == 0;
-    struct run r = run(timed ? argv : argv + 5, 60);
+    struct sdiff_test_run r = run(timed ? argv : argv + 5, 60);
     *max_kib = 0;
     if (timed) {
         size_t len;
@@ -613,8 +528,8 @@ static void test_bad__diff_of_a_decompression_bomb_is_an_error_not_out_of_memory
                              "Content-Length: 7\r\n\r\n{\"a\":1}";
     write_file(tmp("ok.http"), ok, sizeof ok - 1);
     long kib;
-    struct run r = diff(tmp("ok.http"), bad("bomb.http"), "json", &kib);
-    assert_int_equal(exit_code(&r), 2);
+    struct sdiff_test_run r = diff(tmp("ok.http"), bad("bomb.http"), "json", &kib);
+    assert_int_equal(sdiff_test_exit_code(&r), 2);
     assert_int_equal(r.err_len, 0);
     json_t *o = json_loads(r.out, 0, NULL);
     assert_non_null(o);
@@ -626,7 +541,7 @@ static void test_bad__diff_of_a_decompression_bomb_is_an_error_not_out_of_memory
     json_decref(o);
     printf("# bomb: %.2f s, peak %ld KiB\n", r.secs, kib);
     assert_true(kib < 512 * 1024); /* bounded by the 64 MiB decode cap, never 1 GiB */
-    run_dispose(&r);
+    sdiff_test_run_dispose(&r);
 }
 
 static void test_bad__diff_of_invalid_utf8_json_bodies_is_classified(void **state)
@@ -639,8 +554,8 @@ static void test_bad__diff_of_invalid_utf8_json_bodies_is_classified(void **stat
     write_file(tmp("latin1.json"), latin1, sizeof latin1 - 1);
     write_file(tmp("broken.json"), broken, sizeof broken - 1);
     long kib;
-    struct run r = diff(tmp("good.json"), tmp("latin1.json"), "json", &kib);
-    assert_int_equal(exit_code(&r), 1);
+    struct sdiff_test_run r = diff(tmp("good.json"), tmp("latin1.json"), "json", &kib);
+    assert_int_equal(sdiff_test_exit_code(&r), 1);
     json_t *o = json_loads(r.out, 0, NULL);
     if (o == NULL)
         fail_msg("diff --format json is not JSON: %s", r.out);
@@ -652,20 +567,20 @@ static void test_bad__diff_of_invalid_utf8_json_bodies_is_classified(void **stat
     assert_string_equal(json_string_value(json_object_get(d, "candidate")),
                         "{\"name\":\"caf\\xe9\",\"n\":1}");
     json_decref(o);
-    run_dispose(&r);
+    sdiff_test_run_dispose(&r);
     r = diff(tmp("broken.json"), tmp("broken.json"), "text", &kib);
-    assert_int_equal(exit_code(&r), 0);
+    assert_int_equal(sdiff_test_exit_code(&r), 0);
     assert_non_null(strstr(r.out, "identical"));
-    run_dispose(&r);
+    sdiff_test_run_dispose(&r);
     r = diff(tmp("latin1.json"), tmp("broken.json"), "json", &kib);
-    assert_int_equal(exit_code(&r), 1);
+    assert_int_equal(sdiff_test_exit_code(&r), 1);
     o = json_loads(r.out, 0, NULL);
     assert_non_null(o);
     d = json_array_get(json_object_get(o, "differences"), 0);
     assert_string_equal(json_string_value(json_object_get(d, "candidate")),
                         "{\"name\":\"\\xff\\xfe\",\"x\":\"\\xc0\\xaf\\xed\\xa0\\x80\"}");
     json_decref(o);
-    run_dispose(&r);
+    sdiff_test_run_dispose(&r);
 }
 
 /* "[[[...]]]" or {"a":{"a":...1...}} nested depth deep; caller frees. */
@@ -712,16 +627,16 @@ static void test_bad__diff_of_json_nested_100000_deep_is_classified(void **state
         long kib;
         char a[4200];
         snprintf(a, sizeof a, "%s", tmp(cases[i].a));
-        struct run r = diff(a, tmp(cases[i].b), "json", &kib);
-        if (exit_code(&r) != cases[i].code)
-            fail_msg("%s vs %s: exit %d: %s%s", cases[i].a, cases[i].b, exit_code(&r), r.out,
+        struct sdiff_test_run r = diff(a, tmp(cases[i].b), "json", &kib);
+        if (sdiff_test_exit_code(&r) != cases[i].code)
+            fail_msg("%s vs %s: exit %d: %s%s", cases[i].a, cases[i].b, sdiff_test_exit_code(&r), r.out,
                      r.err);
         json_t *o = json_loads(r.out, 0, NULL);
         assert_non_null(o);
         assert_string_equal(json_string_value(json_object_get(o, "class")), cases[i].cls);
         json_decref(o);
         assert_true(r.cpu < 10);
-        run_dispose(&r);
+        sdiff_test_run_dispose(&r);
     }
 }
 

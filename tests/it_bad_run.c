@@ -28,13 +28,6 @@ static char mnt[4200]; /* a tmpfs mounted by the test, unmounted by its teardown
 
 /* ---- helpers --------------------------------------------------------------------------- */
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* A path in this test's directory; eight calls may be in use at once. */
 static const char *tmp(const char *name)
 {
@@ -45,67 +38,10 @@ static const char *tmp(const char *name)
     return path[k];
 }
 
-struct run {
-    int status;
-    char *out, *err;
-    size_t out_len, err_len;
-    double secs;
-};
-
-static void run_dispose(struct run *r)
+/* A command run with its output kept in this test's directory. */
+static struct sdiff_test_run run(char *const argv[], double timeout_s)
 {
-    free(r->out);
-    free(r->err);
-    memset(r, 0, sizeof *r);
-}
-
-/* Run argv (NULL-terminated, killed after timeout_s); stdout and stderr kept. */
-static struct run run(char *const argv[], double timeout_s)
-{
-    struct run r = {0};
-    char out[4200], err[4200];
-    snprintf(out, sizeof out, "%s/stdout", dir);
-    snprintf(err, sizeof err, "%s/stderr", dir);
-    double t0 = now_s();
-    r.status = sdiff_test_wait(sdiff_test_spawn(argv, out, err), timeout_s);
-    r.secs = now_s() - t0;
-    if (r.status == -1)
-        fail_msg("%s %s did not finish within %.0f s", argv[0], argv[1], timeout_s);
-    if (WIFSIGNALED(r.status))
-        fail_msg("%s %s was killed by signal %d", argv[0], argv[1], WTERMSIG(r.status));
-    r.out = (char *)sdiff_test_read_file(out, &r.out_len);
-    r.err = (char *)sdiff_test_read_file(err, &r.err_len);
-    return r;
-}
-
-static int exit_code(const struct run *r)
-{
-    return WIFEXITED(r->status) ? WEXITSTATUS(r->status) : -1;
-}
-
-/* Every stderr line starts with "shadowdiff: <cmd>: "; 1 to max of them. */
-static void expect_stderr_lines(const struct run *r, const char *cmd, size_t max)
-{
-    char prefix[64];
-    snprintf(prefix, sizeof prefix, "shadowdiff: %s: ", cmd);
-    size_t n = 0;
-    for (size_t i = 0; i < r->err_len; i++)
-        n += r->err[i] == '\n';
-    if (n == 0 || n > max || r->err[r->err_len - 1] != '\n')
-        fail_msg("expected 1 to %zu lines on stderr, got %zu: %s", max, n, r->err);
-    for (const char *l = r->err; *l; l = strchr(l, '\n') + 1)
-        if (strncmp(l, prefix, strlen(prefix)) != 0)
-            fail_msg("stderr line does not start with '%s': %s", prefix, l);
-}
-
-/* Exit 2 and exactly one stderr line, "shadowdiff: <cmd>: ..." containing needle. */
-static void expect_one_error(const struct run *r, const char *cmd, const char *needle)
-{
-    if (exit_code(r) != 2)
-        fail_msg("%s: expected exit 2, got %d; stderr: %s", cmd, exit_code(r), r->err);
-    expect_stderr_lines(r, cmd, 1);
-    if (strstr(r->err, needle) == NULL)
-        fail_msg("%s: expected '%s' in: %s", cmd, needle, r->err);
+    return sdiff_test_run(argv, dir, timeout_s);
 }
 
 static void sql(const char *db, const char *stmt)
@@ -130,10 +66,10 @@ static void make_corpus(const char *pcap_path, const char *db)
 {
     char *argv[] = {(char *)sdiff_test_bin(), "capture", "--pcap", (char *)pcap_path, "--out",
                     (char *)db, NULL};
-    struct run r = run(argv, 60);
-    if (exit_code(&r) != 0)
+    struct sdiff_test_run r = run(argv, 60);
+    if (sdiff_test_exit_code(&r) != 0)
         fail_msg("capture %s: %s", pcap_path, r.err);
-    run_dispose(&r);
+    sdiff_test_run_dispose(&r);
 }
 
 static void write_file(const char *path, const void *data, size_t len)
@@ -221,11 +157,11 @@ static void replay_fault(const struct fault *f)
     char *argv[] = {(char *)sdiff_test_bin(), "replay", "--corpus", (char *)tmp("corpus.db"),
                     "--candidate", url, "--db", (char *)tmp("results.db"), "--timeout",
                     (char *)f->timeout, "--connect-timeout", "1", NULL};
-    struct run r = run(argv, 60);
+    struct sdiff_test_run r = run(argv, 60);
     printf("# replay, candidate %s: %.2f s\n", f->mode ? f->mode : "refusing", r.secs);
     /* exit 2: candidate failures and nothing different */
-    assert_int_equal(exit_code(&r), 2);
-    expect_stderr_lines(&r, "replay", 1);
+    assert_int_equal(sdiff_test_exit_code(&r), 2);
+    sdiff_test_expect_stderr_lines(&r, "replay", 1);
     assert_non_null(strstr(r.err, "3 exchanges: 0 identical, 0 equivalent, 0 different, 3 error"));
     if (f->want) {
         char counted[64];
@@ -235,7 +171,7 @@ static void replay_fault(const struct fault *f)
     }
     assert_true(r.secs < f->max_s);
     expect_fault_results(tmp("results.db"), f);
-    run_dispose(&r);
+    sdiff_test_run_dispose(&r);
     if (pid)
         sdiff_test_stop(pid, SIGKILL, 5);
 }
@@ -248,16 +184,16 @@ static void mirror_fault(const struct fault *f)
                     (char *)pcap("pcap/basic_keepalive.pcap"), "--port", "8080", "--candidate",
                     url, "--db", (char *)tmp("mirror.db"), "--timeout", (char *)f->timeout,
                     "--connect-timeout", "1", NULL};
-    struct run r = run(argv, 60);
+    struct sdiff_test_run r = run(argv, 60);
     printf("# mirror --pcap, candidate %s: %.2f s\n", f->mode ? f->mode : "refusing", r.secs);
     /* exit 0 whatever the parity: the results are read with report */
-    if (exit_code(&r) != 0)
-        fail_msg("mirror: exit %d: %s", exit_code(&r), r.err);
-    expect_stderr_lines(&r, "mirror", 2); /* the capture's summary and the run's */
+    if (sdiff_test_exit_code(&r) != 0)
+        fail_msg("mirror: exit %d: %s", sdiff_test_exit_code(&r), r.err);
+    sdiff_test_expect_stderr_lines(&r, "mirror", 2); /* the capture's summary and the run's */
     assert_non_null(strstr(r.err, "3 exchanges: 0 identical, 0 equivalent, 0 different, 3 error"));
     assert_true(r.secs < f->max_s);
     expect_fault_results(tmp("mirror.db"), f);
-    run_dispose(&r);
+    sdiff_test_run_dispose(&r);
     if (pid)
         sdiff_test_stop(pid, SIGKILL, 5);
 }
@@ -321,14 +257,14 @@ static void test_bad__replay_candidate_slow_within_the_timeout_is_judged(void **
     char *argv[] = {(char *)sdiff_test_bin(), "replay", "--corpus", (char *)tmp("corpus.db"),
                     "--candidate", url, "--db", (char *)tmp("results.db"), "--timeout", "10",
                     NULL};
-    struct run r = run(argv, 60);
-    assert_int_equal(exit_code(&r), 1);
-    expect_stderr_lines(&r, "replay", 1);
+    struct sdiff_test_run r = run(argv, 60);
+    assert_int_equal(sdiff_test_exit_code(&r), 1);
+    sdiff_test_expect_stderr_lines(&r, "replay", 1);
     assert_non_null(strstr(r.err, "3 exchanges: 0 identical, 0 equivalent, 3 different, 0 error"));
     assert_int_equal(sdiff_test_db_int(tmp("results.db"), "SELECT count(*) FROM results WHERE class ="
                                            " 'different' AND candidate_status = 200"),
                      3);
-    run_dispose(&r);
+    sdiff_test_run_dispose(&r);
     sdiff_test_stop(pid, SIGKILL, 5);
 }
 
@@ -344,10 +280,10 @@ static void replay_file_answer(const char *answer, int want_exit, const char *wa
                     (char *)sdiff_test_bin(), "replay", "--corpus", (char *)tmp("corpus.db"),
                     "--candidate", url, "--db", (char *)tmp("results.db"), NULL};
     int timed = access("/usr/bin/time", X_OK) == 0;
-    struct run r = run(timed ? argv : argv + 5, 60);
-    if (exit_code(&r) != want_exit)
-        fail_msg("replay: exit %d: %s", exit_code(&r), r.err);
-    expect_stderr_lines(&r, "replay", 1);
+    struct sdiff_test_run r = run(timed ? argv : argv + 5, 60);
+    if (sdiff_test_exit_code(&r) != want_exit)
+        fail_msg("replay: exit %d: %s", sdiff_test_exit_code(&r), r.err);
+    sdiff_test_expect_stderr_lines(&r, "replay", 1);
     char q[512];
     snprintf(q, sizeof q,
              "SELECT count(*) FROM results WHERE class = '%s' AND coalesce(note, '') LIKE"
@@ -363,7 +299,7 @@ static void replay_file_answer(const char *answer, int want_exit, const char *wa
         assert_true(kib < 512 * 1024);
         free(t);
     }
-    run_dispose(&r);
+    sdiff_test_run_dispose(&r);
     sdiff_test_stop(pid, SIGKILL, 5);
 }
 
@@ -438,16 +374,16 @@ static void test_bad__db_path_under_a_regular_file_exits_2_with_one_line(void **
     char *cap[] = {(char *)sdiff_test_bin(), "capture", "--pcap",
                    (char *)pcap("pcap/basic_keepalive.pcap"), "--out",
                    (char *)tmp("plain/corpus.db"), NULL};
-    struct run r = run(cap, 20);
-    expect_one_error(&r, "capture", "plain/corpus.db: Not a directory");
-    run_dispose(&r);
+    struct sdiff_test_run r = run(cap, 20);
+    sdiff_test_expect_one_error(&r, "capture", "plain/corpus.db: Not a directory");
+    sdiff_test_run_dispose(&r);
     make_corpus(pcap("pcap/basic_keepalive.pcap"), tmp("corpus.db"));
     char *rep[] = {(char *)sdiff_test_bin(), "replay", "--corpus", (char *)tmp("corpus.db"),
                    "--candidate", "http://127.0.0.1:9", "--db", (char *)tmp("plain/results.db"),
                    NULL};
     r = run(rep, 20);
-    expect_one_error(&r, "replay", "plain/results.db: Not a directory");
-    run_dispose(&r);
+    sdiff_test_expect_one_error(&r, "replay", "plain/results.db: Not a directory");
+    sdiff_test_run_dispose(&r);
 }
 
 static void test_bad__db_path_with_a_missing_parent_exits_2_with_one_line(void **state)
@@ -456,36 +392,29 @@ static void test_bad__db_path_with_a_missing_parent_exits_2_with_one_line(void *
     char *cap[] = {(char *)sdiff_test_bin(), "capture", "--pcap",
                    (char *)pcap("pcap/basic_keepalive.pcap"), "--out",
                    (char *)tmp("no/such/dir/corpus.db"), NULL};
-    struct run r = run(cap, 20);
-    expect_one_error(&r, "capture", "no/such/dir/corpus.db: No such file or directory");
-    run_dispose(&r);
+    struct sdiff_test_run r = run(cap, 20);
+    sdiff_test_expect_one_error(&r, "capture", "no/such/dir/corpus.db: No such file or directory");
+    sdiff_test_run_dispose(&r);
     char *mir[] = {(char *)sdiff_test_bin(), "mirror", "--pcap",
                    (char *)pcap("pcap/basic_keepalive.pcap"), "--port", "8080", "--candidate",
                    "http://127.0.0.1:9", "--db", (char *)tmp("no/such/dir/results.db"), NULL};
     r = run(mir, 20);
-    expect_one_error(&r, "mirror", "no/such/dir/results.db: No such file or directory");
-    run_dispose(&r);
+    sdiff_test_expect_one_error(&r, "mirror", "no/such/dir/results.db: No such file or directory");
+    sdiff_test_run_dispose(&r);
 }
 
 static void test_bad__db_in_a_directory_the_user_cannot_write_exits_2(void **state)
 {
     (void)state;
-    if (geteuid() != 0 || access("/usr/bin/setpriv", X_OK) != 0)
+    /* as nobody, whom the temporary directory (0700, root's) does not let in */
+    if (!sdiff_test_nobody_can_run())
         skip();
-    /* as nobody, whom the temporary directory (0700, root's) does not let in: skip when
-     * nobody cannot run the binary at all (a build tree under a private directory) */
-    char *probe[] = {"/usr/bin/setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
-                     (char *)sdiff_test_bin(), "--version", NULL};
-    int pst = sdiff_test_wait(sdiff_test_spawn(probe, NULL, NULL), 10);
-    if (!WIFEXITED(pst) || WEXITSTATUS(pst) != 0)
-        skip();
-    char *argv[] = {"/usr/bin/setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
-                    (char *)sdiff_test_bin(), "capture", "--pcap",
+    char *argv[] = {SDIFF_TEST_AS_NOBODY, (char *)sdiff_test_bin(), "capture", "--pcap",
                     (char *)pcap("pcap/basic_keepalive.pcap"), "--out", (char *)tmp("c.db"),
                     NULL};
-    struct run r = run(argv, 20);
-    expect_one_error(&r, "capture", "c.db: Permission denied");
-    run_dispose(&r);
+    struct sdiff_test_run r = run(argv, 20);
+    sdiff_test_expect_one_error(&r, "capture", "c.db: Permission denied");
+    sdiff_test_run_dispose(&r);
 }
 
 /* A Python process holding db in BEGIN EXCLUSIVE until killed; its pid. */
@@ -518,30 +447,30 @@ static void test_bad__db_locked_by_another_process_fails_after_a_bounded_wait(vo
     /* a results database of the same corpus, then held by another writer */
     char *rep[] = {(char *)sdiff_test_bin(), "replay", "--corpus", corpus, "--candidate",
                    "http://127.0.0.1:9", "--connect-timeout", "1", "--db", results, NULL};
-    struct run r = run(rep, 30);
-    assert_int_equal(exit_code(&r), 2);
-    run_dispose(&r);
+    struct sdiff_test_run r = run(rep, 30);
+    assert_int_equal(sdiff_test_exit_code(&r), 2);
+    sdiff_test_run_dispose(&r);
     int locker = lock_db(results);
     r = run(rep, 30);
-    expect_one_error(&r, "replay",
+    sdiff_test_expect_one_error(&r, "replay",
                      "results.db: cannot write: database is locked by another process");
     printf("# replay gave up on the lock after %.2f s\n", r.secs);
     assert_true(r.secs >= 1.0 && r.secs < 10);
-    run_dispose(&r);
+    sdiff_test_run_dispose(&r);
     sdiff_test_stop(locker, SIGKILL, 5);
     locker = lock_db(corpus);
     char *cap[] = {(char *)sdiff_test_bin(), "capture", "--pcap",
                    (char *)pcap("pcap/basic_keepalive.pcap"), "--out", corpus, NULL};
     r = run(cap, 30);
-    expect_one_error(&r, "capture",
+    sdiff_test_expect_one_error(&r, "capture",
                      "corpus.db: cannot write: database is locked by another process");
     assert_true(r.secs >= 1.0 && r.secs < 10);
-    run_dispose(&r);
+    sdiff_test_run_dispose(&r);
     /* readers are not blocked by the writer (WAL): the corpus still replays */
     r = run(rep, 30);
-    assert_int_equal(exit_code(&r), 2);
+    assert_int_equal(sdiff_test_exit_code(&r), 2);
     assert_non_null(strstr(r.err, "3 candidate refused"));
-    run_dispose(&r);
+    sdiff_test_run_dispose(&r);
     sdiff_test_stop(locker, SIGKILL, 5);
 }
 
@@ -554,9 +483,9 @@ static void test_bad__db_from_a_newer_schema_is_refused_naming_both_versions(voi
     make_corpus(pcap("pcap/basic_keepalive.pcap"), corpus);
     char *rep[] = {(char *)sdiff_test_bin(), "replay", "--corpus", corpus, "--candidate",
                    "http://127.0.0.1:9", "--connect-timeout", "1", "--db", results, NULL};
-    struct run r = run(rep, 30);
-    assert_int_equal(exit_code(&r), 2);
-    run_dispose(&r);
+    struct sdiff_test_run r = run(rep, 30);
+    assert_int_equal(sdiff_test_exit_code(&r), 2);
+    sdiff_test_run_dispose(&r);
     sql(corpus, "PRAGMA user_version = 99");
     sql(results, "PRAGMA user_version = 99");
     const char *want = "schema version 99 is newer than this shadowdiff supports (2)";
@@ -578,8 +507,8 @@ static void test_bad__db_from_a_newer_schema_is_refused_naming_both_versions(voi
                 {inspect, "inspect"}, {accept, "accept"}, {gate, "gate"}};
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
         r = run(cmds[i].argv, 30);
-        expect_one_error(&r, cmds[i].cmd, want);
-        run_dispose(&r);
+        sdiff_test_expect_one_error(&r, cmds[i].cmd, want);
+        sdiff_test_run_dispose(&r);
     }
     /* nothing was written to either file */
     assert_int_equal(sdiff_test_db_int(results, "SELECT count(*) FROM runs"), 1);
@@ -609,10 +538,10 @@ static void test_bad__disk_full_fails_with_one_line_and_keeps_committed_rows(voi
     snprintf(db, sizeof db, "%s/corpus.db", mnt);
     snprintf(pcap_path, sizeof pcap_path, "%s", tmp("many_exchanges.pcap"));
     char *argv[] = {(char *)sdiff_test_bin(), "capture", "--pcap", pcap_path, "--out", db, NULL};
-    struct run r = run(argv, 60);
-    assert_int_equal(exit_code(&r), 2);
+    struct sdiff_test_run r = run(argv, 60);
+    assert_int_equal(sdiff_test_exit_code(&r), 2);
     /* the summary of what was read, then the error */
-    expect_stderr_lines(&r, "capture", 2);
+    sdiff_test_expect_stderr_lines(&r, "capture", 2);
     const char *last = strrchr(r.err, '\n');
     while (last > r.err && last[-1] != '\n')
         last--;
@@ -626,7 +555,7 @@ static void test_bad__disk_full_fails_with_one_line_and_keeps_committed_rows(voi
     snprintf(said, sizeof said, "; %lld exchanges stored before the error\n", (long long)kept);
     if (strstr(r.err, said) == NULL)
         fail_msg("the summary does not say \"%s\": %s", said, r.err);
-    run_dispose(&r);
+    sdiff_test_run_dispose(&r);
     assert_int_equal(sdiff_test_db_int(db, "SELECT count(*) FROM pragma_integrity_check WHERE integrity_check"
                             " <> 'ok'"),
                      0);
@@ -647,15 +576,15 @@ static void test_bad__config_with_a_json_syntax_error_names_line_and_column(void
     char *rep[] = {(char *)sdiff_test_bin(), "replay", "--corpus", (char *)tmp("corpus.db"),
                    "--candidate", "http://127.0.0.1:9", "--db", (char *)tmp("results.db"),
                    "--config", (char *)tmp("bad.json"), NULL};
-    struct run r = run(rep, 20);
-    expect_one_error(&r, "replay", "bad.json:3:17: ");
-    run_dispose(&r);
+    struct sdiff_test_run r = run(rep, 20);
+    sdiff_test_expect_one_error(&r, "replay", "bad.json:3:17: ");
+    sdiff_test_run_dispose(&r);
     write_file(tmp("a.json"), "{}", 2);
     char *dif[] = {(char *)sdiff_test_bin(), "diff", (char *)tmp("a.json"), (char *)tmp("a.json"),
                    "--config", (char *)tmp("bad.json"), NULL};
     r = run(dif, 20);
-    expect_one_error(&r, "diff", "bad.json:3:17: ");
-    run_dispose(&r);
+    sdiff_test_expect_one_error(&r, "diff", "bad.json:3:17: ");
+    sdiff_test_run_dispose(&r);
     /* nothing was run */
     assert_int_equal(access(tmp("results.db"), F_OK), -1);
 }
@@ -683,9 +612,9 @@ static void test_bad__config_path_that_cannot_match_is_refused_at_load(void **st
         char *rep[] = {(char *)sdiff_test_bin(), "replay", "--corpus", (char *)tmp("corpus.db"),
                        "--candidate", "http://127.0.0.1:9", "--db", (char *)tmp("results.db"),
                        "--config", (char *)tmp("paths.json"), NULL};
-        struct run r = run(rep, 20);
-        expect_one_error(&r, "replay", want);
-        run_dispose(&r);
+        struct sdiff_test_run r = run(rep, 20);
+        sdiff_test_expect_one_error(&r, "replay", want);
+        sdiff_test_run_dispose(&r);
     }
 }
 
@@ -700,22 +629,22 @@ static void test_bad__config_route_that_cannot_match_is_refused_or_reported(void
     static const char slashless[] = "{\"routes\": {\"GET api/users\": {\"ignore_paths\":"
                                     " [\"$.a\"]}}}";
     write_file(tmp("routes.json"), slashless, sizeof slashless - 1);
-    struct run r = run(rep, 30);
-    expect_one_error(&r, "replay", "route template \"GET api/users\" must be METHOD /path");
-    run_dispose(&r);
+    struct sdiff_test_run r = run(rep, 30);
+    sdiff_test_expect_one_error(&r, "replay", "route template \"GET api/users\" must be METHOD /path");
+    sdiff_test_run_dispose(&r);
     assert_int_equal(access(tmp("results.db"), F_OK), -1);
     /* a well-formed route that no exchange has: the run says so when it ends */
     static const char absent[] = "{\"routes\": {\"GET /api/absent\": {\"ignore_paths\": [\"$.a\"]},"
                                  " \"GET /api/health\": {\"ignore_paths\": [\"$.uptime_s\"]}}}";
     write_file(tmp("routes.json"), absent, sizeof absent - 1);
     r = run(rep, 30);
-    assert_int_equal(exit_code(&r), 2); /* the candidate is down */
-    expect_stderr_lines(&r, "replay", 2);
+    assert_int_equal(sdiff_test_exit_code(&r), 2); /* the candidate is down */
+    sdiff_test_expect_stderr_lines(&r, "replay", 2);
     assert_non_null(strstr(r.err, "shadowdiff: replay: warning: config rule for route"
                                   " \"GET /api/absent\" matched no exchange\n"));
     assert_null(strstr(r.err, "GET /api/health"));
     assert_int_equal(sdiff_test_db_int(tmp("results.db"), "SELECT count(*) FROM results"), 3);
-    run_dispose(&r);
+    sdiff_test_run_dispose(&r);
 }
 
 int main(int argc, char **argv)

@@ -209,18 +209,11 @@ static void test_capture_live__bad_files_exit_2_with_a_clear_line(void **state)
 static void test_capture_live__without_cap_net_raw_says_which_capability(void **state)
 {
     (void)state;
-    if (geteuid() != 0 || access("/usr/bin/setpriv", X_OK) != 0)
+    /* an unprivileged user, no capabilities */
+    if (!sdiff_test_nobody_can_run())
         skip();
-    /* an unprivileged user, no capabilities; skip when that user cannot run the binary at
-     * all (a build tree under a private directory) */
-    char *probe[] = {"/usr/bin/setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
-                     (char *)sdiff_test_bin(), "--version", NULL};
-    int pst = sdiff_test_wait(sdiff_test_spawn(probe, NULL, NULL), 10);
-    if (!WIFEXITED(pst) || WEXITSTATUS(pst) != 0)
-        skip();
-    char *argv[] = {"/usr/bin/setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
-                    "--inh-caps=-all", (char *)sdiff_test_bin(), "capture", "--interface", "lo",
-                    "--out", "-", NULL};
+    char *argv[] = {SDIFF_TEST_AS_NOBODY, "--inh-caps=-all", (char *)sdiff_test_bin(), "capture",
+                    "--interface", "lo", "--out", "-", NULL};
     expect_one_line_error(argv, "CAP_NET_RAW");
 }
 

@@ -29,13 +29,6 @@ static char host[32]; /* "127.0.0.1:PORT" */
 
 /* ---- helpers --------------------------------------------------------------------------- */
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* A captured request; hdrs is name, value, name, value, ..., NULL. */
 static struct sdiff_exchange *make_req(const char *method, const char *target,
                                        const char *const *hdrs, const void *body,
@@ -102,10 +95,10 @@ static void collect_dispose(struct collect *c)
 /* Run until nothing is pending; fails the test after max_s seconds. */
 static void drive(struct sdiff_replay *r, double max_s)
 {
-    double end = now_s() + max_s;
+    double end = sdiff_test_now() + max_s;
     int left;
     struct sdiff_err err = {0};
-    while ((left = sdiff_replay_run(r, 200, &err)) > 0 && now_s() < end)
+    while ((left = sdiff_replay_run(r, 200, &err)) > 0 && sdiff_test_now() < end)
         ;
     if (left < 0)
         fail_msg("sdiff_replay_run: %s", err.msg);
@@ -456,10 +449,10 @@ static void test_replay__head_does_not_wait_for_a_body(void **state)
     (void)state;
     const char *const hdrs[] = {"Host", "h", NULL};
     struct sdiff_replay_opts o = {.timeout_ms = 3000};
-    double t0 = now_s();
+    double t0 = sdiff_test_now();
     struct sdiff_replay_result *res = replay_one(&o, make_req("HEAD", "/echo", hdrs, NULL, 0));
     assert_ok(res);
-    assert_true(now_s() - t0 < 2.0);
+    assert_true(sdiff_test_now() - t0 < 2.0);
     assert_int_equal(res->resp.status, 200);
     assert_int_equal(res->resp.body_len, 0);
     assert_null(res->resp.body);
@@ -669,9 +662,9 @@ static void test_replay__hang_times_out(void **state)
 {
     (void)state;
     struct sdiff_replay_opts o = {.timeout_ms = 300};
-    double t0 = now_s();
+    double t0 = sdiff_test_now();
     struct sdiff_replay_result *res = replay_one(&o, make_req("GET", "/hang", NULL, NULL, 0));
-    double took = now_s() - t0;
+    double took = sdiff_test_now() - t0;
     assert_int_equal(res->error, SDIFF_REPLAY_TIMEOUT);
     assert_true(took >= 0.25 && took < 3.0);
     assert_non_null(strstr(res->errmsg, "300 ms"));
@@ -696,9 +689,9 @@ static void test_replay__endless_body_stops_at_max_body(void **state)
 {
     (void)state;
     struct sdiff_replay_opts o = {.max_body = 64u << 10};
-    double t0 = now_s();
+    double t0 = sdiff_test_now();
     struct sdiff_replay_result *res = replay_one(&o, make_req("GET", "/endless", NULL, NULL, 0));
-    assert_true(now_s() - t0 < 5.0);
+    assert_true(sdiff_test_now() - t0 < 5.0);
     assert_int_equal(res->error, SDIFF_REPLAY_TOO_LARGE);
     assert_true(res->resp.present);
     assert_false(res->resp.complete);
@@ -847,13 +840,13 @@ static void test_replay__concurrency_runs_in_parallel_on_kept_connections(void *
     struct sdiff_replay_opts o = {.concurrency = 20};
     struct sdiff_replay *r = new_replay(&o, base, &c);
     struct sdiff_exchange *ex = make_req("GET", "/slow?ms=50", NULL, NULL, 0);
-    double t0 = now_s();
+    double t0 = sdiff_test_now();
     for (size_t i = 0; i < 200; i++)
         assert_int_equal(sdiff_replay_submit(r, ex, 0, (void *)(i + 1), NULL), SDIFF_OK);
     sdiff_exchange_free(ex);
     assert_int_equal(sdiff_replay_pending(r), 200);
     drive(r, 30);
-    double took = now_s() - t0;
+    double took = sdiff_test_now() - t0;
     sdiff_replay_free(r);
     printf("# 200 requests of 50 ms at concurrency 20: %.2f s\n", took);
     assert_int_equal(c.n, 200);
@@ -957,12 +950,12 @@ static void test_replay__rate_caps_request_starts(void **state)
     struct sdiff_replay_opts o = {.rate = 50, .concurrency = 8};
     struct sdiff_replay *r = new_replay(&o, base, &c);
     struct sdiff_exchange *ex = make_req("GET", "/echo", NULL, NULL, 0);
-    double t0 = now_s();
+    double t0 = sdiff_test_now();
     for (int i = 0; i < 25; i++)
         assert_int_equal(sdiff_replay_submit(r, ex, 0, NULL, NULL), SDIFF_OK);
     sdiff_exchange_free(ex);
     drive(r, 10);
-    double took = now_s() - t0;
+    double took = sdiff_test_now() - t0;
     sdiff_replay_free(r);
     printf("# 25 requests at 50/s: %.2f s\n", took);
     assert_int_equal(c.n_ok, 25);
@@ -996,7 +989,7 @@ static double throughput(const char *url, const char *target, size_t n, size_t c
     const char *const hdrs[] = {"Host", "legacy", "User-Agent", "bench", "Accept", "*/*", NULL};
     struct sdiff_exchange *ex = make_req("GET", target, hdrs, NULL, 0);
     size_t sent = 0;
-    double t0 = now_s();
+    double t0 = sdiff_test_now();
     while (k->done < n) {
         while (sent < n && sdiff_replay_pending(r) < 4 * conc) {
             assert_int_equal(sdiff_replay_submit(r, ex, 0, NULL, NULL), SDIFF_OK);
@@ -1004,7 +997,7 @@ static double throughput(const char *url, const char *target, size_t n, size_t c
         }
         assert_true(sdiff_replay_run(r, 100, NULL) >= 0);
     }
-    double took = now_s() - t0;
+    double took = sdiff_test_now() - t0;
     sdiff_exchange_free(ex);
     sdiff_replay_free(r);
     return (double)n / took;

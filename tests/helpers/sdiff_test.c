@@ -62,6 +62,7 @@ void sdiff_test_feed_split(const uint8_t *in, size_t len, sdiff_test_reset_fn re
 #include <netinet/in.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -71,7 +72,7 @@ static int children[64];
 static int nchildren;
 static int atexit_set;
 
-static double now_s(void)
+double sdiff_test_now(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -121,9 +122,9 @@ int sdiff_test_spawn(char *const argv[], const char *out_path, const char *err_p
 
 int sdiff_test_wait(int pid, double timeout_s)
 {
-    double end = now_s() + timeout_s;
+    double end = sdiff_test_now() + timeout_s;
     int status;
-    while (now_s() < end) {
+    while (sdiff_test_now() < end) {
         pid_t r = waitpid(pid, &status, WNOHANG);
         if (r == pid) {
             forget(pid);
@@ -156,8 +157,8 @@ int sdiff_test_free_port(void)
 
 int sdiff_test_wait_port(int port, double timeout_s)
 {
-    double end = now_s() + timeout_s;
-    while (now_s() < end) {
+    double end = sdiff_test_now() + timeout_s;
+    while (sdiff_test_now() < end) {
         int fd = socket(AF_INET, SOCK_STREAM, 0);
         struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
                                 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
@@ -172,8 +173,8 @@ int sdiff_test_wait_port(int port, double timeout_s)
 
 int sdiff_test_wait_file_contains(const char *path, const char *needle, double timeout_s)
 {
-    double end = now_s() + timeout_s;
-    while (now_s() < end) {
+    double end = sdiff_test_now() + timeout_s;
+    while (sdiff_test_now() < end) {
         FILE *f = fopen(path, "rb");
         if (f) {
             char buf[65536];
@@ -267,4 +268,87 @@ long long sdiff_test_db_int(const char *db, const char *sql)
     sqlite3_finalize(q);
     sqlite3_close(h);
     return n;
+}
+
+/* ---- commands whose output a test reads -------------------------------------------------- */
+
+double sdiff_test_children_cpu(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_CHILDREN, &ru);
+    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+struct sdiff_test_run sdiff_test_run(char *const argv[], const char *dir, double timeout_s)
+{
+    struct sdiff_test_run r = {0};
+    char out[4200], err[4200];
+    snprintf(out, sizeof out, "%s/stdout", dir);
+    snprintf(err, sizeof err, "%s/stderr", dir);
+    double t0 = sdiff_test_now(), c0 = sdiff_test_children_cpu();
+    r.status = sdiff_test_wait(sdiff_test_spawn(argv, out, err), timeout_s);
+    r.secs = sdiff_test_now() - t0;
+    r.cpu = sdiff_test_children_cpu() - c0;
+    if (r.status == -1)
+        fail_msg("%s %s did not finish within %.0f s", argv[0], argv[1], timeout_s);
+    if (WIFSIGNALED(r.status))
+        fail_msg("%s %s was killed by signal %d", argv[0], argv[1], WTERMSIG(r.status));
+    r.out = (char *)sdiff_test_read_file(out, &r.out_len);
+    r.err = (char *)sdiff_test_read_file(err, &r.err_len);
+    return r;
+}
+
+void sdiff_test_run_dispose(struct sdiff_test_run *r)
+{
+    free(r->out);
+    free(r->err);
+    memset(r, 0, sizeof *r);
+}
+
+int sdiff_test_exit_code(const struct sdiff_test_run *r)
+{
+    return WIFEXITED(r->status) ? WEXITSTATUS(r->status) : -1;
+}
+
+size_t sdiff_test_count_lines(const char *s, size_t len)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++)
+        n += s[i] == '\n';
+    if (len > 0 && s[len - 1] != '\n')
+        fail_msg("output does not end with a newline: %s", s);
+    return n;
+}
+
+void sdiff_test_expect_stderr_lines(const struct sdiff_test_run *r, const char *cmd, size_t max)
+{
+    char prefix[64];
+    snprintf(prefix, sizeof prefix, "shadowdiff: %s: ", cmd);
+    size_t n = sdiff_test_count_lines(r->err, r->err_len);
+    if (n == 0 || n > max)
+        fail_msg("expected 1 to %zu lines on stderr, got %zu: %s", max, n, r->err);
+    for (const char *l = r->err; *l; l = strchr(l, '\n') + 1)
+        if (strncmp(l, prefix, strlen(prefix)) != 0)
+            fail_msg("stderr line does not start with '%s': %s", prefix, l);
+}
+
+void sdiff_test_expect_one_error(const struct sdiff_test_run *r, const char *cmd,
+                                 const char *needle)
+{
+    if (sdiff_test_exit_code(r) != 2)
+        fail_msg("%s: expected exit 2, got %d; stderr: %s", cmd, sdiff_test_exit_code(r),
+                 r->err);
+    sdiff_test_expect_stderr_lines(r, cmd, 1);
+    if (strstr(r->err, needle) == NULL)
+        fail_msg("%s: expected '%s' in: %s", cmd, needle, r->err);
+}
+
+int sdiff_test_nobody_can_run(void)
+{
+    if (geteuid() != 0 || access("/usr/bin/setpriv", X_OK) != 0)
+        return 0;
+    char *probe[] = {SDIFF_TEST_AS_NOBODY, (char *)sdiff_test_bin(), "--version", NULL};
+    int st = sdiff_test_wait(sdiff_test_spawn(probe, NULL, NULL), 10);
+    return WIFEXITED(st) && WEXITSTATUS(st) == 0;
 }

@@ -71,6 +71,39 @@ long long sdiff_test_db_int(const char *db, const char *sql);
 /* Run a shell command with a timeout (killed after it); its exit status, or -1. */
 int sdiff_test_sh(const char *cmd, double timeout_s);
 
+/* Seconds on the monotonic clock. */
+double sdiff_test_now(void);
+/* CPU seconds (user and system) of the children waited for so far. */
+double sdiff_test_children_cpu(void);
+
+/* What a finished command left: wait status, stdout and stderr, wall and CPU seconds. */
+struct sdiff_test_run {
+    int status;
+    char *out, *err;
+    size_t out_len, err_len;
+    double secs, cpu;
+};
+
+/* Run argv (NULL-terminated) with stdout and stderr to files in dir; fails the test when it
+ * does not finish within timeout_s (it is killed) or dies of a signal. */
+struct sdiff_test_run sdiff_test_run(char *const argv[], const char *dir, double timeout_s);
+void sdiff_test_run_dispose(struct sdiff_test_run *r);
+/* The exit code, or -1 when the command did not exit. */
+int sdiff_test_exit_code(const struct sdiff_test_run *r);
+/* Lines of text (each ending in '\n'); fails the test on a last line without one. */
+size_t sdiff_test_count_lines(const char *s, size_t len);
+/* Every stderr line starts with "shadowdiff: <cmd>: "; there are 1 to max of them. */
+void sdiff_test_expect_stderr_lines(const struct sdiff_test_run *r, const char *cmd, size_t max);
+/* Exit 2 and exactly one stderr line, "shadowdiff: <cmd>: ..." containing needle. */
+void sdiff_test_expect_one_error(const struct sdiff_test_run *r, const char *cmd,
+                                 const char *needle);
+
+/* The start of an argv that runs the rest as nobody (setpriv). */
+#define SDIFF_TEST_AS_NOBODY "/usr/bin/setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"
+/* Whether this test can run the binary as nobody: root, setpriv present, and nobody allowed
+ * to run it (not so for a build tree under a private directory). Tests skip otherwise. */
+int sdiff_test_nobody_can_run(void);
+
 /* The fixture services (fixtures/services): legacy primary, secondary, Go candidate. */
 struct sdiff_test_services {
     char fixtures[4096];
