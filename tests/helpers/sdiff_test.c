@@ -55,6 +55,27 @@ void sdiff_test_feed_split(const uint8_t *in, size_t len, sdiff_test_reset_fn re
     check(ud);
 }
 
+long sdiff_test_oom_sweep(sdiff_test_oom_fn scenario, void *ud, long max_runs)
+{
+    for (long n = 0; n < max_runs; n++) {
+        sdiff_alloc_fail_after(n);
+        int rc = scenario(ud);
+        long made = sdiff_alloc_fail_after(-1);
+        if (made <= n) {
+            /* nothing failed in this run: it must have finished */
+            if (rc != SDIFF_OK)
+                fail_msg("oom sweep: run %ld failed no allocation but returned %d", n, rc);
+            if (n == 0)
+                fail_msg("oom sweep: the scenario allocates nothing, so it sweeps nothing");
+            return n;
+        }
+        if (rc != SDIFF_ENOMEM)
+            fail_msg("oom sweep: allocation %ld failed but the scenario returned %d", n, rc);
+    }
+    fail_msg("oom sweep: no run succeeded within %ld failure points", max_runs);
+    return -1;
+}
+
 /* ---- processes ----------------------------------------------------------------------- */
 
 #include <arpa/inet.h>

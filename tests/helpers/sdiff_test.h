@@ -39,7 +39,16 @@ void sdiff_test_feed_split(const uint8_t *in, size_t len, sdiff_test_reset_fn re
         return cmocka_run_group_tests(tests, NULL, NULL);                                      \
     }
 
-#endif
+/*
+ * Out-of-memory sweep: run scenario(ud) with allocation n failing (n = 0, 1, 2, ...) until a
+ * run makes fewer allocations than the failure point, that is, until it runs to the end with
+ * nothing failed. scenario returns SDIFF_OK when it finished and SDIFF_ENOMEM when a failed
+ * allocation stopped it cleanly; anything else fails the test, and so does a run that
+ * reports SDIFF_OK although an allocation failed (a lost error) or a sweep that never ends
+ * in success within max_runs. Returns the number of failing runs swept.
+ */
+typedef int (*sdiff_test_oom_fn)(void *ud);
+long sdiff_test_oom_sweep(sdiff_test_oom_fn scenario, void *ud, long max_runs);
 
 /* ---- processes (integration tests) ------------------------------------------------------ */
 
@@ -113,3 +122,5 @@ struct sdiff_test_services {
 /* Build and start them on free loopback ports; 0 on success (then call _stop). */
 int sdiff_test_services_start(struct sdiff_test_services *s);
 void sdiff_test_services_stop(struct sdiff_test_services *s);
+
+#endif
