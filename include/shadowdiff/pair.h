@@ -40,6 +40,7 @@ struct sdiff_pair_stats {
     uint64_t body_limit_hits;    /* bodies cut at limits.max_body */
     uint64_t resync_bytes;       /* bytes skipped while looking for a message start */
     uint64_t gaps;               /* gaps that hit an HTTP stream */
+    uint64_t out_of_memory;      /* connections or messages given up because memory ran out */
 };
 
 struct sdiff_pair;

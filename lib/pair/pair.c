@@ -456,14 +456,18 @@ static void resp_failed(struct conn *c, const struct sdiff_err *err)
 static void feed(struct conn *c, enum sdiff_dir dir, const uint8_t *d, size_t len)
 {
     struct sdiff_err err = {0};
+    int rc;
     if (dir == SDIFF_DIR_C2S) {
-        if (sdiff_http1_feed(c->reqp, d, len, &err) < 0 && c->mode == MODE_HTTP)
+        if ((rc = sdiff_http1_feed(c->reqp, d, len, &err)) < 0 && c->mode == MODE_HTTP)
             req_failed(c, &err);
     } else {
-        if (sdiff_http1_feed(c->respp, d, len, &err) < 0 && c->mode == MODE_HTTP)
+        if ((rc = sdiff_http1_feed(c->respp, d, len, &err)) < 0 && c->mode == MODE_HTTP)
             resp_failed(c, &err);
         check_unsynced(c);
     }
+    /* The callbacks return nothing, so a message lost to memory is at least counted. */
+    if (rc == SDIFF_ENOMEM || err.code == SDIFF_ENOMEM)
+        c->pair->st.out_of_memory++;
 }
 
 /* TLS record or HTTP/2 preface at the start of the client's bytes? */
@@ -512,8 +516,10 @@ static void on_open(const struct sdiff_flow_info *f, void **flow_ud, void *ud)
     struct conn *c = sdiff_calloc(1, sizeof *c);
     *flow_ud = NULL;
     p->st.connections++;
-    if (c == NULL)
+    if (c == NULL) {
+        p->st.out_of_memory++;
         return;
+    }
     c->pair = p;
     c->info = *f;
     fmt_endpoint(c->client, sizeof c->client, f->family, f->client, f->cport);
@@ -525,6 +531,7 @@ static void on_open(const struct sdiff_flow_info *f, void **flow_ud, void *ud)
     if (c->q == NULL ||
         sdiff_http1_new(&c->reqp, SDIFF_HTTP1_REQUEST, &p->limits, &req_cb, c, NULL) < 0 ||
         sdiff_http1_new(&c->respp, SDIFF_HTTP1_RESPONSE, &p->limits, &resp_cb, c, NULL) < 0) {
+        p->st.out_of_memory++;
         conn_free(c);
         return;
     }
