@@ -23,12 +23,27 @@ static enum coding coding_of(const char *tok, size_t n)
     return COD_OTHER;
 }
 
+/* zlib allocates through the project's hooks, so out-of-memory sweeps reach its state too. */
+static voidpf zlib_alloc(voidpf opaque, uInt items, uInt size)
+{
+    (void)opaque;
+    return sdiff_calloc(items, size);
+}
+
+static void zlib_free(voidpf opaque, voidpf p)
+{
+    (void)opaque;
+    sdiff_free(p);
+}
+
 /* windowBits: 16+15 gzip, 15 zlib, -15 raw deflate. */
 static int inflate_into(struct sdiff_slice in, int window_bits, size_t max_out,
                         struct sdiff_buf *out, const char *name, struct sdiff_err *err)
 {
     z_stream zs;
     memset(&zs, 0, sizeof zs);
+    zs.zalloc = zlib_alloc;
+    zs.zfree = zlib_free;
     if (inflateInit2(&zs, window_bits) != Z_OK)
         return sdiff_err_set(err, SDIFF_ENOMEM, "codec", "out of memory starting %s", name);
     zs.next_in = (Bytef *)(uintptr_t)in.p;
@@ -47,6 +62,10 @@ static int inflate_into(struct sdiff_slice in, int window_bits, size_t max_out,
             zs.next_out = &probe;
             zs.avail_out = 1;
             int z = inflate(&zs, Z_NO_FLUSH);
+            if (z == Z_MEM_ERROR) {
+                rc = sdiff_err_set(err, SDIFF_ENOMEM, "codec", "out of memory inflating %s", name);
+                break;
+            }
             if (zs.avail_out == 0) {
                 rc = sdiff_err_set(err, SDIFF_ELIMIT, "codec",
                                    "%s body inflates past %zu bytes (decompression bomb?)",
@@ -73,6 +92,11 @@ static int inflate_into(struct sdiff_slice in, int window_bits, size_t max_out,
         int z = inflate(&zs, Z_NO_FLUSH);
         out->len += step - zs.avail_out;
         out->data[out->len] = '\0';
+        if (z == Z_MEM_ERROR) {
+            /* the window is allocated on the first call, not by inflateInit2 */
+            rc = sdiff_err_set(err, SDIFF_ENOMEM, "codec", "out of memory inflating %s", name);
+            break;
+        }
         if (z == Z_STREAM_END)
             break;
         if (z == Z_BUF_ERROR && zs.avail_in == 0 && left == 0) {
