@@ -82,6 +82,17 @@ static void test_judge__route_cap_skips_the_excess_with_a_reason(void **state)
     sdiff_judge_free(j);
     assert_int_equal(sdiff_store_commit(st, &err), SDIFF_OK);
     sdiff_store_close(st);
+    /* the reason is stored with each capped result, and only with those */
+    assert_int_equal(sdiff_test_db_int(db, "SELECT count(*) FROM results WHERE skip_reason = "
+                                           "'over the per-route rate cap'"),
+                     15);
+    assert_int_equal(sdiff_test_db_int(db, "SELECT count(*) FROM results WHERE skip_reason = "
+                                           "'over the per-route rate cap' AND route <> "
+                                           "'GET /api/hot/{id}'"),
+                     0);
+    assert_int_equal(sdiff_test_db_int(db, "SELECT count(*) FROM results WHERE skip_reason = "
+                                           "'test over'"),
+                     7);
     sdiff_rules_free(rules);
     sdiff_test_rmdir(dir);
     free(dir);
