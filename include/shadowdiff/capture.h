@@ -59,14 +59,11 @@ SDIFF_API void sdiff_capture_close(struct sdiff_capture *c);
 /**
  * Next packet.
  * @return SDIFF_OK (pkt filled), SDIFF_MORE (live: nothing within the timeout),
- *         SDIFF_END (end of file, or sdiff_capture_break was called), SDIFF_EIO (a corrupt
+ *         SDIFF_END (end of file), SDIFF_EIO (a corrupt
  *         or truncated file; err says where)
  */
 SDIFF_API int sdiff_capture_next(struct sdiff_capture *c, struct sdiff_packet *pkt,
                                  struct sdiff_err *err);
-
-/** Make the next (or current) sdiff_capture_next return SDIFF_END. Async-signal-safe. */
-SDIFF_API void sdiff_capture_break(struct sdiff_capture *c);
 
 /** Counters; for live sources also asks the kernel for its drop counts. */
 SDIFF_API void sdiff_capture_stats(struct sdiff_capture *c, struct sdiff_capture_stats *st);

@@ -146,14 +146,8 @@ SDIFF_API void sdiff_noise_on_add(struct sdiff_noise *n,
                                   int (*fn)(const char *route, const char *key, void *ud),
                                   void *ud);
 SDIFF_API int sdiff_noise_has(const struct sdiff_noise *n, const char *route, const char *key);
-/** Visit every (route, key); stop early when fn returns non-zero. */
-SDIFF_API void sdiff_noise_foreach(const struct sdiff_noise *n,
-                                   int (*fn)(const char *route, const char *key, void *ud),
-                                   void *ud);
-SDIFF_API size_t sdiff_noise_count(const struct sdiff_noise *n);
 
 SDIFF_API const char *sdiff_class_str(enum sdiff_class c);
-SDIFF_API int sdiff_class_parse(const char *s);
 /** Name of one reason bit ("key_order"). */
 SDIFF_API const char *sdiff_reason_str(unsigned bit);
 /** Whether a header name is ignored by default. */

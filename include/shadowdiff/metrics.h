@@ -25,8 +25,6 @@ SDIFF_API int sdiff_metrics_start(struct sdiff_metrics **out, const char *addr,
 SDIFF_API void sdiff_metrics_stop(struct sdiff_metrics *m);
 /** Replace the text served at /metrics (copied). */
 SDIFF_API int sdiff_metrics_publish(struct sdiff_metrics *m, const char *text, size_t len);
-/** The port actually bound (useful with port 0). */
-SDIFF_API int sdiff_metrics_port(const struct sdiff_metrics *m);
 
 #ifdef __cplusplus
 }

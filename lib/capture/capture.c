@@ -29,7 +29,6 @@ struct sdiff_capture {
     size_t ng_nfilters;
     int live;
     int linktype;
-    volatile sig_atomic_t stop;
     int fd;          /* live: selectable descriptor */
     int timeout_ms;  /* live: how long next() waits */
     struct sdiff_capture_stats st;
@@ -266,15 +265,13 @@ int sdiff_capture_next(struct sdiff_capture *c, struct sdiff_packet *pkt, struct
 {
     struct pcap_pkthdr *h;
     const u_char *data;
-    if (c->stop)
-        return SDIFF_END;
     if (c->ng)
         return ng_next(c, pkt, err);
     int rc = pcap_next_ex(c->pc, &h, &data);
     if (rc == 0 && c->live && c->fd >= 0) {
         struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
-        if (poll(&pfd, 1, c->timeout_ms) <= 0 || c->stop)
-            return c->stop ? SDIFF_END : SDIFF_MORE; /* timeout or a signal */
+        if (poll(&pfd, 1, c->timeout_ms) <= 0)
+            return SDIFF_MORE; /* timeout or a signal */
         rc = pcap_next_ex(c->pc, &h, &data);
     }
     switch (rc) {
@@ -285,8 +282,6 @@ int sdiff_capture_next(struct sdiff_capture *c, struct sdiff_packet *pkt, struct
     case PCAP_ERROR_BREAK:
         return SDIFF_END;
     default:
-        if (c->stop)
-            return SDIFF_END;
         /* pcapng pcap_next_ex returns -1 with "truncated" / "bad block" messages */
         return sdiff_err_set(err, SDIFF_EIO, "capture", "%s: corrupt capture after %llu packets: %s",
                              c->name, (unsigned long long)c->st.packets, pcap_geterr(c->pc));
@@ -299,13 +294,6 @@ int sdiff_capture_next(struct sdiff_capture *c, struct sdiff_packet *pkt, struct
     c->st.packets++;
     c->st.bytes += h->caplen;
     return SDIFF_OK;
-}
-
-void sdiff_capture_break(struct sdiff_capture *c)
-{
-    c->stop = 1;
-    if (c->pc)
-        pcap_breakloop(c->pc);
 }
 
 void sdiff_capture_stats(struct sdiff_capture *c, struct sdiff_capture_stats *st)

@@ -46,14 +46,6 @@ const char *sdiff_class_str(enum sdiff_class c)
     return (unsigned)c < SDIFF_CLASS__COUNT ? class_names[c] : "unknown";
 }
 
-int sdiff_class_parse(const char *s)
-{
-    for (int i = 0; i < SDIFF_CLASS__COUNT; i++)
-        if (strcmp(s, class_names[i]) == 0)
-            return i;
-    return -1;
-}
-
 const char *sdiff_reason_str(unsigned bit)
 {
     switch (bit) {

@@ -128,26 +128,3 @@ int sdiff_noise_add(struct sdiff_noise *n, const char *route, const char *key)
     return 1;
 }
 
-void sdiff_noise_foreach(const struct sdiff_noise *n,
-                         int (*fn)(const char *route, const char *key, void *ud), void *ud)
-{
-    char buf[1024];
-    for (size_t i = 0; n && i < n->cap; i++) {
-        const char *s = n->slots[i];
-        if (s == NULL)
-            continue;
-        const char *sep = strchr(s, '\x1f');
-        size_t rl = (size_t)(sep - s);
-        if (rl >= sizeof buf)
-            continue;
-        memcpy(buf, s, rl);
-        buf[rl] = '\0';
-        if (fn(buf, sep + 1, ud))
-            return;
-    }
-}
-
-size_t sdiff_noise_count(const struct sdiff_noise *n)
-{
-    return n ? n->count : 0;
-}

@@ -19,7 +19,6 @@ struct sdiff_metrics {
     pthread_mutex_t mu;
     char *text;
     size_t len;
-    int port;
 };
 
 static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char *url,
@@ -125,8 +124,6 @@ int sdiff_metrics_start(struct sdiff_metrics **out, const char *addr, struct sdi
         sdiff_free(m);
         return sdiff_err_set(err, SDIFF_ENET, "metrics", "cannot listen on %s", addr);
     }
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(m->d, MHD_DAEMON_INFO_BIND_PORT);
-    m->port = info ? info->port : 0;
     *out = m;
     return SDIFF_OK;
 }
@@ -157,7 +154,3 @@ int sdiff_metrics_publish(struct sdiff_metrics *m, const char *text, size_t len)
     return SDIFF_OK;
 }
 
-int sdiff_metrics_port(const struct sdiff_metrics *m)
-{
-    return m->port;
-}
