@@ -1,0 +1,115 @@
+/*
+ * it_install.c - `cmake --install` of this build into a temporary prefix: the command runs,
+ * its man page renders with a section for every command, the bash completion completes
+ * commands and flags from the installed binary, and no headers are installed.
+ */
+#include "sdiff_test.h"
+
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static char prefix[4096];
+
+static int setup(void **state)
+{
+    (void)state;
+    char bin[4096], cmd[9000];
+    snprintf(bin, sizeof bin, "%s", sdiff_test_bin());
+    char *d = sdiff_test_tmpdir();
+    snprintf(prefix, sizeof prefix, "%s", d);
+    free(d);
+    /* the binary sits at the top of the build tree */
+    snprintf(cmd, sizeof cmd, "cmake --install '%s' --prefix '%s' >'%s/install.log' 2>&1",
+             dirname(bin), prefix, prefix);
+    return sdiff_test_sh(cmd, 120) == 0 ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    sdiff_test_rmdir(prefix);
+    return 0;
+}
+
+/* stdout of a shell command, as one string the caller frees */
+static char *sh_out(const char *cmd)
+{
+    char path[4200], full[12000];
+    snprintf(path, sizeof path, "%s/out.txt", prefix);
+    snprintf(full, sizeof full, "(%s) >'%s' 2>&1", cmd, path);
+    assert_int_equal(sdiff_test_sh(full, 60), 0);
+    size_t len;
+    return (char *)sdiff_test_read_file(path, &len);
+}
+
+static void test_install__binary_runs_from_the_prefix(void **state)
+{
+    (void)state;
+    char cmd[4300];
+    snprintf(cmd, sizeof cmd, "'%s/bin/shadowdiff' --version", prefix);
+    char *out = sh_out(cmd);
+    assert_non_null(strstr(out, "shadowdiff "));
+    free(out);
+}
+
+static void test_install__man_page_has_every_command(void **state)
+{
+    (void)state;
+    char cmd[4400];
+    snprintf(cmd, sizeof cmd, "MANWIDTH=100 man -l '%s/share/man/man1/shadowdiff.1'", prefix);
+    char *out = sh_out(cmd);
+    const char *commands[] = {"capture", "replay", "mirror", "gate", "diff", "report",
+                              "inspect", "accept"};
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+        char want[64];
+        snprintf(want, sizeof want, "shadowdiff %s", commands[i]);
+        if (strstr(out, want) == NULL)
+            fail_msg("man page has no section '%s'", want);
+    }
+    assert_non_null(strstr(out, "--corpus")); /* the commands' own options are there */
+    free(out);
+}
+
+static void test_install__completion_reads_the_binary(void **state)
+{
+    (void)state;
+    char cmd[9000];
+    snprintf(cmd, sizeof cmd,
+             "bash -c '. \"%s/share/bash-completion/completions/shadowdiff\"; "
+             "COMP_WORDS=(\"%s/bin/shadowdiff\" re); COMP_CWORD=1; _shadowdiff; "
+             "echo \"${COMPREPLY[*]}\"; "
+             "COMP_WORDS=(\"%s/bin/shadowdiff\" replay --cor); COMP_CWORD=2; _shadowdiff; "
+             "echo \"${COMPREPLY[*]}\"'",
+             prefix, prefix, prefix);
+    char *out = sh_out(cmd);
+    assert_non_null(strstr(out, "replay"));
+    assert_non_null(strstr(out, "report"));
+    assert_null(strstr(out, "capture"));
+    assert_non_null(strstr(out, "--corpus"));
+    free(out);
+}
+
+static void test_install__no_headers_without_a_library(void **state)
+{
+    (void)state;
+    char path[4200];
+    snprintf(path, sizeof path, "%s/include", prefix);
+    assert_int_not_equal(access(path, F_OK), 0);
+}
+
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_install__binary_runs_from_the_prefix),
+    cmocka_unit_test(test_install__man_page_has_every_command),
+    cmocka_unit_test(test_install__completion_reads_the_binary),
+    cmocka_unit_test(test_install__no_headers_without_a_library),
+};
+
+int main(int argc, char **argv)
+{
+    if (argc > 1)
+        cmocka_set_test_filter(argv[1]);
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
