@@ -1,7 +1,9 @@
 /*
  * test_store.c - the corpus round trip: an exchange stored and read back is the same, byte
  * for byte, in its headers (bytes that are not UTF-8, escapes, many fields) and bodies; a
- * damaged header column is a clear error, never a crash.
+ * damaged header column is a clear error, never a crash. The read interface reports are
+ * built from (runs, per-route aggregates, latencies, differences, one result in full,
+ * waivers) on a real SQLite file, and a read-only open that never changes the file.
  */
 #include "sdiff_test.h"
 
@@ -9,6 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "shadowdiff/exchange.h"
 #include "shadowdiff/store.h"
@@ -151,11 +156,324 @@ static void test_store__damaged_headers_are_an_error(void **state)
     }
 }
 
-int main(void)
+/* ---- the read interface ------------------------------------------------------------------- */
+
+struct rows {
+    struct sdiff_store *st;     /* the store, for a callback that reads through it */
+    int n, stop_after, fail_at;
+    uint64_t sum;
+    char seen[16][64];
+};
+
+static int on_stats(const struct sdiff_store_route_stats *s, void *ud, struct sdiff_err *err)
+{
+    struct rows *r = ud;
+    (void)err;
+    snprintf(r->seen[r->n++ & 15], 64, "%s %llu/%llu/%llu/%llu/%llu/%llu %llu %llu %llu",
+             s->route ? s->route : "(null)", (unsigned long long)s->samples,
+             (unsigned long long)s->identical, (unsigned long long)s->equivalent,
+             (unsigned long long)s->different, (unsigned long long)s->errors,
+             (unsigned long long)s->skipped, (unsigned long long)s->primary_5xx,
+             (unsigned long long)s->candidate_5xx, (unsigned long long)s->candidate_failed);
+    return SDIFF_OK;
+}
+
+static int on_latency(const struct sdiff_store_latency *l, void *ud, struct sdiff_err *err)
+{
+    struct rows *r = ud;
+    r->n++;
+    if (r->fail_at && r->n == r->fail_at)
+        return sdiff_err_set(err, SDIFF_ENOMEM, "test", "stop here");
+    if (l->candidate_ms >= 0)
+        r->sum += (uint64_t)l->candidate_ms;
+    return r->stop_after && r->n == r->stop_after ? SDIFF_END : SDIFF_OK;
+}
+
+static int on_diff(const struct sdiff_store_difference *d, void *ud, struct sdiff_err *err)
+{
+    struct rows *r = ud;
+    (void)err;
+    snprintf(r->seen[r->n++ & 15], 64, "%lld %s %s %s %s %s", (long long)d->result_id,
+             d->route ? d->route : "-", d->path ? d->path : "-", d->kind ? d->kind : "-",
+             d->primary_value ? d->primary_value : "-",
+             d->candidate_value ? d->candidate_value : "-");
+    return SDIFF_OK;
+}
+
+static int on_waiver(const struct sdiff_store_waiver *w, void *ud, struct sdiff_err *err)
+{
+    struct rows *r = ud;
+    (void)err;
+    snprintf(r->seen[r->n++ & 15], 64, "%s %s %s %lld", w->cluster, w->reason,
+             w->expires ? w->expires : "never", (long long)w->run_id);
+    assert_non_null(w->created_at);
+    return SDIFF_OK;
+}
+
+/* A results database: one exchange, run 1 with five results on two routes, run 2 empty. */
+static void build_results(const char *path, int64_t *diff_id)
+{
+    struct sdiff_store_opts opts = {.keep_secrets = 1};
+    struct sdiff_store *st = NULL;
+    struct sdiff_err err = {0};
+    int64_t cap, run;
+    assert_int_equal(sdiff_store_open(&st, path, &opts, &err), SDIFF_OK);
+    assert_int_equal(sdiff_store_begin_capture(st, "test", "test", &cap, &err), SDIFF_OK);
+    struct sdiff_exchange *ex = tricky_exchange();
+    assert_int_equal(sdiff_store_put_exchange(st, ex, &err), SDIFF_OK);
+    struct sdiff_run_info info = {.kind = "replay", .corpus = "c.db", .candidate = "http://c:1"};
+    assert_int_equal(sdiff_store_begin_run(st, &info, &run, &err), SDIFF_OK);
+    static struct sdiff_msg ok = {.present = 1, .status = 200, .reason = (char *)"OK"};
+    static struct sdiff_msg bad = {.present = 1, .status = 503, .reason = (char *)"Busy"};
+    static const char *paths[] = {"status", "$.a"}, *kinds[] = {"changed", "missing"};
+    static const char *pv[] = {"200", "1"}, *cv[] = {"503", NULL};
+    for (int i = 0; i < 5; i++) {
+        struct sdiff_result_rec r = {.run_id = run, .exchange_id = ex->id, .method = "GET",
+                                     .route = i < 3 ? "GET /a" : "GET /b", .target = "/a?b=c",
+                                     .cls = i == 4 ? "different" : i == 3 ? "error" : "identical",
+                                     .primary_status = 200, .primary_ms = 10 + i,
+                                     .bytes_equal = -1, .t_req_start = 1000 + (uint64_t)i};
+        r.candidate.msg = i == 3 ? NULL : i == 4 ? &bad : &ok;
+        r.candidate.error = i == 3 ? "timeout: 5s" : NULL;
+        r.candidate.latency_ms = 20 + i;
+        r.candidate.keep_body = i == 4;
+        r.candidate.skip_row = i < 3;
+        if (i == 4) {
+            r.note = "busy";
+            r.paths = paths, r.kinds = kinds, r.primary_values = pv, r.candidate_values = cv;
+            r.ndiffs = 2;
+        }
+        assert_int_equal(sdiff_store_put_result(st, &r, i == 4 ? diff_id : NULL, &err), SDIFF_OK);
+    }
+    assert_int_equal(sdiff_store_end_run(st, run, "{\"n\":5}", &err), SDIFF_OK);
+    info.kind = "gate";
+    assert_int_equal(sdiff_store_begin_run(st, &info, &run, &err), SDIFF_OK);
+    sdiff_exchange_free(ex);
+    sdiff_store_close(st);
+}
+
+static void test_store__read_interface_hands_out_rows(void **state)
+{
+    (void)state;
+    char *dir = sdiff_test_tmpdir(), path[4200];
+    snprintf(path, sizeof path, "%s/results.db", dir);
+    int64_t diff_id = 0;
+    build_results(path, &diff_id);
+    struct sdiff_store_opts ro = {.read_only = 1};
+    struct sdiff_store *st = NULL;
+    struct sdiff_err err = {0};
+    assert_int_equal(sdiff_store_open(&st, path, &ro, &err), SDIFF_OK);
+
+    struct sdiff_store_run run;
+    assert_int_equal(sdiff_store_get_run(st, 0, &run, &err), SDIFF_OK);
+    assert_int_equal(run.id, 2); /* the latest */
+    assert_string_equal(run.kind, "gate");
+    assert_null(run.finished_at);
+    sdiff_store_run_dispose(&run);
+    assert_int_equal(sdiff_store_get_run(st, 1, &run, &err), SDIFF_OK);
+    assert_string_equal(run.kind, "replay");
+    assert_string_equal(run.candidate, "http://c:1");
+    assert_string_equal(run.summary, "{\"n\":5}");
+    assert_non_null(run.started_at);
+    assert_non_null(run.finished_at);
+    sdiff_store_run_dispose(&run);
+    assert_int_equal(sdiff_store_get_run(st, 9, &run, &err), SDIFF_EINVAL);
+    assert_non_null(strstr(err.msg, "no run 9 in "));
+    sdiff_store_run_dispose(&run);
+    sdiff_err_clear(&err);
+
+    struct rows r = {0};
+    assert_int_equal(sdiff_store_each_route_stats(st, 1, 0, on_stats, &r, &err), SDIFF_OK);
+    assert_int_equal(r.n, 2);
+    assert_string_equal(r.seen[0], "GET /a 3/3/0/0/0/0 0 0 0");
+    assert_string_equal(r.seen[1], "GET /b 2/0/0/1/1/0 0 1 2");
+    memset(&r, 0, sizeof r);
+    assert_int_equal(sdiff_store_each_route_stats(st, 1, 1003, on_stats, &r, &err), SDIFF_OK);
+    assert_int_equal(r.n, 1); /* since: only the two later results */
+    assert_string_equal(r.seen[0], "GET /b 2/0/0/1/1/0 0 1 2");
+
+    memset(&r, 0, sizeof r);
+    assert_int_equal(sdiff_store_each_latency(st, 1, 0, on_latency, &r, &err), SDIFF_OK);
+    assert_int_equal(r.n, 5);
+    assert_int_equal(r.sum, 20 + 21 + 22 + 23 + 24);
+    memset(&r, 0, sizeof r);
+    r.stop_after = 2; /* SDIFF_END stops early, and is a success */
+    assert_int_equal(sdiff_store_each_latency(st, 1, 0, on_latency, &r, &err), SDIFF_OK);
+    assert_int_equal(r.n, 2);
+    memset(&r, 0, sizeof r);
+    r.fail_at = 3; /* a failing callback's status and message come back as they are */
+    assert_int_equal(sdiff_store_each_latency(st, 1, 0, on_latency, &r, &err), SDIFF_ENOMEM);
+    assert_string_equal(err.msg, "stop here");
+    sdiff_err_clear(&err);
+
+    memset(&r, 0, sizeof r);
+    assert_int_equal(sdiff_store_each_different(st, 1, 0, on_diff, &r, &err), SDIFF_OK);
+    assert_int_equal(r.n, 2);
+    char want[64];
+    snprintf(want, sizeof want, "%lld GET /b status changed 200 503", (long long)diff_id);
+    assert_string_equal(r.seen[0], want);
+    snprintf(want, sizeof want, "%lld GET /b $.a missing 1 -", (long long)diff_id);
+    assert_string_equal(r.seen[1], want);
+    memset(&r, 0, sizeof r);
+    assert_int_equal(sdiff_store_each_difference(st, diff_id, on_diff, &r, &err), SDIFF_OK);
+    assert_int_equal(r.n, 2);
+    snprintf(want, sizeof want, "%lld - $.a missing 1 -", (long long)diff_id);
+    assert_string_equal(r.seen[1], want);
+
+    struct sdiff_store_result res;
+    assert_int_equal(sdiff_store_get_result(st, diff_id, &res, &err), SDIFF_OK);
+    assert_int_equal(res.run_id, 1);
+    assert_string_equal(res.cls, "different");
+    assert_string_equal(res.note, "busy");
+    assert_string_equal(res.run_candidate, "http://c:1");
+    assert_int_equal(res.primary_status, 200);
+    assert_int_equal(res.candidate_status, 503);
+    assert_true(res.primary_ms == 14 && res.candidate_ms == 24);
+    assert_true(res.has_exchange);
+    assert_string_equal(res.req_method, "GET");
+    assert_string_equal(res.req_target, "/a?b=c");
+    assert_non_null(strstr(res.req_headers_json, "X-Latin1"));
+    assert_true(res.primary.present);
+    assert_int_equal(res.primary.status, 200);
+    assert_int_equal(res.primary.body_len, 4);
+    assert_memory_equal(res.primary.body, "{\0\xff}", 4);
+    assert_true(res.candidate.present);
+    assert_int_equal(res.candidate.status, 503);
+    assert_string_equal(res.candidate.reason, "Busy");
+    assert_true(res.candidate.body_stored);
+    assert_true(res.candidate.latency_ms == 24);
+    sdiff_store_result_dispose(&res);
+    assert_int_equal(sdiff_store_get_result(st, diff_id - 1, &res, &err), SDIFF_OK);
+    assert_string_equal(res.candidate_error, "timeout: 5s");
+    assert_true(res.candidate.present);
+    assert_string_equal(res.candidate.error, "timeout: 5s");
+    assert_int_equal(res.candidate.status, 0);
+    sdiff_store_result_dispose(&res);
+    assert_int_equal(sdiff_store_get_result(st, 1, &res, &err), SDIFF_OK);
+    assert_false(res.candidate.present); /* identical: no answer row */
+    sdiff_store_result_dispose(&res);
+    assert_int_equal(sdiff_store_get_result(st, 4242, &res, &err), SDIFF_EINVAL);
+    assert_non_null(strstr(err.msg, "no result 4242 in "));
+    sdiff_store_result_dispose(&res);
+    sdiff_store_close(st);
+    sdiff_test_rmdir(dir);
+    free(dir);
+}
+
+static void test_store__waivers_round_trip_newest_first(void **state)
+{
+    (void)state;
+    char *dir = sdiff_test_tmpdir(), path[4200];
+    snprintf(path, sizeof path, "%s/results.db", dir);
+    int64_t diff_id, id1, id2;
+    build_results(path, &diff_id);
+    struct sdiff_store_opts opts = {.must_exist = 1};
+    struct sdiff_store *st = NULL;
+    struct sdiff_err err = {0};
+    assert_int_equal(sdiff_store_open(&st, path, &opts, &err), SDIFF_OK);
+    struct sdiff_store_waiver w = {.cluster = "0123456789ab", .route = "GET /b",
+                                   .signature = "status changed 200->503", .reason = "known",
+                                   .run_id = 1};
+    assert_int_equal(sdiff_store_put_waiver(st, &w, &id1, &err), SDIFF_OK);
+    w.expires = "2030-01-31";
+    w.reason = "later";
+    assert_int_equal(sdiff_store_put_waiver(st, &w, &id2, &err), SDIFF_OK);
+    assert_true(id2 > id1);
+    sdiff_store_close(st);
+    struct sdiff_store_opts ro = {.read_only = 1};
+    assert_int_equal(sdiff_store_open(&st, path, &ro, &err), SDIFF_OK);
+    struct rows r = {0};
+    assert_int_equal(sdiff_store_each_waiver(st, on_waiver, &r, &err), SDIFF_OK);
+    assert_int_equal(r.n, 2);
+    assert_string_equal(r.seen[0], "0123456789ab later 2030-01-31 1");
+    assert_string_equal(r.seen[1], "0123456789ab known never 1");
+    sdiff_store_close(st);
+    sdiff_test_rmdir(dir);
+    free(dir);
+}
+
+static uint8_t *file_bytes(const char *path, size_t *n, struct stat *sb)
+{
+    assert_int_equal(stat(path, sb), 0);
+    return sdiff_test_read_file(path, n);
+}
+
+static void test_store__read_only_open_never_changes_the_file(void **state)
+{
+    (void)state;
+    char *dir = sdiff_test_tmpdir(), path[4200], other[4200];
+    snprintf(path, sizeof path, "%s/results.db", dir);
+    int64_t diff_id;
+    build_results(path, &diff_id);
+    struct stat before, after;
+    size_t n1, n2;
+    /* an old mtime, so that any write would show in it */
+    struct timespec old[2] = {{946684800, 0}, {946684800, 0}};
+    assert_int_equal(utimensat(AT_FDCWD, path, old, 0), 0);
+    uint8_t *b1 = file_bytes(path, &n1, &before);
+    struct sdiff_store_opts ro = {.read_only = 1};
+    struct sdiff_store *st = NULL;
+    struct sdiff_err err = {0};
+    assert_int_equal(sdiff_store_open(&st, path, &ro, &err), SDIFF_OK);
+    struct rows r = {0};
+    assert_int_equal(sdiff_store_each_route_stats(st, 1, 0, on_stats, &r, &err), SDIFF_OK);
+    int64_t cap;
+    assert_true(sdiff_store_begin_capture(st, "x", "x", &cap, &err) < 0); /* no writes */
+    sdiff_err_clear(&err);
+    sdiff_store_close(st);
+    uint8_t *b2 = file_bytes(path, &n2, &after);
+    assert_int_equal(n1, n2);
+    assert_memory_equal(b1, b2, n1);
+    assert_int_equal(before.st_mtim.tv_sec, after.st_mtim.tv_sec);
+    assert_int_equal(before.st_mtim.tv_nsec, after.st_mtim.tv_nsec);
+    free(b1);
+    free(b2);
+
+    snprintf(other, sizeof other, "%s/missing.db", dir);
+    assert_int_equal(sdiff_store_open(&st, other, &ro, &err), SDIFF_EIO);
+    assert_null(st);
+    assert_non_null(strstr(err.msg, "no such file"));
+    assert_int_equal(access(other, F_OK), -1); /* not created */
+    sdiff_err_clear(&err);
+    assert_int_equal(sdiff_store_open(&st, dir, &ro, &err), SDIFF_EIO);
+    assert_non_null(strstr(err.msg, "not a regular file"));
+    sdiff_err_clear(&err);
+    snprintf(other, sizeof other, "%s/corpus-only.db", dir); /* a database without results */
+    sqlite3 *h;
+    assert_int_equal(sqlite3_open(other, &h), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(h, "CREATE TABLE t(x)", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(h);
+    assert_int_equal(sdiff_store_open(&st, other, &ro, &err), SDIFF_EDB);
+    assert_non_null(strstr(err.msg, "not a readable shadowdiff database"));
+    sdiff_err_clear(&err);
+
+    /* a newer schema is refused, naming both versions, by readers and writers alike */
+    assert_int_equal(sqlite3_open(path, &h), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(h, "PRAGMA user_version=99", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(h);
+    char want[64];
+    snprintf(want, sizeof want, "schema version 99 is newer than this shadowdiff supports (%d)",
+             SDIFF_STORE_SCHEMA_VERSION);
+    assert_int_equal(sdiff_store_open(&st, path, &ro, &err), SDIFF_EDB);
+    assert_non_null(strstr(err.msg, want));
+    sdiff_err_clear(&err);
+    struct sdiff_store_opts rw = {0};
+    assert_int_equal(sdiff_store_open(&st, path, &rw, &err), SDIFF_EDB);
+    assert_non_null(strstr(err.msg, want));
+    sdiff_test_rmdir(dir);
+    free(dir);
+}
+
+int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_store__exchange_round_trip_is_exact),
         cmocka_unit_test(test_store__damaged_headers_are_an_error),
+        cmocka_unit_test(test_store__read_interface_hands_out_rows),
+        cmocka_unit_test(test_store__waivers_round_trip_newest_first),
+        cmocka_unit_test(test_store__read_only_open_never_changes_the_file),
     };
+    if (argc > 1)
+        cmocka_set_test_filter(argv[1]);
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

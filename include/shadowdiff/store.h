@@ -11,7 +11,10 @@ extern "C" {
 #endif
 
 /*
- * shadowdiff/store.h - persistence of captured exchanges: a SQLite corpus, or JSON Lines.
+ * shadowdiff/store.h - the results schema's only owner: captured exchanges (a SQLite corpus,
+ * or JSON Lines), runs, results, differences, learned noise and waivers, written and read
+ * back through the calls below. No SQL and no backend type leaves lib/store: reports are
+ * built from the rows and aggregates its readers hand out.
  *
  * The SQLite file is created mode 0600, runs in WAL mode and writes in batched
  * transactions, so a crash loses at most the last uncommitted batch and never corrupts what
@@ -32,13 +35,17 @@ struct sdiff_store_opts {
     size_t batch;                  /* exchanges per transaction; 0: 1000 */
     int must_exist;                /* open an existing database only (a corpus to read) */
     int checksums;                 /* JSON Lines: add req_body_crc32 and resp_body_crc32 */
+    int read_only;                 /* read an existing results database: never creates,
+                                      migrates or writes it (report, inspect) */
 };
 
 struct sdiff_store;
 
 /**
  * Open or create a corpus database. Fails with a one-line reason when the path is not
- * writable, is not a SQLite database, or holds a newer schema.
+ * writable, is not a SQLite database, or holds a newer schema. With opts->read_only the
+ * file must exist, be a regular file and hold runs and results of a schema this version
+ * reads; it is opened read-only and never changed (the write calls then fail with SDIFF_EDB).
  * @return SDIFF_OK, SDIFF_EDB, SDIFF_EIO; caller closes with sdiff_store_close
  */
 SDIFF_API int sdiff_store_open(struct sdiff_store **out, const char *path,
@@ -132,6 +139,173 @@ SDIFF_API int sdiff_store_each_exchange(struct sdiff_store *st,
                                         int (*fn)(struct sdiff_exchange *ex, void *ud,
                                                   struct sdiff_err *err),
                                         void *ud, struct sdiff_err *err);
+
+/* ---- reading results: the rows and aggregates reports are built from -------------------- */
+
+/*
+ * Every reader below works on a store opened with or without read_only. Visitors call fn
+ * once per row; a row and every string it points to are borrowed for that call only. fn
+ * returns SDIFF_OK to go on, SDIFF_END to stop early (the visitor then returns SDIFF_OK), or
+ * a negative status to stop with it (fn sets err; the visitor returns that status as it is).
+ * "since_us" keeps the results whose request started at or after it (microseconds since the
+ * epoch); 0 keeps all.
+ */
+
+/* A run as recorded by sdiff_store_begin_run and sdiff_store_end_run. Owns its strings. */
+struct sdiff_store_run {
+    int64_t id;
+    char *kind, *corpus, *candidate, *secondary, *primary, *config;
+    char *started_at, *finished_at; /* "YYYY-MM-DDTHH:MM:SS.sssZ"; NULL when unknown */
+    char *summary;                  /* JSON text of sdiff_store_end_run; NULL when none */
+};
+
+/**
+ * Read run run_id, or the latest run when run_id is 0, into *out (caller disposes with
+ * sdiff_store_run_dispose; on failure *out is empty and disposable).
+ * @return SDIFF_OK; SDIFF_EINVAL "no run N in FILE" / "no run in FILE"; SDIFF_EDB; SDIFF_ENOMEM
+ */
+SDIFF_API int sdiff_store_get_run(struct sdiff_store *st, int64_t run_id,
+                                  struct sdiff_store_run *out, struct sdiff_err *err);
+/** Free the strings of run and zero it. NULL-safe. */
+SDIFF_API void sdiff_store_run_dispose(struct sdiff_store_run *run);
+
+/* Counts of one stored route of a run (an aggregate over its results). */
+struct sdiff_store_route_stats {
+    const char *route;            /* results.route ("GET /users/{id}"); NULL: results without */
+    uint64_t samples;             /* every result */
+    uint64_t identical, equivalent, different, errors, skipped; /* by class */
+    uint64_t primary_5xx;         /* replayed (judged or error) with primary status >= 500 */
+    uint64_t candidate_5xx;       /* replayed with candidate status >= 500 */
+    uint64_t candidate_failed;    /* class error, or judged with candidate status >= 500 */
+};
+
+/**
+ * Visit the per-route counts of run_id, in route order (bytewise; the results without a
+ * route first).
+ * @return SDIFF_OK, SDIFF_EDB, or fn's status
+ */
+SDIFF_API int sdiff_store_each_route_stats(struct sdiff_store *st, int64_t run_id,
+                                           uint64_t since_us,
+                                           int (*fn)(const struct sdiff_store_route_stats *s,
+                                                     void *ud, struct sdiff_err *err),
+                                           void *ud, struct sdiff_err *err);
+
+/* The latencies of one result. */
+struct sdiff_store_latency {
+    const char *route;            /* as in sdiff_store_route_stats */
+    double primary_ms;            /* < 0: unknown */
+    double candidate_ms;          /* < 0: unknown */
+};
+
+/**
+ * Visit the latencies of every result of run_id, in storage order (unsorted: the caller
+ * buckets and sorts; one sequential pass is far cheaper than a sorted one on large runs).
+ * @return SDIFF_OK, SDIFF_EDB, or fn's status
+ */
+SDIFF_API int sdiff_store_each_latency(struct sdiff_store *st, int64_t run_id, uint64_t since_us,
+                                       int (*fn)(const struct sdiff_store_latency *l, void *ud,
+                                                 struct sdiff_err *err),
+                                       void *ud, struct sdiff_err *err);
+
+/* One stored difference of a result. */
+struct sdiff_store_difference {
+    int64_t result_id;
+    const char *route;            /* the result's route; NULL when it has none */
+    uint64_t t_req_start;         /* the result's request start (microseconds); 0: unknown */
+    const char *path;             /* "$.items[3].price", "status", ...; NULL: the result has
+                                     no stored difference (one row stands for it) */
+    const char *kind;             /* "changed", "missing", ... */
+    const char *primary_value, *candidate_value; /* NULL when absent on that side */
+};
+
+/**
+ * Visit the results of class "different" of run_id with their differences: one row per
+ * difference (path NULL for a result without any), ordered by result id, then by the
+ * difference's position.
+ * @return SDIFF_OK, SDIFF_EDB, or fn's status
+ */
+SDIFF_API int sdiff_store_each_different(struct sdiff_store *st, int64_t run_id,
+                                         uint64_t since_us,
+                                         int (*fn)(const struct sdiff_store_difference *d,
+                                                   void *ud, struct sdiff_err *err),
+                                         void *ud, struct sdiff_err *err);
+
+/**
+ * Visit the stored differences of one result in their order (none: fn is never called).
+ * route and t_req_start are not filled (NULL, 0).
+ * @return SDIFF_OK, SDIFF_EDB, or fn's status
+ */
+SDIFF_API int sdiff_store_each_difference(struct sdiff_store *st, int64_t result_id,
+                                          int (*fn)(const struct sdiff_store_difference *d,
+                                                    void *ud, struct sdiff_err *err),
+                                          void *ud, struct sdiff_err *err);
+
+/* One answer of a stored result (the primary's, from the exchange; or the candidate's). */
+struct sdiff_store_answer {
+    int present;                  /* a row was stored for it */
+    int status;                   /* 0: no status (no response, or a failed request) */
+    char *reason;                 /* NULL when none */
+    char *headers_json;           /* [["Name","value"],...] as stored; NULL when none */
+    uint8_t *body;                /* body_len stored bytes (NULL when empty or not stored) */
+    size_t body_len;
+    int body_stored;              /* the body was kept */
+    int64_t body_size;            /* length of the answer's body; -1: unknown */
+    double latency_ms;            /* < 0: unknown */
+    char *error;                  /* the request failed: why; NULL when answered */
+};
+
+/* A result in full, for `inspect`. Owns everything it points to. */
+struct sdiff_store_result {
+    int64_t id, run_id;
+    char *method, *route, *target, *cls, *reasons, *skip_reason, *note;
+    int primary_status, candidate_status; /* 0: none */
+    double primary_ms, candidate_ms;      /* < 0: unknown */
+    char *candidate_error;
+    char *run_candidate;          /* the run's candidate URL; NULL when unknown */
+    int has_exchange;             /* the request and the primary's answer are stored */
+    char *req_method, *req_target, *req_headers_json;
+    uint8_t *req_body;
+    size_t req_body_len;
+    struct sdiff_store_answer primary;   /* present when the exchange has a response */
+    struct sdiff_store_answer candidate; /* present when the candidate's answer was stored */
+};
+
+/**
+ * Read result result_id in full into *out (caller disposes with sdiff_store_result_dispose;
+ * on failure *out is empty and disposable).
+ * @return SDIFF_OK; SDIFF_EINVAL "no result N in FILE"; SDIFF_EDB; SDIFF_ENOMEM
+ */
+SDIFF_API int sdiff_store_get_result(struct sdiff_store *st, int64_t result_id,
+                                     struct sdiff_store_result *out, struct sdiff_err *err);
+/** Free what result owns and zero it. NULL-safe. */
+SDIFF_API void sdiff_store_result_dispose(struct sdiff_store_result *result);
+
+/* ---- waivers: accepted discrepancy clusters (`shadowdiff accept`) ----------------------- */
+
+struct sdiff_store_waiver {
+    int64_t id;                   /* set by the store */
+    const char *cluster;          /* cluster id, 12 hex digits */
+    const char *route, *signature;/* NULL when unknown */
+    const char *reason;
+    const char *expires;          /* "YYYY-MM-DD" (last day it applies); NULL: never */
+    int64_t run_id;               /* the run it was accepted on; 0: unknown */
+    const char *created_at;       /* set by the store */
+};
+
+/**
+ * Visit the stored waivers, newest first (none in a database without a waivers table).
+ * @return SDIFF_OK, SDIFF_EDB, or fn's status
+ */
+SDIFF_API int sdiff_store_each_waiver(struct sdiff_store *st,
+                                      int (*fn)(const struct sdiff_store_waiver *w, void *ud,
+                                                struct sdiff_err *err),
+                                      void *ud, struct sdiff_err *err);
+/**
+ * Record a waiver (w->id and w->created_at are ignored); sets *id when not NULL. Commits.
+ * @return SDIFF_OK, SDIFF_EDB
+ */
+SDIFF_API int sdiff_store_put_waiver(struct sdiff_store *st, const struct sdiff_store_waiver *w,
+                                     int64_t *id, struct sdiff_err *err);
 
 /** Path of the database file. */
 SDIFF_API const char *sdiff_store_path(const struct sdiff_store *st);

@@ -114,6 +114,52 @@ int sdiff__store_exec(struct sdiff_store *st, const char *sql, struct sdiff_err 
     return rc == SQLITE_OK ? SDIFF_OK : sdiff__store_db_err(st, rc, "cannot write", err);
 }
 
+/* Version of an open database (PRAGMA user_version); 0 when it cannot be read. */
+static int schema_version(struct sdiff_store *st)
+{
+    sqlite3_stmt *q = NULL;
+    int version = 0;
+    if (sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &q, NULL) == SQLITE_OK &&
+        sqlite3_step(q) == SQLITE_ROW)
+        version = sqlite3_column_int(q, 0);
+    sqlite3_finalize(q);
+    return version;
+}
+
+/*
+ * Read-only open for report and inspect: the file must exist and hold runs and results of a
+ * schema this version reads. Nothing is created, migrated or indexed, so reading a file
+ * never changes it (a results database may be another version's, or another user's).
+ */
+static int open_read_only(struct sdiff_store *st, struct sdiff_err *err)
+{
+    struct stat sb;
+    if (stat(st->path, &sb) != 0)
+        return sdiff_err_set(err, SDIFF_EIO, "store", "%.150s: no such file", st->path);
+    if (!S_ISREG(sb.st_mode))
+        return sdiff_err_set(err, SDIFF_EIO, "store", "%.150s: not a regular file", st->path);
+    int rc = sqlite3_open_v2(st->path, &st->db, SQLITE_OPEN_READONLY, NULL);
+    int version = rc == SQLITE_OK ? schema_version(st) : 0;
+    if (version > SDIFF_STORE_SCHEMA_VERSION)
+        return sdiff_err_set(err, SDIFF_EDB, "store",
+                             "%.150s: schema version %d is newer than this shadowdiff supports"
+                             " (%d)",
+                             st->path, version, SDIFF_STORE_SCHEMA_VERSION);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(st->db, "SELECT id FROM runs LIMIT 0; SELECT id FROM results LIMIT 0",
+                          NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+        return sdiff_err_set(err, SDIFF_EDB, "store",
+                             "%.150s: not a readable shadowdiff database (%.30s)", st->path,
+                             st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
+    sqlite3_busy_timeout(st->db, 5000);
+    /* Reports read the same pages in several passes: map the file and keep a large page
+     * cache rather than copying every page in with read() on each pass. */
+    sqlite3_exec(st->db, "PRAGMA mmap_size=4294967296; PRAGMA cache_size=-262144", NULL, NULL,
+                 NULL);
+    return SDIFF_OK;
+}
+
 int sdiff_store_open(struct sdiff_store **out, const char *path,
                      const struct sdiff_store_opts *opts, struct sdiff_err *err)
 {
@@ -130,6 +176,13 @@ int sdiff_store_open(struct sdiff_store **out, const char *path,
         st->opts.batch = 1000;
     sdiff_buf_init(&st->scratch_req, 64u << 20);
     sdiff_buf_init(&st->scratch_resp, 64u << 20);
+    if (st->opts.read_only) {
+        rc = open_read_only(st, err);
+        if (rc < 0)
+            goto fail;
+        *out = st;
+        return SDIFF_OK;
+    }
     /* Create the file ourselves so it is 0600 from the first byte; SQLite gives the
      * -wal and -shm files the same mode. */
     fd = open(path, st->opts.must_exist ? O_RDONLY | O_CLOEXEC : O_RDWR | O_CREAT | O_CLOEXEC,

@@ -1,0 +1,479 @@
+/*
+ * read.c - the read side of the results schema: runs, per-route aggregates, latencies, the
+ * differences of different results, one result in full, and waivers. Reports are built
+ * from these rows; nothing outside store/ sees SQL.
+ *
+ * Every visitor prepares its own statement, so a callback may read through the same store.
+ * The run's rows are scanned NOT INDEXED: the (run_id, route, class) index would fetch each
+ * row at random, which on a million rows costs several times a straight scan.
+ */
+#include "shadowdiff/store.h"
+
+#include <string.h>
+
+#include "store/store_int.h"
+
+static const char *col_str(sqlite3_stmt *q, int i)
+{
+    return (const char *)sqlite3_column_text(q, i);
+}
+
+static int col_dup(sqlite3_stmt *q, int i, char **dst)
+{
+    const char *s = col_str(q, i);
+    *dst = s ? sdiff_strdup(s) : NULL;
+    return s == NULL || *dst != NULL;
+}
+
+static double col_ms(sqlite3_stmt *q, int i)
+{
+    return sqlite3_column_type(q, i) == SQLITE_NULL ? -1 : sqlite3_column_double(q, i);
+}
+
+static int col_int(sqlite3_stmt *q, int i)
+{
+    return sqlite3_column_type(q, i) == SQLITE_NULL ? 0 : sqlite3_column_int(q, i);
+}
+
+static int read_err(struct sdiff_store *st, int rc, struct sdiff_err *err)
+{
+    return sdiff__store_db_err(st, rc, "cannot read", err);
+}
+
+static int oom(struct sdiff_err *err)
+{
+    return sdiff_err_set(err, SDIFF_ENOMEM, "store", "out of memory");
+}
+
+/* Prepare sql and bind (run_id, since_us) as ?1, ?2. */
+static int prepare_run_scan(struct sdiff_store *st, const char *sql, int64_t run_id,
+                            uint64_t since_us, sqlite3_stmt **q, struct sdiff_err *err)
+{
+    int rc = sqlite3_prepare_v2(st->db, sql, -1, q, NULL);
+    if (rc != SQLITE_OK)
+        return read_err(st, rc, err);
+    sqlite3_bind_int64(*q, 1, run_id);
+    sqlite3_bind_int64(*q, 2, (sqlite3_int64)since_us);
+    return SDIFF_OK;
+}
+
+/* The end of a visit: fn's stop, fn's failure, or the last step's status. */
+static int visit_end(struct sdiff_store *st, int step_rc, int fn_rc, struct sdiff_err *err)
+{
+    if (fn_rc < 0)
+        return fn_rc;
+    if (fn_rc == SDIFF_END)
+        return SDIFF_OK;
+    return step_rc == SQLITE_DONE ? SDIFF_OK : read_err(st, step_rc, err);
+}
+
+/* ---- runs -------------------------------------------------------------------------------- */
+
+void sdiff_store_run_dispose(struct sdiff_store_run *run)
+{
+    if (run == NULL)
+        return;
+    sdiff_free(run->kind);
+    sdiff_free(run->corpus);
+    sdiff_free(run->candidate);
+    sdiff_free(run->secondary);
+    sdiff_free(run->primary);
+    sdiff_free(run->config);
+    sdiff_free(run->started_at);
+    sdiff_free(run->finished_at);
+    sdiff_free(run->summary);
+    memset(run, 0, sizeof *run);
+}
+
+int sdiff_store_get_run(struct sdiff_store *st, int64_t run_id, struct sdiff_store_run *out,
+                        struct sdiff_err *err)
+{
+#define RUN_COLS                                                                               \
+    "SELECT id, kind, corpus, candidate, secondary, primary_url, config, started_at,"         \
+    " finished_at, summary FROM runs"
+    sqlite3_stmt *q = NULL;
+    if (SDIFF_NEVER(st == NULL || out == NULL))
+        return SDIFF_EINVAL;
+    memset(out, 0, sizeof *out);
+    int rc = sqlite3_prepare_v2(st->db,
+                                run_id > 0 ? RUN_COLS " WHERE id = ?"
+                                           : RUN_COLS " ORDER BY id DESC LIMIT 1",
+                                -1, &q, NULL);
+    if (rc != SQLITE_OK)
+        return read_err(st, rc, err);
+    if (run_id > 0)
+        sqlite3_bind_int64(q, 1, run_id);
+    rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW) {
+        out->id = sqlite3_column_int64(q, 0);
+        int ok = col_dup(q, 1, &out->kind) & col_dup(q, 2, &out->corpus) &
+                 col_dup(q, 3, &out->candidate) & col_dup(q, 4, &out->secondary) &
+                 col_dup(q, 5, &out->primary) & col_dup(q, 6, &out->config) &
+                 col_dup(q, 7, &out->started_at) & col_dup(q, 8, &out->finished_at) &
+                 col_dup(q, 9, &out->summary);
+        rc = ok ? SDIFF_OK : oom(err);
+    } else if (rc == SQLITE_DONE) {
+        rc = run_id > 0 ? sdiff_err_set(err, SDIFF_EINVAL, "store", "no run %lld in %.150s",
+                                        (long long)run_id, st->path)
+                        : sdiff_err_set(err, SDIFF_EINVAL, "store", "no run in %.150s",
+                                        st->path);
+    } else {
+        rc = read_err(st, rc, err);
+    }
+    sqlite3_finalize(q);
+    if (rc < 0)
+        sdiff_store_run_dispose(out);
+    return rc;
+#undef RUN_COLS
+}
+
+/* ---- aggregates and scans of a run --------------------------------------------------------- */
+
+int sdiff_store_each_route_stats(struct sdiff_store *st, int64_t run_id, uint64_t since_us,
+                                 int (*fn)(const struct sdiff_store_route_stats *s, void *ud,
+                                           struct sdiff_err *err),
+                                 void *ud, struct sdiff_err *err)
+{
+    sqlite3_stmt *q = NULL;
+    int rc = prepare_run_scan(
+        st,
+        "SELECT route, count(*), sum(class = 'identical'), sum(class = 'equivalent'),"
+        " sum(class = 'different'), sum(class = 'error'), sum(class = 'skipped'),"
+        " sum(class IN ('identical','equivalent','different','error') AND primary_status >= 500),"
+        " sum(class IN ('identical','equivalent','different','error') AND candidate_status >= 500),"
+        " sum(class = 'error' OR (class IN ('identical','equivalent','different')"
+        "     AND candidate_status >= 500))"
+        " FROM results NOT INDEXED WHERE run_id = ?1 AND (?2 = 0 OR t_req_start >= ?2)"
+        " GROUP BY route ORDER BY route",
+        run_id, since_us, &q, err);
+    if (rc < 0)
+        return rc;
+    int out = SDIFF_OK;
+    while (out == SDIFF_OK && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+        struct sdiff_store_route_stats s = {
+            .route = col_str(q, 0),
+            .samples = (uint64_t)sqlite3_column_int64(q, 1),
+            .identical = (uint64_t)sqlite3_column_int64(q, 2),
+            .equivalent = (uint64_t)sqlite3_column_int64(q, 3),
+            .different = (uint64_t)sqlite3_column_int64(q, 4),
+            .errors = (uint64_t)sqlite3_column_int64(q, 5),
+            .skipped = (uint64_t)sqlite3_column_int64(q, 6),
+            .primary_5xx = (uint64_t)sqlite3_column_int64(q, 7),
+            .candidate_5xx = (uint64_t)sqlite3_column_int64(q, 8),
+            .candidate_failed = (uint64_t)sqlite3_column_int64(q, 9),
+        };
+        out = fn(&s, ud, err);
+    }
+    rc = visit_end(st, rc, out, err);
+    sqlite3_finalize(q);
+    return rc;
+}
+
+int sdiff_store_each_latency(struct sdiff_store *st, int64_t run_id, uint64_t since_us,
+                             int (*fn)(const struct sdiff_store_latency *l, void *ud,
+                                       struct sdiff_err *err),
+                             void *ud, struct sdiff_err *err)
+{
+    sqlite3_stmt *q = NULL;
+    int rc = prepare_run_scan(st,
+                              "SELECT route, primary_ms, candidate_ms FROM results NOT INDEXED"
+                              " WHERE run_id = ?1 AND (?2 = 0 OR t_req_start >= ?2)",
+                              run_id, since_us, &q, err);
+    if (rc < 0)
+        return rc;
+    int out = SDIFF_OK;
+    while (out == SDIFF_OK && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+        struct sdiff_store_latency l = {col_str(q, 0), col_ms(q, 1), col_ms(q, 2)};
+        out = fn(&l, ud, err);
+    }
+    rc = visit_end(st, rc, out, err);
+    sqlite3_finalize(q);
+    return rc;
+}
+
+static void difference_row(sqlite3_stmt *q, int first, struct sdiff_store_difference *d)
+{
+    d->path = col_str(q, first);
+    d->kind = col_str(q, first + 1);
+    d->primary_value = col_str(q, first + 2);
+    d->candidate_value = col_str(q, first + 3);
+}
+
+int sdiff_store_each_different(struct sdiff_store *st, int64_t run_id, uint64_t since_us,
+                               int (*fn)(const struct sdiff_store_difference *d, void *ud,
+                                         struct sdiff_err *err),
+                               void *ud, struct sdiff_err *err)
+{
+    sqlite3_stmt *q = NULL;
+    int rc = prepare_run_scan(
+        st,
+        "SELECT r.id, r.route, r.t_req_start, d.path, d.kind, d.primary_value, d.candidate_value"
+        " FROM results r LEFT JOIN differences d ON d.result_id = r.id"
+        " WHERE r.run_id = ?1 AND r.class = 'different' AND (?2 = 0 OR r.t_req_start >= ?2)"
+        " ORDER BY r.id, d.idx",
+        run_id, since_us, &q, err);
+    if (rc < 0)
+        return rc;
+    int out = SDIFF_OK;
+    while (out == SDIFF_OK && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+        struct sdiff_store_difference d = {
+            .result_id = sqlite3_column_int64(q, 0),
+            .route = col_str(q, 1),
+            .t_req_start = (uint64_t)sqlite3_column_int64(q, 2),
+        };
+        difference_row(q, 3, &d);
+        out = fn(&d, ud, err);
+    }
+    rc = visit_end(st, rc, out, err);
+    sqlite3_finalize(q);
+    return rc;
+}
+
+int sdiff_store_each_difference(struct sdiff_store *st, int64_t result_id,
+                                int (*fn)(const struct sdiff_store_difference *d, void *ud,
+                                          struct sdiff_err *err),
+                                void *ud, struct sdiff_err *err)
+{
+    sqlite3_stmt *q = NULL;
+    int rc = sqlite3_prepare_v2(st->db,
+                                "SELECT path, kind, primary_value, candidate_value FROM differences"
+                                " WHERE result_id = ? ORDER BY idx",
+                                -1, &q, NULL);
+    if (rc != SQLITE_OK)
+        return read_err(st, rc, err);
+    sqlite3_bind_int64(q, 1, result_id);
+    int out = SDIFF_OK;
+    while (out == SDIFF_OK && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+        struct sdiff_store_difference d = {.result_id = result_id};
+        difference_row(q, 0, &d);
+        out = fn(&d, ud, err);
+    }
+    rc = visit_end(st, rc, out, err);
+    sqlite3_finalize(q);
+    return rc;
+}
+
+/* ---- one result in full -------------------------------------------------------------------- */
+
+static void answer_dispose(struct sdiff_store_answer *a)
+{
+    sdiff_free(a->reason);
+    sdiff_free(a->headers_json);
+    sdiff_free(a->body);
+    sdiff_free(a->error);
+    memset(a, 0, sizeof *a);
+}
+
+void sdiff_store_result_dispose(struct sdiff_store_result *r)
+{
+    if (r == NULL)
+        return;
+    char **s[] = {&r->method, &r->route, &r->target, &r->cls, &r->reasons, &r->skip_reason,
+                  &r->note, &r->candidate_error, &r->run_candidate, &r->req_method,
+                  &r->req_target, &r->req_headers_json};
+    for (size_t i = 0; i < sizeof s / sizeof *s; i++)
+        sdiff_free(*s[i]);
+    sdiff_free(r->req_body);
+    answer_dispose(&r->primary);
+    answer_dispose(&r->candidate);
+    memset(r, 0, sizeof *r);
+}
+
+static int col_blob(sqlite3_stmt *q, int i, uint8_t **p, size_t *len)
+{
+    int n = sqlite3_column_bytes(q, i);
+    const void *src = sqlite3_column_blob(q, i);
+    *p = NULL;
+    *len = 0;
+    if (n <= 0 || src == NULL)
+        return 1;
+    *p = sdiff_malloc((size_t)n);
+    if (*p == NULL)
+        return 0;
+    memcpy(*p, src, (size_t)n);
+    *len = (size_t)n;
+    return 1;
+}
+
+enum {
+    C_ID, C_RUN, C_METHOD, C_ROUTE, C_TARGET, C_CLASS, C_REASONS, C_SKIP, C_NOTE, C_PSTATUS,
+    C_CSTATUS, C_PMS, C_CMS, C_CERR, C_RUN_CAND, C_EX_ID, C_EX_METHOD, C_EX_TARGET, C_REQ_H,
+    C_REQ_BODY, C_STATUS, C_REASON, C_RESP_H, C_RESP_BODY,
+};
+
+static int read_candidate(struct sdiff_store *st, int64_t id, struct sdiff_store_answer *a,
+                          struct sdiff_err *err)
+{
+    sqlite3_stmt *q = NULL;
+    int rc = sqlite3_prepare_v2(st->db,
+                                "SELECT status, reason, headers, body, body_len, body_stored,"
+                                " latency_ms, error FROM responses"
+                                " WHERE result_id = ? AND target = 'candidate'",
+                                -1, &q, NULL);
+    if (rc != SQLITE_OK)
+        return read_err(st, rc, err);
+    sqlite3_bind_int64(q, 1, id);
+    rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW) {
+        a->present = 1;
+        a->status = col_int(q, 0);
+        a->body_stored = col_int(q, 5);
+        a->body_size = sqlite3_column_type(q, 4) == SQLITE_NULL ? -1 : sqlite3_column_int64(q, 4);
+        a->latency_ms = col_ms(q, 6);
+        int ok = col_dup(q, 1, &a->reason) & col_dup(q, 2, &a->headers_json) &
+                 col_dup(q, 7, &a->error) &
+                 (a->body_stored ? col_blob(q, 3, &a->body, &a->body_len) : 1);
+        rc = ok ? SDIFF_OK : oom(err);
+    } else {
+        a->latency_ms = -1;
+        a->body_size = -1;
+        rc = rc == SQLITE_DONE ? SDIFF_OK : read_err(st, rc, err);
+    }
+    sqlite3_finalize(q);
+    return rc;
+}
+
+int sdiff_store_get_result(struct sdiff_store *st, int64_t result_id,
+                           struct sdiff_store_result *out, struct sdiff_err *err)
+{
+    sqlite3_stmt *q = NULL;
+    if (SDIFF_NEVER(st == NULL || out == NULL))
+        return SDIFF_EINVAL;
+    memset(out, 0, sizeof *out);
+    int rc = sqlite3_prepare_v2(
+        st->db,
+        "SELECT r.id, r.run_id, r.method, r.route, r.target, r.class, r.reasons, r.skip_reason,"
+        " r.note, r.primary_status, r.candidate_status, r.primary_ms, r.candidate_ms,"
+        " r.candidate_error, ru.candidate, e.id, e.method, e.target, e.req_headers, e.req_body,"
+        " e.status, e.reason, e.resp_headers, e.resp_body"
+        " FROM results r LEFT JOIN runs ru ON ru.id = r.run_id"
+        " LEFT JOIN exchanges e ON e.id = r.exchange_id WHERE r.id = ?",
+        -1, &q, NULL);
+    if (rc != SQLITE_OK)
+        return read_err(st, rc, err);
+    sqlite3_bind_int64(q, 1, result_id);
+    rc = sqlite3_step(q);
+    if (rc == SQLITE_DONE) {
+        rc = sdiff_err_set(err, SDIFF_EINVAL, "store", "no result %lld in %.150s",
+                           (long long)result_id, st->path);
+        goto out;
+    }
+    if (rc != SQLITE_ROW) {
+        rc = read_err(st, rc, err);
+        goto out;
+    }
+    out->id = sqlite3_column_int64(q, C_ID);
+    out->run_id = sqlite3_column_int64(q, C_RUN);
+    out->primary_status = col_int(q, C_PSTATUS);
+    out->candidate_status = col_int(q, C_CSTATUS);
+    out->primary_ms = col_ms(q, C_PMS);
+    out->candidate_ms = col_ms(q, C_CMS);
+    out->has_exchange = sqlite3_column_type(q, C_EX_ID) != SQLITE_NULL;
+    int ok = col_dup(q, C_METHOD, &out->method) & col_dup(q, C_ROUTE, &out->route) &
+             col_dup(q, C_TARGET, &out->target) & col_dup(q, C_CLASS, &out->cls) &
+             col_dup(q, C_REASONS, &out->reasons) & col_dup(q, C_SKIP, &out->skip_reason) &
+             col_dup(q, C_NOTE, &out->note) & col_dup(q, C_CERR, &out->candidate_error) &
+             col_dup(q, C_RUN_CAND, &out->run_candidate);
+    struct sdiff_store_answer *p = &out->primary;
+    p->latency_ms = -1;
+    p->body_size = -1;
+    if (out->has_exchange) {
+        ok &= col_dup(q, C_EX_METHOD, &out->req_method) &
+              col_dup(q, C_EX_TARGET, &out->req_target) &
+              col_dup(q, C_REQ_H, &out->req_headers_json) &
+              col_blob(q, C_REQ_BODY, &out->req_body, &out->req_body_len);
+        p->present = sqlite3_column_type(q, C_STATUS) != SQLITE_NULL;
+    }
+    if (p->present) {
+        p->status = col_int(q, C_STATUS);
+        p->body_stored = 1;
+        ok &= col_dup(q, C_REASON, &p->reason) & col_dup(q, C_RESP_H, &p->headers_json) &
+              col_blob(q, C_RESP_BODY, &p->body, &p->body_len);
+        p->body_size = (int64_t)p->body_len;
+    }
+    rc = ok ? read_candidate(st, result_id, &out->candidate, err) : oom(err);
+out:
+    sqlite3_finalize(q);
+    if (rc < 0)
+        sdiff_store_result_dispose(out);
+    return rc;
+}
+
+/* ---- waivers ------------------------------------------------------------------------------- */
+
+int sdiff_store_each_waiver(struct sdiff_store *st,
+                            int (*fn)(const struct sdiff_store_waiver *w, void *ud,
+                                      struct sdiff_err *err),
+                            void *ud, struct sdiff_err *err)
+{
+    sqlite3_stmt *q = NULL;
+    /* a version-2 file made before waivers existed has no table: no waivers */
+    int rc = sqlite3_prepare_v2(st->db,
+                                "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
+                                " AND name = 'waivers'",
+                                -1, &q, NULL);
+    int have = rc == SQLITE_OK && sqlite3_step(q) == SQLITE_ROW && sqlite3_column_int(q, 0);
+    sqlite3_finalize(q);
+    q = NULL;
+    if (!have)
+        return SDIFF_OK;
+    rc = sqlite3_prepare_v2(st->db,
+                            "SELECT id, cluster, route, signature, reason, expires, run_id,"
+                            " created_at FROM waivers ORDER BY id DESC",
+                            -1, &q, NULL);
+    if (rc != SQLITE_OK)
+        return sdiff__store_db_err(st, rc, "cannot read the waivers", err);
+    int out = SDIFF_OK;
+    while (out == SDIFF_OK && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+        struct sdiff_store_waiver w = {
+            .id = sqlite3_column_int64(q, 0),
+            .cluster = col_str(q, 1),
+            .route = col_str(q, 2),
+            .signature = col_str(q, 3),
+            .reason = col_str(q, 4),
+            .expires = col_str(q, 5),
+            .run_id = sqlite3_column_int64(q, 6),
+            .created_at = col_str(q, 7),
+        };
+        if (w.cluster == NULL) /* NOT NULL in the schema; never matches a cluster anyway */
+            continue;
+        out = fn(&w, ud, err);
+    }
+    rc = visit_end(st, rc, out, err);
+    sqlite3_finalize(q);
+    return rc;
+}
+
+int sdiff_store_put_waiver(struct sdiff_store *st, const struct sdiff_store_waiver *w,
+                           int64_t *id, struct sdiff_err *err)
+{
+    sqlite3_stmt *q = NULL;
+    if (SDIFF_NEVER(st == NULL || w == NULL || w->cluster == NULL || w->reason == NULL))
+        return SDIFF_EINVAL;
+    int rc = sdiff_store_commit(st, err);
+    if (rc < 0)
+        return rc;
+    rc = sqlite3_prepare_v2(st->db,
+                            "INSERT INTO waivers(cluster, route, signature, reason, expires,"
+                            " run_id) VALUES(?,?,?,?,?,?)",
+                            -1, &q, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_text(q, 1, w->cluster, -1, SQLITE_STATIC);
+        if (w->route)
+            sqlite3_bind_text(q, 2, w->route, -1, SQLITE_STATIC);
+        if (w->signature)
+            sqlite3_bind_text(q, 3, w->signature, -1, SQLITE_STATIC);
+        sqlite3_bind_text(q, 4, w->reason, -1, SQLITE_STATIC);
+        if (w->expires)
+            sqlite3_bind_text(q, 5, w->expires, -1, SQLITE_STATIC);
+        if (w->run_id > 0)
+            sqlite3_bind_int64(q, 6, w->run_id);
+        rc = sqlite3_step(q);
+    }
+    sqlite3_finalize(q);
+    if (rc != SQLITE_DONE)
+        return sdiff__store_db_err(st, rc, "cannot record the waiver", err);
+    if (id)
+        *id = sqlite3_last_insert_rowid(st->db);
+    return SDIFF_OK;
+}
