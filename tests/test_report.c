@@ -1,7 +1,8 @@
 /*
  * test_report.c - the report module on a real results database built with the store API:
- * counts, Wilson bounds, percentiles, verdicts, clusters, every output format; and the
- * `report` and `inspect` commands of the built binary.
+ * counts, Wilson bounds, percentiles, verdicts, clusters, every output format; the same
+ * report built from rows handed over without a database; and the `report` and `inspect`
+ * commands of the built binary.
  */
 #include "sdiff_test.h"
 
@@ -12,6 +13,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include "report/report_int.h"
 #include "shadowdiff/exchange.h"
 #include "shadowdiff/report.h"
 #include "shadowdiff/store.h"
@@ -550,6 +552,157 @@ static void test_report__since_keeps_only_later_exchanges(void **state)
     sdiff_report_free(r);
 }
 
+/* ---- a report built from rows, without a database ---------------------------------------- */
+
+/* Rows of one run: two routes, a cluster of two different results, one waiver. */
+static const struct sdiff_store_route_stats fake_stats[] = {
+    {.route = "GET /a", .samples = 40, .identical = 38, .different = 2},
+    {.route = "GET /b", .samples = 50, .identical = 45, .errors = 5, .candidate_failed = 5},
+};
+static const struct sdiff_store_difference fake_diffs[] = {
+    {.result_id = 7, .route = "GET /a", .t_req_start = T0 + 2, .path = "$.n", .kind = "changed",
+     .primary_value = "1", .candidate_value = "2"},
+    {.result_id = 9, .route = "GET /a", .t_req_start = T0 + 1, .path = "$.n", .kind = "changed",
+     .primary_value = "3", .candidate_value = "4"},
+};
+
+static int fake_get_run(void *src, int64_t run_id, struct sdiff_store_run *out,
+                        struct sdiff_err *err)
+{
+    (void)src;
+    memset(out, 0, sizeof *out);
+    if (run_id != 0 && run_id != 5)
+        return sdiff_err_set(err, SDIFF_EINVAL, "test", "no run %lld", (long long)run_id);
+    out->id = 5;
+    out->kind = sdiff_strdup("replay");
+    out->candidate = sdiff_strdup("http://cand");
+    return SDIFF_OK;
+}
+
+static int fake_each_route_stats(void *src, int64_t run_id, uint64_t since_us,
+                                 int (*fn)(const struct sdiff_store_route_stats *s, void *ud,
+                                           struct sdiff_err *err),
+                                 void *ud, struct sdiff_err *err)
+{
+    (void)src, (void)since_us;
+    assert_int_equal(run_id, 5);
+    for (size_t i = 0; i < 2; i++) {
+        int rc = fn(&fake_stats[i], ud, err);
+        if (rc != SDIFF_OK)
+            return rc < 0 ? rc : SDIFF_OK;
+    }
+    return SDIFF_OK;
+}
+
+static int fake_each_latency(void *src, int64_t run_id, uint64_t since_us,
+                             int (*fn)(const struct sdiff_store_latency *l, void *ud,
+                                       struct sdiff_err *err),
+                             void *ud, struct sdiff_err *err)
+{
+    (void)src, (void)run_id, (void)since_us;
+    /* GET /a: 1..40 ms on the primary, twice that on the candidate; GET /b: none */
+    for (int i = 40; i >= 1; i--) {
+        struct sdiff_store_latency l = {"GET /a", i, 2.0 * i};
+        int rc = fn(&l, ud, err);
+        if (rc < 0)
+            return rc;
+    }
+    struct sdiff_store_latency none = {"GET /b", -1, -1};
+    return fn(&none, ud, err) < 0 ? SDIFF_ERR : SDIFF_OK;
+}
+
+static int fake_each_different(void *src, int64_t run_id, uint64_t since_us,
+                               int (*fn)(const struct sdiff_store_difference *d, void *ud,
+                                         struct sdiff_err *err),
+                               void *ud, struct sdiff_err *err)
+{
+    (void)src, (void)run_id, (void)since_us;
+    for (size_t i = 0; i < 2; i++) {
+        int rc = fn(&fake_diffs[i], ud, err);
+        if (rc < 0)
+            return rc;
+    }
+    return SDIFF_OK;
+}
+
+static int fake_each_difference(void *src, int64_t result_id,
+                                int (*fn)(const struct sdiff_store_difference *d, void *ud,
+                                          struct sdiff_err *err),
+                                void *ud, struct sdiff_err *err)
+{
+    (void)src;
+    for (size_t i = 0; i < 2; i++)
+        if (fake_diffs[i].result_id == result_id) {
+            int rc = fn(&fake_diffs[i], ud, err);
+            return rc < 0 ? rc : SDIFF_OK;
+        }
+    return SDIFF_OK;
+}
+
+static int fake_each_waiver(void *src,
+                            int (*fn)(const struct sdiff_store_waiver *w, void *ud,
+                                      struct sdiff_err *err),
+                            void *ud, struct sdiff_err *err)
+{
+    char id[13];
+    (void)src;
+    sdiff_report_cluster_id("GET /a", "$.n changed", id);
+    struct sdiff_store_waiver w = {.cluster = id, .route = "GET /a", .signature = "$.n changed",
+                                   .reason = "counter moved on"};
+    int rc = fn(&w, ud, err);
+    return rc < 0 ? rc : SDIFF_OK;
+}
+
+static const struct sdiff__report_source fake_source = {
+    .get_run = fake_get_run,
+    .each_route_stats = fake_each_route_stats,
+    .each_latency = fake_each_latency,
+    .each_different = fake_each_different,
+    .each_difference = fake_each_difference,
+    .each_waiver = fake_each_waiver,
+};
+
+static void test_report__built_from_rows_without_a_database(void **state)
+{
+    (void)state;
+    struct sdiff_report *r = NULL;
+    struct sdiff_err err = {0};
+    struct sdiff_report_thresholds th = SDIFF_REPORT_THRESHOLDS_INIT;
+    th.min_samples = 10;
+    th.max_mismatch = 0.2;
+    if (sdiff__report_build_from(&r, &fake_source, 0, &th, NULL, &err) < 0)
+        fail_msg("build_from: %s", err.msg);
+    assert_int_equal(r->run_id, 5);
+    assert_string_equal(r->run_candidate, "http://cand");
+    assert_int_equal(r->nendpoints, 2);
+    const struct sdiff_report_endpoint *a = endpoint(r, "GET", "/a");
+    assert_int_equal(a->judged, 40);
+    assert_int_equal(a->different, 2);
+    assert_int_equal(a->accepted, 2); /* the waiver covers the cluster */
+    assert_int_equal(a->primary.n, 40);
+    assert_true(a->primary.p50 == 20 && a->candidate.p50 == 40);
+    assert_true(a->primary.p99 == 40 && a->candidate.p99 == 80);
+    const struct sdiff_report_endpoint *b = endpoint(r, "GET", "/b");
+    assert_int_equal(b->replayed, 50);
+    assert_int_equal(b->candidate.n, 0);
+    assert_int_equal(b->verdict, SDIFF_REPORT_BLOCKED); /* 10% candidate errors */
+    assert_int_equal(r->nclusters, 1);
+    const struct sdiff_report_cluster *c = &r->clusters[0];
+    assert_int_equal(c->count, 2);
+    assert_int_equal(c->examples[0], 7);
+    assert_int_equal(c->first_us, T0 + 1);
+    assert_int_equal(c->last_us, T0 + 2);
+    assert_string_equal(c->sample_path, "$.n");
+    assert_string_equal(c->sample_primary, "1");
+    assert_true(c->waived);
+    assert_int_equal(r->nwaivers, 1);
+    sdiff_report_free(r);
+
+    assert_int_equal(sdiff__report_build_from(&r, &fake_source, 8, &th, NULL, &err),
+                     SDIFF_EINVAL);
+    assert_null(r);
+}
+
 static void test_report__shell_quote(void **state)
 {
     (void)state;
@@ -657,6 +810,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_report__errors),
         cmocka_unit_test(test_report__many_varied_segments_merge_into_one_endpoint),
         cmocka_unit_test(test_report__since_keeps_only_later_exchanges),
+        cmocka_unit_test(test_report__built_from_rows_without_a_database),
         cmocka_unit_test(test_report__shell_quote),
         cmocka_unit_test(test_report__cli_exit_codes),
         cmocka_unit_test(test_report__cli_inspect),

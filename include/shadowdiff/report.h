@@ -15,8 +15,9 @@ extern "C" {
  * discrepancy clusters; rendered as text, Markdown, JSON, JUnit XML or HTML. Also the detail view
  * of one stored result (`shadowdiff inspect`).
  *
- * Reads the results database read-only (never creates, migrates or indexes it). Counts come
- * from aggregate SQL; latency percentiles from one ordered scan per side. A report owns every
+ * Reads the results database read-only (never creates, migrates or indexes it), through the
+ * store's readers (shadowdiff/store.h): counts from one aggregate per route, latency
+ * percentiles from one scan of the run, sorted per endpoint. A report owns every
  * string it points to and is freed with sdiff_report_free. Not thread-safe per report.
  * The JSON schema is documented in lib/report/README.md and is stable.
  */

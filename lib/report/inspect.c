@@ -5,13 +5,12 @@
 #include "shadowdiff/report.h"
 
 #include <jansson.h>
-#include <sqlite3.h>
 #include <string.h>
 #include <strings.h>
 
 #include "shadowdiff/codec.h"
 #include "shadowdiff/jdiff.h"
-#include "report/waivers.h"
+#include "report/report_int.h"
 #include "shadowdiff/store.h"
 
 #define WHERE "inspect"
@@ -26,9 +25,18 @@ int sdiff_report_shell_quote(struct sdiff_buf *b, const char *s, size_t len)
     return rc < 0 ? rc : sdiff_buf_append(b, "'", 1);
 }
 
-static const char *col(sqlite3_stmt *q, int i)
+/*
+ * A latency as SQLite spells a REAL (printf "%!.15g": always a decimal point), which is how
+ * inspect has always shown it.
+ */
+static const char *fmt_ms(double v, char buf[40])
 {
-    return (const char *)sqlite3_column_text(q, i);
+    if (v < 0)
+        return "-";
+    snprintf(buf, 40, "%.15g", v);
+    if (strpbrk(buf, ".eEn") == NULL && strlen(buf) + 2 < 40)
+        strcat(buf, ".0");
+    return buf;
 }
 
 /* Value of header name in a stored [[name, value], ...] list (borrowed from hdrs), or NULL. */
@@ -177,179 +185,129 @@ static int curl_line(struct sdiff_buf *b, const char *base, const char *method,
     return rc;
 }
 
-enum {
-    C_ID, C_RUN, C_METHOD, C_ROUTE, C_TARGET, C_CLASS, C_REASONS, C_SKIP, C_NOTE, C_PSTATUS,
-    C_CSTATUS, C_PMS, C_CMS, C_CERR, C_RUN_CAND, C_EX_ID, C_EX_METHOD, C_EX_TARGET, C_REQ_H,
-    C_REQ_BODY, C_STATUS, C_REASON, C_RESP_H, C_RESP_BODY, C_RESP_SEEN, C_REQ_SEEN,
-};
-
-static int print_candidate(sqlite3 *db, int64_t id, const char *cls, FILE *f,
-                           struct sdiff_err *err)
+static void print_candidate(const struct sdiff_store_result *res, FILE *f)
 {
-    sqlite3_stmt *q = NULL;
+    const struct sdiff_store_answer *a = &res->candidate;
+    const char *cls = res->cls ? res->cls : "?";
     json_t *hdrs = NULL;
-    int rc = sqlite3_prepare_v2(db,
-                                "SELECT status, reason, headers, body, body_len, body_stored,"
-                                " latency_ms, error FROM responses"
-                                " WHERE result_id = ? AND target = 'candidate'",
-                                -1, &q, NULL);
-    if (rc != SQLITE_OK)
-        return sdiff_err_set(err, SDIFF_EDB, WHERE, "cannot read: %.150s", sqlite3_errmsg(db));
-    sqlite3_bind_int64(q, 1, id);
-    rc = sqlite3_step(q);
     fputs("\n== candidate response ==\n", f);
-    if (rc == SQLITE_ROW) {
-        if (sqlite3_column_type(q, 0) != SQLITE_NULL)
-            fprintf(f, "  HTTP/1.1 %d %s\n", sqlite3_column_int(q, 0), col(q, 1) ? col(q, 1) : "");
-        if (col(q, 7))
-            fprintf(f, "  error: %s\n", col(q, 7));
-        if (sqlite3_column_type(q, 6) != SQLITE_NULL)
-            fprintf(f, "  latency: %.1f ms\n", sqlite3_column_double(q, 6));
-        hdrs = parse_headers(col(q, 2));
+    if (a->present) {
+        if (a->status)
+            fprintf(f, "  HTTP/1.1 %d %s\n", a->status, a->reason ? a->reason : "");
+        if (a->error)
+            fprintf(f, "  error: %s\n", a->error);
+        if (a->latency_ms >= 0)
+            fprintf(f, "  latency: %.1f ms\n", a->latency_ms);
+        hdrs = parse_headers(a->headers_json);
         print_headers(f, hdrs);
-        if (sqlite3_column_int(q, 5))
-            print_body(f, hdrs, sqlite3_column_blob(q, 3), (size_t)sqlite3_column_bytes(q, 3));
-        else if (sqlite3_column_type(q, 4) != SQLITE_NULL)
+        if (a->body_stored)
+            print_body(f, hdrs, a->body, a->body_len);
+        else if (a->body_size >= 0)
             fprintf(f, "  (body not stored: %s, %lld bytes)\n",
                     strcmp(cls, "identical") == 0 ? "identical" : "not kept",
-                    (long long)sqlite3_column_int64(q, 4));
-        rc = SDIFF_OK;
-    } else if (rc == SQLITE_DONE) {
+                    (long long)a->body_size);
+    } else {
         fprintf(f, "  (body not stored: %s)\n",
                 strcmp(cls, "identical") == 0 || strcmp(cls, "equivalent") == 0
                     ? "identical"
                     : "no answer recorded");
-        rc = SDIFF_OK;
-    } else {
-        rc = sdiff_err_set(err, SDIFF_EDB, WHERE, "cannot read: %.150s", sqlite3_errmsg(db));
     }
     json_decref(hdrs);
-    sqlite3_finalize(q);
-    return rc;
 }
 
-static int print_differences(sqlite3 *db, int64_t id, FILE *f, struct sdiff_err *err)
+struct diff_printer {
+    FILE *f;
+    size_t n;
+};
+
+static int print_difference(const struct sdiff_store_difference *d, void *ud,
+                            struct sdiff_err *err)
 {
-    sqlite3_stmt *q = NULL;
-    int rc = sqlite3_prepare_v2(db,
-                                "SELECT path, kind, primary_value, candidate_value FROM differences"
-                                " WHERE result_id = ? ORDER BY idx",
-                                -1, &q, NULL);
-    if (rc != SQLITE_OK)
-        return sdiff_err_set(err, SDIFF_EDB, WHERE, "cannot read: %.150s", sqlite3_errmsg(db));
-    sqlite3_bind_int64(q, 1, id);
-    size_t n = 0;
+    (void)err;
+    struct diff_printer *c = ud;
+    fprintf(c->f, "  %s  %s  %s -> %s\n", d->path ? d->path : "?", d->kind ? d->kind : "?",
+            d->primary_value ? d->primary_value : "(absent)",
+            d->candidate_value ? d->candidate_value : "(absent)");
+    c->n++;
+    return SDIFF_OK;
+}
+
+static int print_differences(struct sdiff_store *st, int64_t id, FILE *f, struct sdiff_err *err)
+{
+    struct diff_printer c = {f, 0};
     fputs("\n== differences ==\n", f);
-    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-        fprintf(f, "  %s  %s  %s -> %s\n", col(q, 0) ? col(q, 0) : "?", col(q, 1) ? col(q, 1) : "?",
-                col(q, 2) ? col(q, 2) : "(absent)", col(q, 3) ? col(q, 3) : "(absent)");
-        n++;
-    }
-    if (n == 0)
+    int rc = sdiff_store_each_difference(st, id, print_difference, &c, err);
+    if (rc >= 0 && c.n == 0)
         fputs("  (none)\n", f);
-    rc = rc == SQLITE_DONE
-             ? SDIFF_OK
-             : sdiff_err_set(err, SDIFF_EDB, WHERE, "cannot read: %.150s", sqlite3_errmsg(db));
-    sqlite3_finalize(q);
     return rc;
 }
 
 int sdiff_report_inspect(const char *db_path, int64_t result_id, FILE *out,
                          struct sdiff_err *err)
 {
-    sqlite3 *db = NULL;
-    sqlite3_stmt *q = NULL;
+    struct sdiff_store *st = NULL;
+    struct sdiff_store_result res = {0};
     json_t *req_h = NULL, *resp_h = NULL;
     struct sdiff_buf curl;
+    char ms1[40], ms2[40], num[24];
     int rc;
     if (SDIFF_NEVER(db_path == NULL || out == NULL))
         return SDIFF_EINVAL;
     sdiff_buf_init(&curl, 16u << 20);
-    rc = sdiff__report_open_db(db_path, WHERE, "SELECT id FROM results LIMIT 0", &db, err);
+    rc = sdiff__report_open_store(db_path, &st, err);
+    rc = rc < 0 ? rc : sdiff_store_get_result(st, result_id, &res, err);
     if (rc < 0)
         goto out;
-    rc = sqlite3_prepare_v2(
-        db,
-        "SELECT r.id, r.run_id, r.method, r.route, r.target, r.class, r.reasons, r.skip_reason,"
-        " r.note, r.primary_status, r.candidate_status, r.primary_ms, r.candidate_ms,"
-        " r.candidate_error, ru.candidate, e.id, e.method, e.target, e.req_headers, e.req_body,"
-        " e.status, e.reason, e.resp_headers, e.resp_body, e.resp_body_seen, e.req_body_seen"
-        " FROM results r LEFT JOIN runs ru ON ru.id = r.run_id"
-        " LEFT JOIN exchanges e ON e.id = r.exchange_id WHERE r.id = ?",
-        -1, &q, NULL);
-    if (rc != SQLITE_OK) {
-        rc = sdiff_err_set(err, SDIFF_EDB, WHERE, "%.150s: cannot read: %.30s", db_path,
-                           sqlite3_errmsg(db));
-        goto out;
-    }
-    sqlite3_bind_int64(q, 1, result_id);
-    rc = sqlite3_step(q);
-    if (rc == SQLITE_DONE) {
-        rc = sdiff_err_set(err, SDIFF_EINVAL, WHERE, "no result %lld in %.150s",
-                           (long long)result_id, db_path);
-        goto out;
-    }
-    if (rc != SQLITE_ROW) {
-        rc = sdiff_err_set(err, SDIFF_EDB, WHERE, "%.150s: cannot read: %.30s", db_path,
-                           sqlite3_errmsg(db));
-        goto out;
-    }
-    const char *cls = col(q, C_CLASS) ? col(q, C_CLASS) : "?";
-    const char *method = col(q, C_EX_METHOD) ? col(q, C_EX_METHOD)
-                         : col(q, C_METHOD)  ? col(q, C_METHOD)
-                                             : "GET";
-    const char *target = col(q, C_EX_TARGET) ? col(q, C_EX_TARGET)
-                         : col(q, C_TARGET)  ? col(q, C_TARGET)
-                                             : "/";
-    int has_ex = sqlite3_column_type(q, C_EX_ID) != SQLITE_NULL;
-    req_h = parse_headers(col(q, C_REQ_H));
-    resp_h = parse_headers(col(q, C_RESP_H));
+    const char *cls = res.cls ? res.cls : "?";
+    const char *method = res.req_method ? res.req_method : res.method ? res.method : "GET";
+    const char *target = res.req_target ? res.req_target : res.target ? res.target : "/";
+    req_h = parse_headers(res.req_headers_json);
+    resp_h = parse_headers(res.primary.headers_json);
 
-    fprintf(out, "result %lld (run %lld): %s\n", (long long)result_id,
-            (long long)sqlite3_column_int64(q, C_RUN), cls);
-    if (col(q, C_ROUTE))
-        fprintf(out, "route: %s\n", col(q, C_ROUTE));
-    if (col(q, C_REASONS))
-        fprintf(out, "reasons: %s\n", col(q, C_REASONS));
-    if (col(q, C_SKIP))
-        fprintf(out, "skipped: %s\n", col(q, C_SKIP));
-    if (col(q, C_NOTE))
-        fprintf(out, "note: %s\n", col(q, C_NOTE));
-    if (col(q, C_CERR))
-        fprintf(out, "candidate error: %s\n", col(q, C_CERR));
-    fprintf(out, "status: primary %s", col(q, C_PSTATUS) ? col(q, C_PSTATUS) : "-");
-    fprintf(out, ", candidate %s\n", col(q, C_CSTATUS) ? col(q, C_CSTATUS) : "-");
-    if (sqlite3_column_type(q, C_PMS) != SQLITE_NULL || sqlite3_column_type(q, C_CMS) != SQLITE_NULL)
-        fprintf(out, "latency: primary %s ms, candidate %s ms\n",
-                col(q, C_PMS) ? col(q, C_PMS) : "-", col(q, C_CMS) ? col(q, C_CMS) : "-");
+    fprintf(out, "result %lld (run %lld): %s\n", (long long)result_id, (long long)res.run_id,
+            cls);
+    if (res.route)
+        fprintf(out, "route: %s\n", res.route);
+    if (res.reasons)
+        fprintf(out, "reasons: %s\n", res.reasons);
+    if (res.skip_reason)
+        fprintf(out, "skipped: %s\n", res.skip_reason);
+    if (res.note)
+        fprintf(out, "note: %s\n", res.note);
+    if (res.candidate_error)
+        fprintf(out, "candidate error: %s\n", res.candidate_error);
+    snprintf(num, sizeof num, "%d", res.primary_status);
+    fprintf(out, "status: primary %s", res.primary_status ? num : "-");
+    snprintf(num, sizeof num, "%d", res.candidate_status);
+    fprintf(out, ", candidate %s\n", res.candidate_status ? num : "-");
+    if (res.primary_ms >= 0 || res.candidate_ms >= 0)
+        fprintf(out, "latency: primary %s ms, candidate %s ms\n", fmt_ms(res.primary_ms, ms1),
+                fmt_ms(res.candidate_ms, ms2));
 
     fprintf(out, "\n== request ==\n  %s %s\n", method, target);
     print_headers(out, req_h);
-    const uint8_t *req_body = sqlite3_column_blob(q, C_REQ_BODY);
-    size_t req_len = (size_t)sqlite3_column_bytes(q, C_REQ_BODY);
-    if (req_len)
-        print_body(out, req_h, req_body, req_len);
+    if (res.req_body_len)
+        print_body(out, req_h, res.req_body, res.req_body_len);
 
     fputs("\n== primary response ==\n", out);
-    if (!has_ex) {
+    if (!res.has_exchange) {
         fputs("  (exchange not stored)\n", out);
-    } else if (sqlite3_column_type(q, C_STATUS) == SQLITE_NULL) {
+    } else if (!res.primary.present) {
         fputs("  (no response)\n", out);
     } else {
-        fprintf(out, "  HTTP/1.1 %d %s\n", sqlite3_column_int(q, C_STATUS),
-                col(q, C_REASON) ? col(q, C_REASON) : "");
+        fprintf(out, "  HTTP/1.1 %d %s\n", res.primary.status,
+                res.primary.reason ? res.primary.reason : "");
         print_headers(out, resp_h);
-        print_body(out, resp_h, sqlite3_column_blob(q, C_RESP_BODY),
-                   (size_t)sqlite3_column_bytes(q, C_RESP_BODY));
+        print_body(out, resp_h, res.primary.body, res.primary.body_len);
     }
-    rc = print_candidate(db, result_id, cls, out, err);
-    rc = rc < 0 ? rc : print_differences(db, result_id, out, err);
+    print_candidate(&res, out);
+    rc = print_differences(st, result_id, out, err);
     if (rc < 0)
         goto out;
 
     fputs("\n== reproduce against the candidate ==\n", out);
-    rc = curl_line(&curl, col(q, C_RUN_CAND) ? col(q, C_RUN_CAND) : "http://CANDIDATE", method,
-                   target, req_h, req_body, req_len);
+    rc = curl_line(&curl, res.run_candidate ? res.run_candidate : "http://CANDIDATE", method,
+                   target, req_h, res.req_body, res.req_body_len);
     if (rc < 0) {
         rc = sdiff_err_set(err, rc, WHERE, "curl command too long");
         goto out;
@@ -361,7 +319,7 @@ out:
     json_decref(req_h);
     json_decref(resp_h);
     sdiff_buf_dispose(&curl);
-    sqlite3_finalize(q);
-    sqlite3_close(db);
+    sdiff_store_result_dispose(&res);
+    sdiff_store_close(st);
     return rc;
 }

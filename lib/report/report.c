@@ -1,90 +1,97 @@
 /*
- * report.c - build a run's report from the results database: per-endpoint counts (one
- * aggregate query), latency percentiles (one ordered scan per side), verdicts, and the
- * discrepancy clusters of the different results.
+ * report.c - build a run's report from the rows the store hands it: per-endpoint counts (one
+ * aggregate per route), latency percentiles (one scan of the run, sorted per endpoint),
+ * verdicts, and the discrepancy clusters of the different results.
  */
 #include "shadowdiff/report.h"
 
 #include <math.h>
 #include <stdarg.h>
-#include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
+#include "report/report_int.h"
 #include "report/waivers.h"
 #include "shadowdiff/store.h"
 
 #define WHERE "report"
 
-/* A database written by a newer shadowdiff may mean something else by the same tables. */
-static int check_version(sqlite3 *db, const char *path, const char *where,
-                         struct sdiff_err *err)
+int sdiff__report_open_store(const char *path, struct sdiff_store **st, struct sdiff_err *err)
 {
-    sqlite3_stmt *q = NULL;
-    int version = 0;
-    if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &q, NULL) == SQLITE_OK &&
-        sqlite3_step(q) == SQLITE_ROW)
-        version = sqlite3_column_int(q, 0);
-    sqlite3_finalize(q);
-    if (version > SDIFF_STORE_SCHEMA_VERSION)
-        return sdiff_err_set(err, SDIFF_EDB, where,
-                             "%.150s: schema version %d is newer than this shadowdiff supports"
-                             " (%d)",
-                             path, version, SDIFF_STORE_SCHEMA_VERSION);
-    return SDIFF_OK;
+    struct sdiff_store_opts so = {.read_only = 1};
+    return sdiff_store_open(st, path, &so, err);
 }
 
-int sdiff__report_open_db(const char *path, const char *where, const char *probe, sqlite3 **db,
-                          struct sdiff_err *err)
+/* ---- the store as a source of rows ----------------------------------------------------------- */
+
+static int st_get_run(void *src, int64_t run_id, struct sdiff_store_run *out,
+                      struct sdiff_err *err)
 {
-    struct stat sb;
-    *db = NULL;
-    if (stat(path, &sb) != 0)
-        return sdiff_err_set(err, SDIFF_EIO, where, "%.150s: no such file", path);
-    if (!S_ISREG(sb.st_mode))
-        return sdiff_err_set(err, SDIFF_EIO, where, "%.150s: not a regular file", path);
-    int rc = sqlite3_open_v2(path, db, SQLITE_OPEN_READONLY, NULL);
-    if (rc == SQLITE_OK && check_version(*db, path, where, err) < 0) {
-        sqlite3_close(*db);
-        *db = NULL;
-        return SDIFF_EDB;
-    }
-    if (rc == SQLITE_OK)
-        rc = sqlite3_exec(*db, probe, NULL, NULL, NULL);
-    if (rc != SQLITE_OK) {
-        sdiff_err_set(err, SDIFF_EDB, where, "%.150s: not a readable shadowdiff database (%.30s)",
-                      path, *db ? sqlite3_errmsg(*db) : sqlite3_errstr(rc));
-        sqlite3_close(*db);
-        *db = NULL;
-        return SDIFF_EDB;
-    }
-    sqlite3_busy_timeout(*db, 5000);
-    return SDIFF_OK;
+    return sdiff_store_get_run(src, run_id, out, err);
 }
 
-static int open_db(const char *path, sqlite3 **db, struct sdiff_err *err)
+static int st_each_route_stats(void *src, int64_t run_id, uint64_t since_us,
+                               int (*fn)(const struct sdiff_store_route_stats *s, void *ud,
+                                         struct sdiff_err *err),
+                               void *ud, struct sdiff_err *err)
 {
-    int rc = sdiff__report_open_db(
-        path, WHERE, "SELECT id FROM runs LIMIT 0; SELECT id FROM results LIMIT 0", db, err);
-    /* Several passes read the same pages: map the file and keep a large page cache rather
-     * than copying every page in with read() on each pass. */
-    if (rc >= 0)
-        sqlite3_exec(*db, "PRAGMA mmap_size=4294967296; PRAGMA cache_size=-262144", NULL, NULL,
-                     NULL);
-    return rc;
+    return sdiff_store_each_route_stats(src, run_id, since_us, fn, ud, err);
 }
 
-static int db_err(sqlite3 *db, struct sdiff_err *err)
+static int st_each_latency(void *src, int64_t run_id, uint64_t since_us,
+                           int (*fn)(const struct sdiff_store_latency *l, void *ud,
+                                     struct sdiff_err *err),
+                           void *ud, struct sdiff_err *err)
 {
-    return sdiff_err_set(err, SDIFF_EDB, WHERE, "cannot read the database: %.150s",
-                         sqlite3_errmsg(db));
+    return sdiff_store_each_latency(src, run_id, since_us, fn, ud, err);
 }
 
-static char *col_dup(sqlite3_stmt *q, int i)
+static int st_each_different(void *src, int64_t run_id, uint64_t since_us,
+                             int (*fn)(const struct sdiff_store_difference *d, void *ud,
+                                       struct sdiff_err *err),
+                             void *ud, struct sdiff_err *err)
 {
-    const unsigned char *s = sqlite3_column_text(q, i);
-    return s ? sdiff_strdup((const char *)s) : NULL;
+    return sdiff_store_each_different(src, run_id, since_us, fn, ud, err);
+}
+
+static int st_each_difference(void *src, int64_t result_id,
+                              int (*fn)(const struct sdiff_store_difference *d, void *ud,
+                                        struct sdiff_err *err),
+                              void *ud, struct sdiff_err *err)
+{
+    return sdiff_store_each_difference(src, result_id, fn, ud, err);
+}
+
+static int st_each_waiver(void *src,
+                          int (*fn)(const struct sdiff_store_waiver *w, void *ud,
+                                    struct sdiff_err *err),
+                          void *ud, struct sdiff_err *err)
+{
+    return sdiff_store_each_waiver(src, fn, ud, err);
+}
+
+void sdiff__report_store_source(struct sdiff__report_source *src, struct sdiff_store *st)
+{
+    *src = (struct sdiff__report_source){
+        .src = st,
+        .get_run = st_get_run,
+        .each_route_stats = st_each_route_stats,
+        .each_latency = st_each_latency,
+        .each_different = st_each_different,
+        .each_difference = st_each_difference,
+        .each_waiver = st_each_waiver,
+    };
+}
+
+static int oom(struct sdiff_err *err)
+{
+    return sdiff_err_set(err, SDIFF_ENOMEM, WHERE, "out of memory");
+}
+
+static int dup_or_null(char **dst, const char *s)
+{
+    *dst = s ? sdiff_strdup(s) : NULL;
+    return s == NULL || *dst != NULL;
 }
 
 double sdiff_report_wilson_upper(uint64_t k, uint64_t n, double z)
@@ -175,40 +182,25 @@ static int split_route(const char *key, char **method, char **route)
     return *method && *route ? SDIFF_OK : SDIFF_ENOMEM;
 }
 
-static int load_run(sqlite3 *db, struct sdiff_report *r, int64_t run_id, const char *path,
-                    struct sdiff_err *err)
+static int load_run(const struct sdiff__report_source *src, struct sdiff_report *r,
+                    int64_t run_id, struct sdiff_err *err)
 {
-    sqlite3_stmt *q = NULL;
-    int rc = sqlite3_prepare_v2(db,
-                                run_id > 0
-                                    ? "SELECT id, kind, corpus, candidate, primary_url, started_at,"
-                                      " finished_at FROM runs WHERE id = ?"
-                                    : "SELECT id, kind, corpus, candidate, primary_url, started_at,"
-                                      " finished_at FROM runs ORDER BY id DESC LIMIT 1",
-                                -1, &q, NULL);
-    if (rc != SQLITE_OK)
-        return db_err(db, err);
-    if (run_id > 0)
-        sqlite3_bind_int64(q, 1, run_id);
-    rc = sqlite3_step(q);
-    if (rc == SQLITE_ROW) {
-        r->run_id = sqlite3_column_int64(q, 0);
-        r->run_kind = col_dup(q, 1);
-        r->run_corpus = col_dup(q, 2);
-        r->run_candidate = col_dup(q, 3);
-        r->run_primary = col_dup(q, 4);
-        r->run_started_at = col_dup(q, 5);
-        r->run_finished_at = col_dup(q, 6);
-        rc = SDIFF_OK;
-    } else if (rc == SQLITE_DONE) {
-        rc = run_id > 0 ? sdiff_err_set(err, SDIFF_EINVAL, WHERE, "no run %lld in %.150s",
-                                        (long long)run_id, path)
-                        : sdiff_err_set(err, SDIFF_EINVAL, WHERE, "no run in %.150s", path);
-    } else {
-        rc = db_err(db, err);
-    }
-    sqlite3_finalize(q);
-    return rc;
+    struct sdiff_store_run run;
+    int rc = src->get_run(src->src, run_id, &run, err);
+    if (rc < 0)
+        return rc;
+    r->run_id = run.id;
+    /* the report takes the strings it shows */
+    r->run_kind = run.kind;
+    r->run_corpus = run.corpus;
+    r->run_candidate = run.candidate;
+    r->run_primary = run.primary;
+    r->run_started_at = run.started_at;
+    r->run_finished_at = run.finished_at;
+    run.kind = run.corpus = run.candidate = run.primary = NULL;
+    run.started_at = run.finished_at = NULL;
+    sdiff_store_run_dispose(&run);
+    return SDIFF_OK;
 }
 
 static double ratio(uint64_t a, uint64_t b)
@@ -249,60 +241,48 @@ static void add_counts(struct sdiff_report_endpoint *t, const struct sdiff_repor
     t->accepted += e->accepted;
 }
 
-static int load_counts(sqlite3 *db, struct sdiff_report *r, struct sdiff_err *err)
+struct counts_ctx {
+    struct sdiff_report *r;
+    size_t cap;
+};
+
+static int on_route_stats(const struct sdiff_store_route_stats *s, void *ud,
+                          struct sdiff_err *err)
 {
-    sqlite3_stmt *q = NULL;
-    size_t cap = 0;
-    int rc = sqlite3_prepare_v2(
-        db,
-        "SELECT route, count(*), sum(class = 'identical'), sum(class = 'equivalent'),"
-        " sum(class = 'different'), sum(class = 'error'), sum(class = 'skipped'),"
-        " sum(class IN ('identical','equivalent','different','error') AND primary_status >= 500),"
-        " sum(class IN ('identical','equivalent','different','error') AND candidate_status >= 500),"
-        " sum(class = 'error' OR (class IN ('identical','equivalent','different')"
-        "     AND candidate_status >= 500))"
-        " FROM results NOT INDEXED WHERE run_id = ?1 AND (?2 = 0 OR t_req_start >= ?2)"
-        " GROUP BY route ORDER BY route",
-        -1, &q, NULL);
-    if (rc != SQLITE_OK)
-        return db_err(db, err);
-    sqlite3_bind_int64(q, 1, r->run_id);
-    sqlite3_bind_int64(q, 2, (sqlite3_int64)r->thresholds.since_us);
-    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-        if (r->nendpoints == cap) {
-            size_t ncap = cap ? cap * 2 : 16;
-            void *p = sdiff_realloc(r->endpoints, ncap * sizeof *r->endpoints);
-            if (p == NULL) {
-                rc = sdiff_err_set(err, SDIFF_ENOMEM, WHERE, "out of memory");
-                goto out;
-            }
-            r->endpoints = p;
-            cap = ncap;
-        }
-        struct sdiff_report_endpoint *e = &r->endpoints[r->nendpoints++];
-        memset(e, 0, sizeof *e);
-        const char *key = (const char *)sqlite3_column_text(q, 0);
-        e->key = sdiff_strdup(key ? key : "");
-        if (e->key == NULL || split_route(key, &e->method, &e->route) < 0) {
-            rc = sdiff_err_set(err, SDIFF_ENOMEM, WHERE, "out of memory");
-            goto out;
-        }
-        e->samples = (uint64_t)sqlite3_column_int64(q, 1);
-        e->identical = (uint64_t)sqlite3_column_int64(q, 2);
-        e->equivalent = (uint64_t)sqlite3_column_int64(q, 3);
-        e->different = (uint64_t)sqlite3_column_int64(q, 4);
-        e->errors = (uint64_t)sqlite3_column_int64(q, 5);
-        e->skipped = (uint64_t)sqlite3_column_int64(q, 6);
-        derive(e, (uint64_t)sqlite3_column_int64(q, 7), (uint64_t)sqlite3_column_int64(q, 8),
-               (uint64_t)sqlite3_column_int64(q, 9));
-        e->primary.p50 = e->primary.p95 = e->primary.p99 = -1;
-        e->candidate.p50 = e->candidate.p95 = e->candidate.p99 = -1;
-        e->p99_ratio = -1;
+    struct counts_ctx *c = ud;
+    struct sdiff_report *r = c->r;
+    if (r->nendpoints == c->cap) {
+        size_t ncap = c->cap ? c->cap * 2 : 16;
+        void *p = sdiff_realloc(r->endpoints, ncap * sizeof *r->endpoints);
+        if (p == NULL)
+            return oom(err);
+        r->endpoints = p;
+        c->cap = ncap;
     }
-    rc = rc == SQLITE_DONE ? SDIFF_OK : db_err(db, err);
-out:
-    sqlite3_finalize(q);
-    return rc;
+    struct sdiff_report_endpoint *e = &r->endpoints[r->nendpoints++];
+    memset(e, 0, sizeof *e);
+    e->key = sdiff_strdup(s->route ? s->route : "");
+    if (e->key == NULL || split_route(s->route, &e->method, &e->route) < 0)
+        return oom(err);
+    e->samples = s->samples;
+    e->identical = s->identical;
+    e->equivalent = s->equivalent;
+    e->different = s->different;
+    e->errors = s->errors;
+    e->skipped = s->skipped;
+    derive(e, s->primary_5xx, s->candidate_5xx, s->candidate_failed);
+    e->primary.p50 = e->primary.p95 = e->primary.p99 = -1;
+    e->candidate.p50 = e->candidate.p95 = e->candidate.p99 = -1;
+    e->p99_ratio = -1;
+    return SDIFF_OK;
+}
+
+static int load_counts(const struct sdiff__report_source *src, struct sdiff_report *r,
+                       struct sdiff_err *err)
+{
+    struct counts_ctx c = {r, 0};
+    return src->each_route_stats(src->src, r->run_id, r->thresholds.since_us, on_route_stats,
+                                 &c, err);
 }
 
 /*
@@ -537,71 +517,58 @@ static void set_latency(struct sdiff_report_latency *l, struct sdiff_buf *b)
     l->p95 = nearest_rank(v, l->n, 95);
     l->p99 = nearest_rank(v, l->n, 99);
 }
+struct latency_ctx {
+    struct sdiff_report *r;
+    const struct alias_tab *al;
+    struct sdiff_buf *vals;             /* per endpoint: primary, candidate */
+    struct sdiff_report_endpoint *cur;  /* endpoint of the previous row */
+    char cur_key[512];                  /* its stored route (rows come grouped in runs) */
+    int have_key;
+};
+
+static int on_latency(const struct sdiff_store_latency *l, void *ud, struct sdiff_err *err)
+{
+    struct latency_ctx *c = ud;
+    const char *key = l->route;
+    if (c->cur == NULL || key == NULL || !c->have_key || strcmp(key, c->cur_key) != 0) {
+        c->cur = find_endpoint(c->r, alias_key(c->r, c->al, key), key == NULL);
+        /* remember the stored key (the row's text is gone after this call) */
+        c->have_key = c->cur && key && strlen(key) < sizeof c->cur_key;
+        if (c->have_key)
+            memcpy(c->cur_key, key, strlen(key) + 1);
+    }
+    if (c->cur == NULL)
+        return SDIFF_OK;
+    size_t ei = (size_t)(c->cur - c->r->endpoints);
+    double v[2] = {l->primary_ms, l->candidate_ms};
+    for (size_t side = 0; side < 2; side++)
+        if (v[side] >= 0 && sdiff_buf_append(&c->vals[ei * 2 + side], &v[side], sizeof v[side]) < 0)
+            return oom(err);
+    return SDIFF_OK;
+}
 
 /*
  * Both sides' latencies in one sequential scan of the run's rows, bucketed per endpoint and
- * sorted per endpoint afterwards: an ORDER BY route would walk the index and fetch every row
- * at random, which on a million rows costs several times a straight scan.
+ * sorted per endpoint afterwards: sorting the whole run by (route, latency) in the store
+ * would cost several times a straight scan on a million rows.
  */
-static int load_latencies(sqlite3 *db, struct sdiff_report *r, const struct alias_tab *al,
-                          struct sdiff_err *err)
+static int load_latencies(const struct sdiff__report_source *src, struct sdiff_report *r,
+                          const struct alias_tab *al, struct sdiff_err *err)
 {
-    sqlite3_stmt *q = NULL;
-    struct sdiff_buf *vals = sdiff_calloc(r->nendpoints * 2 + 1, sizeof *vals);
-    struct sdiff_report_endpoint *cur = NULL;
-    char cur_key[512];
-    int have_key = 0;
-    int rc;
-    if (vals == NULL)
-        return sdiff_err_set(err, SDIFF_ENOMEM, WHERE, "out of memory");
+    struct latency_ctx c = {.r = r, .al = al};
+    c.vals = sdiff_calloc(r->nendpoints * 2 + 1, sizeof *c.vals);
+    if (c.vals == NULL)
+        return oom(err);
     for (size_t i = 0; i < r->nendpoints * 2; i++)
-        sdiff_buf_init(&vals[i], SIZE_MAX / 2);
-    rc = sqlite3_prepare_v2(db,
-                            "SELECT route, primary_ms, candidate_ms FROM results NOT INDEXED"
-                            " WHERE run_id = ?1 AND (?2 = 0 OR t_req_start >= ?2)",
-                            -1, &q, NULL);
-    if (rc != SQLITE_OK) {
-        rc = db_err(db, err);
-        goto out;
+        sdiff_buf_init(&c.vals[i], SIZE_MAX / 2);
+    int rc = src->each_latency(src->src, r->run_id, r->thresholds.since_us, on_latency, &c, err);
+    for (size_t i = 0; rc >= 0 && i < r->nendpoints; i++) {
+        set_latency(&r->endpoints[i].primary, &c.vals[i * 2]);
+        set_latency(&r->endpoints[i].candidate, &c.vals[i * 2 + 1]);
     }
-    sqlite3_bind_int64(q, 1, r->run_id);
-    sqlite3_bind_int64(q, 2, (sqlite3_int64)r->thresholds.since_us);
-    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-        const char *key = (const char *)sqlite3_column_text(q, 0);
-        if (cur == NULL || key == NULL || !have_key || strcmp(key, cur_key) != 0) {
-            cur = find_endpoint(r, alias_key(r, al, key), key == NULL);
-            /* remember the stored key (the column text is gone at the next step) */
-            have_key = cur && key && strlen(key) < sizeof cur_key;
-            if (have_key)
-                memcpy(cur_key, key, strlen(key) + 1);
-        }
-        if (cur == NULL)
-            continue;
-        size_t ei = (size_t)(cur - r->endpoints);
-        for (int side = 0; side < 2; side++) {
-            if (sqlite3_column_type(q, 1 + side) == SQLITE_NULL)
-                continue;
-            double v = sqlite3_column_double(q, 1 + side);
-            if (sdiff_buf_append(&vals[ei * 2 + (size_t)side], &v, sizeof v) < 0) {
-                rc = sdiff_err_set(err, SDIFF_ENOMEM, WHERE, "out of memory");
-                goto out;
-            }
-        }
-    }
-    if (rc != SQLITE_DONE) {
-        rc = db_err(db, err);
-        goto out;
-    }
-    for (size_t i = 0; i < r->nendpoints; i++) {
-        set_latency(&r->endpoints[i].primary, &vals[i * 2]);
-        set_latency(&r->endpoints[i].candidate, &vals[i * 2 + 1]);
-    }
-    rc = SDIFF_OK;
-out:
-    sqlite3_finalize(q);
     for (size_t i = 0; i < r->nendpoints * 2; i++)
-        sdiff_buf_dispose(&vals[i]);
-    sdiff_free(vals);
+        sdiff_buf_dispose(&c.vals[i]);
+    sdiff_free(c.vals);
     return rc;
 }
 
@@ -720,116 +687,110 @@ static int add_member(struct members *m, const char *route, char **items, size_t
     return SDIFF_OK;
 }
 
-static int cluster_sample(sqlite3 *db, struct sdiff_report_cluster *c, struct sdiff_err *err)
+static int on_sample(const struct sdiff_store_difference *d, void *ud, struct sdiff_err *err)
 {
-    sqlite3_stmt *q = NULL;
-    int rc = sqlite3_prepare_v2(db,
-                                "SELECT path, primary_value, candidate_value FROM differences"
-                                " WHERE result_id = ? ORDER BY idx LIMIT 1",
-                                -1, &q, NULL);
-    if (rc != SQLITE_OK)
-        return db_err(db, err);
-    sqlite3_bind_int64(q, 1, c->examples[0]);
-    rc = sqlite3_step(q);
-    if (rc == SQLITE_ROW) {
-        c->sample_path = col_dup(q, 0);
-        c->sample_primary = col_dup(q, 1);
-        c->sample_candidate = col_dup(q, 2);
-        rc = SDIFF_OK;
-    } else {
-        rc = rc == SQLITE_DONE ? SDIFF_OK : db_err(db, err);
-    }
-    sqlite3_finalize(q);
+    struct sdiff_report_cluster *c = ud;
+    if (!dup_or_null(&c->sample_path, d->path) ||
+        !dup_or_null(&c->sample_primary, d->primary_value) ||
+        !dup_or_null(&c->sample_candidate, d->candidate_value))
+        return oom(err);
+    return SDIFF_END; /* the first difference is the sample */
+}
+
+static int cluster_sample(const struct sdiff__report_source *src, struct sdiff_report_cluster *c,
+                          struct sdiff_err *err)
+{
+    return src->each_difference(src->src, c->examples[0], on_sample, c, err);
+}
+
+/* The different results arrive as rows (one per difference), grouped by result id. */
+struct clusters_ctx {
+    struct sdiff_report *r;
+    const struct alias_tab *al;
+    struct members m;
+    char **items;       /* signature items of the current result */
+    size_t nitems, capitems;
+    char *route;        /* of the current result */
+    int64_t cur;        /* its id; -1 before the first row */
+    uint64_t cur_t;
+};
+
+/* The current result is complete: make it a member of its cluster. */
+static int flush_member(struct clusters_ctx *c)
+{
+    if (c->cur < 0)
+        return SDIFF_OK;
+    int rc = add_member(&c->m, alias_key(c->r, c->al, c->route), c->items, c->nitems, c->cur,
+                        c->cur_t);
+    for (size_t i = 0; i < c->nitems; i++)
+        sdiff_free(c->items[i]);
+    c->nitems = 0;
+    sdiff_free(c->route);
+    c->route = NULL;
+    c->cur = -1;
     return rc;
 }
 
-static int load_clusters(sqlite3 *db, struct sdiff_report *r, const struct alias_tab *al,
-                         struct sdiff_err *err)
+static int on_different(const struct sdiff_store_difference *d, void *ud, struct sdiff_err *err)
 {
-    sqlite3_stmt *q = NULL;
-    struct members m = {0};
-    char **items = NULL;
-    size_t nitems = 0, capitems = 0;
-    char *route = NULL;
-    int64_t cur = -1;
-    uint64_t cur_t = 0;
-    int rc = sqlite3_prepare_v2(
-        db,
-        "SELECT r.id, r.route, r.t_req_start, d.path, d.kind, d.primary_value, d.candidate_value"
-        " FROM results r LEFT JOIN differences d ON d.result_id = r.id"
-        " WHERE r.run_id = ?1 AND r.class = 'different' AND (?2 = 0 OR r.t_req_start >= ?2)"
-        " ORDER BY r.id, d.idx",
-        -1, &q, NULL);
-    if (rc != SQLITE_OK) {
-        rc = db_err(db, err);
+    struct clusters_ctx *c = ud;
+    if (d->result_id != c->cur) {
+        if (flush_member(c) < 0)
+            return oom(err);
+        c->cur = d->result_id;
+        c->cur_t = d->t_req_start;
+        if (!dup_or_null(&c->route, d->route))
+            return oom(err);
+    }
+    if (d->path == NULL)
+        return SDIFF_OK;
+    if (c->nitems == c->capitems) {
+        size_t ncap = c->capitems ? c->capitems * 2 : 16;
+        void *p = sdiff_realloc(c->items, ncap * sizeof *c->items);
+        if (p == NULL)
+            return oom(err);
+        c->items = p;
+        c->capitems = ncap;
+    }
+    c->items[c->nitems] = signature_item(d->path, d->kind ? d->kind : "?", d->primary_value,
+                                         d->candidate_value);
+    if (c->items[c->nitems] == NULL)
+        return oom(err);
+    c->nitems++;
+    return SDIFF_OK;
+}
+
+static int load_clusters(const struct sdiff__report_source *src, struct sdiff_report *r,
+                         const struct alias_tab *al, struct sdiff_err *err)
+{
+    struct clusters_ctx cx = {.r = r, .al = al, .cur = -1};
+    struct members *m = &cx.m;
+    int rc = src->each_different(src->src, r->run_id, r->thresholds.since_us, on_different, &cx,
+                                 err);
+    if (rc < 0)
         goto out;
-    }
-    sqlite3_bind_int64(q, 1, r->run_id);
-    sqlite3_bind_int64(q, 2, (sqlite3_int64)r->thresholds.since_us);
-    for (;;) {
-        rc = sqlite3_step(q);
-        if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-            rc = db_err(db, err);
-            goto out;
-        }
-        int64_t id = rc == SQLITE_ROW ? sqlite3_column_int64(q, 0) : -1;
-        if (id != cur && cur >= 0) {
-            if (add_member(&m, alias_key(r, al, route), items, nitems, cur, cur_t) < 0)
-                goto oom;
-            for (size_t i = 0; i < nitems; i++)
-                sdiff_free(items[i]);
-            nitems = 0;
-            sdiff_free(route);
-            route = NULL;
-        }
-        if (rc == SQLITE_DONE)
-            break;
-        if (id != cur) {
-            cur = id;
-            cur_t = (uint64_t)sqlite3_column_int64(q, 2);
-            route = col_dup(q, 1);
-            if (route == NULL && sqlite3_column_type(q, 1) != SQLITE_NULL)
-                goto oom;
-        }
-        const char *path = (const char *)sqlite3_column_text(q, 3);
-        if (path == NULL)
-            continue;
-        if (nitems == capitems) {
-            size_t ncap = capitems ? capitems * 2 : 16;
-            void *p = sdiff_realloc(items, ncap * sizeof *items);
-            if (p == NULL)
-                goto oom;
-            items = p;
-            capitems = ncap;
-        }
-        const char *kind = (const char *)sqlite3_column_text(q, 4);
-        items[nitems] = signature_item(path, kind ? kind : "?",
-                                       (const char *)sqlite3_column_text(q, 5),
-                                       (const char *)sqlite3_column_text(q, 6));
-        if (items[nitems] == NULL)
-            goto oom;
-        nitems++;
-    }
-    if (m.n)
-        qsort(m.v, m.n, sizeof *m.v, cmp_member);
+    if (flush_member(&cx) < 0)
+        goto oom;
+    if (m->n)
+        qsort(m->v, m->n, sizeof *m->v, cmp_member);
     size_t ncl = 0;
-    for (size_t i = 0; i < m.n; i++)
-        if (i == 0 || strcmp(m.v[i].key, m.v[i - 1].key) != 0)
+    for (size_t i = 0; i < m->n; i++)
+        if (i == 0 || strcmp(m->v[i].key, m->v[i - 1].key) != 0)
             ncl++;
     r->clusters = ncl ? sdiff_calloc(ncl, sizeof *r->clusters) : NULL;
     if (ncl && r->clusters == NULL)
         goto oom;
-    for (size_t i = 0; i < m.n; i++) {
+    for (size_t i = 0; i < m->n; i++) {
         struct sdiff_report_cluster *c;
-        if (i == 0 || strcmp(m.v[i].key, m.v[i - 1].key) != 0) {
+        if (i == 0 || strcmp(m->v[i].key, m->v[i - 1].key) != 0) {
             c = &r->clusters[r->nclusters++];
-            const char *nl = strchr(m.v[i].key, '\n');
-            char *rkey = sdiff_strndup(m.v[i].key, (size_t)(nl - m.v[i].key));
+            const char *nl = strchr(m->v[i].key, '\n');
+            char *rkey = sdiff_strndup(m->v[i].key, (size_t)(nl - m->v[i].key));
             c->signature = sdiff_strdup(nl + 1);
             if (rkey && c->signature)
                 sdiff_report_cluster_id(rkey, c->signature, c->id);
             rc = rkey && c->signature
-                     ? split_route(nl == m.v[i].key ? NULL : rkey, &c->method, &c->route)
+                     ? split_route(nl == m->v[i].key ? NULL : rkey, &c->method, &c->route)
                      : SDIFF_ENOMEM;
             sdiff_free(rkey);
             if (rc < 0)
@@ -839,8 +800,8 @@ static int load_clusters(sqlite3 *db, struct sdiff_report *r, const struct alias
         }
         c->count++;
         if (c->nexamples < SDIFF_REPORT_MAX_EXAMPLES)
-            c->examples[c->nexamples++] = m.v[i].id;
-        uint64_t t = m.v[i].t;
+            c->examples[c->nexamples++] = m->v[i].id;
+        uint64_t t = m->v[i].t;
         if (t && (c->first_us == 0 || t < c->first_us))
             c->first_us = t;
         if (t > c->last_us)
@@ -850,19 +811,18 @@ static int load_clusters(sqlite3 *db, struct sdiff_report *r, const struct alias
         qsort(r->clusters, r->nclusters, sizeof *r->clusters, cmp_cluster);
     rc = SDIFF_OK;
     for (size_t i = 0; i < r->nclusters && rc >= 0; i++)
-        rc = cluster_sample(db, &r->clusters[i], err);
+        rc = cluster_sample(src, &r->clusters[i], err);
     goto out;
 oom:
-    rc = sdiff_err_set(err, SDIFF_ENOMEM, WHERE, "out of memory");
+    rc = oom(err);
 out:
-    sqlite3_finalize(q);
-    for (size_t i = 0; i < nitems; i++)
-        sdiff_free(items[i]);
-    sdiff_free(items);
-    sdiff_free(route);
-    for (size_t i = 0; i < m.n; i++)
-        sdiff_free(m.v[i].key);
-    sdiff_free(m.v);
+    for (size_t i = 0; i < cx.nitems; i++)
+        sdiff_free(cx.items[i]);
+    sdiff_free(cx.items);
+    sdiff_free(cx.route);
+    for (size_t i = 0; i < m->n; i++)
+        sdiff_free(m->v[i].key);
+    sdiff_free(m->v);
     return rc;
 }
 
@@ -941,35 +901,29 @@ int sdiff_report_build(struct sdiff_report **out, const char *db_path, int64_t r
     return sdiff_report_build_config(out, db_path, run_id, th, NULL, err);
 }
 
-int sdiff_report_build_config(struct sdiff_report **out, const char *db_path, int64_t run_id,
-                              const struct sdiff_report_thresholds *th,
-                              const struct sdiff_rules *config, struct sdiff_err *err)
+int sdiff__report_build_from(struct sdiff_report **out, const struct sdiff__report_source *src,
+                             int64_t run_id, const struct sdiff_report_thresholds *th,
+                             const struct sdiff_rules *config, struct sdiff_err *err)
 {
     static const struct sdiff_report_thresholds defaults = SDIFF_REPORT_THRESHOLDS_INIT;
-    sqlite3 *db = NULL;
     struct sdiff_report *r = NULL;
+    struct alias_tab al = {0};
     int rc;
-    if (SDIFF_NEVER(out == NULL || db_path == NULL))
+    if (SDIFF_NEVER(out == NULL || src == NULL))
         return SDIFF_EINVAL;
     *out = NULL;
-    rc = open_db(db_path, &db, err);
-    if (rc < 0)
-        goto out;
     r = sdiff_calloc(1, sizeof *r);
-    if (r == NULL) {
-        rc = sdiff_err_set(err, SDIFF_ENOMEM, WHERE, "out of memory");
-        goto out;
-    }
+    if (r == NULL)
+        return oom(err);
     r->thresholds = th ? *th : defaults;
-    rc = load_run(db, r, run_id, db_path, err);
-    struct alias_tab al = {0};
-    rc = rc < 0 ? rc : load_counts(db, r, err);
+    rc = load_run(src, r, run_id, err);
+    rc = rc < 0 ? rc : load_counts(src, r, err);
     if (rc >= 0 && merge_variable_routes(r, &al) < 0)
-        rc = sdiff_err_set(err, SDIFF_ENOMEM, WHERE, "out of memory");
-    rc = rc < 0 ? rc : load_latencies(db, r, &al, err);
-    rc = rc < 0 ? rc : load_clusters(db, r, &al, err);
+        rc = oom(err);
+    rc = rc < 0 ? rc : load_latencies(src, r, &al, err);
+    rc = rc < 0 ? rc : load_clusters(src, r, &al, err);
     alias_free(&al);
-    rc = rc < 0 ? rc : sdiff__report_apply_waivers(db, r, config, err);
+    rc = rc < 0 ? rc : sdiff__report_apply_waivers(src, r, config, err);
     if (rc < 0)
         goto out;
     for (size_t i = 0; i < r->nendpoints; i++)
@@ -980,6 +934,23 @@ int sdiff_report_build_config(struct sdiff_report **out, const char *db_path, in
     r = NULL;
 out:
     sdiff_report_free(r);
-    sqlite3_close(db);
+    return rc;
+}
+
+int sdiff_report_build_config(struct sdiff_report **out, const char *db_path, int64_t run_id,
+                              const struct sdiff_report_thresholds *th,
+                              const struct sdiff_rules *config, struct sdiff_err *err)
+{
+    struct sdiff_store *st = NULL;
+    struct sdiff__report_source src;
+    if (SDIFF_NEVER(out == NULL || db_path == NULL))
+        return SDIFF_EINVAL;
+    *out = NULL;
+    int rc = sdiff__report_open_store(db_path, &st, err);
+    if (rc < 0)
+        return rc;
+    sdiff__report_store_source(&src, st);
+    rc = sdiff__report_build_from(out, &src, run_id, th, config, err);
+    sdiff_store_close(st);
     return rc;
 }

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "report/report_int.h"
 #include "shadowdiff/rules.h"
 #include "shadowdiff/store.h"
 
@@ -124,41 +125,14 @@ static void wlist_dispose(struct wlist *l)
     sdiff_free(l->v);
 }
 
-/* The database's waivers, newest first; none when the table does not exist (old file). */
-static int load_db_waivers(sqlite3 *db, struct wlist *l, struct sdiff_err *err)
+/* The database's waivers, newest first. */
+static int on_db_waiver(const struct sdiff_store_waiver *sw, void *ud, struct sdiff_err *err)
 {
-    sqlite3_stmt *q = NULL;
-    int rc = sqlite3_prepare_v2(db,
-                                "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
-                                " AND name = 'waivers'",
-                                -1, &q, NULL);
-    int have = rc == SQLITE_OK && sqlite3_step(q) == SQLITE_ROW && sqlite3_column_int(q, 0);
-    sqlite3_finalize(q);
-    if (!have)
-        return SDIFF_OK;
-    rc = sqlite3_prepare_v2(db,
-                            "SELECT cluster, route, signature, reason, expires FROM waivers"
-                            " ORDER BY id DESC",
-                            -1, &q, NULL);
-    if (rc != SQLITE_OK)
-        return sdiff_err_set(err, SDIFF_EDB, WHERE, "cannot read the waivers: %.150s",
-                             sqlite3_errmsg(db));
-    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-        const char *c[5];
-        for (int i = 0; i < 5; i++)
-            c[i] = (const char *)sqlite3_column_text(q, i);
-        struct sdiff_report_waiver *w = wlist_add(l);
-        if (w == NULL || c[0] == NULL ||
-            waiver_set(w, c[0], c[1], c[2], c[3], c[4], "database") < 0) {
-            sqlite3_finalize(q);
-            return sdiff_err_set(err, SDIFF_ENOMEM, WHERE, "out of memory");
-        }
-    }
-    sqlite3_finalize(q);
-    return rc == SQLITE_DONE ? SDIFF_OK
-                             : sdiff_err_set(err, SDIFF_EDB, WHERE,
-                                             "cannot read the waivers: %.150s",
-                                             sqlite3_errmsg(db));
+    struct sdiff_report_waiver *w = wlist_add(ud);
+    if (w == NULL || waiver_set(w, sw->cluster, sw->route, sw->signature, sw->reason,
+                                sw->expires, "database") < 0)
+        return sdiff_err_set(err, SDIFF_ENOMEM, WHERE, "out of memory");
+    return SDIFF_OK;
 }
 
 static int load_config_waivers(const struct sdiff_rules *config, struct wlist *l,
@@ -179,12 +153,12 @@ static int load_config_waivers(const struct sdiff_rules *config, struct wlist *l
     return SDIFF_OK;
 }
 
-int sdiff__report_apply_waivers(sqlite3 *db, struct sdiff_report *r,
+int sdiff__report_apply_waivers(const struct sdiff__report_source *src, struct sdiff_report *r,
                                 const struct sdiff_rules *config, struct sdiff_err *err)
 {
     struct wlist all = {0}, used = {0};
     char today[11];
-    int rc = load_db_waivers(db, &all, err);
+    int rc = src->each_waiver(src->src, on_db_waiver, &all, err);
     rc = rc < 0 ? rc : load_config_waivers(config, &all, err);
     if (rc < 0 || all.n == 0)
         goto out;
@@ -249,8 +223,6 @@ int sdiff_report_accept(const char *db_path, const char *cluster_id, const char 
     struct sdiff_report *rep = NULL;
     struct sdiff_store *st = NULL;
     struct sdiff_store_opts so = {0};
-    sqlite3 *db = NULL;
-    sqlite3_stmt *q = NULL;
     char id[13], today[11], key[300];
     int rc;
     if (SDIFF_NEVER(db_path == NULL || cluster_id == NULL || out == NULL))
@@ -284,41 +256,17 @@ int sdiff_report_accept(const char *db_path, const char *cluster_id, const char 
         goto out;
     }
     out->expired = expires && strcmp(expires, today) < 0;
-    /* The store owns the schema: opening it adds the waivers table to older files. */
+    /* A writer: opening it migrates older files (which may lack the waivers table). */
     so.must_exist = 1;
     rc = sdiff_store_open(&st, db_path, &so, err);
-    sdiff_store_close(st);
-    if (rc < 0)
-        goto out;
-    rc = sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READWRITE, NULL);
-    if (rc == SQLITE_OK) {
-        sqlite3_busy_timeout(db, 5000);
-        rc = sqlite3_prepare_v2(db,
-                                "INSERT INTO waivers(cluster, route, signature, reason, expires,"
-                                " run_id) VALUES(?,?,?,?,?,?)",
-                                -1, &q, NULL);
-    }
-    if (rc == SQLITE_OK) {
-        sqlite3_bind_text(q, 1, out->cluster, -1, SQLITE_STATIC);
-        if (out->route)
-            sqlite3_bind_text(q, 2, out->route, -1, SQLITE_STATIC);
-        sqlite3_bind_text(q, 3, out->signature, -1, SQLITE_STATIC);
-        sqlite3_bind_text(q, 4, out->reason, -1, SQLITE_STATIC);
-        if (out->expires)
-            sqlite3_bind_text(q, 5, out->expires, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(q, 6, rep->run_id);
-        rc = sqlite3_step(q) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
-    }
-    if (rc != SQLITE_OK)
-        rc = sdiff_err_set(err, SDIFF_EDB, WHERE, "%.150s: cannot record the waiver: %.100s",
-                           db_path, db ? sqlite3_errmsg(db) : "cannot open");
-    else
-        rc = SDIFF_OK;
+    struct sdiff_store_waiver sw = {.cluster = out->cluster, .route = out->route,
+                                    .signature = out->signature, .reason = out->reason,
+                                    .expires = out->expires, .run_id = rep->run_id};
+    rc = rc < 0 ? rc : sdiff_store_put_waiver(st, &sw, NULL, err);
 out:
     if (rc < 0)
         sdiff_report_waiver_dispose(out);
-    sqlite3_finalize(q);
-    sqlite3_close(db);
+    sdiff_store_close(st);
     sdiff_report_free(rep);
     return rc;
 }

@@ -2,27 +2,20 @@
 #define SDIFF_REPORT_WAIVERS_H
 /*
  * waivers.h - internal to report/: matching the waivers of the database and of the config
- * file against a report's clusters (waivers.c), and opening a results database to read.
+ * file against a report's clusters (waivers.c).
  */
-#include <sqlite3.h>
-
 #include "shadowdiff/report.h"
 
-/*
- * Open a results database read-only for report or inspect: a regular file, a schema this
- * version understands, and probe (SQL) must run. Errors name where and the path, one line.
- */
-int sdiff__report_open_db(const char *path, const char *where, const char *probe, sqlite3 **db,
-                          struct sdiff_err *err);
+struct sdiff__report_source; /* report/report_int.h */
 
 /*
- * Match the waivers of db (table `waivers`, when it exists) and of config (may be NULL)
+ * Match the waivers of src (the database's, when it has any) and of config (may be NULL)
  * against r's clusters (ids already set): marks clusters waived or expired, adds the
  * waived counts to their endpoints' `accepted` and recomputes their mismatch bound, and
  * lists the matching waivers in r->waivers. Call before judging.
  * @return SDIFF_OK, SDIFF_EDB, SDIFF_ENOMEM
  */
-int sdiff__report_apply_waivers(sqlite3 *db, struct sdiff_report *r,
+int sdiff__report_apply_waivers(const struct sdiff__report_source *src, struct sdiff_report *r,
                                 const struct sdiff_rules *config, struct sdiff_err *err);
 
 /* Today's date in UTC, "YYYY-MM-DD". */
