@@ -373,3 +373,103 @@ int sdiff_test_nobody_can_run(void)
     int st = sdiff_test_wait(sdiff_test_spawn(probe, NULL, NULL), 10);
     return WIFEXITED(st) && WEXITSTATUS(st) == 0;
 }
+
+/* ---- PostgreSQL ---------------------------------------------------------------------------- */
+
+static int pg_spawn(struct sdiff_test_pg *pg)
+{
+    char exe[1200], data[4200], port[16], log[4200];
+    snprintf(exe, sizeof exe, "%s/postgres", pg->bindir);
+    snprintf(data, sizeof data, "%s/data", pg->dir);
+    snprintf(port, sizeof port, "%d", pg->port);
+    snprintf(log, sizeof log, "%s/postgres.log", pg->dir);
+    char *argv[] = {"/usr/bin/setpriv", "--reuid=postgres", "--regid=postgres", "--clear-groups",
+                    exe, "-D", data, "-p", port, "-k", pg->dir, "-c", "listen_addresses=127.0.0.1",
+                    "-c", "fsync=off", "-c", "full_page_writes=off", NULL};
+    pg->pid = sdiff_test_spawn(argv, log, log);
+    char cmd[9000];
+    /* ready when pg_isready says so: the socket file alone comes before recovery ends */
+    snprintf(cmd, sizeof cmd,
+             "for i in $(seq 300); do '%s/pg_isready' -q -h '%s' -p %d && exit 0; sleep 0.1; "
+             "done; exit 1",
+             pg->bindir, pg->dir, pg->port);
+    return sdiff_test_sh(cmd, 60) == 0 ? 0 : -1;
+}
+
+int sdiff_test_pg_start(struct sdiff_test_pg *pg)
+{
+    memset(pg, 0, sizeof *pg);
+    FILE *p = popen("pg_config --bindir", "r");
+    if (p == NULL)
+        return -1;
+    if (fgets(pg->bindir, sizeof pg->bindir, p) == NULL)
+        pg->bindir[0] = '\0';
+    pclose(p);
+    pg->bindir[strcspn(pg->bindir, "\n")] = '\0';
+    if (pg->bindir[0] == '\0')
+        return -1;
+    char *d = sdiff_test_tmpdir();
+    snprintf(pg->dir, sizeof pg->dir, "%s", d);
+    free(d);
+    char cmd[9000];
+    /* the postgres user must be able to enter the directory (tmpdirs are 0700 root) */
+    snprintf(cmd, sizeof cmd,
+             "chown postgres:postgres '%s' && chmod 0700 '%s' && "
+             "setpriv --reuid=postgres --regid=postgres --clear-groups '%s/initdb' -D '%s/data' "
+             "-A trust -U postgres --no-sync -E UTF8 --locale=C >'%s/initdb.log' 2>&1",
+             pg->dir, pg->dir, pg->bindir, pg->dir, pg->dir);
+    if (sdiff_test_sh(cmd, 120) != 0)
+        return -1;
+    pg->port = sdiff_test_free_port();
+    if (pg_spawn(pg) != 0)
+        return -1;
+    snprintf(pg->url, sizeof pg->url, "postgresql://postgres@127.0.0.1:%d/shadowdiff", pg->port);
+    snprintf(pg->sock_url, sizeof pg->sock_url,
+             "postgresql:///shadowdiff?host=%s&port=%d&user=postgres", pg->dir, pg->port);
+    char *out = sdiff_test_pg_sql(pg, "CREATE DATABASE shadowdiff");
+    free(out);
+    return out ? 0 : -1;
+}
+
+int sdiff_test_pg_restart(struct sdiff_test_pg *pg)
+{
+    return pg_spawn(pg);
+}
+
+void sdiff_test_pg_crash(struct sdiff_test_pg *pg)
+{
+    if (pg->pid > 0)
+        sdiff_test_stop(pg->pid, SIGQUIT, 30);
+    pg->pid = 0;
+}
+
+void sdiff_test_pg_stop(struct sdiff_test_pg *pg)
+{
+    if (pg == NULL)
+        return;
+    if (pg->pid > 0)
+        sdiff_test_stop(pg->pid, SIGINT, 30);
+    pg->pid = 0;
+    if (pg->dir[0])
+        sdiff_test_rmdir(pg->dir);
+    pg->dir[0] = '\0';
+}
+
+char *sdiff_test_pg_sql(const struct sdiff_test_pg *pg, const char *sql)
+{
+    char path[4200], cmd[16384];
+    snprintf(path, sizeof path, "%s/psql.out", pg->dir);
+    /* the first connection goes to the maintenance database, the rest to shadowdiff */
+    snprintf(cmd, sizeof cmd,
+             "'%s/psql' -X -q -A -t -v ON_ERROR_STOP=1 -h '%s' -p %d -U postgres -d %s "
+             "-c \"$SDIFF_TEST_SQL\" >'%s' 2>&1",
+             pg->bindir, pg->dir, pg->port,
+             strncmp(sql, "CREATE DATABASE", 15) == 0 ? "postgres" : "shadowdiff", path);
+    setenv("SDIFF_TEST_SQL", sql, 1);
+    int rc = sdiff_test_sh(cmd, 60);
+    unsetenv("SDIFF_TEST_SQL");
+    if (rc != 0)
+        return NULL;
+    size_t len;
+    return (char *)sdiff_test_read_file(path, &len);
+}

@@ -123,4 +123,30 @@ struct sdiff_test_services {
 int sdiff_test_services_start(struct sdiff_test_services *s);
 void sdiff_test_services_stop(struct sdiff_test_services *s);
 
+/*
+ * A throwaway PostgreSQL cluster (Debian's postgresql, binaries from `pg_config --bindir`):
+ * initdb as the postgres user into a temporary directory, the postmaster started directly
+ * (so it is stopped by its PID, even when a test fails: it is registered like every child),
+ * listening on a unix socket in that directory and on a free 127.0.0.1 port, with a database
+ * named "shadowdiff". Trust authentication: the cluster lives only as long as the test.
+ */
+struct sdiff_test_pg {
+    char dir[4096];     /* data in dir/data, the socket in dir */
+    char bindir[1024];
+    int port;
+    int pid;            /* the postmaster; 0 when stopped */
+    char url[4300];     /* postgresql://postgres@127.0.0.1:PORT/shadowdiff */
+    char sock_url[8600];/* postgresql:///shadowdiff?host=DIR&port=PORT&user=postgres */
+};
+/* initdb and start; 0 on success (then call _stop, which also removes the directory). */
+int sdiff_test_pg_start(struct sdiff_test_pg *pg);
+/* Start the postmaster again on the same data and port after _crash; 0 on success. */
+int sdiff_test_pg_restart(struct sdiff_test_pg *pg);
+/* `pg_ctl stop -m immediate` by signal: SIGQUIT to the postmaster, waited for. */
+void sdiff_test_pg_crash(struct sdiff_test_pg *pg);
+/* Fast shutdown (SIGINT), then remove the directory. NULL-safe, idempotent. */
+void sdiff_test_pg_stop(struct sdiff_test_pg *pg);
+/* Run SQL with psql on the cluster's socket; its output (caller frees), NULL on failure. */
+char *sdiff_test_pg_sql(const struct sdiff_test_pg *pg, const char *sql);
+
 #endif
