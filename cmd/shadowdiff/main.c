@@ -18,6 +18,7 @@ static const char USAGE[] =
     "  report    per-endpoint parity, discrepancy clusters and the verdict of a stored run\n"
     "  inspect   show one stored result in detail, with a curl command to reproduce it\n"
     "  accept    accept a discrepancy cluster (a waiver with a reason and an expiry date)\n"
+    "  doctor    check capture permission, traffic, targets, store and key before a run\n"
     "\n"
     "Run 'shadowdiff <command> --help' for a command's options.\n"
     "Exit codes: 0 success, 1 differences found, 2 error.\n";
@@ -53,6 +54,8 @@ int main(int argc, char **argv)
         return cmd_mirror(argc - 1, argv + 1);
     if (strcmp(cmd, "gate") == 0)
         return cmd_gate(argc - 1, argv + 1);
+    if (strcmp(cmd, "doctor") == 0)
+        return cmd_doctor(argc - 1, argv + 1);
     fprintf(stderr, "shadowdiff: unknown command '%s'\n\n%s", cmd, USAGE);
     return SDIFF_EXIT_ERROR;
 }
