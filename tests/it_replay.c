@@ -11,11 +11,15 @@
 #include "sdiff_test.h"
 
 #include <jansson.h>
+#include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include "shadowdiff/exchange.h"
@@ -28,6 +32,24 @@ static char base[64]; /* "http://127.0.0.1:PORT" */
 static char host[32]; /* "127.0.0.1:PORT" */
 
 /* ---- helpers --------------------------------------------------------------------------- */
+
+/*
+ * Every test runs once per transport of http:// targets: libcurl, then the native client.
+ * https:// targets go to libcurl in both runs.
+ */
+static enum sdiff_replay_transport transport;
+
+/* sdiff_replay_new with the transport of this run. */
+static int replay_new(struct sdiff_replay **out, const struct sdiff_replay_opts *o,
+                      const char *const *targets, size_t n, sdiff_replay_done_fn fn, void *ud,
+                      struct sdiff_err *err)
+{
+    struct sdiff_replay_opts t = {0};
+    if (o != NULL)
+        t = *o;
+    t.transport = transport;
+    return sdiff_replay_new(out, &t, targets, n, fn, ud, err);
+}
 
 /* A captured request; hdrs is name, value, name, value, ..., NULL. */
 static struct sdiff_exchange *make_req(const char *method, const char *target,
@@ -110,7 +132,7 @@ static struct sdiff_replay *new_replay(const struct sdiff_replay_opts *o, const 
 {
     struct sdiff_replay *r = NULL;
     struct sdiff_err err = {0};
-    int rc = sdiff_replay_new(&r, o, &url, 1, collect_cb, c, &err);
+    int rc = replay_new(&r, o, &url, 1, collect_cb, c, &err);
     if (rc < 0)
         fail_msg("sdiff_replay_new: %s", err.msg);
     return r;
@@ -444,6 +466,141 @@ static void test_replay__every_method_sent_as_captured(void **state)
     sdiff_replay_result_free(res);
 }
 
+/*
+ * A listener that keeps the raw bytes of each request (head, then a Content-Length body) and
+ * answers 200 with no body, one connection at a time.
+ */
+struct raw_server {
+    int lfd;
+    int close_each;     /* close the connection after each answer, without saying so */
+    size_t want;        /* requests to take before the thread ends */
+    struct sdiff_buf got; /* every request's bytes, in order */
+};
+
+static char *find_blank_line(char *p, size_t n)
+{
+    for (size_t i = 0; i + 4 <= n; i++)
+        if (memcmp(p + i, "\r\n\r\n", 4) == 0)
+            return p + i;
+    return NULL;
+}
+
+static void *raw_serve(void *ud)
+{
+    struct raw_server *rs = ud;
+    size_t done = 0;
+    while (done < rs->want) {
+        int fd = accept(rs->lfd, NULL, NULL);
+        if (fd < 0)
+            break;
+        char buf[8192];
+        size_t have = 0;
+        for (;;) { /* requests on this connection */
+            char *end = NULL;
+            while ((end = find_blank_line(buf, have)) == NULL) {
+                ssize_t n = read(fd, buf + have, sizeof buf - have);
+                if (n <= 0)
+                    goto next_conn;
+                have += (size_t)n;
+            }
+            size_t head = (size_t)(end + 4 - buf), body = 0;
+            for (char *p = buf; p < end; p++)
+                if (strncasecmp(p, "\r\ncontent-length:", 17) == 0)
+                    body = strtoul(p + 17, NULL, 10);
+            while (have < head + body) {
+                ssize_t n = read(fd, buf + have, sizeof buf - have);
+                if (n <= 0)
+                    goto next_conn;
+                have += (size_t)n;
+            }
+            assert_int_equal(sdiff_buf_append(&rs->got, buf, head + body), SDIFF_OK);
+            memmove(buf, buf + head + body, have - head - body);
+            have -= head + body;
+            static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+            if (write(fd, ok, sizeof ok - 1) < 0)
+                goto next_conn;
+            if (++done == rs->want || rs->close_each)
+                break;
+        }
+    next_conn:
+        close(fd);
+    }
+    return NULL;
+}
+
+/* The bytes one transport puts on the wire for reqs, sent one after the other to lfd. */
+static char *wire_bytes(int lfd, enum sdiff_replay_transport tr, struct sdiff_exchange **reqs,
+                        size_t n, int close_each)
+{
+    struct raw_server rs = {.lfd = lfd, .want = n, .close_each = close_each};
+    sdiff_buf_init(&rs.got, 1u << 20);
+    struct sockaddr_in a;
+    socklen_t alen = sizeof a;
+    assert_int_equal(getsockname(lfd, (struct sockaddr *)&a, &alen), 0);
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/pre", ntohs(a.sin_port));
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, raw_serve, &rs), 0);
+    /* one marker for both runs, whatever the default marker of an engine is */
+    struct sdiff_replay_opts o = {.transport = tr, .concurrency = 1, .timeout_ms = 5000,
+                                  .marker = "X-Shadowdiff: 1"};
+    struct collect c = {0};
+    const char *u = url;
+    struct sdiff_replay *r = NULL;
+    assert_int_equal(sdiff_replay_new(&r, &o, &u, 1, collect_cb, &c, NULL), SDIFF_OK);
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(sdiff_replay_submit(r, reqs[i], 0, NULL, NULL), SDIFF_OK);
+        drive(r, 10); /* one at a time, so the order on the wire is the order given */
+    }
+    sdiff_replay_free(r);
+    assert_int_equal(c.n_ok, n);
+    collect_dispose(&c);
+    pthread_join(th, NULL);
+    char *out = strdup(rs.got.data ? (const char *)rs.got.data : "");
+    sdiff_buf_dispose(&rs.got);
+    return out;
+}
+
+static void test_replay__both_transports_send_the_same_bytes(void **state)
+{
+    (void)state;
+    const char *const post[] = {"host", "shop", "Connection", "keep-alive, X-Hop", "X-Hop", "1",
+                                "Transfer-Encoding", "chunked", "X-Empty", "", "accept", "*/*",
+                                "Content-Type", "text/plain", NULL};
+    const char *const head[] = {"User-Agent", "ua/1", "HOST", "h", NULL};
+    const char *const put[] = {"Content-Length", "3", "Expect", "100-continue", "Host", "h",
+                               NULL};
+    const char *const del[] = {"Content-Length", "0", "Host", "h", NULL};
+    struct sdiff_exchange *reqs[] = {
+        make_req("POST", "/a?b=1&c", post, "chunked body", 12),
+        make_req("HEAD", "/h", head, NULL, 0),
+        make_req("GET", "http://other/abs?q", NULL, NULL, 0), /* no Host: one is added */
+        make_req("PUT", "/p", put, "xyz", 3),
+        make_req("DELETE", "/d", del, NULL, 0),
+        make_req("OPTIONS", "/o", NULL, NULL, 0),
+    };
+    size_t n = sizeof reqs / sizeof reqs[0];
+    int lfd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(lfd >= 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert_int_equal(bind(lfd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(listen(lfd, 8), 0);
+    char *curl = wire_bytes(lfd, SDIFF_REPLAY_TRANSPORT_CURL, reqs, n, 0);
+    char *native = wire_bytes(lfd, SDIFF_REPLAY_TRANSPORT_NATIVE, reqs, n, 0);
+    /* a server that closes kept connections after each answer: each request still gets its
+       answer, on a new connection when the kept one turns out closed */
+    char *closing = wire_bytes(lfd, transport, reqs, n, 1);
+    assert_string_equal(closing, curl);
+    free(closing);
+    close(lfd);
+    assert_string_equal(native, curl);
+    assert_non_null(strstr(native, "POST /pre/a?b=1&c HTTP/1.1\r\nhost: 127.0.0.1:"));
+    free(curl);
+    free(native);
+    for (size_t i = 0; i < n; i++)
+        sdiff_exchange_free(reqs[i]);
+}
+
 static void test_replay__head_does_not_wait_for_a_body(void **state)
 {
     (void)state;
@@ -478,7 +635,7 @@ static void test_replay__target_forms_and_path_prefix(void **state)
     const char *urls[] = {base, prefixed};
     struct collect c = {0};
     struct sdiff_replay *r = NULL;
-    assert_int_equal(sdiff_replay_new(&r, NULL, urls, 2, collect_cb, &c, NULL), SDIFF_OK);
+    assert_int_equal(replay_new(&r, NULL, urls, 2, collect_cb, &c, NULL), SDIFF_OK);
     struct sdiff_exchange *ex = make_req("GET", "/x/../echo?q=1", hdrs, NULL, 0);
     assert_int_equal(sdiff_replay_submit(r, ex, 1, (void *)"second", NULL), SDIFF_OK);
     assert_int_equal(sdiff_replay_submit(r, ex, 0, (void *)"first", NULL), SDIFF_OK);
@@ -748,17 +905,17 @@ static void test_replay__bad_arguments_einval_bad_requests_reported(void **state
     struct sdiff_replay *r = NULL;
     struct sdiff_err err = {0};
     const char *ftp = "ftp://127.0.0.1/";
-    assert_int_equal(sdiff_replay_new(&r, NULL, &ftp, 1, collect_cb, &c, &err), SDIFF_EINVAL);
+    assert_int_equal(replay_new(&r, NULL, &ftp, 1, collect_cb, &c, &err), SDIFF_EINVAL);
     assert_null(r);
     assert_non_null(strstr(err.msg, "ftp://"));
     const char *query = "http://127.0.0.1:1/a?b";
     sdiff_err_clear(&err);
-    assert_int_equal(sdiff_replay_new(&r, NULL, &query, 1, collect_cb, &c, &err), SDIFF_EINVAL);
+    assert_int_equal(replay_new(&r, NULL, &query, 1, collect_cb, &c, &err), SDIFF_EINVAL);
     const char *const set[] = {"NoColon"};
     struct sdiff_replay_opts o = {.set_headers = set, .nset = 1};
     sdiff_err_clear(&err);
     const char *url = base;
-    assert_int_equal(sdiff_replay_new(&r, &o, &url, 1, collect_cb, &c, &err), SDIFF_EINVAL);
+    assert_int_equal(replay_new(&r, &o, &url, 1, collect_cb, &c, &err), SDIFF_EINVAL);
     assert_non_null(strstr(err.msg, "NoColon"));
 
     /* requests that cannot be replayed faithfully are reported, not refused */
@@ -802,7 +959,7 @@ static void test_replay__out_of_memory_fails_cleanly(void **state)
         struct sdiff_replay *r = NULL;
         struct sdiff_err err = {0};
         sdiff_alloc_fail_after(n);
-        int rc = sdiff_replay_new(&r, &o, &url, 1, collect_cb, &c, &err);
+        int rc = replay_new(&r, &o, &url, 1, collect_cb, &c, &err);
         if (rc == SDIFF_OK)
             rc = sdiff_replay_submit(r, ex, 0, NULL, &err);
         if (rc == SDIFF_OK) {
@@ -933,7 +1090,7 @@ static void test_replay__callback_may_submit(void **state)
     (void)state;
     struct chain ch = {0};
     const char *url = base;
-    assert_int_equal(sdiff_replay_new(&ch.r, NULL, &url, 1, chain_cb, &ch, NULL), SDIFF_OK);
+    assert_int_equal(replay_new(&ch.r, NULL, &url, 1, chain_cb, &ch, NULL), SDIFF_OK);
     ch.ex = make_req("GET", "/echo", NULL, NULL, 0);
     assert_int_equal(sdiff_replay_submit(ch.r, ch.ex, 0, (void *)1, NULL), SDIFF_OK);
     drive(ch.r, 10);
@@ -985,7 +1142,7 @@ static double throughput(const char *url, const char *target, size_t n, size_t c
 {
     struct sdiff_replay *r = NULL;
     struct sdiff_replay_opts o = {.concurrency = conc, .max_queue = 4 * conc};
-    assert_int_equal(sdiff_replay_new(&r, &o, &url, 1, count_cb, k, NULL), SDIFF_OK);
+    assert_int_equal(replay_new(&r, &o, &url, 1, count_cb, k, NULL), SDIFF_OK);
     const char *const hdrs[] = {"Host", "legacy", "User-Agent", "bench", "Accept", "*/*", NULL};
     struct sdiff_exchange *ex = make_req("GET", target, hdrs, NULL, 0);
     size_t sent = 0;
@@ -1072,6 +1229,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_replay__post_body_forwarded_with_its_length),
         cmocka_unit_test(test_replay__chunked_request_body_sent_with_a_length),
         cmocka_unit_test(test_replay__every_method_sent_as_captured),
+        cmocka_unit_test(test_replay__both_transports_send_the_same_bytes),
         cmocka_unit_test(test_replay__head_does_not_wait_for_a_body),
         cmocka_unit_test(test_replay__target_forms_and_path_prefix),
         cmocka_unit_test(test_replay__reused_handle_carries_nothing_over),
@@ -1099,7 +1257,11 @@ int main(int argc, char **argv)
     };
     if (argc > 1)
         cmocka_set_test_filter(argv[1]);
-    int rc = cmocka_run_group_tests(tests, start_server, stop_server);
+    transport = SDIFF_REPLAY_TRANSPORT_CURL;
+    int rc = cmocka_run_group_tests_name("it_replay, libcurl", tests, start_server, stop_server);
+    transport = SDIFF_REPLAY_TRANSPORT_NATIVE;
+    rc |= cmocka_run_group_tests_name("it_replay, native client", tests, start_server,
+                                      stop_server);
     sdiff_test_kill_all();
     return rc;
 }

@@ -1,6 +1,7 @@
 /*
  * test_judge.c - the judge's own decisions before any replay: deterministic sampling and the
- * per-route rate cap, both stored as skipped with their reason.
+ * per-route rate cap, both stored as skipped with their reason; and a judged run through the
+ * scripted transport (helpers/fake_transport.h), without sockets.
  */
 #include "sdiff_test.h"
 
@@ -8,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fake_transport.h"
 #include "shadowdiff/run.h"
 
 static struct sdiff_exchange *request(const char *method, const char *target)
@@ -98,8 +100,58 @@ static void test_judge__route_cap_skips_the_excess_with_a_reason(void **state)
     free(dir);
 }
 
+/* The candidate answers /same as recorded (200, no fields, no body) and /changed with 500. */
+static void answer_same_or_500(const char *wire, size_t len, struct sdiff_replay_result *res,
+                               void *ud)
+{
+    (void)len;
+    (void)ud;
+    sdiff_fake_respond(res, strncmp(wire, "GET /same ", 10) == 0 ? 200 : 500, "");
+}
+
+static void test_judge__scripted_transport_is_judged_and_stored(void **state)
+{
+    (void)state;
+    char *dir = sdiff_test_tmpdir();
+    char db[4200];
+    snprintf(db, sizeof db, "%s/j.db", dir);
+    struct sdiff_store *st = NULL;
+    struct sdiff_rules *rules = NULL;
+    struct sdiff_judge *j = NULL;
+    struct sdiff_replay_run_stats stats;
+    struct sdiff_err err = {0};
+    memset(&stats, 0, sizeof stats);
+    sdiff_fake_reset();
+    sdiff_fake.answer = answer_same_or_500;
+    assert_int_equal(sdiff_store_open(&st, db, NULL, &err), SDIFF_OK);
+    assert_int_equal(sdiff_rules_load(&rules, NULL, &err), SDIFF_OK);
+    struct sdiff_run_info info = {.kind = "replay"};
+    assert_int_equal(sdiff_store_begin_run(st, &info, &stats.run_id, &err), SDIFF_OK);
+    struct sdiff_judge_opts o = {.candidate = "http://cand.invalid", .rules = rules, .db = st,
+                                 .copy_exchanges = 1};
+    o.replay.transport_ops = &sdiff_fake_transport;
+    assert_int_equal(sdiff_judge_new(&j, &o, &stats, &err), SDIFF_OK);
+    assert_int_equal(sdiff_judge_submit(j, request("GET", "/same"), 0, 0, &err), SDIFF_OK);
+    assert_int_equal(sdiff_judge_submit(j, request("GET", "/changed"), 0, 0, &err), SDIFF_OK);
+    for (int i = 0; i < 100 && sdiff_judge_inflight(j) > 0; i++)
+        assert_true(sdiff_judge_poll(j, 10, &err) >= 0);
+    assert_int_equal(sdiff_judge_inflight(j), 0);
+    assert_int_equal(sdiff_judge_finish(j, &err), SDIFF_OK);
+    assert_int_equal(sdiff_fake.sent, 2);
+    assert_int_equal(stats.cls[SDIFF_CLASS_IDENTICAL], 1);
+    assert_int_equal(stats.cls[SDIFF_CLASS_DIFFERENT], 1);
+    sdiff_judge_free(j);
+    assert_int_equal(sdiff_store_commit(st, &err), SDIFF_OK);
+    sdiff_store_close(st);
+    sdiff_rules_free(rules);
+    sdiff_fake_reset();
+    sdiff_test_rmdir(dir);
+    free(dir);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_judge__sampling_is_deterministic_and_near_the_rate),
     cmocka_unit_test(test_judge__route_cap_skips_the_excess_with_a_reason),
+    cmocka_unit_test(test_judge__scripted_transport_is_judged_and_stored),
 };
 SDIFF_TEST_MAIN(tests)

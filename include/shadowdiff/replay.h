@@ -10,8 +10,8 @@ extern "C" {
 
 /*
  * shadowdiff/replay.h - sends captured requests to live targets (the candidate, a secondary,
- * a live primary) with the libcurl multi interface: one event loop, no thread per request,
- * persistent connections per target.
+ * a live primary): http:// with shadowdiff's own HTTP/1.1 client, https:// with the libcurl
+ * multi interface. One event loop, no thread per request, persistent connections per target.
  *
  * Requests are sent faithfully: method, request-target, headers in wire order and case,
  * body. Hop-by-hop headers (Connection and what it names, Keep-Alive, Proxy-Connection, TE,
@@ -33,6 +33,16 @@ enum sdiff_replay_error {
     SDIFF_REPLAY__COUNT
 };
 
+enum sdiff_replay_transport {
+    SDIFF_REPLAY_TRANSPORT_AUTO = 0, /* the native HTTP/1.1 client for http://, libcurl for
+                                        https:// */
+    SDIFF_REPLAY_TRANSPORT_CURL,     /* libcurl for every target */
+    SDIFF_REPLAY_TRANSPORT_NATIVE,   /* as AUTO: https:// still needs libcurl */
+};
+
+/* A transport that carries requests ready for the wire (lib/replay/replay_int.h). */
+struct sdiff_transport_ops;
+
 struct sdiff_replay_opts {
     size_t concurrency;           /* requests in flight over all targets; 0: 16 */
     double rate;                  /* requests started per second over all targets; 0: no cap */
@@ -48,6 +58,8 @@ struct sdiff_replay_opts {
     int insecure;                 /* do not verify TLS certificates */
     size_t max_body;              /* response body bytes kept; 0: 8 MiB */
     size_t max_queue;             /* requests waiting beyond the concurrency; 0: 4096 */
+    enum sdiff_replay_transport transport;
+    const struct sdiff_transport_ops *transport_ops; /* carries every target instead (tests) */
 };
 
 struct sdiff_replay_result {
@@ -57,7 +69,8 @@ struct sdiff_replay_result {
     struct sdiff_msg resp;        /* status, reason, headers in wire order, raw body;
                                      method and target NULL; present once a status line
                                      came, complete only when error is OK */
-    double latency_ms;            /* from the start of sending to the last byte */
+    double latency_ms;            /* from the first request byte written to the last response
+                                     byte read (connecting and queueing not counted) */
 };
 
 /*

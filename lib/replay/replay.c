@@ -9,6 +9,7 @@
  * rules (which headers are sent, how curl's own additions are suppressed).
  */
 #include "shadowdiff/replay.h"
+#include "replay_int.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -34,6 +35,7 @@ struct target {
     char *authority; /* "host[:port]" as written: the Host header we send */
     char *prefix;    /* path prefix without a trailing '/', "" when none */
     size_t prefix_len;
+    int ops;         /* carried by r->ops (the native client), not by curl */
 };
 
 /* A "Name: value" option (set_headers, marker), split in place. */
@@ -77,10 +79,14 @@ struct slot {
     uint64_t body_seen;
     uint64_t content_length; /* of the final head, or REPLAY_NO_LENGTH */
     char errbuf[CURL_ERROR_SIZE];
+    struct sdiff_buf wfields; /* struct sdiff_hfield[] of the job, for r->ops */
 };
 
 struct sdiff_replay {
     CURLM *multi;
+    const struct sdiff_transport_ops *ops; /* the transport of targets with ops set */
+    void *tp;
+    size_t active_ops; /* of active, those on ops */
     size_t concurrency;
     double rate;
     long connect_timeout_ms;
@@ -955,9 +961,80 @@ static int configure_request(struct sdiff_replay *r, struct slot *s, const struc
     return bad ? SDIFF_ENOMEM : SDIFF_OK;
 }
 
+/*
+ * The job's header list as fields for a transport other than curl. The list is curl's
+ * (CURLOPT_HTTPHEADER syntax): "Name: value" is sent, "Name;" is sent empty, "Name:" only
+ * stops curl from adding a field of its own and is not a field. The fields point into the
+ * job, so they live as long as it.
+ */
+static int job_fields(const struct job *job, struct sdiff_buf *out, size_t *n_out)
+{
+    sdiff_buf_reset(out);
+    *n_out = 0;
+    for (const struct curl_slist *l = job->headers; l != NULL; l = l->next) {
+        const char *line = l->data;
+        size_t nlen = strcspn(line, ":;");
+        struct sdiff_hfield f = {line, "", nlen, 0};
+        if (line[nlen] == ':') {
+            if (line[nlen + 1] == '\0')
+                continue;
+            f.value = line + nlen + 2;
+            f.value_len = strlen(f.value);
+        }
+        int rc = sdiff_buf_append(out, &f, sizeof f);
+        if (rc < 0)
+            return rc;
+        (*n_out)++;
+    }
+    return SDIFF_OK;
+}
+
+static void ops_done(void *ctx, void *ud);
+
+/* Hand the job to r->ops; on failure it is reported by the next run, as a curl one. */
+static void start_ops(struct sdiff_replay *r, struct slot *s, struct job *job)
+{
+    struct sdiff_err err = {0};
+    size_t n = 0;
+    int rc = job_fields(job, &s->wfields, &n);
+    if (rc >= 0) {
+        struct sdiff__wire_req w = {
+            .target = job->target,
+            .method = job->method ? job->method : "HEAD",
+            .rtarget = job->rtarget,
+            .fields = (const struct sdiff_hfield *)s->wfields.data,
+            .nfields = n,
+            .body = job->body,
+            .body_len = job->body_len,
+            .has_body = job->has_body,
+            .is_head = job->method == NULL,
+            .res = job->res,
+            .ctx = s,
+        };
+        s->job = job; /* done may come from inside send */
+        r->active++;
+        r->active_ops++;
+        rc = r->ops->send(r->tp, &w, &err);
+        if (rc >= 0)
+            return;
+        s->job = NULL;
+        r->active--;
+        r->active_ops--;
+    }
+    s->next_free = r->free_slots;
+    r->free_slots = s;
+    result_err(job->res, SDIFF_REPLAY_OTHER, "could not start the request: %s",
+               err.msg[0] ? err.msg : "out of memory");
+    push_failed(r, job);
+}
+
 static void start(struct sdiff_replay *r, struct slot *s, struct job *job)
 {
     const char *why = NULL;
+    if (r->targets[job->target].ops) {
+        start_ops(r, s, job);
+        return;
+    }
     slot_reset(s);
     if (s->easy == NULL) {
         s->easy = curl_easy_init();
@@ -1018,21 +1095,40 @@ static void pump(struct sdiff_replay *r)
     }
 }
 
+static void release_and_deliver(struct sdiff_replay *r, struct slot *s);
+
 static void finish(struct sdiff_replay *r, struct slot *s, CURLcode cc)
 {
-    struct job *job = s->job;
-    struct sdiff_replay_result *res = job->res;
-    void *tag = job->tag;
-    curl_off_t total_us = 0;
+    struct sdiff_replay_result *res = s->job->res;
+    /* from the first request byte to the last response byte, as the native client: the
+       time before the transfer (connecting) is not the target's answer time */
+    curl_off_t total_us = 0, pre_us = 0;
     curl_easy_getinfo(s->easy, CURLINFO_TOTAL_TIME_T, &total_us);
-    res->latency_ms = (double)total_us / 1000.0;
+    curl_easy_getinfo(s->easy, CURLINFO_PRETRANSFER_TIME_T, &pre_us);
+    res->latency_ms = (double)(total_us > pre_us ? total_us - pre_us : 0) / 1000.0;
     classify(r, s, cc, res);
     if (fill_response(s, res) < 0 && res->error == SDIFF_REPLAY_OK) {
         res->error = SDIFF_REPLAY_OTHER;
         snprintf(res->errmsg, sizeof res->errmsg, "out of memory storing the response");
     }
     curl_multi_remove_handle(r->multi, s->easy);
-    /* the slot is free before the callback, which may submit more */
+    release_and_deliver(r, s);
+}
+
+/* A request r->ops carried is over: its result is filled. */
+static void ops_done(void *ctx, void *ud)
+{
+    struct sdiff_replay *r = ud;
+    r->active_ops--;
+    release_and_deliver(r, ctx);
+}
+
+/* The slot is free before the callback, which may submit more. */
+static void release_and_deliver(struct sdiff_replay *r, struct slot *s)
+{
+    struct job *job = s->job;
+    struct sdiff_replay_result *res = job->res;
+    void *tag = job->tag;
     s->job = NULL;
     s->next_free = r->free_slots;
     r->free_slots = s;
@@ -1075,6 +1171,51 @@ static void drain(struct sdiff_replay *r)
 }
 
 /* ---- API ------------------------------------------------------------------------------- */
+
+/*
+ * The transport for the targets curl does not carry: a scripted one when the options give
+ * it (every target), else the native client for the http:// targets unless curl is asked
+ * for. The transport sees every target's URL at its index; NULL for those it does not carry.
+ */
+static int open_ops(struct sdiff_replay *r, const struct sdiff_replay_opts *o,
+                    const char *const *targets, struct sdiff_err *err)
+{
+    const struct sdiff_transport_ops *ops = o->transport_ops;
+    if (ops == NULL && o->transport != SDIFF_REPLAY_TRANSPORT_CURL)
+        ops = &sdiff__replay_native_ops;
+    if (ops == NULL)
+        return SDIFF_OK;
+    const char **urls = sdiff_calloc(r->ntargets, sizeof *urls);
+    if (urls == NULL)
+        return sdiff_err_set(err, SDIFF_ENOMEM, "replay", "out of memory");
+    size_t carried = 0;
+    for (size_t i = 0; i < r->ntargets; i++) {
+        int http = strncasecmp(targets[i], "http://", 7) == 0;
+        r->targets[i].ops = o->transport_ops != NULL || http;
+        if (r->targets[i].ops) {
+            urls[i] = targets[i];
+            carried++;
+        }
+    }
+    int rc = SDIFF_OK;
+    if (carried > 0) {
+        struct sdiff__transport_cfg cfg = {
+            .targets = urls,
+            .ntargets = r->ntargets,
+            .concurrency = r->concurrency,
+            .connect_timeout_ms = r->connect_timeout_ms,
+            .timeout_ms = r->timeout_ms,
+            .max_body = r->max_body,
+            .done = ops_done,
+            .ud = r,
+        };
+        rc = ops->open(&r->tp, &cfg, err);
+        if (rc >= 0)
+            r->ops = ops;
+    }
+    sdiff_free((void *)urls);
+    return rc;
+}
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static CURLcode curl_init_rc;
@@ -1167,6 +1308,7 @@ int sdiff_replay_new(struct sdiff_replay **out, const struct sdiff_replay_opts *
         sdiff_buf_init(&s->head, REPLAY_MAX_HEAD);
         sdiff_buf_init(&s->fields, (REPLAY_MAX_HEAD / 2 + 1) * sizeof(struct sdiff_hfield));
         sdiff_buf_init(&s->body, r->max_body);
+        sdiff_buf_init(&s->wfields, (REPLAY_MAX_HEAD / 2 + 1) * sizeof(struct sdiff_hfield));
         s->next_free = r->free_slots;
         r->free_slots = s;
     }
@@ -1178,6 +1320,8 @@ int sdiff_replay_new(struct sdiff_replay **out, const struct sdiff_replay_opts *
     curl_multi_setopt(r->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, conc);
     curl_multi_setopt(r->multi, CURLMOPT_MAXCONNECTS, conc);
     curl_multi_setopt(r->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_NOTHING);
+    if ((rc = open_ops(r, o, targets, err)) < 0)
+        goto fail;
     *out = r;
     return SDIFF_OK;
 nomem:
@@ -1191,11 +1335,14 @@ void sdiff_replay_free(struct sdiff_replay *r)
 {
     if (r == NULL)
         return;
+    if (r->ops != NULL)
+        r->ops->close(r->tp); /* no done callbacks: the jobs are freed with their slots */
     if (r->slots != NULL) {
         for (size_t i = 0; i < r->concurrency; i++) {
             struct slot *s = &r->slots[i];
             if (s->job != NULL) {
-                curl_multi_remove_handle(r->multi, s->easy);
+                if (!r->targets[s->job->target].ops)
+                    curl_multi_remove_handle(r->multi, s->easy);
                 job_free(s->job);
             }
             if (s->easy != NULL)
@@ -1203,6 +1350,7 @@ void sdiff_replay_free(struct sdiff_replay *r)
             sdiff_buf_dispose(&s->head);
             sdiff_buf_dispose(&s->fields);
             sdiff_buf_dispose(&s->body);
+            sdiff_buf_dispose(&s->wfields);
         }
     }
     for (struct job *j = r->qhead, *next; j != NULL; j = next) {
@@ -1280,12 +1428,16 @@ int sdiff_replay_run(struct sdiff_replay *r, int timeout_ms, struct sdiff_err *e
         pump(r);
         deliver_failed(r);
         int running;
-        CURLMcode mc = curl_multi_perform(r->multi, &running);
+        CURLMcode mc = CURLM_OK;
+        if (r->active > r->active_ops) /* else curl has nothing to do */
+            mc = curl_multi_perform(r->multi, &running);
         if (mc != CURLM_OK) {
             rc = sdiff_err_set(err, SDIFF_ERR, "replay", "curl multi: %s", curl_multi_strerror(mc));
             break;
         }
         drain(r);
+        if (r->ops != NULL && (rc = r->ops->poll(r->tp, 0, err)) < 0)
+            break;
         pump(r);
         deliver_failed(r);
         /* back to the caller once something finished, so it can submit more */
@@ -1302,7 +1454,17 @@ int sdiff_replay_run(struct sdiff_replay *r, int timeout_ms, struct sdiff_err *e
                 w = next;
         }
         int wait = w >= INT_MAX ? INT_MAX : w < 1 ? 1 : (int)w;
-        mc = curl_multi_poll(r->multi, NULL, 0, wait, NULL);
+        if (r->ops != NULL && r->active == r->active_ops) {
+            /* nothing on curl: wait in the transport's own loop */
+            if ((rc = r->ops->poll(r->tp, wait, err)) < 0)
+                break;
+            if (atomic_exchange(&r->woken, 0))
+                break;
+            continue;
+        }
+        struct curl_waitfd extra = {.fd = r->ops ? r->ops->fd(r->tp) : -1,
+                                    .events = CURL_WAIT_POLLIN};
+        mc = curl_multi_poll(r->multi, &extra, extra.fd >= 0 ? 1 : 0, wait, NULL);
         if (mc != CURLM_OK) {
             rc = sdiff_err_set(err, SDIFF_ERR, "replay", "curl multi: %s", curl_multi_strerror(mc));
             break;
@@ -1323,6 +1485,8 @@ void sdiff_replay_wakeup(struct sdiff_replay *r)
         return;
     atomic_store(&r->woken, 1);
     curl_multi_wakeup(r->multi);
+    if (r->ops != NULL)
+        r->ops->wakeup(r->tp);
 }
 
 size_t sdiff_replay_pending(const struct sdiff_replay *r)
