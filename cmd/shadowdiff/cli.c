@@ -147,6 +147,8 @@ const char CLI_JUDGE_USAGE[] =
     "      --marker 'N: v'        marker header on every replay (default 'X-Shadowdiff: 1')\n"
     "      --no-marker            send no marker header\n"
     "      --insecure             do not verify TLS certificates (warns)\n"
+    "      --transport T          for http:// targets: native (default) or curl; https://\n"
+    "                             always goes through libcurl\n"
     "      --keep-secrets         store and print credentials as they are (default: keyed\n"
     "                             hashes of Authorization, Cookie, token=..., redact_paths)\n"
     "      --redact-key FILE      hash credentials with this key (default: the corpus's or\n"
@@ -174,6 +176,16 @@ int cli_judge_opt(struct cli_judge *j, const char *cmd, int code, const char *ar
         return 1;
     case CLI_O_NOMARKER: r->marker = ""; return 1;
     case CLI_O_INSECURE: r->insecure = 1; return 1;
+    case CLI_O_TRANSPORT:
+        if (strcmp(arg, "native") == 0) {
+            r->transport = SDIFF_REPLAY_TRANSPORT_NATIVE;
+        } else if (strcmp(arg, "curl") == 0) {
+            r->transport = SDIFF_REPLAY_TRANSPORT_CURL;
+        } else {
+            cli_error(cmd, "--transport: '%s' is not native or curl", arg);
+            return -1;
+        }
+        return 1;
     case CLI_O_KEEP_SECRETS: j->keep_secrets = 1; return 1;
     case CLI_O_REDACT_KEY: j->redact_key = arg; return 1;
     case CLI_O_OPENAPI: j->openapi = arg; return 1;

@@ -47,6 +47,7 @@ enum {
     CLI_O_CAND = 1000, CLI_O_SEC, CLI_O_PRIM, CLI_O_CONFIG, CLI_O_ALLOW, CLI_O_CONC, CLI_O_RATE,
     CLI_O_TIMEOUT, CLI_O_CTIMEOUT, CLI_O_SET, CLI_O_DROP, CLI_O_PRESERVE, CLI_O_MARKER,
     CLI_O_NOMARKER, CLI_O_INSECURE, CLI_O_KEEP_SECRETS, CLI_O_OPENAPI, CLI_O_REDACT_KEY,
+    CLI_O_TRANSPORT,
 };
 
 #define CLI_JUDGE_LONGOPTS                                                                     \
@@ -66,7 +67,8 @@ enum {
         {"insecure", no_argument, NULL, CLI_O_INSECURE},                                       \
         {"keep-secrets", no_argument, NULL, CLI_O_KEEP_SECRETS},                               \
         {"redact-key", required_argument, NULL, CLI_O_REDACT_KEY},                             \
-        {"openapi", required_argument, NULL, CLI_O_OPENAPI}
+        {"openapi", required_argument, NULL, CLI_O_OPENAPI},                                   \
+        {"transport", required_argument, NULL, CLI_O_TRANSPORT}
 
 /* Help text for the shared options. */
 extern const char CLI_JUDGE_USAGE[];
