@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <brotli/encode.h>
 #include <zlib.h>
 
 #include "shadowdiff/diff.h"
@@ -330,6 +331,35 @@ static void test_redact__gzip_body_is_searched_and_kept_decoded(void **state)
     sdiff_redact_free(r);
 }
 
+/* A br body (a Flask service with flask-compress, say) is searched like a gzip one: before
+ * brotli was decoded, a secret inside one was stored as it was. */
+static void test_redact__br_body_is_searched_and_kept_decoded(void **state)
+{
+    (void)state;
+    static const char *const paths[] = {"$.token"};
+    struct sdiff_redact *r = redactor(paths, 1);
+    static const char body[] = "{\"token\":\"CANARYBR1\",\"ttl\":60}";
+    uint8_t z[512];
+    size_t zn = sizeof z;
+    assert_true(BrotliEncoderCompress(11, BROTLI_DEFAULT_WINDOW, BROTLI_MODE_TEXT,
+                                      strlen(body), (const uint8_t *)body, &zn, z));
+    char text[1024];
+    int hl = snprintf(text, sizeof text,
+                      "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                      "Content-Encoding: br\r\nContent-Length: %zu\r\n\r\n",
+                      zn);
+    memcpy(text + hl, z, zn);
+    struct sdiff_msg m = response(text, (size_t)hl + zn);
+    redact_one(r, &m);
+    assert_null(hdr(&m, "Content-Encoding"));
+    char want[128];
+    snprintf(want, sizeof want, "{\"token\":\"%s\",\"ttl\":60}", hash_of(r, "CANARYBR1"));
+    assert_int_equal(m.body_len, strlen(want));
+    assert_memory_equal(m.body, want, m.body_len);
+    dispose(&m);
+    sdiff_redact_free(r);
+}
+
 /* A service echoing the request's credentials: the echo is hashed like the header. */
 static void test_redact__echoes_of_collected_secrets_are_hashed(void **state)
 {
@@ -623,6 +653,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_redact__secret_headers_keep_their_shape),
         cmocka_unit_test(test_redact__json_paths_in_bodies),
         cmocka_unit_test(test_redact__gzip_body_is_searched_and_kept_decoded),
+        cmocka_unit_test(test_redact__br_body_is_searched_and_kept_decoded),
         cmocka_unit_test(test_redact__echoes_of_collected_secrets_are_hashed),
         cmocka_unit_test(test_redact__differ_compares_secrets_by_their_hash),
         cmocka_unit_test(test_redact__store_writes_unredacted_secret_headers_as_redacted),

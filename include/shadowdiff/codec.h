@@ -9,8 +9,8 @@ extern "C" {
 
 /*
  * shadowdiff/codec.h - content decoding of HTTP bodies (RFC 9110 section 8.4): gzip,
- * x-gzip, deflate (zlib-wrapped, and the raw deflate some servers send), identity, and
- * chains of them ("deflate, gzip" is undone right to left).
+ * x-gzip, deflate (zlib-wrapped, and the raw deflate some servers send), br (RFC 7932),
+ * identity, and chains of them ("deflate, gzip" is undone right to left).
  *
  * Output is bounded: a body that inflates past max_out is an error for that body (a
  * decompression bomb), never an allocation of what it claims. Not thread-safe per call
@@ -20,7 +20,7 @@ extern "C" {
 enum sdiff_codec_result {
     SDIFF_CODEC_DECODED = 0,  /* out holds the decoded body */
     SDIFF_CODEC_IDENTITY,     /* no content coding: nothing to do, out untouched */
-    SDIFF_CODEC_UNSUPPORTED,  /* a coding we do not decode (br, zstd, compress): out untouched */
+    SDIFF_CODEC_UNSUPPORTED,  /* a coding we do not decode (zstd, compress): out untouched */
 };
 
 /**

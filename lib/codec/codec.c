@@ -1,16 +1,18 @@
 /*
- * codec.c - gzip and deflate decoding with zlib, bounded output.
+ * codec.c - gzip and deflate decoding with zlib, brotli with libbrotlidec, bounded output.
  *
- * inflate() is fed the whole input and drained into a capped sdiff_buf in steps, so memory
+ * Each decoder is fed the whole input and drained into a capped sdiff_buf in steps, so memory
  * grows only as far as the output really goes and stops at max_out.
  */
 #include "shadowdiff/codec.h"
 
+#include <ctype.h>
 #include <string.h>
 #include <strings.h>
+#include <brotli/decode.h>
 #include <zlib.h>
 
-enum coding { COD_IDENTITY, COD_GZIP, COD_DEFLATE, COD_OTHER };
+enum coding { COD_IDENTITY, COD_GZIP, COD_DEFLATE, COD_BR, COD_OTHER };
 
 static enum coding coding_of(const char *tok, size_t n)
 {
@@ -18,6 +20,8 @@ static enum coding coding_of(const char *tok, size_t n)
         return COD_GZIP;
     if (n == 7 && strncasecmp(tok, "deflate", 7) == 0)
         return COD_DEFLATE;
+    if (n == 2 && strncasecmp(tok, "br", 2) == 0)
+        return COD_BR;
     if (n == 8 && strncasecmp(tok, "identity", 8) == 0)
         return COD_IDENTITY;
     return COD_OTHER;
@@ -113,11 +117,108 @@ static int inflate_into(struct sdiff_slice in, int window_bits, size_t max_out,
     return rc;
 }
 
+/* brotli's state goes through our allocator, so out-of-memory sweeps reach it too. */
+static void *br_alloc(void *opaque, size_t n)
+{
+    (void)opaque;
+    return sdiff_malloc(n);
+}
+
+static void br_free(void *opaque, void *p)
+{
+    (void)opaque;
+    sdiff_free(p);
+}
+
+static int br_failed(BrotliDecoderState *st, struct sdiff_err *err)
+{
+    BrotliDecoderErrorCode code = BrotliDecoderGetErrorCode(st);
+    /* The _ERROR_ALLOC_ codes are -21 .. -30 (brotli/decode.h). */
+    if (code <= -21 && code >= -30)
+        return sdiff_err_set(err, SDIFF_ENOMEM, "codec", "out of memory decoding br");
+    /* "_ERROR_FORMAT_PADDING_1" becomes "format padding 1", in the style of our messages. */
+    const char *name = BrotliDecoderErrorString(code);
+    char why[48] = "bad data";
+    if (name != NULL && strncmp(name, "_ERROR_", 7) == 0) {
+        size_t i = 0;
+        for (name += 7; *name && i + 1 < sizeof why; name++, i++)
+            why[i] = *name == '_' ? ' ' : (char)tolower((unsigned char)*name);
+        why[i] = '\0';
+    }
+    return sdiff_err_set(err, SDIFF_EPARSE, "codec", "br data is corrupt: %s", why);
+}
+
+/*
+ * Brotli (RFC 7932) into out, at most max_out bytes: the same stepping as inflate_into, and
+ * the same one-byte probe once the buffer is full, so a body exactly at the limit passes and
+ * one byte more is a bomb. A stream must end where the body does: bytes after its last
+ * meta-block are corruption, not a second member (brotli has none).
+ */
+static int brotli_into(struct sdiff_slice in, size_t max_out, struct sdiff_buf *out,
+                       struct sdiff_err *err)
+{
+    BrotliDecoderState *st = BrotliDecoderCreateInstance(br_alloc, br_free, NULL);
+    if (st == NULL)
+        return sdiff_err_set(err, SDIFF_ENOMEM, "codec", "out of memory starting br");
+    const uint8_t *next_in = in.p;
+    size_t avail_in = in.len;
+    int rc = SDIFF_OK;
+    BrotliDecoderResult r;
+    out->max = max_out;
+    for (;;) {
+        size_t room = max_out - out->len;
+        if (room == 0) {
+            uint8_t probe, *next_out = &probe;
+            size_t avail_out = 1;
+            r = BrotliDecoderDecompressStream(st, &avail_in, &next_in, &avail_out, &next_out,
+                                              NULL);
+            if (avail_out == 0) {
+                rc = sdiff_err_set(err, SDIFF_ELIMIT, "codec",
+                                   "br body decodes past %zu bytes (decompression bomb?)",
+                                   max_out);
+                break;
+            }
+        } else {
+            size_t step = room < (256u << 10) ? room : (256u << 10);
+            if ((rc = sdiff_buf_reserve(out, step)) < 0) {
+                rc = sdiff_err_set(err, rc, "codec", "out of memory decoding br");
+                break;
+            }
+            uint8_t *next_out = out->data + out->len;
+            size_t avail_out = step;
+            r = BrotliDecoderDecompressStream(st, &avail_in, &next_in, &avail_out, &next_out,
+                                              NULL);
+            out->len += step - avail_out;
+            out->data[out->len] = '\0';
+        }
+        if (r == BROTLI_DECODER_RESULT_SUCCESS) {
+            if (avail_in > 0)
+                rc = sdiff_err_set(err, SDIFF_EPARSE, "codec",
+                                   "br data is corrupt: %zu bytes after the end of the stream",
+                                   avail_in);
+            break;
+        }
+        if (r == BROTLI_DECODER_RESULT_NEEDS_MORE_INPUT) {
+            rc = sdiff_err_set(err, SDIFF_EPARSE, "codec", "br data is cut short");
+            break;
+        }
+        if (r == BROTLI_DECODER_RESULT_ERROR) {
+            rc = br_failed(st, err);
+            break;
+        }
+        /* NEEDS_MORE_OUTPUT: the next round gives it room, or probes past the limit. */
+    }
+    BrotliDecoderDestroyInstance(st);
+    return rc;
+}
+
 static int decode_one(enum coding c, struct sdiff_slice in, size_t max_out,
                       struct sdiff_buf *out, struct sdiff_err *err)
 {
     if (c == COD_GZIP)
         return inflate_into(in, 16 + 15, max_out, out, "gzip", err);
+    if (c == COD_BR)
+        return brotli_into(in, max_out, out, err);
     /* "deflate" means zlib-wrapped data (RFC 9110), but servers have long sent raw deflate. */
     if (in.len >= 2 && (in.p[0] & 0x0f) == 8 && ((in.p[0] << 8) | in.p[1]) % 31 == 0)
         return inflate_into(in, 15, max_out, out, "deflate", err);
