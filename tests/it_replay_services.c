@@ -211,11 +211,50 @@ static void test_replay_services__gate_passes_self_parity_and_fails_planted_bugs
     sqlite3_close(h);
 }
 
+/* Saves one raw answer (status line, headers, body as framed) of a fixture service. */
+static void fetch_raw(int port, const char *target, const char *accept, const char *file)
+{
+    char cmd[9000];
+    snprintf(cmd, sizeof cmd,
+             "curl -s --raw -i -H 'X-Shadowdiff: 1' -H 'Accept-Encoding: %s'"
+             " 'http://127.0.0.1:%d%s' >'%s/%s'",
+             accept, port, target, dir, file);
+    assert_int_equal(sdiff_test_sh(cmd, 10), 0);
+}
+
+static void test_replay_services__br_from_flask_equals_gzip_or_identity_from_go(void **state)
+{
+    (void)state;
+    /* Flask answers br (python3-brotli); Go's standard library has no br encoder, so the port
+     * answers gzip or identity: the same JSON, only its content coding differs */
+    const char *cases[][2] = {{"/api/products?limit=1000", "br"},
+                              {"/api/products?limit=5", "gzip, deflate, br"},
+                              {"/api/products?limit=3", "br;q=1.0, gzip;q=0.5"}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        fetch_raw(legacy, cases[i][0], cases[i][1], "br-p.http");
+        fetch_raw(candidate, cases[i][0], cases[i][1], "br-c.http");
+        char p[4200], c[4200];
+        snprintf(p, sizeof p, "%s/br-p.http", dir);
+        snprintf(c, sizeof c, "%s/br-c.http", dir);
+        size_t n;
+        char *raw = (char *)sdiff_test_read_file(p, &n);
+        assert_non_null(strstr(raw, "Content-Encoding: br\r\n"));
+        free(raw);
+        char *argv[] = {(char *)sdiff_test_bin(), "diff", p, c, "--format", "json", NULL};
+        struct sdiff_test_run r = sdiff_test_run(argv, dir, 30);
+        if (sdiff_test_exit_code(&r) != 0 || strstr(r.out, "\"class\": \"equivalent\"") == NULL ||
+            strstr(r.out, "\"content_encoding\"") == NULL)
+            fail_msg("%s (%s): %s%s", cases[i][0], cases[i][1], r.out, r.err);
+        sdiff_test_run_dispose(&r);
+    }
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_replay_services__planted_bugs_are_found_and_noise_is_not),
         cmocka_unit_test(test_replay_services__gate_passes_self_parity_and_fails_planted_bugs),
+        cmocka_unit_test(test_replay_services__br_from_flask_equals_gzip_or_identity_from_go),
     };
     if (argc > 1)
         cmocka_set_test_filter(argv[1]);
