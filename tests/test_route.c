@@ -1,6 +1,7 @@
 #include "sdiff_test.h"
 
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "shadowdiff/route.h"
@@ -33,6 +34,70 @@ static void test_route__words_and_query_stay_out(void **state)
     expect("GET", "/api/v2/health", "GET /api/v2/health");
     expect("GET", "/files/report-final", "GET /files/report-final");
     expect("GET", "http://example.test/api/users/9", "GET /api/users/{id}");
+}
+
+/* The rule of README "Routes", one row per clause and its edges. */
+static const struct {
+    const char *seg;
+    int id;
+} SEGMENTS[] = {
+    /* all digits */
+    {"42", 1}, {"0", 1}, {"000123", 1}, {"12345678901234567890123", 1},
+    /* UUIDs, either case */
+    {"123e4567-e89b-12d3-a456-426614174000", 1}, {"123E4567-E89B-12D3-A456-426614174000", 1},
+    {"123e4567-e89b-12d3-a456-42661417400", 1}, /* 35: a hex slug with digit and hyphen */
+    {"123e4567e89b12d3a456426614174000", 1},     /* no hyphens: 32 hex digits */
+    /* 8+ hex characters with a digit */
+    {"3fa4b2c1", 1}, {"DEADBEEF0", 1}, {"deadbeef00", 1}, {"3fa4b2c", 0}, /* 7 */
+    {"deadbeef", 0}, {"facade", 0}, {"decade", 0}, {"cafebabecafebabe", 0}, /* no digit */
+    /* 16+ base64url characters with a digit and a letter */
+    {"Xk3_pQ9vLm2-aB7z", 1}, {"AbCdEfGhIjKlMnOpQrStUv12", 1}, {"Xk3_pQ9vLm2-aB7", 0}, /* 15 */
+    {"notification-settings", 0}, {"NotificationSettings", 0}, {"reset_password_form", 0},
+    {"1234567890123456_", 0}, /* digits and an underscore: no letter, not a slug */
+    {"dGhpcyBpcyBhIHRva2Vu=", 0}, /* '=' is not base64url */
+    /* ISO dates, with a time or not */
+    {"2026-12-07", 1}, {"2026-12-07T10:00:00Z", 1}, {"2026-12-07T10:00:00.123+02:00", 1},
+    {"2026-13-07", 1}, /* not a date, but a slug with digits and hyphens */
+    {"2026-12-07Tnoon", 0}, {"2026-12-07T25:00", 0},
+    /* slugs [a-z0-9-] of 6+ with a digit and a hyphen */
+    {"hello-world-2", 1}, {"order-9", 1}, {"s3-eu-1", 1}, {"a-1234", 1},
+    {"a-123", 0},                                                   /* 5 */
+    {"v2", 0}, {"oauth2", 0}, {"s3", 0}, {"ipv6only", 0}, {"http2", 0}, /* no hyphen */
+    {"report-final", 0}, {"well-known", 0}, {"sign-in", 0},            /* no digit */
+    {"Hello-World-2", 0}, /* capitals: not a slug, and too short for a token */
+    /* words, and what is not an identifier at all */
+    {"users", 0}, {"api", 0}, {"v1", 0}, {"me", 0}, {"alice", 0}, {"x.json", 0},
+    {"alice%40example.test", 0}, {"{id}", 0}, {"", 0},
+};
+
+static void test_route__segments_follow_the_one_rule(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof SEGMENTS / sizeof SEGMENTS[0]; i++) {
+        int got = sdiff_route_segment_is_id(SEGMENTS[i].seg, strlen(SEGMENTS[i].seg));
+        if (got != SEGMENTS[i].id)
+            fail_msg("segment \"%s\": %s, expected %s", SEGMENTS[i].seg, got ? "{id}" : "literal",
+                     SEGMENTS[i].id ? "{id}" : "literal");
+    }
+}
+
+static void test_route__templates_of_whole_paths(void **state)
+{
+    (void)state;
+    static const char *const rows[][3] = {
+        {"GET", "/api/v2/users/42", "GET /api/v2/users/{id}"},
+        {"GET", "/oauth2/authorize", "GET /oauth2/authorize"},
+        {"GET", "/buckets/s3/objects/3fa4b2c1d0", "GET /buckets/s3/objects/{id}"},
+        {"GET", "/reports/2026-12-07/summary", "GET /reports/{id}/summary"},
+        {"GET", "/posts/hello-world-2?ref=x", "GET /posts/{id}"},
+        {"GET", "/share/Xk3_pQ9vLm2-aB7zQ1", "GET /share/{id}"},
+        {"GET", "/settings/notification-settings", "GET /settings/notification-settings"},
+        {"PUT", "/api/amount/7", "PUT /api/amount/{id}"},
+        {"GET", "/api/users/alice", "GET /api/users/alice"},
+        {"GET", "/api//users/", "GET /api//users/"},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
+        expect(rows[i][0], rows[i][1], rows[i][2]);
 }
 
 static void expect_routed(const struct sdiff_routes *r, const char *m, const char *t,
@@ -96,5 +161,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_route__openapi_paths_and_server_prefix),
     cmocka_unit_test(test_route__ids_become_parameters),
     cmocka_unit_test(test_route__words_and_query_stay_out),
+    cmocka_unit_test(test_route__segments_follow_the_one_rule),
+    cmocka_unit_test(test_route__templates_of_whole_paths),
 };
 SDIFF_TEST_MAIN(tests)

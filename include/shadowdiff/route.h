@@ -10,9 +10,11 @@ extern "C" {
 /*
  * shadowdiff/route.h - route templates: "GET /api/users/{id}" from "GET /api/users/42?x=1".
  *
- * A path segment becomes a parameter when it looks like an identifier: all digits, a UUID,
- * 16 or more hex digits, or a long token mixing letters and digits (24+ characters). The
- * query string is not part of the route. Pure functions, thread-safe.
+ * A path segment becomes {id} when it is an identifier (sdiff_route_segment_is_id): all
+ * digits; a UUID; 8+ hex digits with a digit; 16+ base64url characters with a digit and a
+ * letter; an ISO date; a slug [a-z0-9-] of 6+ characters with a digit and a hyphen. Every
+ * other segment stays literal (v2, oauth2, s3, report-final). The query string is not part
+ * of the route. Pure functions, thread-safe.
  */
 
 /**
