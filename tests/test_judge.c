@@ -149,9 +149,62 @@ static void test_judge__scripted_transport_is_judged_and_stored(void **state)
     free(dir);
 }
 
+/*
+ * 1100 made-up routes fill the 1024 route-cap slots. On a first-come table the routes after
+ * them, a hot one included, found no slot and were not capped at all; now the slots of
+ * routes that spent tokens within the last second are busy, the rest share one overflow
+ * bucket at the same rate, and once the junk has gone quiet a new route gets its own slot.
+ */
+static void test_judge__route_cap_holds_when_junk_routes_fill_the_table(void **state)
+{
+    (void)state;
+    char *dir = sdiff_test_tmpdir();
+    char db[4200];
+    snprintf(db, sizeof db, "%s/j.db", dir);
+    struct sdiff_store *st = NULL;
+    struct sdiff_rules *rules = NULL;
+    struct sdiff_judge *j = NULL;
+    struct sdiff_replay_run_stats stats;
+    struct sdiff_err err = {0};
+    memset(&stats, 0, sizeof stats);
+    assert_int_equal(sdiff_store_open(&st, db, NULL, &err), SDIFF_OK);
+    assert_int_equal(sdiff_rules_load(&rules, NULL, &err), SDIFF_OK);
+    struct sdiff_run_info info = {.kind = "replay"};
+    assert_int_equal(sdiff_store_begin_run(st, &info, &stats.run_id, &err), SDIFF_OK);
+    struct sdiff_judge_opts o = {.candidate = "http://127.0.0.1:9", .rules = rules, .db = st,
+                                 .copy_exchanges = 1, .route_rate = 5};
+    assert_int_equal(sdiff_judge_new(&j, &o, &stats, &err), SDIFF_OK);
+    uint64_t t = 1700000000000000ull;
+    char target[64];
+    for (int i = 0; i < 1100; i++) {
+        snprintf(target, sizeof target, "/zz%d", i); /* "zz7": a word, its own route */
+        assert_int_equal(sdiff_judge_submit(j, request("GET", target), 0, t, &err), SDIFF_OK);
+    }
+    /* 1024 junk routes hold a slot each; 76 share the overflow bucket: 5 pass */
+    assert_int_equal(stats.skip_route_cap, 71);
+    for (int i = 0; i < 20; i++)
+        assert_int_equal(sdiff_judge_submit(j, request("GET", "/api/orders"), 0, t, &err),
+                         SDIFF_OK);
+    assert_int_equal(stats.skip_route_cap, 91); /* capped, not passed */
+    /* two seconds later every junk bucket is full again: a new route takes a slot */
+    for (int i = 0; i < 20; i++)
+        assert_int_equal(sdiff_judge_submit(j, request("GET", "/api/users"), 0, t + 2000000,
+                                            &err),
+                         SDIFF_OK);
+    assert_int_equal(stats.skip_route_cap, 106);
+    assert_int_equal(sdiff_judge_abandon(j, "test over", &err), SDIFF_OK);
+    sdiff_judge_free(j);
+    assert_int_equal(sdiff_store_commit(st, &err), SDIFF_OK);
+    sdiff_store_close(st);
+    sdiff_rules_free(rules);
+    sdiff_test_rmdir(dir);
+    free(dir);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_judge__sampling_is_deterministic_and_near_the_rate),
     cmocka_unit_test(test_judge__route_cap_skips_the_excess_with_a_reason),
+    cmocka_unit_test(test_judge__route_cap_holds_when_junk_routes_fill_the_table),
     cmocka_unit_test(test_judge__scripted_transport_is_judged_and_stored),
 };
 SDIFF_TEST_MAIN(tests)

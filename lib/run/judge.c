@@ -52,6 +52,7 @@ struct sdiff_judge {
     uint64_t identical_seen;
     struct bucket *buckets;
     size_t nbuckets;               /* power of two */
+    struct bucket overflow;        /* shared by routes that find every slot busy */
 };
 
 static int load_noise(const char *route, const char *key, void *ud)
@@ -91,33 +92,62 @@ int sdiff_judge_sampled(const struct sdiff_exchange *ex, double rate)
     return (double)(h >> 11) / 9007199254740992.0 < rate;
 }
 
+/* Refill b to now; a bucket is full again after one idle second. */
+static void bucket_refill(struct bucket *b, double rate, uint64_t now_us)
+{
+    if (now_us > b->last_us) {
+        b->tokens += (double)(now_us - b->last_us) / 1e6 * rate;
+        if (b->tokens > rate)
+            b->tokens = rate;
+        b->last_us = now_us;
+    }
+}
+
+static int bucket_take(struct bucket *b, double rate, uint64_t now_us)
+{
+    bucket_refill(b, rate, now_us);
+    if (b->tokens < 1)
+        return 0;
+    b->tokens -= 1;
+    return 1;
+}
+
+/*
+ * The route cap, one token bucket per route. Slots are never emptied, so probe chains stay
+ * whole; a slot whose bucket has refilled is as good as absent (a new bucket starts full),
+ * so a new route takes the first such slot it passes. Junk routes therefore hold a slot for
+ * one second at most. When every slot has spent tokens within the last second, the routes
+ * that find no slot share one overflow bucket: a full table caps, it never passes.
+ */
 static int route_allowed(struct sdiff_judge *j, const char *route, uint64_t now_us)
 {
-    if (j->o.route_rate <= 0)
+    double rate = j->o.route_rate;
+    if (rate <= 0)
         return 1;
     uint64_t h = fnv(1469598103934665603ull, route, strlen(route)) | 1;
     size_t mask = j->nbuckets - 1, i = h & mask;
+    struct bucket *reuse = NULL;
     for (size_t probes = 0; probes < j->nbuckets; probes++, i = (i + 1) & mask) {
         struct bucket *b = &j->buckets[i];
+        if (b->hash == h)
+            return bucket_take(b, rate, now_us);
         if (b->hash == 0) {
-            b->hash = h;
-            b->tokens = j->o.route_rate; /* one second of burst */
-            b->last_us = now_us;
+            if (reuse == NULL)
+                reuse = b;
+            break; /* the end of the chain: h is not in the table */
         }
-        if (b->hash != h)
-            continue;
-        if (now_us > b->last_us) {
-            b->tokens += (double)(now_us - b->last_us) / 1e6 * j->o.route_rate;
-            if (b->tokens > j->o.route_rate)
-                b->tokens = j->o.route_rate;
-            b->last_us = now_us;
+        if (reuse == NULL) {
+            bucket_refill(b, rate, now_us);
+            if (b->tokens >= rate)
+                reuse = b;
         }
-        if (b->tokens < 1)
-            return 0;
-        b->tokens -= 1;
-        return 1;
     }
-    return 1; /* table full (more routes than slots): no cap rather than a wrong one */
+    if (reuse == NULL)
+        return bucket_take(&j->overflow, rate, now_us);
+    reuse->hash = h;
+    reuse->tokens = rate; /* one second of burst */
+    reuse->last_us = now_us;
+    return bucket_take(reuse, rate, now_us);
 }
 
 static void reasons_text(unsigned reasons, char *out, size_t cap)
