@@ -7,6 +7,7 @@
 
 #define NBUCKETS 13
 #define MAX_ROUTES 200
+#define DECAY_EVERY (4 * MAX_ROUTES)
 
 struct hist {
     uint64_t bucket[NBUCKETS];
@@ -18,6 +19,7 @@ struct route_hist {
     char route[256];
     uint64_t cls[SDIFF_CLASS__COUNT];
     struct hist primary, candidate;
+    double score; /* observations, halved every DECAY_EVERY: what keeps the slot */
 };
 
 struct mirror_metrics {
@@ -26,6 +28,7 @@ struct mirror_metrics {
     struct route_hist routes[MAX_ROUTES];
     size_t nroutes;
     struct route_hist other;
+    uint64_t observed;
 };
 
 void sdiff__mirror_metrics_observe(struct mirror_metrics *mm, const char *route,

@@ -2,7 +2,8 @@
  * mirror_metrics.c - Prometheus exposition for the sidecar: counters from capture and
  * judging, queue depth, and latency histograms of the primary and the candidate per route.
  *
- * Routes are labels, so their number is capped (MAX_ROUTES); later routes count as "other".
+ * Routes are labels, so their number is capped (MAX_ROUTES); a route that finds no slot
+ * counts as "other", and a quiet route gives its slot up to a new one (route_slot).
  */
 #include "run/mirror_int.h"
 
@@ -13,17 +14,51 @@
 static const double BOUNDS[NBUCKETS] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
                                         0.25,  0.5,    1,     2.5,  5,     10};
 
+static void hist_add(struct hist *to, const struct hist *h)
+{
+    for (int i = 0; i < NBUCKETS; i++)
+        to->bucket[i] += h->bucket[i];
+    to->count += h->count;
+    to->sum += h->sum;
+}
+
+/*
+ * A route keeps its slot by being observed: scores halve every DECAY_EVERY observations, and
+ * once the table is full a new route takes the slot of the quietest route when that one
+ * scores 1 or less (seen about once lately). So junk paths seen once cannot hold the table
+ * against live routes; the evicted counts move to "other", so every sum stays monotonic.
+ */
 static struct route_hist *route_slot(struct mirror_metrics *mm, const char *route)
 {
-    for (size_t i = 0; i < mm->nroutes; i++)
-        if (strcmp(mm->routes[i].route, route) == 0)
-            return &mm->routes[i];
-    if (mm->nroutes < MAX_ROUTES) {
-        struct route_hist *h = &mm->routes[mm->nroutes++];
-        snprintf(h->route, sizeof h->route, "%s", route);
-        return h;
+    if (++mm->observed % DECAY_EVERY == 0)
+        for (size_t i = 0; i < mm->nroutes; i++)
+            mm->routes[i].score /= 2;
+    struct route_hist *low = NULL;
+    for (size_t i = 0; i < mm->nroutes; i++) {
+        struct route_hist *h = &mm->routes[i];
+        if (strcmp(h->route, route) == 0) {
+            h->score += 1;
+            return h;
+        }
+        if (low == NULL || h->score < low->score)
+            low = h;
     }
-    return &mm->other;
+    struct route_hist *h = NULL;
+    if (mm->nroutes < MAX_ROUTES) {
+        h = &mm->routes[mm->nroutes++];
+    } else if (low != NULL && low->score <= 1) {
+        h = low;
+        for (int k = 0; k < SDIFF_CLASS__COUNT; k++)
+            mm->other.cls[k] += h->cls[k];
+        hist_add(&mm->other.primary, &h->primary);
+        hist_add(&mm->other.candidate, &h->candidate);
+    } else {
+        return &mm->other;
+    }
+    memset(h, 0, sizeof *h);
+    snprintf(h->route, sizeof h->route, "%s", route);
+    h->score = 1;
+    return h;
 }
 
 static void observe(struct hist *h, double ms)
