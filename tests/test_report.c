@@ -703,6 +703,42 @@ static void test_report__built_from_rows_without_a_database(void **state)
     assert_null(r);
 }
 
+static void test_report__running_run_is_in_progress(void **state)
+{
+    (void)state;
+    char path[600];
+    snprintf(path, sizeof path, "%s/running.db", tmpdir);
+    struct sdiff_store *st = NULL;
+    struct sdiff_err err = {0};
+    struct sdiff_store_opts opts = {0};
+    int64_t done, live;
+    assert_int_equal(sdiff_store_open(&st, path, &opts, &err), SDIFF_OK);
+    struct sdiff_run_info info = {.kind = "mirror", .candidate = "http://cand"};
+    assert_int_equal(sdiff_store_begin_run(st, &info, &done, &err), SDIFF_OK);
+    put_many(st, done, "GET /ok", "identical", 40, 1, 1, 0);
+    assert_int_equal(sdiff_store_end_run(st, done, "{}", &err), SDIFF_OK);
+    assert_int_equal(sdiff_store_begin_run(st, &info, &live, &err), SDIFF_OK);
+    put_many(st, live, "GET /ok", "identical", 40, 1, 1, 0);
+    assert_int_equal(sdiff_store_commit(st, &err), SDIFF_OK); /* still running */
+    struct sdiff_report *r = NULL;
+    assert_int_equal(sdiff_report_build(&r, path, 0, NULL, &err), SDIFF_OK);
+    assert_int_equal(r->run_id, live);
+    assert_string_equal(r->run_state, "running");
+    char *text = render(r, SDIFF_REPORT_TEXT), *json = render(r, SDIFF_REPORT_JSON);
+    assert_non_null(strstr(text, ", in progress"));
+    assert_non_null(strstr(json, "\"state\": \"running\""));
+    free(text);
+    free(json);
+    sdiff_report_free(r);
+    assert_int_equal(sdiff_report_build(&r, path, done, NULL, &err), SDIFF_OK);
+    assert_string_equal(r->run_state, "finished");
+    text = render(r, SDIFF_REPORT_TEXT);
+    assert_null(strstr(text, "in progress"));
+    free(text);
+    sdiff_report_free(r);
+    sdiff_store_close(st);
+}
+
 static void test_report__shell_quote(void **state)
 {
     (void)state;
@@ -811,6 +847,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_report__many_varied_segments_merge_into_one_endpoint),
         cmocka_unit_test(test_report__since_keeps_only_later_exchanges),
         cmocka_unit_test(test_report__built_from_rows_without_a_database),
+        cmocka_unit_test(test_report__running_run_is_in_progress),
         cmocka_unit_test(test_report__shell_quote),
         cmocka_unit_test(test_report__cli_exit_codes),
         cmocka_unit_test(test_report__cli_inspect),

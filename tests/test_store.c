@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -360,12 +361,12 @@ static void test_store__read_interface_hands_out_rows(void **state)
     free(dir);
 }
 
-static void test_store__waivers_round_trip_newest_first(void **state)
+static void test_store__one_waiver_per_cluster_with_a_stable_id(void **state)
 {
     (void)state;
     char *dir = sdiff_test_tmpdir(), path[4200];
     snprintf(path, sizeof path, "%s/results.db", dir);
-    int64_t diff_id, id1, id2;
+    int64_t diff_id, id1, id2, id3;
     build_results(path, &diff_id);
     struct sdiff_store_opts opts = {.must_exist = 1};
     struct sdiff_store *st = NULL;
@@ -375,18 +376,24 @@ static void test_store__waivers_round_trip_newest_first(void **state)
                                    .signature = "status changed 200->503", .reason = "known",
                                    .run_id = 1};
     assert_int_equal(sdiff_store_put_waiver(st, &w, &id1, &err), SDIFF_OK);
+    w.cluster = "ba9876543210";
+    assert_int_equal(sdiff_store_put_waiver(st, &w, &id2, &err), SDIFF_OK);
+    /* accepting the first cluster again updates its waiver, under the same id */
+    w.cluster = "0123456789ab";
     w.expires = "2030-01-31";
     w.reason = "later";
-    assert_int_equal(sdiff_store_put_waiver(st, &w, &id2, &err), SDIFF_OK);
-    assert_true(id2 > id1);
+    assert_int_equal(sdiff_store_put_waiver(st, &w, &id3, &err), SDIFF_OK);
+    assert_int_equal(id3, id1);
+    assert_true(id2 != id1);
     sdiff_store_close(st);
+    assert_int_equal(sdiff_test_db_int(path, "SELECT count(*) FROM waivers"), 2);
     struct sdiff_store_opts ro = {.read_only = 1};
     assert_int_equal(sdiff_store_open(&st, path, &ro, &err), SDIFF_OK);
     struct rows r = {0};
     assert_int_equal(sdiff_store_each_waiver(st, on_waiver, &r, &err), SDIFF_OK);
     assert_int_equal(r.n, 2);
-    assert_string_equal(r.seen[0], "0123456789ab later 2030-01-31 1");
-    assert_string_equal(r.seen[1], "0123456789ab known never 1");
+    assert_string_equal(r.seen[0], "ba9876543210 known never 1"); /* newest id first */
+    assert_string_equal(r.seen[1], "0123456789ab later 2030-01-31 1");
     sdiff_store_close(st);
     sdiff_test_rmdir(dir);
     free(dir);
@@ -464,14 +471,312 @@ static void test_store__read_only_open_never_changes_the_file(void **state)
     free(dir);
 }
 
+/* ---- schema version 3: migration of a version-2 file, and the run lifecycle --------------- */
+
+static const char *const v2_tables[] = {"captures", "exchanges", "runs",  "results", "responses",
+                                        "differences", "noise", "waivers", "meta"};
+
+/* A copy of the version-2 fixture in dir (never the fixture itself). */
+static void copy_v2(const char *dir, char *path, size_t cap)
+{
+    size_t n;
+    uint8_t *b = sdiff_test_read_file(sdiff_test_fixture_path("db/results_v2.db"), &n);
+    assert_non_null(b);
+    snprintf(path, cap, "%s/v2.db", dir);
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(b, 1, n, f), n);
+    fclose(f);
+    free(b);
+}
+
+static long long count_rows(const char *path, const char *table)
+{
+    char sql[128];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM %s", table);
+    return sdiff_test_db_int(path, sql);
+}
+
+static void test_store__v2_file_is_migrated_by_a_writer_keeping_every_row(void **state)
+{
+    (void)state;
+    char *dir = sdiff_test_tmpdir(), path[4200];
+    copy_v2(dir, path, sizeof path);
+    long long before[9];
+    for (size_t i = 0; i < 9; i++) {
+        before[i] = count_rows(path, v2_tables[i]);
+        assert_true(before[i] > 0); /* the fixture has rows in every table */
+    }
+    assert_int_equal(sdiff_test_db_int(path, "PRAGMA user_version"), 2);
+    struct sdiff_store_opts opts = {.must_exist = 1};
+    struct sdiff_store *st = NULL;
+    struct sdiff_err err = {0};
+    if (sdiff_store_open(&st, path, &opts, &err) < 0)
+        fail_msg("open: %s", err.msg);
+    assert_int_equal(sdiff_store_schema_version(st), 3);
+    sdiff_store_close(st);
+    assert_int_equal(sdiff_test_db_int(path, "PRAGMA user_version"), 3);
+    for (size_t i = 0; i < 8; i++)
+        assert_int_equal(count_rows(path, v2_tables[i]), before[i]);
+    assert_int_equal(count_rows(path, "meta"), before[8] + 1); /* + the corpus id */
+    /* what v3 derives for v2 rows */
+    assert_int_equal(sdiff_test_db_int(path, "SELECT count(*) FROM runs WHERE state = 'finished'"
+                                             " AND last_activity = finished_at"),
+                     before[2]);
+    assert_int_equal(sdiff_test_db_int(path, "SELECT count(*) FROM results WHERE raw_path IS NULL"
+                                             " OR instr(raw_path, '?') > 0 OR side != 'old'"),
+                     0);
+    assert_int_equal(sdiff_test_db_int(path, "SELECT count(*) FROM noise WHERE source = "
+                                             "'secondary'"),
+                     before[6]);
+    assert_int_equal(sdiff_test_db_int(path, "SELECT count(*) FROM waivers"
+                                             " WHERE superseded_by IS NULL"),
+                     before[7]);
+    assert_int_equal(sdiff_test_db_int(path, "SELECT length(value) FROM meta"
+                                             " WHERE name = 'corpus_id'"),
+                     32);
+    for (const char *t = "instances\0batches\0cost_samples\0live_samples\0"; *t; t += strlen(t) + 1)
+        assert_int_equal(count_rows(path, t), 0);
+    /* a second writer finds version 3 and changes nothing */
+    assert_int_equal(sdiff_store_open(&st, path, &opts, &err), SDIFF_OK);
+    sdiff_store_close(st);
+    assert_int_equal(count_rows(path, "results"), before[3]);
+
+    /* a version-2 file from before the waivers table gains it */
+    char older[4300];
+    snprintf(older, sizeof older, "%s/older", dir);
+    assert_int_equal(mkdir(older, 0700), 0);
+    copy_v2(older, older, sizeof older);
+    sqlite3 *h;
+    assert_int_equal(sqlite3_open(older, &h), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(h, "DROP TABLE waivers", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(h);
+    assert_int_equal(sdiff_store_open(&st, older, &opts, &err), SDIFF_OK);
+    sdiff_store_close(st);
+    assert_int_equal(count_rows(older, "waivers"), 0);
+    sdiff_test_rmdir(dir);
+    free(dir);
+}
+
+static void test_store__v2_file_is_read_and_reported_as_it_is(void **state)
+{
+    (void)state;
+    char *dir = sdiff_test_tmpdir(), path[4200];
+    copy_v2(dir, path, sizeof path);
+    struct timespec old[2] = {{946684800, 0}, {946684800, 0}};
+    assert_int_equal(utimensat(AT_FDCWD, path, old, 0), 0);
+    struct stat before, after;
+    size_t n1, n2;
+    uint8_t *b1 = file_bytes(path, &n1, &before);
+
+    struct sdiff_store_opts ro = {.read_only = 1};
+    struct sdiff_store *st = NULL;
+    struct sdiff_err err = {0};
+    assert_int_equal(sdiff_store_open(&st, path, &ro, &err), SDIFF_OK);
+    assert_int_equal(sdiff_store_schema_version(st), 2);
+    struct sdiff_store_run run;
+    assert_int_equal(sdiff_store_get_run(st, 0, &run, &err), SDIFF_OK);
+    assert_int_equal(run.id, 2);
+    assert_string_equal(run.state, "finished");
+    assert_string_equal(run.last_activity, run.finished_at);
+    assert_null(run.name);
+    sdiff_store_run_dispose(&run);
+    struct rows r = {0};
+    assert_int_equal(sdiff_store_each_waiver(st, on_waiver, &r, &err), SDIFF_OK);
+    assert_int_equal(r.n, 2);
+    memset(&r, 0, sizeof r);
+    assert_int_equal(sdiff_store_each_different(st, 1, 0, on_diff, &r, &err), SDIFF_OK);
+    assert_int_equal(r.n, 5);
+    int64_t id;
+    assert_int_equal(sdiff_store_find_run(st, "1", &id, &err), SDIFF_OK);
+    assert_int_equal(id, 1);
+    assert_int_equal(sdiff_store_find_run(st, "canary", &id, &err), SDIFF_EINVAL);
+    sdiff_err_clear(&err);
+    sdiff_store_close(st);
+
+    /* the commands that only read: report (every format) and inspect */
+    static const char *const fmts[] = {"text", "json", "markdown", "junit", "html"};
+    for (size_t i = 0; i < 5; i++) {
+        char *argv[] = {(char *)sdiff_test_bin(), "report", "--db", path, "--run", "1",
+                        "--format", (char *)fmts[i], NULL};
+        struct sdiff_test_run res = sdiff_test_run(argv, dir, 60);
+        assert_int_equal(sdiff_test_exit_code(&res), 0); /* run 1 passes: insufficient data */
+        assert_true(res.out_len > 0);
+        sdiff_test_run_dispose(&res);
+    }
+    char *rep[] = {(char *)sdiff_test_bin(), "report", "--db", path, "--format", "json", NULL};
+    struct sdiff_test_run res = sdiff_test_run(rep, dir, 60);
+    int code = sdiff_test_exit_code(&res); /* run 2: the candidate refused every request */
+    assert_true(code == 0 || code == 1);
+    assert_non_null(strstr(res.out, "\"id\": 2,"));
+    assert_non_null(strstr(res.out, "\"state\": \"finished\""));
+    sdiff_test_run_dispose(&res);
+    char *insp[] = {(char *)sdiff_test_bin(), "inspect", "--db", path, "3", NULL};
+    res = sdiff_test_run(insp, dir, 60);
+    assert_int_equal(sdiff_test_exit_code(&res), 0);
+    assert_non_null(strstr(res.out, "== reproduce against the candidate =="));
+    sdiff_test_run_dispose(&res);
+
+    uint8_t *b2 = file_bytes(path, &n2, &after);
+    assert_int_equal(n1, n2);
+    assert_memory_equal(b1, b2, n1);
+    assert_int_equal(before.st_mtim.tv_sec, after.st_mtim.tv_sec);
+    assert_int_equal(before.st_mtim.tv_nsec, after.st_mtim.tv_nsec);
+    free(b1);
+    free(b2);
+    sdiff_test_rmdir(dir);
+    free(dir);
+}
+
+static char *run_text(const char *path, int64_t id, const char *col)
+{
+    char sql[160];
+    snprintf(sql, sizeof sql, "SELECT %s FROM runs WHERE id = %lld", col, (long long)id);
+    sqlite3 *h;
+    sqlite3_stmt *q;
+    char *out = NULL;
+    assert_int_equal(sqlite3_open_v2(path, &h, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(h, sql, -1, &q, NULL), SQLITE_OK);
+    if (sqlite3_step(q) == SQLITE_ROW && sqlite3_column_text(q, 0))
+        out = strdup((const char *)sqlite3_column_text(q, 0));
+    sqlite3_finalize(q);
+    sqlite3_close(h);
+    return out;
+}
+
+static void put_one(struct sdiff_store *st, int64_t run)
+{
+    static struct sdiff_msg ok = {.present = 1, .status = 200};
+    struct sdiff_result_rec r = {.run_id = run, .route = "GET /a", .target = "/a/1?x=2",
+                                 .cls = "identical", .bytes_equal = 1, .primary_ms = 1};
+    struct sdiff_err err = {0};
+    r.candidate.msg = &ok;
+    r.candidate.latency_ms = 1;
+    r.candidate.skip_row = 1;
+    assert_int_equal(sdiff_store_put_result(st, &r, NULL, &err), SDIFF_OK);
+}
+
+static void test_store__runs_live_running_finished_interrupted_failed(void **state)
+{
+    (void)state;
+    char *dir = sdiff_test_tmpdir(), path[4200];
+    snprintf(path, sizeof path, "%s/runs.db", dir);
+    struct sdiff_store_opts opts = {.batch = 2};
+    struct sdiff_store *st = NULL;
+    struct sdiff_err err = {0};
+    int64_t a, b, c, d, again;
+    assert_int_equal(sdiff_store_open(&st, path, &opts, &err), SDIFF_OK);
+    struct sdiff_run_info info = {.kind = "replay", .labels_json = "{\"version\":\"2.1\"}",
+                                  .host = "pod-a"};
+    assert_int_equal(sdiff_store_begin_run(st, &info, &a, &err), SDIFF_OK);
+    assert_int_equal(strlen(sdiff_store_instance_id(st)), 32);
+    char *state_s = run_text(path, a, "state");
+    assert_string_equal(state_s, "running");
+    free(state_s);
+    char *act0 = run_text(path, a, "last_activity");
+    assert_non_null(act0);
+    struct timespec ms = {0, 5000000};
+    nanosleep(&ms, NULL); /* the clock of last_activity has milliseconds */
+    for (int i = 0; i < 5; i++)
+        put_one(st, a); /* batches of 2: two commits */
+    char *act1 = run_text(path, a, "last_activity");
+    assert_true(strcmp(act1, act0) > 0);
+    free(act0);
+    free(act1);
+    assert_int_equal(sdiff_test_db_int(path, "SELECT count(*) FROM batches"), 2);
+    assert_int_equal(sdiff_store_finish_run(st, a, SDIFF_RUN_INTERRUPTED, "{}", &err), SDIFF_OK);
+    assert_int_equal(sdiff_test_db_int(path, "SELECT count(*) FROM batches"), 3);
+    assert_int_equal(sdiff_test_db_int(path, "SELECT sum(results) FROM batches"), 5);
+    assert_int_equal(sdiff_test_db_int(path, "SELECT count(DISTINCT batch_seq) FROM results"), 3);
+    assert_int_equal(sdiff_test_db_int(path, "SELECT count(*) FROM results"
+                                             " WHERE raw_path = '/a/1'"),
+                     5);
+    assert_int_equal(sdiff_test_db_int(path, "SELECT count(*) FROM instances WHERE host = 'pod-a'"
+                                             " AND stopped_at IS NOT NULL AND pid > 0"),
+                     1);
+    state_s = run_text(path, a, "state");
+    assert_string_equal(state_s, "interrupted");
+    free(state_s);
+
+    /* a batch drained twice is refused by its key, not stored twice */
+    sqlite3 *h;
+    assert_int_equal(sqlite3_open(path, &h), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(h,
+                                  "INSERT INTO results(run_id, class, instance_id, batch_seq,"
+                                  " batch_idx) SELECT run_id, class, instance_id, batch_seq,"
+                                  " batch_idx FROM results LIMIT 1",
+                                  NULL, NULL, NULL),
+                     SQLITE_CONSTRAINT);
+    assert_int_equal(sqlite3_exec(h,
+                                  "INSERT INTO batches(instance_id, batch_seq, results)"
+                                  " SELECT instance_id, batch_seq, 1 FROM batches LIMIT 1",
+                                  NULL, NULL, NULL),
+                     SQLITE_CONSTRAINT);
+    sqlite3_close(h);
+
+    /* a failed run is never the default one; a running one is, and says so */
+    info.labels_json = NULL;
+    assert_int_equal(sdiff_store_begin_run(st, &info, &b, &err), SDIFF_OK);
+    assert_int_equal(sdiff_store_finish_run(st, b, SDIFF_RUN_FAILED, "{}", &err), SDIFF_OK);
+    struct sdiff_store_run run;
+    assert_int_equal(sdiff_store_get_run(st, 0, &run, &err), SDIFF_OK);
+    assert_int_equal(run.id, a);
+    assert_string_equal(run.state, "interrupted");
+    assert_string_equal(run.labels_json, "{\"version\":\"2.1\"}");
+    sdiff_store_run_dispose(&run);
+    assert_int_equal(sdiff_store_get_run(st, b, &run, &err), SDIFF_OK); /* by id: still there */
+    assert_string_equal(run.state, "failed");
+    sdiff_store_run_dispose(&run);
+    assert_int_equal(sdiff_store_begin_run(st, &info, &c, &err), SDIFF_OK);
+    assert_int_equal(sdiff_store_get_run(st, 0, &run, &err), SDIFF_OK);
+    assert_int_equal(run.id, c);
+    assert_string_equal(run.state, "running");
+    assert_null(run.finished_at);
+    sdiff_store_run_dispose(&run);
+    assert_int_equal(sdiff_store_end_run(st, c, "{}", &err), SDIFF_OK);
+
+    /* a named run is joined, not created twice, by every instance that names it */
+    info.name = "canary-5pct";
+    assert_int_equal(sdiff_store_begin_run(st, &info, &d, &err), SDIFF_OK);
+    char first[33];
+    snprintf(first, sizeof first, "%s", sdiff_store_instance_id(st));
+    put_one(st, d);
+    assert_int_equal(sdiff_store_end_run(st, d, "{}", &err), SDIFF_OK);
+    assert_int_equal(sdiff_store_begin_run(st, &info, &again, &err), SDIFF_OK);
+    assert_int_equal(again, d);
+    assert_string_not_equal(sdiff_store_instance_id(st), first);
+    state_s = run_text(path, d, "state");
+    assert_string_equal(state_s, "running");
+    free(state_s);
+    put_one(st, d);
+    assert_int_equal(sdiff_store_end_run(st, d, "{}", &err), SDIFF_OK);
+    assert_int_equal(sdiff_test_db_int(path, "SELECT count(*) FROM instances WHERE run_id ="
+                                             " (SELECT id FROM runs WHERE name = 'canary-5pct')"),
+                     2);
+    assert_int_equal(sdiff_test_db_int(path, "SELECT count(*) FROM runs"), 4);
+    int64_t found;
+    assert_int_equal(sdiff_store_find_run(st, "canary-5pct", &found, &err), SDIFF_OK);
+    assert_int_equal(found, d);
+    char idtext[24];
+    snprintf(idtext, sizeof idtext, "%lld", (long long)b);
+    assert_int_equal(sdiff_store_find_run(st, idtext, &found, &err), SDIFF_OK);
+    assert_int_equal(found, b);
+    sdiff_store_close(st);
+    sdiff_test_rmdir(dir);
+    free(dir);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_store__exchange_round_trip_is_exact),
         cmocka_unit_test(test_store__damaged_headers_are_an_error),
         cmocka_unit_test(test_store__read_interface_hands_out_rows),
-        cmocka_unit_test(test_store__waivers_round_trip_newest_first),
+        cmocka_unit_test(test_store__one_waiver_per_cluster_with_a_stable_id),
         cmocka_unit_test(test_store__read_only_open_never_changes_the_file),
+        cmocka_unit_test(test_store__v2_file_is_migrated_by_a_writer_keeping_every_row),
+        cmocka_unit_test(test_store__v2_file_is_read_and_reported_as_it_is),
+        cmocka_unit_test(test_store__runs_live_running_finished_interrupted_failed),
     };
     if (argc > 1)
         cmocka_set_test_filter(argv[1]);

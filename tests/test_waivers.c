@@ -402,14 +402,11 @@ static void test_waivers__accept_errors(void **state)
     sdiff_report_free(r);
 }
 
-/* A version-2 database made before the waivers table: reports still work, and the next
- * open by the store (or accept) adds the table. */
-static void test_waivers__old_database(void **state)
+/* A database without a waivers table (version 2 from before it existed): reports still
+ * work, with no waivers. (Migrating such a file is test_store's.) */
+static void test_waivers__missing_table_reads_as_none(void **state)
 {
     (void)state;
-    char id[13];
-    struct sdiff_report_waiver w;
-    struct sdiff_err err = {0};
     sqlite3 *db = NULL;
     const char *path = make_db("old.db");
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
@@ -417,12 +414,7 @@ static void test_waivers__old_database(void **state)
     sqlite3_close(db);
     struct sdiff_report *r = build(path, NULL);
     assert_int_equal(r->pass, 0);
-    sdiff_report_free(r);
-    sdiff_report_cluster_id("POST /orders", SIG, id);
-    assert_int_equal(sdiff_report_accept(path, id, "fine", NULL, &w, &err), SDIFF_OK);
-    sdiff_report_waiver_dispose(&w);
-    r = build(path, NULL);
-    assert_int_equal(r->pass, 1);
+    assert_int_equal(r->nwaivers, 0);
     sdiff_report_free(r);
 }
 
@@ -434,7 +426,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_waivers__expired_waiver_fails_again),
         cmocka_unit_test(test_waivers__config_file),
         cmocka_unit_test(test_waivers__accept_errors),
-        cmocka_unit_test(test_waivers__old_database),
+        cmocka_unit_test(test_waivers__missing_table_reads_as_none),
     };
     if (argc > 1)
         cmocka_set_test_filter(argv[1]);

@@ -121,6 +121,9 @@ struct sdiff_report {
     int64_t run_id;
     char *run_kind, *run_corpus, *run_candidate, *run_primary;
     char *run_started_at, *run_finished_at; /* NULL when unknown */
+    char *run_name;                         /* NULL: an unnamed run */
+    char *run_state;                        /* "running" (in progress), "finished",
+                                               "interrupted", "failed" */
     struct sdiff_report_thresholds thresholds;
     struct sdiff_report_endpoint *endpoints; /* ordered by results.route */
     size_t nendpoints;
@@ -134,7 +137,8 @@ struct sdiff_report {
 };
 
 /**
- * Build the report of run_id (0: the latest run) from the database at db_path, opened
+ * Build the report of run_id (0: the latest by last activity that did not fail) from the
+ * database at db_path (schema version 2 or 3, never migrated), opened
  * read-only. th may be NULL (defaults).
  * @return SDIFF_OK; SDIFF_EIO when the file is missing; SDIFF_EDB when it is not a readable
  *         shadowdiff database; SDIFF_EINVAL when the run does not exist (or there is none);

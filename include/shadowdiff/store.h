@@ -19,14 +19,16 @@ extern "C" {
  * The SQLite file is created mode 0600, runs in WAL mode and writes in batched
  * transactions, so a crash loses at most the last uncommitted batch and never corrupts what
  * was committed. The schema version is PRAGMA user_version; a file from a newer version is
- * refused rather than misread. Credentials are redacted before they reach the store
- * (shadowdiff/redact.h); as a last line of defence, a sensitive header value (Authorization,
- * Cookie, Set-Cookie, Proxy-Authorization, X-Api-Key, ... plus a configurable list) that does
- * not hold a redactor's hash is written as "[redacted]" unless keep_secrets is set. Not
- * thread-safe: one store per thread.
+ * refused rather than misread. Opening for writing migrates a version-2 file to version 3
+ * (additive, every row kept); a read_only open reads both and never migrates. The schema is
+ * documented table by table in lib/store/README.md. Credentials are redacted before they
+ * reach the store (shadowdiff/redact.h); as a last line of defence, a sensitive header value
+ * (Authorization, Cookie, Set-Cookie, Proxy-Authorization, X-Api-Key, ... plus a configurable
+ * list) that does not hold a redactor's hash is written as "[redacted]" unless keep_secrets is
+ * set. Not thread-safe: one store per thread.
  */
 
-#define SDIFF_STORE_SCHEMA_VERSION 2
+#define SDIFF_STORE_SCHEMA_VERSION 3
 
 struct sdiff_store_opts {
     int keep_secrets;              /* store sensitive header values as they are */
@@ -73,6 +75,21 @@ SDIFF_API int sdiff_store_count_exchanges(struct sdiff_store *st, int64_t captur
 
 /* ---- runs and results ------------------------------------------------------------------ */
 
+/*
+ * A run's life: begin_run makes it `running`; every commit moves its last activity; it ends
+ * `finished`, `interrupted` (stopped by a signal, or by an error after judging something) or
+ * `failed` (it failed before judging anything: such a run is never the default one).
+ */
+enum sdiff_run_state {
+    SDIFF_RUN_RUNNING = 0,
+    SDIFF_RUN_FINISHED,
+    SDIFF_RUN_INTERRUPTED,
+    SDIFF_RUN_FAILED,
+};
+
+/** "running", "finished", "interrupted", "failed". */
+SDIFF_API const char *sdiff_run_state_str(enum sdiff_run_state s);
+
 struct sdiff_run_info {
     const char *kind;          /* "replay", "mirror", "gate" */
     const char *corpus;
@@ -80,6 +97,13 @@ struct sdiff_run_info {
     const char *secondary;
     const char *primary;
     const char *config;
+    const char *name;          /* NULL: an unnamed run. A named run that exists already is
+                                  joined (appended to): begin_run returns its id */
+    const char *labels_json;   /* a JSON object of string labels, or NULL */
+    const char *marker;        /* the run's marker token, or NULL */
+    const char *side;          /* this instance's side: "old" (NULL) or "new" */
+    /* this instance; NULL: from the environment (HOSTNAME, K_SERVICE, K_REVISION) */
+    const char *host, *k_service, *k_revision;
 };
 
 /* One replayed answer, as stored. */
@@ -109,14 +133,37 @@ struct sdiff_result_rec {
     const char *const *kinds;
     const char *const *primary_values;
     const char *const *candidate_values;
+    const char *const *hints;    /* per difference, the probable cause or NULL; may be NULL */
     size_t ndiffs;
+    const char *raw_path;        /* the request's path; NULL: target up to its '?' */
+    const char *shape;           /* short hash of the primary's answer shape, or NULL */
 };
 
+/**
+ * Begin (or, for a name that exists, join) a run: its state becomes running and its last
+ * activity now, and this process is recorded as one of its instances (a random 128-bit id,
+ * host, K_SERVICE, K_REVISION, pid, version, side). Results put after it belong to this
+ * instance. Commits.
+ * @return SDIFF_OK, SDIFF_EDB
+ */
 SDIFF_API int sdiff_store_begin_run(struct sdiff_store *st, const struct sdiff_run_info *info,
                                     int64_t *id, struct sdiff_err *err);
-/** Commit and record the run's summary (JSON text). */
+/** sdiff_store_finish_run(st, id, SDIFF_RUN_FINISHED, summary, err). */
 SDIFF_API int sdiff_store_end_run(struct sdiff_store *st, int64_t id, const char *summary,
                                   struct sdiff_err *err);
+/**
+ * Commit, then end run id in state (not SDIFF_RUN_RUNNING) with its summary (JSON text, also
+ * the counters of this instance, which stops now). A run joined by other instances is left
+ * in the state the last one to end gives it.
+ * @return SDIFF_OK, SDIFF_EDB
+ */
+SDIFF_API int sdiff_store_finish_run(struct sdiff_store *st, int64_t id,
+                                     enum sdiff_run_state state, const char *summary,
+                                     struct sdiff_err *err);
+/** This process's instance id (32 hex digits) after begin_run; "" before. */
+SDIFF_API const char *sdiff_store_instance_id(const struct sdiff_store *st);
+/** Schema version of the open file (a read-only store may hold an older one). */
+SDIFF_API int sdiff_store_schema_version(const struct sdiff_store *st);
 SDIFF_API int sdiff_store_put_result(struct sdiff_store *st, const struct sdiff_result_rec *r,
                                      int64_t *id, struct sdiff_err *err);
 
@@ -157,10 +204,17 @@ struct sdiff_store_run {
     char *kind, *corpus, *candidate, *secondary, *primary, *config;
     char *started_at, *finished_at; /* "YYYY-MM-DDTHH:MM:SS.sssZ"; NULL when unknown */
     char *summary;                  /* JSON text of sdiff_store_end_run; NULL when none */
+    char *name;                     /* NULL: unnamed (always, in a version-2 file) */
+    char *state;                    /* "running", "finished", "interrupted", "failed" (derived
+                                       in a version-2 file: finished when it has an end,
+                                       interrupted when it has results, else failed) */
+    char *labels_json, *marker;     /* NULL when none */
+    char *last_activity;            /* as started_at */
 };
 
 /**
- * Read run run_id, or the latest run when run_id is 0, into *out (caller disposes with
+ * Read run run_id, or the default run when run_id is 0: the latest by last activity that
+ * did not fail. Into *out (caller disposes with
  * sdiff_store_run_dispose; on failure *out is empty and disposable).
  * @return SDIFF_OK; SDIFF_EINVAL "no run N in FILE" / "no run in FILE"; SDIFF_EDB; SDIFF_ENOMEM
  */
@@ -168,6 +222,12 @@ SDIFF_API int sdiff_store_get_run(struct sdiff_store *st, int64_t run_id,
                                   struct sdiff_store_run *out, struct sdiff_err *err);
 /** Free the strings of run and zero it. NULL-safe. */
 SDIFF_API void sdiff_store_run_dispose(struct sdiff_store_run *run);
+/**
+ * The id of the run that sel selects: all digits is an id, anything else a run name.
+ * @return SDIFF_OK; SDIFF_EINVAL "no run SEL in FILE"; SDIFF_EDB
+ */
+SDIFF_API int sdiff_store_find_run(struct sdiff_store *st, const char *sel, int64_t *id,
+                                   struct sdiff_err *err);
 
 /* Counts of one stored route of a run (an aggregate over its results). */
 struct sdiff_store_route_stats {
@@ -216,6 +276,7 @@ struct sdiff_store_difference {
                                      no stored difference (one row stands for it) */
     const char *kind;             /* "changed", "missing", ... */
     const char *primary_value, *candidate_value; /* NULL when absent on that side */
+    const char *hint;             /* probable cause, or NULL (always in a version-2 file) */
 };
 
 /**
@@ -282,8 +343,12 @@ SDIFF_API void sdiff_store_result_dispose(struct sdiff_store_result *result);
 
 /* ---- waivers: accepted discrepancy clusters (`shadowdiff accept`) ----------------------- */
 
+/*
+ * One waiver per cluster: accepting a cluster again updates its waiver (reason, expiry, run,
+ * route, signature) and keeps its id. In a version-2 file every row is a waiver.
+ */
 struct sdiff_store_waiver {
-    int64_t id;                   /* set by the store */
+    int64_t id;                   /* set by the store; stable */
     const char *cluster;          /* cluster id, 12 hex digits */
     const char *route, *signature;/* NULL when unknown */
     const char *reason;
@@ -301,7 +366,8 @@ SDIFF_API int sdiff_store_each_waiver(struct sdiff_store *st,
                                                 struct sdiff_err *err),
                                       void *ud, struct sdiff_err *err);
 /**
- * Record a waiver (w->id and w->created_at are ignored); sets *id when not NULL. Commits.
+ * Record a waiver, or update the cluster's waiver (w->id and w->created_at are ignored);
+ * sets *id (the waiver's stable id) when not NULL. Commits.
  * @return SDIFF_OK, SDIFF_EDB
  */
 SDIFF_API int sdiff_store_put_waiver(struct sdiff_store *st, const struct sdiff_store_waiver *w,

@@ -97,6 +97,8 @@ static void render_text(const struct sdiff_report *r, int color, FILE *f)
         fprintf(f, ", candidate %s", r->run_candidate);
     if (r->run_started_at)
         fprintf(f, ", started %s", r->run_started_at);
+    if (r->run_state && strcmp(r->run_state, "running") == 0)
+        fputs(", in progress", f);
     fprintf(f, "\n\n%-*s %8s %8s %9s %10s %10s %7s %8s  %s\n", w, "ENDPOINT", "SAMPLES",
             "PARITY", "MISMATCH", "P99 PRIM", "P99 CAND", "ERRORS", "UNJUDGED", "VERDICT");
     for (size_t i = 0; i < r->nendpoints; i++) {
@@ -299,6 +301,8 @@ static json_t *to_json(const struct sdiff_report *r)
     json_object_set_new(run, "primary", str_or_null(r->run_primary));
     json_object_set_new(run, "started_at", str_or_null(r->run_started_at));
     json_object_set_new(run, "finished_at", str_or_null(r->run_finished_at));
+    json_object_set_new(run, "name", str_or_null(r->run_name));
+    json_object_set_new(run, "state", str_or_null(r->run_state));
     json_object_set_new(root, "run", run);
 
     counts(tot, &r->totals);

@@ -159,6 +159,8 @@ void sdiff_report_free(struct sdiff_report *r)
     sdiff_free(r->run_primary);
     sdiff_free(r->run_started_at);
     sdiff_free(r->run_finished_at);
+    sdiff_free(r->run_name);
+    sdiff_free(r->run_state);
     for (size_t i = 0; i < r->nwaivers; i++)
         sdiff_report_waiver_dispose(&r->waivers[i]);
     sdiff_free(r->waivers);
@@ -197,8 +199,10 @@ static int load_run(const struct sdiff__report_source *src, struct sdiff_report 
     r->run_primary = run.primary;
     r->run_started_at = run.started_at;
     r->run_finished_at = run.finished_at;
+    r->run_name = run.name;
+    r->run_state = run.state;
     run.kind = run.corpus = run.candidate = run.primary = NULL;
-    run.started_at = run.finished_at = NULL;
+    run.started_at = run.finished_at = run.name = run.state = NULL;
     sdiff_store_run_dispose(&run);
     return SDIFF_OK;
 }

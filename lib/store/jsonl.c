@@ -45,13 +45,11 @@ int sdiff__store_headers_json(const struct sdiff_msg *m, const struct sdiff_stor
     return rc < 0 ? rc : sdiff_buf_append(b, "]", 1);
 }
 
-static uint32_t body_crc(const struct sdiff_msg *m)
+uint32_t sdiff__store_crc32(const uint8_t *p, size_t left)
 {
-    if (m->body_len == 0)
-        return 0;
     uLong crc = crc32(0L, Z_NULL, 0);
-    const uint8_t *p = m->body;
-    size_t left = m->body_len;
+    if (left == 0)
+        return 0;
     while (left > 0) {
         uInt n = left > (1u << 30) ? (1u << 30) : (uInt)left;
         crc = crc32(crc, p, n);
@@ -59,6 +57,11 @@ static uint32_t body_crc(const struct sdiff_msg *m)
         left -= n;
     }
     return (uint32_t)crc;
+}
+
+static uint32_t body_crc(const struct sdiff_msg *m)
+{
+    return sdiff__store_crc32(m->body, m->body_len);
 }
 
 static int put_key(struct sdiff_buf *b, const char *key)

@@ -9,6 +9,7 @@
  */
 #include "shadowdiff/store.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "store/store_int.h"
@@ -82,23 +83,40 @@ void sdiff_store_run_dispose(struct sdiff_store_run *run)
     sdiff_free(run->started_at);
     sdiff_free(run->finished_at);
     sdiff_free(run->summary);
+    sdiff_free(run->name);
+    sdiff_free(run->state);
+    sdiff_free(run->labels_json);
+    sdiff_free(run->marker);
+    sdiff_free(run->last_activity);
     memset(run, 0, sizeof *run);
 }
+
+/*
+ * The runs as version 3 has them, from either version: a version-2 file's state and last
+ * activity are derived as the migration would set them.
+ */
+#define RUNS_V3                                                                                \
+    "SELECT id, kind, corpus, candidate, secondary, primary_url, config, started_at,"         \
+    " finished_at, summary, name, state, labels, marker_token, last_activity FROM runs"
+#define RUNS_V2                                                                                \
+    "SELECT id, kind, corpus, candidate, secondary, primary_url, config, started_at,"         \
+    " finished_at, summary, NULL AS name, " SDIFF__RUN_STATE_V2 " AS state, NULL AS labels,"  \
+    " NULL AS marker_token, coalesce(finished_at, started_at) AS last_activity FROM runs"
 
 int sdiff_store_get_run(struct sdiff_store *st, int64_t run_id, struct sdiff_store_run *out,
                         struct sdiff_err *err)
 {
-#define RUN_COLS                                                                               \
-    "SELECT id, kind, corpus, candidate, secondary, primary_url, config, started_at,"         \
-    " finished_at, summary FROM runs"
+#define BY_ID " WHERE id = ?"
+#define DEFAULT_RUN " WHERE state IS NOT 'failed' ORDER BY last_activity DESC, id DESC LIMIT 1"
+    static const char *const sql[2][2] = {
+        {"SELECT * FROM (" RUNS_V2 ")" DEFAULT_RUN, "SELECT * FROM (" RUNS_V2 ")" BY_ID},
+        {RUNS_V3 DEFAULT_RUN, RUNS_V3 BY_ID},
+    };
     sqlite3_stmt *q = NULL;
     if (SDIFF_NEVER(st == NULL || out == NULL))
         return SDIFF_EINVAL;
     memset(out, 0, sizeof *out);
-    int rc = sqlite3_prepare_v2(st->db,
-                                run_id > 0 ? RUN_COLS " WHERE id = ?"
-                                           : RUN_COLS " ORDER BY id DESC LIMIT 1",
-                                -1, &q, NULL);
+    int rc = sqlite3_prepare_v2(st->db, sql[st->version >= 3][run_id > 0], -1, &q, NULL);
     if (rc != SQLITE_OK)
         return read_err(st, rc, err);
     if (run_id > 0)
@@ -110,7 +128,9 @@ int sdiff_store_get_run(struct sdiff_store *st, int64_t run_id, struct sdiff_sto
                  col_dup(q, 3, &out->candidate) & col_dup(q, 4, &out->secondary) &
                  col_dup(q, 5, &out->primary) & col_dup(q, 6, &out->config) &
                  col_dup(q, 7, &out->started_at) & col_dup(q, 8, &out->finished_at) &
-                 col_dup(q, 9, &out->summary);
+                 col_dup(q, 9, &out->summary) & col_dup(q, 10, &out->name) &
+                 col_dup(q, 11, &out->state) & col_dup(q, 12, &out->labels_json) &
+                 col_dup(q, 13, &out->marker) & col_dup(q, 14, &out->last_activity);
         rc = ok ? SDIFF_OK : oom(err);
     } else if (rc == SQLITE_DONE) {
         rc = run_id > 0 ? sdiff_err_set(err, SDIFF_EINVAL, "store", "no run %lld in %.150s",
@@ -124,7 +144,41 @@ int sdiff_store_get_run(struct sdiff_store *st, int64_t run_id, struct sdiff_sto
     if (rc < 0)
         sdiff_store_run_dispose(out);
     return rc;
-#undef RUN_COLS
+#undef BY_ID
+#undef DEFAULT_RUN
+}
+
+int sdiff_store_find_run(struct sdiff_store *st, const char *sel, int64_t *id,
+                         struct sdiff_err *err)
+{
+    sqlite3_stmt *q = NULL;
+    if (SDIFF_NEVER(st == NULL || sel == NULL || id == NULL))
+        return SDIFF_EINVAL;
+    *id = 0;
+    size_t n = strlen(sel);
+    int digits = n > 0 && n <= 18 && strspn(sel, "0123456789") == n;
+    int rc = sqlite3_prepare_v2(st->db,
+                                digits ? "SELECT id FROM runs WHERE id = ?"
+                                : st->version >= 3 ? "SELECT id FROM runs WHERE name = ?"
+                                                   : "SELECT id FROM runs WHERE 0 AND ?",
+                                -1, &q, NULL);
+    if (rc != SQLITE_OK)
+        return read_err(st, rc, err);
+    if (digits)
+        sqlite3_bind_int64(q, 1, strtoll(sel, NULL, 10));
+    else
+        sqlite3_bind_text(q, 1, sel, -1, SQLITE_STATIC);
+    rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW) {
+        *id = sqlite3_column_int64(q, 0);
+        rc = SDIFF_OK;
+    } else if (rc == SQLITE_DONE) {
+        rc = sdiff_err_set(err, SDIFF_EINVAL, "store", "no run %.64s in %.150s", sel, st->path);
+    } else {
+        rc = read_err(st, rc, err);
+    }
+    sqlite3_finalize(q);
+    return rc;
 }
 
 /* ---- aggregates and scans of a run --------------------------------------------------------- */
@@ -197,6 +251,7 @@ static void difference_row(sqlite3_stmt *q, int first, struct sdiff_store_differ
     d->kind = col_str(q, first + 1);
     d->primary_value = col_str(q, first + 2);
     d->candidate_value = col_str(q, first + 3);
+    d->hint = col_str(q, first + 4);
 }
 
 int sdiff_store_each_different(struct sdiff_store *st, int64_t run_id, uint64_t since_us,
@@ -205,13 +260,14 @@ int sdiff_store_each_different(struct sdiff_store *st, int64_t run_id, uint64_t 
                                void *ud, struct sdiff_err *err)
 {
     sqlite3_stmt *q = NULL;
-    int rc = prepare_run_scan(
-        st,
-        "SELECT r.id, r.route, r.t_req_start, d.path, d.kind, d.primary_value, d.candidate_value"
-        " FROM results r LEFT JOIN differences d ON d.result_id = r.id"
-        " WHERE r.run_id = ?1 AND r.class = 'different' AND (?2 = 0 OR r.t_req_start >= ?2)"
-        " ORDER BY r.id, d.idx",
-        run_id, since_us, &q, err);
+#define DIFFERENT(hint)                                                                        \
+    "SELECT r.id, r.route, r.t_req_start, d.path, d.kind, d.primary_value, d.candidate_value,"  \
+    " " hint " FROM results r LEFT JOIN differences d ON d.result_id = r.id"                    \
+    " WHERE r.run_id = ?1 AND r.class = 'different' AND (?2 = 0 OR r.t_req_start >= ?2)"      \
+    " ORDER BY r.id, d.idx"
+    int rc = prepare_run_scan(st, st->version >= 3 ? DIFFERENT("d.hint") : DIFFERENT("NULL"),
+                              run_id, since_us, &q, err);
+#undef DIFFERENT
     if (rc < 0)
         return rc;
     int out = SDIFF_OK;
@@ -236,8 +292,11 @@ int sdiff_store_each_difference(struct sdiff_store *st, int64_t result_id,
 {
     sqlite3_stmt *q = NULL;
     int rc = sqlite3_prepare_v2(st->db,
-                                "SELECT path, kind, primary_value, candidate_value FROM differences"
-                                " WHERE result_id = ? ORDER BY idx",
+                                st->version >= 3
+                                    ? "SELECT path, kind, primary_value, candidate_value, hint"
+                                      " FROM differences WHERE result_id = ? ORDER BY idx"
+                                    : "SELECT path, kind, primary_value, candidate_value, NULL"
+                                      " FROM differences WHERE result_id = ? ORDER BY idx",
                                 -1, &q, NULL);
     if (rc != SQLITE_OK)
         return read_err(st, rc, err);
@@ -417,9 +476,16 @@ int sdiff_store_each_waiver(struct sdiff_store *st,
     q = NULL;
     if (!have)
         return SDIFF_OK;
+    /* newest first: the newest acceptance of a cluster is its waiver (one row per cluster
+     * from version 3 on; a version-2 file may hold several) */
     rc = sqlite3_prepare_v2(st->db,
-                            "SELECT id, cluster, route, signature, reason, expires, run_id,"
-                            " created_at FROM waivers ORDER BY id DESC",
+                            st->version >= 3
+                                ? "SELECT id, cluster, route, signature, reason, expires, run_id,"
+                                  " coalesce(updated_at, created_at) FROM waivers"
+                                  " WHERE superseded_by IS NULL AND revoked_at IS NULL"
+                                  " ORDER BY id DESC"
+                                : "SELECT id, cluster, route, signature, reason, expires, run_id,"
+                                  " created_at FROM waivers ORDER BY id DESC",
                             -1, &q, NULL);
     if (rc != SQLITE_OK)
         return sdiff__store_db_err(st, rc, "cannot read the waivers", err);
@@ -448,17 +514,40 @@ int sdiff_store_put_waiver(struct sdiff_store *st, const struct sdiff_store_waiv
                            int64_t *id, struct sdiff_err *err)
 {
     sqlite3_stmt *q = NULL;
+    int64_t have = 0;
     if (SDIFF_NEVER(st == NULL || w == NULL || w->cluster == NULL || w->reason == NULL))
         return SDIFF_EINVAL;
     int rc = sdiff_store_commit(st, err);
+    rc = rc < 0 ? rc : sdiff__store_exec(st, "BEGIN IMMEDIATE", err);
     if (rc < 0)
         return rc;
+    /* the cluster's waiver, if it has one: accepting again updates it, keeping its id */
     rc = sqlite3_prepare_v2(st->db,
-                            "INSERT INTO waivers(cluster, route, signature, reason, expires,"
-                            " run_id) VALUES(?,?,?,?,?,?)",
+                            "SELECT id FROM waivers WHERE cluster = ? AND superseded_by IS NULL"
+                            " AND revoked_at IS NULL",
                             -1, &q, NULL);
     if (rc == SQLITE_OK) {
         sqlite3_bind_text(q, 1, w->cluster, -1, SQLITE_STATIC);
+        rc = sqlite3_step(q);
+        if (rc == SQLITE_ROW) {
+            have = sqlite3_column_int64(q, 0);
+            rc = SQLITE_DONE;
+        }
+    }
+    sqlite3_finalize(q);
+    q = NULL;
+    if (rc == SQLITE_DONE)
+        rc = sqlite3_prepare_v2(
+            st->db,
+            have ? "UPDATE waivers SET route = ?2, signature = ?3, reason = ?4, expires = ?5,"
+                   " run_id = ?6, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ','now')"
+                   " WHERE id = ?7"
+                 : "INSERT INTO waivers(cluster, route, signature, reason, expires, run_id)"
+                   " VALUES(?1,?2,?3,?4,?5,?6)",
+            -1, &q, NULL);
+    if (rc == SQLITE_OK) {
+        if (!have)
+            sqlite3_bind_text(q, 1, w->cluster, -1, SQLITE_STATIC);
         if (w->route)
             sqlite3_bind_text(q, 2, w->route, -1, SQLITE_STATIC);
         if (w->signature)
@@ -468,12 +557,22 @@ int sdiff_store_put_waiver(struct sdiff_store *st, const struct sdiff_store_waiv
             sqlite3_bind_text(q, 5, w->expires, -1, SQLITE_STATIC);
         if (w->run_id > 0)
             sqlite3_bind_int64(q, 6, w->run_id);
+        if (have)
+            sqlite3_bind_int64(q, 7, have);
         rc = sqlite3_step(q);
     }
     sqlite3_finalize(q);
-    if (rc != SQLITE_DONE)
-        return sdiff__store_db_err(st, rc, "cannot record the waiver", err);
+    if (rc == SQLITE_DONE && !have)
+        have = sqlite3_last_insert_rowid(st->db);
+    if (rc == SQLITE_DONE)
+        rc = sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK ? SQLITE_DONE
+                                                                          : SQLITE_ERROR;
+    if (rc != SQLITE_DONE) {
+        rc = sdiff__store_db_err(st, rc, "cannot record the waiver", err);
+        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+        return rc;
+    }
     if (id)
-        *id = sqlite3_last_insert_rowid(st->db);
+        *id = have;
     return SDIFF_OK;
 }

@@ -4,9 +4,18 @@
  */
 #include "shadowdiff/store.h"
 
+#include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
 
 #include "store/store_int.h"
+
+#define NOW "strftime('%Y-%m-%dT%H:%M:%fZ','now')"
+
+#ifndef SDIFF_VERSION
+#define SDIFF_VERSION NULL
+#endif
 
 const char *sdiff_store_path(const struct sdiff_store *st)
 {
@@ -54,48 +63,211 @@ static int prepare(struct sdiff_store *st, sqlite3_stmt **q, const char *sql,
     return rc == SQLITE_OK ? SDIFF_OK : sdiff__store_db_err(st, rc, "cannot prepare", err);
 }
 
+const char *sdiff_run_state_str(enum sdiff_run_state st)
+{
+    switch (st) {
+    case SDIFF_RUN_RUNNING: return "running";
+    case SDIFF_RUN_FINISHED: return "finished";
+    case SDIFF_RUN_INTERRUPTED: return "interrupted";
+    case SDIFF_RUN_FAILED: return "failed";
+    }
+    return "failed";
+}
+
+const char *sdiff_store_instance_id(const struct sdiff_store *st)
+{
+    return st->instance_id;
+}
+
+int sdiff_store_schema_version(const struct sdiff_store *st)
+{
+    return st->version;
+}
+
+static const char *env_or(const char *v, const char *name)
+{
+    if (v)
+        return v;
+    const char *e = getenv(name);
+    return e && *e ? e : NULL;
+}
+
+/* A new random instance id: 128 bits as 32 hex digits. */
+static int new_instance_id(struct sdiff_store *st, struct sdiff_err *err)
+{
+    uint8_t r[16];
+    size_t got = 0;
+    while (got < sizeof r) {
+        ssize_t n = getrandom(r + got, sizeof r - got, 0);
+        if (n <= 0)
+            return sdiff_err_set(err, SDIFF_EIO, "store", "no random bytes for an instance id");
+        got += (size_t)n;
+    }
+    for (size_t i = 0; i < sizeof r; i++)
+        snprintf(st->instance_id + 2 * i, 3, "%02x", r[i]);
+    return SDIFF_OK;
+}
+
+/* The id of the run called name, or 0. */
+static int run_by_name(struct sdiff_store *st, const char *name, int64_t *id,
+                       struct sdiff_err *err)
+{
+    sqlite3_stmt *q = NULL;
+    *id = 0;
+    int rc = sqlite3_prepare_v2(st->db, "SELECT id FROM runs WHERE name = ?", -1, &q, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC);
+        rc = sqlite3_step(q);
+        if (rc == SQLITE_ROW)
+            *id = sqlite3_column_int64(q, 0);
+    }
+    sqlite3_finalize(q);
+    if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+        return SDIFF_OK;
+    return sdiff__store_db_err(st, rc, "cannot read", err);
+}
+
 int sdiff_store_begin_run(struct sdiff_store *st, const struct sdiff_run_info *info, int64_t *id,
                           struct sdiff_err *err)
 {
     sqlite3_stmt *q = NULL;
-    int rc = sqlite3_prepare_v2(st->db,
-                                "INSERT INTO runs(kind, corpus, candidate, secondary, primary_url,"
-                                " config) VALUES(?,?,?,?,?,?)",
+    int64_t run = 0;
+    int rc = sdiff_store_commit(st, err);
+    rc = rc < 0 ? rc : new_instance_id(st, err);
+    /* IMMEDIATE: two instances joining one named run at once find or create it in turn */
+    rc = rc < 0 ? rc : sdiff__store_exec(st, "BEGIN IMMEDIATE", err);
+    if (rc < 0)
+        return rc;
+    st->in_tx = 1;
+    if (info->name)
+        rc = run_by_name(st, info->name, &run, err);
+    if (rc >= 0 && run > 0) {
+        rc = sqlite3_prepare_v2(st->db,
+                                "UPDATE runs SET state = 'running', last_activity = " NOW
+                                " WHERE id = ?",
                                 -1, &q, NULL);
-    if (rc == SQLITE_OK) {
-        text_or_null(q, 1, info->kind);
-        text_or_null(q, 2, info->corpus);
-        text_or_null(q, 3, info->candidate);
-        text_or_null(q, 4, info->secondary);
-        text_or_null(q, 5, info->primary);
-        text_or_null(q, 6, info->config);
-        rc = sqlite3_step(q);
+        if (rc == SQLITE_OK) {
+            sqlite3_bind_int64(q, 1, run);
+            rc = sqlite3_step(q);
+        }
+        sqlite3_finalize(q);
+        q = NULL;
+        rc = rc == SQLITE_DONE ? SDIFF_OK : sdiff__store_db_err(st, rc, "cannot write", err);
+    } else if (rc >= 0) {
+        rc = sqlite3_prepare_v2(st->db,
+                                "INSERT INTO runs(kind, corpus, candidate, secondary, primary_url,"
+                                " config, name, labels, marker_token, state, last_activity)"
+                                " VALUES(?,?,?,?,?,?,?,?,?,'running'," NOW ")",
+                                -1, &q, NULL);
+        if (rc == SQLITE_OK) {
+            text_or_null(q, 1, info->kind);
+            text_or_null(q, 2, info->corpus);
+            text_or_null(q, 3, info->candidate);
+            text_or_null(q, 4, info->secondary);
+            text_or_null(q, 5, info->primary);
+            text_or_null(q, 6, info->config);
+            text_or_null(q, 7, info->name);
+            text_or_null(q, 8, info->labels_json);
+            text_or_null(q, 9, info->marker);
+            rc = sqlite3_step(q);
+        }
+        sqlite3_finalize(q);
+        q = NULL;
+        if (rc == SQLITE_DONE) {
+            run = sqlite3_last_insert_rowid(st->db);
+            rc = SDIFF_OK;
+        } else {
+            rc = sdiff__store_db_err(st, rc, "cannot write", err);
+        }
     }
-    sqlite3_finalize(q);
-    if (rc != SQLITE_DONE)
-        return sdiff__store_db_err(st, rc, "cannot write", err);
-    *id = sqlite3_last_insert_rowid(st->db);
+    if (rc >= 0) {
+        rc = sqlite3_prepare_v2(st->db,
+                                "INSERT INTO instances(id, run_id, host, k_service, k_revision,"
+                                " pid, version, side, last_activity)"
+                                " VALUES(?,?,?,?,?,?,?,?," NOW ")",
+                                -1, &q, NULL);
+        if (rc == SQLITE_OK) {
+            sqlite3_bind_text(q, 1, st->instance_id, -1, SQLITE_STATIC);
+            sqlite3_bind_int64(q, 2, run);
+            text_or_null(q, 3, env_or(info->host, "HOSTNAME"));
+            text_or_null(q, 4, env_or(info->k_service, "K_SERVICE"));
+            text_or_null(q, 5, env_or(info->k_revision, "K_REVISION"));
+            sqlite3_bind_int64(q, 6, (sqlite3_int64)getpid());
+            text_or_null(q, 7, SDIFF_VERSION);
+            sqlite3_bind_text(q, 8, info->side ? info->side : "old", -1, SQLITE_TRANSIENT);
+            rc = sqlite3_step(q);
+        }
+        sqlite3_finalize(q);
+        rc = rc == SQLITE_DONE ? SDIFF_OK : sdiff__store_db_err(st, rc, "cannot write", err);
+    }
+    if (rc >= 0) {
+        st->run_id = run;
+        st->batch_seq = 0;
+        st->batch_idx = 0;
+        snprintf(st->side, sizeof st->side, "%s", info->side ? info->side : "old");
+        rc = sdiff_store_commit(st, err);
+    } else {
+        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+        st->in_tx = 0;
+    }
+    if (rc < 0) {
+        st->run_id = 0;
+        st->instance_id[0] = 0;
+        return rc;
+    }
+    *id = run;
     return SDIFF_OK;
 }
 
 int sdiff_store_end_run(struct sdiff_store *st, int64_t id, const char *summary,
                         struct sdiff_err *err)
 {
+    return sdiff_store_finish_run(st, id, SDIFF_RUN_FINISHED, summary, err);
+}
+
+int sdiff_store_finish_run(struct sdiff_store *st, int64_t id, enum sdiff_run_state state,
+                           const char *summary, struct sdiff_err *err)
+{
     int rc = sdiff_store_commit(st, err);
+    if (rc < 0)
+        return rc;
+    rc = sdiff__store_tx(st, err);
     if (rc < 0)
         return rc;
     sqlite3_stmt *q = NULL;
     rc = sqlite3_prepare_v2(st->db,
-                            "UPDATE runs SET summary = ?, finished_at ="
-                            " strftime('%Y-%m-%dT%H:%M:%fZ','now') WHERE id = ?",
+                            "UPDATE runs SET summary = ?, finished_at = " NOW ", state = ?,"
+                            " last_activity = " NOW " WHERE id = ?",
                             -1, &q, NULL);
     if (rc == SQLITE_OK) {
         text_or_null(q, 1, summary);
-        sqlite3_bind_int64(q, 2, id);
+        sqlite3_bind_text(q, 2, sdiff_run_state_str(state), -1, SQLITE_STATIC);
+        sqlite3_bind_int64(q, 3, id);
         rc = sqlite3_step(q);
     }
     sqlite3_finalize(q);
-    return rc == SQLITE_DONE ? SDIFF_OK : sdiff__store_db_err(st, rc, "cannot write", err);
+    q = NULL;
+    if (rc == SQLITE_DONE && st->instance_id[0]) {
+        rc = sqlite3_prepare_v2(st->db,
+                                "UPDATE instances SET stopped_at = " NOW
+                                ", last_activity = " NOW ", counters = ? WHERE id = ?",
+                                -1, &q, NULL);
+        if (rc == SQLITE_OK) {
+            text_or_null(q, 1, summary);
+            sqlite3_bind_text(q, 2, st->instance_id, -1, SQLITE_STATIC);
+            rc = sqlite3_step(q);
+        }
+        sqlite3_finalize(q);
+    }
+    if (rc != SQLITE_DONE) {
+        rc = sdiff__store_db_err(st, rc, "cannot write", err);
+        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+        st->in_tx = 0;
+        return rc;
+    }
+    if (st->run_id == id)
+        st->run_id = 0;
+    return sdiff_store_commit(st, err);
 }
 
 static int put_response(struct sdiff_store *st, int64_t result_id, const char *target,
@@ -140,8 +312,9 @@ int sdiff_store_put_result(struct sdiff_store *st, const struct sdiff_result_rec
                           "INSERT INTO results(run_id, exchange_id, method, route, target, class,"
                           " reasons, skip_reason, note, primary_status, candidate_status,"
                           " secondary_status, primary_ms, candidate_ms, secondary_ms,"
-                          " bytes_equal, candidate_error, ndiffs, t_req_start)"
-                          " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                          " bytes_equal, candidate_error, ndiffs, t_req_start, instance_id,"
+                          " side, batch_seq, batch_idx, raw_path, shape)"
+                          " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                           err);
     if (rc < 0)
         return rc;
@@ -168,10 +341,26 @@ int sdiff_store_put_result(struct sdiff_store *st, const struct sdiff_result_rec
     sqlite3_bind_int64(q, 18, (sqlite3_int64)r->ndiffs);
     if (r->t_req_start)
         sqlite3_bind_int64(q, 19, (sqlite3_int64)r->t_req_start);
+    if (st->run_id == r->run_id && st->instance_id[0]) {
+        /* (instance, batch_seq, batch_idx) is unique: a batch is stored once */
+        sqlite3_bind_text(q, 20, st->instance_id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(q, 21, st->side, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(q, 22, st->batch_seq);
+        sqlite3_bind_int64(q, 23, st->batch_idx);
+    } else {
+        sqlite3_bind_text(q, 21, "old", -1, SQLITE_STATIC);
+    }
+    if (r->raw_path)
+        sqlite3_bind_text(q, 24, r->raw_path, -1, SQLITE_TRANSIENT);
+    else if (r->target)
+        sqlite3_bind_text(q, 24, r->target, (int)strcspn(r->target, "?"), SQLITE_TRANSIENT);
+    text_or_null(q, 25, r->shape);
     rc = step_done(st, q, err);
     if (rc < 0)
         return rc;
     int64_t rid = sqlite3_last_insert_rowid(st->db);
+    if (st->run_id == r->run_id && st->instance_id[0])
+        st->batch_idx++;
     if (id)
         *id = rid;
     if ((r->candidate.msg || r->candidate.error) && !r->candidate.skip_row)
@@ -181,7 +370,7 @@ int sdiff_store_put_result(struct sdiff_store *st, const struct sdiff_result_rec
     if (rc >= 0 && r->ndiffs > 0)
         rc = prepare(st, &st->ins_diff,
                      "INSERT INTO differences(result_id, idx, path, kind, primary_value,"
-                     " candidate_value) VALUES(?,?,?,?,?,?)",
+                     " candidate_value, hint) VALUES(?,?,?,?,?,?,?)",
                      err);
     for (size_t i = 0; rc >= 0 && i < r->ndiffs; i++) {
         sqlite3_stmt *d = st->ins_diff;
@@ -191,6 +380,7 @@ int sdiff_store_put_result(struct sdiff_store *st, const struct sdiff_result_rec
         sqlite3_bind_text(d, 4, r->kinds[i], -1, SQLITE_STATIC);
         text_or_null(d, 5, r->primary_values[i]);
         text_or_null(d, 6, r->candidate_values[i]);
+        text_or_null(d, 7, r->hints ? r->hints[i] : NULL);
         rc = step_done(st, d, err);
     }
     return rc < 0 ? rc : sdiff__store_batched(st, err);

@@ -36,6 +36,8 @@ static const char SCHEMA[] =
     " state TEXT NOT NULL, note TEXT);"
     "CREATE INDEX IF NOT EXISTS exchanges_capture ON exchanges(capture_id, id);";
 
+#define NOW "strftime('%Y-%m-%dT%H:%M:%fZ','now')"
+
 /* Accepted differences (`shadowdiff accept`): one row per waiver of a discrepancy cluster.
  * Part of version 2; created on open for version-2 databases made before it existed. */
 #define WAIVERS_TABLE                                                                          \
@@ -75,12 +77,86 @@ static const char SCHEMA_V2[] =
     " PRIMARY KEY(route, key)) WITHOUT ROWID;"
     WAIVERS_TABLE;
 
+/*
+ * Version 3: the fleet's schema (lib/store/README.md documents every column). Applied on top
+ * of version 2 in one transaction by writers only; additive, so no v2 column changes meaning.
+ * v2 rows gain what can be derived: a run's state and last activity, a result's raw path,
+ * noise learned from a secondary; older duplicate waivers of a cluster are marked superseded
+ * by the newest (kept, not deleted).
+ */
+static const char SCHEMA_V3[] =
+    WAIVERS_TABLE
+    "CREATE TABLE IF NOT EXISTS meta(name TEXT PRIMARY KEY, value BLOB) WITHOUT ROWID;"
+    "INSERT OR IGNORE INTO meta(name, value) VALUES('corpus_id', lower(hex(randomblob(16))));"
+    "ALTER TABLE runs ADD COLUMN name TEXT;"
+    "ALTER TABLE runs ADD COLUMN state TEXT;"
+    "ALTER TABLE runs ADD COLUMN labels TEXT;"
+    "ALTER TABLE runs ADD COLUMN marker_token TEXT;"
+    "ALTER TABLE runs ADD COLUMN last_activity TEXT;"
+    "ALTER TABLE runs ADD COLUMN corpus_id TEXT;"
+    "UPDATE runs SET state = " SDIFF__RUN_STATE_V2 ","
+    " last_activity = coalesce(finished_at, started_at);"
+    "CREATE UNIQUE INDEX runs_name ON runs(name) WHERE name IS NOT NULL;"
+    "CREATE INDEX runs_activity ON runs(last_activity);"
+    "CREATE TABLE instances("
+    " id TEXT PRIMARY KEY, run_id INTEGER NOT NULL REFERENCES runs(id), host TEXT,"
+    " k_service TEXT, k_revision TEXT, pid INTEGER, version TEXT,"
+    " side TEXT NOT NULL DEFAULT 'old' CHECK(side IN ('old','new')),"
+    " started_at TEXT NOT NULL DEFAULT (" NOW "), stopped_at TEXT, last_activity TEXT,"
+    " counters TEXT);"
+    "CREATE INDEX instances_run ON instances(run_id);"
+    "CREATE TABLE batches("
+    " instance_id TEXT NOT NULL, batch_seq INTEGER NOT NULL, run_id INTEGER,"
+    " results INTEGER NOT NULL, committed_at TEXT NOT NULL DEFAULT (" NOW "),"
+    " PRIMARY KEY(instance_id, batch_seq));"
+    "ALTER TABLE results ADD COLUMN instance_id TEXT;"
+    "ALTER TABLE results ADD COLUMN side TEXT NOT NULL DEFAULT 'old';"
+    "ALTER TABLE results ADD COLUMN batch_seq INTEGER;"
+    "ALTER TABLE results ADD COLUMN batch_idx INTEGER;"
+    "ALTER TABLE results ADD COLUMN raw_path TEXT;"
+    "ALTER TABLE results ADD COLUMN shape TEXT;"
+    "ALTER TABLE results ADD COLUMN corpus_exchange_id INTEGER;"
+    "ALTER TABLE results ADD COLUMN primary_body_crc INTEGER;"
+    "UPDATE results SET raw_path = CASE WHEN instr(target, '?') > 0"
+    " THEN substr(target, 1, instr(target, '?') - 1) ELSE target END;"
+    "CREATE UNIQUE INDEX results_batch ON results(instance_id, batch_seq, batch_idx)"
+    " WHERE instance_id IS NOT NULL;"
+    "ALTER TABLE differences ADD COLUMN hint TEXT;"
+    "ALTER TABLE exchanges ADD COLUMN req_body_crc INTEGER;"
+    "ALTER TABLE exchanges ADD COLUMN resp_body_crc INTEGER;"
+    "ALTER TABLE noise ADD COLUMN instance_id TEXT;"
+    "ALTER TABLE noise ADD COLUMN source TEXT;"
+    "ALTER TABLE noise ADD COLUMN pairs INTEGER;"
+    "ALTER TABLE noise ADD COLUMN clients INTEGER;"
+    "ALTER TABLE noise ADD COLUMN examples TEXT;"
+    "ALTER TABLE noise ADD COLUMN confidence REAL;"
+    "UPDATE noise SET source = 'secondary';"
+    "ALTER TABLE waivers ADD COLUMN updated_at TEXT;"
+    "ALTER TABLE waivers ADD COLUMN superseded_by INTEGER;"
+    "ALTER TABLE waivers ADD COLUMN revoked_at TEXT;"
+    "UPDATE waivers SET superseded_by = (SELECT max(w.id) FROM waivers w"
+    " WHERE w.cluster = waivers.cluster) WHERE id < (SELECT max(w.id) FROM waivers w"
+    " WHERE w.cluster = waivers.cluster);"
+    "CREATE UNIQUE INDEX waivers_cluster ON waivers(cluster)"
+    " WHERE superseded_by IS NULL AND revoked_at IS NULL;"
+    "CREATE TABLE cost_samples("
+    " id INTEGER PRIMARY KEY, run_id INTEGER NOT NULL REFERENCES runs(id), instance_id TEXT,"
+    " t_us INTEGER NOT NULL, target TEXT NOT NULL, requests INTEGER, cpu_ms REAL,"
+    " rss_bytes INTEGER);"
+    "CREATE TABLE live_samples("
+    " id INTEGER PRIMARY KEY, run_id INTEGER NOT NULL REFERENCES runs(id), instance_id TEXT,"
+    " side TEXT NOT NULL DEFAULT 'new' CHECK(side IN ('old','new')), method TEXT, route TEXT,"
+    " raw_path TEXT, status INTEGER, latency_ms REAL, error TEXT, marker TEXT,"
+    " t_req_start INTEGER);"
+    "CREATE INDEX live_samples_run ON live_samples(run_id, route);";
+
 static const char INSERT[] =
     "INSERT INTO exchanges(capture_id, conn_id, seq, client, server, method, target,"
     " req_version, req_headers, req_body, req_body_len, req_body_seen, req_chunked, status,"
     " reason, resp_version, resp_headers, resp_body, resp_body_len, resp_body_seen,"
-    " resp_chunked, t_req_start, t_req_end, t_resp_start, t_resp_end, state, note)"
-    " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+    " resp_chunked, t_req_start, t_req_end, t_resp_start, t_resp_end, state, note,"
+    " req_body_crc, resp_body_crc)"
+    " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
 
 int sdiff__store_db_err(struct sdiff_store *st, int src, const char *what, struct sdiff_err *err)
 {
@@ -140,6 +216,7 @@ static int open_read_only(struct sdiff_store *st, struct sdiff_err *err)
         return sdiff_err_set(err, SDIFF_EIO, "store", "%.150s: not a regular file", st->path);
     int rc = sqlite3_open_v2(st->path, &st->db, SQLITE_OPEN_READONLY, NULL);
     int version = rc == SQLITE_OK ? schema_version(st) : 0;
+    st->version = version;
     if (version > SDIFF_STORE_SCHEMA_VERSION)
         return sdiff_err_set(err, SDIFF_EDB, "store",
                              "%.150s: schema version %d is newer than this shadowdiff supports"
@@ -211,6 +288,7 @@ int sdiff_store_open(struct sdiff_store **out, const char *path,
     }
     int version = sqlite3_step(q) == SQLITE_ROW ? sqlite3_column_int(q, 0) : 0;
     sqlite3_finalize(q);
+    q = NULL;
     if (version > SDIFF_STORE_SCHEMA_VERSION) {
         rc = sdiff_err_set(err, SDIFF_EDB, "store",
                            "%s: schema version %d is newer than this shadowdiff supports (%d)",
@@ -229,27 +307,20 @@ int sdiff_store_open(struct sdiff_store **out, const char *path,
     if (rc < 0)
         goto fail;
     if (version < SDIFF_STORE_SCHEMA_VERSION) {
-        rc = sdiff__store_exec(st, "BEGIN", err);
-        rc = rc < 0 || version >= 1 ? rc : sdiff__store_exec(st, SCHEMA, err);
-        rc = rc < 0 ? rc : sdiff__store_exec(st, SCHEMA_V2, err);
-        rc = rc < 0 ? rc : sdiff__store_exec(st, "PRAGMA user_version=2; COMMIT", err);
+        /* IMMEDIATE: two writers opening one v2 file at once migrate it once; the second
+         * waits for the lock, then finds version 3 and does nothing */
+        rc = sdiff__store_exec(st, "BEGIN IMMEDIATE", err);
+        int now = rc < 0 ? version : schema_version(st);
+        rc = rc < 0 || now >= 1 ? rc : sdiff__store_exec(st, SCHEMA, err);
+        rc = rc < 0 || now >= 2 ? rc : sdiff__store_exec(st, SCHEMA_V2, err);
+        rc = rc < 0 || now >= 3 ? rc : sdiff__store_exec(st, SCHEMA_V3, err);
+        rc = rc < 0 ? rc : sdiff__store_exec(st, "PRAGMA user_version=3; COMMIT", err);
         if (rc < 0) {
             sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
             goto fail;
         }
     }
-    if (version == 2) {
-        /* Only when missing (a no-op CREATE would still wait for the write lock). Not fatal:
-         * a read-only corpus stays readable; readers treat a missing table as no waivers. */
-        rc = sqlite3_prepare_v2(st->db,
-                                "SELECT 1 FROM sqlite_master WHERE type = 'table'"
-                                " AND name = 'waivers'",
-                                -1, &q, NULL);
-        int have = rc == SQLITE_OK && sqlite3_step(q) == SQLITE_ROW;
-        sqlite3_finalize(q);
-        if (!have)
-            sqlite3_exec(st->db, WAIVERS_TABLE, NULL, NULL, NULL);
-    }
+    st->version = SDIFF_STORE_SCHEMA_VERSION;
     rc = sqlite3_prepare_v2(st->db, INSERT, -1, &st->ins, NULL);
     if (rc != SQLITE_OK) {
         rc = sdiff__store_db_err(st, rc, "cannot prepare", err);
@@ -279,18 +350,71 @@ int sdiff__store_batched(struct sdiff_store *st, struct sdiff_err *err)
     return SDIFF_OK;
 }
 
+/*
+ * What a commit inside a run records besides its rows: the run's and the instance's last
+ * activity, and the batch itself (its primary key refuses a batch committed twice).
+ */
+static int record_batch(struct sdiff_store *st, struct sdiff_err *err)
+{
+    sqlite3_stmt *q = NULL;
+    int rc = SQLITE_DONE;
+    if (st->batch_idx > 0) {
+        rc = sqlite3_prepare_v2(st->db,
+                                "INSERT INTO batches(instance_id, batch_seq, run_id, results)"
+                                " VALUES(?,?,?,?)",
+                                -1, &q, NULL);
+        if (rc == SQLITE_OK) {
+            sqlite3_bind_text(q, 1, st->instance_id, -1, SQLITE_STATIC);
+            sqlite3_bind_int64(q, 2, st->batch_seq);
+            sqlite3_bind_int64(q, 3, st->run_id);
+            sqlite3_bind_int64(q, 4, st->batch_idx);
+            rc = sqlite3_step(q);
+        }
+        sqlite3_finalize(q);
+        q = NULL;
+    }
+    if (rc == SQLITE_DONE) {
+        rc = sqlite3_prepare_v2(st->db, "UPDATE runs SET last_activity = " NOW " WHERE id = ?",
+                                -1, &q, NULL);
+        if (rc == SQLITE_OK) {
+            sqlite3_bind_int64(q, 1, st->run_id);
+            rc = sqlite3_step(q);
+        }
+        sqlite3_finalize(q);
+        q = NULL;
+    }
+    if (rc == SQLITE_DONE) {
+        rc = sqlite3_prepare_v2(st->db,
+                                "UPDATE instances SET last_activity = " NOW " WHERE id = ?", -1,
+                                &q, NULL);
+        if (rc == SQLITE_OK) {
+            sqlite3_bind_text(q, 1, st->instance_id, -1, SQLITE_STATIC);
+            rc = sqlite3_step(q);
+        }
+        sqlite3_finalize(q);
+    }
+    return rc == SQLITE_DONE ? SDIFF_OK : sdiff__store_db_err(st, rc, "cannot write", err);
+}
+
 int sdiff_store_commit(struct sdiff_store *st, struct sdiff_err *err)
 {
     if (!st->in_tx)
         return SDIFF_OK;
-    int rc = sdiff__store_exec(st, "COMMIT", err);
+    int rc = st->run_id > 0 && st->instance_id[0] ? record_batch(st, err) : SDIFF_OK;
+    rc = rc < 0 ? rc : sdiff__store_exec(st, "COMMIT", err);
     if (rc < 0) {
+        /* the batch was never visible: its results are lost (and counted by the caller), its
+         * sequence number is used again */
         sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
         st->in_tx = 0;
+        st->batch_idx = 0;
         return rc;
     }
     st->in_tx = 0;
     st->pending = 0;
+    if (st->batch_idx > 0)
+        st->batch_seq++;
+    st->batch_idx = 0;
     return SDIFF_OK;
 }
 
@@ -415,6 +539,8 @@ int sdiff_store_put_exchange(struct sdiff_store *st, struct sdiff_exchange *ex,
     bind_ts(q, 25, ex->t_resp_end);
     sqlite3_bind_text(q, 26, sdiff_exchange_state_str(ex->state), -1, SQLITE_STATIC);
     bind_text_or_null(q, 27, ex->note[0] ? ex->note : NULL);
+    sqlite3_bind_int64(q, 28, sdiff__store_crc32(rq->body, rq->body_len));
+    sqlite3_bind_int64(q, 29, sdiff__store_crc32(rs->body, rs->body_len));
     rc = sqlite3_step(q);
     sqlite3_reset(q);
     sqlite3_clear_bindings(q);

@@ -15,13 +15,31 @@ struct sdiff_store {
     size_t pending;
     int64_t capture_id;
     struct sdiff_buf scratch_req, scratch_resp;
+    int version;               /* schema version of the file as opened (2 or 3) */
+    /* the run this process writes (0: none), its instance, and the batch being written:
+     * every result carries (instance, batch_seq, batch_idx), and each committed batch a row
+     * in `batches`, so a batch drained twice is refused instead of stored twice */
+    int64_t run_id;
+    char instance_id[33];
+    char side[4];              /* "old" or "new" */
+    int64_t batch_seq;
+    int64_t batch_idx;
 };
+
+/* A version-2 run's state, derived as the migration to version 3 sets it (SQL, on `runs`). */
+#define SDIFF__RUN_STATE_V2                                                                    \
+    "(CASE WHEN finished_at IS NOT NULL THEN 'finished'"                                      \
+    " WHEN EXISTS (SELECT 1 FROM results r WHERE r.run_id = runs.id) THEN 'interrupted'"      \
+    " ELSE 'failed' END)"
 
 /* SQLite failure -> SDIFF_EDB with "<path>: <what>: <cause>". */
 int sdiff__store_db_err(struct sdiff_store *st, int src, const char *what, struct sdiff_err *err);
 int sdiff__store_exec(struct sdiff_store *st, const char *sql, struct sdiff_err *err);
 /* Open a transaction unless one is open. */
 int sdiff__store_tx(struct sdiff_store *st, struct sdiff_err *err);
+/* Version 3: the store's own uint32 CRC of a body (zlib's CRC-32), as in JSON Lines. */
+uint32_t sdiff__store_crc32(const uint8_t *p, size_t len);
+
 /* Count one write; commit when the batch is full. */
 int sdiff__store_batched(struct sdiff_store *st, struct sdiff_err *err);
 
