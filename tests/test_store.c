@@ -766,6 +766,48 @@ static void test_store__runs_live_running_finished_interrupted_failed(void **sta
     free(dir);
 }
 
+/* A replay refused at the redaction-key check ends its run `failed`; it never becomes the
+ * run `report` shows by default, which stays the last one that judged something. */
+static void test_store__replay_refused_before_judging_is_failed_and_not_the_default(void **state)
+{
+    (void)state;
+    char *dir = sdiff_test_tmpdir(), a[4200], b[4200];
+    snprintf(a, sizeof a, "%s/a.db", dir);
+    snprintf(b, sizeof b, "%s/b.db", dir);
+    char *bin = (char *)sdiff_test_bin();
+    char *pcap = (char *)sdiff_test_fixture_path("pcap/basic_keepalive.pcap");
+    char *cap_b[] = {bin, "capture", "--pcap", pcap, "--out", b, NULL};
+    char *cap_a[] = {bin, "capture", "--pcap", pcap, "--out", a, NULL};
+    char *ok[] = {bin, "replay", "--corpus", b, "--db", b, "--candidate", "http://127.0.0.1:9",
+                  NULL};
+    char *refused[] = {bin, "replay", "--corpus", a, "--db", b, "--candidate",
+                       "http://127.0.0.1:9", NULL};
+    char *rep[] = {bin, "report", "--db", b, "--format", "json", NULL};
+    struct sdiff_test_run r = sdiff_test_run(cap_b, dir, 60);
+    assert_int_equal(sdiff_test_exit_code(&r), 0);
+    sdiff_test_run_dispose(&r);
+    r = sdiff_test_run(cap_a, dir, 60); /* a corpus of its own, with another key */
+    assert_int_equal(sdiff_test_exit_code(&r), 0);
+    sdiff_test_run_dispose(&r);
+    r = sdiff_test_run(ok, dir, 60); /* run 1: judged (the candidate refused every request) */
+    sdiff_test_run_dispose(&r);
+    r = sdiff_test_run(refused, dir, 60); /* run 2: refused before judging anything */
+    assert_int_equal(sdiff_test_exit_code(&r), 2);
+    assert_non_null(strstr(r.err, "hashed with another key"));
+    sdiff_test_run_dispose(&r);
+    assert_int_equal(sdiff_test_db_int(b, "SELECT count(*) FROM runs WHERE id = 1"
+                                          " AND state = 'finished'"),
+                     1);
+    assert_int_equal(sdiff_test_db_int(b, "SELECT count(*) FROM runs WHERE id = 2"
+                                          " AND state = 'failed' AND finished_at IS NOT NULL"),
+                     1);
+    r = sdiff_test_run(rep, dir, 60);
+    assert_non_null(strstr(r.out, "\"id\": 1,"));
+    sdiff_test_run_dispose(&r);
+    sdiff_test_rmdir(dir);
+    free(dir);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -777,6 +819,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_store__v2_file_is_migrated_by_a_writer_keeping_every_row),
         cmocka_unit_test(test_store__v2_file_is_read_and_reported_as_it_is),
         cmocka_unit_test(test_store__runs_live_running_finished_interrupted_failed),
+        cmocka_unit_test(test_store__replay_refused_before_judging_is_failed_and_not_the_default),
     };
     if (argc > 1)
         cmocka_set_test_filter(argv[1]);

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "run/run_int.h"
 #include "shadowdiff/route.h"
 
 struct cand {
@@ -260,20 +261,15 @@ int sdiff_run_gate(const struct sdiff_gate_opts *o, volatile sig_atomic_t *stop,
         }
         rc = sdiff_judge_poll(judge, 100, err);
     }
-    if (st->judge.run_id) {
-        struct sdiff_buf sum;
-        struct sdiff_err serr = {0};
-        sdiff_buf_init(&sum, 1u << 16);
-        sdiff_replay_run_summary_json(&st->judge, &sum);
-        int erc = sdiff_store_end_run(db, st->judge.run_id, (const char *)sum.data, &serr);
-        sdiff_buf_dispose(&sum);
-        if (rc >= 0 && erc < 0) {
-            rc = erc;
-            sdiff_err_set(err, erc, serr.where, "%s", serr.msg);
-        }
-    }
 out:
     sdiff_judge_free(judge);
+    /* every begun run ends, failed ones too: a run left running would stay the default */
+    if (db && st->judge.run_id > 0) {
+        struct sdiff_err serr = {0};
+        int erc = sdiff__run_finish(db, rc, stop && *stop, 0, &st->judge, &serr);
+        if (rc >= 0 && erc < 0)
+            rc = sdiff_err_set(err, erc, serr.where, "%s", serr.msg);
+    }
     sdiff_store_close(db);
     sdiff_store_close(corpus);
     sdiff_rules_free(own_rules);

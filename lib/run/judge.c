@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "run/queue_int.h"
+#include "run/run_int.h"
 #include "shadowdiff/diff.h"
 #include "shadowdiff/route.h"
 
@@ -642,4 +643,31 @@ void sdiff_judge_free(struct sdiff_judge *j)
     sdiff_noise_free(j->noise);
     sdiff_free(j->buckets);
     sdiff_free(j);
+}
+
+/* ---- the end of a run -------------------------------------------------------------------- */
+
+enum sdiff_run_state sdiff__run_end_state(int rc, int stopped, int stop_is_normal,
+                                          const struct sdiff_replay_run_stats *st)
+{
+    uint64_t judged = st->cls[SDIFF_CLASS_IDENTICAL] + st->cls[SDIFF_CLASS_EQUIVALENT] +
+                      st->cls[SDIFF_CLASS_DIFFERENT] + st->cls[SDIFF_CLASS_ERROR];
+    if (rc < 0)
+        return judged ? SDIFF_RUN_INTERRUPTED : SDIFF_RUN_FAILED;
+    if (stopped && !stop_is_normal)
+        return SDIFF_RUN_INTERRUPTED;
+    return SDIFF_RUN_FINISHED;
+}
+
+int sdiff__run_finish(struct sdiff_store *db, int rc, int stopped, int stop_is_normal,
+                      const struct sdiff_replay_run_stats *st, struct sdiff_err *err)
+{
+    struct sdiff_buf sum;
+    sdiff_buf_init(&sum, 1u << 16);
+    sdiff_replay_run_summary_json(st, &sum);
+    int erc = sdiff_store_finish_run(db, st->run_id,
+                                     sdiff__run_end_state(rc, stopped, stop_is_normal, st),
+                                     (const char *)sum.data, err);
+    sdiff_buf_dispose(&sum);
+    return erc;
 }

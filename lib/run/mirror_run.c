@@ -16,6 +16,7 @@
 
 #include "shadowdiff/metrics.h"
 #include "run/mirror_int.h"
+#include "run/run_int.h"
 
 struct queue {
     pthread_mutex_t mu;
@@ -297,16 +298,11 @@ out:
     snapshot(&q, st);
     st->elapsed_s = 0;
     if (db && st->judge.run_id) {
-        struct sdiff_buf sum;
+        /* a signal is how a sidecar stops: finished, unless it failed */
         struct sdiff_err serr = {0};
-        sdiff_buf_init(&sum, 1u << 16);
-        sdiff_replay_run_summary_json(&st->judge, &sum);
-        int erc = sdiff_store_end_run(db, st->judge.run_id, (const char *)sum.data, &serr);
-        sdiff_buf_dispose(&sum);
-        if (rc >= 0 && erc < 0) {
-            rc = erc;
-            sdiff_err_set(err, erc, serr.where, "%s", serr.msg);
-        }
+        int erc = sdiff__run_finish(db, rc, stop && *stop, 1, &st->judge, &serr);
+        if (rc >= 0 && erc < 0)
+            rc = sdiff_err_set(err, erc, serr.where, "%s", serr.msg);
     }
     sdiff_metrics_stop(server);
     sdiff_buf_dispose(&text);

@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "run/queue_int.h"
+#include "run/run_int.h"
 
 struct reader {
     struct sdiff_store *corpus;
@@ -165,16 +166,6 @@ int sdiff_run_replay(const struct sdiff_replay_run_opts *o, volatile sig_atomic_
     st->unused_rules = sdiff_rules_unused(jo.rules, &unused);
     sdiff_buf_dispose(&unused);
 
-    struct sdiff_buf sum;
-    struct sdiff_err serr = {0};
-    sdiff_buf_init(&sum, 1u << 16);
-    sdiff_replay_run_summary_json(st, &sum);
-    int erc = sdiff_store_end_run(jo.db, st->run_id, (const char *)sum.data, &serr);
-    sdiff_buf_dispose(&sum);
-    if (rc >= 0 && erc < 0) {
-        rc = erc;
-        sdiff_err_set(err, erc, serr.where, "%s", serr.msg);
-    }
 out:
     if (reading) {
         sdiff_queue_close(&rd.q);
@@ -186,6 +177,13 @@ out:
         sdiff_queue_dispose(&rd.q);
     }
     sdiff_judge_free(judge);
+    /* every begun run ends, failed ones too: a run left running would stay the default */
+    if (db && st->run_id > 0) {
+        struct sdiff_err serr = {0};
+        int erc = sdiff__run_finish(db, rc, stop && *stop, 0, st, &serr);
+        if (rc >= 0 && erc < 0)
+            rc = sdiff_err_set(err, erc, serr.where, "%s", serr.msg);
+    }
     sdiff_rules_free(own_rules);
     sdiff_store_close(db);
     sdiff_store_close(corpus);
