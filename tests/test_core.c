@@ -69,6 +69,41 @@ static void test_core__slice_ieq_ignores_case(void **state)
     assert_false(sdiff_slice_ieq(SDIFF_SLICE_LIT("Content-Lengt"), "content-length"));
 }
 
+static void expect_text(const char *in, size_t n, unsigned flags, const char *want)
+{
+    struct sdiff_buf b;
+    sdiff_buf_init(&b, 4096);
+    assert_int_equal(sdiff_buf_text(&b, in, n, flags), SDIFF_OK);
+    assert_string_equal(b.data ? (const char *)b.data : "", want);
+    sdiff_buf_dispose(&b);
+}
+
+static void test_core__text_escapes_every_terminal_control(void **state)
+{
+    (void)state;
+    /* C0, DEL, CR; C1 as UTF-8 (CSI, OSC, ST) and as raw bytes; Latin-1; a cut sequence */
+    static const char in[] = "a\x1b[2J\x07\r\n\t\x7f|\xc2\x9b" "31m\xc2\x9d" "0;t\xc2\x9c"
+                             "\x9b\xe9t\xc3\xa9\xe2\x80\xae\xef\xbf\xbe\xe2\x82";
+    expect_text(in, sizeof in - 1, 0,
+                "a\\x1b[2J\\x07\\r\\n\\t\\x7f|\\u009b31m\\u009d0;t\\u009c\\x9b\\xe9t\xc3\xa9"
+                "\\u202e\\ufffe\\xe2\\x82");
+    expect_text("l1\r\nl2\tx", 8, SDIFF_TEXT_NL | SDIFF_TEXT_TAB, "l1\\r\nl2\tx");
+    expect_text("a\\b\xe9\x1b\xc2\x9b", 7, SDIFF_TEXT_UTF8_ONLY, "a\\b\\xe9\x1b\xc2\x9b");
+    expect_text("a\\x", 3, SDIFF_TEXT_BACKSLASH, "a\\\\x");
+    assert_int_equal(sdiff_text_span("ok \xc3\xa9\xc2\x9b", 7, 0), 5);
+}
+
+static void test_core__json_c1_escapes_only_inside_the_given_range(void **state)
+{
+    (void)state;
+    struct sdiff_buf b;
+    sdiff_buf_init(&b, 4096);
+    assert_int_equal(sdiff_buf_puts(&b, "\x7f|[\"\xc2\x9b\x7f\xc3\xa9\xc2\xa0\xc2\x85\"]"), SDIFF_OK);
+    assert_int_equal(sdiff_buf_json_c1(&b, 2), SDIFF_OK);
+    assert_string_equal((char *)b.data, "\x7f|[\"\\u009b\\u007f\xc3\xa9\xc2\xa0\\u0085\"]");
+    sdiff_buf_dispose(&b);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_core__buf_append_stops_at_max),
     cmocka_unit_test(test_core__buf_printf_formats),
@@ -76,5 +111,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_core__reader_reports_truncation),
     cmocka_unit_test(test_core__alloc_failure_injection),
     cmocka_unit_test(test_core__slice_ieq_ignores_case),
+    cmocka_unit_test(test_core__text_escapes_every_terminal_control),
+    cmocka_unit_test(test_core__json_c1_escapes_only_inside_the_given_range),
 };
 SDIFF_TEST_MAIN(tests)

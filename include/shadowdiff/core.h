@@ -3,6 +3,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -131,6 +132,51 @@ SDIFF_API void sdiff_buf_reset(struct sdiff_buf *b);
 SDIFF_API int sdiff_buf_json_str(struct sdiff_buf *b, const void *p, size_t n);
 /** Hand the bytes to the caller (free with sdiff_free); the buffer becomes empty. */
 SDIFF_API uint8_t *sdiff_buf_steal(struct sdiff_buf *b, size_t *len_out);
+
+/* ---- text from the wire, for terminals and text formats ------------------------------- */
+
+/*
+ * Every string that came from traffic (or from a database that may have) is written through
+ * sdiff_buf_text before it reaches a terminal, a text report, a log line or an error message.
+ * Shown as they are: printable ASCII and valid UTF-8. Escaped: C0 controls and DEL as \xHH
+ * (\n, \r, \t for those three), C1 controls U+0080..U+009F, bidirectional overrides and
+ * isolates and U+FFFE/U+FFFF as \uXXXX, and each byte that is not part of valid UTF-8 as
+ * \xHH. The output is valid UTF-8 within XML 1.0's character set.
+ */
+enum {
+    SDIFF_TEXT_NL = 1,        /* keep line feeds (multi-line text such as a body) */
+    SDIFF_TEXT_TAB = 2,       /* keep tabs */
+    SDIFF_TEXT_UTF8_ONLY = 4, /* only make it valid UTF-8 (for a JSON or XML writer that
+                                 escapes controls itself): invalid bytes become \xHH */
+    SDIFF_TEXT_BACKSLASH = 8, /* write \ as \\ too, so no two inputs give the same text */
+};
+
+/** Length of the valid UTF-8 sequence at p (1..4), or 0 when it is not one (or n is 0). */
+SDIFF_API size_t sdiff_utf8_len(const void *p, size_t n);
+/** Bytes at the start of p[0..n) that sdiff_buf_text would copy unchanged. */
+SDIFF_API size_t sdiff_text_span(const void *p, size_t n, unsigned flags);
+/** Append n bytes escaped as described above. SDIFF_ELIMIT, SDIFF_ENOMEM. */
+SDIFF_API int sdiff_buf_text(struct sdiff_buf *b, const void *p, size_t n, unsigned flags);
+/** Write the NUL-terminated s to f through sdiff_buf_text. SDIFF_EIO when f fails. */
+SDIFF_API int sdiff_fputs_text(FILE *f, const char *s, unsigned flags);
+/**
+ * In the serialized JSON text b->data[from..len) (valid UTF-8, as a JSON writer leaves it),
+ * write DEL and U+0080..U+009F as \u00XX escapes: the same characters to a JSON reader,
+ * nothing a terminal acts on. Used on every JSON document that may reach a terminal.
+ */
+SDIFF_API int sdiff_buf_json_c1(struct sdiff_buf *b, size_t from);
+
+/* Several escaped strings alive at once, for one printf call with several of them. */
+#define SDIFF_TEXT_RING 8
+struct sdiff_text_ring {
+    struct sdiff_buf b[SDIFF_TEXT_RING];
+    unsigned next;
+};
+SDIFF_API void sdiff_text_ring_init(struct sdiff_text_ring *r);
+SDIFF_API void sdiff_text_ring_dispose(struct sdiff_text_ring *r);
+/** s through sdiff_buf_text (no flags); valid until SDIFF_TEXT_RING more calls. NULL for
+ * NULL, "?" when out of memory. Borrowed from the ring. */
+SDIFF_API const char *sdiff_text(struct sdiff_text_ring *r, const char *s);
 
 /* ---- bounds-checked reader ------------------------------------------------------------- */
 

@@ -259,35 +259,6 @@ uint8_t *sdiff_buf_steal(struct sdiff_buf *b, size_t *len_out)
     return d;
 }
 
-/* Length of the valid UTF-8 sequence at p (1..4), or 0 when it is not valid. */
-static size_t utf8_seq_len(const uint8_t *p, size_t n)
-{
-    uint8_t c = p[0];
-    size_t len;
-    uint32_t min;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xc2 && c <= 0xdf)
-        len = 2, min = 0x80;
-    else if (c >= 0xe0 && c <= 0xef)
-        len = 3, min = 0x800;
-    else if (c >= 0xf0 && c <= 0xf4)
-        len = 4, min = 0x10000;
-    else
-        return 0;
-    if (n < len)
-        return 0;
-    uint32_t cp = c & (0x3f >> (len - 1));
-    for (size_t i = 1; i < len; i++) {
-        if ((p[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (p[i] & 0x3f);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return len;
-}
-
 int sdiff_buf_json_str(struct sdiff_buf *b, const void *src, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
@@ -305,7 +276,7 @@ int sdiff_buf_json_str(struct sdiff_buf *b, const void *src, size_t n)
                 i++;
                 continue;
             }
-            size_t ulen = c >= 0x80 ? utf8_seq_len(p + i, n - i) : 0;
+            size_t ulen = c >= 0x80 ? sdiff_utf8_len(p + i, n - i) : 0;
             if (ulen > 0) {
                 memcpy(o, p + i, ulen);
                 o += ulen;
@@ -349,7 +320,7 @@ int sdiff_buf_json_str(struct sdiff_buf *b, const void *src, size_t n)
         char esc[8];
         size_t elen = 2;
         uint8_t c = p[i];
-        size_t ulen = c >= 0x80 ? utf8_seq_len(p + i, n - i) : 0;
+        size_t ulen = c >= 0x80 ? sdiff_utf8_len(p + i, n - i) : 0;
         if (ulen > 0) {
             if ((rc = sdiff_buf_append(b, p + i, ulen)) < 0)
                 return rc;
