@@ -490,6 +490,25 @@ static void test_bad__response_without_request_is_counted_as_orphan(void **state
     sdiff_test_run_dispose(&r);
 }
 
+/* Valid HTTP built to mislead what prints it (it_sinks.c checks every output): captured as
+ * it is, and written as JSON Lines with no raw control a terminal would act on. */
+static void test_bad__terminal_controls_in_traffic_are_kept_and_escaped(void **state)
+{
+    (void)state;
+    struct sdiff_test_run r = capture(bad("hostile.pcap"), NULL);
+    assert_int_equal(sdiff_test_exit_code(&r), 0);
+    expect_summary(&r, "1 connections, 4 exchanges (4 complete,");
+    for (size_t i = 0; i < r.out_len; i++) {
+        uint8_t c = (uint8_t)r.out[i];
+        if ((c < 0x20 && c != '\n') || c == 0x7f ||
+            (c == 0xc2 && i + 1 < r.out_len && (uint8_t)r.out[i + 1] >= 0x80 &&
+             (uint8_t)r.out[i + 1] <= 0x9f))
+            fail_msg("raw control at byte %zu of the JSON Lines", i);
+    }
+    assert_int_equal(sdiff_test_count_lines(r.out, r.out_len), 4);
+    sdiff_test_run_dispose(&r);
+}
+
 static void test_bad__connection_of_only_retransmissions_gives_one_exchange(void **state)
 {
     (void)state;
@@ -662,6 +681,7 @@ int main(int argc, char **argv)
         T(test_bad__body_over_max_body_is_truncated_and_counted),
         T(test_bad__response_without_request_is_counted_as_orphan),
         T(test_bad__connection_of_only_retransmissions_gives_one_exchange),
+        T(test_bad__terminal_controls_in_traffic_are_kept_and_escaped),
         T(test_bad__diff_of_a_decompression_bomb_is_an_error_not_out_of_memory),
         T(test_bad__diff_of_invalid_utf8_json_bodies_is_classified),
         T(test_bad__diff_of_json_nested_100000_deep_is_classified),

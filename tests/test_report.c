@@ -746,6 +746,10 @@ static void test_report__shell_quote(void **state)
     sdiff_buf_init(&b, 1024);
     assert_int_equal(sdiff_report_shell_quote(&b, "it's", 4), SDIFF_OK);
     assert_string_equal((char *)b.data, "'it'\\''s'");
+    /* a terminal control: ANSI-C quoting, the same bytes for the shell, escapes on screen */
+    sdiff_buf_reset(&b);
+    assert_int_equal(sdiff_report_shell_quote(&b, "a'\\\x1b]0;t\x07\xc2\x9b\xe9\r", 13), SDIFF_OK);
+    assert_string_equal((char *)b.data, "$'a\\'\\\\\\x1b]0;t\\x07\\xc2\\x9b\\xe9\\x0d'");
     sdiff_buf_dispose(&b);
 }
 
@@ -820,7 +824,7 @@ static void test_report__cli_inspect(void **state)
     assert_non_null(strstr(s, "\"price\": 1.5")); /* primary body pretty-printed */
     assert_non_null(strstr(s, "-H 'X-Note: it'\\''s here'"));
     assert_non_null(strstr(s, "'http://cand.example:8080/orders?x=1'"));
-    assert_non_null(strstr(s, "--data-binary '{\"sku\":\"a'\\''b\",\"qty\":2}'"));
+    assert_non_null(strstr(s, "--data-raw '{\"sku\":\"a'\\''b\",\"qty\":2}'"));
     assert_null(strstr(s, "-H 'Host:"));
     assert_null(strstr(s, "-H 'Connection:"));
     free(s);

@@ -14,14 +14,20 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* Messages quote traffic (a target, a header) and file names: one line, escaped. */
 void cli_error(const char *cmd, const char *fmt, ...)
 {
+    struct sdiff_buf b;
     va_list ap;
-    fprintf(stderr, "shadowdiff: %s: ", cmd);
+    char msg[1024];
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
+    sdiff_buf_init(&b, 8192);
+    if (sdiff_buf_text(&b, msg, strlen(msg), 0) < 0)
+        sdiff_buf_reset(&b);
+    fprintf(stderr, "shadowdiff: %s: %s\n", cmd, b.data ? (const char *)b.data : "");
+    sdiff_buf_dispose(&b);
 }
 
 int cli_fail(const char *cmd, const struct sdiff_err *err)
@@ -416,7 +422,9 @@ void cli_print_judged(const char *cmd, const struct sdiff_replay_run_stats *st,
             if (nl == NULL)
                 break;
             *nl = '\0';
-            fprintf(stderr, "shadowdiff: %s: warning: %s\n", cmd, p);
+            fprintf(stderr, "shadowdiff: %s: warning: ", cmd);
+            sdiff_fputs_text(stderr, p, 0);
+            fputc('\n', stderr);
         }
     }
     sdiff_buf_dispose(&line);

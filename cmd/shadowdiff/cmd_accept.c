@@ -67,8 +67,13 @@ int cmd_accept(int argc, char **argv)
     if (w.expired)
         fprintf(stderr, "shadowdiff: accept: warning: %s is in the past: the waiver is recorded"
                         " but does not apply\n", w.expires);
-    printf("accepted cluster %s (%s: %s)%s%s: %s\n", w.cluster, w.route ? w.route : "(no route)",
-           w.signature, w.expires ? " until " : "", w.expires ? w.expires : "", w.reason);
+    struct sdiff_text_ring t;
+    sdiff_text_ring_init(&t);
+    printf("accepted cluster %s (%s: %s)%s%s: %s\n", sdiff_text(&t, w.cluster),
+           w.route ? sdiff_text(&t, w.route) : "(no route)", w.signature ? sdiff_text(&t, w.signature) : "",
+           w.expires ? " until " : "", w.expires ? sdiff_text(&t, w.expires) : "",
+           sdiff_text(&t, w.reason));
+    sdiff_text_ring_dispose(&t);
     sdiff_report_waiver_dispose(&w);
     return SDIFF_EXIT_OK;
 }

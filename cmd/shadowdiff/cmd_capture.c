@@ -71,8 +71,13 @@ static void on_stats(const struct sdiff_capture_run_stats *st, void *ud)
 static void on_started(int live, const char *filter, void *ud)
 {
     struct sink_ctx *s = ud;
-    if (live)
-        fprintf(stderr, "shadowdiff: capture: listening on %s (filter: %s)\n", s->source, filter);
+    if (live) {
+        struct sdiff_text_ring t;
+        sdiff_text_ring_init(&t);
+        fprintf(stderr, "shadowdiff: capture: listening on %s (filter: %s)\n",
+                sdiff_text(&t, s->source), sdiff_text(&t, filter));
+        sdiff_text_ring_dispose(&t);
+    }
 }
 
 static int sink(struct sdiff_exchange *ex, void *ud, struct sdiff_err *err)

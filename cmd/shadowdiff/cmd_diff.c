@@ -53,6 +53,8 @@ static int read_all(const char *path, struct sdiff_buf *b, struct sdiff_err *err
 
 static void print_text(const struct sdiff_diff_result *r)
 {
+    struct sdiff_text_ring T;
+    sdiff_text_ring_init(&T);
     printf("%s", sdiff_class_str(r->cls));
     if (r->nitems + r->nomitted)
         printf(": %zu difference%s", r->nitems + r->nomitted,
@@ -66,8 +68,9 @@ static void print_text(const struct sdiff_diff_result *r)
         w = 48;
     for (size_t i = 0; i < r->nitems; i++) {
         const struct sdiff_diff_item *it = &r->items[i];
-        printf("  %-*s  %-12s  %s -> %s\n", (int)w, it->path, it->kind,
-               it->primary ? it->primary : "(absent)", it->candidate ? it->candidate : "(absent)");
+        printf("  %-*s  %-12s  %s -> %s\n", (int)w, sdiff_text(&T, it->path),
+               sdiff_text(&T, it->kind), it->primary ? sdiff_text(&T, it->primary) : "(absent)",
+               it->candidate ? sdiff_text(&T, it->candidate) : "(absent)");
     }
     if (r->nomitted)
         printf("  ... and %zu more\n", r->nomitted);
@@ -82,26 +85,8 @@ static void print_text(const struct sdiff_diff_result *r)
         printf("\n");
     }
     if (r->note[0])
-        printf("note: %s\n", r->note);
-}
-
-/* Length of the valid UTF-8 sequence at p (1..4), or 0 when it is not one. */
-static size_t utf8_len(const unsigned char *p, size_t n)
-{
-    size_t len = p[0] < 0x80 ? 1 : p[0] >= 0xc2 && p[0] <= 0xdf ? 2
-                 : p[0] >= 0xe0 && p[0] <= 0xef ? 3 : p[0] >= 0xf0 && p[0] <= 0xf4 ? 4 : 0;
-    if (len == 0 || len > n)
-        return 0;
-    unsigned long cp = p[0] & (0x7fu >> len);
-    for (size_t i = 1; i < len; i++) {
-        if ((p[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (p[i] & 0x3fu);
-    }
-    static const unsigned long min[] = {0, 0, 0x80, 0x800, 0x10000};
-    if (cp < min[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return len;
+        printf("note: %s\n", sdiff_text(&T, r->note));
+    sdiff_text_ring_dispose(&T);
 }
 
 /*
@@ -113,17 +98,9 @@ static json_t *json_text(const char *s)
     json_t *v = json_string(s);
     if (v != NULL || s == NULL)
         return v;
-    const unsigned char *p = (const unsigned char *)s;
-    size_t n = strlen(s);
     struct sdiff_buf b;
-    int rc = SDIFF_OK;
-    sdiff_buf_init(&b, n * 4 + 1);
-    for (size_t i = 0; i < n && rc >= 0;) {
-        size_t len = utf8_len(p + i, n - i);
-        rc = len ? sdiff_buf_append(&b, p + i, len) : sdiff_buf_printf(&b, "\\x%02x", p[i]);
-        i += len ? len : 1;
-    }
-    if (rc >= 0)
+    sdiff_buf_init(&b, SIZE_MAX);
+    if (sdiff_buf_text(&b, s, strlen(s), SDIFF_TEXT_UTF8_ONLY) >= 0)
         v = json_string(b.data ? (const char *)b.data : "");
     sdiff_buf_dispose(&b);
     return v;
@@ -153,9 +130,18 @@ static int print_json(const struct sdiff_diff_result *r)
     json_object_set_new(o, "bytes_equal", json_boolean(r->bytes_equal));
     json_object_set_new(o, "body_kind", r->body_kind ? json_string(r->body_kind) : json_null());
     json_object_set_new(o, "note", r->note[0] ? json_text(r->note) : json_null());
-    int rc = json_dumpf(o, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-    printf("\n");
+    /* through a buffer, so C1 controls inside strings are escaped before they are written */
+    char *text = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     json_decref(o);
+    struct sdiff_buf b;
+    sdiff_buf_init(&b, SIZE_MAX);
+    int rc = text ? sdiff_buf_puts(&b, text) : SDIFF_ENOMEM;
+    free(text);
+    rc = rc < 0 ? rc : sdiff_buf_json_c1(&b, 0);
+    rc = rc < 0 ? rc : sdiff_buf_append(&b, "\n", 1);
+    if (rc >= 0 && fwrite(b.data, 1, b.len, stdout) != b.len)
+        rc = SDIFF_EIO;
+    sdiff_buf_dispose(&b);
     return rc;
 }
 

@@ -65,8 +65,12 @@ static void progress(const struct sdiff_mirror_stats *st, void *ud)
 static void on_started(int live, const char *filter, void *ud)
 {
     (void)ud;
-    if (live)
-        fprintf(stderr, "shadowdiff: mirror: listening (filter: %s)\n", filter);
+    if (live) {
+        struct sdiff_text_ring t;
+        sdiff_text_ring_init(&t);
+        fprintf(stderr, "shadowdiff: mirror: listening (filter: %s)\n", sdiff_text(&t, filter));
+        sdiff_text_ring_dispose(&t);
+    }
 }
 
 int cmd_mirror(int argc, char **argv)

@@ -201,8 +201,9 @@ SDIFF_API int sdiff_report_inspect(const char *db_path, int64_t result_id, FILE 
                                    struct sdiff_err *err);
 
 /**
- * Append s to b as one shell word in single quotes ('it'\''s'). SDIFF_OK, SDIFF_ELIMIT,
- * SDIFF_ENOMEM.
+ * Append s to b as one bash word that gives back exactly its len bytes: in single quotes
+ * ('it'\''s') when it is plain text, else ANSI-C quoted ($'a\x1b[2Jb') so nothing a terminal
+ * acts on is printed (sdiff_text_span decides). SDIFF_OK, SDIFF_ELIMIT, SDIFF_ENOMEM.
  */
 SDIFF_API int sdiff_report_shell_quote(struct sdiff_buf *b, const char *s, size_t len);
 

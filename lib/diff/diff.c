@@ -699,26 +699,43 @@ static int looks_text(struct sdiff_slice s)
     return memchr(s.p, 0, n) == NULL;
 }
 
-/* A short display of bytes around an offset, as printable text. */
+/*
+ * A short display of bytes around an offset, as printable text. Both ends fall on character
+ * boundaries: a UTF-8 character cut in two would make the whole value invalid text, and JSON
+ * writers drop such strings.
+ */
 static void snippet(struct sdiff_slice s, size_t at, char *out, size_t cap)
 {
     size_t from = at > 40 ? at - 40 : 0, o = 0;
+    size_t floor = from > 3 ? from - 3 : 0;
+    while (from > floor && from < s.len && (s.p[from] & 0xc0) == 0x80)
+        from--;
     if (from > 0 && o + 3 < cap) {
         memcpy(out, "...", 3);
         o = 3;
     }
-    for (size_t i = from; i < s.len && i < at + 60 && o + 5 < cap; i++) {
+    size_t i = from;
+    while (i < s.len && i < at + 60) {
         unsigned char c = s.p[i];
+        size_t n = c >= 0x80 ? sdiff_utf8_len(s.p + i, s.len - i) : 1;
+        if (o + (n > 1 ? n : 4) + 4 >= cap)
+            break;
         if (c == '\n') {
             out[o++] = '\\';
             out[o++] = 'n';
-        } else if (c < 0x20 || c == 0x7f) {
+        } else if (c < 0x20 || c == 0x7f || n == 0) {
             o += (size_t)snprintf(out + o, cap - o, "\\x%02x", c);
+        } else if (n > 1) {
+            memcpy(out + o, s.p + i, n);
+            o += n;
+            i += n;
+            continue;
         } else {
             out[o++] = (char)c;
         }
+        i++;
     }
-    if (at + 60 < s.len && o + 4 < cap) {
+    if (i < s.len && o + 4 < cap) {
         memcpy(out + o, "...", 3);
         o += 3;
     }

@@ -19,9 +19,32 @@
 
 int sdiff_report_shell_quote(struct sdiff_buf *b, const char *s, size_t len)
 {
-    int rc = sdiff_buf_append(b, "'", 1);
-    for (size_t i = 0; i < len && rc >= 0; i++)
-        rc = s[i] == '\'' ? sdiff_buf_puts(b, "'\\''") : sdiff_buf_append(b, s + i, 1);
+    static const char hex[] = "0123456789abcdef";
+    int rc;
+    if (sdiff_text_span(s, len, 0) == len) {
+        rc = sdiff_buf_append(b, "'", 1);
+        for (size_t i = 0; i < len && rc >= 0; i++)
+            rc = s[i] == '\'' ? sdiff_buf_puts(b, "'\\''") : sdiff_buf_append(b, s + i, 1);
+        return rc < 0 ? rc : sdiff_buf_append(b, "'", 1);
+    }
+    /* Something a terminal would act on (or not UTF-8): ANSI-C quoting gives curl the same
+     * bytes while the screen shows only \xHH. */
+    rc = sdiff_buf_append(b, "$'", 2);
+    for (size_t i = 0; i < len && rc >= 0;) {
+        size_t run = sdiff_text_span(s + i, len - i, 0);
+        for (size_t k = i; k < i + run && rc >= 0; k++)
+            rc = s[k] == '\'' || s[k] == '\\' ? sdiff_buf_printf(b, "\\%c", s[k])
+                                             : sdiff_buf_append(b, s + k, 1);
+        i += run;
+        if (i < len && rc >= 0) {
+            size_t n = sdiff_utf8_len(s + i, len - i);
+            for (size_t k = 0; k < (n ? n : 1) && rc >= 0; k++, i++) {
+                uint8_t c = (uint8_t)s[i];
+                char e[4] = {'\\', 'x', hex[c >> 4], hex[c & 15]};
+                rc = sdiff_buf_append(b, e, 4);
+            }
+        }
+    }
     return rc < 0 ? rc : sdiff_buf_append(b, "'", 1);
 }
 
@@ -59,8 +82,24 @@ static void print_headers(FILE *f, json_t *hdrs)
     json_array_foreach(hdrs, i, h) {
         const char *n = json_string_value(json_array_get(h, 0));
         const char *v = json_string_value(json_array_get(h, 1));
-        fprintf(f, "  %s: %s\n", n ? n : "?", v ? v : "");
+        fputs("  ", f);
+        sdiff_fputs_text(f, n ? n : "?", 0);
+        fputs(": ", f);
+        sdiff_fputs_text(f, v ? v : "", 0);
+        fputc('\n', f);
     }
+}
+
+/* A header name curl takes as one: an RFC 9110 token (never "@file", which -H reads). */
+static int token(const char *n)
+{
+    if (*n == '\0')
+        return 0;
+    for (; *n; n++)
+        if (!((*n >= 'a' && *n <= 'z') || (*n >= 'A' && *n <= 'Z') || (*n >= '0' && *n <= '9') ||
+              strchr("!#$%&'*+-.^_`|~", *n)))
+            return 0;
+    return 1;
 }
 
 static int printable(const uint8_t *p, size_t n)
@@ -71,8 +110,19 @@ static int printable(const uint8_t *p, size_t n)
     return 1;
 }
 
-static void print_cut(FILE *f, const uint8_t *p, size_t n)
+/* Up to MAX_LINES lines of text, each indented; escaped (sdiff_buf_text) but for line feeds
+ * and tabs, so no byte of the body acts on the terminal. */
+static void print_cut(FILE *f, const uint8_t *raw, size_t rawlen)
 {
+    struct sdiff_buf esc;
+    sdiff_buf_init(&esc, SIZE_MAX);
+    if (sdiff_buf_text(&esc, raw, rawlen, SDIFF_TEXT_NL | SDIFF_TEXT_TAB) < 0) {
+        fprintf(f, "  (%zu bytes: out of memory)\n", rawlen);
+        sdiff_buf_dispose(&esc);
+        return;
+    }
+    const uint8_t *p = esc.data;
+    size_t n = esc.len;
     size_t lines = 0, i = 0;
     fputs("  ", f);
     for (; i < n && lines < MAX_LINES; i++) {
@@ -84,6 +134,7 @@ static void print_cut(FILE *f, const uint8_t *p, size_t n)
         fprintf(f, "\n  ... (cut at %d lines; %zu more bytes)\n", MAX_LINES, n - i);
     else if (n && p[n - 1] != '\n')
         fputc('\n', f);
+    sdiff_buf_dispose(&esc);
 }
 
 /* Decode per Content-Encoding, pretty-print JSON, cut long bodies. */
@@ -93,6 +144,8 @@ static void print_body(FILE *f, json_t *hdrs, const uint8_t *p, size_t n)
     struct sdiff_err e = {0};
     enum sdiff_codec_result res = SDIFF_CODEC_IDENTITY;
     const char *enc = header(hdrs, "Content-Encoding");
+    struct sdiff_text_ring T;
+    sdiff_text_ring_init(&T);
     sdiff_buf_init(&dec, 64u << 20);
     sdiff_buf_init(&pretty, 4u << 20);
     if (n == 0) {
@@ -101,9 +154,10 @@ static void print_body(FILE *f, json_t *hdrs, const uint8_t *p, size_t n)
     }
     if (enc && *enc) {
         if (sdiff_codec_decode(enc, (struct sdiff_slice){p, n}, 64u << 20, &dec, &res, &e) < 0)
-            fprintf(f, "  (cannot decode %s: %s; showing raw bytes)\n", enc, e.msg);
+            fprintf(f, "  (cannot decode %s: %s; showing raw bytes)\n", sdiff_text(&T, enc),
+                    sdiff_text(&T, e.msg));
         else if (res == SDIFF_CODEC_DECODED) {
-            fprintf(f, "  (%s-decoded: %zu -> %zu bytes)\n", enc, n, dec.len);
+            fprintf(f, "  (%s-decoded: %zu -> %zu bytes)\n", sdiff_text(&T, enc), n, dec.len);
             p = dec.data ? dec.data : (const uint8_t *)"";
             n = dec.len;
         }
@@ -120,6 +174,7 @@ static void print_body(FILE *f, json_t *hdrs, const uint8_t *p, size_t n)
 out:
     sdiff_buf_dispose(&dec);
     sdiff_buf_dispose(&pretty);
+    sdiff_text_ring_dispose(&T);
 }
 
 static json_t *parse_headers(const char *s)
@@ -153,7 +208,7 @@ static int curl_line(struct sdiff_buf *b, const char *base, const char *method,
     json_array_foreach(hdrs, i, h) {
         const char *n = json_string_value(json_array_get(h, 0));
         const char *v = json_string_value(json_array_get(h, 1));
-        if (n == NULL || hop_by_hop(n))
+        if (n == NULL || hop_by_hop(n) || !token(n))
             continue;
         struct sdiff_buf hv;
         sdiff_buf_init(&hv, 1u << 20);
@@ -162,8 +217,10 @@ static int curl_line(struct sdiff_buf *b, const char *base, const char *method,
         rc = rc < 0 ? rc : sdiff_report_shell_quote(b, (const char *)hv.data, hv.len);
         sdiff_buf_dispose(&hv);
     }
-    if (blen > 0 && blen <= INLINE_BODY && printable(body, blen)) {
-        rc = rc < 0 ? rc : sdiff_buf_puts(b, " --data-binary ");
+    /* --data-raw: a body that starts with @ is data, never the name of a file to upload */
+    int inline_body = blen > 0 && blen <= INLINE_BODY && memchr(body, 0, blen) == NULL;
+    if (inline_body) {
+        rc = rc < 0 ? rc : sdiff_buf_puts(b, " --data-raw ");
         rc = rc < 0 ? rc : sdiff_report_shell_quote(b, (const char *)body, blen);
     } else if (blen > 0) {
         rc = rc < 0 ? rc : sdiff_buf_puts(b, " --data-binary @-");
@@ -177,9 +234,11 @@ static int curl_line(struct sdiff_buf *b, const char *base, const char *method,
     if (target[0] != '/')
         rc = rc < 0 ? rc : sdiff_buf_append(&url, "/", 1);
     rc = rc < 0 ? rc : sdiff_buf_puts(&url, target);
-    rc = rc < 0 ? rc : sdiff_buf_puts(b, " ");
+    /* --globoff: [1-9] and {a,b} in a target are bytes to send, not a list of requests;
+     * --path-as-is: /../ is sent as captured */
+    rc = rc < 0 ? rc : sdiff_buf_puts(b, " --globoff --path-as-is --url ");
     rc = rc < 0 ? rc : sdiff_report_shell_quote(b, (const char *)url.data, url.len);
-    if (rc >= 0 && blen > 0 && !(blen <= INLINE_BODY && printable(body, blen)))
+    if (rc >= 0 && blen > 0 && !inline_body)
         rc = sdiff_buf_printf(b, "   # pipe the %zu-byte request body on stdin", blen);
     sdiff_buf_dispose(&url);
     return rc;
@@ -190,12 +249,14 @@ static void print_candidate(const struct sdiff_store_result *res, FILE *f)
     const struct sdiff_store_answer *a = &res->candidate;
     const char *cls = res->cls ? res->cls : "?";
     json_t *hdrs = NULL;
+    struct sdiff_text_ring T;
+    sdiff_text_ring_init(&T);
     fputs("\n== candidate response ==\n", f);
     if (a->present) {
         if (a->status)
-            fprintf(f, "  HTTP/1.1 %d %s\n", a->status, a->reason ? a->reason : "");
+            fprintf(f, "  HTTP/1.1 %d %s\n", a->status, a->reason ? sdiff_text(&T, a->reason) : "");
         if (a->error)
-            fprintf(f, "  error: %s\n", a->error);
+            fprintf(f, "  error: %s\n", sdiff_text(&T, a->error));
         if (a->latency_ms >= 0)
             fprintf(f, "  latency: %.1f ms\n", a->latency_ms);
         hdrs = parse_headers(a->headers_json);
@@ -213,6 +274,7 @@ static void print_candidate(const struct sdiff_store_result *res, FILE *f)
                     : "no answer recorded");
     }
     json_decref(hdrs);
+    sdiff_text_ring_dispose(&T);
 }
 
 struct diff_printer {
@@ -225,9 +287,13 @@ static int print_difference(const struct sdiff_store_difference *d, void *ud,
 {
     (void)err;
     struct diff_printer *c = ud;
-    fprintf(c->f, "  %s  %s  %s -> %s\n", d->path ? d->path : "?", d->kind ? d->kind : "?",
-            d->primary_value ? d->primary_value : "(absent)",
-            d->candidate_value ? d->candidate_value : "(absent)");
+    struct sdiff_text_ring T;
+    sdiff_text_ring_init(&T);
+    fprintf(c->f, "  %s  %s  %s -> %s\n", d->path ? sdiff_text(&T, d->path) : "?",
+            d->kind ? sdiff_text(&T, d->kind) : "?",
+            d->primary_value ? sdiff_text(&T, d->primary_value) : "(absent)",
+            d->candidate_value ? sdiff_text(&T, d->candidate_value) : "(absent)");
+    sdiff_text_ring_dispose(&T);
     c->n++;
     return SDIFF_OK;
 }
@@ -250,10 +316,12 @@ int sdiff_report_inspect(const char *db_path, int64_t result_id, FILE *out,
     json_t *req_h = NULL, *resp_h = NULL;
     struct sdiff_buf curl;
     char ms1[40], ms2[40], num[24];
+    struct sdiff_text_ring T;
     int rc;
     if (SDIFF_NEVER(db_path == NULL || out == NULL))
         return SDIFF_EINVAL;
     sdiff_buf_init(&curl, 16u << 20);
+    sdiff_text_ring_init(&T);
     rc = sdiff__report_open_store(db_path, &st, err);
     rc = rc < 0 ? rc : sdiff_store_get_result(st, result_id, &res, err);
     if (rc < 0)
@@ -265,17 +333,17 @@ int sdiff_report_inspect(const char *db_path, int64_t result_id, FILE *out,
     resp_h = parse_headers(res.primary.headers_json);
 
     fprintf(out, "result %lld (run %lld): %s\n", (long long)result_id, (long long)res.run_id,
-            cls);
+            sdiff_text(&T, cls));
     if (res.route)
-        fprintf(out, "route: %s\n", res.route);
+        fprintf(out, "route: %s\n", sdiff_text(&T, res.route));
     if (res.reasons)
-        fprintf(out, "reasons: %s\n", res.reasons);
+        fprintf(out, "reasons: %s\n", sdiff_text(&T, res.reasons));
     if (res.skip_reason)
-        fprintf(out, "skipped: %s\n", res.skip_reason);
+        fprintf(out, "skipped: %s\n", sdiff_text(&T, res.skip_reason));
     if (res.note)
-        fprintf(out, "note: %s\n", res.note);
+        fprintf(out, "note: %s\n", sdiff_text(&T, res.note));
     if (res.candidate_error)
-        fprintf(out, "candidate error: %s\n", res.candidate_error);
+        fprintf(out, "candidate error: %s\n", sdiff_text(&T, res.candidate_error));
     snprintf(num, sizeof num, "%d", res.primary_status);
     fprintf(out, "status: primary %s", res.primary_status ? num : "-");
     snprintf(num, sizeof num, "%d", res.candidate_status);
@@ -284,7 +352,7 @@ int sdiff_report_inspect(const char *db_path, int64_t result_id, FILE *out,
         fprintf(out, "latency: primary %s ms, candidate %s ms\n", fmt_ms(res.primary_ms, ms1),
                 fmt_ms(res.candidate_ms, ms2));
 
-    fprintf(out, "\n== request ==\n  %s %s\n", method, target);
+    fprintf(out, "\n== request ==\n  %s %s\n", sdiff_text(&T, method), sdiff_text(&T, target));
     print_headers(out, req_h);
     if (res.req_body_len)
         print_body(out, req_h, res.req_body, res.req_body_len);
@@ -296,7 +364,7 @@ int sdiff_report_inspect(const char *db_path, int64_t result_id, FILE *out,
         fputs("  (no response)\n", out);
     } else {
         fprintf(out, "  HTTP/1.1 %d %s\n", res.primary.status,
-                res.primary.reason ? res.primary.reason : "");
+                res.primary.reason ? sdiff_text(&T, res.primary.reason) : "");
         print_headers(out, resp_h);
         print_body(out, resp_h, res.primary.body, res.primary.body_len);
     }
@@ -321,5 +389,6 @@ out:
     sdiff_buf_dispose(&curl);
     sdiff_store_result_dispose(&res);
     sdiff_store_close(st);
+    sdiff_text_ring_dispose(&T);
     return rc;
 }

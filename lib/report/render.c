@@ -5,6 +5,7 @@
 #include "shadowdiff/report.h"
 
 #include <jansson.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -76,8 +77,23 @@ static const char *waiver_note(const struct sdiff_report_cluster *c, char *buf, 
 
 /* ---- text -------------------------------------------------------------------------------- */
 
+/* s escaped, cut to at most w bytes on a character boundary (for a column). */
+static const char *cell(struct sdiff_text_ring *t, const char *s, size_t w)
+{
+    char *e = (char *)sdiff_text(t, s);
+    size_t n = strlen(e);
+    if (n > w) {
+        while (w > 0 && ((unsigned char)e[w] & 0xc0) == 0x80)
+            w--;
+        e[w] = '\0';
+    }
+    return e;
+}
+
 static void render_text(const struct sdiff_report *r, int color, FILE *f)
 {
+    struct sdiff_text_ring T;
+    sdiff_text_ring_init(&T);
     const char *green = color ? "\033[32m" : "", *red = color ? "\033[31m" : "",
                *yellow = color ? "\033[33m" : "", *bold = color ? "\033[1m" : "",
                *reset = color ? "\033[0m" : "";
@@ -92,11 +108,11 @@ static void render_text(const struct sdiff_report *r, int color, FILE *f)
         w = 60;
     fprintf(f, "%sshadowdiff report: run %lld%s", bold, (long long)r->run_id, reset);
     if (r->run_kind)
-        fprintf(f, " (%s)", r->run_kind);
+        fprintf(f, " (%s)", sdiff_text(&T, r->run_kind));
     if (r->run_candidate)
-        fprintf(f, ", candidate %s", r->run_candidate);
+        fprintf(f, ", candidate %s", sdiff_text(&T, r->run_candidate));
     if (r->run_started_at)
-        fprintf(f, ", started %s", r->run_started_at);
+        fprintf(f, ", started %s", sdiff_text(&T, r->run_started_at));
     if (r->run_state && strcmp(r->run_state, "running") == 0)
         fputs(", in progress", f);
     fprintf(f, "\n\n%-*s %8s %8s %9s %10s %10s %7s %8s  %s\n", w, "ENDPOINT", "SAMPLES",
@@ -107,14 +123,15 @@ static void render_text(const struct sdiff_report *r, int color, FILE *f)
         const char *col = e->verdict == SDIFF_REPORT_READY     ? green
                           : e->verdict == SDIFF_REPORT_BLOCKED ? red
                                                                 : yellow;
-        fprintf(f, "%-*.*s %8llu %8s %9s %10s %10s %7llu %8llu  %s%s%s\n", w, w, line,
+        fprintf(f, "%-*s %8llu %8s %9s %10s %10s %7llu %8llu  %s%s%s\n", w,
+                cell(&T, line, (size_t)w),
                 (unsigned long long)e->samples, sdiff__report_pct(e->parity, a, sizeof a),
                 sdiff__report_pct(e->mismatch_upper, b, sizeof b), sdiff__report_ms(e->primary.p99, c, sizeof c),
                 sdiff__report_ms(e->candidate.p99, d, sizeof d), (unsigned long long)e->errors,
                 (unsigned long long)e->unjudged, col, sdiff_report_verdict_str(e->verdict),
                 reset);
         for (size_t k = 0; k < e->nreasons; k++)
-            fprintf(f, "%*s  - %s\n", w, "", e->reasons[k]);
+            fprintf(f, "%*s  - %s\n", w, "", sdiff_text(&T, e->reasons[k]));
         if (e->accepted)
             fprintf(f, "%*s  - %llu accepted (waived clusters, not in the mismatch bound)\n", w,
                     "", (unsigned long long)e->accepted);
@@ -131,18 +148,19 @@ static void render_text(const struct sdiff_report *r, int color, FILE *f)
         for (size_t i = 0; i < r->nclusters && i < TEXT_CLUSTERS; i++) {
             const struct sdiff_report_cluster *cl = &r->clusters[i];
             fprintf(f, "%3zu. %llux %s%s%s: %s\n", i + 1, (unsigned long long)cl->count,
-                    cl->method, cl->method[0] ? " " : "", cl->route, cl->signature);
-            fprintf(f, "     id %s%s%s\n", cl->id, cl->waived || cl->expired ? ", " : "",
-                    waiver_note(cl, line, sizeof line));
+                    sdiff_text(&T, cl->method), cl->method[0] ? " " : "", sdiff_text(&T, cl->route),
+                    sdiff_text(&T, cl->signature));
+            fprintf(f, "     id %s%s%s\n", sdiff_text(&T, cl->id), cl->waived || cl->expired ? ", " : "",
+                    sdiff_text(&T, waiver_note(cl, line, sizeof line)));
             fprintf(f, "     first %s, last %s, examples:", sdiff__report_iso_time(cl->first_us, a, sizeof a),
                     sdiff__report_iso_time(cl->last_us, b, sizeof b));
             for (size_t k = 0; k < cl->nexamples; k++)
                 fprintf(f, " %lld", (long long)cl->examples[k]);
             fprintf(f, "\n");
             if (cl->sample_path)
-                fprintf(f, "     e.g. %s: %s -> %s\n", cl->sample_path,
-                        cl->sample_primary ? cl->sample_primary : "(absent)",
-                        cl->sample_candidate ? cl->sample_candidate : "(absent)");
+                fprintf(f, "     e.g. %s: %s -> %s\n", sdiff_text(&T, cl->sample_path),
+                        cl->sample_primary ? sdiff_text(&T, cl->sample_primary) : "(absent)",
+                        cl->sample_candidate ? sdiff_text(&T, cl->sample_candidate) : "(absent)");
         }
         if (r->nclusters > TEXT_CLUSTERS)
             fprintf(f, "     ... and %zu more (see --format json)\n",
@@ -150,21 +168,31 @@ static void render_text(const struct sdiff_report *r, int color, FILE *f)
     }
     fprintf(f, "\n%sverdict: %s%s%s\n", bold, r->pass ? green : red,
             verdict_line(r, line, sizeof line), reset);
+    sdiff_text_ring_dispose(&T);
 }
 
 /* ---- markdown ---------------------------------------------------------------------------- */
 
-/* Inline code span content: no backticks, no pipes, no newlines. */
+/*
+ * Inline code span content: no backticks, no newlines, and no pipe at all: a GFM table splits
+ * cells at every | not escaped by a backslash, code span or not, so \| would be escaped by
+ * the route's own backslash; &#124; has no pipe to split on.
+ */
 static void md_code(FILE *f, const char *s)
 {
+    struct sdiff_buf b;
+    sdiff_buf_init(&b, 1u << 20);
+    if (sdiff_buf_text(&b, s, strlen(s), 0) < 0)
+        sdiff_buf_reset(&b);
     fputc('`', f);
-    for (; *s; s++) {
-        if (*s == '|')
-            fputs("\\|", f);
+    for (const char *p = b.data ? (const char *)b.data : ""; *p; p++) {
+        if (*p == '|')
+            fputs("&#124;", f);
         else
-            fputc(*s == '`' ? '\'' : *s == '\n' ? ' ' : *s, f);
+            fputc(*p == '`' ? '\'' : *p, f);
     }
     fputc('`', f);
+    sdiff_buf_dispose(&b);
 }
 
 static void render_markdown(const struct sdiff_report *r, FILE *f)
@@ -242,9 +270,27 @@ static json_t *num(double v)
     return v < 0 ? json_null() : json_real(v);
 }
 
+/*
+ * A JSON string that is never lost: json_string refuses text that is not UTF-8, which would
+ * drop its key; here each byte outside a UTF-8 sequence is written as \xHH instead, as
+ * `diff --format json` does.
+ */
+static json_t *json_text(const char *s)
+{
+    json_t *v = json_string(s);
+    if (v != NULL || s == NULL)
+        return v;
+    struct sdiff_buf b;
+    sdiff_buf_init(&b, SIZE_MAX);
+    if (sdiff_buf_text(&b, s, strlen(s), SDIFF_TEXT_UTF8_ONLY) >= 0)
+        v = json_string(b.data ? (const char *)b.data : "");
+    sdiff_buf_dispose(&b);
+    return v;
+}
+
 static json_t *str_or_null(const char *s)
 {
-    return s ? json_string(s) : json_null();
+    return s ? json_text(s) : json_null();
 }
 
 static json_t *count(uint64_t v)
@@ -316,17 +362,17 @@ static json_t *to_json(const struct sdiff_report *r)
     for (size_t i = 0; i < r->nendpoints; i++) {
         const struct sdiff_report_endpoint *e = &r->endpoints[i];
         json_t *o = json_object(), *lat = json_object(), *reasons = json_array();
-        json_object_set_new(o, "method", json_string(e->method));
-        json_object_set_new(o, "route", json_string(e->route));
+        json_object_set_new(o, "method", json_text(e->method));
+        json_object_set_new(o, "route", json_text(e->route));
         counts(o, e);
         json_object_set_new(lat, "primary", latency(&e->primary));
         json_object_set_new(lat, "candidate", latency(&e->candidate));
         json_object_set_new(lat, "p99_ratio", num(e->p99_ratio));
         json_object_set_new(o, "latency", lat);
         json_object_set_new(o, "error_rates", error_rates(e));
-        json_object_set_new(o, "verdict", json_string(sdiff_report_verdict_str(e->verdict)));
+        json_object_set_new(o, "verdict", json_text(sdiff_report_verdict_str(e->verdict)));
         for (size_t k = 0; k < e->nreasons; k++)
-            json_array_append_new(reasons, json_string(e->reasons[k]));
+            json_array_append_new(reasons, json_text(e->reasons[k]));
         json_object_set_new(o, "reasons", reasons);
         json_array_append_new(eps, o);
     }
@@ -335,29 +381,29 @@ static json_t *to_json(const struct sdiff_report *r)
     for (size_t i = 0; i < r->nclusters; i++) {
         const struct sdiff_report_cluster *c = &r->clusters[i];
         json_t *o = json_object(), *ex = json_array();
-        json_object_set_new(o, "method", json_string(c->method));
-        json_object_set_new(o, "route", json_string(c->route));
-        json_object_set_new(o, "signature", json_string(c->signature));
+        json_object_set_new(o, "method", json_text(c->method));
+        json_object_set_new(o, "route", json_text(c->route));
+        json_object_set_new(o, "signature", json_text(c->signature));
         json_object_set_new(o, "count", count(c->count));
         json_object_set_new(o, "first_seen",
-                            c->first_us ? json_string(sdiff__report_iso_time(c->first_us, a, sizeof a))
+                            c->first_us ? json_text(sdiff__report_iso_time(c->first_us, a, sizeof a))
                                         : json_null());
         json_object_set_new(o, "last_seen",
-                            c->last_us ? json_string(sdiff__report_iso_time(c->last_us, a, sizeof a))
+                            c->last_us ? json_text(sdiff__report_iso_time(c->last_us, a, sizeof a))
                                        : json_null());
         for (size_t k = 0; k < c->nexamples; k++)
             json_array_append_new(ex, json_integer((json_int_t)c->examples[k]));
         json_object_set_new(o, "examples", ex);
         if (c->sample_path) {
             json_t *s = json_object();
-            json_object_set_new(s, "path", json_string(c->sample_path));
+            json_object_set_new(s, "path", json_text(c->sample_path));
             json_object_set_new(s, "primary", str_or_null(c->sample_primary));
             json_object_set_new(s, "candidate", str_or_null(c->sample_candidate));
             json_object_set_new(o, "sample", s);
         } else {
             json_object_set_new(o, "sample", json_null());
         }
-        json_object_set_new(o, "id", json_string(c->id));
+        json_object_set_new(o, "id", json_text(c->id));
         json_object_set_new(o, "accepted", json_boolean(c->waived));
         if (c->waived || c->expired) {
             json_t *wv = json_object();
@@ -371,7 +417,7 @@ static json_t *to_json(const struct sdiff_report *r)
         json_array_append_new(cls, o);
     }
     json_object_set_new(root, "clusters", cls);
-    json_object_set_new(root, "verdict", json_string(r->pass ? "pass" : "fail"));
+    json_object_set_new(root, "verdict", json_text(r->pass ? "pass" : "fail"));
     json_object_set_new(th, "min_samples", count(r->thresholds.min_samples));
     json_object_set_new(th, "max_mismatch", json_real(r->thresholds.max_mismatch));
     json_object_set_new(th, "max_p99_ratio", json_real(r->thresholds.max_p99_ratio));
@@ -381,7 +427,7 @@ static json_t *to_json(const struct sdiff_report *r)
     for (size_t i = 0; i < r->nwaivers; i++) {
         const struct sdiff_report_waiver *wv = &r->waivers[i];
         json_t *o = json_object();
-        json_object_set_new(o, "cluster", json_string(wv->cluster));
+        json_object_set_new(o, "cluster", json_text(wv->cluster));
         json_object_set_new(o, "route", str_or_null(wv->route));
         json_object_set_new(o, "signature", str_or_null(wv->signature));
         json_object_set_new(o, "reason", str_or_null(wv->reason));
@@ -396,9 +442,15 @@ static json_t *to_json(const struct sdiff_report *r)
 
 /* ---- junit ------------------------------------------------------------------------------- */
 
-static void xml(FILE *f, const char *s)
+/* Attribute or text content: escaped for a terminal first (sdiff_buf_text), which also keeps
+ * it within XML 1.0's character set (no C0 but tab and newline, no U+FFFE/U+FFFF, UTF-8). */
+static void xml(FILE *f, const char *text)
 {
-    for (; *s; s++) {
+    struct sdiff_buf b;
+    sdiff_buf_init(&b, 1u << 20);
+    if (sdiff_buf_text(&b, text, strlen(text), 0) < 0)
+        sdiff_buf_reset(&b);
+    for (const char *s = b.data ? (const char *)b.data : ""; *s; s++) {
         unsigned char ch = (unsigned char)*s;
         switch (ch) {
         case '<': fputs("&lt;", f); break;
@@ -407,12 +459,10 @@ static void xml(FILE *f, const char *s)
         case '"': fputs("&quot;", f); break;
         case '\'': fputs("&apos;", f); break;
         default:
-            if (ch < 0x20 && ch != '\t' && ch != '\n')
-                fputc('?', f);
-            else
-                fputc(ch, f);
+            fputc(ch, f);
         }
     }
+    sdiff_buf_dispose(&b);
 }
 
 static void render_junit(const struct sdiff_report *r, FILE *f)
@@ -477,11 +527,21 @@ int sdiff_report_render(const struct sdiff_report *r, enum sdiff_report_format f
         json_t *root = to_json(r);
         if (root == NULL)
             return sdiff_err_set(err, SDIFF_ENOMEM, WHERE, "out of memory");
-        int rc = json_dumpf(root, out, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));
+        /* through a buffer: C1 controls in strings are escaped before anything is written */
+        char *text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));
         json_decref(root);
-        if (rc != 0)
-            return sdiff_err_set(err, SDIFF_EIO, WHERE, "cannot write the report");
-        fputc('\n', out);
+        struct sdiff_buf b;
+        sdiff_buf_init(&b, SIZE_MAX);
+        int rc = text ? sdiff_buf_puts(&b, text) : SDIFF_ENOMEM;
+        free(text);
+        rc = rc < 0 ? rc : sdiff_buf_json_c1(&b, 0);
+        rc = rc < 0 ? rc : sdiff_buf_append(&b, "\n", 1);
+        if (rc >= 0 && fwrite(b.data, 1, b.len, out) != b.len)
+            rc = SDIFF_EIO;
+        sdiff_buf_dispose(&b);
+        if (rc < 0)
+            return sdiff_err_set(err, rc == SDIFF_EIO ? SDIFF_EIO : SDIFF_ENOMEM, WHERE,
+                                 rc == SDIFF_EIO ? "cannot write the report" : "out of memory");
         break;
     }
     default: return sdiff_err_set(err, SDIFF_EINVAL, WHERE, "unknown format %d", (int)fmt);

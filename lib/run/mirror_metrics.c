@@ -92,10 +92,18 @@ void sdiff__mirror_metrics_capture(struct mirror_metrics *mm,
     pthread_mutex_unlock(&mm->mu);
 }
 
-/* Label values: escape backslash, quote and newline. */
-static void label(struct sdiff_buf *b, const char *v)
+/*
+ * Label values: valid UTF-8 without controls (sdiff_buf_text: one byte that is not UTF-8
+ * would make every later scrape fail to parse; backslashes doubled there, so two routes never
+ * share a label), then the exposition format's escapes of backslash, quote and newline.
+ */
+static void label(struct sdiff_buf *b, const char *raw)
 {
-    for (const char *p = v; *p; p++) {
+    struct sdiff_buf t;
+    sdiff_buf_init(&t, 1u << 16);
+    if (sdiff_buf_text(&t, raw, strlen(raw), SDIFF_TEXT_BACKSLASH) < 0)
+        sdiff_buf_reset(&t);
+    for (const char *p = t.data ? (const char *)t.data : "?"; *p; p++) {
         if (*p == '\\' || *p == '"')
             sdiff_buf_append(b, "\\", 1);
         if (*p == '\n')
@@ -103,6 +111,7 @@ static void label(struct sdiff_buf *b, const char *v)
         else
             sdiff_buf_append(b, p, 1);
     }
+    sdiff_buf_dispose(&t);
 }
 
 static void hist_text(struct sdiff_buf *b, const char *side, const char *route,

@@ -102,6 +102,7 @@ int sdiff_exchange_to_json(const struct sdiff_exchange *ex, const struct sdiff_s
                            struct sdiff_buf *b)
 {
     const struct sdiff_msg *rq = &ex->req, *rs = &ex->resp;
+    size_t start = b->len;
     int rc = sdiff_buf_puts(b, "{\"conn\":");
     rc = rc < 0 ? rc : sdiff_buf_put_u64(b, ex->conn_id);
     rc = rc < 0 ? rc : put_u64_field(b, "seq", ex->seq);
@@ -143,5 +144,7 @@ int sdiff_exchange_to_json(const struct sdiff_exchange *ex, const struct sdiff_s
     rc = rc < 0 ? rc : sdiff__store_headers_json(rq, opts, b);
     rc = rc < 0 ? rc : sdiff_buf_puts(b, ",\"resp_headers\":");
     rc = rc < 0 ? rc : sdiff__store_headers_json(rs, opts, b);
-    return rc < 0 ? rc : sdiff_buf_append(b, "}", 1);
+    rc = rc < 0 ? rc : sdiff_buf_append(b, "}", 1);
+    /* the line goes to a terminal as often as to a program: no raw C1 controls or DEL */
+    return rc < 0 ? rc : sdiff_buf_json_c1(b, start);
 }

