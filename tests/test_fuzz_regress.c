@@ -65,6 +65,7 @@ REGRESS(codec)
 REGRESS(jdiff)
 REGRESS(rules)
 REGRESS(msg_read)
+REGRESS(text)
 
 /* The config inputs load from a file exactly as their bytes parse. */
 static void test_fuzz_regress__rules_inputs_load_as_files(void **state)
@@ -156,6 +157,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_fuzz_regress__jdiff_inputs_pass),
     cmocka_unit_test(test_fuzz_regress__rules_inputs_pass),
     cmocka_unit_test(test_fuzz_regress__msg_read_inputs_pass),
+    cmocka_unit_test(test_fuzz_regress__text_inputs_pass),
     cmocka_unit_test(test_fuzz_regress__rules_inputs_load_as_files),
     cmocka_unit_test(test_fuzz_regress__rules_costly_masks_are_refused),
 };

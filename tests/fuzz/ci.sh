@@ -14,7 +14,7 @@ build="$(cd "${1:?usage: tests/fuzz/ci.sh BUILD_DIR [RUNS [TARGET...]]}" && pwd)
 runs="${2:-20000}"
 shift $(($# < 2 ? $# : 2))
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(packets reasm http1 codec jdiff rules msg_read pcapng)
+[ ${#targets[@]} -gt 0 ] || targets=(packets reasm http1 codec jdiff rules msg_read pcapng text)
 
 # Input size caps keep every target in the thousands of runs a second (README.md here).
 max_len() {

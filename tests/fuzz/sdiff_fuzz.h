@@ -21,6 +21,7 @@ int sdiff_fuzz_jdiff(const uint8_t *data, size_t size);
 int sdiff_fuzz_rules(const uint8_t *data, size_t size);
 int sdiff_fuzz_msg_read(const uint8_t *data, size_t size);
 int sdiff_fuzz_pcapng(const uint8_t *data, size_t size);
+int sdiff_fuzz_text(const uint8_t *data, size_t size);
 
 /* An invariant of the code under test: say which one broke, then abort (a libFuzzer crash). */
 #define SDIFF_FUZZ_CHECK(x)                                                                    \
