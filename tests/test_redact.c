@@ -278,6 +278,39 @@ static void test_redact__json_paths_in_bodies(void **state)
     sdiff_redact_free(r);
 }
 
+/* token[]= (array syntax) is the parameter token, wherever parameters are read. */
+static void test_redact__array_syntax_names_are_secret_everywhere(void **state)
+{
+    (void)state;
+    struct sdiff_redact *r = redactor(NULL, 0);
+    const char *lines[] = {
+        "Referer: https://app.test/p?access_token%5B%5D=CANARYARRREF1&x[]=1",
+        "Content-Type: application/x-www-form-urlencoded",
+    };
+    struct sdiff_msg m;
+    make_request(&m, "POST", "/api?token[]=CANARYARRQ1&token[]=CANARYARRQ2&api_key[0]=CANARYARRQ3"
+                             "&tokens[]=keep&token[x]=keep2",
+                 lines, 2, "user=ada&password[]=CANARYARRFORM1");
+    redact_one(r, &m);
+    expect_absent(m.target, strlen(m.target), "CANARYARR");
+    assert_non_null(strstr(m.target, "token[]=hmac:"));
+    assert_non_null(strstr(m.target, "api_key[0]=hmac:"));
+    assert_non_null(strstr(m.target, "tokens[]=keep")); /* another name */
+    assert_non_null(strstr(m.target, "token[x]=keep2")); /* a map, not an array */
+    const char *ref = hdr(&m, "Referer");
+    expect_absent(ref, strlen(ref), "CANARYARR");
+    assert_non_null(strstr(ref, "x[]=1"));
+    expect_absent(m.body, m.body_len, "CANARYARR");
+    dispose(&m);
+    /* free text (notes, error messages) */
+    char note[200] = "GET /x?token[]=CANARYARRNOTE1&sig%5B%5D=CANARYARRNOTE2 timed out";
+    sdiff_redact_reset(r);
+    sdiff_redact_text(r, note, sizeof note);
+    expect_absent(note, strlen(note), "CANARYARR");
+    assert_non_null(strstr(note, "timed out"));
+    sdiff_redact_free(r);
+}
+
 static size_t gzip(const char *s, uint8_t *out, size_t cap)
 {
     z_stream zs;
@@ -652,6 +685,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_redact__hash_is_keyed_short_and_stable),
         cmocka_unit_test(test_redact__secret_headers_keep_their_shape),
         cmocka_unit_test(test_redact__json_paths_in_bodies),
+        cmocka_unit_test(test_redact__array_syntax_names_are_secret_everywhere),
         cmocka_unit_test(test_redact__gzip_body_is_searched_and_kept_decoded),
         cmocka_unit_test(test_redact__br_body_is_searched_and_kept_decoded),
         cmocka_unit_test(test_redact__echoes_of_collected_secrets_are_hashed),

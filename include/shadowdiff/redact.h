@@ -25,7 +25,7 @@ extern "C" {
  *     auth, api_key, apikey, key, password, passwd, secret, client_secret, signature, sig,
  *     x-amz-signature, x-amz-credential, x-amz-security-token, x-goog-signature,
  *     x-goog-credential, plus a configured list; names compare case-insensitively after
- *     percent-decoding) and user:password@ in the request-target, in the URL headers Referer,
+ *     percent-decoding, and "name[]" or "name[N]" counts as name) and user:password@ in the request-target, in the URL headers Referer,
  *     Location and Content-Location, and in form bodies (application/x-www-form-urlencoded);
  *   - JSON values at configured paths in request and response bodies: JSONPath with `.name`,
  *     `["name"]`, `[N]`, `.*`, `[*]` and `..` (any depth): "$.password",
@@ -136,7 +136,7 @@ SDIFF_API void sdiff_redact_text(struct sdiff_redact *r, char *s, size_t cap);
 /** The hash of len bytes: "hmac:" and 16 lowercase hex digits, NUL-terminated. */
 SDIFF_API void sdiff_redact_hash(const struct sdiff_redact *r, const void *v, size_t len,
                                  char out[SDIFF_REDACT_HASH_SIZE]);
-/** Whether a query parameter name (len bytes, not decoded) is redacted. */
+/** Whether a query parameter name (len bytes, not decoded) is redacted ("name[]" as name). */
 SDIFF_API int sdiff_redact_query_name(const struct sdiff_redact *r, const char *name,
                                       size_t len);
 

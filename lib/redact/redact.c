@@ -288,9 +288,17 @@ static int spans_text(struct sdiff_redact *r, const char *s, size_t n)
             continue;
         for (size_t q = 0; q < r->nquery; q++) {
             size_t ql = strlen(r->query[q]);
-            if (i + ql + 1 >= n || s[i + ql] != '=' || strncasecmp(s + i, r->query[q], ql) != 0)
+            if (i + ql + 1 >= n || strncasecmp(s + i, r->query[q], ql) != 0)
                 continue;
-            size_t v = i + ql + 1, e = v;
+            size_t v = i + ql; /* "=", or "[]=" / "%5B%5D=" (array syntax) */
+            if (v + 3 < n && memcmp(s + v, "[]=", 3) == 0)
+                v += 2;
+            else if (v + 7 < n && strncasecmp(s + v, "%5B%5D=", 7) == 0)
+                v += 6;
+            if (s[v] != '=')
+                continue;
+            v++;
+            size_t e = v;
             while (e < n && strchr("&#;, \t\r\n\"'<>)", s[e]) == NULL)
                 e++;
             if (e > v && span_plain(r, s, v, e - v) < 0)
@@ -767,9 +775,21 @@ int sdiff_redact_bind(struct sdiff_redact *r, struct sdiff_store *st, struct sdi
     return sdiff_redact_key_bind(&r->key, st, err);
 }
 
+/* "name[]" and "name[N]" (array syntax, as PHP, Rails and qs parse it): the length of name. */
+static size_t array_base(const char *name, size_t len)
+{
+    if (len < 3 || name[len - 1] != ']')
+        return len;
+    size_t i = len - 1;
+    while (i > 0 && name[i - 1] >= '0' && name[i - 1] <= '9')
+        i--;
+    return i > 1 && name[i - 1] == '[' ? i - 1 : len;
+}
+
 int sdiff_redact_query_name(const struct sdiff_redact *r, const char *name, size_t len)
 {
-    return in_list(r->query, r->nquery, name, len);
+    return in_list(r->query, r->nquery, name, len) ||
+           in_list(r->query, r->nquery, name, array_base(name, len));
 }
 
 /* ---- lifecycle -------------------------------------------------------------------------- */
