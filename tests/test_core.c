@@ -62,6 +62,30 @@ static void test_core__alloc_failure_injection(void **state)
     sdiff_free(a);
 }
 
+/* SipHash-2-4 as published, over the length-prefixed parts; keyed; parts keep their edges. */
+static void test_core__siphash_is_keyed_and_separates_parts(void **state)
+{
+    (void)state;
+    uint8_t key[16], other[16];
+    for (int i = 0; i < 16; i++) {
+        key[i] = (uint8_t)i;
+        other[i] = (uint8_t)(i + 1);
+    }
+    /* one part of 7 bytes is the 15-byte message "07 00 00 00 00 00 00 00 08 .. 0e"; its
+     * SipHash-2-4 under key 00..0f, from the paper's reference code (which gives the paper's
+     * vectors a129ca6149be45e5 for 00..0e and 726fdb47dd0e0e31 for the empty message) */
+    static const uint8_t seven[7] = {8, 9, 10, 11, 12, 13, 14};
+    struct sdiff_slice one = {seven, 7};
+    assert_true(sdiff_siphash(key, &one, 1) == 0x5ef910eb7ad2736full);
+    struct sdiff_slice ab_c[2] = {SDIFF_SLICE_LIT("ab"), SDIFF_SLICE_LIT("c")};
+    struct sdiff_slice a_bc[2] = {SDIFF_SLICE_LIT("a"), SDIFF_SLICE_LIT("bc")};
+    assert_true(sdiff_siphash(key, ab_c, 2) != sdiff_siphash(key, a_bc, 2));
+    assert_true(sdiff_siphash(key, ab_c, 2) == sdiff_siphash(key, ab_c, 2));
+    assert_true(sdiff_siphash(key, ab_c, 2) != sdiff_siphash(other, ab_c, 2));
+    struct sdiff_slice empty = {NULL, 0};
+    assert_true(sdiff_siphash(key, &empty, 1) != sdiff_siphash(key, NULL, 0));
+}
+
 static void test_core__slice_ieq_ignores_case(void **state)
 {
     (void)state;
@@ -113,5 +137,6 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_core__slice_ieq_ignores_case),
     cmocka_unit_test(test_core__text_escapes_every_terminal_control),
     cmocka_unit_test(test_core__json_c1_escapes_only_inside_the_given_range),
+    cmocka_unit_test(test_core__siphash_is_keyed_and_separates_parts),
 };
 SDIFF_TEST_MAIN(tests)

@@ -30,22 +30,100 @@ static struct sdiff_exchange *request(const char *method, const char *target)
     return ex;
 }
 
+static struct sdiff_redact_key fixed_key(uint8_t fill)
+{
+    struct sdiff_redact_key k;
+    memset(&k, 0, sizeof k);
+    memset(k.bytes, fill, 32);
+    k.len = 32;
+    return k;
+}
+
 static void test_judge__sampling_is_deterministic_and_near_the_rate(void **state)
 {
     (void)state;
+    struct sdiff_redact_key k1 = fixed_key(1), k2 = fixed_key(2);
     char target[64];
-    size_t in = 0;
+    size_t in = 0, same = 0;
     for (int i = 0; i < 20000; i++) {
         snprintf(target, sizeof target, "/api/items/%d?page=%d", i, i % 7);
         struct sdiff_exchange *ex = request("GET", target);
-        int a = sdiff_judge_sampled(ex, 0.1);
-        assert_int_equal(sdiff_judge_sampled(ex, 0.1), a); /* same request, same answer */
+        int a = sdiff_judge_sampled(&k1, ex, 0.1);
+        assert_int_equal(sdiff_judge_sampled(&k1, ex, 0.1), a); /* same request, same answer */
         in += (size_t)a;
-        assert_true(sdiff_judge_sampled(ex, 1.0));
+        same += (size_t)(a == sdiff_judge_sampled(&k2, ex, 0.1));
+        assert_true(sdiff_judge_sampled(&k1, ex, 1.0));
         sdiff_exchange_free(ex);
     }
     /* 10% of 20000 is 2000; a fair hash stays well within 10% of that */
     assert_true(in > 1800 && in < 2200);
+    /* another key, another sample: independent choices agree on 0.9^2 + 0.1^2 = 82% */
+    assert_true(same > 15800 && same < 17000);
+}
+
+/* The unkeyed sampling hash shadowdiff used before: anyone could compute it offline. */
+static int unkeyed_sampled(const char *m, const char *t, double rate)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (const char *p = m; *p; p++)
+        h = (h ^ (uint8_t)*p) * 1099511628211ull;
+    h = (h ^ ' ') * 1099511628211ull;
+    for (const char *p = t; *p; p++)
+        h = (h ^ (uint8_t)*p) * 1099511628211ull;
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    return (double)(h >> 11) / 9007199254740992.0 < rate;
+}
+
+/* Submit 40 requests crafted against the unkeyed hash (all in, or all out, at rate); the
+ * number the judge sampled out. */
+static uint64_t crafted_sampled_out(double rate, int want_in)
+{
+    char *dir = sdiff_test_tmpdir();
+    char db[4200], target[64];
+    snprintf(db, sizeof db, "%s/s.db", dir);
+    struct sdiff_store *st = NULL;
+    struct sdiff_rules *rules = NULL;
+    struct sdiff_judge *j = NULL;
+    struct sdiff_replay_run_stats stats;
+    struct sdiff_err err = {0};
+    memset(&stats, 0, sizeof stats);
+    assert_int_equal(sdiff_store_open(&st, db, NULL, &err), SDIFF_OK);
+    assert_int_equal(sdiff_rules_load(&rules, NULL, &err), SDIFF_OK);
+    struct sdiff_run_info info = {.kind = "replay"};
+    assert_int_equal(sdiff_store_begin_run(st, &info, &stats.run_id, &err), SDIFF_OK);
+    struct sdiff_judge_opts o = {.candidate = "http://127.0.0.1:9", .rules = rules, .db = st,
+                                 .copy_exchanges = 1, .sample = rate};
+    assert_int_equal(sdiff_judge_new(&j, &o, &stats, &err), SDIFF_OK);
+    int found = 0;
+    for (int i = 0; found < 40 && i < 1000000; i++) {
+        snprintf(target, sizeof target, "/api/pay?n=%d", i);
+        if (unkeyed_sampled("GET", target, rate) != want_in)
+            continue;
+        found++;
+        assert_int_equal(sdiff_judge_submit(j, request("GET", target), 0, 0, &err), SDIFF_OK);
+    }
+    assert_int_equal(found, 40);
+    assert_int_equal(sdiff_judge_abandon(j, "test over", &err), SDIFF_OK);
+    assert_int_equal(sdiff_judge_finish(j, &err), SDIFF_OK);
+    sdiff_judge_free(j);
+    sdiff_rules_free(rules);
+    sdiff_store_close(st);
+    sdiff_test_rmdir(dir);
+    free(dir);
+    return stats.skip_sampled;
+}
+
+/* Requests crafted to be always in (or always out of) the sample are sampled like any other:
+ * the hash is keyed with the database's key, which traffic does not know. */
+static void test_judge__crafted_requests_cannot_steer_the_sample(void **state)
+{
+    (void)state;
+    /* at 5%, about 38 of the 40 "always in" requests are sampled out (>= 30: p < 1e-20) */
+    assert_true(crafted_sampled_out(0.05, 1) >= 30);
+    /* at 95%, about 2 of the 40 "always out" are (<= 10: p < 1e-7) */
+    assert_true(crafted_sampled_out(0.95, 0) <= 10);
 }
 
 static void test_judge__route_cap_skips_the_excess_with_a_reason(void **state)
@@ -203,6 +281,7 @@ static void test_judge__route_cap_holds_when_junk_routes_fill_the_table(void **s
 
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_judge__sampling_is_deterministic_and_near_the_rate),
+    cmocka_unit_test(test_judge__crafted_requests_cannot_steer_the_sample),
     cmocka_unit_test(test_judge__route_cap_skips_the_excess_with_a_reason),
     cmocka_unit_test(test_judge__route_cap_holds_when_junk_routes_fill_the_table),
     cmocka_unit_test(test_judge__scripted_transport_is_judged_and_stored),

@@ -259,6 +259,19 @@ static inline void sdiff_rd_skip(struct sdiff_rd *r, size_t n)
     (void)sdiff_rd_bytes(r, n);
 }
 
+/* ---- keyed hash and randomness -------------------------------------------------------- */
+
+/**
+ * SipHash-2-4 (Aumasson and Bernstein) of the parts under a 128-bit key, each part preceded
+ * by its length, so ("ab", "c") and ("a", "bc") differ. Without the key, nobody can choose
+ * inputs that hash to a chosen range (hash flooding, a crafted request forcing itself into
+ * or out of a sample). Cannot fail.
+ */
+SDIFF_API uint64_t sdiff_siphash(const uint8_t key[16], const struct sdiff_slice *parts,
+                                 size_t nparts);
+/** n bytes from the kernel's random generator. SDIFF_OK or SDIFF_ERR (none available). */
+SDIFF_API int sdiff_random_bytes(void *out, size_t n, struct sdiff_err *err);
+
 /* ---- limits ---------------------------------------------------------------------------- */
 
 /* Every table and buffer has a cap; exceeding one is counted, never a crash. */

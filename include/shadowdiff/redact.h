@@ -81,6 +81,15 @@ SDIFF_API int sdiff_redact_key_load(struct sdiff_redact_key *k, const char *path
 SDIFF_API int sdiff_redact_key_bind(struct sdiff_redact_key *k, struct sdiff_store *st,
                                     struct sdiff_err *err);
 
+/**
+ * A keyed 64-bit hash of the parts (SipHash under a subkey derived from k with HMAC), for
+ * choices traffic must not be able to steer, such as the --sample decision: the same key and
+ * parts give the same value, and without the key nobody can aim at a range. k must have a
+ * key (len > 0).
+ */
+SDIFF_API uint64_t sdiff_redact_key_hash64(const struct sdiff_redact_key *k,
+                                           const struct sdiff_slice *parts, size_t nparts);
+
 struct sdiff_redact_opts {
     const struct sdiff_redact_key *key; /* copied; NULL: set by sdiff_redact_bind */
     const char *const *headers;        /* header names redacted besides the defaults */
@@ -133,6 +142,8 @@ SDIFF_API int sdiff_redact_exchange(struct sdiff_redact *r, struct sdiff_exchang
  */
 SDIFF_API void sdiff_redact_text(struct sdiff_redact *r, char *s, size_t cap);
 
+/** The redactor's key (empty before sdiff_redact_bind when it was made without one). */
+SDIFF_API const struct sdiff_redact_key *sdiff_redact_key_of(const struct sdiff_redact *r);
 /** The hash of len bytes: "hmac:" and 16 lowercase hex digits, NUL-terminated. */
 SDIFF_API void sdiff_redact_hash(const struct sdiff_redact *r, const void *v, size_t len,
                                  char out[SDIFF_REDACT_HASH_SIZE]);

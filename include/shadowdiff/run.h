@@ -119,7 +119,8 @@ struct sdiff_judge_opts {
     size_t nallow;
     struct sdiff_store *db;        /* borrowed: results, noise (and exchanges when copied) */
     int copy_exchanges;            /* store each exchange in db before its result */
-    double sample;                 /* fraction replayed, by a hash of the request; 0 or 1: all */
+    double sample;                 /* fraction replayed, by a keyed hash of the request (the
+                                      redactor's key, else the database's); 0 or 1: all */
     double route_rate;             /* replays per second per route; 0: no cap */
     size_t identical_body_every;   /* keep the candidate body of 1 identical in N; 0: never */
     /* called for each judged exchange (latencies < 0 when unknown); may be NULL */
@@ -160,8 +161,14 @@ SDIFF_API int sdiff_judge_finish(struct sdiff_judge *j, struct sdiff_err *err);
 SDIFF_API void sdiff_judge_wakeup(struct sdiff_judge *j);
 /** Exchanges sent and not yet finished. */
 SDIFF_API size_t sdiff_judge_inflight(const struct sdiff_judge *j);
-/** Whether a request is sampled in at rate (deterministic: the same request, the same answer). */
-SDIFF_API int sdiff_judge_sampled(const struct sdiff_exchange *ex, double rate);
+/**
+ * Whether a request is sampled in at rate: a keyed hash (sdiff_redact_key_hash64) of method,
+ * target and body, so the same request under the same key gets the same answer and a request
+ * cannot be crafted to be always in or always out. The judge keys it with its database's (or
+ * --redact-key's) key.
+ */
+SDIFF_API int sdiff_judge_sampled(const struct sdiff_redact_key *key,
+                                  const struct sdiff_exchange *ex, double rate);
 
 /* ---- replay of a corpus ---------------------------------------------------------------- */
 

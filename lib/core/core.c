@@ -6,10 +6,12 @@
  */
 #include "shadowdiff/core.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 int sdiff_err_set(struct sdiff_err *err, int code, const char *where, const char *fmt, ...)
 {
@@ -345,4 +347,105 @@ int sdiff_buf_json_str(struct sdiff_buf *b, const void *src, size_t n)
         i++;
     }
     return sdiff_buf_append(b, "\"", 1);
+}
+
+/* ---- keyed hash and randomness -------------------------------------------------------- */
+
+#define SIP_ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
+
+struct sip {
+    uint64_t v0, v1, v2, v3;
+    uint8_t tail[8];
+    size_t ntail;
+    uint64_t total;
+};
+
+static uint64_t le64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+static void sip_round(struct sip *s)
+{
+    s->v0 += s->v1;
+    s->v1 = SIP_ROTL(s->v1, 13);
+    s->v1 ^= s->v0;
+    s->v0 = SIP_ROTL(s->v0, 32);
+    s->v2 += s->v3;
+    s->v3 = SIP_ROTL(s->v3, 16);
+    s->v3 ^= s->v2;
+    s->v0 += s->v3;
+    s->v3 = SIP_ROTL(s->v3, 21);
+    s->v3 ^= s->v0;
+    s->v2 += s->v1;
+    s->v1 = SIP_ROTL(s->v1, 17);
+    s->v1 ^= s->v2;
+    s->v2 = SIP_ROTL(s->v2, 32);
+}
+
+static void sip_block(struct sip *s, uint64_t m)
+{
+    s->v3 ^= m;
+    sip_round(s);
+    sip_round(s);
+    s->v0 ^= m;
+}
+
+static void sip_update(struct sip *s, const uint8_t *p, size_t n)
+{
+    s->total += n;
+    while (n > 0) {
+        size_t take = 8 - s->ntail < n ? 8 - s->ntail : n;
+        memcpy(s->tail + s->ntail, p, take);
+        s->ntail += take;
+        p += take;
+        n -= take;
+        if (s->ntail == 8) {
+            sip_block(s, le64(s->tail));
+            s->ntail = 0;
+        }
+    }
+}
+
+uint64_t sdiff_siphash(const uint8_t key[16], const struct sdiff_slice *parts, size_t nparts)
+{
+    uint64_t k0 = le64(key), k1 = le64(key + 8);
+    struct sip s = {.v0 = k0 ^ 0x736f6d6570736575ull, .v1 = k1 ^ 0x646f72616e646f6dull,
+                    .v2 = k0 ^ 0x6c7967656e657261ull, .v3 = k1 ^ 0x7465646279746573ull};
+    for (size_t i = 0; i < nparts; i++) {
+        uint8_t len[8];
+        uint64_t n = parts[i].len;
+        for (int b = 0; b < 8; b++)
+            len[b] = (uint8_t)(n >> (8 * b));
+        sip_update(&s, len, sizeof len);
+        if (parts[i].len > 0)
+            sip_update(&s, parts[i].p, parts[i].len);
+    }
+    uint64_t last = (s.total & 0xff) << 56;
+    for (size_t i = 0; i < s.ntail; i++)
+        last |= (uint64_t)s.tail[i] << (8 * i);
+    sip_block(&s, last);
+    s.v2 ^= 0xff;
+    for (int i = 0; i < 4; i++)
+        sip_round(&s);
+    return s.v0 ^ s.v1 ^ s.v2 ^ s.v3;
+}
+
+int sdiff_random_bytes(void *out, size_t n, struct sdiff_err *err)
+{
+    uint8_t *p = out;
+    while (n > 0) {
+        ssize_t got = getrandom(p, n, 0);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0)
+            return sdiff_err_set(err, SDIFF_ERR, "random", "no random bytes from the kernel: %s",
+                                 got < 0 ? strerror(errno) : "none");
+        p += got;
+        n -= (size_t)got;
+    }
+    return SDIFF_OK;
 }

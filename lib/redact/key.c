@@ -9,6 +9,7 @@
 #include "shadowdiff/redact.h"
 
 #include <errno.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
@@ -39,6 +40,21 @@ void sdiff__redact_hmac(const struct sdiff_redact_key *k, const void *v, size_t 
         out[plen + 2 * i + 1] = HEX[md[i] & 15];
     }
     out[plen + SDIFF_REDACTED_HEX] = '\0';
+}
+
+uint64_t sdiff_redact_key_hash64(const struct sdiff_redact_key *k,
+                                 const struct sdiff_slice *parts, size_t nparts)
+{
+    /* a subkey of its own, so a value of this hash tells nothing about the redaction hashes */
+    static const char label[] = "shadowdiff keyed hash";
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    if (HMAC(EVP_sha256(), k->bytes, (int)k->len, (const unsigned char *)label, sizeof label - 1,
+             md, &mdlen) == NULL)
+        memset(md, 0, sizeof md);
+    uint64_t h = sdiff_siphash(md, parts, nparts);
+    OPENSSL_cleanse(md, sizeof md);
+    return h;
 }
 
 static void key_id(struct sdiff_redact_key *k)

@@ -770,6 +770,11 @@ int sdiff_redact_exchange(struct sdiff_redact *r, struct sdiff_exchange *ex,
     return rc;
 }
 
+const struct sdiff_redact_key *sdiff_redact_key_of(const struct sdiff_redact *r)
+{
+    return &r->key;
+}
+
 int sdiff_redact_bind(struct sdiff_redact *r, struct sdiff_store *st, struct sdiff_err *err)
 {
     return sdiff_redact_key_bind(&r->key, st, err);

@@ -54,6 +54,7 @@ struct sdiff_judge {
     struct bucket *buckets;
     size_t nbuckets;               /* power of two */
     struct bucket overflow;        /* shared by routes that find every slot busy */
+    struct sdiff_redact_key sample_key; /* keys the --sample hash */
 };
 
 static int load_noise(const char *route, const char *key, void *ud)
@@ -76,20 +77,18 @@ static uint64_t fnv(uint64_t h, const void *p, size_t n)
     return h;
 }
 
-int sdiff_judge_sampled(const struct sdiff_exchange *ex, double rate)
+int sdiff_judge_sampled(const struct sdiff_redact_key *key, const struct sdiff_exchange *ex,
+                        double rate)
 {
     if (rate <= 0 || rate >= 1)
         return 1;
-    uint64_t h = 1469598103934665603ull;
     const char *m = ex->req.method ? ex->req.method : "", *t = ex->req.target ? ex->req.target : "";
-    h = fnv(h, m, strlen(m));
-    h = fnv(h, " ", 1);
-    h = fnv(h, t, strlen(t));
-    h = fnv(h, ex->req.body ? (const void *)ex->req.body : "", ex->req.body_len);
-    /* mix the bits so near-identical targets spread over the whole range */
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdull;
-    h ^= h >> 33;
+    struct sdiff_slice parts[3] = {
+        {(const uint8_t *)m, strlen(m)},
+        {(const uint8_t *)t, strlen(t)},
+        {ex->req.body, ex->req.body ? ex->req.body_len : 0},
+    };
+    uint64_t h = sdiff_redact_key_hash64(key, parts, 3);
     return (double)(h >> 11) / 9007199254740992.0 < rate;
 }
 
@@ -466,7 +465,7 @@ int sdiff_judge_submit(struct sdiff_judge *j, struct sdiff_exchange *ex, int sto
         snprintf(why, sizeof why,
                  "unsafe method %.20s (allow it with --allow-method or a route rule)",
                  ex->req.method);
-    } else if (!sdiff_judge_sampled(ex, j->o.sample)) {
+    } else if (!sdiff_judge_sampled(&j->sample_key, ex, j->o.sample)) {
         j->st->skip_sampled++;
         snprintf(why, sizeof why, "sampled out");
     } else if (!route_allowed(j, route, now_us)) {
@@ -566,6 +565,30 @@ size_t sdiff_judge_inflight(const struct sdiff_judge *j)
     return j->inflight;
 }
 
+/*
+ * The --sample hash is keyed with the key the results are hashed with (the redactor's, bound
+ * to the database), so nobody without it can craft a request that is always or never
+ * replayed. With --keep-secrets there is no redactor: the database's own key (created when it
+ * has none), or, for a database hashed with a key file that cannot be given then, a key for
+ * this run only.
+ */
+static int sample_key(struct sdiff_judge *j, struct sdiff_err *err)
+{
+    if (j->o.redact) {
+        j->sample_key = *sdiff_redact_key_of(j->o.redact);
+        return SDIFF_OK;
+    }
+    if (j->o.sample <= 0 || j->o.sample >= 1)
+        return SDIFF_OK; /* every request is replayed: no key needed */
+    struct sdiff_err berr = {0};
+    int rc = j->o.db ? sdiff_redact_key_bind(&j->sample_key, j->o.db, &berr) : SDIFF_EINVAL;
+    if (rc == SDIFF_EINVAL)
+        return sdiff_redact_key_random(&j->sample_key, err);
+    if (rc < 0)
+        return sdiff_err_set(err, rc, berr.where, "%s", berr.msg);
+    return SDIFF_OK;
+}
+
 int sdiff_judge_new(struct sdiff_judge **out, const struct sdiff_judge_opts *o,
                     struct sdiff_replay_run_stats *st, struct sdiff_err *err)
 {
@@ -592,6 +615,8 @@ int sdiff_judge_new(struct sdiff_judge **out, const struct sdiff_judge_opts *o,
      * recorded in) the results database, or a redactor without one takes the database's */
     if (rc >= 0 && o->redact)
         rc = sdiff_redact_bind(o->redact, o->db, err);
+    if (rc >= 0)
+        rc = sample_key(j, err);
     if (rc < 0)
         goto fail;
     sdiff_noise_on_add(j->noise, save_noise, j);
@@ -642,6 +667,7 @@ void sdiff_judge_free(struct sdiff_judge *j)
     sdiff_queue_dispose(&j->done);
     sdiff_noise_free(j->noise);
     sdiff_free(j->buckets);
+    memset(&j->sample_key, 0, sizeof j->sample_key);
     sdiff_free(j);
 }
 
