@@ -127,12 +127,19 @@ static void drive(struct sdiff_replay *r, double max_s)
     assert_int_equal(left, 0);
 }
 
+/* Options without a marker get a fixed one ("X-Shadowdiff: 1"), so that expected header lists
+ * can be written out; the run token of the default is tested on its own. */
 static struct sdiff_replay *new_replay(const struct sdiff_replay_opts *o, const char *url,
                                        struct collect *c)
 {
     struct sdiff_replay *r = NULL;
     struct sdiff_err err = {0};
-    int rc = replay_new(&r, o, &url, 1, collect_cb, c, &err);
+    struct sdiff_replay_opts fixed = {0};
+    if (o != NULL)
+        fixed = *o;
+    if (fixed.marker == NULL)
+        fixed.marker = "X-Shadowdiff: 1";
+    int rc = replay_new(&r, &fixed, &url, 1, collect_cb, c, &err);
     if (rc < 0)
         fail_msg("sdiff_replay_new: %s", err.msg);
     return r;
@@ -378,6 +385,152 @@ static void test_replay__marker_custom_and_disabled(void **state)
     assert_string_equal(received_headers(doc), want);
     json_decref(doc);
     sdiff_replay_result_free(res);
+}
+
+/* The received values of one header name (any case), in order, '|'-joined. */
+static const char *received_values(json_t *doc, const char *name)
+{
+    static char out[1024];
+    out[0] = '\0';
+    size_t i;
+    json_t *h;
+    json_array_foreach(json_object_get(doc, "headers"), i, h)
+    {
+        if (strcasecmp(json_string_value(json_array_get(h, 0)), name) != 0)
+            continue;
+        size_t len = strlen(out);
+        snprintf(out + len, sizeof out - len, "%s%s", len ? "|" : "",
+                 json_string_value(json_array_get(h, 1)));
+    }
+    return out;
+}
+
+/*
+ * A captured request that already carries a marker (X-Shadowdiff: 0, in any case, several
+ * times) reaches the candidate with ours only: exactly one marker header, the run token by
+ * default, a fixed value with --marker, none with --no-marker.
+ */
+static void test_replay__captured_markers_never_reach_the_candidate(void **state)
+{
+    (void)state;
+    const char *const hdrs[] = {"Host", "h", "X-Shadowdiff", "0", "x-shadowdiff", "1",
+                                "X-A", "a", "X-SHADOWDIFF", "", "X-Replayed-By", "forged", NULL};
+    /* the default: X-Shadowdiff with a run token of 128 random bits, new for each engine */
+    struct collect c = {0};
+    const char *url = base;
+    struct sdiff_replay *r = NULL, *r2 = NULL;
+    struct sdiff_err err = {0};
+    assert_int_equal(replay_new(&r, NULL, &url, 1, collect_cb, &c, &err), SDIFF_OK);
+    assert_int_equal(replay_new(&r2, NULL, &url, 1, collect_cb, &c, &err), SDIFF_OK);
+    const char *marker = sdiff_replay_marker(r);
+    assert_int_equal(strlen(marker), strlen("X-Shadowdiff: ") + SDIFF_REPLAY_TOKEN_LEN);
+    assert_memory_equal(marker, "X-Shadowdiff: ", 14);
+    assert_int_equal(strspn(marker + 14, "0123456789abcdef"), SDIFF_REPLAY_TOKEN_LEN);
+    assert_string_not_equal(marker, sdiff_replay_marker(r2));
+    struct sdiff_exchange *ex = make_req("GET", "/echo", hdrs, NULL, 0);
+    assert_int_equal(sdiff_replay_submit(r, ex, 0, ex, &err), SDIFF_OK);
+    drive(r, 30);
+    sdiff_exchange_free(ex);
+    assert_int_equal(c.n, 1);
+    json_t *doc = echo_doc(c.res[0]);
+    assert_string_equal(received_values(doc, "X-Shadowdiff"), marker + 14);
+    char want[256];
+    snprintf(want, sizeof want, "Host: %s\nX-A: a\nX-Replayed-By: forged\n%s\n", host, marker);
+    assert_string_equal(received_headers(doc), want);
+    json_decref(doc);
+    collect_dispose(&c);
+    sdiff_replay_free(r);
+    sdiff_replay_free(r2);
+
+    /* --no-marker: the captured copies still go, and nothing takes their place */
+    struct sdiff_replay_opts o = {.marker = ""};
+    struct sdiff_replay_result *res = replay_one(&o, make_req("GET", "/echo", hdrs, NULL, 0));
+    doc = echo_doc(res);
+    assert_false(received_has(doc, "X-Shadowdiff"));
+    json_decref(doc);
+    sdiff_replay_result_free(res);
+
+    /* --marker 'X-Replayed-By: shadowdiff': both names are marker headers, one is sent */
+    o.marker = "X-Replayed-By: shadowdiff";
+    res = replay_one(&o, make_req("GET", "/echo", hdrs, NULL, 0));
+    doc = echo_doc(res);
+    assert_false(received_has(doc, "X-Shadowdiff"));
+    assert_string_equal(received_values(doc, "X-Replayed-By"), "shadowdiff");
+    json_decref(doc);
+    sdiff_replay_result_free(res);
+
+    /* a --set-header naming a marker header would make two: refused */
+    const char *const set[] = {"x-shadowdiff: 2"};
+    struct sdiff_replay_opts bad = {.set_headers = set, .nset = 1};
+    assert_int_equal(replay_new(&r, &bad, &url, 1, collect_cb, &c, &err), SDIFF_EINVAL);
+    assert_non_null(strstr(err.msg, "marker"));
+}
+
+/* Whose marker a captured request carries: ours (the exact token), forged, or none. */
+static void test_replay__marker_check_tells_ours_from_forged(void **state)
+{
+    (void)state;
+    const char *ours = "X-Shadowdiff: 0123456789abcdef0123456789abcdef";
+    const char *const own[] = {"x-shadowdiff", " 0123456789abcdef0123456789abcdef", NULL};
+    const char *const forged[] = {"X-Shadowdiff", "1", NULL};
+    const char *const other[] = {"X-Other", "1", NULL};
+    const char *const custom[] = {"X-Replayed-By", "me", NULL};
+    struct sdiff_exchange *a = make_req("GET", "/", own, NULL, 0);
+    struct sdiff_exchange *b = make_req("GET", "/", forged, NULL, 0);
+    struct sdiff_exchange *c = make_req("GET", "/", other, NULL, 0);
+    struct sdiff_exchange *d = make_req("GET", "/", custom, NULL, 0);
+    assert_int_equal(sdiff_replay_marker_check(&a->req, ours), SDIFF_REPLAY_MARK_OURS);
+    assert_int_equal(sdiff_replay_marker_check(&b->req, ours), SDIFF_REPLAY_MARK_FORGED);
+    assert_int_equal(sdiff_replay_marker_check(&c->req, ours), SDIFF_REPLAY_MARK_NONE);
+    assert_int_equal(sdiff_replay_marker_check(&a->req, ""), SDIFF_REPLAY_MARK_FORGED);
+    assert_int_equal(sdiff_replay_marker_check(&d->req, "X-Replayed-By: me"),
+                     SDIFF_REPLAY_MARK_OURS);
+    assert_int_equal(sdiff_replay_marker_check(&a->req, "X-Replayed-By: me"),
+                     SDIFF_REPLAY_MARK_FORGED);
+    sdiff_exchange_free(a);
+    sdiff_exchange_free(b);
+    sdiff_exchange_free(c);
+    sdiff_exchange_free(d);
+}
+
+/* Every way a request can ask a framework to treat it as another method. */
+static void test_replay__method_overrides_found_in_headers_query_and_forms(void **state)
+{
+    (void)state;
+    struct sdiff_replay_override ov[8];
+    const char *const h[] = {"x-http-method-override", " DELETE ", "X-HTTP-Method", "PUT",
+                             "X-Method-Override", "PATCH", NULL};
+    struct sdiff_exchange *ex = make_req("GET", "/a?x=1&%5Fmethod=del%45te#_method=no", h,
+                                         NULL, 0);
+    assert_int_equal(sdiff_replay_overrides(&ex->req, ov, 8), 4);
+    assert_string_equal(ov[0].where, "X-HTTP-Method-Override");
+    assert_string_equal(ov[0].method, "DELETE");
+    assert_string_equal(ov[1].method, "PUT");
+    assert_string_equal(ov[2].method, "PATCH");
+    assert_string_equal(ov[3].where, "_method in the query");
+    assert_string_equal(ov[3].method, "delEte");
+    assert_int_equal(sdiff_replay_overrides(&ex->req, ov, 2), 4); /* counts past max */
+    sdiff_exchange_free(ex);
+    const char *const form[] = {"Content-Type", "Application/X-WWW-Form-Urlencoded; charset=utf-8",
+                                NULL};
+    const char fbody[] = "a=1&_method=DELETE";
+    ex = make_req("POST", "/a", form, fbody, sizeof fbody - 1);
+    assert_int_equal(sdiff_replay_overrides(&ex->req, ov, 8), 1);
+    assert_string_equal(ov[0].where, "_method in the form body");
+    assert_string_equal(ov[0].method, "DELETE");
+    sdiff_exchange_free(ex);
+    const char *const mp[] = {"Content-Type", "multipart/form-data; boundary=XX", NULL};
+    const char mbody[] = "--XX\r\nContent-Disposition: form-data; name=\"_method\"\r\n\r\n"
+                         "PUT\r\n--XX--\r\n";
+    ex = make_req("POST", "/a", mp, mbody, sizeof mbody - 1);
+    assert_int_equal(sdiff_replay_overrides(&ex->req, ov, 8), 1);
+    assert_string_equal(ov[0].method, "PUT");
+    sdiff_exchange_free(ex);
+    /* a plain body, a parameter that only ends in _method: none */
+    const char *const plain[] = {"Content-Type", "text/plain", NULL};
+    ex = make_req("POST", "/a?x_method=DELETE", plain, fbody, sizeof fbody - 1);
+    assert_int_equal(sdiff_replay_overrides(&ex->req, ov, 8), 0);
+    sdiff_exchange_free(ex);
 }
 
 static void test_replay__post_body_forwarded_with_its_length(void **state)
@@ -1226,6 +1379,9 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_replay__host_rewritten_unless_preserved),
         cmocka_unit_test(test_replay__set_and_drop_headers),
         cmocka_unit_test(test_replay__marker_custom_and_disabled),
+        cmocka_unit_test(test_replay__captured_markers_never_reach_the_candidate),
+        cmocka_unit_test(test_replay__marker_check_tells_ours_from_forged),
+        cmocka_unit_test(test_replay__method_overrides_found_in_headers_query_and_forms),
         cmocka_unit_test(test_replay__post_body_forwarded_with_its_length),
         cmocka_unit_test(test_replay__chunked_request_body_sent_with_a_length),
         cmocka_unit_test(test_replay__every_method_sent_as_captured),

@@ -18,7 +18,17 @@ extern "C" {
  * Trailer, Transfer-Encoding, Upgrade) are not forwarded; Content-Length is recomputed from
  * the body; Host becomes the target's unless preserve_host. Redirects are never followed and
  * bodies never decompressed: the raw bytes are recorded (de-chunked). Not thread-safe.
+ *
+ * The marker: every replay carries exactly one marker header, by default
+ * "X-Shadowdiff: <run token>" (128 random bits in hex, new for each engine), so the candidate
+ * can tell replays from real traffic and a capture can tell our replays from requests that
+ * only claim to be (a forged marker). Marker headers in the captured request are removed
+ * whatever their case or number, also when no marker is sent.
  */
+
+#define SDIFF_REPLAY_MARKER_NAME "X-Shadowdiff"
+#define SDIFF_REPLAY_TOKEN_LEN 32    /* hex digits of a run token */
+#define SDIFF_REPLAY_MARKER_MAX 256  /* a marker line "Name: value" with its NUL */
 
 enum sdiff_replay_error {
     SDIFF_REPLAY_OK = 0,
@@ -53,8 +63,10 @@ struct sdiff_replay_opts {
     size_t nset;
     const char *const *drop_headers; /* names not to send */
     size_t ndrop;
-    const char *marker;           /* "Name: value" added to every request; NULL: X-Shadowdiff: 1;
-                                     "" : none */
+    const char *marker;           /* "Name: value" added to every request; NULL: X-Shadowdiff
+                                     with a new run token (sdiff_replay_marker says which);
+                                     "": none. Captured marker headers (X-Shadowdiff and
+                                     this name) are never forwarded */
     int insecure;                 /* do not verify TLS certificates */
     size_t max_body;              /* response body bytes kept; 0: 8 MiB */
     size_t max_queue;             /* requests waiting beyond the concurrency; 0: 4096 */
@@ -117,6 +129,40 @@ SDIFF_API int sdiff_replay_run(struct sdiff_replay *r, int timeout_ms, struct sd
 SDIFF_API void sdiff_replay_wakeup(struct sdiff_replay *r);
 /** Requests queued or in flight. */
 SDIFF_API size_t sdiff_replay_pending(const struct sdiff_replay *r);
+
+/** The marker line this engine sends ("X-Shadowdiff: <token>"), or "" when none. Borrowed. */
+SDIFF_API const char *sdiff_replay_marker(const struct sdiff_replay *r);
+
+/** A new run token: 128 random bits as 32 lowercase hex digits. SDIFF_OK or SDIFF_ERR. */
+SDIFF_API int sdiff_replay_token(char out[SDIFF_REPLAY_TOKEN_LEN + 1], struct sdiff_err *err);
+
+enum sdiff_replay_mark {
+    SDIFF_REPLAY_MARK_NONE = 0, /* no marker header */
+    SDIFF_REPLAY_MARK_OURS,     /* a marker header with exactly our marker's value */
+    SDIFF_REPLAY_MARK_FORGED,   /* marker headers, none of them ours */
+};
+/**
+ * Whether a captured request carries a marker header (X-Shadowdiff, or the name of marker)
+ * and whether it is ours. marker: the line sent ("Name: value"), "" or NULL when none is
+ * sent (then every marker header is forged).
+ */
+SDIFF_API enum sdiff_replay_mark sdiff_replay_marker_check(const struct sdiff_msg *req,
+                                                           const char *marker);
+
+/* A method override a request carries: frameworks route it as that method, not its own. */
+struct sdiff_replay_override {
+    const char *where; /* "X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override",
+                          "_method in the query", "_method in the form body" (static) */
+    char method[64];   /* the value, percent-decoded for a parameter; cut to fit */
+};
+/**
+ * The method overrides of a request: the X-HTTP-Method-Override, X-HTTP-Method and
+ * X-Method-Override headers (every copy), the _method query parameter and, in an
+ * application/x-www-form-urlencoded or multipart/form-data body, the _method field. Fills
+ * at most max of them into out; returns how many there are.
+ */
+SDIFF_API size_t sdiff_replay_overrides(const struct sdiff_msg *req,
+                                        struct sdiff_replay_override *out, size_t max);
 
 SDIFF_API void sdiff_replay_result_free(struct sdiff_replay_result *res);
 /** "refused", "reset", "timeout", ... */

@@ -24,6 +24,8 @@
 
 #include <curl/curl.h>
 
+#include "replay/rewrite.h"
+
 /* ---- types ----------------------------------------------------------------------------- */
 
 #define REPLAY_MAX_HEAD (256u << 10) /* one response head: status line and fields */
@@ -36,14 +38,6 @@ struct target {
     char *prefix;    /* path prefix without a trailing '/', "" when none */
     size_t prefix_len;
     int ops;         /* carried by r->ops (the native client), not by curl */
-};
-
-/* A "Name: value" option (set_headers, marker), split in place. */
-struct hdr_opt {
-    char *name;
-    size_t nlen;
-    const char *value;
-    size_t vlen;
 };
 
 /* One prepared request; everything it points to lives in the same allocation, after it. */
@@ -91,15 +85,10 @@ struct sdiff_replay {
     double rate;
     long connect_timeout_ms;
     long timeout_ms;
-    int preserve_host;
     int insecure;
     size_t max_body;
     size_t max_queue;
-    struct hdr_opt *set;
-    size_t nset;
-    char **drop;
-    size_t ndrop;
-    struct hdr_opt marker; /* name NULL: none */
+    struct sdiff__rewrite rw; /* what a captured request becomes on the wire */
     struct target *targets;
     size_t ntargets;
     struct slot *slots;
@@ -128,51 +117,10 @@ static double now_ms(void)
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
-static int ieq(const char *a, size_t alen, const char *b, size_t blen)
-{
-    return alen == blen && strncasecmp(a, b, alen) == 0;
-}
-
-static int is_ows(char c)
-{
-    return c == ' ' || c == '\t';
-}
-
-/* RFC 9110 5.6.2 token characters: ALPHA, DIGIT and !#$%&'*+-.^_`|~ */
-static int is_tchar(unsigned char c)
-{
-    static const uint32_t tchar[8] = {0, 0x03ff6cfa, 0xc7fffffe, 0x57ffffff};
-    return (tchar[c >> 5] >> (c & 31)) & 1;
-}
-
-static int is_token(const char *s, size_t n)
-{
-    if (n == 0)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if (!is_tchar((unsigned char)s[i]))
-            return 0;
-    return 1;
-}
-
-/* Whether the comma-separated list v (RFC 9110 5.6.1) has the element tok. */
-static int list_has(const char *v, size_t vlen, const char *tok, size_t toklen)
-{
-    size_t i = 0;
-    while (i < vlen) {
-        while (i < vlen && (is_ows(v[i]) || v[i] == ','))
-            i++;
-        size_t start = i;
-        while (i < vlen && v[i] != ',')
-            i++;
-        size_t end = i;
-        while (end > start && is_ows(v[end - 1]))
-            end--;
-        if (ieq(v + start, end - start, tok, toklen))
-            return 1;
-    }
-    return 0;
-}
+#define ieq sdiff__replay_ieq
+#define is_ows sdiff__replay_is_ows
+#define is_token sdiff__replay_is_token
+#define list_has sdiff__replay_list_has
 
 /* curl's error text as one lowercase line, without a trailing newline or period. */
 static void curl_detail(char *out, size_t outsz, const struct slot *s, CURLcode cc)
@@ -208,30 +156,6 @@ static void result_err(struct sdiff_replay_result *res, enum sdiff_replay_error 
 }
 
 /* ---- options --------------------------------------------------------------------------- */
-
-/* Split "Name: value" (a copy of s, owned by o) into o; SDIFF_EINVAL when it is not one. */
-static int parse_hdr_opt(struct hdr_opt *o, const char *what, const char *s, struct sdiff_err *err)
-{
-    const char *colon = strchr(s, ':');
-    size_t nlen = colon ? (size_t)(colon - s) : 0;
-    if (colon == NULL || !is_token(s, nlen) || strpbrk(s, "\r\n") != NULL)
-        return sdiff_err_set(err, SDIFF_EINVAL, "replay", "%s \"%.60s\" is not \"Name: value\"",
-                             what, s);
-    o->name = sdiff_strdup(s);
-    if (o->name == NULL)
-        return sdiff_err_set(err, SDIFF_ENOMEM, "replay", "out of memory");
-    o->name[nlen] = '\0';
-    const char *v = o->name + nlen + 1;
-    while (is_ows(*v))
-        v++;
-    size_t vlen = strlen(v);
-    while (vlen > 0 && is_ows(v[vlen - 1]))
-        vlen--;
-    o->nlen = nlen;
-    o->value = v;
-    o->vlen = vlen;
-    return SDIFF_OK;
-}
 
 /*
  * Split a base URL into where to connect, the Host value and the path prefix. Query,
@@ -342,91 +266,23 @@ static void plan_line(struct plan *pl, const char *name, size_t nlen, const char
     }
 }
 
-/* A value curl would cut at a NUL, or one that could split the request, is not sent. */
-static int is_sendable_value(const char *v, size_t n)
+static void plan_field(void *ud, const char *name, size_t nlen, const char *value, size_t vlen)
 {
-    for (size_t i = 0; i < n; i++)
-        if (v[i] == '\0' || v[i] == '\r' || v[i] == '\n')
-            return 0;
-    return 1;
-}
-
-static int named_by_connection(const struct sdiff_msg *req, const char *name, size_t nlen)
-{
-    for (size_t i = 0; i < req->nheaders; i++) {
-        const struct sdiff_hfield *h = &req->headers[i];
-        if (ieq(h->name, h->name_len, "Connection", 10) &&
-            list_has(h->value, h->value_len, name, nlen))
-            return 1;
-    }
-    return 0;
-}
-
-/* Whether a header of this name comes before index i in the captured request. */
-static int seen_before(const struct sdiff_msg *req, size_t i, const char *name, size_t nlen)
-{
-    for (size_t j = 0; j < i; j++)
-        if (ieq(req->headers[j].name, req->headers[j].name_len, name, nlen))
-            return 1;
-    return 0;
-}
-
-static const struct hdr_opt *find_set(const struct sdiff_replay *r, const char *name, size_t nlen)
-{
-    for (size_t k = 0; k < r->nset; k++)
-        if (ieq(r->set[k].name, r->set[k].nlen, name, nlen))
-            return &r->set[k];
-    return NULL;
-}
-
-static int is_dropped(const struct sdiff_replay *r, const char *name, size_t nlen)
-{
-    for (size_t k = 0; k < r->ndrop; k++)
-        if (ieq(r->drop[k], strlen(r->drop[k]), name, nlen))
-            return 1;
-    return 0;
+    plan_line(ud, name, nlen, value, vlen, LINE_SEND);
 }
 
 /*
- * The fields to send, in captured order and case. host_first puts "Host:" first: curl then
- * adds no Host of its own and passes ours through where it stands, in its case (a custom
- * "Host: x" would otherwise be moved to the top and respelled "Host").
+ * The fields to send (the rewrite layer decides which), then what curl must not add. host_first
+ * puts "Host:" first: curl then adds no Host of its own and passes ours through where it
+ * stands, in its case (a custom "Host: x" would otherwise be moved to the top and respelled
+ * "Host").
  */
 static void plan_headers(const struct sdiff_replay *r, const struct sdiff_msg *req,
                          const struct target *t, const char *clen, int host_first, struct plan *pl)
 {
-    int has_conn = sdiff_msg_header(req, "Connection") != NULL;
     if (host_first)
         plan_line(pl, "Host", 4, NULL, 0, LINE_SUPPRESS);
-    for (size_t i = 0; i < req->nheaders; i++) {
-        const struct sdiff_hfield *h = &req->headers[i];
-        const char *name = h->name;
-        size_t nlen = h->name_len;
-        const struct hdr_opt *set = find_set(r, name, nlen);
-        if (set != NULL) {
-            if (!seen_before(req, i, name, nlen))
-                plan_line(pl, set->name, set->nlen, set->value, set->vlen, LINE_SEND);
-        } else if (!is_token(name, nlen) || !is_sendable_value(h->value, h->value_len)) {
-            continue;
-        } else if (sdiff_replay_is_hop_by_hop(name, nlen) || is_dropped(r, name, nlen) ||
-                   (has_conn && named_by_connection(req, name, nlen))) {
-            continue;
-        } else if (ieq(name, nlen, "Content-Length", 14)) {
-            /* recomputed from the body, sent where the client put it */
-            if (clen != NULL && !seen_before(req, i, name, nlen))
-                plan_line(pl, name, nlen, clen, strlen(clen), LINE_SEND);
-        } else if (ieq(name, nlen, "Host", 4) && !r->preserve_host) {
-            plan_line(pl, name, nlen, t->authority, strlen(t->authority), LINE_SEND);
-        } else {
-            plan_line(pl, name, nlen, h->value, h->value_len, LINE_SEND);
-        }
-    }
-    for (size_t k = 0; k < r->nset; k++)
-        if (sdiff_msg_header(req, r->set[k].name) == NULL)
-            plan_line(pl, r->set[k].name, r->set[k].nlen, r->set[k].value, r->set[k].vlen,
-                      LINE_SEND);
-    if (r->marker.name != NULL)
-        plan_line(pl, r->marker.name, r->marker.nlen, r->marker.value, r->marker.vlen, LINE_SEND);
+    sdiff__rewrite_fields(&r->rw, req, t->authority, clen, plan_field, pl);
     /* what curl would add by itself and the client did not send */
     if (!pl->seen_accept)
         plan_line(pl, "Accept", 6, NULL, 0, LINE_SUPPRESS);
@@ -434,68 +290,6 @@ static void plan_headers(const struct sdiff_replay *r, const struct sdiff_msg *r
         plan_line(pl, "Expect", 6, NULL, 0, LINE_SUPPRESS);
     if (clen != NULL && !pl->seen_ctype)
         plan_line(pl, "Content-Type", 12, NULL, 0, LINE_SUPPRESS);
-}
-
-/*
- * The request-target to send: origin-form as captured, absolute-form reduced to its path
- * and query (RFC 9112 3.2.2), both after the target's path prefix; "*" as is. *slash is set
- * when a '/' must come before the path ("http://host?q" becomes "/?q").
- */
-static int request_target(const char *cap, const char **path, size_t *path_len, int *prefixed,
-                          int *slash)
-{
-    *prefixed = 1;
-    *slash = 0;
-    if (cap[0] == '/') {
-        *path = cap;
-        *path_len = strlen(cap);
-        return SDIFF_OK;
-    }
-    if (strcmp(cap, "*") == 0) {
-        *prefixed = 0;
-        *path = cap;
-        *path_len = 1;
-        return SDIFF_OK;
-    }
-    const char *sep = strstr(cap, "://");
-    if (sep != NULL && is_token(cap, (size_t)(sep - cap))) {
-        const char *p = sep + 3 + strcspn(sep + 3, "/?#");
-        *path = p;
-        *path_len = strcspn(p, "#");
-        *slash = p[0] != '/';
-        return SDIFF_OK;
-    }
-    return SDIFF_EINVAL;
-}
-
-/* Why a captured request cannot be sent as it was (into why), or 0 when it can. */
-static int unsendable(const struct sdiff_msg *req, char *why, size_t whysz)
-{
-    const char *path;
-    size_t path_len;
-    int prefixed, slash;
-    if (!is_token(req->method, strlen(req->method))) {
-        snprintf(why, whysz, "not replayed: method \"%.40s\" is not a token", req->method);
-        return 1;
-    }
-    for (const char *p = req->target; *p; p++) {
-        if ((unsigned char)*p <= 0x20 || *p == 0x7f) {
-            snprintf(why, whysz, "not replayed: request-target has a space or control character");
-            return 1;
-        }
-    }
-    if (request_target(req->target, &path, &path_len, &prefixed, &slash) < 0) {
-        snprintf(why, whysz,
-                 "not replayed: request-target \"%.60s\" is not in origin or absolute form",
-                 req->target);
-        return 1;
-    }
-    if (req->body_seen > req->body_len) {
-        snprintf(why, whysz, "not replayed: captured request body was cut at %zu of %llu bytes",
-                 req->body_len, (unsigned long long)req->body_seen);
-        return 1;
-    }
-    return 0;
 }
 
 /* A job that only carries its result: bad traffic is reported through the callback. */
@@ -524,16 +318,15 @@ static int build_job(const struct sdiff_replay *r, const struct sdiff_exchange *
     const struct sdiff_msg *req = &ex->req;
     const struct target *t = &r->targets[target];
     char why[160];
-    if (unsendable(req, why, sizeof why))
+    if (sdiff__rewrite_unsendable(req, why, sizeof why))
         return failed_job(target, tag, why, out, err);
     const char *path = NULL;
     size_t path_len = 0, mlen = strlen(req->method);
     int prefixed = 0, slash = 0;
-    (void)request_target(req->target, &path, &path_len, &prefixed, &slash);
+    (void)sdiff__rewrite_target(req->target, &path, &path_len, &prefixed, &slash);
     int is_head = strcmp(req->method, "HEAD") == 0;
     /* a request that framed a body (even an empty one) gets one, whatever its method */
-    int has_body = !is_head && (req->body_len > 0 || sdiff_msg_header(req, "Content-Length") ||
-                                sdiff_msg_header(req, "Transfer-Encoding"));
+    int has_body = sdiff__rewrite_has_body(req);
     char clen[24]; /* the body length in decimal, without snprintf's cost per request */
     char *d = clen + sizeof clen - 1;
     *d = '\0';
@@ -1257,7 +1050,6 @@ int sdiff_replay_new(struct sdiff_replay **out, const struct sdiff_replay_opts *
     r->rate = o->rate;
     r->connect_timeout_ms = o->connect_timeout_ms ? o->connect_timeout_ms : 2000;
     r->timeout_ms = o->timeout_ms ? o->timeout_ms : 10000;
-    r->preserve_host = o->preserve_host;
     r->insecure = o->insecure;
     r->max_body = o->max_body ? o->max_body : 8u << 20;
     r->max_queue = o->max_queue ? o->max_queue : 4096;
@@ -1277,26 +1069,7 @@ int sdiff_replay_new(struct sdiff_replay **out, const struct sdiff_replay_opts *
         if ((rc = parse_target(&r->targets[i], targets[i], err)) < 0)
             goto fail;
     }
-    if (o->nset > 0) {
-        r->set = sdiff_calloc(o->nset, sizeof *r->set);
-        if (r->set == NULL)
-            goto nomem;
-        r->nset = o->nset;
-        for (size_t i = 0; i < o->nset; i++)
-            if ((rc = parse_hdr_opt(&r->set[i], "set header", o->set_headers[i], err)) < 0)
-                goto fail;
-    }
-    if (o->ndrop > 0) {
-        r->drop = sdiff_calloc(o->ndrop, sizeof *r->drop);
-        if (r->drop == NULL)
-            goto nomem;
-        r->ndrop = o->ndrop;
-        for (size_t i = 0; i < o->ndrop; i++)
-            if ((r->drop[i] = sdiff_strdup(o->drop_headers[i])) == NULL)
-                goto nomem;
-    }
-    const char *marker = o->marker ? o->marker : "X-Shadowdiff: 1";
-    if (marker[0] != '\0' && (rc = parse_hdr_opt(&r->marker, "marker", marker, err)) < 0)
+    if ((rc = sdiff__rewrite_init(&r->rw, o, err)) < 0)
         goto fail;
 
     r->slots = sdiff_calloc(r->concurrency, sizeof *r->slots);
@@ -1371,13 +1144,7 @@ void sdiff_replay_free(struct sdiff_replay *r)
         sdiff_free(r->targets[i].prefix);
     }
     sdiff_free(r->targets);
-    for (size_t i = 0; i < r->nset; i++)
-        sdiff_free(r->set[i].name);
-    sdiff_free(r->set);
-    for (size_t i = 0; i < r->ndrop; i++)
-        sdiff_free(r->drop[i]);
-    sdiff_free(r->drop);
-    sdiff_free(r->marker.name);
+    sdiff__rewrite_dispose(&r->rw);
     sdiff_free(r);
 }
 
@@ -1513,14 +1280,7 @@ const char *sdiff_replay_error_str(enum sdiff_replay_error e)
     return (unsigned)e < SDIFF_REPLAY__COUNT ? names[e] : "unknown";
 }
 
-int sdiff_replay_is_hop_by_hop(const char *name, size_t len)
+const char *sdiff_replay_marker(const struct sdiff_replay *r)
 {
-    switch (len) {
-    case 2: return ieq(name, len, "te", 2);
-    case 7: return ieq(name, len, "trailer", 7) || ieq(name, len, "upgrade", 7);
-    case 10: return ieq(name, len, "connection", 10) || ieq(name, len, "keep-alive", 10);
-    case 16: return ieq(name, len, "proxy-connection", 16);
-    case 17: return ieq(name, len, "transfer-encoding", 17);
-    default: return 0;
-    }
+    return r->rw.marker_line;
 }
