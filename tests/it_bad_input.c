@@ -659,6 +659,57 @@ static void test_bad__diff_of_json_nested_100000_deep_is_classified(void **state
     }
 }
 
+/*
+ * Requests built to mislead a replay (guard_requests.pcap): captured like any other, then an
+ * offline mirror run judges the forged marker (counted) and the plain request, skips the five
+ * method overrides, and the candidate receives only the two it should.
+ */
+static void test_bad__forged_markers_and_method_overrides_never_steer_a_replay(void **state)
+{
+    (void)state;
+    struct sdiff_test_run r = capture_case("guard_requests");
+    expect_summary(&r, "7 exchanges (7 complete,");
+    sdiff_test_run_dispose(&r);
+
+    int port = sdiff_test_free_port();
+    char port_s[16], cand[64], path[4200], pcap[4200];
+    snprintf(port_s, sizeof port_s, "%d", port);
+    snprintf(cand, sizeof cand, "http://127.0.0.1:%d", port);
+    snprintf(path, sizeof path, "%s/fault_server.py", tools);
+    snprintf(pcap, sizeof pcap, "%s", bad("guard_requests.pcap"));
+    char *srv[] = {"/usr/bin/python3", path, port_s, NULL};
+    int pid = sdiff_test_spawn(srv, NULL, NULL);
+    assert_int_equal(sdiff_test_wait_port(port, 10), 0);
+    const char *db = tmp("guard.db");
+    char *argv[] = {(char *)sdiff_test_bin(), "mirror", "--pcap", pcap, "--port", "8080",
+                    "--candidate", cand, "--db", (char *)db, "--allow-method", "POST", NULL};
+    r = run(argv, 60);
+    if (sdiff_test_exit_code(&r) != 0)
+        fail_msg("mirror: exit %d: %s", sdiff_test_exit_code(&r), r.err);
+    assert_non_null(strstr(r.err, "1 with a forged marker; marker X-Shadowdiff: "));
+    sdiff_test_run_dispose(&r);
+    assert_int_equal(sdiff_test_db_int(db, "SELECT count(*) FROM results"), 7);
+    assert_int_equal(sdiff_test_db_int(db, "SELECT count(*) FROM results WHERE skip_reason LIKE "
+                                           "'method override: %'"),
+                     5);
+    assert_int_equal(sdiff_test_db_int(db, "SELECT count(*) FROM results WHERE class <> "
+                                           "'skipped' AND target IN ('/api/forged', "
+                                           "'/api/plain')"),
+                     2);
+    assert_int_equal(sdiff_test_db_int(db, "SELECT json_extract(summary, '$.forged_marker') "
+                                           "FROM runs"),
+                     1);
+    /* the candidate's own count of what reached it: the two, and nothing else */
+    char cmd[9000];
+    snprintf(cmd, sizeof cmd,
+             "curl -s -X POST '%s/__stats' | /usr/bin/python3 -c 'import json,sys; "
+             "p=json.load(sys.stdin)[\"paths\"]; sys.exit(0 if sorted(p) == "
+             "[\"/api/forged\", \"/api/plain\"] else 1)'",
+             cand);
+    assert_int_equal(sdiff_test_sh(cmd, 10), 0);
+    sdiff_test_stop(pid, SIGTERM, 5);
+}
+
 int main(int argc, char **argv)
 {
     const char *fx = getenv("SDIFF_FIXTURES");
@@ -682,6 +733,7 @@ int main(int argc, char **argv)
         T(test_bad__response_without_request_is_counted_as_orphan),
         T(test_bad__connection_of_only_retransmissions_gives_one_exchange),
         T(test_bad__terminal_controls_in_traffic_are_kept_and_escaped),
+        T(test_bad__forged_markers_and_method_overrides_never_steer_a_replay),
         T(test_bad__diff_of_a_decompression_bomb_is_an_error_not_out_of_memory),
         T(test_bad__diff_of_invalid_utf8_json_bodies_is_classified),
         T(test_bad__diff_of_json_nested_100000_deep_is_classified),

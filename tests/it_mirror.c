@@ -218,6 +218,69 @@ static void test_mirror__pcap_run_judges_the_recording(void **state)
     expect_planted(db);
 }
 
+/*
+ * The replay guard live: a request that claims to be a replay (X-Shadowdiff: 1) is judged,
+ * counted as forged, and reaches the candidate with only this run's marker (its token, also
+ * in the run's record); a GET that overrides its method to DELETE is skipped.
+ */
+static void test_mirror__forged_marker_judged_and_method_override_skipped(void **state)
+{
+    (void)state;
+    if (geteuid() != 0)
+        skip();
+    char db[4200], port_s[16], echo_url[64], cmd[20000], path[4200];
+    snprintf(db, sizeof db, "%s/guard.db", dir);
+    int port = sdiff_test_free_port();
+    snprintf(port_s, sizeof port_s, "%d", port);
+    snprintf(echo_url, sizeof echo_url, "http://127.0.0.1:%d", port);
+    snprintf(path, sizeof path, "%s/fault_server.py", tools);
+    char *srv[] = {"/usr/bin/python3", path, port_s, NULL};
+    int echo = sdiff_test_spawn(srv, NULL, NULL);
+    assert_int_equal(sdiff_test_wait_port(port, 10), 0);
+    int pid = start_mirror(db, echo_url, NULL, 0);
+    snprintf(cmd, sizeof cmd,
+             "curl -s -o /dev/null -H 'X-Shadowdiff: 1' -H 'x-shadowdiff: 0' "
+             "http://127.0.0.1:%d/echo?forged=1 && "
+             "curl -s -o /dev/null -H 'X-HTTP-Method-Override: DELETE' "
+             "http://127.0.0.1:%d/echo?override=1 && "
+             "curl -s -o /dev/null 'http://127.0.0.1:%d/echo?override=2&_method=DELETE'",
+             legacy, legacy, legacy);
+    assert_int_equal(sdiff_test_sh(cmd, 20), 0);
+    usleep(1500000);
+    int st = sdiff_test_stop(pid, SIGINT, 30);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+    sdiff_test_stop(echo, SIGTERM, 5);
+    assert_int_equal(sdiff_test_db_int(db, "SELECT count(*) FROM results WHERE target = "
+                                           "'/echo?forged=1' AND class <> 'skipped'"),
+                     1);
+    assert_int_equal(sdiff_test_db_int(db, "SELECT count(*) FROM results WHERE skip_reason "
+                                           "LIKE 'method override: %DELETE%'"),
+                     2);
+    /* what the candidate received (its echo, kept as the answer differs from the primary's):
+     * one marker header, whose value is the token the run recorded */
+    snprintf(cmd, sizeof cmd,
+             "/usr/bin/python3 -c 'import json,sqlite3,sys\n"
+             "db=sqlite3.connect(sys.argv[1])\n"
+             "s=json.loads(db.execute(\"SELECT summary FROM runs\").fetchone()[0])\n"
+             "b=db.execute(\"SELECT body FROM responses r JOIN results x ON x.id=r.result_id"
+             " WHERE x.target=? AND r.target=?\", (\"/echo?forged=1\", \"candidate\"))"
+             ".fetchone()[0]\n"
+             "got=[v for n,v in json.loads(b)[\"headers\"] if n.lower()==\"x-shadowdiff\"]\n"
+             "ok=s[\"forged_marker\"]==1 and len(got)==1 and len(got[0])==32 and "
+             "s[\"marker\"]==\"X-Shadowdiff: \"+got[0]\n"
+             "print(s, got)\n"
+             "sys.exit(0 if ok else 1)' '%s' >'%s/guard.check' 2>&1",
+             db, dir);
+    if (sdiff_test_sh(cmd, 20) != 0) {
+        char cf[4200];
+        snprintf(cf, sizeof cf, "%s/guard.check", dir);
+        size_t n;
+        char *t = (char *)sdiff_test_read_file(cf, &n);
+        fail_msg("marker check failed: %s", t);
+    }
+}
+
 static void run_fault(const char *name, const char *cand, const char *timeout, const char *want)
 {
     char db[4200];
@@ -324,6 +387,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_mirror__live_run_finds_every_planted_bug),
         cmocka_unit_test(test_mirror__pcap_run_judges_the_recording),
+        cmocka_unit_test(test_mirror__forged_marker_judged_and_method_override_skipped),
         cmocka_unit_test(test_mirror__faulty_candidates_become_errors),
         cmocka_unit_test(test_mirror__sigkill_leaves_a_readable_database),
         cmocka_unit_test(test_mirror__burst_into_a_tiny_queue_counts_drops),

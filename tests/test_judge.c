@@ -126,6 +126,86 @@ static void test_judge__crafted_requests_cannot_steer_the_sample(void **state)
     assert_true(crafted_sampled_out(0.95, 0) <= 10);
 }
 
+/* A request with one header and an optional body. */
+static struct sdiff_exchange *request_with(const char *method, const char *target,
+                                           const char *name, const char *value,
+                                           const char *body)
+{
+    struct sdiff_exchange *ex = request(method, target);
+    struct sdiff_hfield f = {.name = name, .name_len = strlen(name), .value = value,
+                             .value_len = strlen(value)};
+    assert_int_equal(sdiff_msg_set_headers(&ex->req, &f, 1), SDIFF_OK);
+    if (body != NULL) {
+        ex->req.body_len = strlen(body);
+        ex->req.body = sdiff_malloc(ex->req.body_len);
+        memcpy(ex->req.body, body, ex->req.body_len);
+        ex->req.body_seen = ex->req.body_len;
+    }
+    return ex;
+}
+
+/*
+ * GET with X-HTTP-Method-Override: DELETE (or _method=DELETE in the query or a form body) is
+ * a DELETE to most frameworks: skipped with "method override" unless DELETE is allowed. A
+ * request with a marker we did not send is counted as forged and still judged.
+ */
+static void test_judge__method_overrides_skipped_forged_markers_counted(void **state)
+{
+    (void)state;
+    char *dir = sdiff_test_tmpdir();
+    char db[4200];
+    snprintf(db, sizeof db, "%s/o.db", dir);
+    struct sdiff_store *st = NULL;
+    struct sdiff_rules *rules = NULL;
+    struct sdiff_judge *j = NULL;
+    struct sdiff_replay_run_stats stats;
+    struct sdiff_err err = {0};
+    memset(&stats, 0, sizeof stats);
+    assert_int_equal(sdiff_store_open(&st, db, NULL, &err), SDIFF_OK);
+    assert_int_equal(sdiff_rules_load(&rules, NULL, &err), SDIFF_OK);
+    struct sdiff_run_info info = {.kind = "replay"};
+    assert_int_equal(sdiff_store_begin_run(st, &info, &stats.run_id, &err), SDIFF_OK);
+    const char *const allow[] = {"PUT"};
+    struct sdiff_judge_opts o = {.candidate = "http://127.0.0.1:9", .rules = rules, .db = st,
+                                 .copy_exchanges = 1, .allow_methods = allow, .nallow = 1};
+    assert_int_equal(sdiff_judge_new(&j, &o, &stats, &err), SDIFF_OK);
+    const char *form = "application/x-www-form-urlencoded";
+    struct sdiff_exchange *skip[] = {
+        request_with("GET", "/a", "X-HTTP-Method-Override", "DELETE", NULL),
+        request_with("GET", "/b", "x-method-override", "delete", NULL),
+        request_with("HEAD", "/c?_method=DELETE", "Accept", "*/*", NULL),
+        request_with("GET", "/d", "Content-Type", form, "x=1&_method=POST"),
+    };
+    for (size_t i = 0; i < 4; i++)
+        assert_int_equal(sdiff_judge_submit(j, skip[i], 0, 0, &err), SDIFF_OK);
+    assert_int_equal(stats.skip_override, 4);
+    assert_int_equal(sdiff_judge_inflight(j), 0);
+    /* an allowed overriding method, and a plain request with a forged marker: replayed */
+    assert_int_equal(sdiff_judge_submit(j, request_with("GET", "/e", "X-HTTP-Method", "PUT", NULL),
+                                        0, 0, &err),
+                     SDIFF_OK);
+    assert_int_equal(sdiff_judge_submit(j, request_with("GET", "/f", "X-Shadowdiff", "1", NULL), 0,
+                                        0, &err),
+                     SDIFF_OK);
+    assert_int_equal(stats.skip_override, 4);
+    assert_int_equal(stats.forged_marker, 1);
+    assert_int_equal(sdiff_judge_inflight(j), 2);
+    assert_int_equal(strncmp(stats.marker, "X-Shadowdiff: ", 14), 0);
+    assert_int_equal(sdiff_judge_abandon(j, "test over", &err), SDIFF_OK);
+    assert_int_equal(sdiff_judge_finish(j, &err), SDIFF_OK);
+    sdiff_judge_free(j);
+    sdiff_store_close(st);
+    sdiff_rules_free(rules);
+    assert_int_equal(sdiff_test_db_int(db, "SELECT count(*) FROM results WHERE skip_reason LIKE "
+                                           "'method override: X-HTTP-Method-Override says DELETE%'"),
+                     1);
+    assert_int_equal(sdiff_test_db_int(db, "SELECT count(*) FROM results WHERE skip_reason LIKE "
+                                           "'method override: _method in the%'"),
+                     2);
+    sdiff_test_rmdir(dir);
+    free(dir);
+}
+
 static void test_judge__route_cap_skips_the_excess_with_a_reason(void **state)
 {
     (void)state;
@@ -282,6 +362,7 @@ static void test_judge__route_cap_holds_when_junk_routes_fill_the_table(void **s
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_judge__sampling_is_deterministic_and_near_the_rate),
     cmocka_unit_test(test_judge__crafted_requests_cannot_steer_the_sample),
+    cmocka_unit_test(test_judge__method_overrides_skipped_forged_markers_counted),
     cmocka_unit_test(test_judge__route_cap_skips_the_excess_with_a_reason),
     cmocka_unit_test(test_judge__route_cap_holds_when_junk_routes_fill_the_table),
     cmocka_unit_test(test_judge__scripted_transport_is_judged_and_stored),

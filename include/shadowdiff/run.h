@@ -86,6 +86,8 @@ struct sdiff_replay_run_stats {
     uint64_t exchanges;            /* handed to the judge */
     uint64_t cls[SDIFF_CLASS__COUNT];
     uint64_t skip_unsafe;          /* method not allowed */
+    uint64_t skip_override;        /* a method override (X-HTTP-Method-Override, _method=)
+                                      naming a method not allowed */
     uint64_t skip_incomplete;      /* capture state not complete */
     uint64_t skip_sampled;         /* sampled out (--sample) */
     uint64_t skip_route_cap;       /* over the per-route rate cap */
@@ -94,6 +96,10 @@ struct sdiff_replay_run_stats {
     uint64_t errors[SDIFF_REPLAY__COUNT]; /* candidate failures by kind */
     uint64_t noise_learned;
     size_t unused_rules;
+    uint64_t forged_marker;        /* requests that came with a marker header not ours
+                                      (judged all the same; the copy is never forwarded) */
+    char marker[SDIFF_REPLAY_MARKER_MAX]; /* the marker line of this run's replays
+                                      ("X-Shadowdiff: <run token>"); "" with none */
 };
 
 /*
@@ -191,13 +197,14 @@ struct sdiff_replay_run_opts {
  * Capture runs on its own thread and hands exchanges over a bounded queue, so the packet
  * path never waits on replay, diff or SQLite. Live, a full queue drops the exchange (counted);
  * from a file, capture waits instead (an offline shadow run loses nothing). Requests that
- * carry the marker header are our own replays and are never judged.
+ * carry this run's marker (its run token) are our own replays and are never judged; a marker
+ * header with another value is forged: counted (judge.forged_marker) and judged.
  */
 struct sdiff_mirror_stats {
     struct sdiff_capture_run_stats capture; /* final values once the capture thread ended */
     struct sdiff_replay_run_stats judge;
     uint64_t queue_drops;          /* exchanges dropped because the queue was full */
-    uint64_t own_replays;          /* captured requests carrying our marker header */
+    uint64_t own_replays;          /* captured requests carrying our marker (run token) */
     size_t queue_depth;            /* now */
     size_t queue_peak;
     double elapsed_s;

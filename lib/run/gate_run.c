@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "run/judge_int.h"
 #include "run/run_int.h"
 #include "shadowdiff/route.h"
 
@@ -72,8 +73,11 @@ static int scan_one(struct sdiff_exchange *ex, void *ud, struct sdiff_err *err)
         sdiff_buf_init(&rb, 255);
         sdiff_routes_route(j->routes, ex->req.method, ex->req.target, &rb);
         const char *route = rb.data ? (const char *)rb.data : "?";
+        char why[200];
         if (sdiff_rules_method_allowed(j->rules, route, ex->req.method, j->allow_methods,
-                                       j->nallow)) {
+                                       j->nallow) &&
+            !sdiff__judge_override_blocked(j->rules, route, &ex->req, j->allow_methods,
+                                           j->nallow, why, sizeof why)) {
             uint32_t ri = 0;
             rc = route_index(s, route, &ri);
             if (rc >= 0 && s->n == s->cap) {

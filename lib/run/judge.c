@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "run/judge_int.h"
 #include "run/queue_int.h"
 #include "run/run_int.h"
 #include "shadowdiff/diff.h"
@@ -90,6 +91,27 @@ int sdiff_judge_sampled(const struct sdiff_redact_key *key, const struct sdiff_e
     };
     uint64_t h = sdiff_redact_key_hash64(key, parts, 3);
     return (double)(h >> 11) / 9007199254740992.0 < rate;
+}
+
+int sdiff__judge_override_blocked(const struct sdiff_rules *rules, const char *route,
+                                  const struct sdiff_msg *req, const char *const *extra,
+                                  size_t nextra, char *why, size_t whysz)
+{
+    struct sdiff_replay_override ov[8];
+    size_t n = sdiff_replay_overrides(req, ov, 8);
+    for (size_t i = 0; i < n && i < 8; i++) {
+        if (sdiff_rules_method_allowed(rules, route, ov[i].method, extra, nextra))
+            continue;
+        snprintf(why, whysz,
+                 "method override: %s says %.20s (allow it with --allow-method or a route rule)",
+                 ov[i].where, ov[i].method);
+        return 1;
+    }
+    if (n > 8) {
+        snprintf(why, whysz, "method override: %zu overrides in one request", n);
+        return 1;
+    }
+    return 0;
 }
 
 /* Refill b to now; a bucket is full again after one idle second. */
@@ -451,6 +473,11 @@ int sdiff_judge_submit(struct sdiff_judge *j, struct sdiff_exchange *ex, int sto
     sdiff_buf_dispose(&rb);
     j->st->exchanges++;
     sdiff_rules_saw_route(j->o.rules, route);
+    /* a marker we did not send: someone dressed a request up as a replay. It is judged like
+     * any other (and its marker never forwarded), but counted, so it shows */
+    if (ex->req.present &&
+        sdiff_replay_marker_check(&ex->req, j->st->marker) == SDIFF_REPLAY_MARK_FORGED)
+        j->st->forged_marker++;
     why[0] = '\0';
     if (stopped) {
         j->st->skip_stopped++;
@@ -465,6 +492,9 @@ int sdiff_judge_submit(struct sdiff_judge *j, struct sdiff_exchange *ex, int sto
         snprintf(why, sizeof why,
                  "unsafe method %.20s (allow it with --allow-method or a route rule)",
                  ex->req.method);
+    } else if (sdiff__judge_override_blocked(j->o.rules, route, &ex->req, j->o.allow_methods,
+                                             j->o.nallow, why, sizeof why)) {
+        j->st->skip_override++;
     } else if (!sdiff_judge_sampled(&j->sample_key, ex, j->o.sample)) {
         j->st->skip_sampled++;
         snprintf(why, sizeof why, "sampled out");
@@ -633,6 +663,7 @@ int sdiff_judge_new(struct sdiff_judge **out, const struct sdiff_judge_opts *o,
     rc = sdiff_replay_new(&j->replay, &o->replay, urls, nurls, on_done, j, err);
     if (rc < 0)
         goto fail;
+    snprintf(st->marker, sizeof st->marker, "%s", sdiff_replay_marker(j->replay));
     if (o->threaded) {
         size_t inflight = (o->replay.concurrency ? o->replay.concurrency : 16) * 2;
         rc = sdiff_queue_init(&j->done, inflight * 4, 16);

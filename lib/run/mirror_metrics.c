@@ -178,6 +178,7 @@ void sdiff__mirror_metrics_render(struct mirror_metrics *mm, const struct sdiff_
                      "# HELP shadowdiff_skipped_total Exchanges not replayed, by reason.\n"
                      "# TYPE shadowdiff_skipped_total counter\n"
                      "shadowdiff_skipped_total{reason=\"unsafe_method\"} %" PRIu64 "\n"
+                     "shadowdiff_skipped_total{reason=\"method_override\"} %" PRIu64 "\n"
                      "shadowdiff_skipped_total{reason=\"incomplete_capture\"} %" PRIu64 "\n"
                      "shadowdiff_skipped_total{reason=\"sampled_out\"} %" PRIu64 "\n"
                      "shadowdiff_skipped_total{reason=\"route_cap\"} %" PRIu64 "\n"
@@ -189,10 +190,15 @@ void sdiff__mirror_metrics_render(struct mirror_metrics *mm, const struct sdiff_
                      "# HELP shadowdiff_own_replays_total Captured requests with our marker.\n"
                      "# TYPE shadowdiff_own_replays_total counter\n"
                      "shadowdiff_own_replays_total %" PRIu64 "\n"
+                     "# HELP shadowdiff_forged_marker_total Requests with a marker header not "
+                     "ours (judged).\n"
+                     "# TYPE shadowdiff_forged_marker_total counter\n"
+                     "shadowdiff_forged_marker_total %" PRIu64 "\n"
                      "# HELP shadowdiff_candidate_errors_total Candidate failures by kind.\n"
                      "# TYPE shadowdiff_candidate_errors_total counter\n",
-                     j->skip_unsafe, j->skip_incomplete, j->skip_sampled, j->skip_route_cap,
-                     j->skip_stopped, st->queue_drops, j->skip_busy, st->own_replays);
+                     j->skip_unsafe, j->skip_override, j->skip_incomplete, j->skip_sampled,
+                     j->skip_route_cap, j->skip_stopped, st->queue_drops, j->skip_busy,
+                     st->own_replays, j->forged_marker);
     for (int i = 1; i < SDIFF_REPLAY__COUNT; i++)
         sdiff_buf_printf(b, "shadowdiff_candidate_errors_total{kind=\"%s\"} %" PRIu64 "\n",
                          sdiff_replay_error_str((enum sdiff_replay_error)i), j->errors[i]);

@@ -11,7 +11,6 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
 #include "shadowdiff/metrics.h"
@@ -27,8 +26,7 @@ struct queue {
     int blocking;          /* file source: wait for room instead of dropping */
     int closed;            /* the consumer is gone: the producer must not wait */
     int done;              /* the capture thread has finished */
-    const char *marker;    /* our marker header name, lowercase compare */
-    size_t marker_len;
+    const char *marker;    /* the marker line our replays carry; "" when none */
 };
 
 struct cap_thread {
@@ -55,15 +53,11 @@ static uint64_t wall_us(void)
     return (uint64_t)t.tv_sec * 1000000u + (uint64_t)t.tv_nsec / 1000u;
 }
 
+/* Only this run's token marks our own replays: a marker anyone can send is judged. */
 static int is_own_replay(const struct queue *q, const struct sdiff_exchange *ex)
 {
-    if (q->marker_len == 0 || !ex->req.present)
-        return 0;
-    for (size_t i = 0; i < ex->req.nheaders; i++)
-        if (ex->req.headers[i].name_len == q->marker_len &&
-            strncasecmp(ex->req.headers[i].name, q->marker, q->marker_len) == 0)
-            return 1;
-    return 0;
+    return ex->req.present &&
+           sdiff_replay_marker_check(&ex->req, q->marker) == SDIFF_REPLAY_MARK_OURS;
 }
 
 /* Capture-thread side: never blocks on a live source. */
@@ -156,7 +150,6 @@ int sdiff_run_mirror(const struct sdiff_mirror_opts *o, volatile sig_atomic_t *s
     struct sdiff_buf text;
     pthread_t thread;
     int started = 0, rc;
-    char marker[128] = "X-Shadowdiff";
 
     memset(st, 0, sizeof *st);
     memset(&q, 0, sizeof q);
@@ -165,12 +158,7 @@ int sdiff_run_mirror(const struct sdiff_mirror_opts *o, volatile sig_atomic_t *s
     pthread_cond_init(&q.not_full, NULL);
     q.cap = o->queue_cap ? o->queue_cap : 4096;
     q.blocking = o->capture.source.pcap_file != NULL;
-    if (jo.replay.marker)
-        snprintf(marker, sizeof marker, "%s", jo.replay.marker);
-    q.marker_len = strcspn(marker, ":");
-    while (q.marker_len > 0 && marker[q.marker_len - 1] == ' ')
-        q.marker_len--;
-    q.marker = marker;
+    q.marker = st->judge.marker; /* set by sdiff_judge_new, before the capture starts */
     q.ring = sdiff_calloc(q.cap, sizeof *q.ring);
     mm = sdiff_calloc(1, sizeof *mm);
     if (mm)

@@ -203,7 +203,8 @@ int sdiff_replay_run_summary(const struct sdiff_replay_run_stats *st, struct sdi
         const char *name;
         uint64_t n;
     } skips[] = {
-        {"unsafe method", st->skip_unsafe}, {"incomplete capture", st->skip_incomplete},
+        {"unsafe method", st->skip_unsafe},     {"method override", st->skip_override},
+        {"incomplete capture", st->skip_incomplete},
         {"sampled out", st->skip_sampled},  {"route cap", st->skip_route_cap},
         {"queue full", st->skip_busy},      {"stopped", st->skip_stopped},
     };
@@ -223,6 +224,10 @@ int sdiff_replay_run_summary(const struct sdiff_replay_run_stats *st, struct sdi
                                   sdiff_replay_error_str((enum sdiff_replay_error)i));
     if (rc >= 0 && st->noise_learned)
         rc = sdiff_buf_printf(b, "; %" PRIu64 " noise fields learned", st->noise_learned);
+    if (rc >= 0 && st->forged_marker)
+        rc = sdiff_buf_printf(b, "; %" PRIu64 " with a forged marker", st->forged_marker);
+    if (rc >= 0)
+        rc = sdiff_buf_printf(b, "; marker %s", st->marker[0] ? st->marker : "none");
     return rc;
 }
 
@@ -235,10 +240,12 @@ int sdiff_replay_run_summary_json(const struct sdiff_replay_run_stats *st, struc
     if (rc >= 0)
         rc = sdiff_buf_printf(b,
                               ",\"skipped_by_reason\":{\"unsafe_method\":%" PRIu64
+                              ",\"method_override\":%" PRIu64
                               ",\"incomplete_capture\":%" PRIu64 ",\"sampled_out\":%" PRIu64
                               ",\"route_cap\":%" PRIu64 ",\"queue_full\":%" PRIu64
                               ",\"stopped\":%" PRIu64 "}",
-                              st->skip_unsafe, st->skip_incomplete, st->skip_sampled,
+                              st->skip_unsafe, st->skip_override, st->skip_incomplete,
+                              st->skip_sampled,
                               st->skip_route_cap, st->skip_busy, st->skip_stopped);
     rc = rc < 0 ? rc : sdiff_buf_puts(b, ",\"candidate_errors\":{");
     for (int i = 1, first = 1; rc >= 0 && i < SDIFF_REPLAY__COUNT; i++) {
@@ -249,7 +256,13 @@ int sdiff_replay_run_summary_json(const struct sdiff_replay_run_stats *st, struc
         first = 0;
     }
     if (rc >= 0)
-        rc = sdiff_buf_printf(b, "},\"noise_learned\":%" PRIu64 ",\"unused_rules\":%zu}",
-                              st->noise_learned, st->unused_rules);
-    return rc;
+        rc = sdiff_buf_printf(b,
+                              "},\"noise_learned\":%" PRIu64 ",\"unused_rules\":%zu"
+                              ",\"forged_marker\":%" PRIu64 ",\"marker\":",
+                              st->noise_learned, st->unused_rules, st->forged_marker);
+    /* the run's marker (its token), so a replay seen later can be told ours */
+    if (rc >= 0)
+        rc = st->marker[0] ? sdiff_buf_json_str(b, st->marker, strlen(st->marker))
+                           : sdiff_buf_puts(b, "null");
+    return rc < 0 ? rc : sdiff_buf_puts(b, "}");
 }

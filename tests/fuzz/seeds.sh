@@ -6,7 +6,8 @@
 #
 #   packets   fixtures/pcap/*.pcap as length-prefixed frames, in pieces of at most 8 KiB
 #   reasm     synthetic segment operations made from the TCP segments of the pcaps
-#   http1     fixtures/http/*/*.http and each direction of the pcaps' TCP streams
+#   http1     fixtures/http/*/*.http, each direction of the pcaps' TCP streams, and requests
+#             built to mislead a replay (forged markers, method overrides, token[]=)
 #   msg_read  pairs of responses from fixtures/http/ and the pcaps, and of bare bodies
 #   codec     gzip, zlib and raw deflate of fixture bodies, and the bodies for round trips
 #   jdiff     JSON bodies of the fixtures, each against itself and an edited copy
@@ -324,6 +325,21 @@ put("reasm", "reorder", bytes([0x20,
 
 for case, part, data in http_files:
     put("http1", "%s-%s" % (case, part.split(".")[0]), data)
+
+# requests built to mislead a replay: forged markers, method overrides, array-syntax secrets
+guard = [
+    b"GET /a HTTP/1.1\r\nHost: h\r\nX-Shadowdiff: 0\r\nx-shadowdiff: 1\r\nX-SHADOWDIFF:\r\n\r\n",
+    b"GET /a HTTP/1.1\r\nHost: h\r\nX-HTTP-Method-Override: DELETE\r\nX-HTTP-Method: PUT\r\n"
+    b"X-Method-Override: PATCH\r\n\r\n",
+    b"GET /a?x=1&%5Fmethod=DEL%45TE&_method&token[]=s1&token%5B%5D=s2&api_key[0]=s3 HTTP/1.1\r\n"
+    b"Host: h\r\nReferer: http://r/?access_token[]=s4\r\n\r\n",
+    b"POST /a HTTP/1.1\r\nHost: h\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+    b"Content-Length: 37\r\n\r\n_method=DELETE&password[]=s5&_method=",
+    b"POST /a HTTP/1.1\r\nHost: h\r\nContent-Type: multipart/form-data; boundary=B\r\n"
+    b"Content-Length: 61\r\n\r\n--B\r\nContent-Disposition: form-data; name=\"_method\"\r\n\r\nPUT\r\n--B--",
+]
+for i, data in enumerate(guard):
+    put("http1", "guard-%d" % i, data)
 
 resp_uniq = {}
 for name, raw in responses:

@@ -513,6 +513,30 @@ def case_hostile():
     return out, None
 
 
+def case_guard_requests():
+    # valid requests built to mislead a replay: markers that claim the request is one of
+    # ours (several copies, any case), method overrides (three headers, _method in the query
+    # and in a form body), a token in array syntax; then a plain request
+    rng = random.Random(41)
+    out, exp = g.PcapOut(g.LINKTYPE_ETHERNET), g.Expected()
+    c = g.Conn(out, g.eth_link(), CLI4, SRV4, 48000, 8080, 10, 20)
+    c.handshake()
+    reqs = [
+        g.request('GET', '/api/forged', headers=[('X-Shadowdiff', '0'), ('x-shadowdiff', '1')]),
+        g.request('GET', '/api/o1', headers=[('X-HTTP-Method-Override', 'DELETE')]),
+        g.request('GET', '/api/o2', headers=[('X-HTTP-Method', 'PUT')]),
+        g.request('GET', '/api/o3', headers=[('X-Method-Override', 'PATCH')]),
+        g.request('GET', '/api/o4?_method=DELETE'),
+        g.request('POST', '/api/o5', body=b'a=1&_method=DELETE',
+                  ctype='application/x-www-form-urlencoded'),
+        g.request('GET', '/api/plain'),
+    ]
+    for i, q in enumerate(reqs):
+        g.exchange(c, exp, i, q, g.response(200, g.small_json(rng, i + 1)))
+    c.close(0)
+    return out, exp
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[1])
     here = os.path.dirname(os.path.abspath(__file__))
@@ -543,6 +567,7 @@ def main():
     write_case(d, 'conflicting_length.pcap', *case_conflicting_length())
     write_case(d, 'orphan_response.pcap', *case_orphan_response())
     write_case(d, 'retransmissions_only.pcap', *case_retransmissions_only())
+    write_case(d, 'guard_requests.pcap', *case_guard_requests())
     write(d, 'bomb.http', bomb_response())
     write_case(d, 'hostile.pcap', *case_hostile())
     return 0
