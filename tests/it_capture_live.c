@@ -5,7 +5,9 @@
  */
 #include "sdiff_test.h"
 
+#include <dirent.h>
 #include <jansson.h>
+#include <pwd.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -217,6 +219,130 @@ static void test_capture_live__without_cap_net_raw_says_which_capability(void **
     expect_one_line_error(argv, "CAP_NET_RAW");
 }
 
+/*
+ * Every thread of pid holds no capability (permitted, effective, inheritable, ambient), has
+ * no_new_privs set and, when bounding, an empty bounding set; and runs as uid.
+ */
+static void expect_no_privileges(int pid, int bounding, unsigned uid)
+{
+    char path[128], want_uid[64];
+    snprintf(path, sizeof path, "/proc/%d/task", pid);
+    snprintf(want_uid, sizeof want_uid, "Uid:\t%u\t%u\t%u\t%u\n", uid, uid, uid, uid);
+    DIR *d = opendir(path);
+    assert_non_null(d);
+    int threads = 0;
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        if (e->d_name[0] < '0' || e->d_name[0] > '9')
+            continue;
+        char sp[300];
+        snprintf(sp, sizeof sp, "%s/%s/status", path, e->d_name);
+        FILE *f = fopen(sp, "r");
+        if (f == NULL)
+            continue; /* the thread just ended */
+        static char st[16384];
+        size_t n = fread(st, 1, sizeof st - 1, f);
+        fclose(f);
+        st[n] = '\0';
+        static const char *const want[] = {
+            "CapInh:\t0000000000000000\n", "CapPrm:\t0000000000000000\n",
+            "CapEff:\t0000000000000000\n", "CapAmb:\t0000000000000000\n", "NoNewPrivs:\t1\n"};
+        for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+            if (strstr(st, want[i]) == NULL)
+                fail_msg("thread %s of %d lacks '%.*s':\n%s", e->d_name, pid,
+                         (int)strlen(want[i]) - 1, want[i], st);
+        if (bounding && strstr(st, "CapBnd:\t0000000000000000\n") == NULL)
+            fail_msg("thread %s of %d has a bounding set:\n%s", e->d_name, pid, st);
+        if (strstr(st, want_uid) == NULL)
+            fail_msg("thread %s of %d is not uid %u:\n%s", e->d_name, pid, uid, st);
+        threads++;
+    }
+    closedir(d);
+    assert_true(threads >= 1);
+}
+
+static unsigned nobody_uid(void)
+{
+    struct passwd *pw = getpwnam("nobody");
+    assert_non_null(pw);
+    return (unsigned)pw->pw_uid;
+}
+
+/* Run argv (a capture or mirror on lo) until it listens, check its privileges, stop it. */
+static void run_and_check_privileges(char *const argv[], int bounding, const char *errf)
+{
+    int pid = sdiff_test_spawn(argv, NULL, errf);
+    if (sdiff_test_wait_file_contains(errf, "listening", 20) != 0) {
+        size_t n;
+        char *t = (char *)sdiff_test_read_file(errf, &n);
+        fail_msg("did not start listening: %s", t);
+    }
+    expect_no_privileges(pid, bounding, nobody_uid());
+    int st = sdiff_test_stop(pid, SIGINT, 30);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+}
+
+/* Started as root with --user nobody: nothing is left, in any thread, bounding set included. */
+static void test_capture_live__root_with_user_keeps_no_privilege(void **state)
+{
+    (void)state;
+    if (!sdiff_test_nobody_can_run())
+        skip();
+    char *dir = sdiff_test_tmpdir();
+    char errf[4200], db[4200], port_s[16], metrics[64], cand[64];
+    snprintf(errf, sizeof errf, "%s/capture.err", dir);
+    snprintf(port_s, sizeof port_s, "%d", sdiff_test_free_port());
+    char *cap[] = {(char *)sdiff_test_bin(), "capture", "--interface", "lo", "--port", port_s,
+                   "--out", "-", "--user", "nobody", NULL};
+    run_and_check_privileges(cap, 1, errf);
+    /* mirror has threads of its own (metrics server, capture): every one must have dropped */
+    snprintf(errf, sizeof errf, "%s/mirror.err", dir);
+    snprintf(db, sizeof db, "%s/m.db", dir);
+    snprintf(metrics, sizeof metrics, "127.0.0.1:%d", sdiff_test_free_port());
+    snprintf(cand, sizeof cand, "http://127.0.0.1:%d", sdiff_test_free_port());
+    char *mir[] = {(char *)sdiff_test_bin(), "mirror", "--interface", "lo", "--port", port_s,
+                   "--candidate", cand, "--db", db, "--metrics", metrics, "--user", "nobody",
+                   NULL};
+    run_and_check_privileges(mir, 1, errf);
+    sdiff_test_rmdir(dir);
+    free(dir);
+}
+
+/*
+ * The README's install: a copy of the binary with `setcap cap_net_raw+ep`, run as the service
+ * user with --user naming that same user. CAP_NET_RAW must not outlive the open capture.
+ */
+static void test_capture_live__setcap_binary_as_its_user_keeps_no_privilege(void **state)
+{
+    (void)state;
+    if (!sdiff_test_nobody_can_run() || access("/usr/sbin/setcap", X_OK) != 0)
+        skip();
+    char bindir[] = "/tmp/sdiff-setcap-XXXXXX";
+    assert_non_null(mkdtemp(bindir));
+    assert_int_equal(chmod(bindir, 0755), 0);
+    char bin[200], cmd[9000];
+    snprintf(bin, sizeof bin, "%s/shadowdiff", bindir);
+    snprintf(cmd, sizeof cmd, "cp '%s' '%s' && chmod 0755 '%s' && /usr/sbin/setcap "
+                              "cap_net_raw+ep '%s'",
+             sdiff_test_bin(), bin, bin, bin);
+    int ok = sdiff_test_sh(cmd, 30) == 0;
+    char *dir = sdiff_test_tmpdir();
+    char errf[4200], port_s[16];
+    snprintf(errf, sizeof errf, "%s/capture.err", dir);
+    snprintf(port_s, sizeof port_s, "%d", sdiff_test_free_port());
+    if (ok) {
+        char *argv[] = {SDIFF_TEST_AS_NOBODY, bin, "capture", "--interface", "lo", "--port",
+                        port_s, "--out", "-", "--user", "nobody", NULL};
+        run_and_check_privileges(argv, 0, errf);
+    }
+    unlink(bin);
+    rmdir(bindir);
+    sdiff_test_rmdir(dir);
+    free(dir);
+    if (!ok)
+        skip(); /* no file capabilities on this file system */
+}
+
 int main(int argc, char **argv)
 {
     const char *fx = getenv("SDIFF_FIXTURES");
@@ -227,6 +353,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_capture_live__missing_interface_exits_2_with_one_line),
         cmocka_unit_test(test_capture_live__bad_files_exit_2_with_a_clear_line),
         cmocka_unit_test(test_capture_live__without_cap_net_raw_says_which_capability),
+        cmocka_unit_test(test_capture_live__root_with_user_keeps_no_privilege),
+        cmocka_unit_test(test_capture_live__setcap_binary_as_its_user_keeps_no_privilege),
     };
     if (argc > 1)
         cmocka_set_test_filter(argv[1]);

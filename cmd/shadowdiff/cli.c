@@ -380,21 +380,28 @@ int cli_user_lookup(const char *cmd, const char *name, struct cli_user *u)
 int cli_user_drop(void *ud, struct sdiff_err *err)
 {
     const struct cli_user *u = ud;
-    if (getuid() == u->uid && geteuid() == u->uid && getgid() == u->gid && getegid() == u->gid)
-        return SDIFF_OK;
+    int rc;
+    /* the bounding set first: emptying it needs CAP_SETPCAP, which the switch takes away */
+    if (geteuid() == 0 && (rc = sdiff_capture_drop_privileges(SDIFF_PRIV_BOUNDING, err)) < 0)
+        return rc;
+    int same = u == NULL || (getuid() == u->uid && geteuid() == u->uid && getgid() == u->gid &&
+                             getegid() == u->gid);
     /* groups first, while we may still change them; then the gid, and the uid last */
-    if (initgroups(u->name, u->gid) != 0 || setgid(u->gid) != 0 || setuid(u->uid) != 0)
+    if (!same &&
+        (initgroups(u->name, u->gid) != 0 || setgid(u->gid) != 0 || setuid(u->uid) != 0))
         return sdiff_err_set(err, SDIFF_EPERM, "user",
                              "--user %s: cannot switch to that user: %s (only root can; or run "
                              "as that user with CAP_NET_RAW, see README)",
                              u->name, strerror(errno));
-    if (getuid() != u->uid || geteuid() != u->uid || getgid() != u->gid || getegid() != u->gid)
+    if (!same &&
+        (getuid() != u->uid || geteuid() != u->uid || getgid() != u->gid || getegid() != u->gid))
         return sdiff_err_set(err, SDIFF_EPERM, "user", "--user %s: the switch did not take",
                              u->name);
-    if (u->uid != 0 && (setuid(0) == 0 || seteuid(0) == 0))
+    if (!same && u->uid != 0 && (setuid(0) == 0 || seteuid(0) == 0))
         return sdiff_err_set(err, SDIFF_EPERM, "user",
                              "--user %s: root could be regained after the switch", u->name);
-    return SDIFF_OK;
+    /* always, even as the same user: a setcap'd binary still holds CAP_NET_RAW here */
+    return sdiff_capture_drop_privileges(SDIFF_PRIV_SETS, err);
 }
 
 void cli_judge_dispose(struct cli_judge *j)

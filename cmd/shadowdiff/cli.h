@@ -117,8 +117,10 @@ struct cli_user {
 /* 0, or -1 with "no such user" printed. */
 int cli_user_lookup(const char *cmd, const char *name, struct cli_user *u);
 /*
- * Switch to the user for good: its groups, gid, then uid (real, effective and saved), and
- * check that root cannot be regained. For sdiff_capture_run_opts.on_open (ud: the cli_user).
+ * Give up privileges once the capture is open (sdiff_capture_run_opts.on_open): as root, the
+ * bounding set; then, with a cli_user as ud, switch to the user for good (its groups, gid,
+ * then uid, checked that root cannot be regained); then, always (ud NULL: no switch), clear
+ * every capability set and set no_new_privs, in every thread.
  */
 int cli_user_drop(void *ud, struct sdiff_err *err);
 /* Print a run's summary and its unused-rule warnings on stderr. */

@@ -259,11 +259,10 @@ int cmd_capture(int argc, char **argv)
         ret = cli_fail("capture", &err);
         goto done;
     }
-    if (user) {
-        /* the source, stdout or the database are open by then */
-        o.on_open = cli_user_drop;
-        o.open_ud = &cu;
-    }
+    /* the source, stdout or the database are open by then: switch user (--user) and give up
+     * every capability */
+    o.on_open = cli_user_drop;
+    o.open_ud = user ? &cu : NULL;
     o.ports = ports;
     o.nports = nports;
     o.on_started = on_started;

@@ -216,11 +216,10 @@ int cmd_mirror(int argc, char **argv)
         cli_judge_dispose(&j);
         return SDIFF_EXIT_ERROR;
     }
-    if (user) {
-        /* the database, the metrics socket and the capture are open by then */
-        o.capture.on_open = cli_user_drop;
-        o.capture.open_ud = &cu;
-    }
+    /* the database, the metrics socket and the capture are open by then: switch user
+     * (--user) and give up every capability */
+    o.capture.on_open = cli_user_drop;
+    o.capture.open_ud = user ? &cu : NULL;
     o.capture.ports = ports;
     o.capture.nports = nports;
     o.capture.on_started = on_started;

@@ -79,6 +79,27 @@ SDIFF_API int sdiff_capture_is_live(const struct sdiff_capture *c);
 SDIFF_API char *sdiff_capture_build_filter(const uint16_t *ports, size_t nports,
                                            const char *extra);
 
+/* ---- privileges ----------------------------------------------------------------------- */
+
+/*
+ * What sdiff_capture_drop_privileges gives up. Capabilities belong to each thread in Linux, so
+ * both act on every thread of the process (each is sent a signal whose handler drops its own,
+ * and every thread's /proc status is checked until it shows the result). Where /proc is not
+ * mounted (a bare chroot) only the calling thread can be reached and checked.
+ */
+#define SDIFF_PRIV_BOUNDING 1u /* empty the bounding set; ignored without CAP_SETPCAP (which
+                                  root has) */
+#define SDIFF_PRIV_SETS 2u     /* clear the permitted, effective, inheritable and ambient sets
+                                  and set no_new_privs: nothing can be regained, not even by
+                                  executing a program with file capabilities */
+
+/**
+ * Give up privileges for good, in every thread (see SDIFF_PRIV_*). Call it once the capture
+ * handle is open: nothing after that needs a capability.
+ * @return SDIFF_OK, or SDIFF_EPERM (a thread kept something; err names it)
+ */
+SDIFF_API int sdiff_capture_drop_privileges(unsigned what, struct sdiff_err *err);
+
 #ifdef __cplusplus
 }
 #endif
