@@ -699,6 +699,10 @@ static void test_bad__forged_markers_and_method_overrides_never_steer_a_replay(v
     assert_int_equal(sdiff_test_db_int(db, "SELECT json_extract(summary, '$.forged_marker') "
                                            "FROM runs"),
                      1);
+    /* the run's token, as the candidate would see it, is in the run's record */
+    assert_int_equal(sdiff_test_db_int(db, "SELECT length(marker_token) FROM runs WHERE "
+                                           "marker_token NOT GLOB '*[^0-9a-f]*'"),
+                     32);
     /* the candidate's own count of what reached it: the two, and nothing else */
     char cmd[9000];
     snprintf(cmd, sizeof cmd,

@@ -245,9 +245,15 @@ int sdiff_run_gate(const struct sdiff_gate_opts *o, volatile sig_atomic_t *stop,
     if (rc < 0)
         goto out;
     jo.db = db;
+    char marker_line[SDIFF_REPLAY_MARKER_MAX];
+    const char *marker_token = NULL;
+    rc = sdiff__run_marker(&jo, marker_line, &marker_token, err);
+    if (rc < 0)
+        goto out;
     struct sdiff_run_info info = {.kind = "gate", .corpus = o->corpus, .candidate = jo.candidate,
                                   .secondary = jo.secondary, .primary = jo.primary,
-                                  .config = o->config_path};
+                                  .config = o->config_path,
+                                  .marker = marker_token};
     rc = sdiff_store_begin_run(db, &info, &st->judge.run_id, err);
     if (rc >= 0)
         rc = sdiff_store_begin_capture(db, o->corpus, "gate (sampled corpus)", NULL, err);

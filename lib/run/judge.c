@@ -702,6 +702,30 @@ void sdiff_judge_free(struct sdiff_judge *j)
     sdiff_free(j);
 }
 
+/* ---- the run's marker ------------------------------------------------------------------- */
+
+int sdiff__run_marker(struct sdiff_judge_opts *jo, char line[SDIFF_REPLAY_MARKER_MAX],
+                      const char **token, struct sdiff_err *err)
+{
+    *token = NULL;
+    if (jo->replay.marker == NULL) {
+        char tok[SDIFF_REPLAY_TOKEN_LEN + 1];
+        int rc = sdiff_replay_token(tok, err);
+        if (rc < 0)
+            return rc;
+        snprintf(line, SDIFF_REPLAY_MARKER_MAX, "%s: %s", SDIFF_REPLAY_MARKER_NAME, tok);
+        jo->replay.marker = line;
+    }
+    const char *colon = strchr(jo->replay.marker, ':');
+    if (colon != NULL) {
+        const char *v = colon + 1;
+        while (*v == ' ' || *v == '\t')
+            v++;
+        *token = v;
+    }
+    return SDIFF_OK;
+}
+
 /* ---- the end of a run -------------------------------------------------------------------- */
 
 enum sdiff_run_state sdiff__run_end_state(int rc, int stopped, int stop_is_normal,

@@ -189,9 +189,15 @@ int sdiff_run_mirror(const struct sdiff_mirror_opts *o, volatile sig_atomic_t *s
     }
     const char *source = o->capture.source.interface ? o->capture.source.interface
                                                      : o->capture.source.pcap_file;
+    char marker_line[SDIFF_REPLAY_MARKER_MAX];
+    const char *marker_token = NULL;
+    rc = sdiff__run_marker(&jo, marker_line, &marker_token, err);
+    if (rc < 0)
+        goto out;
     struct sdiff_run_info info = {.kind = "mirror", .corpus = source,
                                   .candidate = jo.candidate, .secondary = jo.secondary,
-                                  .config = o->config_path};
+                                  .config = o->config_path,
+                                  .marker = marker_token};
     rc = sdiff_store_begin_run(db, &info, &st->judge.run_id, err);
     if (rc >= 0)
         rc = sdiff_store_begin_capture(db, source, "mirror", NULL, err);

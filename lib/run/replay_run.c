@@ -114,9 +114,15 @@ int sdiff_run_replay(const struct sdiff_replay_run_opts *o, volatile sig_atomic_
         jo.rules = own_rules;
     }
     jo.threaded = 1;
+    char marker_line[SDIFF_REPLAY_MARKER_MAX];
+    const char *marker_token = NULL;
+    rc = sdiff__run_marker(&jo, marker_line, &marker_token, err);
+    if (rc < 0)
+        goto out;
     struct sdiff_run_info info = {.kind = "replay", .corpus = o->corpus,
                                   .candidate = jo.candidate, .secondary = jo.secondary,
-                                  .primary = jo.primary, .config = o->config_path};
+                                  .primary = jo.primary, .config = o->config_path,
+                                  .marker = marker_token};
     rc = sdiff_store_begin_run(jo.db, &info, &st->run_id, err);
     if (rc >= 0 && jo.copy_exchanges)
         rc = sdiff_store_begin_capture(jo.db, o->corpus, "replay (copied corpus)", NULL, err);
@@ -258,11 +264,7 @@ int sdiff_replay_run_summary_json(const struct sdiff_replay_run_stats *st, struc
     if (rc >= 0)
         rc = sdiff_buf_printf(b,
                               "},\"noise_learned\":%" PRIu64 ",\"unused_rules\":%zu"
-                              ",\"forged_marker\":%" PRIu64 ",\"marker\":",
+                              ",\"forged_marker\":%" PRIu64 "}",
                               st->noise_learned, st->unused_rules, st->forged_marker);
-    /* the run's marker (its token), so a replay seen later can be told ours */
-    if (rc >= 0)
-        rc = st->marker[0] ? sdiff_buf_json_str(b, st->marker, strlen(st->marker))
-                           : sdiff_buf_puts(b, "null");
-    return rc < 0 ? rc : sdiff_buf_puts(b, "}");
+    return rc;
 }

@@ -18,4 +18,12 @@ enum sdiff_run_state sdiff__run_end_state(int rc, int stopped, int stop_is_norma
 int sdiff__run_finish(struct sdiff_store *db, int rc, int stopped, int stop_is_normal,
                       const struct sdiff_replay_run_stats *st, struct sdiff_err *err);
 
+/*
+ * The run's marker, fixed before its record is made: jo->replay.marker as given, or, when
+ * NULL, "X-Shadowdiff: <new run token>" written into line (jo->replay.marker then points to
+ * it). *token: the marker's value for the run record (runs.marker_token), NULL when none.
+ */
+int sdiff__run_marker(struct sdiff_judge_opts *jo, char line[SDIFF_REPLAY_MARKER_MAX],
+                      const char **token, struct sdiff_err *err);
+
 #endif
