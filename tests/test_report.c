@@ -773,18 +773,21 @@ static void test_report__cli_exit_codes(void **state)
     char *fail[] = {bin, "report", "--db", dbpath, "--run", run_s, "--format", "json",
                     "--out", jpath, NULL};
     assert_int_equal(run_bin(fail, out, errp), 1);
+    /* reports are made to be shared: 0666 & ~umask, like any file a tool writes */
+    mode_t um = umask(0);
+    umask(um);
     struct stat sb;
     assert_int_equal(stat(jpath, &sb), 0);
-    assert_int_equal(sb.st_mode & 0777, 0600);
+    assert_int_equal(sb.st_mode & 0777, 0666 & ~um);
     json_t *j = json_load_file(jpath, 0, NULL);
     assert_non_null(j);
     assert_string_equal(json_string_value(json_object_get(j, "verdict")), "fail");
     json_decref(j);
-    /* an existing, world-readable file is overwritten and made private too */
-    assert_int_equal(chmod(jpath, 0644), 0);
+    /* an existing file is replaced by a new one, never chmod'ed */
+    assert_int_equal(chmod(jpath, 0600), 0);
     assert_int_equal(run_bin(fail, out, errp), 1);
     assert_int_equal(stat(jpath, &sb), 0);
-    assert_int_equal(sb.st_mode & 0777, 0600);
+    assert_int_equal(sb.st_mode & 0777, 0666 & ~um);
 
     char *junit[] = {bin, "report", "--db", dbpath, "--run", run_s, "-f", "junit", NULL};
     assert_int_equal(run_bin(junit, out, errp), 1);

@@ -44,18 +44,12 @@ static void on_stop_signal(int sig)
     cli_stop_flag = 1;
 }
 
-int cli_open_private(const char *path)
+void cli_warn_db(const char *cmd, const char *path)
 {
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    struct stat sb;
-    if (fd >= 0 && fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) && (sb.st_mode & 0077) &&
-        fchmod(fd, 0600) != 0) {
-        int e = errno;
-        close(fd);
-        errno = e;
-        return -1;
-    }
-    return fd;
+    char warn[400];
+    if (path && strcmp(path, "-") != 0 && sdiff_file_db_check(path, 0, warn, sizeof warn, NULL) >= 0 &&
+        warn[0])
+        cli_error(cmd, "warning: %s", warn);
 }
 
 void cli_catch_stop_signals(void)

@@ -19,9 +19,9 @@ enum {
 void cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Print the error object as one line and return SDIFF_EXIT_ERROR. */
 int cli_fail(const char *cmd, const struct sdiff_err *err);
-/* A file for reports: created 0600, and an existing regular file made 0600 again, since it
- * may hold what a capture saw. A descriptor, or -1 with errno. */
-int cli_open_private(const char *path);
+/* Warn on stderr when a database that is only read (a corpus, a results file) can be read by
+ * other users; errors are left to the open that follows. */
+void cli_warn_db(const char *cmd, const char *path);
 
 /* Set by SIGINT and SIGTERM once cli_catch_stop_signals has run: commands stop cleanly. */
 #include <signal.h>

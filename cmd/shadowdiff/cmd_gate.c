@@ -37,16 +37,11 @@ static const char USAGE[] =
 
 static int write_junit(const struct sdiff_report *rep, const char *path, struct sdiff_err *err)
 {
-    int fd = cli_open_private(path);
-    FILE *f = fd < 0 ? NULL : fdopen(fd, "w");
-    if (f == NULL) {
-        if (fd >= 0)
-            close(fd);
-        return sdiff_err_set(err, SDIFF_EIO, "gate", "cannot write %s", path);
-    }
-    int rc = sdiff_report_render(rep, SDIFF_REPORT_JUNIT, 0, f, err);
-    if (fclose(f) != 0 && rc >= 0)
-        rc = sdiff_err_set(err, SDIFF_EIO, "gate", "cannot write %s", path);
+    struct sdiff_outfile of;
+    int rc = sdiff_outfile_open(&of, path, err);
+    rc = rc < 0 ? rc : sdiff_report_render(rep, SDIFF_REPORT_JUNIT, 0, of.f, err);
+    rc = rc < 0 ? rc : sdiff_outfile_commit(&of, err);
+    sdiff_outfile_abort(&of);
     return rc;
 }
 
@@ -151,6 +146,7 @@ int cmd_gate(int argc, char **argv)
         cli_error("gate", "--corpus and --primary are required");
         return SDIFF_EXIT_ERROR;
     }
+    cli_warn_db("gate", o.corpus);
     if (cli_judge_finish(&j, "gate", &o.store) < 0)
         return SDIFF_EXIT_ERROR;
     if (o.db == NULL) {

@@ -53,6 +53,7 @@ int cmd_inspect(int argc, char **argv)
         cli_error("inspect", "'%s' is not a result id", argv[optind]);
         return SDIFF_EXIT_ERROR;
     }
+    cli_warn_db("inspect", db);
     if (sdiff_report_inspect(db, (int64_t)id, stdout, &err) < 0)
         return cli_fail("inspect", &err);
     return SDIFF_EXIT_OK;

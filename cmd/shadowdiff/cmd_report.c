@@ -30,7 +30,7 @@ static const char USAGE[] =
     "  -r, --run ID                run to report (default: the latest)\n"
     "  -f, --format F              text (default), markdown, json, junit or html (one\n"
     "                              self-contained page with charts)\n"
-    "  -o, --out FILE              write there (created 0600) instead of stdout\n"
+    "  -o, --out FILE              write there (replaced whole, mode 0666 & ~umask), - stdout\n"
     "      --min-samples N         judged results an endpoint needs for a verdict (30)\n"
     "      --max-mismatch RATE     largest mismatch upper bound that is ready (0.01)\n"
     "      --max-p99-ratio R       largest candidate/primary p99 latency ratio (1.5)\n"
@@ -116,6 +116,7 @@ int cmd_report(int argc, char **argv)
     uint64_t run = 0;
     struct sdiff_report *rep = NULL;
     struct sdiff_err err = {0};
+    struct sdiff_outfile of = {0};
     FILE *out = NULL;
     int c, fmt, ret = SDIFF_EXIT_ERROR;
 
@@ -173,6 +174,7 @@ int cmd_report(int argc, char **argv)
         cli_error("report", "--db FILE is required");
         return SDIFF_EXIT_ERROR;
     }
+    cli_warn_db("report", db);
     fmt = sdiff_report_format_parse(format);
     if (fmt < 0) {
         cli_error("report", "--format: '%s' is not text, markdown, json, junit or html",
@@ -196,14 +198,11 @@ int cmd_report(int argc, char **argv)
     if (brc < 0)
         return cli_fail("report", &err);
     if (out_path) {
-        int fd = cli_open_private(out_path);
-        out = fd < 0 ? NULL : fdopen(fd, "w");
-        if (out == NULL) {
-            cli_error("report", "cannot write %s: %s", out_path, strerror(errno));
-            if (fd >= 0)
-                close(fd);
+        if (sdiff_outfile_open(&of, out_path, &err) < 0) {
+            ret = cli_fail("report", &err);
             goto done;
         }
+        out = of.is_stdout ? NULL : of.f;
     }
     int color = out == NULL && isatty(STDOUT_FILENO) && getenv("NO_COLOR") == NULL;
     if (sdiff_report_render(rep, (enum sdiff_report_format)fmt, color, out ? out : stdout,
@@ -213,10 +212,9 @@ int cmd_report(int argc, char **argv)
     }
     ret = rep->pass ? SDIFF_EXIT_OK : SDIFF_EXIT_DIFF;
 done:
-    if (out && fclose(out) != 0 && ret != SDIFF_EXIT_ERROR) {
-        cli_error("report", "cannot write %s", out_path);
-        ret = SDIFF_EXIT_ERROR;
-    }
+    if (of.f && ret != SDIFF_EXIT_ERROR && sdiff_outfile_commit(&of, &err) < 0)
+        ret = cli_fail("report", &err);
+    sdiff_outfile_abort(&of);
     sdiff_report_free(rep);
     return ret;
 }

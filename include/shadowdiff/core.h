@@ -178,6 +178,41 @@ SDIFF_API void sdiff_text_ring_dispose(struct sdiff_text_ring *r);
  * NULL, "?" when out of memory. Borrowed from the ring. */
 SDIFF_API const char *sdiff_text(struct sdiff_text_ring *r, const char *s);
 
+/* ---- files shadowdiff writes ------------------------------------------------------------ */
+
+/*
+ * A report output (report --out, gate --junit): written to a temporary file beside the target
+ * (created 0666 & ~umask with O_EXCL | O_NOFOLLOW: reports are made to be shared) and renamed
+ * over it on commit, so an existing path (a symlink, someone else's file) is replaced, never
+ * followed, truncated or chmod'ed. "-" is stdout.
+ */
+struct sdiff_outfile {
+    FILE *f;        /* write the report here */
+    char *path, *tmp;
+    int is_stdout;
+};
+/** SDIFF_OK, SDIFF_EIO (the directory is not writable), SDIFF_EINVAL, SDIFF_ENOMEM. */
+SDIFF_API int sdiff_outfile_open(struct sdiff_outfile *o, const char *path,
+                                 struct sdiff_err *err);
+/** Flush, sync and rename into place; on failure the temporary file is removed. */
+SDIFF_API int sdiff_outfile_commit(struct sdiff_outfile *o, struct sdiff_err *err);
+/** Close and remove the temporary file (after a failure). NULL-safe, idempotent. */
+SDIFF_API void sdiff_outfile_abort(struct sdiff_outfile *o);
+
+enum {
+    SDIFF_DB_WRITE = 1,  /* shadowdiff will write it: must be the user's, not writable by others */
+    SDIFF_DB_CREATE = 2, /* create it when missing: 0600, O_EXCL | O_NOFOLLOW */
+};
+/**
+ * Check a database file before SQLite opens it (creating it with SDIFF_DB_CREATE). Always
+ * refused: a symbolic link, anything but a regular file. With SDIFF_DB_WRITE also: a file of
+ * another user, or one that group or others may write (SDIFF_EPERM, with what to do). A file
+ * only read that others can read is allowed, with a warning in warn (may be NULL), else warn
+ * is "". SDIFF_OK, SDIFF_EPERM, SDIFF_EIO.
+ */
+SDIFF_API int sdiff_file_db_check(const char *path, unsigned how, char *warn, size_t warncap,
+                                  struct sdiff_err *err);
+
 /* ---- bounds-checked reader ------------------------------------------------------------- */
 
 /*

@@ -190,6 +190,15 @@ int sdiff__store_exec(struct sdiff_store *st, const char *sql, struct sdiff_err 
     return rc == SQLITE_OK ? SDIFF_OK : sdiff__store_db_err(st, rc, "cannot write", err);
 }
 
+/* A database may come from elsewhere (a corpus someone committed): its schema may hold
+ * triggers or views meant to run here. Defensive mode and an untrusted schema stop that. */
+static void harden(sqlite3 *db)
+{
+    sqlite3_db_config(db, SQLITE_DBCONFIG_DEFENSIVE, 1, (int *)NULL);
+    sqlite3_db_config(db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, (int *)NULL);
+    sqlite3_exec(db, "PRAGMA trusted_schema=OFF", NULL, NULL, NULL);
+}
+
 /* Version of an open database (PRAGMA user_version); 0 when it cannot be read. */
 static int schema_version(struct sdiff_store *st)
 {
@@ -212,9 +221,12 @@ static int open_read_only(struct sdiff_store *st, struct sdiff_err *err)
     struct stat sb;
     if (stat(st->path, &sb) != 0)
         return sdiff_err_set(err, SDIFF_EIO, "store", "%.150s: no such file", st->path);
-    if (!S_ISREG(sb.st_mode))
-        return sdiff_err_set(err, SDIFF_EIO, "store", "%.150s: not a regular file", st->path);
-    int rc = sqlite3_open_v2(st->path, &st->db, SQLITE_OPEN_READONLY, NULL);
+    int rc = sdiff_file_db_check(st->path, 0, NULL, 0, err);
+    if (rc < 0)
+        return rc;
+    rc = sqlite3_open_v2(st->path, &st->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOFOLLOW, NULL);
+    if (rc == SQLITE_OK)
+        harden(st->db);
     int version = rc == SQLITE_OK ? schema_version(st) : 0;
     st->version = version;
     if (version > SDIFF_STORE_SCHEMA_VERSION)
@@ -241,7 +253,7 @@ int sdiff_store_open(struct sdiff_store **out, const char *path,
                      const struct sdiff_store_opts *opts, struct sdiff_err *err)
 {
     struct sdiff_store *st = NULL;
-    int rc, fd;
+    int rc;
     *out = NULL;
     st = sdiff_calloc(1, sizeof *st);
     if (st == NULL)
@@ -260,21 +272,15 @@ int sdiff_store_open(struct sdiff_store **out, const char *path,
         *out = st;
         return SDIFF_OK;
     }
-    /* Create the file ourselves so it is 0600 from the first byte; SQLite gives the
-     * -wal and -shm files the same mode. */
-    fd = open(path, st->opts.must_exist ? O_RDONLY | O_CLOEXEC : O_RDWR | O_CREAT | O_CLOEXEC,
-              0600);
-    if (fd < 0 && st->opts.must_exist) {
-        rc = sdiff_err_set(err, SDIFF_EIO, "store", "cannot open %s: %s", path, strerror(errno));
+    /* Create the file ourselves so it is 0600 from the first byte (SQLite gives the -wal
+     * and -shm files the same mode); refuse one that others could have prepared. */
+    rc = sdiff_file_db_check(path, st->opts.must_exist ? 0 : SDIFF_DB_WRITE | SDIFF_DB_CREATE,
+                             NULL, 0, err);
+    if (rc < 0)
         goto fail;
-    }
-    if (fd < 0) {
-        rc = sdiff_err_set(err, SDIFF_EIO, "store", "cannot create %s: %s", path,
-                           strerror(errno));
-        goto fail;
-    }
-    close(fd);
-    rc = sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE, NULL);
+    rc = sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW, NULL);
+    if (rc == SQLITE_OK)
+        harden(st->db);
     if (rc != SQLITE_OK) {
         rc = sdiff__store_db_err(st, rc, "cannot open", err);
         goto fail;

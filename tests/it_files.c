@@ -1,0 +1,267 @@
+/*
+ * it_files.c - the files shadowdiff writes and the databases it opens, when someone else
+ * prepared the path: a symlink to a file of the operator's, a dangling symlink, a database
+ * others may write or that belongs to another user, one whose schema runs code. Reports are
+ * replaced by rename (0666 & ~umask), never followed or chmod'ed; databases are created 0600,
+ * refused when unsafe to write, read with a warning when others can read them.
+ */
+#include "sdiff_test.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static char *dir;
+static char db[4200], log_path[4200], url[64];
+
+static const char *tmp(const char *name)
+{
+    static char path[4][4400];
+    static unsigned k;
+    k = (k + 1) % 4;
+    snprintf(path[k], sizeof path[k], "%s/%s", dir, name);
+    return path[k];
+}
+
+static struct sdiff_test_run run(char *const argv[])
+{
+    return sdiff_test_run(argv, dir, 60);
+}
+
+static void write_text(const char *path, const char *text, mode_t mode)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+    assert_int_equal(chmod(path, mode), 0);
+}
+
+static mode_t mode_of(const char *path)
+{
+    struct stat sb;
+    assert_int_equal(lstat(path, &sb), 0);
+    return sb.st_mode;
+}
+
+/* A results database: the hostile capture replayed against the hostile server. */
+static int setup(void **state)
+{
+    (void)state;
+    umask(022);
+    dir = sdiff_test_tmpdir();
+    snprintf(db, sizeof db, "%s/results.db", dir);
+    snprintf(log_path, sizeof log_path, "%s/requests.log", dir);
+    int port = sdiff_test_free_port();
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", port);
+    char script[4400], port_s[16];
+    snprintf(script, sizeof script, "%s/../tests/tools/hostile_server.py",
+             sdiff_test_fixture_path(""));
+    snprintf(port_s, sizeof port_s, "%d", port);
+    char *srv[] = {"/usr/bin/python3", script, port_s, log_path, "--seconds", "240", NULL};
+    sdiff_test_spawn(srv, NULL, NULL);
+    if (sdiff_test_wait_port(port, 10) != 0)
+        return -1;
+    char *cap[] = {(char *)sdiff_test_bin(), "capture", "--pcap",
+                   (char *)sdiff_test_fixture_path("bad/hostile.pcap"), "--out", db, NULL};
+    struct sdiff_test_run r = sdiff_test_run(cap, dir, 30);
+    int ok = sdiff_test_exit_code(&r) == 0;
+    sdiff_test_run_dispose(&r);
+    char *rep[] = {(char *)sdiff_test_bin(), "replay", "--corpus", db, "--candidate", url,
+                   "--db", db, "--allow-method", "POST", NULL};
+    r = sdiff_test_run(rep, dir, 60);
+    ok = ok && sdiff_test_exit_code(&r) == 1;
+    sdiff_test_run_dispose(&r);
+    return ok ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    sdiff_test_kill_all();
+    sdiff_test_rmdir(dir);
+    free(dir);
+    return 0;
+}
+
+/* ---- reports ------------------------------------------------------------------------------ */
+
+static void test_files__report_out_replaces_a_symlink_and_never_touches_its_target(void **state)
+{
+    (void)state;
+    write_text(tmp("victim.txt"), "KEEP\n", 0640);
+    assert_int_equal(symlink(tmp("victim.txt"), tmp("report.txt")), 0);
+    char *argv[] = {(char *)sdiff_test_bin(), "report", "--db", db, "--out",
+                    (char *)tmp("report.txt"), NULL};
+    struct sdiff_test_run r = run(argv);
+    assert_int_equal(sdiff_test_exit_code(&r), 0);
+    sdiff_test_run_dispose(&r);
+    size_t n;
+    char *victim = (char *)sdiff_test_read_file(tmp("victim.txt"), &n);
+    assert_string_equal(victim, "KEEP\n");
+    free(victim);
+    assert_int_equal(mode_of(tmp("victim.txt")) & 07777, 0640);
+    mode_t m = mode_of(tmp("report.txt"));
+    assert_true(S_ISREG(m));
+    assert_int_equal(m & 07777, 0644); /* 0666 & ~umask: made to be shared */
+    char *text = (char *)sdiff_test_read_file(tmp("report.txt"), &n);
+    assert_non_null(strstr(text, "shadowdiff report: run 1"));
+    free(text);
+}
+
+static void test_files__report_out_replaces_a_file_without_chmod_and_dash_is_stdout(void **state)
+{
+    (void)state;
+    write_text(tmp("shared.md"), "old\n", 0664);
+    char *argv[] = {(char *)sdiff_test_bin(), "report", "--db", db, "--format", "markdown",
+                    "--out", (char *)tmp("shared.md"), NULL};
+    struct sdiff_test_run r = run(argv);
+    assert_int_equal(sdiff_test_exit_code(&r), 0);
+    sdiff_test_run_dispose(&r);
+    /* a new file: 0666 & ~umask, not the old one truncated and made 0600 */
+    assert_int_equal(mode_of(tmp("shared.md")) & 07777, 0644);
+    char *dash[] = {(char *)sdiff_test_bin(), "report", "--db", db, "--out", "-", NULL};
+    r = run(dash);
+    assert_int_equal(sdiff_test_exit_code(&r), 0);
+    assert_non_null(strstr(r.out, "shadowdiff report: run 1"));
+    assert_int_equal(access(tmp("-"), F_OK), -1);
+    sdiff_test_run_dispose(&r);
+}
+
+static void test_files__gate_junit_replaces_a_symlink(void **state)
+{
+    (void)state;
+    write_text(tmp("ci-secret"), "TOKEN\n", 0600);
+    assert_int_equal(symlink(tmp("ci-secret"), tmp("junit.xml")), 0);
+    char *argv[] = {(char *)sdiff_test_bin(), "gate", "--corpus", db, "--primary", url,
+                    "--candidate", url, "--allow-method", "POST", "--junit",
+                    (char *)tmp("junit.xml"), NULL};
+    struct sdiff_test_run r = run(argv);
+    assert_true(sdiff_test_exit_code(&r) == 0 || sdiff_test_exit_code(&r) == 1);
+    sdiff_test_run_dispose(&r);
+    size_t n;
+    char *secret = (char *)sdiff_test_read_file(tmp("ci-secret"), &n);
+    assert_string_equal(secret, "TOKEN\n");
+    free(secret);
+    assert_true(S_ISREG(mode_of(tmp("junit.xml"))));
+    assert_int_equal(mode_of(tmp("junit.xml")) & 07777, 0644);
+    char *xml = (char *)sdiff_test_read_file(tmp("junit.xml"), &n);
+    assert_non_null(strstr(xml, "<testsuites"));
+    free(xml);
+}
+
+/* ---- databases ---------------------------------------------------------------------------- */
+
+static void test_files__capture_out_never_follows_a_dangling_symlink(void **state)
+{
+    (void)state;
+    assert_int_equal(symlink(tmp("planted.db"), tmp("corpus.db")), 0);
+    char *argv[] = {(char *)sdiff_test_bin(), "capture", "--pcap",
+                    (char *)sdiff_test_fixture_path("bad/hostile.pcap"), "--out",
+                    (char *)tmp("corpus.db"), NULL};
+    struct sdiff_test_run r = run(argv);
+    sdiff_test_expect_one_error(&r, "capture", "is a symbolic link");
+    sdiff_test_run_dispose(&r);
+    assert_int_equal(access(tmp("planted.db"), F_OK), -1);
+}
+
+static void test_files__new_database_is_0600_and_a_shared_one_is_refused(void **state)
+{
+    (void)state;
+    char *argv[] = {(char *)sdiff_test_bin(), "capture", "--pcap",
+                    (char *)sdiff_test_fixture_path("bad/hostile.pcap"), "--out",
+                    (char *)tmp("new.db"), NULL};
+    struct sdiff_test_run r = run(argv);
+    assert_int_equal(sdiff_test_exit_code(&r), 0);
+    sdiff_test_run_dispose(&r);
+    assert_int_equal(mode_of(tmp("new.db")) & 07777, 0600);
+    /* writable by others: its results could be changed and its key read */
+    assert_int_equal(chmod(tmp("new.db"), 0666), 0);
+    r = run(argv);
+    sdiff_test_expect_one_error(&r, "capture", "is writable by other users (mode 0666)");
+    assert_non_null(strstr(r.err, "chmod 600"));
+    sdiff_test_run_dispose(&r);
+    /* as a replay's results database too */
+    char *rep[] = {(char *)sdiff_test_bin(), "replay", "--corpus", db, "--candidate", url,
+                   "--db", (char *)tmp("new.db"), NULL};
+    r = run(rep);
+    sdiff_test_expect_one_error(&r, "replay", "is writable by other users");
+    sdiff_test_run_dispose(&r);
+}
+
+static void test_files__database_of_another_user_is_refused_for_writing(void **state)
+{
+    (void)state;
+    if (geteuid() != 0)
+        skip();
+    char *argv[] = {(char *)sdiff_test_bin(), "capture", "--pcap",
+                    (char *)sdiff_test_fixture_path("bad/hostile.pcap"), "--out",
+                    (char *)tmp("theirs.db"), NULL};
+    struct sdiff_test_run r = run(argv);
+    assert_int_equal(sdiff_test_exit_code(&r), 0);
+    sdiff_test_run_dispose(&r);
+    assert_int_equal(chown(tmp("theirs.db"), 65534, 65534), 0);
+    r = run(argv);
+    sdiff_test_expect_one_error(&r, "capture", "belongs to another user (uid 65534)");
+    sdiff_test_run_dispose(&r);
+}
+
+static void test_files__database_others_can_read_is_read_with_a_warning(void **state)
+{
+    (void)state;
+    assert_int_equal(chmod(db, 0644), 0);
+    char *argv[] = {(char *)sdiff_test_bin(), "report", "--db", db, NULL};
+    struct sdiff_test_run r = run(argv);
+    assert_int_equal(chmod(db, 0600), 0);
+    assert_int_equal(sdiff_test_exit_code(&r), 0);
+    sdiff_test_expect_stderr_lines(&r, "report", 1);
+    assert_non_null(strstr(r.err, "warning:"));
+    assert_non_null(strstr(r.err, "is readable by other users (mode 0644)"));
+    sdiff_test_run_dispose(&r);
+}
+
+static void test_files__a_schema_from_elsewhere_is_not_trusted(void **state)
+{
+    (void)state;
+    /* results becomes a view that reads a virtual table: code the database's author chose,
+     * run by whoever reports on it, unless the schema is untrusted */
+    char cmd[9000];
+    snprintf(cmd, sizeof cmd, "cp '%s' '%s' && /usr/bin/python3 -c '\n"
+             "import sqlite3, sys\n"
+             "c = sqlite3.connect(sys.argv[1])\n"
+             "cols = [r[1] for r in c.execute(\"PRAGMA table_info(results)\")]\n"
+             "c.execute(\"ALTER TABLE results RENAME TO results_real\")\n"
+             "c.execute(\"CREATE VIRTUAL TABLE planted USING fts4(route)\")\n"
+             "c.execute(\"INSERT INTO planted VALUES (\\x27GET /planted\\x27)\")\n"
+             "sel = \", \".join(\"(SELECT route FROM planted) AS route\" if x == \"route\" "
+             "else x for x in cols)\n"
+             "c.execute(\"CREATE VIEW results AS SELECT \" + sel + \" FROM results_real\")\n"
+             "c.commit()\n' '%s'",
+             db, tmp("view.db"), tmp("view.db"));
+    assert_int_equal(sdiff_test_sh(cmd, 30), 0);
+    assert_int_equal(chmod(tmp("view.db"), 0600), 0);
+    char *argv[] = {(char *)sdiff_test_bin(), "report", "--db", (char *)tmp("view.db"), NULL};
+    struct sdiff_test_run r = run(argv);
+    assert_null(strstr(r.out, "/planted"));
+    sdiff_test_expect_one_error(&r, "report", "unsafe use of virtual table");
+    sdiff_test_run_dispose(&r);
+}
+
+int main(int argc, char **argv)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_files__report_out_replaces_a_symlink_and_never_touches_its_target),
+        cmocka_unit_test(test_files__report_out_replaces_a_file_without_chmod_and_dash_is_stdout),
+        cmocka_unit_test(test_files__gate_junit_replaces_a_symlink),
+        cmocka_unit_test(test_files__capture_out_never_follows_a_dangling_symlink),
+        cmocka_unit_test(test_files__new_database_is_0600_and_a_shared_one_is_refused),
+        cmocka_unit_test(test_files__database_of_another_user_is_refused_for_writing),
+        cmocka_unit_test(test_files__database_others_can_read_is_read_with_a_warning),
+        cmocka_unit_test(test_files__a_schema_from_elsewhere_is_not_trusted),
+    };
+    if (argc > 1)
+        cmocka_set_test_filter(argv[1]);
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
