@@ -637,6 +637,426 @@ static void test_decode__kind_names_are_distinct(void **state)
     assert_string_equal(sdiff_decode_kind_str(SDIFF_DECODE_FRAGMENT), "fragment");
 }
 
+
+/* ---- tunnels --------------------------------------------------------------------------- */
+
+static const uint8_t TUN_A[16] = {172, 16, 0, 1};
+static const uint8_t TUN_B[16] = {172, 16, 0, 2};
+static const uint8_t TUN_A6[16] = {0xfd, 0, 0, 9, [15] = 1};
+static const uint8_t TUN_B6[16] = {0xfd, 0, 0, 9, [15] = 2};
+
+/* Put hdr (n bytes) in front of what f holds. */
+static void prepend(struct fb *f, const struct fb *hdr)
+{
+    struct fb tmp = *f;
+    *f = *hdr;
+    putn(f, tmp.b, tmp.n);
+}
+
+static void wrap_eth(struct fb *f, unsigned et)
+{
+    struct fb h = {.n = 0};
+    putn(&h, "\x02\x00\x00\x00\x00\x01\x02\x00\x00\x00\x00\x02", 12);
+    put16(&h, et);
+    prepend(f, &h);
+}
+
+static void wrap_ip(struct fb *f, int family, unsigned proto, const uint8_t *src,
+                    const uint8_t *dst)
+{
+    struct fb h = {.n = 0};
+    if (family == 4) {
+        put8(&h, 0x45);
+        put8(&h, 0);
+        put16(&h, (unsigned)(20 + f->n));
+        put32(&h, 0x4000);
+        put8(&h, 64);
+        put8(&h, proto);
+        put16(&h, 0);
+        putn(&h, src, 4);
+        putn(&h, dst, 4);
+    } else {
+        put32(&h, 0x60000000);
+        put16(&h, (unsigned)f->n);
+        put8(&h, proto);
+        put8(&h, 64);
+        putn(&h, src, 16);
+        putn(&h, dst, 16);
+    }
+    prepend(f, &h);
+}
+
+static void wrap_udp(struct fb *f, unsigned dport)
+{
+    struct fb h = {.n = 0};
+    put16(&h, 49152);
+    put16(&h, dport);
+    put16(&h, (unsigned)(8 + f->n));
+    put16(&h, 0);
+    prepend(f, &h);
+}
+
+static void wrap_vxlan(struct fb *f, uint32_t vni)
+{
+    struct fb h = {.n = 0};
+    put32(&h, 0x08000000);
+    put32(&h, vni << 8);
+    prepend(f, &h);
+}
+
+static void wrap_geneve(struct fb *f, unsigned proto, uint32_t vni, unsigned optwords)
+{
+    struct fb h = {.n = 0};
+    put8(&h, optwords);
+    put8(&h, 0);
+    put16(&h, proto);
+    put32(&h, vni << 8);
+    for (unsigned i = 0; i < optwords; i++)
+        put32(&h, 0x01038001);
+    prepend(f, &h);
+}
+
+/* flags: C 0x8000, K 0x2000, S 0x1000 */
+static void wrap_gre(struct fb *f, unsigned flags, unsigned proto, uint32_t key)
+{
+    struct fb h = {.n = 0};
+    put16(&h, flags);
+    put16(&h, proto);
+    if (flags & 0x8000)
+        put32(&h, 0);
+    if (flags & 0x2000)
+        put32(&h, key);
+    if (flags & 0x1000)
+        put32(&h, 12345);
+    prepend(f, &h);
+}
+
+/* type 2 or 3 (with the platform subheader when o) */
+static void wrap_erspan(struct fb *f, int type, unsigned session, int o)
+{
+    struct fb h = {.n = 0};
+    put16(&h, (type == 2 ? 0x1000u : 0x2000u) | 10);
+    put16(&h, session);
+    put32(&h, 77);
+    if (type == 3) {
+        put16(&h, 0);
+        put16(&h, o ? 1 : 0);
+        if (o)
+            put32(&h, 0x18000000), put32(&h, 0);
+    }
+    prepend(f, &h);
+}
+
+/* The inner packet: IPv4 (or IPv6) + TCP + PAYLOAD, as std_frame builds on raw IP. */
+static void inner_packet(struct fb *f, int family)
+{
+    size_t hdr;
+    std_frame(f, 101, family, &hdr);
+}
+
+enum { T_VXLAN, T_VXLAN8472, T_GENEVE_ETH, T_GENEVE_IP, T_GRE, T_GRE_KEY, T_GRE_KEY_SEQ,
+       T_GRE_CSUM, T_GRE_TEB, T_ERSPAN1, T_ERSPAN2, T_ERSPAN3, T_ERSPAN3_O, T__COUNT };
+
+/* One tunnel level around f (an IP packet of family inner), over an outer IP of outer. */
+static void wrap_tunnel(struct fb *f, int t, int inner, int outer, const uint8_t *src,
+                        const uint8_t *dst, uint32_t id)
+{
+    unsigned et = inner == 4 ? 0x0800 : 0x86dd;
+    switch (t) {
+    case T_VXLAN:
+    case T_VXLAN8472:
+        wrap_eth(f, et);
+        wrap_vxlan(f, id);
+        wrap_udp(f, t == T_VXLAN ? 4789 : 8472);
+        break;
+    case T_GENEVE_ETH:
+        wrap_eth(f, et);
+        wrap_geneve(f, 0x6558, id, 2);
+        wrap_udp(f, 6081);
+        break;
+    case T_GENEVE_IP:
+        wrap_geneve(f, et, id, 0);
+        wrap_udp(f, 6081);
+        break;
+    case T_GRE: wrap_gre(f, 0, et, 0); break;
+    case T_GRE_KEY: wrap_gre(f, 0x2000, et, id); break;
+    case T_GRE_KEY_SEQ: wrap_gre(f, 0x3000, et, id); break;
+    case T_GRE_CSUM: wrap_gre(f, 0x9000, et, 0); break;
+    case T_GRE_TEB:
+        wrap_eth(f, et);
+        wrap_gre(f, 0x2000, 0x6558, id);
+        break;
+    case T_ERSPAN1:
+        wrap_eth(f, et);
+        wrap_gre(f, 0, 0x88be, 0);
+        break;
+    case T_ERSPAN2:
+        wrap_eth(f, et);
+        wrap_erspan(f, 2, id, 0);
+        wrap_gre(f, 0x1000, 0x88be, 0);
+        break;
+    case T_ERSPAN3:
+    case T_ERSPAN3_O:
+        wrap_eth(f, et);
+        wrap_erspan(f, 3, id, t == T_ERSPAN3_O);
+        wrap_gre(f, 0x1000, 0x22eb, 0);
+        break;
+    }
+    int udp = t <= T_GENEVE_IP;
+    wrap_ip(f, outer, udp ? 17 : 47, src, dst);
+}
+
+static int tunnel_kind_of(int t)
+{
+    if (t <= T_VXLAN8472)
+        return SDIFF_TUN_VXLAN;
+    if (t <= T_GENEVE_IP)
+        return SDIFF_TUN_GENEVE;
+    return t <= T_GRE_TEB ? SDIFF_TUN_GRE : SDIFF_TUN_ERSPAN;
+}
+
+static enum sdiff_decode_kind decode_d(const struct sdiff_decap *d, const uint8_t *p,
+                                       size_t caplen, size_t wirelen, struct sdiff_segment *seg,
+                                       uint8_t **copy_out)
+{
+    uint8_t *copy = malloc(caplen ? caplen : 1);
+    assert_non_null(copy);
+    if (caplen)
+        memcpy(copy, p, caplen);
+    memset(seg, 0xa5, sizeof *seg);
+    enum sdiff_decode_kind k = sdiff_decode_frame_decap(d, 1, copy, caplen, wirelen, 77, seg);
+    if (copy_out != NULL)
+        *copy_out = copy;
+    else
+        free(copy);
+    return k;
+}
+
+static void test_decode__every_tunnel_kind_gives_the_inner_segment(void **state)
+{
+    (void)state;
+    const struct sdiff_decap d = SDIFF_DECAP_INIT;
+    for (int t = 0; t < T__COUNT; t++) {
+        for (int outer = 4; outer <= 6; outer += 2) {
+            for (int inner = 4; inner <= 6; inner += 2) {
+                struct fb f;
+                inner_packet(&f, inner);
+                wrap_tunnel(&f, t, inner, outer, outer == 4 ? TUN_B : TUN_B6,
+                            outer == 4 ? TUN_A : TUN_A6, 0x123);
+                wrap_eth(&f, outer == 4 ? 0x0800 : 0x86dd);
+                struct sdiff_segment s;
+                uint8_t *copy;
+                assert_int_equal(decode_d(&d, f.b, f.n, f.n, &s, &copy), SDIFF_DECODE_TCP);
+                assert_std_segment(&s, inner);
+                assert_ptr_equal(s.payload, copy + f.n - PLEN);
+                assert_int_equal(s.len, PLEN);
+                assert_int_equal(s.tun.depth, 1);
+                assert_int_equal(s.tun.kind[0], tunnel_kind_of(t));
+                assert_int_equal(s.tun.family, outer);
+                /* lower address first, whichever way the packet went */
+                assert_memory_equal(s.tun.addr[0], outer == 4 ? TUN_A : TUN_A6, 16);
+                assert_memory_equal(s.tun.addr[1], outer == 4 ? TUN_B : TUN_B6, 16);
+                int has_id = t != T_GRE && t != T_GRE_CSUM && t != T_ERSPAN1;
+                assert_int_equal(s.tun.id, has_id ? 0x123 : 0);
+                int eth = t != T_GENEVE_IP && (t < T_GRE || t > T_GRE_CSUM);
+                assert_int_equal(s.tun.frame_linktype, eth ? 1 : 101);
+                size_t iplen = (inner == 4 ? 20 : 40) + 20 + PLEN;
+                assert_int_equal(s.tun.frame_off, f.n - iplen - (eth ? 14 : 0));
+                free(copy);
+                /* without decapsulation it is not TCP */
+                assert_int_equal(decode(1, f.b, f.n, f.n, &s, NULL), SDIFF_DECODE_NOT_TCP);
+                assert_int_equal(s.tun.depth, 0);
+            }
+        }
+    }
+}
+
+static void test_decode__tunnel_truncation_at_every_length_never_overreads(void **state)
+{
+    (void)state;
+    const struct sdiff_decap d = SDIFF_DECAP_INIT;
+    for (int t = 0; t < T__COUNT; t++) {
+        for (int outer = 4; outer <= 6; outer += 2) {
+            struct fb f;
+            inner_packet(&f, 4);
+            wrap_tunnel(&f, t, 4, outer, outer == 4 ? TUN_A : TUN_A6,
+                        outer == 4 ? TUN_B : TUN_B6, 9);
+            wrap_tunnel(&f, (t + 5) % T__COUNT, outer, 4, TUN_A, TUN_B, 10);
+            wrap_eth(&f, 0x0800);
+            size_t hdr = f.n - PLEN;
+            for (size_t cut = 0; cut <= f.n; cut++) {
+                struct sdiff_segment s;
+                uint8_t *copy;
+                enum sdiff_decode_kind k = decode_d(&d, f.b, cut, f.n, &s, &copy);
+                if (cut < hdr) {
+                    assert_int_equal(k, SDIFF_DECODE_TRUNCATED);
+                } else {
+                    assert_int_equal(k, SDIFF_DECODE_TCP);
+                    assert_int_equal(s.tun.depth, 2);
+                    assert_ptr_equal(s.payload, copy + hdr);
+                    assert_int_equal(s.len, cut - hdr);
+                    assert_int_equal(s.missing, PLEN - (cut - hdr));
+                }
+                free(copy);
+                k = decode_d(&d, f.b, cut, cut, &s, NULL);
+                assert_true(k == SDIFF_DECODE_TRUNCATED || k == SDIFF_DECODE_MALFORMED ||
+                            (k == SDIFF_DECODE_TCP && cut == f.n));
+            }
+        }
+    }
+}
+
+static void test_decode__tunnels_nest_four_deep_and_no_deeper(void **state)
+{
+    (void)state;
+    const struct sdiff_decap d = SDIFF_DECAP_INIT;
+    const int kinds[] = {T_GRE_KEY, T_VXLAN, T_GENEVE_ETH, T_ERSPAN3_O, T_GRE};
+    for (int depth = 1; depth <= 5; depth++) {
+        struct fb f;
+        inner_packet(&f, 4);
+        for (int i = depth - 1; i >= 0; i--)
+            wrap_tunnel(&f, kinds[i], 4, 4, TUN_A, TUN_B, (uint32_t)(100 + i));
+        wrap_eth(&f, 0x0800);
+        struct sdiff_segment s;
+        enum sdiff_decode_kind k = decode_d(&d, f.b, f.n, f.n, &s, NULL);
+        if (depth == 5) {
+            assert_int_equal(k, SDIFF_DECODE_TOO_DEEP);
+            assert_int_equal(s.tun.depth, SDIFF_TUNNEL_MAX_DEPTH);
+            continue;
+        }
+        assert_int_equal(k, SDIFF_DECODE_TCP);
+        assert_std_segment(&s, 4);
+        assert_int_equal(s.tun.depth, depth);
+        for (int i = 0; i < depth; i++)
+            assert_int_equal(s.tun.kind[i], tunnel_kind_of(kinds[i]));
+        assert_int_equal(s.tun.outer != 0, depth > 1);
+    }
+    assert_string_equal(sdiff_decode_kind_str(SDIFF_DECODE_TOO_DEEP), "tunnels nested too deep");
+}
+
+/* The identity of a VXLAN tunnel from src to dst with vni around the standard packet. */
+static struct sdiff_segment tunnel_seg(const uint8_t *src, const uint8_t *dst, uint32_t vni,
+                                       int t)
+{
+    const struct sdiff_decap d = SDIFF_DECAP_INIT;
+    struct fb f;
+    inner_packet(&f, 4);
+    wrap_tunnel(&f, t, 4, 4, src, dst, vni);
+    wrap_eth(&f, 0x0800);
+    struct sdiff_segment s;
+    assert_int_equal(decode_d(&d, f.b, f.n, f.n, &s, NULL), SDIFF_DECODE_TCP);
+    return s;
+}
+
+static void test_decode__tunnel_identity_separates_sources_and_vnis(void **state)
+{
+    (void)state;
+    const uint8_t other[16] = {172, 16, 0, 3};
+    struct sdiff_segment a = tunnel_seg(TUN_A, TUN_B, 100, T_VXLAN);
+    struct sdiff_segment back = tunnel_seg(TUN_B, TUN_A, 100, T_VXLAN);
+    struct sdiff_segment vni = tunnel_seg(TUN_A, TUN_B, 200, T_VXLAN);
+    struct sdiff_segment src = tunnel_seg(other, TUN_B, 100, T_VXLAN);
+    struct sdiff_segment gre = tunnel_seg(TUN_A, TUN_B, 100, T_GRE_KEY);
+    struct sdiff_segment none;
+    struct fb f;
+    inner_packet(&f, 4);
+    assert_int_equal(decode(101, f.b, f.n, f.n, &none, NULL), SDIFF_DECODE_TCP);
+    assert_true(sdiff_tunnel_equal(&a.tun, &back.tun));
+    assert_true(sdiff_tunnel_hash(&a.tun) == sdiff_tunnel_hash(&back.tun));
+    assert_false(sdiff_tunnel_equal(&a.tun, &vni.tun));
+    assert_false(sdiff_tunnel_equal(&a.tun, &src.tun));
+    assert_false(sdiff_tunnel_equal(&a.tun, &gre.tun));
+    assert_false(sdiff_tunnel_equal(&a.tun, &none.tun));
+    assert_true(sdiff_tunnel_equal(&none.tun, &none.tun));
+    assert_true(sdiff_tunnel_hash(&none.tun) == 0);
+    assert_true(sdiff_tunnel_hash(&a.tun) != sdiff_tunnel_hash(&vni.tun));
+}
+
+static void test_decode__tunnel_headers_we_do_not_know_are_not_tcp(void **state)
+{
+    (void)state;
+    const struct sdiff_decap d = SDIFF_DECAP_INIT;
+    struct sdiff_segment s;
+    struct fb f;
+    /* VXLAN without the I flag */
+    inner_packet(&f, 4);
+    wrap_eth(&f, 0x0800);
+    put32(&f, 0);
+    struct fb h = {.n = 0};
+    put32(&h, 0);
+    put32(&h, 100 << 8);
+    prepend(&f, &h);
+    wrap_udp(&f, 4789);
+    wrap_ip(&f, 4, 17, TUN_A, TUN_B);
+    wrap_eth(&f, 0x0800);
+    assert_int_equal(decode_d(&d, f.b, f.n, f.n, &s, NULL), SDIFF_DECODE_NOT_TCP);
+    /* VXLAN on a port not configured */
+    struct sdiff_decap other = {{9999}, 1, {0}, 0, 0};
+    struct fb g;
+    inner_packet(&g, 4);
+    wrap_tunnel(&g, T_VXLAN, 4, 4, TUN_A, TUN_B, 1);
+    wrap_eth(&g, 0x0800);
+    assert_int_equal(decode_d(&other, g.b, g.n, g.n, &s, NULL), SDIFF_DECODE_NOT_TCP);
+    assert_int_equal(decode_d(&d, g.b, g.n, g.n, &s, NULL), SDIFF_DECODE_TCP);
+    /* GRE: source routing (R), version 1, an unknown protocol; Geneve version 1 */
+    const unsigned gre_flags[] = {0x4000, 0x0001, 0x0800};
+    for (size_t i = 0; i < 3; i++) {
+        inner_packet(&f, 4);
+        wrap_gre(&f, gre_flags[i], 0x0800, 0);
+        wrap_ip(&f, 4, 47, TUN_A, TUN_B);
+        wrap_eth(&f, 0x0800);
+        assert_int_equal(decode_d(&d, f.b, f.n, f.n, &s, NULL), SDIFF_DECODE_NOT_TCP);
+    }
+    inner_packet(&f, 4);
+    wrap_gre(&f, 0, 0x8847, 0); /* MPLS */
+    wrap_ip(&f, 4, 47, TUN_A, TUN_B);
+    wrap_eth(&f, 0x0800);
+    assert_int_equal(decode_d(&d, f.b, f.n, f.n, &s, NULL), SDIFF_DECODE_NOT_IP);
+    inner_packet(&f, 4);
+    wrap_geneve(&f, 0x0800, 1, 0);
+    f.b[0] = 0x40; /* version 1 */
+    wrap_udp(&f, 6081);
+    wrap_ip(&f, 4, 17, TUN_A, TUN_B);
+    wrap_eth(&f, 0x0800);
+    assert_int_equal(decode_d(&d, f.b, f.n, f.n, &s, NULL), SDIFF_DECODE_NOT_TCP);
+    /* a UDP length beyond the IP packet */
+    inner_packet(&f, 4);
+    wrap_tunnel(&f, T_VXLAN, 4, 4, TUN_A, TUN_B, 1);
+    f.b[20 + 4] = 0xff;
+    wrap_eth(&f, 0x0800);
+    assert_int_equal(decode_d(&d, f.b, f.n, f.n, &s, NULL), SDIFF_DECODE_MALFORMED);
+}
+
+static void test_decode__decap_option_parses_and_refuses(void **state)
+{
+    (void)state;
+    struct sdiff_decap d = SDIFF_DECAP_INIT;
+    struct sdiff_err err = {0};
+    assert_int_equal(sdiff_decap_parse(&d, "vxlan:4789", &err), SDIFF_OK);
+    assert_int_equal(d.nvxlan, 1);
+    assert_int_equal(d.ngeneve, 1);
+    assert_int_equal(sdiff_decap_parse(&d, "geneve:6081,7000,65535", &err), SDIFF_OK);
+    assert_int_equal(d.ngeneve, 3);
+    assert_int_equal(d.geneve_ports[2], 65535);
+    assert_int_equal(sdiff_decap_parse(&d, "gre:off", &err), SDIFF_OK);
+    assert_int_equal(d.gre, 0);
+    assert_int_equal(sdiff_decap_parse(&d, "gre", &err), SDIFF_OK);
+    assert_int_equal(d.gre, 1);
+    assert_int_equal(sdiff_decap_parse(&d, "vxlan:off", &err), SDIFF_OK);
+    assert_int_equal(d.nvxlan, 0);
+    assert_int_equal(sdiff_decap_parse(&d, "none", &err), SDIFF_OK);
+    assert_int_equal(d.nvxlan + d.ngeneve + (size_t)d.gre, 0);
+    const char *bad[] = {"vxlan", "vxlan:", "vxlan:0", "vxlan:65536", "vxlan:1,", "vxlan:,1",
+                         "vxlan:12a", "geneve:1,2,3,4,5,6,7,8,9", "gre:4789", "mpls:1", ""};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        struct sdiff_err e = {0};
+        assert_int_equal(sdiff_decap_parse(&d, bad[i], &e), SDIFF_EINVAL);
+        assert_true(e.msg[0] != '\0');
+    }
+    for (int k = 0; k < SDIFF_TUN__COUNT; k++)
+        assert_string_not_equal(sdiff_tunnel_kind_str((enum sdiff_tunnel_kind)k), "unknown");
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_decode__every_linktype_decodes_tcp),
     cmocka_unit_test(test_decode__null_link_accepts_both_byte_orders_and_inet6_values),
@@ -655,5 +1075,11 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_decode__truncation_at_every_length_never_overreads),
     cmocka_unit_test(test_decode__null_data_is_truncated),
     cmocka_unit_test(test_decode__kind_names_are_distinct),
+    cmocka_unit_test(test_decode__every_tunnel_kind_gives_the_inner_segment),
+    cmocka_unit_test(test_decode__tunnel_truncation_at_every_length_never_overreads),
+    cmocka_unit_test(test_decode__tunnels_nest_four_deep_and_no_deeper),
+    cmocka_unit_test(test_decode__tunnel_identity_separates_sources_and_vnis),
+    cmocka_unit_test(test_decode__tunnel_headers_we_do_not_know_are_not_tcp),
+    cmocka_unit_test(test_decode__decap_option_parses_and_refuses),
 };
 SDIFF_TEST_MAIN(tests)
