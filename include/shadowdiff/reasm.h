@@ -15,9 +15,10 @@ extern "C" {
  * sequence order, through callbacks. Out-of-order segments are buffered up to the limits;
  * retransmissions and overlaps deliver the first copy seen; sequence numbers wrap. Bytes that
  * will never arrive (lost by the capture) are reported as gaps, so the consumer can mark
- * what they hit and resynchronise. Flows are keyed by the 4-tuple; the client is the side
- * that sent the SYN, or else the side whose peer port is a configured server port, or else
- * the side with the higher port. Not thread-safe; one object per capture.
+ * what they hit and resynchronise. Flows are keyed by the 4-tuple and the tunnel the segments
+ * came through (seg->tun: outer endpoints, VNI or key), so mirrored sources never mix; the
+ * client is the side that sent the SYN, or else the side whose peer port is a configured
+ * server port, or else the side with the higher port. Not thread-safe; one object per capture.
  */
 
 enum sdiff_dir { SDIFF_DIR_C2S = 0, SDIFF_DIR_S2C = 1 };

@@ -50,6 +50,7 @@ struct flow {
     uint8_t midstream;
     uint16_t port[2];    /* [0] client, [1] server */
     uint8_t addr[2][16]; /* [0] client, [1] server */
+    struct sdiff_tunnel tun; /* part of the key: mirrored sources never share a flow */
     struct half half[2]; /* indexed by enum sdiff_dir */
     uint64_t id;
     uint64_t first_ts, last_ts;
@@ -116,13 +117,17 @@ static uint32_t seg_hash(const struct sdiff_segment *s)
 {
     uint64_t h =
         endpoint_hash(s->family, s->src, s->sport) + endpoint_hash(s->family, s->dst, s->dport);
+    if (s->tun.depth)
+        h ^= sdiff_tunnel_hash(&s->tun);
     return (uint32_t)(h ^ (h >> 32));
 }
 
 static inline int flow_match(const struct flow *f, const struct sdiff_segment *s,
                              enum sdiff_dir *dir)
 {
-    if (f->family != s->family)
+    if (f->family != s->family || f->tun.depth != s->tun.depth)
+        return 0;
+    if (s->tun.depth && !sdiff_tunnel_equal(&f->tun, &s->tun))
         return 0;
     size_t alen = s->family == 4 ? 4 : 16;
     if (s->sport == f->port[0] && s->dport == f->port[1] && memcmp(s->src, f->addr[0], alen) == 0 &&
@@ -556,6 +561,7 @@ static int flow_create(struct sdiff_reasm *r, const struct sdiff_segment *s, str
     int client = sender_is_client(r, s);
     size_t alen = s->family == 4 ? 4 : 16;
     f->family = s->family;
+    f->tun = s->tun;
     memcpy(f->addr[client ? 0 : 1], s->src, alen);
     memcpy(f->addr[client ? 1 : 0], s->dst, alen);
     f->port[client ? 0 : 1] = s->sport;
