@@ -79,6 +79,37 @@ SDIFF_API int sdiff_capture_is_live(const struct sdiff_capture *c);
 SDIFF_API char *sdiff_capture_build_filter(const uint16_t *ports, size_t nports,
                                            const char *extra);
 
+/**
+ * The same, widened for tunnels: UDP to any of the nudp tunnel ports, and (gre) IP protocol
+ * 47, pass whatever they carry, since the port filter and extra apply to the inner packet,
+ * which the kernel cannot see into (see sdiff_capture_filter). Caller frees with sdiff_free.
+ */
+SDIFF_API char *sdiff_capture_build_filter_tunnels(const uint16_t *ports, size_t nports,
+                                                   const char *extra, const uint16_t *udp_ports,
+                                                   size_t nudp, int gre);
+
+/*
+ * A BPF expression run in user space on frames of any link type, compiled once per link
+ * type as they appear: for the inner frames of decapsulated packets. Not thread-safe.
+ */
+struct sdiff_capture_filter;
+
+/**
+ * @param expr  a BPF expression; checked by compiling it for Ethernet
+ * @return SDIFF_OK, SDIFF_EINVAL (a bad expression), SDIFF_ENOMEM; free with _free
+ */
+SDIFF_API int sdiff_capture_filter_new(struct sdiff_capture_filter **out, const char *expr,
+                                       struct sdiff_err *err);
+SDIFF_API void sdiff_capture_filter_free(struct sdiff_capture_filter *f);
+
+/**
+ * Whether a frame passes. A link type the expression cannot be compiled for (an "ether"
+ * test on raw IP) never passes.
+ * @return 1 or 0
+ */
+SDIFF_API int sdiff_capture_filter_match(struct sdiff_capture_filter *f, int linktype,
+                                         const uint8_t *data, size_t caplen, size_t wirelen);
+
 /* ---- privileges ----------------------------------------------------------------------- */
 
 /*

@@ -313,15 +313,22 @@ int sdiff_capture_is_live(const struct sdiff_capture *c)
     return c->live;
 }
 
+/* "tcp and (port 80 or port 8080)" (or "tcp") into p. */
+static int port_expr(struct sdiff_buf *p, const uint16_t *ports, size_t nports)
+{
+    int rc = sdiff_buf_puts(p, "tcp");
+    for (size_t i = 0; i < nports && rc >= 0; i++)
+        rc = sdiff_buf_printf(p, "%s port %u%s", i ? " or" : " and (", (unsigned)ports[i],
+                              i + 1 == nports ? ")" : "");
+    return rc;
+}
+
 char *sdiff_capture_build_filter(const uint16_t *ports, size_t nports, const char *extra)
 {
     struct sdiff_buf p, b;
     sdiff_buf_init(&p, 1u << 16);
     sdiff_buf_init(&b, 1u << 17);
-    int rc = sdiff_buf_puts(&p, "tcp");
-    for (size_t i = 0; i < nports && rc >= 0; i++)
-        rc = sdiff_buf_printf(&p, "%s port %u%s", i ? " or" : " and (", (unsigned)ports[i],
-                              i + 1 == nports ? ")" : "");
+    int rc = port_expr(&p, ports, nports);
     /* The same test again behind an 802.1Q tag: BPF offsets shift after "vlan". */
     rc = rc < 0 ? rc : sdiff_buf_printf(&b, "((%s) or (vlan and %s))", p.data, p.data);
     if (extra && *extra && rc >= 0)
@@ -332,4 +339,118 @@ char *sdiff_capture_build_filter(const uint16_t *ports, size_t nports, const cha
         return NULL;
     }
     return (char *)sdiff_buf_steal(&b, NULL);
+}
+
+char *sdiff_capture_build_filter_tunnels(const uint16_t *ports, size_t nports, const char *extra,
+                                         const uint16_t *udp_ports, size_t nudp, int gre)
+{
+    if (nudp == 0 && !gre)
+        return sdiff_capture_build_filter(ports, nports, extra);
+    struct sdiff_buf p, b;
+    sdiff_buf_init(&p, 1u << 16);
+    sdiff_buf_init(&b, 1u << 17);
+    int rc = sdiff_buf_puts(&p, "(");
+    rc = rc < 0 ? rc : port_expr(&p, ports, nports);
+    if (extra && *extra && rc >= 0)
+        rc = sdiff_buf_printf(&p, ") and (%s", extra);
+    rc = rc < 0 ? rc : sdiff_buf_puts(&p, ")");
+    for (size_t i = 0; i < nudp && rc >= 0; i++)
+        rc = sdiff_buf_printf(&p, "%s dst port %u%s", i ? " or" : " or (udp and (",
+                              (unsigned)udp_ports[i], i + 1 == nudp ? "))" : "");
+    if (gre && rc >= 0)
+        rc = sdiff_buf_puts(&p, " or ip proto 47 or ip6 proto 47");
+    /* As above: the untagged test first, then the same behind one and two 802.1Q/802.1ad
+     * tags (switches mirror from tagged trunks; ERSPAN often arrives double tagged). */
+    rc = rc < 0 ? rc
+                : sdiff_buf_printf(&b, "(%s) or (vlan and ((%s) or (vlan and (%s))))", p.data,
+                                   p.data, p.data);
+    sdiff_buf_dispose(&p);
+    if (rc < 0) {
+        sdiff_buf_dispose(&b);
+        return NULL;
+    }
+    return (char *)sdiff_buf_steal(&b, NULL);
+}
+
+/* ---- user-space filter ----------------------------------------------------------------- */
+
+struct sdiff_capture_filter {
+    char *expr;
+    struct {
+        int linktype;
+        int ok; /* compiled; else the expression does not apply to this link type */
+        struct bpf_program prog;
+    } per[8];
+    size_t n;
+};
+
+static int filter_compile(const char *expr, int linktype, struct bpf_program *prog, char *why,
+                          size_t whylen)
+{
+    pcap_t *dead = pcap_open_dead(linktype_to_dlt(linktype), 262144);
+    if (dead == NULL) {
+        snprintf(why, whylen, "out of memory");
+        return SDIFF_ENOMEM;
+    }
+    int rc = pcap_compile(dead, prog, expr, 1, PCAP_NETMASK_UNKNOWN);
+    if (rc < 0)
+        snprintf(why, whylen, "%s", pcap_geterr(dead));
+    pcap_close(dead);
+    return rc < 0 ? SDIFF_EINVAL : SDIFF_OK;
+}
+
+int sdiff_capture_filter_new(struct sdiff_capture_filter **out, const char *expr,
+                             struct sdiff_err *err)
+{
+    *out = NULL;
+    if (SDIFF_NEVER(expr == NULL))
+        return SDIFF_EINVAL;
+    struct sdiff_capture_filter *f = sdiff_calloc(1, sizeof *f);
+    if (f == NULL || (f->expr = sdiff_strdup(expr)) == NULL) {
+        sdiff_free(f);
+        return sdiff_err_set(err, SDIFF_ENOMEM, "capture", "out of memory");
+    }
+    char why[PCAP_ERRBUF_SIZE];
+    int rc = filter_compile(expr, 1, &f->per[0].prog, why, sizeof why);
+    if (rc < 0) {
+        sdiff_capture_filter_free(f);
+        return sdiff_err_set(err, rc, "capture", "bad filter \"%s\": %s", expr, why);
+    }
+    f->per[0].linktype = 1;
+    f->per[0].ok = 1;
+    f->n = 1;
+    *out = f;
+    return SDIFF_OK;
+}
+
+void sdiff_capture_filter_free(struct sdiff_capture_filter *f)
+{
+    if (f == NULL)
+        return;
+    for (size_t i = 0; i < f->n; i++)
+        if (f->per[i].ok)
+            pcap_freecode(&f->per[i].prog);
+    sdiff_free(f->expr);
+    sdiff_free(f);
+}
+
+int sdiff_capture_filter_match(struct sdiff_capture_filter *f, int linktype, const uint8_t *data,
+                               size_t caplen, size_t wirelen)
+{
+    size_t i = 0;
+    while (i < f->n && f->per[i].linktype != linktype)
+        i++;
+    if (i == f->n) {
+        if (f->n == sizeof f->per / sizeof f->per[0])
+            return 0;
+        char why[PCAP_ERRBUF_SIZE];
+        f->per[i].linktype = linktype;
+        f->per[i].ok = filter_compile(f->expr, linktype, &f->per[i].prog, why, sizeof why) == 0;
+        f->n++;
+    }
+    if (!f->per[i].ok)
+        return 0;
+    struct pcap_pkthdr h = {.caplen = (bpf_u_int32)caplen,
+                            .len = (bpf_u_int32)(wirelen > UINT32_MAX ? UINT32_MAX : wirelen)};
+    return pcap_offline_filter(&f->per[i].prog, &h, data) != 0;
 }
