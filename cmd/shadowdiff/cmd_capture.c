@@ -26,6 +26,10 @@ static const char USAGE[] =
     "  -p, --port N           a server port of the service (repeatable); builds the filter\n"
     "                         and tells client from server on connections already open\n"
     "  -f, --filter BPF       extra BPF expression, and-ed with the port filter\n"
+    "      --decap SPEC       tunnels to remove (repeatable): vxlan:PORT,... (default\n"
+    "                         4789,8472), geneve:PORT,... (default 6081), gre (default on;\n"
+    "                         also ERSPAN), KIND:off, or none; --port and --filter then\n"
+    "                         apply to the packet inside the tunnel\n"
     "  -o, --out FILE|-       SQLite corpus to write (created 0600), or - for JSON Lines\n"
     "  -d, --duration S       stop after S seconds (30, 5m, 2h); for files, capture time\n"
     "  -c, --count N          stop after N exchanges\n"
@@ -117,6 +121,7 @@ int cmd_capture(int argc, char **argv)
         {"pcap", required_argument, NULL, 'r'},
         {"port", required_argument, NULL, 'p'},
         {"filter", required_argument, NULL, 'f'},
+        {"decap", required_argument, NULL, 300},
         {"out", required_argument, NULL, 'o'},
         {"duration", required_argument, NULL, 'd'},
         {"count", required_argument, NULL, 'c'},
@@ -146,6 +151,7 @@ int cmd_capture(int argc, char **argv)
     struct sdiff_redact_key key;
     struct cli_user cu;
     struct sdiff_err err = {0};
+    struct sdiff_decap decap = SDIFF_DECAP_INIT;
     struct sdiff_buf summary;
     int64_t capture_id = 0;
     int rc, ret = SDIFF_EXIT_OK, c;
@@ -161,6 +167,12 @@ int cmd_capture(int argc, char **argv)
         case 'i': o.source.interface = optarg; break;
         case 'r': o.source.pcap_file = optarg; break;
         case 'f': o.extra_filter = optarg; break;
+        case 300:
+            if (sdiff_decap_parse(&decap, optarg, &err) < 0) {
+                cli_error("capture", "--decap: %s", err.msg);
+                return SDIFF_EXIT_ERROR;
+            }
+            break;
         case 'o': out = optarg; break;
         case 'k': s.sopts.keep_secrets = 1; break;
         case 'C': s.sopts.checksums = 1; break;
@@ -264,6 +276,7 @@ int cmd_capture(int argc, char **argv)
     o.on_open = cli_user_drop;
     o.open_ud = user ? &cu : NULL;
     o.ports = ports;
+    o.decap = &decap;
     o.nports = nports;
     o.on_started = on_started;
     o.on_stats = on_stats;

@@ -23,6 +23,10 @@ static const char USAGE[] =
     "  -r, --pcap FILE            read a pcap or pcapng file instead (offline shadow run)\n"
     "  -p, --port N               the old service's port (repeatable)\n"
     "      --filter BPF           extra capture filter\n"
+    "      --decap SPEC           tunnels to remove (repeatable): vxlan:PORT,... (default\n"
+    "                             4789,8472), geneve:PORT,... (default 6081), gre (default\n"
+    "                             on; also ERSPAN), KIND:off, or none; --port and --filter\n"
+    "                             then apply to the packet inside the tunnel\n"
     "      --db FILE              results database (created 0600)\n"
     "      --sample RATE          replay this fraction (0..1), chosen by a hash of the request\n"
     "      --route-rate RPS       replay at most RPS requests per second per route\n"
@@ -76,12 +80,13 @@ static void on_started(int live, const char *filter, void *ud)
 int cmd_mirror(int argc, char **argv)
 {
     enum { O_DB = 256, O_SAMPLE, O_ROUTE_RATE, O_QUEUE, O_DRAIN, O_DURATION, O_MAXBODY,
-           O_KEEP_IDENT, O_FILTER, O_METRICS, O_BUFSIZE, O_USER };
+           O_KEEP_IDENT, O_FILTER, O_METRICS, O_BUFSIZE, O_USER, O_DECAP };
     static const struct option longopts[] = {
         {"interface", required_argument, NULL, 'i'},
         {"pcap", required_argument, NULL, 'r'},
         {"port", required_argument, NULL, 'p'},
         {"filter", required_argument, NULL, O_FILTER},
+        {"decap", required_argument, NULL, O_DECAP},
         {"db", required_argument, NULL, O_DB},
         {"sample", required_argument, NULL, O_SAMPLE},
         {"route-rate", required_argument, NULL, O_ROUTE_RATE},
@@ -107,6 +112,7 @@ int cmd_mirror(int argc, char **argv)
     struct sdiff_limits lim = SDIFF_LIMITS_INIT;
     const char *user = NULL;
     struct cli_user cu;
+    struct sdiff_decap decap = SDIFF_DECAP_INIT;
 
     memset(&o, 0, sizeof o);
     memset(&j, 0, sizeof j);
@@ -121,6 +127,12 @@ int cmd_mirror(int argc, char **argv)
         case 'i': o.capture.source.interface = optarg; continue;
         case 'r': o.capture.source.pcap_file = optarg; continue;
         case O_FILTER: o.capture.extra_filter = optarg; continue;
+        case O_DECAP:
+            if (sdiff_decap_parse(&decap, optarg, &err) < 0) {
+                cli_error("mirror", "--decap: %s", err.msg);
+                return SDIFF_EXIT_ERROR;
+            }
+            continue;
         case O_DB: o.db = optarg; continue;
         case O_METRICS: o.metrics_addr = optarg; continue;
         case O_USER: user = optarg; continue;
@@ -221,6 +233,7 @@ int cmd_mirror(int argc, char **argv)
     o.capture.on_open = cli_user_drop;
     o.capture.open_ud = user ? &cu : NULL;
     o.capture.ports = ports;
+    o.capture.decap = &decap;
     o.capture.nports = nports;
     o.capture.on_started = on_started;
     o.judge = j.judge;

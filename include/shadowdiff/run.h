@@ -31,6 +31,9 @@ struct sdiff_capture_run_opts {
     const uint16_t *ports;     /* server ports; also build the BPF filter */
     size_t nports;
     const char *extra_filter;  /* added to the port filter with "and" */
+    /* tunnels to remove; NULL: SDIFF_DECAP_INIT. The ports and extra_filter then apply to
+     * the inner packet, and the kernel filter also lets the outer tunnel packets through */
+    const struct sdiff_decap *decap;
     struct sdiff_limits limits;
     double duration_s;         /* 0: no limit */
     uint64_t max_exchanges;    /* 0: no limit */
@@ -52,6 +55,8 @@ struct sdiff_capture_run_stats {
     struct sdiff_pair_stats pair;
     uint64_t exchanges;        /* handed to the sink */
     uint64_t other_ports;      /* TCP segments of other ports (file sources) */
+    uint64_t tunnels[SDIFF_TUN__COUNT]; /* packets decapsulated, by kind (per nesting level) */
+    uint64_t tunnel_filtered;  /* inner segments the extra filter left out */
     int file_truncated;        /* the file ended inside a packet record */
     char stop_reason[32];      /* "end of file", "duration", "count", "signal" */
 };

@@ -56,21 +56,38 @@ int sdiff_run_capture(const struct sdiff_capture_run_opts *o, sdiff_run_sink_fn 
     struct sdiff_capture *cap = NULL;
     struct sdiff_reasm *reasm = NULL;
     struct sdiff_pair *pair = NULL;
+    struct sdiff_capture_filter *inner_filter = NULL;
     char *filter = NULL;
     struct run_ctx ctx = {.sink = sink, .ud = ud, .st = st, .max = o->max_exchanges};
     int rc;
 
     memset(st, 0, sizeof *st);
     struct sdiff_capture_opts src = o->source;
+    const struct sdiff_decap decap_init = SDIFF_DECAP_INIT;
+    const struct sdiff_decap *decap = o->decap ? o->decap : &decap_init;
+    int decap_on = decap->nvxlan + decap->ngeneve > 0 || decap->gre;
+    int have_extra = o->extra_filter && *o->extra_filter;
     /* Live: let the kernel drop what is not ours. Files: decode everything and filter ports
-     * in software, which also sees through VLAN tags and IPv6 extension headers. */
-    if (src.interface)
-        filter = sdiff_capture_build_filter(o->ports, o->nports, o->extra_filter);
-    else
-        filter = sdiff_strdup(o->extra_filter ? o->extra_filter : "");
+     * in software, which also sees through VLAN tags and IPv6 extension headers. With
+     * tunnels, the extra filter is about the inner packet: the kernel lets every tunnel
+     * packet through and it is applied here to the inner frame (for files, to every frame). */
+    if (src.interface) {
+        uint16_t udp[2 * SDIFF_DECAP_MAX_PORTS];
+        memcpy(udp, decap->vxlan_ports, decap->nvxlan * sizeof *udp);
+        memcpy(udp + decap->nvxlan, decap->geneve_ports, decap->ngeneve * sizeof *udp);
+        filter = sdiff_capture_build_filter_tunnels(o->ports, o->nports, o->extra_filter, udp,
+                                                    decap->nvxlan + decap->ngeneve, decap->gre);
+    } else {
+        filter = sdiff_strdup(o->extra_filter && !decap_on ? o->extra_filter : "");
+    }
     if (filter == NULL) {
         rc = sdiff_err_set(err, SDIFF_ENOMEM, "run", "out of memory");
         goto out;
+    }
+    if (decap_on && have_extra) {
+        rc = sdiff_capture_filter_new(&inner_filter, o->extra_filter, err);
+        if (rc < 0)
+            goto out;
     }
     src.filter = filter;
     rc = sdiff_capture_open(&cap, &src, err);
@@ -147,11 +164,21 @@ int sdiff_run_capture(const struct sdiff_capture_run_opts *o, sdiff_run_sink_fn 
             break;
         }
         struct sdiff_segment seg;
-        enum sdiff_decode_kind k =
-            sdiff_decode_frame(pkt.linktype, pkt.data, pkt.caplen, pkt.wirelen, pkt.ts_us, &seg);
+        enum sdiff_decode_kind k = sdiff_decode_frame_decap(
+            decap, pkt.linktype, pkt.data, pkt.caplen, pkt.wirelen, pkt.ts_us, &seg);
         st->decode[k]++;
+        for (unsigned t = 0; t < seg.tun.depth; t++)
+            st->tunnels[seg.tun.kind[t]]++;
         if (k != SDIFF_DECODE_TCP)
             continue;
+        if (inner_filter && (seg.tun.depth || !live) &&
+            !sdiff_capture_filter_match(inner_filter, seg.tun.frame_linktype,
+                                        pkt.data + seg.tun.frame_off,
+                                        pkt.caplen - seg.tun.frame_off,
+                                        pkt.wirelen - seg.tun.frame_off)) {
+            st->tunnel_filtered += seg.tun.depth > 0;
+            continue;
+        }
         if (o->nports && !port_match(o, seg.sport) && !port_match(o, seg.dport)) {
             st->other_ports++;
             continue;
@@ -184,6 +211,7 @@ out:
     sdiff_reasm_free(reasm);
     sdiff_pair_free(pair);
     sdiff_capture_close(cap);
+    sdiff_capture_filter_free(inner_filter);
     sdiff_free(filter);
     return rc;
 }
@@ -216,6 +244,18 @@ int sdiff_capture_run_summary(const struct sdiff_capture_run_stats *st, struct s
     if (rc >= 0 && st->decode[SDIFF_DECODE_LINKTYPE])
         rc = sdiff_buf_printf(b, "; %" PRIu64 " packets of an unsupported link type",
                               st->decode[SDIFF_DECODE_LINKTYPE]);
+    uint64_t ntun = 0;
+    for (int i = 0; i < SDIFF_TUN__COUNT; i++)
+        ntun += st->tunnels[i];
+    if (rc >= 0 && ntun)
+        rc = sdiff_buf_printf(b,
+                              "; decapsulated: %" PRIu64 " vxlan, %" PRIu64 " geneve, %" PRIu64
+                              " gre, %" PRIu64 " erspan",
+                              st->tunnels[SDIFF_TUN_VXLAN], st->tunnels[SDIFF_TUN_GENEVE],
+                              st->tunnels[SDIFF_TUN_GRE], st->tunnels[SDIFF_TUN_ERSPAN]);
+    if (rc >= 0 && st->decode[SDIFF_DECODE_TOO_DEEP])
+        rc = sdiff_buf_printf(b, "; %" PRIu64 " packets in tunnels nested over %d deep",
+                              st->decode[SDIFF_DECODE_TOO_DEEP], SDIFF_TUNNEL_MAX_DEPTH);
     if (rc >= 0 && st->file_truncated)
         rc = sdiff_buf_puts(b, "; file truncated inside its last packet");
     return rc;
@@ -241,12 +281,16 @@ int sdiff_capture_run_summary_json(const struct sdiff_capture_run_stats *st,
             ",\"malformed_packets\":%" PRIu64 "},\"gaps\":%" PRIu64 ",\"gap_bytes\":%" PRIu64
             ",\"kernel_drops\":%" PRIu64 ",\"limits\":{\"flows_evicted\":%" PRIu64
             ",\"out_of_order\":%" PRIu64 ",\"body\":%" PRIu64 ",\"pipeline\":%" PRIu64
+            "},\"tunnels\":{\"vxlan\":%" PRIu64 ",\"geneve\":%" PRIu64 ",\"gre\":%" PRIu64
+            ",\"erspan\":%" PRIu64 ",\"too_deep\":%" PRIu64 ",\"filtered\":%" PRIu64
             "},\"stop\":\"%s\",\"file_truncated\":%s}",
             p->conn_tls, p->conn_h2, p->conn_not_http, p->conn_upgraded, p->orphan_responses,
             st->decode[SDIFF_DECODE_FRAGMENT],
             st->decode[SDIFF_DECODE_MALFORMED] + st->decode[SDIFF_DECODE_TRUNCATED], r->gaps,
             r->gap_bytes, st->source.kernel_drops, r->flows_evicted, r->ooo_limit_hits,
-            p->body_limit_hits, p->pipeline_limit_hits, st->stop_reason,
-            st->file_truncated ? "true" : "false");
+            p->body_limit_hits, p->pipeline_limit_hits, st->tunnels[SDIFF_TUN_VXLAN],
+            st->tunnels[SDIFF_TUN_GENEVE], st->tunnels[SDIFF_TUN_GRE],
+            st->tunnels[SDIFF_TUN_ERSPAN], st->decode[SDIFF_DECODE_TOO_DEEP], st->tunnel_filtered,
+            st->stop_reason, st->file_truncated ? "true" : "false");
     return rc;
 }

@@ -19,7 +19,9 @@
  *                 100 ms steps
  *   cut           bytes the snap length cut (wire length - caplen)
  *
- * A last frame longer than what is left is cut to it. Checked: decoded payload views stay in
+ * Frames are decapsulated as the pipeline does by default (VXLAN on 4789 and 8472, Geneve on
+ * 6081, GRE and ERSPAN; the tunnel_* fixtures seed it). A last frame longer than what is
+ * left is cut to it. Checked: decoded payload views stay in
  * the frame; every exchange is well formed (NUL-terminated strings of the stated lengths,
  * kept bodies within the limit and what was seen, a complete exchange has both messages
  * whole); exchanges of a connection come out in request order; the pairer's counters match
@@ -119,6 +121,9 @@ static void check_segment(const struct sdiff_segment *s, const uint8_t *frame, s
     CHECK(s->family == 4 || s->family == 6);
     CHECK(s->len == 0 || (s->payload >= frame && s->payload + s->len <= frame + caplen));
     CHECK(s->len <= caplen && s->missing <= wirelen - s->len);
+    CHECK(s->tun.depth <= SDIFF_TUNNEL_MAX_DEPTH);
+    CHECK(s->tun.depth == 0 || (s->tun.frame_off < caplen &&
+                                (s->tun.frame_linktype == 1 || s->tun.frame_linktype == 101)));
 }
 
 int sdiff_fuzz_packets(const uint8_t *data, size_t size)
@@ -146,6 +151,7 @@ int sdiff_fuzz_packets(const uint8_t *data, size_t size)
     run.lim = lim;
     run.oom = (cfg & 0x80) != 0;
     const uint16_t ports[] = {80};
+    const struct sdiff_decap decap = SDIFF_DECAP_INIT;
     int linktype = linktypes[cfg & 7];
 
     struct sdiff_pair *pair = NULL;
@@ -172,7 +178,7 @@ int sdiff_fuzz_packets(const uint8_t *data, size_t size)
         ts += tstep < 128 ? tstep * 100ull : (tstep - 128u) * 100000ull;
         struct sdiff_segment seg;
         enum sdiff_decode_kind k =
-            sdiff_decode_frame(linktype, frame, caplen, caplen + cut, ts, &seg);
+            sdiff_decode_frame_decap(&decap, linktype, frame, caplen, caplen + cut, ts, &seg);
         CHECK((unsigned)k < SDIFF_DECODE__COUNT);
         if (k != SDIFF_DECODE_TCP)
             continue;

@@ -40,9 +40,20 @@ def crc(b):
     return '%08x' % (zlib.crc32(b) & 0xFFFFFFFF)
 
 
+# VXLAN on Linux's port too (tshark only knows 4789)
+DECODE_AS = ['-d', 'udp.port==8472,vxlan']
+
+# Where tshark and the fixture disagree by design: {case: {conn: why}}, or {case: why}.
+TSHARK_DIFFERS = {
+    'tunnel_nested': {4: 'five tunnels deep: counted and not decoded, by design'},
+    'tunnel_two_sources': 'tshark keys TCP streams by the inner addresses only, so the three '
+                          'mirrored copies mix in its reassembly',
+}
+
+
 def follow_streams(pcap, n):
     """{stream: [node0_bytes, node1_bytes]} for streams 0..n-1."""
-    cmd = ['tshark', '-r', pcap, '-q', '-o', 'tcp.reassemble_out_of_order:TRUE']
+    cmd = ['tshark', '-r', pcap, '-q', '-o', 'tcp.reassemble_out_of_order:TRUE'] + DECODE_AS
     for i in range(n):
         cmd += ['-z', f'follow,tcp,raw,{i}']
     out = subprocess.run(cmd, capture_output=True, timeout=600, check=True).stdout.decode()
@@ -137,8 +148,12 @@ def parse_responses(data, methods):
 
 def check(name, pcap, expected, opts):
     rows = [json.loads(line) for line in open(expected)]
+    differs = TSHARK_DIFFERS.get(name, {})
+    if isinstance(differs, str):
+        print(f'{name}: not judged: {differs}')
+        return 0
     max_body = int(opts[opts.index('--max-body') + 1]) if '--max-body' in opts else None
-    nconv = int(subprocess.run(['tshark', '-r', pcap, '-q', '-z', 'conv,tcp'],
+    nconv = int(subprocess.run(['tshark', '-r', pcap, '-q', '-z', 'conv,tcp'] + DECODE_AS,
                                capture_output=True, timeout=120, check=True)
                 .stdout.decode().count('<->'))
     streams = follow_streams(pcap, nconv)
@@ -153,6 +168,10 @@ def check(name, pcap, expected, opts):
         if REQ_LINE.match(b) and not REQ_LINE.match(a):
             a, b = b, a
         exp = by_conn.get(conn, [])
+        if conn in differs:
+            informational += 1
+            print(f'  info {name} conn {conn}: not judged: {differs[conn]}')
+            continue
         # a mid-stream start: skip a partial response at the front
         if exp and b and not b.startswith(b'HTTP/1.'):
             m = STATUS_LINE.search(b)

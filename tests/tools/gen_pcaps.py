@@ -28,7 +28,11 @@ import zlib
 
 from scapy.all import (IP, TCP, IPv6, Raw, Ether, Dot1Q, IPv6ExtHdrHopByHop,  # noqa: E402
                        RouterAlert, PadN, IPOption_Router_Alert, IPOption_NOP)
-from scapy.layers.l2 import Dot1AD, CookedLinux, CookedLinuxV2
+from scapy.layers.l2 import Dot1AD, CookedLinux, CookedLinuxV2, GRE
+from scapy.layers.inet import UDP
+from scapy.layers.vxlan import VXLAN
+from scapy.contrib.geneve import GENEVE
+from scapy.contrib.erspan import ERSPAN_II, ERSPAN_III, ERSPAN_PlatformSpecific
 
 M32 = 0xFFFFFFFF
 T0_US = 1_700_000_000 * 1_000_000
@@ -1202,6 +1206,218 @@ def case_non_http():
     return out, exp
 
 
+# ---------------------------------------------------------------------------------------------
+# tunnels: the way mirrored traffic arrives (VPC traffic mirroring, load balancers, switches)
+# ---------------------------------------------------------------------------------------------
+
+COLLECTOR4, COLLECTOR6 = '10.99.0.1', 'fd00:99::1'
+
+
+def _ip_of(src, dst, proto_layer):
+    if ':' in src:
+        return IPv6(src=src, dst=dst, hlim=64) / proto_layer
+    return IP(src=src, dst=dst, ttl=64, flags='DF', id=0x4d00) / proto_layer
+
+
+def vxlan(src, dst, vni, dport=4789):
+    """VXLAN (RFC 7348) over UDP; carries an Ethernet frame."""
+    return 'eth', lambda d, inner: _ip_of(src, dst, UDP(sport=49152 + d, dport=dport) /
+                                          VXLAN(flags=0x08, vni=vni) / Raw(inner))
+
+
+def geneve(src, dst, vni, proto=0x6558, opts=b''):
+    """Geneve (RFC 8926); opts: raw option bytes (a multiple of 4)."""
+    assert len(opts) % 4 == 0
+    carries = 'eth' if proto == 0x6558 else 'ip'
+    return carries, lambda d, inner: _ip_of(
+        src, dst, UDP(sport=50000 + d, dport=6081) /
+        GENEVE(version=0, optionlen=len(opts) // 4, proto=proto, vni=vni) / Raw(opts + inner))
+
+
+def gre(src, dst, proto=None, key=None, seq=None, csum=False):
+    """GRE (RFC 2784, key and sequence number of RFC 2890); proto None: the inner IP's."""
+    carries = 'eth' if proto == 0x6558 else 'ip'
+
+    def mk(d, inner):
+        p = proto if proto is not None else (0x86DD if inner[0] >> 4 == 6 else 0x0800)
+        g = GRE(proto=p, chksum_present=int(csum), key_present=int(key is not None),
+                key=key or 0, seqnum_present=int(seq is not None), sequence_number=seq or 0)
+        return _ip_of(src, dst, g / Raw(inner))
+    return carries, mk
+
+
+def erspan(src, dst, version, session, platform=False):
+    """ERSPAN type 1, 2 or 3 (draft-foschiano-erspan-03) inside GRE; carries Ethernet."""
+    def mk(d, inner):
+        if version == 1:
+            g = GRE(proto=0x88BE) / Raw(inner)
+        elif version == 2:
+            g = GRE(proto=0x88BE, seqnum_present=1, sequence_number=7) / \
+                ERSPAN_II(ver=1, vlan=10, session_id=session, index=3) / Raw(inner)
+        else:
+            e = ERSPAN_III(ver=2, vlan=10, session_id=session, timestamp=123456, ft=0,
+                           o=int(platform))
+            extra = ERSPAN_PlatformSpecific(platf_id=3) if platform else b''
+            g = GRE(proto=0x22EB, seqnum_present=1, sequence_number=9) / e / Raw(bytes(extra) + inner)
+        return _ip_of(src, dst, g)
+    return 'eth', mk
+
+
+def tun_link(layers, tags=(), outer_mac=('02:00:5e:90:00:01', '02:00:5e:99:00:01')):
+    """A link whose frames are the connection's packets inside the tunnels `layers` (outermost
+    first), on an outer Ethernet with optional 802.1Q tags."""
+    def f(d, ip):
+        cur = bytes(ip)
+        for carries, mk in reversed(layers):
+            if carries == 'eth':
+                src, dst = (CLI_MAC, SRV_MAC) if d == 0 else (SRV_MAC, CLI_MAC)
+                cur = bytes(Ether(src=src, dst=dst, type=_ethertype(IP(cur) if cur[0] >> 4 == 4
+                                                                    else IPv6(cur))) / Raw(cur))
+            cur = bytes(mk(d, cur))
+        p = Ether(src=outer_mac[0], dst=outer_mac[1])
+        for vid in tags:
+            p = p / Dot1Q(vlan=vid)
+        p = p / Raw(cur)
+        etype = 0x86DD if cur[0] >> 4 == 6 else 0x0800
+        b = bytearray(bytes(p))
+        b[12 + 4 * len(tags):14 + 4 * len(tags)] = struct.pack('>H', etype)
+        return bytes(b)
+    return f
+
+
+def _tunnel_conns(out, exp, rng, specs, host='shop.example.test'):
+    """specs: (layers, tags, cli, srv, cport, sport); two exchanges on each connection."""
+    conns = []
+    for k, (layers, tags, cli, srv, cport, sport) in enumerate(specs):
+        c = Conn(out, tun_link(layers, tags), cli, srv, cport, sport, 0x100000 * (k + 1),
+                 0x7000000 + 0x10000 * k)
+        conns.append(c)
+    for c in conns:
+        c.handshake()
+    for i in range(2):
+        for k, c in enumerate(conns):
+            q = request('GET', f'/api/items/{k}/{i}', host=host)
+            r = response(200, json_of_size(rng, 500 + 1700 * i))
+            exchange(c, exp, i, q, r)
+            out.tick(2000)
+    for c in conns:
+        c.close(0)
+    return out, exp
+
+
+def case_tunnel_vxlan():
+    rng = random.Random(21)
+    out, exp = PcapOut(LINKTYPE_ETHERNET), Expected()
+    return _tunnel_conns(out, exp, rng, [
+        ([vxlan('10.9.0.1', COLLECTOR4, 100)], (), CLI4, SRV4, 55000, 8000),
+        ([vxlan('10.9.0.1', COLLECTOR4, 100, dport=8472)], (), CLI4, SRV4, 55001, 8000),
+    ])
+
+
+def case_tunnel_geneve():
+    rng = random.Random(22)
+    out, exp = PcapOut(LINKTYPE_ETHERNET), Expected()
+    # one option: class 0x0103, type 0x80, 4 bytes of data (RFC 8926 section 3.5)
+    opt = struct.pack('>HBB', 0x0103, 0x80, 1) + b'\x00\x00\x00\x2a'
+    return _tunnel_conns(out, exp, rng, [
+        ([geneve('10.9.0.2', COLLECTOR4, 0x123456, opts=opt)], (), CLI4, SRV4, 55100, 8000),
+        ([geneve('10.9.0.2', COLLECTOR4, 7, proto=0x0800)], (), CLI4, SRV4, 55101, 8000),
+        ([geneve('10.9.0.2', COLLECTOR4, 8, proto=0x86DD)], (), CLI6, SRV6, 55102, 8000),
+    ])
+
+
+def case_tunnel_gre():
+    rng = random.Random(23)
+    out, exp = PcapOut(LINKTYPE_ETHERNET), Expected()
+    return _tunnel_conns(out, exp, rng, [
+        ([gre('10.9.0.3', COLLECTOR4)], (), CLI4, SRV4, 55200, 8000),
+        ([gre('10.9.0.3', COLLECTOR4, key=77)], (), CLI4, SRV4, 55201, 8000),
+        ([gre('10.9.0.3', COLLECTOR4, key=78, seq=1000)], (), CLI4, SRV4, 55202, 8000),
+        ([gre('10.9.0.3', COLLECTOR4, seq=5, csum=True)], (), CLI4, SRV4, 55203, 8000),
+        ([gre('10.9.0.3', COLLECTOR4, proto=0x6558, key=79)], (), CLI4, SRV4, 55204, 8000),
+        ([gre('10.9.0.3', COLLECTOR4)], (), CLI6, SRV6, 55205, 8000),
+    ])
+
+
+def case_tunnel_erspan():
+    rng = random.Random(24)
+    out, exp = PcapOut(LINKTYPE_ETHERNET), Expected()
+    return _tunnel_conns(out, exp, rng, [
+        ([erspan('10.9.0.4', COLLECTOR4, 1, 0)], (), CLI4, SRV4, 55300, 8000),
+        ([erspan('10.9.0.4', COLLECTOR4, 2, 17)], (), CLI4, SRV4, 55301, 8000),
+        ([erspan('10.9.0.4', COLLECTOR4, 3, 18)], (), CLI4, SRV4, 55302, 8000),
+        ([erspan('10.9.0.4', COLLECTOR4, 3, 19, platform=True)], (), CLI4, SRV4, 55303, 8000),
+    ])
+
+
+def case_tunnel_ipv6_outer():
+    rng = random.Random(25)
+    out, exp = PcapOut(LINKTYPE_ETHERNET), Expected()
+    return _tunnel_conns(out, exp, rng, [
+        ([vxlan('fd00:9::1', COLLECTOR6, 300)], (), CLI4, SRV4, 55400, 8000),
+        ([gre('fd00:9::1', COLLECTOR6, key=301)], (), CLI6, SRV6, 55401, 8000),
+    ])
+
+
+def case_tunnel_vlan_outer():
+    rng = random.Random(26)
+    out, exp = PcapOut(LINKTYPE_ETHERNET), Expected()
+    return _tunnel_conns(out, exp, rng, [
+        ([vxlan('10.9.0.6', COLLECTOR4, 400)], (120,), CLI4, SRV4, 55500, 8000),
+        ([erspan('10.9.0.6', COLLECTOR4, 2, 5)], (120, 7), CLI4, SRV4, 55501, 8000),
+    ])
+
+
+def case_tunnel_nested():
+    """VXLAN in GRE, Geneve in VXLAN in GRE, and the deepest accepted: four levels. A fifth
+    level is counted (tunnels nested too deep) and never reaches reassembly."""
+    rng = random.Random(27)
+    out, exp = PcapOut(LINKTYPE_ETHERNET), Expected()
+    g = gre('10.8.0.1', '10.8.0.2', key=1)
+    v = vxlan('10.9.0.7', COLLECTOR4, 500)
+    n = geneve('10.7.0.1', '10.7.0.2', 501)
+    e = erspan('10.6.0.1', '10.6.0.2', 2, 9)
+    out, exp = _tunnel_conns(out, exp, rng, [
+        ([g, v], (), CLI4, SRV4, 55600, 8000),
+        ([g, v, n], (), CLI4, SRV4, 55601, 8000),
+        ([g, v, n, e], (), CLI4, SRV4, 55602, 8000),
+    ])
+    too_deep = Conn(out, tun_link([g, v, n, e, gre('10.5.0.1', '10.5.0.2')]), CLI4, SRV4,
+                    55603, 8000, 1, 2)
+    too_deep.handshake()
+    too_deep.send(0, request('GET', '/never/seen').wire)
+    return out, exp
+
+
+def case_tunnel_two_sources():
+    """Two mirrored instances (different outer sources and VNIs) whose inner connections have
+    the same addresses and ports, interleaved packet by packet; and a third copy from the
+    first source under another VNI. Each must stay its own connection."""
+    rng = random.Random(28)
+    out, exp = PcapOut(LINKTYPE_ETHERNET), Expected()
+    conns = [Conn(out, tun_link([vxlan(src, COLLECTOR4, vni)]), CLI4, SRV4, 56000, 8000,
+                  0x1000 + k, 0x9000 + k)
+             for k, (src, vni) in enumerate([('10.9.1.1', 100), ('10.9.1.2', 200),
+                                             ('10.9.1.1', 300)])]
+    for c in conns:
+        c.handshake()
+    # one segment at a time from each, so a mixed-up flow table would interleave the streams
+    for i in range(2):
+        qs = [request('POST', f'/api/orders?source={k}&n={i}',
+                      body=jbytes({'source': k, 'n': i, 'pad': 'x' * (100 * k)}))
+              for k in range(len(conns))]
+        rs = [response(201 + k, json_of_size(rng, 1800 + 300 * k)) for k in range(len(conns))]
+        for k, c in enumerate(conns):
+            c.send(0, qs[k].wire)
+        for k, c in enumerate(conns):
+            c.send(1, rs[k].wire)
+        for k, c in enumerate(conns):
+            exp.add(c, i, qs[k], rs[k])
+    for c in conns:
+        c.close(0)
+    return out, exp
+
+
 CASES = [
     ('basic_keepalive', case_basic_keepalive, ''),
     ('out_of_order', case_out_of_order, ''),
@@ -1223,6 +1439,14 @@ CASES = [
     ('truncated_body', case_truncated_body, '--max-body 1000'),
     ('malformed_response', case_malformed_response, ''),
     ('non_http', case_non_http, ''),
+    ('tunnel_vxlan', case_tunnel_vxlan, '--port 8000'),
+    ('tunnel_geneve', case_tunnel_geneve, '--port 8000'),
+    ('tunnel_gre', case_tunnel_gre, '--port 8000'),
+    ('tunnel_erspan', case_tunnel_erspan, '--port 8000'),
+    ('tunnel_ipv6_outer', case_tunnel_ipv6_outer, '--port 8000'),
+    ('tunnel_vlan_outer', case_tunnel_vlan_outer, '--port 8000'),
+    ('tunnel_nested', case_tunnel_nested, '--port 8000'),
+    ('tunnel_two_sources', case_tunnel_two_sources, '--port 8000'),
 ]
 
 
