@@ -127,6 +127,10 @@ static int on_head(const struct sdiff_http1_head *h, void *ud)
     assert_int_equal(sdiff_buf_printf(&e, " ka=%d", h->keep_alive), SDIFF_OK);
     if (h->expect_continue)
         assert_int_equal(sdiff_buf_puts(&e, " expect"), SDIFF_OK);
+    if (h->framing_problem)
+        assert_int_equal(sdiff_buf_printf(&e, " problem='%s'", h->framing_problem), SDIFF_OK);
+    if (h->refused)
+        assert_int_equal(sdiff_buf_puts(&e, " refused"), SDIFF_OK);
     if (h->upgrade)
         assert_int_equal(sdiff_buf_puts(&e, " upgrade"), SDIFF_OK);
     if (r->show_headers)
@@ -559,47 +563,70 @@ static void test_http1__eof_between_messages_returns_ok(void **state)
 
 /* ---- rejections ------------------------------------------------------------------------ */
 
-static void test_http1__te_with_content_length_rejected(void **state)
+/*
+ * Requests whose framing is a smuggling risk keep what was seen (issue: exchanges that lose
+ * their request line): Transfer-Encoding overrides Content-Length (RFC 9112 6.3 item 3), so
+ * the next request on the connection still parses; a length that cannot be determined (6.3
+ * items 4 and 5) delivers the head, then fails. Responses fail as before.
+ */
+#define SMUGGLE "problem='content-length and transfer-encoding both present (a smuggling risk):" \
+                " framed by transfer-encoding'"
+
+static void test_http1__te_with_content_length_framed_by_te(void **state)
 {
     (void)state;
     req_split("POST / HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"
+              "3\r\nabc\r\n0\r\n\r\nGET /next HTTP/1.1\r\n\r\n",
+              "begin|head POST / 1.1 h=2 chunked ka=1 " SMUGGLE "|body 3 'abc'|complete"
+              "|begin|head GET /next 1.1 h=0 none ka=1|complete");
+    /* a bad Content-Length beside chunked: still framed by Transfer-Encoding */
+    req_split("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: x\r\n\r\n"
               "0\r\n\r\n",
-              "begin|error parse error @36 content-length and transfer-encoding both present");
+              "begin|head POST / 1.1 h=2 chunked ka=1 " SMUGGLE "|complete");
+    req_split("POST / HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: gzip\r\n\r\n",
+              "begin|head POST / 1.1 h=2 none ka=0 refused|error parse error @36 content-length"
+              " and transfer-encoding both present, and transfer-encoding does not end in chunked");
     resp_split("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n",
                "begin|error parse error @45 content-length and transfer-encoding both present");
 }
 
-static void test_http1__differing_content_lengths_rejected(void **state)
+static void test_http1__differing_content_lengths_keep_the_head(void **state)
 {
     (void)state;
     req_split("POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nabcdef",
-              "begin|error parse error @36 conflicting content-length values");
+              "begin|head POST / 1.1 h=2 none ka=0 refused"
+              "|error parse error @36 conflicting content-length values");
     req_split("POST / HTTP/1.1\r\nContent-Length: 5, 6\r\n\r\nabcdef",
-              "begin|error parse error @17 conflicting content-length values");
+              "begin|head POST / 1.1 h=1 none ka=0 refused"
+              "|error parse error @17 conflicting content-length values");
+    resp_split("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n",
+               "begin|error parse error @36 conflicting content-length values");
 }
 
-static void test_http1__invalid_content_lengths_rejected(void **state)
+static void test_http1__invalid_content_lengths_keep_the_head(void **state)
 {
     (void)state;
-    req_split("POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n",
-              "begin|error parse error @17 invalid content-length value");
-    req_split("POST / HTTP/1.1\r\nContent-Length: +5\r\n\r\n",
-              "begin|error parse error @17 invalid content-length value");
-    req_split("POST / HTTP/1.1\r\nContent-Length: 5 5\r\n\r\n",
-              "begin|error parse error @17 invalid content-length value");
-    req_split("POST / HTTP/1.1\r\nContent-Length:\r\n\r\n",
-              "begin|error parse error @17 invalid content-length value");
+    const char *bad[] = {"-1", "+5", "5 5", ""};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char in[128];
+        snprintf(in, sizeof in, "POST / HTTP/1.1\r\nContent-Length:%s%s\r\n\r\n",
+                 *bad[i] ? " " : "", bad[i]);
+        req_split(in, "begin|head POST / 1.1 h=1 none ka=0 refused"
+                      "|error parse error @17 invalid content-length value");
+    }
     req_split("POST / HTTP/1.1\r\nContent-Length: 18446744073709551616\r\n\r\n",
-              "begin|error parse error @17 content-length value too large");
+              "begin|head POST / 1.1 h=1 none ka=0 refused"
+              "|error parse error @17 content-length value too large");
     resp_split("HTTP/1.1 200 OK\r\nContent-Length: 0x10\r\n\r\n",
                "begin|error parse error @17 invalid content-length value");
 }
 
-static void test_http1__request_te_not_ending_in_chunked_rejected(void **state)
+static void test_http1__request_te_not_ending_in_chunked_keeps_the_head(void **state)
 {
     (void)state;
     req_split("POST / HTTP/1.1\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
-              "begin|error parse error @17 request transfer-encoding does not end in chunked");
+              "begin|head POST / 1.1 h=1 none ka=0 refused"
+              "|error parse error @17 request transfer-encoding does not end in chunked");
 }
 
 static void test_http1__huge_chunk_size_rejected(void **state)
@@ -687,12 +714,25 @@ static void test_http1__obs_fold_rejected(void **state)
 static void test_http1__malformed_lines_rejected(void **state)
 {
     (void)state;
-    req_split("GET  / HTTP/1.1\r\n\r\n", "begin|error parse error @4 empty request target");
+    /* refused lines that still read "METHOD target HTTP/1.x" come as seen, then fail */
+    req_split("GET  / HTTP/1.1\r\n\r\n",
+              "begin|head GET  / 1.1 h=0 none ka=0 refused"
+              "|error parse error @4 space inside the request target");
+    req_split("GET /a b HTTP/1.1\r\nHost: x\r\n\r\n",
+              "begin|head GET /a b 1.1 h=0 none ka=0 refused"
+              "|error parse error @7 space inside the request target");
+    req_split("G(T /x HTTP/1.0\r\n\r\n",
+              "begin|head G(T /x 1.0 h=0 none ka=0 refused"
+              "|error parse error @1 invalid method in request line");
+    /* control bytes, or no version at the end: not shown */
+    req_split("G\x1bT /x HTTP/1.1\r\n\r\n",
+              "begin|error parse error @1 invalid method in request line");
     req_split("GET / HTTP/2.0\r\n\r\n",
               "begin|error parse error @6 invalid http version in request line");
     req_split("GET /\r\n\r\n", "begin|error parse error @5 missing http version in request line");
     req_split("G@T / HTTP/1.1\r\n\r\n",
-              "begin|error parse error @1 invalid method in request line");
+              "begin|head G@T / 1.1 h=0 none ka=0 refused"
+              "|error parse error @1 invalid method in request line");
     req_split("GET / HTTP/1.1\r\nNo-Colon\r\n\r\n",
               "begin|error parse error @16 field line without a colon");
     req_split("GET / HTTP/1.1\r\n: empty\r\n\r\n", "begin|error parse error @16 empty field name");
@@ -1118,10 +1158,10 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_http1__status_line_without_reason_accepted),
     cmocka_unit_test(test_http1__eof_mid_body_returns_etrunc),
     cmocka_unit_test(test_http1__eof_between_messages_returns_ok),
-    cmocka_unit_test(test_http1__te_with_content_length_rejected),
-    cmocka_unit_test(test_http1__differing_content_lengths_rejected),
-    cmocka_unit_test(test_http1__invalid_content_lengths_rejected),
-    cmocka_unit_test(test_http1__request_te_not_ending_in_chunked_rejected),
+    cmocka_unit_test(test_http1__te_with_content_length_framed_by_te),
+    cmocka_unit_test(test_http1__differing_content_lengths_keep_the_head),
+    cmocka_unit_test(test_http1__invalid_content_lengths_keep_the_head),
+    cmocka_unit_test(test_http1__request_te_not_ending_in_chunked_keeps_the_head),
     cmocka_unit_test(test_http1__huge_chunk_size_rejected),
     cmocka_unit_test(test_http1__invalid_chunk_lines_rejected),
     cmocka_unit_test(test_http1__chunk_size_line_over_4096_bytes_rejected),

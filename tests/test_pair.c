@@ -14,6 +14,7 @@ struct fx {
     const struct sdiff_reasm_cb *cb;
     void *flow;
     char log[8192];
+    char notes[2048];
     uint64_t ts;
 };
 
@@ -25,6 +26,8 @@ static void collect(struct sdiff_exchange *ex, void *ud)
              ex->req.present ? ex->req.method : "-", ex->req.present ? ex->req.target : "-",
              ex->resp.present ? ex->resp.status : 0, sdiff_exchange_state_str(ex->state),
              ex->resp.body_len);
+    n = strlen(f->notes);
+    snprintf(f->notes + n, sizeof f->notes - n, "%s|", ex->note);
     sdiff_exchange_free(ex);
 }
 
@@ -255,8 +258,77 @@ static void test_pair__bad_request_framing_pairs_with_its_400(void **state)
     fx_send(&f, C2S, "POST /x HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n");
     fx_send(&f, S2C, "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
     fx_close(&f);
-    assert_string_equal(f.log, "0 GET /ok 200 complete 5|1 - - 400 unparsable 0|");
+    assert_string_equal(f.log, "0 GET /ok 200 complete 5|1 POST /x 400 unparsable 0|");
+    assert_non_null(strstr(f.notes, "smuggling risk"));
     fx_free(&f);
+}
+
+/* Feed req and resp split at every offset; every split gives want, and notes contain note. */
+static void split_check(const char *req, const char *resp, const char *want, const char *note)
+{
+    size_t rl = strlen(req), sl = strlen(resp);
+    for (size_t cut = 0; cut <= (rl > sl ? rl : sl); cut++) {
+        struct fx f;
+        fx_open(&f, NULL, 0);
+        size_t a = cut < rl ? cut : rl, b = cut < sl ? cut : sl;
+        f.cb->on_data(f.flow, C2S, (const uint8_t *)req, a, 1, f.pair);
+        f.cb->on_data(f.flow, C2S, (const uint8_t *)req + a, rl - a, 2, f.pair);
+        f.cb->on_data(f.flow, S2C, (const uint8_t *)resp, b, 3, f.pair);
+        f.cb->on_data(f.flow, S2C, (const uint8_t *)resp + b, sl - b, 4, f.pair);
+        fx_close(&f);
+        if (strcmp(f.log, want) != 0)
+            fail_msg("cut %zu: got %s", cut, f.log);
+        if (strstr(f.notes, note) == NULL)
+            fail_msg("cut %zu: notes %s", cut, f.notes);
+        assert_int_equal(sdiff_pair_stats(f.pair)->conn_not_http, 0);
+        fx_free(&f);
+    }
+}
+
+/* Content-Length beside chunked: kept with its line and answer, framed by Transfer-Encoding
+ * (RFC 9112 6.3), so the next request still pairs; never complete, so never replayed. */
+static void test_pair__smuggling_request_kept_and_later_requests_pair(void **state)
+{
+    (void)state;
+    split_check("POST /x HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n"
+                "3\r\nabc\r\n0\r\n\r\nGET /after HTTP/1.1\r\n\r\n",
+                "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"
+                "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
+                "0 POST /x 200 unparsable 5|1 GET /after 200 complete 5|",
+                "request: content-length and transfer-encoding both present (a smuggling "
+                "risk): framed by transfer-encoding|");
+}
+
+/* Conflicting lengths on the first request: its line, fields and the 400 are kept. */
+static void test_pair__conflicting_lengths_keep_line_and_answer(void **state)
+{
+    (void)state;
+    split_check("POST /y HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd",
+                "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                "0 POST /y 400 unparsable 0|", "request: conflicting content-length values");
+    struct fx f;
+    fx_open(&f, NULL, 0);
+    fx_send(&f, C2S, "POST /y HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n");
+    fx_close(&f);
+    assert_string_equal(f.log, "0 POST /y 0 unparsable 0|");
+    fx_free(&f);
+}
+
+/* A refused request line on a connection that carries HTTP: unparsable, as seen, with the
+ * server's status; the connection goes on. Never a not-http connection. */
+static void test_pair__refused_request_line_is_an_unparsable_exchange(void **state)
+{
+    (void)state;
+    const char *bad400 = "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n";
+    char resp[256];
+    snprintf(resp, sizeof resp, "%s%s", bad400, OK5);
+    split_check("GET /a b HTTP/1.1\r\nHost: x\r\n\r\nGET /ok HTTP/1.1\r\n\r\n", resp,
+                "0 GET /a b 400 unparsable 0|1 GET /ok 200 complete 5|",
+                "request: space inside the request target|");
+    snprintf(resp, sizeof resp, "%s%s", OK5, "HTTP/1.1 400 Bad\r\nContent-Length: 0\r\n\r\n");
+    split_check("GET /ok HTTP/1.1\r\n\r\nG(T /x HTTP/1.1\r\n\r\n", resp,
+                "0 GET /ok 200 complete 5|1 G(T /x 400 unparsable 0|",
+                "request: invalid method in request line|");
 }
 
 static void test_pair__malformed_response_is_unparsable(void **state)
@@ -399,6 +471,9 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_pair__tls_and_h2_connections_are_skipped),
     cmocka_unit_test(test_pair__garbage_connection_counts_not_http),
     cmocka_unit_test(test_pair__bad_request_framing_pairs_with_its_400),
+    cmocka_unit_test(test_pair__smuggling_request_kept_and_later_requests_pair),
+    cmocka_unit_test(test_pair__conflicting_lengths_keep_line_and_answer),
+    cmocka_unit_test(test_pair__refused_request_line_is_an_unparsable_exchange),
     cmocka_unit_test(test_pair__malformed_response_is_unparsable),
     cmocka_unit_test(test_pair__body_limit_truncates),
     cmocka_unit_test(test_pair__discarded_bodies_keep_their_lengths),

@@ -21,7 +21,12 @@ extern "C" {
  * have no body; responses to HEAD, 1xx, 204 and 304 have no body; a response without either
  * field is delimited by the close of the connection. Conflicting framing (Content-Length
  * with Transfer-Encoding, differing Content-Length values, a request Transfer-Encoding whose
- * last coding is not chunked, an invalid length or chunk size) is a parse error.
+ * last coding is not chunked, an invalid length or chunk size) is a parse error, with two
+ * exceptions for requests, so that what was seen is kept: a request with Content-Length and
+ * a chunked Transfer-Encoding is framed by the Transfer-Encoding (RFC 9112 6.3 item 3) and
+ * flagged (head.framing_problem); a request whose length cannot be determined, or whose
+ * request line is refused but still reads "METHOD target HTTP/1.x" in printable ASCII, gets
+ * its on_head (head.refused) before the parser fails.
  * After a parse error the parser stays failed until sdiff_http1_resync, which makes it hunt
  * for the start of the next message. Not thread-safe.
  */
@@ -55,6 +60,14 @@ struct sdiff_http1_head {
     int keep_alive;             /* connection persists after this message */
     int expect_continue;        /* request had Expect: 100-continue */
     int upgrade;                /* 101 response: the parser ignores the bytes after it */
+    /* Requests only; NULL otherwise. framing_problem: the framing is usable but a smuggling
+     * risk (Content-Length beside a chunked Transfer-Encoding: framed by the latter, RFC
+     * 9112 6.3); parsing goes on. refused: the message cannot be framed or its request line
+     * was refused; the head is handed over only so the caller keeps what was seen (a refused
+     * request line comes as method, target and version as seen, without fields), and the
+     * parser fails with this reason (SDIFF_EPARSE) as soon as on_head returns. */
+    const char *framing_problem;
+    const char *refused;
 };
 
 /* on_head may return this for a response to make it bodiless (the request was HEAD). */
@@ -130,6 +143,13 @@ SDIFF_API int sdiff_http1_start_line_ok(const struct sdiff_http1 *p);
 SDIFF_API int sdiff_http1_upgraded(const struct sdiff_http1 *p);
 /** Stop parsing: the other direction switched protocols (the request side after a 101). */
 SDIFF_API void sdiff_http1_set_upgraded(struct sdiff_http1 *p);
+/**
+ * After sdiff_http1_feed failed: how many of the bytes it was given were consumed when it
+ * stopped (for a refused line, field or framing: through the end of that line). Feeding the
+ * rest after sdiff_http1_resync goes on as if the stream had been split there.
+ */
+SDIFF_API size_t sdiff_http1_consumed(const struct sdiff_http1 *p);
+
 /** Bytes thrown away while hunting for a message start. */
 SDIFF_API uint64_t sdiff_http1_skipped_bytes(const struct sdiff_http1 *p);
 

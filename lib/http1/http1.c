@@ -91,6 +91,7 @@ struct sdiff_http1 {
 
     int bol; /* hunting: the next byte starts a line */
     uint64_t skipped;
+    size_t consumed;  /* bytes of the last feed consumed when it failed */
 };
 
 /* ---- helpers --------------------------------------------------------------------------- */
@@ -402,12 +403,50 @@ static int parse_start_line(enum sdiff_http1_kind kind, const uint8_t *s, size_t
     return 0;
 }
 
+/*
+ * A request line the parser refuses but that still reads "METHOD SP target SP HTTP/1.x" in
+ * printable ASCII (a space inside the target, a method that is not a token) is HTTP sent
+ * wrong, not another protocol: hand it to on_head as seen (method up to the first space,
+ * target up to the space before the version), so the exchange keeps it and the server's
+ * answer pairs with it. Anything else, control bytes included, stays unseen.
+ */
+static int deliver_refused_line(struct sdiff_http1 *p, const uint8_t *s, size_t len,
+                                const char **why)
+{
+    if (p->kind != SDIFF_HTTP1_REQUEST || p->cb.on_head == NULL || len < 12)
+        return SDIFF_OK;
+    for (size_t i = 0; i < len; i++)
+        if (s[i] < 0x20 || s[i] > 0x7e)
+            return SDIFF_OK;
+    const uint8_t *v = s + len - 9;
+    if (memcmp(v, " HTTP/1.", 8) != 0 || (v[8] != '0' && v[8] != '1'))
+        return SDIFF_OK;
+    const uint8_t *sp = memchr(s, ' ', len - 9);
+    if (sp == NULL || sp == s || sp + 1 >= v)
+        return SDIFF_OK;
+    struct sdiff_http1_head h;
+    memset(&h, 0, sizeof h);
+    h.kind = SDIFF_HTTP1_REQUEST;
+    h.method = (struct sdiff_slice){s, (size_t)(sp - s)};
+    h.target = (struct sdiff_slice){sp + 1, (size_t)(v - sp - 1)};
+    h.version_minor = v[8] - '0';
+    h.framing = SDIFF_HTTP1_NOBODY;
+    if (memchr(h.target.p, ' ', h.target.len) != NULL)
+        *why = "space inside the request target";
+    h.refused = *why;
+    return p->cb.on_head(&h, p->ud);
+}
+
 static int start_line(struct sdiff_http1 *p, const uint8_t *b, size_t off, size_t len)
 {
     size_t bad = 0;
     const char *why = NULL;
-    if (parse_start_line(p->kind, b + off, len, &p->sl, &bad, &why) < 0)
+    if (parse_start_line(p->kind, b + off, len, &p->sl, &bad, &why) < 0) {
+        int rc = deliver_refused_line(p, b + off, len, &why);
+        if (rc < 0)
+            return fail_cb(p, rc, p->blk_pos + off);
         return fail(p, SDIFF_EPARSE, p->blk_pos + off + bad, "%s", why);
+    }
     p->sl.method_off += off;
     p->sl.target_off += off;
     p->sl.reason_off += off;
@@ -472,9 +511,11 @@ static uint64_t field_pos(const struct sdiff_http1 *p, size_t i)
     return p->blk_pos + r[i].name_off;
 }
 
-/* Content-Length = 1*DIGIT, possibly a list or repeated; all values must agree (6.3). */
-static int parse_content_length(struct sdiff_http1 *p, size_t idx, struct sdiff_slice v, int *have,
-                                uint64_t *cl)
+/*
+ * Content-Length = 1*DIGIT, possibly a list or repeated; all values must agree (6.3).
+ * Returns 0, or -1 with *why (the first value seen stays in *cl).
+ */
+static int parse_content_length(struct sdiff_slice v, int *have, uint64_t *cl, const char **why)
 {
     size_t i = 0;
     for (;;) {
@@ -484,23 +525,27 @@ static int parse_content_length(struct sdiff_http1 *p, size_t idx, struct sdiff_
         uint64_t n = 0;
         while (i < v.len && is_digit(v.p[i])) {
             unsigned d = (unsigned)(v.p[i] - '0');
-            if (n > (UINT64_MAX - d) / 10)
-                return fail(p, SDIFF_EPARSE, field_pos(p, idx), "content-length value too large");
+            if (n > (UINT64_MAX - d) / 10) {
+                *why = "content-length value too large";
+                return -1;
+            }
             n = n * 10 + d;
             i++;
         }
-        if (i == start)
-            return fail(p, SDIFF_EPARSE, field_pos(p, idx), "invalid content-length value");
         while (i < v.len && is_ows(v.p[i]))
             i++;
-        if (i < v.len && v.p[i] != ',')
-            return fail(p, SDIFF_EPARSE, field_pos(p, idx), "invalid content-length value");
-        if (*have && n != *cl)
-            return fail(p, SDIFF_EPARSE, field_pos(p, idx), "conflicting content-length values");
+        if (i == start || (i < v.len && v.p[i] != ',')) {
+            *why = "invalid content-length value";
+            return -1;
+        }
+        if (*have && n != *cl) {
+            *why = "conflicting content-length values";
+            return -1;
+        }
         *have = 1;
         *cl = n;
         if (i == v.len)
-            return SDIFF_OK;
+            return 0;
         i++; /* ',' */
     }
 }
@@ -555,10 +600,13 @@ static void conn_element(const uint8_t *s, size_t n, void *ctx)
         c->keep_alive = 1;
 }
 
-static int decide_framing(struct sdiff_http1 *p, struct sdiff_http1_head *h)
+/* Decide the framing; for a refused request, *refused_at is the offending field's offset. */
+static int decide_framing(struct sdiff_http1 *p, struct sdiff_http1_head *h,
+                          uint64_t *refused_at)
 {
-    int have_cl = 0, have_te = 0, rc;
-    size_t cl_idx = 0, te_idx = 0;
+    int have_cl = 0, have_te = 0;
+    size_t cl_idx = 0, te_idx = 0, bad_cl_idx = 0;
+    const char *bad_cl = NULL;
     uint64_t cl = 0;
     struct te_state te = {0};
     struct conn_state conn = {0};
@@ -567,9 +615,15 @@ static int decide_framing(struct sdiff_http1 *p, struct sdiff_http1_head *h)
         switch (name.len) {
         case 14:
             if (sdiff_slice_ieq(name, "content-length")) {
-                rc = parse_content_length(p, i, value, &have_cl, &cl);
-                if (rc < 0)
-                    return rc;
+                const char *why = NULL;
+                if (parse_content_length(value, &have_cl, &cl, &why) < 0) {
+                    if (h->kind == SDIFF_HTTP1_RESPONSE)
+                        return fail(p, SDIFF_EPARSE, field_pos(p, i), "%s", why);
+                    if (bad_cl == NULL) {
+                        bad_cl = why;
+                        bad_cl_idx = i;
+                    }
+                }
                 cl_idx = i;
             }
             break;
@@ -593,12 +647,37 @@ static int decide_framing(struct sdiff_http1 *p, struct sdiff_http1_head *h)
             break;
         }
     }
-    if (have_te && have_cl)
+    if (have_te && (have_cl || bad_cl) && h->kind == SDIFF_HTTP1_RESPONSE)
         return fail(p, SDIFF_EPARSE, field_pos(p, cl_idx > te_idx ? cl_idx : te_idx),
                     "content-length and transfer-encoding both present");
-    if (have_te && !te.last_chunked && h->kind == SDIFF_HTTP1_REQUEST)
-        return fail(p, SDIFF_EPARSE, field_pos(p, te_idx),
-                    "request transfer-encoding does not end in chunked");
+    /*
+     * Requests whose framing a front end and the service could read differently (request
+     * smuggling): keep what was seen. Where RFC 9112 6.3 says Transfer-Encoding overrides
+     * Content-Length, frame it so, so that later requests on the connection still parse;
+     * where the length cannot be determined (6.3 items 4 and 5), deliver the head and fail.
+     */
+    if (h->kind == SDIFF_HTTP1_REQUEST) {
+        size_t both_idx = cl_idx > te_idx ? cl_idx : te_idx;
+        if (have_te && (have_cl || bad_cl) && te.last_chunked) {
+            h->framing_problem = "content-length and transfer-encoding both present (a "
+                                 "smuggling risk): framed by transfer-encoding";
+        } else if (have_te && (have_cl || bad_cl)) {
+            h->refused = "content-length and transfer-encoding both present, and "
+                         "transfer-encoding does not end in chunked";
+            *refused_at = field_pos(p, both_idx);
+        } else if (have_te && !te.last_chunked) {
+            h->refused = "request transfer-encoding does not end in chunked";
+            *refused_at = field_pos(p, te_idx);
+        } else if (bad_cl) {
+            h->refused = bad_cl;
+            *refused_at = field_pos(p, bad_cl_idx);
+        }
+        if (h->refused) {
+            h->framing = SDIFF_HTTP1_NOBODY;
+            h->keep_alive = 0;
+            return SDIFF_OK;
+        }
+    }
 
     if (have_te)
         h->framing = te.last_chunked ? SDIFF_HTTP1_CHUNKED : SDIFF_HTTP1_CLOSE;
@@ -644,7 +723,8 @@ static int head_done(struct sdiff_http1 *p, const uint8_t *base)
     h.version_minor = sl->minor;
     h.headers = (const struct sdiff_http1_header *)p->hdrs.data;
     h.nheaders = n;
-    rc = decide_framing(p, &h);
+    uint64_t refused_at = p->blk_pos;
+    rc = decide_framing(p, &h, &refused_at);
     if (rc < 0)
         return rc;
 
@@ -656,9 +736,11 @@ static int head_done(struct sdiff_http1 *p, const uint8_t *base)
             return fail_cb(p, rc, end);
         if (p->epoch != ep)
             return 1;
-        if (rc == SDIFF_HTTP1_SKIP_BODY && p->kind == SDIFF_HTTP1_RESPONSE)
-            h.framing = SDIFF_HTTP1_NOBODY;
     }
+    if (h.refused) /* delivered only so the caller keeps what was seen */
+        return fail(p, SDIFF_EPARSE, refused_at, "%s", h.refused);
+    if (rc == SDIFF_HTTP1_SKIP_BODY && p->kind == SDIFF_HTTP1_RESPONSE)
+        h.framing = SDIFF_HTTP1_NOBODY;
     /* set_upgraded from on_head (e.g. a 2xx to CONNECT): the message ends with its head. */
     if (h.upgrade || p->upgraded) {
         h.framing = SDIFF_HTTP1_NOBODY;
@@ -1102,6 +1184,7 @@ int sdiff_http1_feed(struct sdiff_http1 *p, const uint8_t *data, size_t len, str
     int rc = SDIFF_OK;
     p->err = err;
     p->in = data;
+    p->consumed = 0;
     if (p->state == ST_FAILED && !p->upgraded) {
         rc = fail(p, SDIFF_EPARSE, p->pos,
                   "parser stopped by an earlier error until sdiff_http1_resync");
@@ -1150,6 +1233,7 @@ int sdiff_http1_feed(struct sdiff_http1 *p, const uint8_t *data, size_t len, str
     if (rc < 0) {
         drop_message(p);
         p->state = ST_FAILED;
+        p->consumed = (size_t)(cur - data);
     }
 out:
     p->pos += len;
@@ -1278,6 +1362,13 @@ int sdiff_http1_in_message(const struct sdiff_http1 *p)
     default:
         return 0;
     }
+}
+
+size_t sdiff_http1_consumed(const struct sdiff_http1 *p)
+{
+    if (SDIFF_NEVER(p == NULL))
+        return 0;
+    return p->consumed;
 }
 
 int sdiff_http1_start_line_ok(const struct sdiff_http1 *p)

@@ -273,6 +273,12 @@ static int req_head(const struct sdiff_http1_head *h, void *ud)
         if (sdiff_slice_ieq(h->headers[i].name, "upgrade") &&
             h->headers[i].value.len >= 3 && memcmp(h->headers[i].value.p, "h2c", 3) == 0)
             c->upgrade_h2c = 1;
+    /* Framed, but a front end could read it otherwise: keep it, never replay it. */
+    if (h->framing_problem) {
+        char note[160];
+        snprintf(note, sizeof note, "request: %.140s", h->framing_problem);
+        mark(c->cur_req->ex, SDIFF_EX_UNPARSABLE, note);
+    }
     return copy_head(&c->cur_req->ex->req, h);
 }
 
@@ -458,8 +464,17 @@ static void feed(struct conn *c, enum sdiff_dir dir, const uint8_t *d, size_t le
     struct sdiff_err err = {0};
     int rc;
     if (dir == SDIFF_DIR_C2S) {
-        if ((rc = sdiff_http1_feed(c->reqp, d, len, &err)) < 0 && c->mode == MODE_HTTP)
+        /* After a refused request, hunt for the next one in the rest of these bytes too, so
+         * what follows does not depend on where TCP cut the stream. */
+        while ((rc = sdiff_http1_feed(c->reqp, d, len, &err)) < 0 && c->mode == MODE_HTTP) {
+            size_t used = sdiff_http1_consumed(c->reqp);
             req_failed(c, &err);
+            if (rc != SDIFF_EPARSE || c->mode != MODE_HTTP || used == 0 || used >= len)
+                break;
+            d += used;
+            len -= used;
+            memset(&err, 0, sizeof err);
+        }
     } else {
         if ((rc = sdiff_http1_feed(c->respp, d, len, &err)) < 0 && c->mode == MODE_HTTP)
             resp_failed(c, &err);

@@ -238,16 +238,17 @@ def bad_response(c, exp, target, wire, status=None):
     exp.add(c, 0, q, None, state='unparsable', status=status)
 
 
-def bad_request(c, exp, wire, resp):
+def bad_request(c, exp, wire, resp, method=None, target=None):
     """
     A request whose request line is valid but whose fields are not (too large, too many, a
-    bad length): it is HTTP, so an `unparsable` exchange without method and target, paired
-    with the response that answered it; the server closes.
+    bad length): it is HTTP, so an `unparsable` exchange paired with the response that
+    answered it; the server closes. A bad length keeps the request line (method, target);
+    a header block the parser could not take in keeps nothing of it.
     """
     c.send(0, wire)
     c.send(1, resp.wire)
     c.close(1)
-    exp.add(c, 0, g.Msg(wire, b''), resp, state='unparsable')
+    exp.add(c, 0, g.Msg(wire, b'', method=method, target=target), resp, state='unparsable')
 
 
 def case_garbage():
@@ -305,7 +306,8 @@ def case_negative_length():
     c = g.Conn(out, g.eth_link(), CLI4, SRV4, 45001, 8080, 30, 40)
     c.handshake()
     wire = b'POST /api/negative HTTP/1.1\r\nHost: a\r\nContent-Length: -5\r\n\r\nhello'
-    bad_request(c, exp, wire, g.response(400, b'', headers=[('Connection', 'close')]))
+    bad_request(c, exp, wire, g.response(400, b'', headers=[('Connection', 'close')]),
+                method='POST', target='/api/negative')
     ok_exchange(out, exp, 45002, 50, rng)
     return out, exp
 
