@@ -460,7 +460,7 @@ class Expected:
         self.rows = []
 
     def add(self, conn, seq, req, resp, state='complete', req_body=None, resp_body=None,
-            status='auto'):
+            status='auto', note=None):
         rb = req.body if req_body is None else req_body
         if resp is None:
             sb = b'' if resp_body is None else resp_body
@@ -472,6 +472,8 @@ class Expected:
             'method': req.method, 'target': req.target, 'status': status, 'state': state,
             'req_body_len': len(rb), 'resp_body_len': len(sb),
             'req_body_crc32': crc(rb), 'resp_body_crc32': crc(sb)}))
+        if note is not None:
+            self.rows[-1][2]['note'] = note
 
     def lines(self):
         out = []
@@ -1418,6 +1420,98 @@ def case_tunnel_two_sources():
     return out, exp
 
 
+# ---------------------------------------------------------------------------------------------
+# requests that cannot be trusted keep what was seen
+# ---------------------------------------------------------------------------------------------
+
+SMUGGLE_NOTE = ('request: content-length and transfer-encoding both present (a smuggling '
+                'risk): framed by transfer-encoding')
+
+
+def _raw_request(start, headers, body=b''):
+    return Msg(_head(start, headers) + body, body, method=start.split(' ')[0],
+               target=start[len(start.split(' ')[0]) + 1:start.rindex(' ')])
+
+
+def case_smuggling_framing():
+    """conn 1: between two plain GETs, a POST with Content-Length 5 and Transfer-Encoding:
+    chunked whose chunked body is 3 bytes: framed by Transfer-Encoding (RFC 9112 6.3), so the
+    next GET still pairs; the POST is unparsable with its line, body and answer. conn 2:
+    conflicting Content-Length values, answered 400 and closed. conn 3: Content-Length with a
+    Transfer-Encoding that does not end in chunked, answered 400 and closed."""
+    rng = random.Random(31)
+    out, exp = PcapOut(LINKTYPE_ETHERNET), Expected()
+    bad = response(400, b'{"error":"bad request"}', headers=[('Connection', 'close')])
+    c = Conn(out, eth_link(), CLI4, SRV4, 57000, 8080, 0x100, 0x200)
+    c.handshake()
+    exchange(c, exp, 0, request('GET', '/api/balance'), response(200, small_json(rng, 1)))
+    body = b'abc'
+    q = Msg(_head('POST /api/transfer HTTP/1.1', [
+        ('Host', 'api.example.test'), ('Content-Type', 'application/json'),
+        ('Content-Length', '5'), ('Transfer-Encoding', 'chunked')]) + chunk_encode(body, [3]),
+        body, method='POST', target='/api/transfer')
+    r = response(200, small_json(rng, 2))
+    c.send(0, q.wire)
+    c.send(1, r.wire)
+    exp.add(c, 1, q, r, state='unparsable', note=SMUGGLE_NOTE)
+    exchange(c, exp, 2, request('GET', '/api/after'), response(200, small_json(rng, 3)))
+    c.close(0)
+
+    c = Conn(out, eth_link(), CLI4, SRV4, 57001, 8080, 0x300, 0x400)
+    c.handshake()
+    q = _raw_request('POST /api/upload HTTP/1.1', [
+        ('Host', 'api.example.test'), ('Content-Length', '10'), ('Content-Length', '12')],
+        b'0123456789ab')
+    c.send(0, q.wire)
+    c.send(1, bad.wire)
+    c.close(1)
+    exp.add(c, 0, q, bad, state='unparsable', req_body=b'',
+            note='request: conflicting content-length values')
+
+    c = Conn(out, eth_link(), CLI4, SRV4, 57002, 8080, 0x500, 0x600)
+    c.handshake()
+    q = _raw_request('POST /api/import HTTP/1.1', [
+        ('Host', 'api.example.test'), ('Content-Length', '4'),
+        ('Transfer-Encoding', 'gzip')], b'\x1f\x8b\x08\x00')
+    c.send(0, q.wire)
+    c.send(1, bad.wire)
+    c.close(1)
+    exp.add(c, 0, q, bad, state='unparsable', req_body=b'',
+            note='request: content-length and transfer-encoding both present, and '
+                 'transfer-encoding does not end in chunked')
+    return out, exp
+
+
+def case_refused_request_line():
+    """conn 1: the first request line has a space inside the target; the server answers 400
+    and the connection goes on with a valid GET. conn 2: after a valid GET, a method that is
+    not a token; 400 and close. Both connections carry HTTP: never counted as not-http."""
+    rng = random.Random(32)
+    out, exp = PcapOut(LINKTYPE_ETHERNET), Expected()
+    bad = response(400, b'{"error":"bad request line"}')
+    c = Conn(out, eth_link(), CLI4, SRV4, 57100, 8080, 0x700, 0x800)
+    c.handshake()
+    q = _raw_request('GET /search?q=red shoes HTTP/1.1', [('Host', 'shop.example.test')])
+    c.send(0, q.wire)
+    c.send(1, bad.wire)
+    exp.add(c, 0, q, bad, state='unparsable',
+            note='request: space inside the request target')
+    exchange(c, exp, 1, request('GET', '/search?q=red%20shoes'), response(200, small_json(rng, 4)))
+    c.close(0)
+
+    c = Conn(out, eth_link(), CLI4, SRV4, 57101, 8080, 0x900, 0xa00)
+    c.handshake()
+    exchange(c, exp, 0, request('GET', '/api/ok'), response(200, small_json(rng, 5)))
+    q = _raw_request('GE{T /api/x HTTP/1.1', [('Host', 'api.example.test')])
+    closing = response(400, b'{"error":"bad method"}', headers=[('Connection', 'close')])
+    c.send(0, q.wire)
+    c.send(1, closing.wire)
+    c.close(1)
+    exp.add(c, 1, q, closing, state='unparsable',
+            note='request: invalid method in request line')
+    return out, exp
+
+
 CASES = [
     ('basic_keepalive', case_basic_keepalive, ''),
     ('out_of_order', case_out_of_order, ''),
@@ -1447,6 +1541,8 @@ CASES = [
     ('tunnel_vlan_outer', case_tunnel_vlan_outer, '--port 8000'),
     ('tunnel_nested', case_tunnel_nested, '--port 8000'),
     ('tunnel_two_sources', case_tunnel_two_sources, '--port 8000'),
+    ('smuggling_framing', case_smuggling_framing, ''),
+    ('refused_request_line', case_refused_request_line, ''),
 ]
 
 
