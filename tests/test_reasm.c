@@ -477,6 +477,67 @@ static void test_reasm__rst_delivers_buffered_data_then_closes(void **state)
     t_free(t);
 }
 
+/* Feed with an advertised window (the helpers above send window 0). */
+static void feedw(struct t *t, int from, uint8_t flags, uint32_t seq, uint32_t ack, uint16_t win,
+                  const char *data)
+{
+    struct sdiff_segment s = mkseg(t->family, from, 40000, 80, flags, seq, ack, data);
+    s.window = win;
+    s.ts_us = t->ts++;
+    assert_int_equal(sdiff_reasm_feed(t->r, &s), SDIFF_OK);
+}
+
+static void test_reasm__rst_outside_receive_window_ignored(void **state)
+{
+    (void)state;
+    struct t *t = t_new();
+    feedw(t, C, SYN, 100, 0, 1000, NULL);
+    feedw(t, S, SYN | ACK, 5000, 101, 2000, NULL);
+    feedw(t, C, ACK, 101, 5001, 1000, NULL);
+    feedw(t, C, ACK | PSH, 101, 5001, 1000, "GET / HTTP/1.1\r\n\r\n");
+    feedw(t, S, ACK, 5001, 119, 2000, NULL);
+    /* blind resets: past the client's window of 1000, and just behind what it received */
+    feedw(t, S, RST, 5001 + 1000, 0, 0, NULL);
+    feedw(t, S, RST | ACK, 5000, 119, 0, NULL);
+    /* and one from the client side, past the server's window of 2000 */
+    feedw(t, C, RST, 119 + 2000, 0, 0, NULL);
+    assert_int_equal(stats(t)->rst_out_of_window, 3);
+    assert_int_equal(sdiff_reasm_flow_count(t->r), 1);
+    feedw(t, S, ACK | PSH, 5001, 119, 2000, "HTTP/1.1 200 OK\r\n\r\n");
+    /* inside the window, not at its left edge: accepted */
+    feedw(t, C, RST, 119 + 1999, 0, 0, NULL);
+    assert_string_equal(c2s(t, 1), "GET / HTTP/1.1\r\n\r\n");
+    assert_string_equal(s2c(t, 1), "HTTP/1.1 200 OK\r\n\r\n");
+    assert_string_equal(str_get(&t->rc->events), "open1 close1=rst ");
+    t_free(t);
+}
+
+static void test_reasm__rst_window_uses_scale_only_when_both_syns_offer_it(void **state)
+{
+    (void)state;
+    for (int both = 0; both < 2; both++) {
+        struct t *t = t_new();
+        struct sdiff_segment s = mkseg(4, C, 40000, 80, SYN, 100, 0, NULL);
+        s.window = 100;
+        s.has_wscale = 1;
+        s.wscale = 4; /* the client's window counts in 16-byte units */
+        s.ts_us = t->ts++;
+        assert_int_equal(sdiff_reasm_feed(t->r, &s), SDIFF_OK);
+        s = mkseg(4, S, 40000, 80, SYN | ACK, 5000, 101, NULL);
+        s.window = 100;
+        s.has_wscale = (uint8_t)both;
+        s.wscale = 2;
+        s.ts_us = t->ts++;
+        assert_int_equal(sdiff_reasm_feed(t->r, &s), SDIFF_OK);
+        feedw(t, C, ACK, 101, 5001, 100, NULL);
+        /* 500 bytes ahead: inside 100 << 4 = 1600, outside an unscaled 100 */
+        feedw(t, S, RST, 5001 + 500, 0, 0, NULL);
+        assert_int_equal(sdiff_reasm_flow_count(t->r), both ? 0 : 1);
+        assert_int_equal(stats(t)->rst_out_of_window, both ? 0 : 1);
+        t_free(t);
+    }
+}
+
 static void test_reasm__idle_flow_expires(void **state)
 {
     (void)state;
@@ -908,6 +969,8 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_reasm__syn_sender_is_client_and_syn_ack_sender_is_server),
     cmocka_unit_test(test_reasm__fin_from_both_sides_closes_after_delivery),
     cmocka_unit_test(test_reasm__rst_delivers_buffered_data_then_closes),
+    cmocka_unit_test(test_reasm__rst_outside_receive_window_ignored),
+    cmocka_unit_test(test_reasm__rst_window_uses_scale_only_when_both_syns_offer_it),
     cmocka_unit_test(test_reasm__idle_flow_expires),
     cmocka_unit_test(test_reasm__new_syn_on_closing_tuple_reuses_it),
     cmocka_unit_test(test_reasm__data_after_close_opens_midstream_flow_bare_ack_does_not),

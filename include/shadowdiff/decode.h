@@ -90,6 +90,9 @@ struct sdiff_segment {
     uint16_t sport, dport;
     uint32_t seq, ack;
     uint8_t flags;            /* SDIFF_TCP_* */
+    uint16_t window;          /* advertised receive window, unscaled */
+    uint8_t has_wscale;       /* SYN only: a window scale option was present */
+    uint8_t wscale;           /* its shift count (at most 14) */
     const uint8_t *payload;   /* borrowed from the frame */
     size_t len;               /* payload bytes captured */
     size_t missing;           /* payload bytes on the wire but cut by the snap length */

@@ -70,6 +70,7 @@ struct sdiff_reasm_stats {
     uint64_t gaps;                /* gaps reported */
     uint64_t gap_bytes;           /* bytes in those gaps */
     uint64_t ignored_segments;    /* data after a close, or for no flow (e.g. bare ACKs) */
+    uint64_t rst_out_of_window;   /* resets outside the receive window, ignored */
 };
 
 struct sdiff_reasm;

@@ -125,6 +125,34 @@ struct ip_view {
 };
 
 /*
+ * Window scale option of a SYN (RFC 7323 section 2.2: kind 3, length 3, shift count; a shift
+ * above 14 is used as 14). Options are kind(1) [len(1) data]; EOL (0) ends the list, NOP (1)
+ * has no length. A malformed list just leaves the option absent: the segment is still good.
+ */
+static void tcp_wscale(const uint8_t *p, size_t n, struct sdiff_segment *seg)
+{
+    struct sdiff_rd r;
+    sdiff_rd_init(&r, p, n);
+    while (sdiff_rd_left(&r) > 0) {
+        uint8_t kind = sdiff_rd_u8(&r);
+        if (kind == 0)
+            return;
+        if (kind == 1)
+            continue;
+        uint8_t len = sdiff_rd_u8(&r);
+        if (r.bad || len < 2 || !sdiff_rd_has(&r, len - 2u))
+            return;
+        if (kind == 3 && len == 3) {
+            uint8_t shift = sdiff_rd_u8(&r);
+            seg->has_wscale = 1;
+            seg->wscale = shift > 14 ? 14 : shift;
+            return;
+        }
+        sdiff_rd_skip(&r, len - 2u);
+    }
+}
+
+/*
  * TCP header and payload (RFC 9293 section 3.1):
  *  sport(2) dport(2) seq(4) ack(4) doff(4 bits) rsvd(4 bits) flags(8) window(2) csum(2) urg(2)
  */
@@ -143,10 +171,16 @@ static enum sdiff_decode_kind decode_tcp(const uint8_t *data, const struct ip_vi
     seg->ack = sdiff_rd_u32be(&r);
     unsigned doff = (unsigned)(sdiff_rd_u8(&r) >> 4) * 4u;
     seg->flags = sdiff_rd_u8(&r);
+    seg->window = sdiff_rd_u16be(&r);
+    sdiff_rd_skip(&r, 4); /* checksum, urgent pointer */
     if (doff < 20 || doff > v->ip_left)
         return SDIFF_DECODE_MALFORMED;
     if (doff > v->cap)
         return SDIFF_DECODE_TRUNCATED;
+    seg->has_wscale = 0;
+    seg->wscale = 0;
+    if (seg->flags & SDIFF_TCP_SYN)
+        tcp_wscale(data + v->off + 20, doff - 20u, seg);
     seg->payload = data + v->off + doff;
     seg->len = (size_t)(v->cap - doff);
     seg->missing = (size_t)(v->ip_left - v->cap);

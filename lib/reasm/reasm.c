@@ -37,6 +37,10 @@ struct half {
     uint8_t syn_seen;
     uint8_t fin_seen; /* a FIN arrived (maybe ahead of a hole) */
     uint8_t fin_done; /* on_fin was called */
+    uint8_t win_seen; /* win holds this side's last advertised window */
+    uint8_t wscale;   /* window scale shift from this side's SYN, valid when has_wscale */
+    uint8_t has_wscale;
+    uint16_t win;     /* unscaled */
     struct ooo *head, *tail;
     size_t ooo_bytes; /* captured bytes in the list (gap nodes hold none) */
     size_t ooo_count; /* nodes in the list */
@@ -380,6 +384,30 @@ static int acks_unseen(const struct half *h, uint32_t ack)
     return h->have_seq && !h->fin_done && ahead != 0 && ahead <= SEQ_WINDOW;
 }
 
+/*
+ * Whether an RST sent in direction dir would be accepted by its receiver: RFC 9293 section
+ * 3.10.7.4 (and RFC 5961 section 3) accept a reset only when its sequence number falls inside
+ * the receive window; anything else is a blind guess the real stack drops. The window is the
+ * receiver's last advertisement, scaled as its SYN said when both SYNs were seen (RFC 7323
+ * section 2.2: scaling is on only if both sides offered it). Without both SYNs the scale is
+ * unknown and the largest (14) is assumed, so a real reset is never ignored for lack of
+ * knowledge. Nothing known about the sender's stream or the receiver's window: nothing to
+ * check against, accepted.
+ */
+static int rst_in_window(const struct flow *f, int dir, uint32_t seq)
+{
+    const struct half *h = &f->half[dir], *rcv = &f->half[!dir];
+    if (!h->have_seq || !rcv->win_seen)
+        return 1;
+    unsigned shift = 14;
+    if (h->syn_seen && rcv->syn_seen)
+        shift = h->has_wscale && rcv->has_wscale ? rcv->wscale : 0;
+    uint32_t wnd = (uint32_t)rcv->win << shift;
+    if (wnd == 0) /* a closed window still takes the segment at exactly RCV.NXT */
+        wnd = 1;
+    return seq - h->next < wnd;
+}
+
 static int ooo_fits(const struct sdiff_reasm *r, const struct half *h, size_t bytes, size_t nodes)
 {
     return h->ooo_count + nodes <= r->lim.max_ooo_segments &&
@@ -623,8 +651,17 @@ static int flow_segment(struct sdiff_reasm *r, struct flow *f, enum sdiff_dir di
     int rc = SDIFF_OK;
 
     if (fl & SDIFF_TCP_RST) {
+        if (!rst_in_window(f, dir, s->seq)) {
+            r->st.rst_out_of_window++;
+            return SDIFF_OK;
+        }
         flow_close(r, f, SDIFF_CLOSE_RST);
         return SDIFF_OK;
+    }
+    if (fl & (SDIFF_TCP_ACK | SDIFF_TCP_SYN)) {
+        /* The window field means something only on segments that carry an ACK or a SYN. */
+        h->win = s->window;
+        h->win_seen = 1;
     }
     /*
      * A side that has not sent anything yet on a flow we saw opening may be a late segment
@@ -656,6 +693,8 @@ static int flow_segment(struct sdiff_reasm *r, struct flow *f, enum sdiff_dir di
         if (!h->syn_seen && !h->have_seq) {
             h->syn_seen = 1;
             h->isn = s->seq;
+            h->has_wscale = s->has_wscale;
+            h->wscale = s->wscale;
             h->next = s->seq + 1;
             h->have_seq = 1;
         } else if (s->len + s->missing == 0) {

@@ -1512,6 +1512,30 @@ def case_refused_request_line():
     return out, exp
 
 
+def case_rst_out_of_window():
+    """Blind resets: an RST outside the receive window is dropped by the real stack."""
+    rng = random.Random(22)
+    out, exp = PcapOut(LINKTYPE_ETHERNET), Expected()
+    c = Conn(out, eth_link(), CLI4, SRV4, 58200, 8080, 0x3C3C0000, 0x4D4D0000)
+    c.handshake()
+    q = request('GET', '/api/orders?status=open')
+    r = response(200, json_of_size(rng, 3000))
+    c.send(0, q.wire)
+    # the window is 64240 bytes and unscaled (no window scale option in the handshake): a
+    # reset 100000 bytes ahead of the server's next byte, one just behind it, and one from
+    # the client side far ahead; the client's stack would drop all three
+    c.emit(1, 'R', seq=c.seq_at(1, c.next[1] + 100_000))
+    c.emit(1, 'RA', seq=c.seq_at(1, c.next[1] - 1))
+    c.emit(0, 'R', seq=c.seq_at(0, c.next[0] + 70_000))
+    c.send(1, r.wire)
+    exp.add(c, 0, q, r)
+    q = request('GET', '/api/orders/7')
+    r = response(200, jbytes({'id': 7, 'status': 'open'}))
+    exchange(c, exp, 1, q, r)
+    c.close(0)
+    return out, exp
+
+
 CASES = [
     ('basic_keepalive', case_basic_keepalive, ''),
     ('out_of_order', case_out_of_order, ''),
@@ -1543,6 +1567,7 @@ CASES = [
     ('tunnel_two_sources', case_tunnel_two_sources, '--port 8000'),
     ('smuggling_framing', case_smuggling_framing, ''),
     ('refused_request_line', case_refused_request_line, ''),
+    ('rst_out_of_window', case_rst_out_of_window, ''),
 ]
 
 
