@@ -63,6 +63,33 @@ static void fx_free(struct fx *f)
 
 static const char OK5[] = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
 
+static void fx_send_unacked(struct fx *f, enum sdiff_dir d, const char *s)
+{
+    f->cb->on_data_unacked(f->flow, d, (const uint8_t *)s, strlen(s), ++f->ts, f->pair);
+}
+
+static void test_pair__unacknowledged_bytes_mark_every_exchange_they_touch(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_open(&f, NULL, 0);
+    /* acked: a whole exchange, then the head of a request whose end was never acked */
+    fx_send(&f, C2S, "GET /a HTTP/1.1\r\n\r\n");
+    fx_send(&f, S2C, OK5);
+    fx_send(&f, C2S, "POST /b HTTP/1.1\r\nContent-Length: 4\r\n\r\nab");
+    fx_send_unacked(&f, C2S, "cdGET /c HTTP/1.1\r\n\r\n");
+    fx_send(&f, C2S, "GET /d HTTP/1.1\r\n\r\n");
+    fx_send(&f, S2C, OK5);
+    fx_send(&f, S2C, OK5);
+    /* a response the client never acknowledged */
+    fx_send_unacked(&f, S2C, OK5);
+    fx_close(&f);
+    assert_string_equal(f.log, "0 GET /a 200 complete 5|1 POST /b 200 unacknowledged 5|"
+                               "2 GET /c 200 unacknowledged 5|3 GET /d 200 unacknowledged 5|");
+    assert_int_equal(sdiff_pair_stats(f.pair)->exchanges[SDIFF_EX_UNACKNOWLEDGED], 3);
+    fx_free(&f);
+}
+
 static void test_pair__pipelined_requests_pair_in_order(void **state)
 {
     (void)state;
@@ -467,6 +494,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_pair__gap_ending_with_the_body_marks_it),
     cmocka_unit_test(test_pair__midstream_lost_status_line_never_mispairs),
     cmocka_unit_test(test_pair__close_leaves_no_response),
+    cmocka_unit_test(test_pair__unacknowledged_bytes_mark_every_exchange_they_touch),
     cmocka_unit_test(test_pair__close_delimited_response_completes_at_fin),
     cmocka_unit_test(test_pair__tls_and_h2_connections_are_skipped),
     cmocka_unit_test(test_pair__garbage_connection_counts_not_http),

@@ -120,7 +120,43 @@ static void on_close(void *flow_ud, enum sdiff_close_reason why, uint64_t ts, vo
     str_printf(&rc->events, "close%llu=%s ", (unsigned long long)t->info.id, REASON[why]);
 }
 
-static const struct sdiff_reasm_cb CB = {on_open, on_data, on_gap, on_fin, on_close};
+static const struct sdiff_reasm_cb CB = {on_open, on_data, on_gap, on_fin, on_close, NULL};
+
+/*
+ * The recorder for acknowledgement tests: the same transcripts, plus one line over both
+ * directions ("c:GET s<gap 4>") that shows the order of callbacks across them, and bytes
+ * never acknowledged written as "[u:bytes]".
+ */
+static void on_data_x(void *flow_ud, enum sdiff_dir dir, const uint8_t *p, size_t len, uint64_t ts,
+                      void *ud)
+{
+    struct rec *rc = ud;
+    on_data(flow_ud, dir, p, len, ts, ud);
+    str_printf(&rc->events, "%c:%.*s ", dir == SDIFF_DIR_C2S ? 'c' : 's', (int)len,
+               (const char *)p);
+}
+
+static void on_unacked_x(void *flow_ud, enum sdiff_dir dir, const uint8_t *p, size_t len,
+                         uint64_t ts, void *ud)
+{
+    struct rec *rc = ud;
+    (void)ts;
+    assert_true(len > 0);
+    str_printf(&live(flow_ud)->dir[dir], "[u:%.*s]", (int)len, (const char *)p);
+    str_printf(&rc->events, "%c[u:%.*s] ", dir == SDIFF_DIR_C2S ? 'c' : 's', (int)len,
+               (const char *)p);
+}
+
+static void on_gap_x(void *flow_ud, enum sdiff_dir dir, uint64_t len, uint64_t ts, void *ud)
+{
+    struct rec *rc = ud;
+    on_gap(flow_ud, dir, len, ts, ud);
+    str_printf(&rc->events, "%c<gap %llu> ", dir == SDIFF_DIR_C2S ? 'c' : 's',
+               (unsigned long long)len);
+}
+
+static const struct sdiff_reasm_cb CBX = {on_open, on_data_x, on_gap_x, on_fin, on_close,
+                                          on_unacked_x};
 
 static void rec_free(struct rec *rc)
 {
@@ -144,7 +180,8 @@ struct t {
 #define C 0 /* sent by the client (10.0.0.1:cport) */
 #define S 1 /* sent by the server (10.0.0.2:sport) */
 
-static struct t *t_new_with(const struct sdiff_limits *lim, const uint16_t *ports, size_t nports)
+static struct t *t_new_cb(const struct sdiff_limits *lim, const uint16_t *ports, size_t nports,
+                          const struct sdiff_reasm_cb *cb)
 {
     struct t *t = calloc(1, sizeof *t);
     assert_non_null(t);
@@ -152,8 +189,26 @@ static struct t *t_new_with(const struct sdiff_limits *lim, const uint16_t *port
     assert_non_null(t->rc);
     t->family = 4;
     t->ts = 1000000;
-    assert_int_equal(sdiff_reasm_new(&t->r, lim, ports, nports, &CB, t->rc, NULL), SDIFF_OK);
+    assert_int_equal(sdiff_reasm_new(&t->r, lim, ports, nports, cb, t->rc, NULL), SDIFF_OK);
     return t;
+}
+
+/*
+ * Most cases here are about ordering, not acknowledgement, and send no ACKs for the data:
+ * they take the bytes as they arrive. The acknowledgement cases use t_new_acked.
+ */
+static struct t *t_new_with(const struct sdiff_limits *lim, const uint16_t *ports, size_t nports)
+{
+    struct sdiff_limits l = *lim;
+    l.deliver_unacked = 1;
+    return t_new_cb(&l, ports, nports, &CB);
+}
+
+static struct t *t_new_acked(const struct sdiff_limits *lim)
+{
+    const uint16_t ports[] = {80};
+    struct sdiff_limits def = SDIFF_LIMITS_INIT;
+    return t_new_cb(lim != NULL ? lim : &def, ports, 1, &CBX);
 }
 
 static struct t *t_new(void)
@@ -535,6 +590,108 @@ static void test_reasm__rst_window_uses_scale_only_when_both_syns_offer_it(void 
         assert_int_equal(sdiff_reasm_flow_count(t->r), both ? 0 : 1);
         assert_int_equal(stats(t)->rst_out_of_window, both ? 0 : 1);
         t_free(t);
+    }
+}
+
+/* ---- acknowledgement ------------------------------------------------------------------- */
+
+static void test_reasm__bytes_wait_for_the_peers_ack(void **state)
+{
+    (void)state;
+    struct t *t = t_new_acked(NULL);
+    handshake(t);
+    feed(t, C, ACK | PSH, 101, 5001, "GET /");
+    assert_string_equal(c2s(t, 1), "");
+    feed(t, S, ACK, 5001, 104, NULL); /* acknowledges 3 of the 5 bytes */
+    assert_string_equal(c2s(t, 1), "GET");
+    feed(t, S, ACK | PSH, 5001, 106, "HTTP/1.1"); /* the rest, then the server's bytes */
+    assert_string_equal(c2s(t, 1), "GET /");
+    assert_string_equal(s2c(t, 1), "");
+    feed(t, C, ACK | FIN, 106, 5009, NULL);
+    feed(t, S, ACK | FIN, 5009, 107, NULL);
+    assert_string_equal(s2c(t, 1), "HTTP/1.1<fin>");
+    assert_string_equal(c2s(t, 1), "GET /<fin>");
+    assert_string_equal(str_get(&t->rc->events), "open1 c:GET c: / s:HTTP/1.1 close1=fin ");
+    assert_int_equal(stats(t)->unacked_bytes, 0);
+    t_free(t);
+}
+
+static void test_reasm__never_acked_bytes_come_out_marked_at_the_end(void **state)
+{
+    (void)state;
+    struct t *t = t_new_acked(NULL);
+    /* no handshake, no packet from the server: a made-up connection or a one-way mirror */
+    feed(t, C, ACK | PSH, 9000, 77, "POST /admin ");
+    feed(t, C, ACK | PSH, 9012, 77, "HTTP/1.1");
+    assert_string_equal(c2s(t, 1), "");
+    sdiff_reasm_flush(t->r, t->ts);
+    assert_string_equal(c2s(t, 1), "[u:POST /admin ][u:HTTP/1.1]");
+    assert_int_equal(stats(t)->unacked_bytes, 20);
+    /* and a reset, too, hands out what its flow never had acknowledged */
+    handshake(t);
+    feed(t, C, ACK | PSH, 101, 5001, "GET /a");
+    feed(t, S, ACK, 5001, 105, NULL);
+    feed(t, S, RST, 5001, 0, NULL);
+    assert_string_equal(c2s(t, 2), "GET [u:/a]");
+    t_free(t);
+}
+
+static void test_reasm__waiting_bytes_keep_their_order_across_directions(void **state)
+{
+    (void)state;
+    struct t *t = t_new_acked(NULL);
+    handshake(t);
+    feed(t, C, ACK | PSH, 101, 5001, "req1");
+    feed(t, S, ACK | PSH, 5001, 105, "resp1");
+    feed(t, C, ACK | PSH, 105, 5006, "req2");
+    /* the client acknowledges server bytes the capture never saw: a gap behind req2 */
+    feed(t, C, ACK, 109, 5020, NULL);
+    assert_string_equal(str_get(&t->rc->events), "open1 c:req1 s:resp1 ");
+    feed(t, S, ACK | PSH, 5020, 109, "resp3");
+    assert_string_equal(str_get(&t->rc->events), "open1 c:req1 s:resp1 c:req2 s<gap 14> ");
+    feed(t, C, ACK, 109, 5025, NULL);
+    assert_string_equal(str_get(&t->rc->events),
+                        "open1 c:req1 s:resp1 c:req2 s<gap 14> s:resp3 ");
+    t_free(t);
+}
+
+static void test_reasm__too_much_waiting_is_handed_out_unacknowledged(void **state)
+{
+    (void)state;
+    struct sdiff_limits lim = SDIFF_LIMITS_INIT;
+    lim.max_ooo_bytes = 8;
+    struct t *t = t_new_acked(&lim);
+    /* midstream, no window known: the out-of-order cap bounds what waits */
+    feed(t, C, ACK | PSH, 9000, 77, "abcdef");
+    feed(t, C, ACK | PSH, 9006, 77, "ghij");
+    assert_string_equal(c2s(t, 1), "[u:abcdef]");
+    assert_int_equal(stats(t)->unacked_bytes, 6);
+    feed(t, S, ACK, 77, 9010, NULL);
+    assert_string_equal(c2s(t, 1), "[u:abcdef]ghij");
+    t_free(t);
+}
+
+static void test_reasm__any_split_and_ack_points_give_the_same_bytes(void **state)
+{
+    (void)state;
+    const char *msg = "GET /x HTTP/1.1\r\n\r\n";
+    uint32_t n = (uint32_t)strlen(msg);
+    for (uint32_t cut = 1; cut < n; cut++) {
+        for (uint32_t ackp = 0; ackp <= n; ackp++) {
+            struct t *t = t_new_acked(NULL);
+            handshake(t);
+            char a[64], b[64];
+            snprintf(a, sizeof a, "%.*s", (int)cut, msg);
+            snprintf(b, sizeof b, "%s", msg + cut);
+            feed(t, C, ACK, 101, 5001, a);
+            feed(t, S, ACK, 5001, 101 + (ackp < cut ? ackp : cut), NULL);
+            feed(t, C, ACK, 101 + cut, 5001, b);
+            feed(t, S, ACK, 5001, 101 + ackp, NULL);
+            feed(t, S, ACK, 5001, 101 + n, NULL);
+            assert_string_equal(c2s(t, 1), msg);
+            assert_int_equal(stats(t)->unacked_bytes, 0);
+            t_free(t);
+        }
     }
 }
 
@@ -971,6 +1128,11 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_reasm__rst_delivers_buffered_data_then_closes),
     cmocka_unit_test(test_reasm__rst_outside_receive_window_ignored),
     cmocka_unit_test(test_reasm__rst_window_uses_scale_only_when_both_syns_offer_it),
+    cmocka_unit_test(test_reasm__bytes_wait_for_the_peers_ack),
+    cmocka_unit_test(test_reasm__never_acked_bytes_come_out_marked_at_the_end),
+    cmocka_unit_test(test_reasm__waiting_bytes_keep_their_order_across_directions),
+    cmocka_unit_test(test_reasm__too_much_waiting_is_handed_out_unacknowledged),
+    cmocka_unit_test(test_reasm__any_split_and_ack_points_give_the_same_bytes),
     cmocka_unit_test(test_reasm__idle_flow_expires),
     cmocka_unit_test(test_reasm__new_syn_on_closing_tuple_reuses_it),
     cmocka_unit_test(test_reasm__data_after_close_opens_midstream_flow_bare_ack_does_not),

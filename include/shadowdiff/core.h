@@ -321,6 +321,7 @@ struct sdiff_limits {
     size_t max_pipeline;       /* requests waiting for a response on one connection */
     uint64_t idle_timeout_us;  /* a flow with no packet for this long is expired */
     int discard_bodies;        /* count body bytes but keep none (lengths only output) */
+    int deliver_unacked;       /* reasm: hand bytes out on arrival, not once acknowledged */
 };
 
 #define SDIFF_LIMITS_INIT                                                                       \

@@ -55,6 +55,12 @@ struct sdiff_reasm_cb {
     /* a FIN was delivered in order for this direction (no more data will follow) */
     void (*on_fin)(void *flow_ud, enum sdiff_dir dir, uint64_t ts_us, void *ud);
     void (*on_close)(void *flow_ud, enum sdiff_close_reason why, uint64_t ts_us, void *ud);
+    /*
+     * Bytes the peer never acknowledged, handed out in order when the flow ends or when too
+     * much waits for an ACK (see lib/reasm/README.md). NULL: they go to on_data.
+     */
+    void (*on_data_unacked)(void *flow_ud, enum sdiff_dir dir, const uint8_t *p, size_t len,
+                            uint64_t ts_us, void *ud);
 };
 
 struct sdiff_reasm_stats {
@@ -71,6 +77,7 @@ struct sdiff_reasm_stats {
     uint64_t gap_bytes;           /* bytes in those gaps */
     uint64_t ignored_segments;    /* data after a close, or for no flow (e.g. bare ACKs) */
     uint64_t rst_out_of_window;   /* resets outside the receive window, ignored */
+    uint64_t unacked_bytes;       /* bytes handed out never acknowledged by the peer */
 };
 
 struct sdiff_reasm;
@@ -93,7 +100,8 @@ SDIFF_API void sdiff_reasm_free(struct sdiff_reasm *r);
 /**
  * Feed one segment. Also expires idle flows, using the segment's timestamp as the clock.
  * Bad or unexpected segments are counted, never an error.
- * @return SDIFF_OK, or SDIFF_ENOMEM (the segment was dropped and counted)
+ * @return SDIFF_OK, or SDIFF_ENOMEM (the segment was dropped and counted, or its bytes could
+ *         not wait for their ACK and were handed out unacknowledged at once)
  */
 SDIFF_API int sdiff_reasm_feed(struct sdiff_reasm *r, const struct sdiff_segment *seg);
 

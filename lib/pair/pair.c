@@ -44,6 +44,7 @@ struct conn {
     int resp_unsynced;       /* midstream: the server's first bytes are not yet explained */
     int skip_responses;      /* responses owed to requests closed by the pipeline limit */
     int req_fin, resp_fin;
+    int unacked[2];          /* the bytes being fed in that direction were never acked */
     int upgrade_h2c;
     char client[64], server[64]; /* formatted once per connection */
     uint32_t next_seq;
@@ -63,8 +64,11 @@ struct sdiff_pair {
 
 static const int state_rank[SDIFF_EX__COUNT] = {
     [SDIFF_EX_COMPLETE] = 0, [SDIFF_EX_TRUNCATED] = 1, [SDIFF_EX_NO_RESPONSE] = 2,
-    [SDIFF_EX_GAP] = 3,      [SDIFF_EX_UNPARSABLE] = 4,
+    [SDIFF_EX_GAP] = 3,      [SDIFF_EX_UNPARSABLE] = 4, [SDIFF_EX_UNACKNOWLEDGED] = 5,
 };
+
+static const char UNACKED_REQ[] = "request bytes never acknowledged by the server";
+static const char UNACKED_RESP[] = "response bytes never acknowledged by the client";
 
 /* Raise an exchange's state; the more serious state wins, the first note of a rank stays. */
 static void mark(struct sdiff_exchange *ex, enum sdiff_exchange_state st, const char *note)
@@ -249,6 +253,8 @@ static int req_begin(void *ud)
     memcpy(ex->client, c->client, sizeof ex->client);
     memcpy(ex->server, c->server, sizeof ex->server);
     ex->t_req_start = c->ts;
+    if (c->unacked[SDIFF_DIR_C2S])
+        mark(ex, SDIFF_EX_UNACKNOWLEDGED, UNACKED_REQ);
     struct qent *e = q_at(c, c->qlen);
     memset(e, 0, sizeof *e);
     e->ex = ex;
@@ -335,6 +341,8 @@ static int resp_begin(void *ud)
     c->cur_resp = e;
     e->resp_begun = 1;
     e->ex->t_resp_start = c->ts;
+    if (c->unacked[SDIFF_DIR_S2C])
+        mark(e->ex, SDIFF_EX_UNACKNOWLEDGED, UNACKED_RESP);
     return 0;
 }
 
@@ -595,6 +603,27 @@ static void on_data(void *flow_ud, enum sdiff_dir dir, const uint8_t *d, size_t 
     feed(c, dir, d, len);
 }
 
+/*
+ * Bytes the peer never acknowledged (the flow ended first, or too much waited): parsed like
+ * any others so nothing vanishes, but every exchange they touch is unacknowledged and is
+ * never replayed. The service may never have taken them: a one-direction mirror, a capture
+ * that stopped first, or a made-up connection.
+ */
+static void on_data_unacked(void *flow_ud, enum sdiff_dir dir, const uint8_t *d, size_t len,
+                            uint64_t ts, void *ud)
+{
+    struct conn *c = flow_ud;
+    if (c == NULL || c->mode == MODE_SKIP)
+        return;
+    if (dir == SDIFF_DIR_C2S && c->cur_req != NULL)
+        mark(c->cur_req->ex, SDIFF_EX_UNACKNOWLEDGED, UNACKED_REQ);
+    if (dir == SDIFF_DIR_S2C && c->cur_resp != NULL)
+        mark(c->cur_resp->ex, SDIFF_EX_UNACKNOWLEDGED, UNACKED_RESP);
+    c->unacked[dir] = 1;
+    on_data(flow_ud, dir, d, len, ts, ud);
+    c->unacked[dir] = 0;
+}
+
 static void on_gap(void *flow_ud, enum sdiff_dir dir, uint64_t len, uint64_t ts, void *ud)
 {
     struct conn *c = flow_ud;
@@ -695,7 +724,7 @@ static void on_close(void *flow_ud, enum sdiff_close_reason why, uint64_t ts, vo
 
 static const struct sdiff_reasm_cb reasm_cb = {
     .on_open = on_open, .on_data = on_data, .on_gap = on_gap, .on_fin = on_fin,
-    .on_close = on_close,
+    .on_close = on_close, .on_data_unacked = on_data_unacked,
 };
 
 /* ---- API ------------------------------------------------------------------------------- */

@@ -28,6 +28,23 @@ struct ooo {
     uint8_t data[];
 };
 
+/*
+ * Something delivered in order but not yet handed out: bytes waiting for the peer's ACK, or a
+ * gap or FIN queued behind such bytes. One queue per flow holds both directions in the order
+ * the reassembler produced them, so holding bytes delays callbacks but never reorders them.
+ */
+enum held_kind { HELD_DATA = 0, HELD_GAP, HELD_FIN };
+
+struct held {
+    struct held *next;
+    uint64_t ts;
+    uint32_t seq; /* HELD_DATA: sequence number of data[0] */
+    uint32_t len; /* HELD_DATA: bytes in data; HELD_GAP: bytes lost */
+    uint8_t dir;
+    uint8_t kind;
+    uint8_t data[];
+};
+
 /* One direction of a flow (bytes sent by one side). */
 struct half {
     uint32_t next;    /* next expected sequence number, valid when have_seq */
@@ -40,7 +57,10 @@ struct half {
     uint8_t win_seen; /* win holds this side's last advertised window */
     uint8_t wscale;   /* window scale shift from this side's SYN, valid when has_wscale */
     uint8_t has_wscale;
+    uint8_t acked_seen; /* the peer has acknowledged something of this direction */
     uint16_t win;     /* unscaled */
+    uint32_t acked;   /* highest ack from the peer, valid when acked_seen */
+    size_t held_bytes; /* bytes of this direction in the flow's held queue */
     struct ooo *head, *tail;
     size_t ooo_bytes; /* captured bytes in the list (gap nodes hold none) */
     size_t ooo_count; /* nodes in the list */
@@ -56,6 +76,7 @@ struct flow {
     uint8_t addr[2][16]; /* [0] client, [1] server */
     struct sdiff_tunnel tun; /* part of the key: mirrored sources never share a flow */
     struct half half[2]; /* indexed by enum sdiff_dir */
+    struct held *held_head, *held_tail;
     uint64_t id;
     uint64_t first_ts, last_ts;
     void *ud;
@@ -71,6 +92,8 @@ struct sdiff_reasm {
     struct flow *cache; /* last flow looked up */
     size_t nflows;
     size_t ooo_total;
+    size_t held_total; /* bytes waiting for an ACK over all flows */
+    int held_oom;      /* this feed could not queue something: it went out at once */
     uint64_t next_id;
     uint64_t clock;  /* timestamp handed to callbacks */
     uint64_t latest; /* largest timestamp seen */
@@ -152,10 +175,191 @@ static int is_server_port(const struct sdiff_reasm *r, uint16_t port)
     return (r->server_port[port >> 3] >> (port & 7)) & 1;
 }
 
+/* ---- acknowledgement: bytes wait for the peer's ACK ------------------------------------ */
+
+/*
+ * Why wait: a segment the service's kernel rejected (bad checksum, outside the window, no
+ * such connection) still shows up on the wire, and anyone who can put packets there can make
+ * up whole connections. The peer's ACK is the one thing the capture shows that says the
+ * service took the bytes as part of its stream, so the parser gets them only once acked.
+ * What is never acked is still handed out, marked (on_data_unacked), when the flow ends or
+ * when too much waits: a one-direction mirror or a capture that stops early must not lose
+ * requests silently, and the consumer decides what unacknowledged bytes are worth.
+ */
+
+static void hand_data(struct sdiff_reasm *r, struct flow *f, int dir, const uint8_t *p, size_t len,
+                      uint64_t ts, int acked)
+{
+    if (len == 0)
+        return;
+    if (!acked) {
+        r->st.unacked_bytes += len;
+        if (r->cb.on_data_unacked != NULL) {
+            r->cb.on_data_unacked(f->ud, (enum sdiff_dir)dir, p, len, ts, r->ud);
+            return;
+        }
+    }
+    if (r->cb.on_data != NULL)
+        r->cb.on_data(f->ud, (enum sdiff_dir)dir, p, len, ts, r->ud);
+}
+
+static void hand_gap(struct sdiff_reasm *r, struct flow *f, int dir, uint64_t len, uint64_t ts)
+{
+    if (r->cb.on_gap != NULL)
+        r->cb.on_gap(f->ud, (enum sdiff_dir)dir, len, ts, r->ud);
+}
+
+static void hand_fin(struct sdiff_reasm *r, struct flow *f, int dir, uint64_t ts)
+{
+    if (r->cb.on_fin != NULL)
+        r->cb.on_fin(f->ud, (enum sdiff_dir)dir, ts, r->ud);
+}
+
+/* Bytes of dir from seq on that the peer has acknowledged (0 when none). */
+static uint32_t acked_from(const struct half *h, uint32_t seq, uint32_t len)
+{
+    if (!h->acked_seen || seq_le(h->acked, seq))
+        return 0;
+    uint32_t n = h->acked - seq;
+    return n < len ? n : len;
+}
+
+static void held_pop(struct sdiff_reasm *r, struct flow *f)
+{
+    struct held *e = f->held_head;
+    f->held_head = e->next;
+    if (f->held_head == NULL)
+        f->held_tail = NULL;
+    if (e->kind == HELD_DATA) {
+        f->half[e->dir].held_bytes -= e->len;
+        r->held_total -= e->len;
+    }
+    sdiff_free(e);
+}
+
+/*
+ * Hand out the head of the queue while it may go: acknowledged bytes (a partly acknowledged
+ * entry gives its acknowledged prefix), and the gaps and FINs they were holding back. With
+ * force, everything goes, bytes not acknowledged marked as such.
+ */
+static void held_pump(struct sdiff_reasm *r, struct flow *f, int force)
+{
+    struct held *e;
+    while ((e = f->held_head) != NULL) {
+        struct half *h = &f->half[e->dir];
+        if (e->kind == HELD_GAP) {
+            hand_gap(r, f, e->dir, e->len, e->ts);
+        } else if (e->kind == HELD_FIN) {
+            hand_fin(r, f, e->dir, e->ts);
+        } else {
+            uint32_t n = acked_from(h, e->seq, e->len);
+            if (n < e->len && !force) {
+                if (n == 0)
+                    return;
+                /* The ACK fell inside this entry: hand out its acknowledged part only. */
+                hand_data(r, f, e->dir, e->data, n, e->ts, 1);
+                memmove(e->data, e->data + n, e->len - n);
+                e->seq += n;
+                e->len -= n;
+                h->held_bytes -= n;
+                r->held_total -= n;
+                return;
+            }
+            hand_data(r, f, e->dir, e->data, n, e->ts, 1);
+            hand_data(r, f, e->dir, e->data + n, e->len - n, e->ts, 0);
+        }
+        held_pop(r, f);
+    }
+}
+
+/* Whether anything (acked or not) still waits in the flow's queue. */
+static int held_any(const struct flow *f)
+{
+    return f->held_head != NULL;
+}
+
+static struct held *held_push(struct sdiff_reasm *r, struct flow *f, int dir, int kind,
+                              uint32_t seq, const uint8_t *p, uint32_t len)
+{
+    struct held *e = sdiff_malloc(sizeof *e + (kind == HELD_DATA ? len : 0));
+    if (e == NULL) {
+        r->held_oom = 1;
+        return NULL;
+    }
+    e->next = NULL;
+    e->ts = r->clock;
+    e->seq = seq;
+    e->len = len;
+    e->dir = (uint8_t)dir;
+    e->kind = (uint8_t)kind;
+    if (kind == HELD_DATA) {
+        memcpy(e->data, p, len);
+        f->half[dir].held_bytes += len;
+        r->held_total += len;
+    }
+    if (f->held_tail != NULL)
+        f->held_tail->next = e;
+    else
+        f->held_head = e;
+    f->held_tail = e;
+    return e;
+}
+
+/*
+ * How much of dir may wait for an ACK. A real sender has at most the receiver's window in
+ * flight, so a window's worth always fits; past that (or past the out-of-order limits when
+ * the window is unknown) bytes are not going to be acknowledged in time, and the oldest are
+ * handed out unacknowledged.
+ */
+static int held_over(const struct sdiff_reasm *r, const struct flow *f, int dir)
+{
+    const struct half *h = &f->half[dir], *rcv = &f->half[!dir];
+    size_t cap = r->lim.max_ooo_bytes;
+    if (rcv->win_seen) {
+        unsigned shift = h->syn_seen && rcv->syn_seen ? (rcv->has_wscale ? rcv->wscale : 0) : 14;
+        size_t wnd = (size_t)rcv->win << shift;
+        if (wnd > cap)
+            cap = wnd;
+    }
+    return h->held_bytes > cap || r->ooo_total + r->held_total > r->lim.max_total_ooo;
+}
+
+/* Hand out the oldest waiting entries, unacknowledged, until dir is back under its cap. */
+static void held_shed(struct sdiff_reasm *r, struct flow *f, int dir)
+{
+    while (f->held_head != NULL && held_over(r, f, dir)) {
+        struct held *e = f->held_head;
+        struct half *h = &f->half[e->dir];
+        if (e->kind == HELD_GAP)
+            hand_gap(r, f, e->dir, e->len, e->ts);
+        else if (e->kind == HELD_FIN)
+            hand_fin(r, f, e->dir, e->ts);
+        else {
+            uint32_t n = acked_from(h, e->seq, e->len);
+            hand_data(r, f, e->dir, e->data, n, e->ts, 1);
+            hand_data(r, f, e->dir, e->data + n, e->len - n, e->ts, 0);
+        }
+        held_pop(r, f);
+    }
+}
+
 static void emit_data(struct sdiff_reasm *r, struct flow *f, int dir, const uint8_t *p, size_t len)
 {
-    if (len > 0 && r->cb.on_data != NULL)
-        r->cb.on_data(f->ud, (enum sdiff_dir)dir, p, len, r->clock, r->ud);
+    if (len == 0)
+        return;
+    struct half *h = &f->half[dir];
+    /* The usual case on a capture: not yet acked, so copied; zero-copy only when acked. */
+    if (r->lim.deliver_unacked || (!held_any(f) && acked_from(h, h->next, (uint32_t)len) == len)) {
+        hand_data(r, f, dir, p, len, r->clock, 1);
+        return;
+    }
+    if (held_push(r, f, dir, HELD_DATA, h->next, p, (uint32_t)len) == NULL) {
+        /* No memory to wait: hand out what waits and these bytes now, unacknowledged. */
+        held_pump(r, f, 1);
+        hand_data(r, f, dir, p, len, r->clock, acked_from(h, h->next, (uint32_t)len) == len);
+        return;
+    }
+    held_shed(r, f, dir);
 }
 
 static void emit_gap(struct sdiff_reasm *r, struct flow *f, int dir, uint64_t len)
@@ -164,8 +368,36 @@ static void emit_gap(struct sdiff_reasm *r, struct flow *f, int dir, uint64_t le
         return;
     r->st.gaps++;
     r->st.gap_bytes += len;
-    if (r->cb.on_gap != NULL)
-        r->cb.on_gap(f->ud, (enum sdiff_dir)dir, len, r->clock, r->ud);
+    /* A gap is no claim about bytes, nothing to acknowledge; it only keeps its place. */
+    if (!held_any(f) || len > UINT32_MAX) {
+        held_pump(r, f, held_any(f));
+        hand_gap(r, f, dir, len, r->clock);
+    } else if (held_push(r, f, dir, HELD_GAP, 0, NULL, (uint32_t)len) == NULL) {
+        held_pump(r, f, 1);
+        hand_gap(r, f, dir, len, r->clock);
+    }
+}
+
+static void emit_fin(struct sdiff_reasm *r, struct flow *f, int dir)
+{
+    if (held_any(f) && held_push(r, f, dir, HELD_FIN, 0, NULL, 0) != NULL)
+        return;
+    held_pump(r, f, 1);
+    hand_fin(r, f, dir, r->clock);
+}
+
+/* The peer acknowledged dir up to ack: hand out what that releases. */
+static void note_ack(struct sdiff_reasm *r, struct flow *f, int dir, uint32_t ack)
+{
+    struct half *h = &f->half[dir];
+    if (h->acked_seen && !seq_lt(h->acked, ack))
+        return;
+    /* An ack beyond any window of what this side sent says nothing about its bytes. */
+    if (h->have_seq && ack - h->next > SEQ_WINDOW && h->next - ack > SEQ_WINDOW)
+        return;
+    h->acked = ack;
+    h->acked_seen = 1;
+    held_pump(r, f, 0);
 }
 
 /* ---- out-of-order list ----------------------------------------------------------------- */
@@ -334,8 +566,7 @@ static void try_fin(struct sdiff_reasm *r, struct flow *f, int dir)
     if (seq_lt(h->next, h->fin_seq + 1))
         h->next = h->fin_seq + 1;
     ooo_clear(r, h);
-    if (r->cb.on_fin != NULL)
-        r->cb.on_fin(f->ud, (enum sdiff_dir)dir, r->clock, r->ud);
+    emit_fin(r, f, dir);
 }
 
 /* Closing time: every hole before buffered data or before the FIN becomes a gap. */
@@ -515,6 +746,8 @@ static void flow_remove(struct sdiff_reasm *r, struct flow *f)
         r->cache = NULL;
     ooo_clear(r, &f->half[0]);
     ooo_clear(r, &f->half[1]);
+    while (f->held_head != NULL)
+        held_pop(r, f);
     r->nflows--;
     sdiff_free(f);
 }
@@ -524,6 +757,8 @@ static void flow_close(struct sdiff_reasm *r, struct flow *f, enum sdiff_close_r
 {
     flush_half(r, f, SDIFF_DIR_C2S);
     flush_half(r, f, SDIFF_DIR_S2C);
+    /* The flow is over: what was never acknowledged goes out now, marked. */
+    held_pump(r, f, 1);
     if (r->cb.on_close != NULL)
         r->cb.on_close(f->ud, why, r->clock, r->ud);
     flow_remove(r, f);
@@ -673,7 +908,11 @@ static int flow_segment(struct sdiff_reasm *r, struct flow *f, enum sdiff_dir di
          * goes on from what this side acknowledges, so a later lost segment shows as a gap. */
         peer->next = s->ack;
         peer->have_seq = 1;
+        note_ack(r, f, !dir, s->ack);
     } else if ((fl & SDIFF_TCP_ACK) && (h->have_seq || f->midstream)) {
+        /* Hand out what this ack releases before any gap it shows, which follows it. */
+        if (!(fl & SDIFF_TCP_SYN))
+            note_ack(r, f, !dir, s->ack);
         /*
          * A client's ack shows server bytes the capture lost. Before reporting them, report
          * the client's holes before its own seq: it sent those bytes before this packet, maybe
@@ -851,7 +1090,9 @@ int sdiff_reasm_feed(struct sdiff_reasm *r, const struct sdiff_segment *seg)
     }
     if (seg->ts_us > f->last_ts)
         f->last_ts = seg->ts_us;
-    return flow_segment(r, f, dir, seg);
+    r->held_oom = 0;
+    int rc = flow_segment(r, f, dir, seg);
+    return rc < 0 ? rc : r->held_oom ? SDIFF_ENOMEM : rc;
 }
 
 void sdiff_reasm_expire(struct sdiff_reasm *r, uint64_t now_us)

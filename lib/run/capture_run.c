@@ -224,14 +224,15 @@ int sdiff_capture_run_summary(const struct sdiff_capture_run_stats *st, struct s
         b,
         "%" PRIu64 " packets, %" PRIu64 " connections, %" PRIu64 " exchanges (%" PRIu64
         " complete, %" PRIu64 " truncated, %" PRIu64 " gap, %" PRIu64 " no_response, %" PRIu64
-        " unparsable); skipped: %" PRIu64 " tls, %" PRIu64 " http2, %" PRIu64 " not-http, %" PRIu64
+        " unparsable, %" PRIu64 " unacknowledged); skipped: %" PRIu64 " tls, %" PRIu64 " http2, %" PRIu64 " not-http, %" PRIu64
         " upgraded connections, %" PRIu64 " orphan responses, %" PRIu64 " ip fragments, %" PRIu64
         " non-tcp; %" PRIu64 " gaps (%" PRIu64 " bytes lost); kernel drops %" PRIu64
         "; limit hits: %" PRIu64 " flows evicted, %" PRIu64 " out-of-order, %" PRIu64
         " body, %" PRIu64 " pipeline",
         st->source.packets, p->connections, st->exchanges, p->exchanges[SDIFF_EX_COMPLETE],
         p->exchanges[SDIFF_EX_TRUNCATED], p->exchanges[SDIFF_EX_GAP],
-        p->exchanges[SDIFF_EX_NO_RESPONSE], p->exchanges[SDIFF_EX_UNPARSABLE], p->conn_tls,
+        p->exchanges[SDIFF_EX_NO_RESPONSE], p->exchanges[SDIFF_EX_UNPARSABLE],
+        p->exchanges[SDIFF_EX_UNACKNOWLEDGED], p->conn_tls,
         p->conn_h2, p->conn_not_http, p->conn_upgraded, p->orphan_responses,
         st->decode[SDIFF_DECODE_FRAGMENT],
         st->decode[SDIFF_DECODE_NOT_TCP] + st->decode[SDIFF_DECODE_NOT_IP], r->gaps,

@@ -186,6 +186,7 @@ class Conn:
         self.mss = mss
         self.window = window
         self.capturing = True
+        self.only_dir = None          # capture one direction only (a one-way mirror)
         self.id = None
 
     # -- numbers ---------------------------------------------------------------------------
@@ -223,7 +224,7 @@ class Conn:
         pkt = ip / tcp
         if payload:
             pkt = pkt / Raw(payload)
-        if capture and self.capturing:
+        if capture and self.capturing and self.only_dir in (None, d):
             self.out.add(self.link(d, pkt), self)
 
     def handshake(self):
@@ -1536,6 +1537,40 @@ def case_rst_out_of_window():
     return out, exp
 
 
+def case_unacknowledged():
+    """Requests the capture shows but no server ever acknowledged: reported, marked."""
+    rng = random.Random(23)
+    out, exp = PcapOut(LINKTYPE_ETHERNET), Expected()
+    # conn 1: a made-up connection: no handshake, no server, pipelined POSTs with bodies
+    c = Conn(out, eth_link(), '10.66.0.9', SRV4, 58400, 8080, 0x0F0F0000, 0x0E0E0000)
+    burst = []
+    for i in range(3):
+        q = request('POST', f'/api/import?part={i}', body=json_of_size(rng, 2000))
+        burst.append(q)
+        exp.add(c, i, q, None, state='unacknowledged')
+    c.send(0, b''.join(q.wire for q in burst), ack_every=0, final_ack=False)
+    # conn 2: a one-way mirror: only what the client sends is captured, a whole keep-alive
+    # connection of two exchanges
+    c = Conn(out, eth_link(), CLI4, SRV4, 58401, 8080, 0x1F1F0000, 0x1E1E0000)
+    c.only_dir = 0
+    c.handshake()
+    for i in range(2):
+        q = request('GET', f'/api/items/{i}')
+        exp.add(c, i, q, None, state='unacknowledged')
+        exchange_wire = response(200, small_json(rng, i))
+        c.send(0, q.wire)
+        c.send(1, exchange_wire.wire)
+    c.close(0)
+    # conn 3: a complete exchange, then a request the capture stops before the server's ACK
+    c = Conn(out, eth_link(), CLI4, SRV4, 58402, 8080, 0x2F2F0000, 0x2E2E0000)
+    c.handshake()
+    exchange(c, exp, 0, request('GET', '/api/ping'), response(200, b'{"pong":true}'))
+    q = request('DELETE', '/api/items/7')
+    c.send(0, q.wire, final_ack=False)
+    exp.add(c, 1, q, None, state='unacknowledged')
+    return out, exp
+
+
 CASES = [
     ('basic_keepalive', case_basic_keepalive, ''),
     ('out_of_order', case_out_of_order, ''),
@@ -1568,6 +1603,7 @@ CASES = [
     ('smuggling_framing', case_smuggling_framing, ''),
     ('refused_request_line', case_refused_request_line, ''),
     ('rst_out_of_window', case_rst_out_of_window, ''),
+    ('unacknowledged', case_unacknowledged, ''),
 ]
 
 
