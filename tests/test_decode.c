@@ -4,6 +4,8 @@
  */
 #include "shadowdiff/decode.h"
 
+#include "shadowdiff/capture.h"
+
 #include "sdiff_test.h"
 
 #include <stdlib.h>
@@ -1057,6 +1059,80 @@ static void test_decode__decap_option_parses_and_refuses(void **state)
         assert_string_not_equal(sdiff_tunnel_kind_str((enum sdiff_tunnel_kind)k), "unknown");
 }
 
+/* ---- TCP checksums --------------------------------------------------------------------- */
+
+/* Checksum results over every TCP segment of a fixture: [0] bad, [1] good, [2] cannot tell. */
+static void checksum_counts(const char *fixture, int flip, unsigned counts[3])
+{
+    struct sdiff_capture_opts o = {.pcap_file = sdiff_test_fixture_path(fixture)};
+    struct sdiff_capture *cap = NULL;
+    struct sdiff_err err = {0};
+    if (sdiff_capture_open(&cap, &o, &err) < 0)
+        fail_msg("%s: %s", fixture, err.msg);
+    struct sdiff_packet pkt;
+    counts[0] = counts[1] = counts[2] = 0;
+    while (sdiff_capture_next(cap, &pkt, NULL) == SDIFF_OK) {
+        uint8_t copy[65536];
+        assert_true(pkt.caplen <= sizeof copy);
+        memcpy(copy, pkt.data, pkt.caplen);
+        struct sdiff_segment seg;
+        if (sdiff_decode_frame(pkt.linktype, copy, pkt.caplen, pkt.wirelen, pkt.ts_us, &seg) !=
+            SDIFF_DECODE_TCP)
+            continue;
+        if (flip && seg.len > 0)
+            copy[pkt.caplen - 1] ^= 0x20; /* one payload bit */
+        int r = sdiff_decode_tcp_checksum(&seg);
+        counts[r < 0 ? 2 : r]++;
+    }
+    sdiff_capture_close(cap);
+}
+
+static void test_decode__tcp_checksums_verify_over_ipv4_and_ipv6(void **state)
+{
+    (void)state;
+    unsigned n[3];
+    /* scapy computed every checksum: IPv4, IPv4 with options, IPv6, IPv6 with a hop-by-hop
+     * header, behind VLAN tags */
+    const char *good[] = {"pcap/vlan_ipv6.pcap", "pcap/raw_ip.pcap", "pcap/seq_wrap.pcap"};
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        checksum_counts(good[i], 0, n);
+        assert_int_equal(n[0], 0);
+        assert_int_equal(n[2], 0);
+        assert_true(n[1] > 10);
+        unsigned total = n[1];
+        checksum_counts(good[i], 1, n); /* every segment with a payload now fails */
+        assert_true(n[0] > 0 && n[0] < total);
+        assert_int_equal(n[0] + n[1], total);
+    }
+    /* the two forged copies, one IPv4 and one IPv6, are the only bad ones */
+    checksum_counts("pcap/desync_bad_checksum.pcap", 0, n);
+    assert_int_equal(n[0], 2);
+    assert_int_equal(n[1], 28);
+}
+
+static void test_decode__tcp_checksum_of_a_cut_or_routed_segment_cannot_be_told(void **state)
+{
+    (void)state;
+    struct fb f = {.n = 0};
+    ipv4(&f, 5, 20 + 20 + PLEN, 0x4000, 6);
+    tcp(&f, 5, 0x18);
+    putn(&f, PAYLOAD, PLEN);
+    struct sdiff_segment seg;
+    assert_int_equal(sdiff_decode_frame(101, f.b, f.n - 5, f.n, 0, &seg), SDIFF_DECODE_TCP);
+    assert_int_equal(seg.missing, 5);
+    assert_int_equal(sdiff_decode_tcp_checksum(&seg), -1);
+    /* IPv6 with a routing header: the pseudo-header's destination is not in the packet */
+    f.n = 0;
+    ipv6(&f, 8 + 20 + PLEN, 43);
+    put8(&f, 6);
+    put8(&f, 0);
+    putz(&f, 6);
+    tcp(&f, 5, 0x18);
+    putn(&f, PAYLOAD, PLEN);
+    assert_int_equal(sdiff_decode_frame(101, f.b, f.n, f.n, 0, &seg), SDIFF_DECODE_TCP);
+    assert_int_equal(sdiff_decode_tcp_checksum(&seg), -1);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_decode__every_linktype_decodes_tcp),
     cmocka_unit_test(test_decode__null_link_accepts_both_byte_orders_and_inet6_values),
@@ -1081,5 +1157,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_decode__tunnel_identity_separates_sources_and_vnis),
     cmocka_unit_test(test_decode__tunnel_headers_we_do_not_know_are_not_tcp),
     cmocka_unit_test(test_decode__decap_option_parses_and_refuses),
+    cmocka_unit_test(test_decode__tcp_checksums_verify_over_ipv4_and_ipv6),
+    cmocka_unit_test(test_decode__tcp_checksum_of_a_cut_or_routed_segment_cannot_be_told),
 };
 SDIFF_TEST_MAIN(tests)

@@ -4,6 +4,7 @@
  * recorded from the client's side (never from this tool's output).
  *
  * A case line: name input.pcap expected.jsonl [--port N]... [--max-body SIZE]
+ *             [--verify-tcp-checksums on]
  * A "note" in an expected row is compared too (why an exchange is not complete).
  */
 #include "sdiff_test.h"
@@ -94,6 +95,8 @@ static int run_case(char *spec)
             ports[nports++] = (uint16_t)atoi(val);
         else if (strcmp(opt, "--max-body") == 0)
             o.limits.max_body = (size_t)atol(val);
+        else if (strcmp(opt, "--verify-tcp-checksums") == 0 && strcmp(val, "on") == 0)
+            o.verify_tcp_checksums = SDIFF_CSUM_ON;
         else
             fail_msg("%s: unknown option %s", name, opt);
     }

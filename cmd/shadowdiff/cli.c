@@ -83,6 +83,19 @@ int cli_parse_port(const char *s, uint16_t *out)
     return 0;
 }
 
+int cli_parse_csum_mode(const char *s, enum sdiff_csum_mode *out)
+{
+    if (strcmp(s, "auto") == 0)
+        *out = SDIFF_CSUM_AUTO;
+    else if (strcmp(s, "on") == 0)
+        *out = SDIFF_CSUM_ON;
+    else if (strcmp(s, "off") == 0)
+        *out = SDIFF_CSUM_OFF;
+    else
+        return -1;
+    return 0;
+}
+
 int cli_parse_size(const char *s, size_t *out)
 {
     char *end;

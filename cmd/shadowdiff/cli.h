@@ -43,6 +43,9 @@ int cli_parse_u64(const char *s, uint64_t *out);
 
 #include "shadowdiff/run.h"
 
+/* --verify-tcp-checksums: "auto", "on" or "off" */
+int cli_parse_csum_mode(const char *s, enum sdiff_csum_mode *out);
+
 enum {
     CLI_O_CAND = 1000, CLI_O_SEC, CLI_O_PRIM, CLI_O_CONFIG, CLI_O_ALLOW, CLI_O_CONC, CLI_O_RATE,
     CLI_O_TIMEOUT, CLI_O_CTIMEOUT, CLI_O_SET, CLI_O_DROP, CLI_O_PRESERVE, CLI_O_MARKER,

@@ -37,6 +37,9 @@ static const char USAGE[] =
     "      --snaplen N        live snap length (default 262144: whole packets)\n"
     "      --buffer-size SIZE live kernel buffer (default 32M)\n"
     "      --max-flows N      connections tracked at once (default 65536)\n"
+    "      --verify-tcp-checksums auto|on|off\n"
+    "                         drop segments with a bad TCP checksum: on (files recorded\n"
+    "                         off-host), off, or auto (default; verifies none yet)\n"
     "      --checksums        with --out -: add the CRC-32 of each body (keeps the bodies)\n"
     "      --keep-secrets     store credentials as they are (default: keyed hashes)\n"
     "      --redact-header H  also redact header H (repeatable)\n"
@@ -129,6 +132,7 @@ int cmd_capture(int argc, char **argv)
         {"snaplen", required_argument, NULL, 'S'},
         {"buffer-size", required_argument, NULL, 'K'},
         {"max-flows", required_argument, NULL, 'F'},
+        {"verify-tcp-checksums", required_argument, NULL, 1000},
         {"keep-secrets", no_argument, NULL, 'k'},
         {"checksums", no_argument, NULL, 'C'},
         {"redact-header", required_argument, NULL, 'R'},
@@ -238,6 +242,13 @@ int cmd_capture(int argc, char **argv)
                 return SDIFF_EXIT_ERROR;
             }
             o.limits.max_flows = (size_t)u;
+            break;
+        case 1000:
+            if (cli_parse_csum_mode(optarg, &o.verify_tcp_checksums) < 0) {
+                cli_error("capture", "--verify-tcp-checksums: '%s' is not auto, on or off",
+                          optarg);
+                return SDIFF_EXIT_ERROR;
+            }
             break;
         case 'h':
             fputs(USAGE, stdout);

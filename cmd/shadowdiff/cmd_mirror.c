@@ -35,6 +35,9 @@ static const char USAGE[] =
     "      --duration S           stop after S seconds\n"
     "      --max-body SIZE        body bytes kept per message (default 1M)\n"
     "      --buffer-size SIZE     kernel capture buffer (default 32M)\n"
+    "      --verify-tcp-checksums auto|on|off\n"
+    "                             drop segments with a bad TCP checksum (default auto:\n"
+    "                             verifies none yet; on: every one)\n"
     "      --keep-identical N     keep the bodies of 1 in N identical answers (default 100)\n"
     "      --metrics ADDR:PORT    serve Prometheus /metrics and /healthz (off by default;\n"
     "                             ':9464' listens on 127.0.0.1)\n"
@@ -80,7 +83,7 @@ static void on_started(int live, const char *filter, void *ud)
 int cmd_mirror(int argc, char **argv)
 {
     enum { O_DB = 256, O_SAMPLE, O_ROUTE_RATE, O_QUEUE, O_DRAIN, O_DURATION, O_MAXBODY,
-           O_KEEP_IDENT, O_FILTER, O_METRICS, O_BUFSIZE, O_USER, O_DECAP };
+           O_KEEP_IDENT, O_FILTER, O_METRICS, O_BUFSIZE, O_USER, O_DECAP, O_CSUM };
     static const struct option longopts[] = {
         {"interface", required_argument, NULL, 'i'},
         {"pcap", required_argument, NULL, 'r'},
@@ -98,6 +101,7 @@ int cmd_mirror(int argc, char **argv)
         {"metrics", required_argument, NULL, O_METRICS},
         {"buffer-size", required_argument, NULL, O_BUFSIZE},
         {"user", required_argument, NULL, O_USER},
+        {"verify-tcp-checksums", required_argument, NULL, O_CSUM},
         CLI_JUDGE_LONGOPTS,
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -130,6 +134,13 @@ int cmd_mirror(int argc, char **argv)
         case O_DECAP:
             if (sdiff_decap_parse(&decap, optarg, &err) < 0) {
                 cli_error("mirror", "--decap: %s", err.msg);
+                return SDIFF_EXIT_ERROR;
+            }
+            continue;
+        case O_CSUM:
+            if (cli_parse_csum_mode(optarg, &o.capture.verify_tcp_checksums) < 0) {
+                cli_error("mirror", "--verify-tcp-checksums: '%s' is not auto, on or off",
+                          optarg);
                 return SDIFF_EXIT_ERROR;
             }
             continue;

@@ -97,6 +97,8 @@ struct sdiff_segment {
     size_t len;               /* payload bytes captured */
     size_t missing;           /* payload bytes on the wire but cut by the snap length */
     struct sdiff_tunnel tun;  /* tun.depth is 0 unless decapsulated */
+    const uint8_t *tcp;       /* the TCP header, borrowed; NULL when it cannot be checked */
+    uint64_t tcp_len;         /* TCP header and payload length on the wire */
 };
 
 /**
@@ -138,6 +140,13 @@ SDIFF_API int sdiff_decap_parse(struct sdiff_decap *d, const char *spec, struct 
 
 /** Short name of a tunnel kind ("vxlan"). */
 SDIFF_API const char *sdiff_tunnel_kind_str(enum sdiff_tunnel_kind k);
+
+/**
+ * Verify the TCP checksum of a decoded segment (the frame must still be valid).
+ * @return 1 intact, 0 bad, -1 cannot tell (payload cut by the snap length, an IPv6 routing
+ *         header, or a segment not made by sdiff_decode_frame)
+ */
+SDIFF_API int sdiff_decode_tcp_checksum(const struct sdiff_segment *seg);
 
 /** Whether the decoder knows this link type. */
 SDIFF_API int sdiff_decode_linktype_supported(int linktype);

@@ -26,8 +26,18 @@ extern "C" {
 
 struct sdiff_capture_run_stats;
 
+/*
+ * Which TCP checksums to verify; a segment that fails is dropped and counted, as the
+ * receiving kernel drops it. AUTO verifies nothing in files (recorded on a host whose
+ * kernel left its own checksums to the NIC, they would all look bad) and, until a capture
+ * backend reads the kernel's per-packet checksum status, nothing live either. Checksums of
+ * packets cut by the snap length cannot be verified and are accepted.
+ */
+enum sdiff_csum_mode { SDIFF_CSUM_AUTO = 0, SDIFF_CSUM_ON, SDIFF_CSUM_OFF };
+
 struct sdiff_capture_run_opts {
     struct sdiff_capture_opts source;
+    enum sdiff_csum_mode verify_tcp_checksums;
     const uint16_t *ports;     /* server ports; also build the BPF filter */
     size_t nports;
     const char *extra_filter;  /* added to the port filter with "and" */
@@ -57,6 +67,7 @@ struct sdiff_capture_run_stats {
     uint64_t other_ports;      /* TCP segments of other ports (file sources) */
     uint64_t tunnels[SDIFF_TUN__COUNT]; /* packets decapsulated, by kind (per nesting level) */
     uint64_t tunnel_filtered;  /* inner segments the extra filter left out */
+    uint64_t bad_checksums;    /* TCP segments dropped for a bad checksum */
     int file_truncated;        /* the file ended inside a packet record */
     char stop_reason[32];      /* "end of file", "duration", "count", "signal" */
 };

@@ -181,6 +181,8 @@ static enum sdiff_decode_kind decode_tcp(const uint8_t *data, const struct ip_vi
     seg->wscale = 0;
     if (seg->flags & SDIFF_TCP_SYN)
         tcp_wscale(data + v->off + 20, doff - 20u, seg);
+    seg->tcp = data + v->off;
+    seg->tcp_len = v->ip_left;
     seg->payload = data + v->off + doff;
     seg->len = (size_t)(v->cap - doff);
     seg->missing = (size_t)(v->ip_left - v->cap);
@@ -211,6 +213,7 @@ static enum sdiff_decode_kind ip_payload(size_t net_off, uint64_t net_cap, uint6
 struct l3 {
     uint8_t family;
     uint8_t proto;
+    uint8_t routed; /* an IPv6 routing header: the final destination is not in the packet */
     const uint8_t *src, *dst;
     struct ip_view v;
 };
@@ -271,6 +274,7 @@ static enum sdiff_decode_kind decode_ipv4(const struct sdiff_decap *d, const uin
     if (!proto_wanted(d, proto))
         return SDIFF_DECODE_NOT_TCP;
     out->family = 4;
+    out->routed = 0;
     out->proto = proto;
     out->src = src;
     out->dst = dst;
@@ -342,6 +346,7 @@ static enum sdiff_decode_kind decode_ipv6(const struct sdiff_decap *d, const uin
         return SDIFF_DECODE_MALFORMED;
 
     uint64_t hdr = 40;
+    out->routed = 0;
     for (;;) {
         if (proto_wanted(d, nh))
             break;
@@ -363,6 +368,7 @@ static enum sdiff_decode_kind decode_ipv6(const struct sdiff_decap *d, const uin
             hdr += 8;
         } else {
             uint64_t hlen = ((uint64_t)elen + 1) * 8;
+            out->routed |= nh == IPPROTO_ROUTING_;
             if (hdr + hlen > total)
                 return SDIFF_DECODE_MALFORMED;
             sdiff_rd_skip(&r, (size_t)hlen - 2);
@@ -649,7 +655,12 @@ static enum sdiff_decode_kind decode_net(const struct sdiff_decap *d, enum net_p
             memset(seg->dst, 0, sizeof seg->dst);
             memcpy(seg->src, ip.src, alen);
             memcpy(seg->dst, ip.dst, alen);
-            return decode_tcp(data, &ip.v, seg);
+            k = decode_tcp(data, &ip.v, seg);
+            /* The checksum covers the final destination, which a routing header hides (RFC
+             * 8200 section 8.1): such a segment cannot be checked. */
+            if (ip.routed)
+                seg->tcp = NULL;
+            return k;
         }
         struct inner in = {0};
         k = ip.proto == IPPROTO_UDP_ ? decap_udp(d, data, &ip.v, &in) : decap_gre(data, &ip.v, &in);
@@ -683,6 +694,38 @@ static enum sdiff_decode_kind decode_net(const struct sdiff_decap *d, enum net_p
 }
 
 /* ---- API ------------------------------------------------------------------------------- */
+
+/* Ones' complement sum of n bytes as big-endian 16-bit words (RFC 1071), folded later. */
+static uint64_t csum_add(uint64_t sum, const uint8_t *p, size_t n)
+{
+    size_t i = 0;
+    for (; i + 1 < n; i += 2)
+        sum += (uint32_t)(p[i] << 8 | p[i + 1]);
+    if (i < n)
+        sum += (uint32_t)p[i] << 8;
+    return sum;
+}
+
+/*
+ * TCP checksum (RFC 9293 section 3.1): the ones' complement sum over a pseudo-header (source
+ * and destination address, protocol 6, TCP length; RFC 8200 section 8.1 for IPv6) and the
+ * whole segment, checksum field included, is 0xffff when the segment is intact.
+ */
+int sdiff_decode_tcp_checksum(const struct sdiff_segment *seg)
+{
+    if (SDIFF_NEVER(seg == NULL))
+        return -1;
+    if (seg->tcp == NULL || seg->missing > 0 || seg->tcp_len > UINT32_MAX)
+        return -1;
+    size_t alen = seg->family == 6 ? 16 : 4;
+    uint64_t sum = csum_add(0, seg->src, alen);
+    sum = csum_add(sum, seg->dst, alen);
+    sum += 6u + (seg->tcp_len & 0xffff) + (seg->tcp_len >> 16);
+    sum = csum_add(sum, seg->tcp, (size_t)seg->tcp_len);
+    while (sum >> 16)
+        sum = (sum & 0xffff) + (sum >> 16);
+    return sum == 0xffff;
+}
 
 enum sdiff_decode_kind sdiff_decode_frame_decap(const struct sdiff_decap *d, int linktype,
                                                 const uint8_t *data, size_t caplen,

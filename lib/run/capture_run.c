@@ -191,6 +191,12 @@ int sdiff_run_capture(const struct sdiff_capture_run_opts *o, sdiff_run_sink_fn 
                 break;
             }
         }
+        /* The service's kernel drops a segment with a bad checksum; so do we, or a corrupt
+         * or forged copy could stand in for the bytes the service actually took. */
+        if (o->verify_tcp_checksums == SDIFF_CSUM_ON && sdiff_decode_tcp_checksum(&seg) == 0) {
+            st->bad_checksums++;
+            continue;
+        }
         last_ts = pkt.ts_us;
         sdiff_reasm_feed(reasm, &seg);
     }
@@ -242,6 +248,8 @@ int sdiff_capture_run_summary(const struct sdiff_capture_run_stats *st, struct s
         rc = sdiff_buf_printf(b, "; %" PRIu64 " malformed packets",
                               st->decode[SDIFF_DECODE_MALFORMED] +
                                   st->decode[SDIFF_DECODE_TRUNCATED]);
+    if (rc >= 0 && st->bad_checksums)
+        rc = sdiff_buf_printf(b, "; %" PRIu64 " bad tcp checksums dropped", st->bad_checksums);
     if (rc >= 0 && st->decode[SDIFF_DECODE_LINKTYPE])
         rc = sdiff_buf_printf(b, "; %" PRIu64 " packets of an unsupported link type",
                               st->decode[SDIFF_DECODE_LINKTYPE]);
@@ -284,7 +292,7 @@ int sdiff_capture_run_summary_json(const struct sdiff_capture_run_stats *st,
             ",\"out_of_order\":%" PRIu64 ",\"body\":%" PRIu64 ",\"pipeline\":%" PRIu64
             "},\"tunnels\":{\"vxlan\":%" PRIu64 ",\"geneve\":%" PRIu64 ",\"gre\":%" PRIu64
             ",\"erspan\":%" PRIu64 ",\"too_deep\":%" PRIu64 ",\"filtered\":%" PRIu64
-            "},\"stop\":\"%s\",\"file_truncated\":%s}",
+            "},\"bad_checksums\":%" PRIu64 ",\"stop\":\"%s\",\"file_truncated\":%s}",
             p->conn_tls, p->conn_h2, p->conn_not_http, p->conn_upgraded, p->orphan_responses,
             st->decode[SDIFF_DECODE_FRAGMENT],
             st->decode[SDIFF_DECODE_MALFORMED] + st->decode[SDIFF_DECODE_TRUNCATED], r->gaps,
@@ -292,6 +300,6 @@ int sdiff_capture_run_summary_json(const struct sdiff_capture_run_stats *st,
             p->body_limit_hits, p->pipeline_limit_hits, st->tunnels[SDIFF_TUN_VXLAN],
             st->tunnels[SDIFF_TUN_GENEVE], st->tunnels[SDIFF_TUN_GRE],
             st->tunnels[SDIFF_TUN_ERSPAN], st->decode[SDIFF_DECODE_TOO_DEEP], st->tunnel_filtered,
-            st->stop_reason, st->file_truncated ? "true" : "false");
+            st->bad_checksums, st->stop_reason, st->file_truncated ? "true" : "false");
     return rc;
 }

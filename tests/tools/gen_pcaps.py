@@ -205,7 +205,8 @@ class Conn:
         return self.next[d] + (1 if self.fin[d] is not None else 0)
 
     # -- packets ---------------------------------------------------------------------------
-    def emit(self, d, flags, seqoff=None, payload=b'', capture=True, options=None, seq=None):
+    def emit(self, d, flags, seqoff=None, payload=b'', capture=True, options=None, seq=None,
+             bad_csum=False):
         if seq is None:
             seq = self.seq_at(d, seqoff)
         ack = self.ackval(d) if 'A' in flags else 0
@@ -224,6 +225,10 @@ class Conn:
         pkt = ip / tcp
         if payload:
             pkt = pkt / Raw(payload)
+        if bad_csum:
+            # what the receiving kernel drops: the right checksum with some bits flipped
+            good = pkt.__class__(bytes(pkt))[TCP].chksum
+            pkt[TCP].chksum = good ^ 0x0F0F
         if capture and self.capturing and self.only_dir in (None, d):
             self.out.add(self.link(d, pkt), self)
 
@@ -1571,6 +1576,27 @@ def case_unacknowledged():
     return out, exp
 
 
+def case_desync_bad_checksum():
+    """A corrupt or forged copy of the client's next segment, same sequence numbers, other
+    bytes, seen first: the server's kernel drops it for its checksum and takes the real one."""
+    out, exp = PcapOut(LINKTYPE_ETHERNET), Expected()
+    for k, (cli, srv) in enumerate([(CLI4, SRV4), (CLI6, SRV6)]):
+        c = Conn(out, eth_link(), cli, srv, 58300 + k, 8080, 0x5EED0000 + k, 0x7EED0000 + k)
+        c.handshake()
+        q0 = request('GET', '/api/version')
+        exchange(c, exp, 0, q0, response(200, b'{"version":"2.1.0"}'))
+        real = request('GET', '/api/health?pad=' + 'x' * 7)
+        fake = request('GET', '/api/admin/export?all=1')
+        assert len(real.wire) == len(fake.wire)
+        c.emit(0, 'PA', seqoff=c.next[0], payload=fake.wire, bad_csum=True)
+        r = response(200, b'{"status":"ok"}')
+        c.send(0, real.wire)
+        c.send(1, r.wire)
+        exp.add(c, 1, real, r)
+        c.close(0)
+    return out, exp
+
+
 CASES = [
     ('basic_keepalive', case_basic_keepalive, ''),
     ('out_of_order', case_out_of_order, ''),
@@ -1604,6 +1630,7 @@ CASES = [
     ('refused_request_line', case_refused_request_line, ''),
     ('rst_out_of_window', case_rst_out_of_window, ''),
     ('unacknowledged', case_unacknowledged, ''),
+    ('desync_bad_checksum', case_desync_bad_checksum, '--verify-tcp-checksums on'),
 ]
 
 
