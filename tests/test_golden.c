@@ -77,6 +77,29 @@ static json_t *load_expected(const char *path)
     return list;
 }
 
+/*
+ * How many request lines the capture of a case shows, counted by the generator from what it
+ * put on the wire (fixtures/pcap/request_lines.txt); -1 when the case is not listed (the
+ * real recordings).
+ */
+static long request_lines(const char *name)
+{
+    size_t len;
+    char *text = (char *)sdiff_test_read_file(sdiff_test_fixture_path("pcap/request_lines.txt"),
+                                              &len);
+    long n = -1;
+    char *save = NULL;
+    for (char *line = strtok_r(text, "\n", &save); line && n < 0;
+         line = strtok_r(NULL, "\n", &save)) {
+        char key[128];
+        long v;
+        if (line[0] != '#' && sscanf(line, "%127s %ld", key, &v) == 2 && strcmp(key, name) == 0)
+            n = v;
+    }
+    free(text);
+    return n;
+}
+
 /* Run one case; return the number of mismatches (printed). */
 static int run_case(char *spec)
 {
@@ -136,6 +159,16 @@ static int run_case(char *spec)
                 ws ? ws : "(none)", gs ? gs : "(none)");
         free(ws);
         free(gs);
+        bad++;
+    }
+    /* No request vanishes: every request line seen is an exchange in some state. */
+    long want_lines = request_lines(name);
+    uint64_t counted = 0;
+    for (int i = 0; i < SDIFF_EX__COUNT; i++)
+        counted += st.pair.exchanges[i];
+    if (want_lines >= 0 && counted != (uint64_t)want_lines) {
+        fprintf(stderr, "golden %s: %ld request lines on the wire, the summary counts %llu\n",
+                name, want_lines, (unsigned long long)counted);
         bad++;
     }
     if (bad) {

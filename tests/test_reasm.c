@@ -695,6 +695,30 @@ static void test_reasm__any_split_and_ack_points_give_the_same_bytes(void **stat
     }
 }
 
+static void test_reasm__handshake_follows_the_syn_the_server_answered(void **state)
+{
+    (void)state;
+    struct t *t = t_new();
+    /* a storm of SYNs with new ISNs, then the one the server answers (twice, new ISN) */
+    for (uint32_t i = 0; i < 10; i++)
+        feed(t, C, SYN, 1000u + i * 7919u, 0, NULL);
+    feed(t, C, SYN, 900000, 0, NULL);
+    feed(t, S, SYN | ACK, 4000, 900001, NULL);
+    feed(t, S, SYN | ACK, 5000, 900001, NULL);
+    feed(t, C, ACK, 900001, 5001, NULL);
+    feed(t, C, ACK | PSH, 900001, 5001, "POST /pay");
+    feed(t, S, ACK | PSH, 5001, 900010, "HTTP/1.1");
+    assert_string_equal(c2s(t, 1), "POST /pay");
+    assert_string_equal(s2c(t, 1), "HTTP/1.1");
+    assert_int_equal(stats(t)->flows, 1);
+    assert_int_equal(stats(t)->gaps, 0);
+    /* once the client has sent bytes, a SYN+ACK no longer moves anything */
+    feed(t, S, SYN | ACK, 7000, 123, NULL);
+    feed(t, C, ACK | PSH, 900010, 5009, " HTTP/1.1");
+    assert_string_equal(c2s(t, 1), "POST /pay HTTP/1.1");
+    t_free(t);
+}
+
 static void test_reasm__idle_flow_expires(void **state)
 {
     (void)state;
@@ -1133,6 +1157,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_reasm__waiting_bytes_keep_their_order_across_directions),
     cmocka_unit_test(test_reasm__too_much_waiting_is_handed_out_unacknowledged),
     cmocka_unit_test(test_reasm__any_split_and_ack_points_give_the_same_bytes),
+    cmocka_unit_test(test_reasm__handshake_follows_the_syn_the_server_answered),
     cmocka_unit_test(test_reasm__idle_flow_expires),
     cmocka_unit_test(test_reasm__new_syn_on_closing_tuple_reuses_it),
     cmocka_unit_test(test_reasm__data_after_close_opens_midstream_flow_bare_ack_does_not),

@@ -556,6 +556,13 @@ static void skip_to(struct sdiff_reasm *r, struct flow *f, int dir, uint32_t tar
     drain(r, f, dir);
 }
 
+/* Only a SYN of this direction seen: no byte, gap or FIN delivered, buffered or announced. */
+static int untouched(const struct half *h)
+{
+    return h->syn_seen && h->next == h->isn + 1 && h->head == NULL && !h->fin_seen &&
+           h->held_bytes == 0;
+}
+
 /* Deliver the FIN once every byte before it is delivered; later buffered bytes are void. */
 static void try_fin(struct sdiff_reasm *r, struct flow *f, int dir)
 {
@@ -936,6 +943,11 @@ static int flow_segment(struct sdiff_reasm *r, struct flow *f, enum sdiff_dir di
             h->wscale = s->wscale;
             h->next = s->seq + 1;
             h->have_seq = 1;
+        } else if ((fl & SDIFF_TCP_ACK) && s->seq != h->isn && untouched(h)) {
+            /* The server answers again with a new ISN before sending anything: the
+             * handshake restarted (see below); the latest answer is the one in use. */
+            h->isn = s->seq;
+            h->next = s->seq + 1;
         } else if (s->len + s->missing == 0) {
             r->st.retrans_segments++;
         }
@@ -943,6 +955,17 @@ static int flow_segment(struct sdiff_reasm *r, struct flow *f, enum sdiff_dir di
         if ((fl & SDIFF_TCP_ACK) && !peer->have_seq) {
             peer->next = s->ack;
             peer->have_seq = 1;
+        } else if ((fl & SDIFF_TCP_ACK) && peer->syn_seen && s->ack != peer->next &&
+                   untouched(peer)) {
+            /*
+             * The SYN+ACK answers a SYN other than the first one seen. Later bare SYNs with
+             * new ISNs on a flow that has not started are ignored (a storm of them, or a
+             * client retrying with new ISNs), so the server's ack is what says which one
+             * became the connection; without following it, the client's data would sit
+             * outside the window and its requests would vanish.
+             */
+            peer->isn = s->ack - 1;
+            peer->next = s->ack;
         }
         start++;
     }

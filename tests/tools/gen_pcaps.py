@@ -22,6 +22,7 @@ import argparse
 import json
 import os
 import random
+import re
 import struct
 import sys
 import zlib
@@ -187,6 +188,7 @@ class Conn:
         self.window = window
         self.capturing = True
         self.only_dir = None          # capture one direction only (a one-way mirror)
+        self.seen_c2s = []            # (offset, bytes) of client data the capture shows
         self.id = None
 
     # -- numbers ---------------------------------------------------------------------------
@@ -275,6 +277,8 @@ class Conn:
                 captured = item not in lost
                 flags = 'PA' if item == last_idx else 'A'
             self.emit(d, flags, seqoff=base + off, payload=chunk, capture=captured)
+            if d == 0 and captured and self.capturing and self.only_dir in (None, 0):
+                self.seen_c2s.append((base + off, chunk))
             self.got[d].add(base + off, base + off + len(chunk))
             count += 1
             if ack_every and count % ack_every == 0 and k != len(order) - 1:
@@ -505,6 +509,31 @@ def exchange(c, exp, seq, req, resp, req_kw=None, resp_kw=None):
     c.send(0, req.wire, **(req_kw or {}))
     c.send(1, resp.wire, **(resp_kw or {}))
     exp.add(c, seq, req, resp)
+
+
+REQUEST_LINE = re.compile(rb'(?:GET|HEAD|POST|PUT|DELETE|PATCH|OPTIONS|CONNECT|TRACE) '
+                          rb'\S+ HTTP/1\.[01]\r\n')
+
+
+def request_lines(out):
+    """Request lines the capture shows whole, over every connection: the client bytes the
+    generator sent and captured, joined where contiguous, searched for request lines."""
+    n = 0
+    for c in out.conn_order:
+        have = {}
+        for off, chunk in c.seen_c2s:
+            for i, b in enumerate(chunk):
+                have.setdefault(off + i, b)
+        run = bytearray()
+        prev = None
+        for off in sorted(have):
+            if prev is not None and off != prev + 1:
+                n += len(REQUEST_LINE.findall(bytes(run)))
+                run = bytearray()
+            run.append(have[off])
+            prev = off
+        n += len(REQUEST_LINE.findall(bytes(run)))
+    return n
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1576,6 +1605,37 @@ def case_unacknowledged():
     return out, exp
 
 
+def case_syn_storm():
+    """SYNs with many ISNs on one 4-tuple, then the real handshake and an unanswered POST."""
+    rng = random.Random(24)
+    out, exp = PcapOut(LINKTYPE_ETHERNET), Expected()
+    c = Conn(out, eth_link(), CLI4, SRV4, 58500, 8080, 0x600DF00D, 0x5EA5EA00)
+    for _ in range(40):
+        c.emit(0, 'S', seq=rng.getrandbits(32), options=[('MSS', c.mss + 12)])
+    c.handshake()
+    q = request('POST', '/api/payments', body=jbytes({'amount': 1250, 'currency': 'EUR'}))
+    c.send(0, q.wire)
+    exp.add(c, 0, q, None, state='no_response')
+    # the same again on a second 4-tuple, where the server also answers two of the storm's
+    # SYNs (with ISNs it then forgets) before the handshake that holds
+    c = Conn(out, eth_link(), CLI4, SRV4, 58501, 8080, 0x700DF00D, 0x6EA5EA00)
+    for i in range(20):
+        isn = rng.getrandbits(32)
+        c.emit(0, 'S', seq=isn, options=[('MSS', c.mss + 12)])
+        if i in (3, 11):
+            tcp_ack = (isn + 1) & M32
+            saved = c.isn[0]
+            c.isn[0] = isn
+            c.emit(1, 'SA', seq=rng.getrandbits(32), options=[('MSS', c.mss + 12)])
+            c.isn[0] = saved
+            assert tcp_ack == (isn + 1) & M32
+    c.handshake()
+    q = request('POST', '/api/payments', body=jbytes({'amount': 990, 'currency': 'EUR'}))
+    c.send(0, q.wire)
+    exp.add(c, 0, q, None, state='no_response')
+    return out, exp
+
+
 def case_desync_bad_checksum():
     """A corrupt or forged copy of the client's next segment, same sequence numbers, other
     bytes, seen first: the server's kernel drops it for its checksum and takes the real one."""
@@ -1630,6 +1690,7 @@ CASES = [
     ('refused_request_line', case_refused_request_line, ''),
     ('rst_out_of_window', case_rst_out_of_window, ''),
     ('unacknowledged', case_unacknowledged, ''),
+    ('syn_storm', case_syn_storm, ''),
     ('desync_bad_checksum', case_desync_bad_checksum, '--verify-tcp-checksums on'),
 ]
 
@@ -1659,6 +1720,14 @@ def main():
     ap.add_argument('--only', nargs='*')
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
+    # request_lines.txt: how many request lines each capture shows, for the summary check
+    lines_path = os.path.join(args.out, 'request_lines.txt')
+    counts = {}
+    if os.path.exists(lines_path):
+        for line in open(lines_path):
+            if line.strip() and not line.startswith('#'):
+                k, v = line.split()
+                counts[k] = int(v)
     for name, fn, _opts in CASES:
         if args.only and name not in args.only:
             continue
@@ -1669,8 +1738,15 @@ def main():
             f.write(out.data())
         with open(os.path.join(args.out, name + '.expected.jsonl'), 'w') as f:
             f.write(text)
+        counts[name] = request_lines(out)
         print(f'{name}: {len(out.recs)} packets, {len(out.conn_order)} connections, '
-              f'{len(exp.rows)} exchanges, {len(out.data())} bytes')
+              f'{len(exp.rows)} exchanges, {counts[name]} request lines, '
+              f'{len(out.data())} bytes')
+    with open(lines_path, 'w') as f:
+        f.write('# case  request lines the capture shows (written by gen_pcaps.py)\n')
+        for name, _fn, _opts in CASES:
+            if name in counts:
+                f.write(f'{name} {counts[name]}\n')
     if not args.only:
         bad_inputs(args.out)
 
