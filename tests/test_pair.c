@@ -90,6 +90,50 @@ static void test_pair__unacknowledged_bytes_mark_every_exchange_they_touch(void 
     fx_free(&f);
 }
 
+/* A midstream connection whose client was guessed the wrong way round. */
+static void fx_open_guessed(struct fx *f)
+{
+    struct sdiff_limits def = SDIFF_LIMITS_INIT;
+    memset(f, 0, sizeof *f);
+    assert_int_equal(sdiff_pair_new(&f->pair, &def, collect, f, NULL), SDIFF_OK);
+    f->cb = sdiff_pair_reasm_cb();
+    struct sdiff_flow_info info = {.id = 1, .family = 4, .cport = 50999, .sport = 40123,
+                                   .midstream = 1, .dir_guessed = 1};
+    f->cb->on_open(&info, &f->flow, f->pair);
+}
+
+static void test_pair__guessed_roles_are_swapped_at_the_first_start_line(void **state)
+{
+    (void)state;
+    /* What the reassembler calls C2S is the server: the tail of a response begun before the
+     * capture, then (after the request) the answers; S2C carries the requests. The answer
+     * is cut at every offset, and so is the request line that settles the roles. */
+    static const char tail[] = "ody tail}\n";
+    static const char resp[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi";
+    static const char cli[] = "GET /a HTTP/1.1\r\n\r\n";
+    for (size_t cut = 1; cut < sizeof resp - 1; cut++) {
+        struct fx f;
+        fx_open_guessed(&f);
+        fx_send(&f, C2S, tail);
+        char a[64];
+        size_t ccut = cut % (sizeof cli - 1);
+        snprintf(a, sizeof a, "%.*s", (int)ccut, cli);
+        if (ccut > 0)
+            fx_send(&f, S2C, a);
+        fx_send(&f, S2C, cli + ccut);
+        snprintf(a, sizeof a, "%.*s", (int)cut, resp);
+        fx_send(&f, C2S, a);
+        fx_send(&f, C2S, resp + cut);
+        fx_send(&f, S2C, "POST /b HTTP/1.1\r\nContent-Length: 0\r\n\r\n");
+        fx_send(&f, C2S, "HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n");
+        if (strcmp(f.log, "0 GET /a 200 complete 2|1 POST /b 201 complete 0|") != 0)
+            fail_msg("cut %zu: %s", cut, f.log);
+        assert_int_equal(sdiff_pair_stats(f.pair)->conn_roles_swapped, 1);
+        fx_close(&f);
+        fx_free(&f);
+    }
+}
+
 static void test_pair__pipelined_requests_pair_in_order(void **state)
 {
     (void)state;
@@ -494,6 +538,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_pair__gap_ending_with_the_body_marks_it),
     cmocka_unit_test(test_pair__midstream_lost_status_line_never_mispairs),
     cmocka_unit_test(test_pair__close_leaves_no_response),
+    cmocka_unit_test(test_pair__guessed_roles_are_swapped_at_the_first_start_line),
     cmocka_unit_test(test_pair__unacknowledged_bytes_mark_every_exchange_they_touch),
     cmocka_unit_test(test_pair__close_delimited_response_completes_at_fin),
     cmocka_unit_test(test_pair__tls_and_h2_connections_are_skipped),

@@ -39,6 +39,7 @@ struct sdiff_pair_stats {
     uint64_t pipeline_limit_hits;/* more requests waiting than limits.max_pipeline */
     uint64_t body_limit_hits;    /* bodies cut at limits.max_body */
     uint64_t resync_bytes;       /* bytes skipped while looking for a message start */
+    uint64_t conn_roles_swapped; /* midstream: the port guess had client and server reversed */
     uint64_t gaps;               /* gaps that hit an HTTP stream */
     uint64_t out_of_memory;      /* connections or messages given up because memory ran out */
 };

@@ -38,6 +38,7 @@ struct sdiff_flow_info {
     uint8_t client[16], server[16];
     uint16_t cport, sport;
     int midstream;        /* no SYN seen: the flow was already open when capture began */
+    int dir_guessed;      /* midstream and no configured server port: client is a guess */
     uint64_t first_ts_us;
 };
 

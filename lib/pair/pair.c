@@ -45,6 +45,11 @@ struct conn {
     int skip_responses;      /* responses owed to requests closed by the pipeline limit */
     int req_fin, resp_fin;
     int unacked[2];          /* the bytes being fed in that direction were never acked */
+    int roles_open;          /* midstream, client guessed by port: wait for a start line */
+    int swapped;             /* the reassembler's client is the server */
+    uint8_t carry[2][16];    /* each direction's last bytes, for a start line cut in two */
+    size_t carry_len[2];
+    uint64_t unsettled[2];   /* bytes skipped per direction while the roles were open */
     int upgrade_h2c;
     char client[64], server[64]; /* formatted once per connection */
     uint32_t next_seq;
@@ -558,6 +563,7 @@ static void on_open(const struct sdiff_flow_info *f, void **flow_ud, void *ud)
         conn_free(c);
         return;
     }
+    c->roles_open = f->dir_guessed;
     if (f->midstream) {
         sdiff_http1_resync(c->reqp);
         sdiff_http1_resync(c->respp);
@@ -567,13 +573,134 @@ static void on_open(const struct sdiff_flow_info *f, void **flow_ud, void *ud)
     *flow_ud = c;
 }
 
-static void on_data(void *flow_ud, enum sdiff_dir dir, const uint8_t *d, size_t len,
-                    uint64_t ts, void *ud)
+/*
+ * What a line starting at p looks like: 1 a request line ("METHOD /", "METHOD http", "METHOD
+ * *", an upper-case token of 3 to 10 letters), 2 a status line ("HTTP/1.x NNN"), 0 neither,
+ * -1 too few bytes to tell.
+ */
+static int start_line_kind(const uint8_t *p, size_t n)
 {
-    struct conn *c = flow_ud;
-    (void)ud;
-    if (c == NULL || c->mode == MODE_SKIP)
-        return;
+    static const char http[] = "HTTP/1.";
+    size_t m = n < 7 ? n : 7;
+    if (memcmp(p, http, m) == 0) {
+        if (n < 13)
+            return -1;
+        if ((p[7] == '0' || p[7] == '1') && p[8] == ' ' && p[9] >= '1' && p[9] <= '5' &&
+            p[10] >= '0' && p[10] <= '9' && p[11] >= '0' && p[11] <= '9' && p[12] == ' ')
+            return 2;
+        return 0;
+    }
+    size_t i = 0;
+    while (i < n && i < 11 && p[i] >= 'A' && p[i] <= 'Z')
+        i++;
+    if (i == n)
+        return n <= 10 ? -1 : 0;
+    if (i < 3 || i > 10 || p[i] != ' ')
+        return 0;
+    if (i + 1 == n)
+        return -1;
+    return p[i + 1] == '/' || p[i + 1] == 'h' || p[i + 1] == '*' ? 1 : 0;
+}
+
+/*
+ * A connection picked up midstream whose client was only guessed from the ports (no SYN, no
+ * configured port) may have the roles the wrong way round; then neither parser ever finds
+ * its start line and every request on it vanishes. The first start line seen settles it: a
+ * request line is sent by the client, a status line by the server. Candidates are line
+ * starts and the starts of delivered pieces (a segment start; see the midstream cases), and
+ * a line cut between two pieces is joined through a short carry. Bytes are acknowledged by
+ * the time they get here, so the line is one the receiver took. Returns which side sent dir:
+ * 1 client, 2 server, 0 not known yet.
+ */
+static int sniff_role(struct conn *c, enum sdiff_dir dir, const uint8_t *d, size_t len)
+{
+    if (c->carry_len[dir] > 0) {
+        uint8_t buf[32];
+        size_t have = c->carry_len[dir];
+        size_t take = len < sizeof buf - have ? len : sizeof buf - have;
+        memcpy(buf, c->carry[dir], have);
+        memcpy(buf + have, d, take);
+        int k = start_line_kind(buf, have + take);
+        if (k > 0)
+            return k; /* the carry is kept: the line starts in it */
+        c->carry_len[dir] = 0;
+    }
+    size_t at = 0; /* the piece's start, then every line start */
+    for (;;) {
+        int k = start_line_kind(d + at, len - at);
+        if (k > 0)
+            return k;
+        if (k < 0 && len - at < sizeof c->carry[dir]) {
+            memcpy(c->carry[dir], d + at, len - at);
+            c->carry_len[dir] = len - at;
+            return 0;
+        }
+        const uint8_t *nl = memchr(d + at, '\n', len - at);
+        if (nl == NULL)
+            return 0;
+        at = (size_t)(nl - d) + 1;
+    }
+}
+
+static void swap_roles(struct conn *c)
+{
+    char tmp[64];
+    memcpy(tmp, c->client, sizeof tmp);
+    memcpy(c->client, c->server, sizeof tmp);
+    memcpy(c->server, tmp, sizeof tmp);
+    uint8_t a[16];
+    memcpy(a, c->info.client, sizeof a);
+    memcpy(c->info.client, c->info.server, sizeof a);
+    memcpy(c->info.server, a, sizeof a);
+    uint16_t p = c->info.cport;
+    c->info.cport = c->info.sport;
+    c->info.sport = p;
+    c->swapped = 1;
+    c->pair->st.conn_roles_swapped++;
+}
+
+static void data_in(struct conn *c, enum sdiff_dir dir, const uint8_t *d, size_t len,
+                    uint64_t ts);
+
+/* Settle the roles if still open; returns 0 when the bytes are to be skipped. */
+static int settle_roles(struct conn *c, enum sdiff_dir *dir, const uint8_t *d, size_t len,
+                        uint64_t ts)
+{
+    if (c->roles_open) {
+        int role = sniff_role(c, *dir, d, len);
+        if (role == 0) {
+            c->pair->st.resync_bytes += len;
+            c->unsettled[*dir] += len;
+            return 0;
+        }
+        c->roles_open = 0;
+        if ((role == 1) != (*dir == SDIFF_DIR_C2S))
+            swap_roles(c);
+        /* Server bytes skipped before any request was seen end a response that began before
+         * the capture; what the parser skips next is the rest of it, no request's answer. */
+        int srv = c->swapped ? SDIFF_DIR_C2S : SDIFF_DIR_S2C;
+        if (c->unsettled[srv] > 0)
+            c->resp_unsynced = 0;
+        /* A start line that began in the previous piece: feed its first bytes first. */
+        uint8_t head[sizeof c->carry[0]];
+        size_t nhead = c->carry_len[*dir];
+        memcpy(head, c->carry[*dir], nhead);
+        c->carry_len[0] = c->carry_len[1] = 0;
+        if (c->swapped)
+            *dir = *dir == SDIFF_DIR_C2S ? SDIFF_DIR_S2C : SDIFF_DIR_C2S;
+        if (nhead > 0)
+            data_in(c, *dir, head, nhead, ts);
+        return 1;
+    }
+    if (c->swapped)
+        *dir = *dir == SDIFF_DIR_C2S ? SDIFF_DIR_S2C : SDIFF_DIR_C2S;
+    return 1;
+}
+
+/* Bytes of one direction, roles settled. */
+static void data_in(struct conn *c, enum sdiff_dir dir, const uint8_t *d, size_t len,
+                    uint64_t ts)
+{
     c->ts = ts;
     if (c->mode == MODE_UNDECIDED) {
         if (dir == SDIFF_DIR_S2C && c->prefix_len == 0) {
@@ -603,6 +730,16 @@ static void on_data(void *flow_ud, enum sdiff_dir dir, const uint8_t *d, size_t 
     feed(c, dir, d, len);
 }
 
+static void on_data(void *flow_ud, enum sdiff_dir dir, const uint8_t *d, size_t len,
+                    uint64_t ts, void *ud)
+{
+    struct conn *c = flow_ud;
+    (void)ud;
+    if (c == NULL || c->mode == MODE_SKIP || !settle_roles(c, &dir, d, len, ts))
+        return;
+    data_in(c, dir, d, len, ts);
+}
+
 /*
  * Bytes the peer never acknowledged (the flow ended first, or too much waited): parsed like
  * any others so nothing vanishes, but every exchange they touch is unacknowledged and is
@@ -613,14 +750,15 @@ static void on_data_unacked(void *flow_ud, enum sdiff_dir dir, const uint8_t *d,
                             uint64_t ts, void *ud)
 {
     struct conn *c = flow_ud;
-    if (c == NULL || c->mode == MODE_SKIP)
+    (void)ud;
+    if (c == NULL || c->mode == MODE_SKIP || !settle_roles(c, &dir, d, len, ts))
         return;
     if (dir == SDIFF_DIR_C2S && c->cur_req != NULL)
         mark(c->cur_req->ex, SDIFF_EX_UNACKNOWLEDGED, UNACKED_REQ);
     if (dir == SDIFF_DIR_S2C && c->cur_resp != NULL)
         mark(c->cur_resp->ex, SDIFF_EX_UNACKNOWLEDGED, UNACKED_RESP);
     c->unacked[dir] = 1;
-    on_data(flow_ud, dir, d, len, ts, ud);
+    data_in(c, dir, d, len, ts);
     c->unacked[dir] = 0;
 }
 
@@ -628,8 +766,10 @@ static void on_gap(void *flow_ud, enum sdiff_dir dir, uint64_t len, uint64_t ts,
 {
     struct conn *c = flow_ud;
     (void)ud;
-    if (c == NULL || c->mode == MODE_SKIP)
+    if (c == NULL || c->mode == MODE_SKIP || c->roles_open)
         return;
+    if (c->swapped)
+        dir = dir == SDIFF_DIR_C2S ? SDIFF_DIR_S2C : SDIFF_DIR_C2S;
     c->ts = ts;
     if (c->mode == MODE_UNDECIDED)
         c->mode = MODE_HTTP;
@@ -704,6 +844,8 @@ static void on_fin(void *flow_ud, enum sdiff_dir dir, uint64_t ts, void *ud)
     (void)ud;
     if (c == NULL)
         return;
+    if (c->swapped)
+        dir = dir == SDIFF_DIR_C2S ? SDIFF_DIR_S2C : SDIFF_DIR_C2S;
     c->ts = ts;
     fin_dir(c, dir);
 }

@@ -72,6 +72,7 @@ struct flow {
     uint32_t hash;
     uint8_t family;
     uint8_t midstream;
+    uint8_t dir_guessed; /* midstream, and neither port a server port: by the port rule */
     uint16_t port[2];    /* [0] client, [1] server */
     uint8_t addr[2][16]; /* [0] client, [1] server */
     struct sdiff_tunnel tun; /* part of the key: mirrored sources never share a flow */
@@ -837,6 +838,7 @@ static int flow_create(struct sdiff_reasm *r, const struct sdiff_segment *s, str
     f->port[client ? 0 : 1] = s->sport;
     f->port[client ? 1 : 0] = s->dport;
     f->midstream = !(s->flags & SDIFF_TCP_SYN);
+    f->dir_guessed = f->midstream && !is_server_port(r, s->sport) && !is_server_port(r, s->dport);
     f->id = ++r->next_id;
     f->first_ts = f->last_ts = s->ts_us;
     f->hash = seg_hash(s);
@@ -860,6 +862,7 @@ static int flow_create(struct sdiff_reasm *r, const struct sdiff_segment *s, str
         info.cport = f->port[0];
         info.sport = f->port[1];
         info.midstream = f->midstream;
+        info.dir_guessed = f->dir_guessed;
         info.first_ts_us = f->first_ts;
         r->cb.on_open(&info, &f->ud, r->ud);
     }

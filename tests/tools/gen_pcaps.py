@@ -1636,6 +1636,37 @@ def case_syn_storm():
     return out, exp
 
 
+def case_midstream_inflight():
+    """Capture starts inside a busy keep-alive connection on a port nobody names, where the
+    server's port is the higher one: the port guess takes the server for the client."""
+    rng = random.Random(25)
+    out, exp = PcapOut(LINKTYPE_ETHERNET), Expected()
+    c = Conn(out, eth_link(), CLI4, SRV4, 40123, 50999, 0x0BADCAFE, 0x0DDBA11)
+    c.capturing = False
+    c.handshake()
+    q0 = request('GET', '/v2/export?page=1')
+    s0 = response(200, json_of_size(rng, 6000) + b'\n')
+    c.send(0, q0.wire)
+    head = 2 * c.mss
+    c.send(1, s0.wire[:head], final_ack=False)
+    c.capturing = True                          # capture starts inside the first body
+    c.send(1, s0.wire[head:])
+    for i in range(6):
+        if i == 2:
+            q = request('POST', '/v2/export/jobs', body=jbytes({'pages': [2, 3]}))
+            r = response(202, jbytes({'job': 'j-7', 'state': 'queued'}))
+        elif i == 4:
+            q = request('GET', '/v2/export/stream?page=4')
+            r = response(200, json_of_size(rng, 2500), framing='chunked', chunks=[700])
+        else:
+            q = request('GET', f'/v2/export?page={i + 2}')
+            r = response(200, json_of_size(rng, 500 + 400 * i) + b'\n')
+        out.tick(3_000)
+        exchange(c, exp, i, q, r)
+    c.close(0)
+    return out, exp
+
+
 def case_desync_bad_checksum():
     """A corrupt or forged copy of the client's next segment, same sequence numbers, other
     bytes, seen first: the server's kernel drops it for its checksum and takes the real one."""
@@ -1691,6 +1722,7 @@ CASES = [
     ('rst_out_of_window', case_rst_out_of_window, ''),
     ('unacknowledged', case_unacknowledged, ''),
     ('syn_storm', case_syn_storm, ''),
+    ('midstream_inflight', case_midstream_inflight, ''),
     ('desync_bad_checksum', case_desync_bad_checksum, '--verify-tcp-checksums on'),
 ]
 
