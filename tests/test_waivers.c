@@ -75,8 +75,8 @@ static void put(struct sdiff_store *st, int64_t run, const char *cls, uint64_t t
         fail_msg("put_result: %s", err.msg);
 }
 
-/* 500 identical and 5 different results of POST /orders: blocked by the mismatch bound
- * (Wilson upper bound of 5/505 > 1%), ready without the 5 (0/505 < 1%). */
+/* 500 identical and 15 different results of POST /orders: blocked by the mismatch bound
+ * (Wilson lower bound of 15/515 > 1%), ready without the 15 (upper bound of 0/515 < 1%). */
 static const char *make_db(const char *name)
 {
     static char path[600];
@@ -92,7 +92,7 @@ static const char *make_db(const char *name)
     assert_int_equal(sdiff_store_begin_run(st, &info, &run, &err), SDIFF_OK);
     for (int i = 0; i < 500; i++)
         put(st, run, "identical", T0 + (uint64_t)i);
-    for (int i = 0; i < 5; i++)
+    for (int i = 0; i < 15; i++)
         put(st, run, "different", T0 + 1000000u * (uint64_t)(i + 1));
     assert_int_equal(sdiff_store_end_run(st, run, "{}", &err), SDIFF_OK);
     sdiff_store_close(st);
@@ -202,9 +202,9 @@ static void test_waivers__accept_makes_it_pass(void **state)
     assert_int_equal(r->pass, 1);
     const struct sdiff_report_endpoint *e = &r->endpoints[0];
     assert_int_equal(e->verdict, SDIFF_REPORT_READY);
-    assert_int_equal(e->different, 5);
-    assert_int_equal(e->accepted, 5);
-    assert_int_equal(r->totals.accepted, 5);
+    assert_int_equal(e->different, 15);
+    assert_int_equal(e->accepted, 15);
+    assert_int_equal(r->totals.accepted, 15);
     assert_true(e->mismatch_upper < 0.01);
     assert_int_equal(r->clusters[0].waived, 1);
     assert_int_equal(r->clusters[0].expired, 0);
@@ -217,7 +217,7 @@ static void test_waivers__accept_makes_it_pass(void **state)
 
     s = render(r, SDIFF_REPORT_TEXT);
     assert_non_null(strstr(s, "accepted: prices are strings in v2 (until 2999-12-31)"));
-    assert_non_null(strstr(s, "5 accepted"));
+    assert_non_null(strstr(s, "15 accepted"));
     assert_non_null(strstr(s, "verdict: PASS"));
     free(s);
     s = render(r, SDIFF_REPORT_MARKDOWN);
@@ -232,9 +232,9 @@ static void test_waivers__accept_makes_it_pass(void **state)
     free(s);
     assert_non_null(j);
     json_t *ep = json_array_get(json_object_get(j, "endpoints"), 0);
-    assert_int_equal(json_integer_value(json_object_get(ep, "accepted")), 5);
+    assert_int_equal(json_integer_value(json_object_get(ep, "accepted")), 15);
     assert_int_equal(json_integer_value(json_object_get(json_object_get(j, "totals"), "accepted")),
-                     5);
+                     15);
     json_t *cl = json_array_get(json_object_get(j, "clusters"), 0);
     assert_string_equal(json_string_value(json_object_get(cl, "id")), id);
     assert_true(json_is_true(json_object_get(cl, "accepted")));
@@ -327,7 +327,7 @@ static void test_waivers__config_file(void **state)
     assert_null(rw[0].expires);
     struct sdiff_report *r = build(db, rules);
     assert_int_equal(r->pass, 1);
-    assert_int_equal(r->endpoints[0].accepted, 5);
+    assert_int_equal(r->endpoints[0].accepted, 15);
     assert_string_equal(r->waivers[0].source, "config");
     sdiff_report_free(r);
     sdiff_rules_free(rules);

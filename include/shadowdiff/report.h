@@ -40,8 +40,19 @@ struct sdiff_report_thresholds {
 enum sdiff_report_verdict {
     SDIFF_REPORT_READY = 0,
     SDIFF_REPORT_BLOCKED,
-    SDIFF_REPORT_INSUFFICIENT,  /* judged < min_samples: listed, never fails the run */
+    SDIFF_REPORT_INSUFFICIENT,  /* neither: listed with the samples that would settle it */
 };
+
+/* The run's verdict: exactly these three (JSON "verdict": "pass" | "fail" | "inconclusive"). */
+enum sdiff_report_run_verdict {
+    SDIFF_REPORT_PASS = 0,
+    SDIFF_REPORT_FAIL,
+    SDIFF_REPORT_INCONCLUSIVE,
+};
+
+#define SDIFF_REPORT_MAX_RUN_REASONS 8
+/* The version of every JSON output's schema (top-level "schema_version"). */
+#define SDIFF_REPORT_SCHEMA_VERSION 2
 
 enum sdiff_report_format {
     SDIFF_REPORT_TEXT = 0,
@@ -55,6 +66,9 @@ enum sdiff_report_format {
 struct sdiff_report_latency {
     uint64_t n;
     double p50, p95, p99;
+    /* two-sided 95% distribution-free (order-statistic) bounds of the true p99; < 0 when
+     * there are too few samples for that side of the interval (see verdict.h) */
+    double p99_lower, p99_upper;
 };
 
 #define SDIFF_REPORT_MAX_REASONS 4
@@ -80,8 +94,18 @@ struct sdiff_report_endpoint {
     double transport_error_rate;/* class 'error' over replayed */
     double candidate_error_rate;/* candidate 5xx or transport error, over replayed */
     enum sdiff_report_verdict verdict;
-    char reasons[SDIFF_REPORT_MAX_REASONS][96];
+    char reasons[SDIFF_REPORT_MAX_REASONS][160];
     size_t nreasons;
+    /* evidence (verdict.h): Wilson 95% lower bound of (different - accepted) / judged, < 0
+     * when judged == 0; Newcombe 95% interval of candidate_failed/replayed - primary_5xx/
+     * replayed, both 0 when replayed == 0 */
+    double mismatch_lower;
+    double error_increase_lower, error_increase_upper;
+    int covered;                /* insufficient data, no difference, the run's bound covers it */
+    uint64_t needed;            /* insufficient data: judged results that would settle it
+                                   (0: unknown) */
+    int latency_judged;         /* both p99 bounds known: the latency rule applied */
+    uint64_t latency_needed;    /* latencies per side the latency rule needs (0 when judged) */
     uint64_t accepted;          /* different results in waived clusters: not counted against
                                    the mismatch bound (which is over different - accepted) */
 };
@@ -131,7 +155,13 @@ struct sdiff_report {
     size_t nclusters;
     struct sdiff_report_endpoint totals;     /* sums over all endpoints (no verdict) */
     size_t nready, nblocked, ninsufficient;
-    int pass;                                /* no endpoint is blocked */
+    int pass;                                /* verdict == SDIFF_REPORT_PASS */
+    enum sdiff_report_run_verdict verdict;   /* the run's: see verdict.h */
+    char run_reasons[SDIFF_REPORT_MAX_RUN_REASONS][200];
+    size_t nrun_reasons;
+    /* overall bounds, over the whole sample (unweighted by endpoint) */
+    double mismatch_lower, mismatch_upper;
+    double error_increase_lower, error_increase_upper;
     struct sdiff_report_waiver *waivers;     /* the waivers matching a cluster of this run */
     size_t nwaivers;
 };

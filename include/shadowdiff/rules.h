@@ -75,6 +75,9 @@ SDIFF_API const char *const *sdiff_rules_redact_query(const struct sdiff_rules *
  * "max_p99_ratio", "max_error_increase"): 1 and *out set when given, 0 otherwise.
  */
 SDIFF_API int sdiff_rules_threshold(const struct sdiff_rules *r, const char *name, double *out);
+/** The config's threshold name as written (a number, or a string such as "5%"); NULL when
+ * not set. Borrowed from r. Checked by sdiff_report_policy_resolve (shadowdiff/verdict.h). */
+SDIFF_API const char *sdiff_rules_threshold_text(const struct sdiff_rules *r, const char *name);
 
 /** The routes named in the config's "routes" (templates, "METHOD /path/{id}"); borrowed. */
 SDIFF_API size_t sdiff_rules_route_count(const struct sdiff_rules *r);

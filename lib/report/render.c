@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "report_html.h"
+#include "shadowdiff/verdict.h"
 
 
 #define WHERE "report"
@@ -53,11 +54,15 @@ const char *sdiff__report_ms(double v, char *buf, size_t cap)
 
 static const char *verdict_line(const struct sdiff_report *r, char *buf, size_t cap)
 {
-    snprintf(buf, cap,
-             "%s: %zu endpoint%s ready, %zu blocked, %zu with insufficient data (too few"
-             " judged results to decide: listed, not failing the run)",
-             r->pass ? "PASS" : "FAIL", r->nready, r->nready == 1 ? "" : "s", r->nblocked,
-             r->ninsufficient);
+    size_t covered = 0;
+    for (size_t i = 0; i < r->nendpoints; i++)
+        covered += r->endpoints[i].covered != 0;
+    snprintf(buf, cap, "%s: %zu endpoint%s ready, %zu blocked, %zu with insufficient data (%zu"
+             " covered by the run's bound)",
+             r->verdict == SDIFF_REPORT_PASS   ? "PASS"
+             : r->verdict == SDIFF_REPORT_FAIL ? "FAIL"
+                                               : "INCONCLUSIVE",
+             r->nready, r->nready == 1 ? "" : "s", r->nblocked, r->ninsufficient, covered);
     return buf;
 }
 
@@ -132,6 +137,11 @@ static void render_text(const struct sdiff_report *r, int color, FILE *f)
                 reset);
         for (size_t k = 0; k < e->nreasons; k++)
             fprintf(f, "%*s  - %s\n", w, "", sdiff_text(&T, e->reasons[k]));
+        if (e->covered)
+            fprintf(f, "%*s  - covered: no difference, and the run's bound covers it\n", w, "");
+        if (!e->latency_judged && e->replayed)
+            fprintf(f, "%*s  - p99 latency not judged: %llu latencies per side needed\n", w, "",
+                    (unsigned long long)e->latency_needed);
         if (e->accepted)
             fprintf(f, "%*s  - %llu accepted (waived clusters, not in the mismatch bound)\n", w,
                     "", (unsigned long long)e->accepted);
@@ -166,8 +176,13 @@ static void render_text(const struct sdiff_report *r, int color, FILE *f)
             fprintf(f, "     ... and %zu more (see --format json)\n",
                     r->nclusters - TEXT_CLUSTERS);
     }
-    fprintf(f, "\n%sverdict: %s%s%s\n", bold, r->pass ? green : red,
+    fprintf(f, "\n%sverdict: %s%s%s\n", bold,
+            r->verdict == SDIFF_REPORT_PASS   ? green
+            : r->verdict == SDIFF_REPORT_FAIL ? red
+                                              : yellow,
             verdict_line(r, line, sizeof line), reset);
+    for (size_t i = 0; i < r->nrun_reasons; i++)
+        fprintf(f, "  - %s\n", sdiff_text(&T, r->run_reasons[i]));
     sdiff_text_ring_dispose(&T);
 }
 
@@ -202,6 +217,13 @@ static void render_markdown(const struct sdiff_report *r, FILE *f)
     if (r->run_kind)
         fprintf(f, " (%s)", r->run_kind);
     fprintf(f, "\n\n**%s**\n\n", verdict_line(r, line, sizeof line));
+    for (size_t i = 0; i < r->nrun_reasons; i++) {
+        fputs("- ", f);
+        md_code(f, r->run_reasons[i]);
+        fputs("\n", f);
+    }
+    if (r->nrun_reasons)
+        fputs("\n", f);
     fprintf(f, "| Endpoint | Samples | Parity | Mismatch bound | p99 primary (ms) |"
                " p99 candidate (ms) | Errors | Unjudged | Verdict |\n"
                "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n");
@@ -220,6 +242,8 @@ static void render_markdown(const struct sdiff_report *r, FILE *f)
                                                       : ":grey_question: insufficient data");
         for (size_t k = 0; k < e->nreasons; k++)
             fprintf(f, "%s%s", k ? "; " : ": ", e->reasons[k]);
+        if (e->covered)
+            fputs("; covered", f);
         if (e->accepted)
             fprintf(f, "%s%llu accepted", e->nreasons ? "; " : ": ",
                     (unsigned long long)e->accepted);
@@ -305,6 +329,8 @@ static json_t *latency(const struct sdiff_report_latency *l)
     json_object_set_new(o, "p50", num(l->p50));
     json_object_set_new(o, "p95", num(l->p95));
     json_object_set_new(o, "p99", num(l->p99));
+    json_object_set_new(o, "p99_lower", num(l->p99_lower));
+    json_object_set_new(o, "p99_upper", num(l->p99_upper));
     return o;
 }
 
@@ -339,7 +365,13 @@ static json_t *to_json(const struct sdiff_report *r)
 {
     char a[32];
     json_t *root = json_object(), *run = json_object(), *tot = json_object(),
-           *eps = json_array(), *cls = json_array(), *th = json_object();
+           *eps = json_array(), *cls = json_array(), *th = json_object(),
+           *why = json_array();
+    json_object_set_new(root, "schema_version", json_integer(SDIFF_REPORT_SCHEMA_VERSION));
+    json_object_set_new(root, "verdict", json_string(sdiff_report_run_verdict_str(r->verdict)));
+    for (size_t i = 0; i < r->nrun_reasons; i++)
+        json_array_append_new(why, json_text(r->run_reasons[i]));
+    json_object_set_new(root, "reasons", why);
     json_object_set_new(run, "id", json_integer((json_int_t)r->run_id));
     json_object_set_new(run, "kind", str_or_null(r->run_kind));
     json_object_set_new(run, "corpus", str_or_null(r->run_corpus));
@@ -357,6 +389,9 @@ static json_t *to_json(const struct sdiff_report *r)
     json_object_set_new(tot, "ready", json_integer((json_int_t)r->nready));
     json_object_set_new(tot, "blocked", json_integer((json_int_t)r->nblocked));
     json_object_set_new(tot, "insufficient_data", json_integer((json_int_t)r->ninsufficient));
+    json_object_set_new(tot, "mismatch_lower", num(r->mismatch_lower));
+    json_object_set_new(tot, "error_increase_lower", json_real(r->error_increase_lower));
+    json_object_set_new(tot, "error_increase_upper", json_real(r->error_increase_upper));
     json_object_set_new(root, "totals", tot);
 
     for (size_t i = 0; i < r->nendpoints; i++) {
@@ -368,12 +403,19 @@ static json_t *to_json(const struct sdiff_report *r)
         json_object_set_new(lat, "primary", latency(&e->primary));
         json_object_set_new(lat, "candidate", latency(&e->candidate));
         json_object_set_new(lat, "p99_ratio", num(e->p99_ratio));
+        json_object_set_new(lat, "judged", json_boolean(e->latency_judged));
+        json_object_set_new(lat, "samples_needed", count(e->latency_needed));
         json_object_set_new(o, "latency", lat);
         json_object_set_new(o, "error_rates", error_rates(e));
         json_object_set_new(o, "verdict", json_text(sdiff_report_verdict_str(e->verdict)));
         for (size_t k = 0; k < e->nreasons; k++)
             json_array_append_new(reasons, json_text(e->reasons[k]));
         json_object_set_new(o, "reasons", reasons);
+        json_object_set_new(o, "covered", json_boolean(e->covered));
+        json_object_set_new(o, "samples_needed", count(e->needed));
+        json_object_set_new(o, "mismatch_lower", num(e->mismatch_lower));
+        json_object_set_new(o, "error_increase_lower", json_real(e->error_increase_lower));
+        json_object_set_new(o, "error_increase_upper", json_real(e->error_increase_upper));
         json_array_append_new(eps, o);
     }
     json_object_set_new(root, "endpoints", eps);
@@ -417,7 +459,6 @@ static json_t *to_json(const struct sdiff_report *r)
         json_array_append_new(cls, o);
     }
     json_object_set_new(root, "clusters", cls);
-    json_object_set_new(root, "verdict", json_text(r->pass ? "pass" : "fail"));
     json_object_set_new(th, "min_samples", count(r->thresholds.min_samples));
     json_object_set_new(th, "max_mismatch", json_real(r->thresholds.max_mismatch));
     json_object_set_new(th, "max_p99_ratio", json_real(r->thresholds.max_p99_ratio));
@@ -474,6 +515,14 @@ static void render_junit(const struct sdiff_report *r, FILE *f)
     fprintf(f, "  <testsuite name=\"shadowdiff run %lld\" tests=\"%zu\" failures=\"%zu\""
                " errors=\"0\" skipped=\"%zu\">\n",
             (long long)r->run_id, r->nendpoints, r->nblocked, r->ninsufficient);
+    fprintf(f, "    <properties>\n      <property name=\"verdict\" value=\"%s\"/>\n",
+            sdiff_report_run_verdict_str(r->verdict));
+    for (size_t i = 0; i < r->nrun_reasons; i++) {
+        fputs("      <property name=\"reason\" value=\"", f);
+        xml(f, r->run_reasons[i]);
+        fputs("\"/>\n", f);
+    }
+    fputs("    </properties>\n", f);
     for (size_t i = 0; i < r->nendpoints; i++) {
         const struct sdiff_report_endpoint *e = &r->endpoints[i];
         snprintf(name, sizeof name, "%s%s%s", e->method, e->method[0] ? " " : "", e->route);
@@ -494,9 +543,14 @@ static void render_junit(const struct sdiff_report *r, FILE *f)
                     (unsigned long long)e->skipped, sdiff__report_pct(e->parity, a, sizeof a),
                     sdiff__report_pct(e->mismatch_upper, b, sizeof b));
         } else if (e->verdict == SDIFF_REPORT_INSUFFICIENT) {
-            fprintf(f, "      <skipped message=\"insufficient data: %llu judged, %llu needed\"/>\n",
-                    (unsigned long long)e->judged,
-                    (unsigned long long)r->thresholds.min_samples);
+            fputs("      <skipped message=\"insufficient data", f);
+            for (size_t k = 0; k < e->nreasons; k++) {
+                fputs(k ? "; " : ": ", f);
+                xml(f, e->reasons[k]);
+            }
+            if (e->covered)
+                fputs("; covered by the run's bound", f);
+            fputs("\"/>\n", f);
         }
         for (size_t k = 0; k < r->nclusters; k++) {
             const struct sdiff_report_cluster *cl = &r->clusters[k];

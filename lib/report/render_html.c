@@ -6,6 +6,7 @@
  * through esc(); long values are cut on a UTF-8 boundary.
  */
 #include "report_html.h"
+#include "shadowdiff/verdict.h"
 
 
 #include <stdint.h>
@@ -42,7 +43,9 @@ static const char CSS[] =
     ".meta span{margin-right:18px;white-space:nowrap}\n"
     ".banner{border-radius:8px;padding:14px 18px;color:#fff;display:flex;gap:16px;"
     "align-items:center;margin:8px 0 16px}\n"
-    ".banner.pass{background:var(--ok)}.banner.fail{background:var(--bad)}\n"
+    ".banner.pass{background:var(--ok)}.banner.fail{background:var(--bad)}"
+    ".banner.inconclusive{background:var(--warn)}\n"
+    "ul.why{margin:0 0 16px;padding-left:18px;font-size:13px}\n"
     ".banner .big{font-size:26px;font-weight:700;letter-spacing:.04em}\n"
     ".tiles{display:flex;flex-wrap:wrap;gap:10px;margin:0 0 8px}\n"
     ".tile{border:1px solid var(--line);border-radius:8px;padding:8px 14px;min-width:120px}\n"
@@ -162,6 +165,13 @@ static const char *verdict_class(enum sdiff_report_verdict v)
 
 /* ---- page parts -------------------------------------------------------------------------- */
 
+static const char *verdict_upper(const struct sdiff_report *r)
+{
+    return r->verdict == SDIFF_REPORT_PASS   ? "PASS"
+           : r->verdict == SDIFF_REPORT_FAIL ? "FAIL"
+                                             : "INCONCLUSIVE";
+}
+
 static void head(const struct sdiff_report *r, FILE *f)
 {
     fputs("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
@@ -174,7 +184,7 @@ static void head(const struct sdiff_report *r, FILE *f)
         fputc(')', f);
     }
     fprintf(f, " - %s</title>\n<style>\n%s</style>\n</head>\n<body>\n<main>\n",
-            r->pass ? "PASS" : "FAIL", CSS);
+            verdict_upper(r), CSS);
 }
 
 static void meta_item(FILE *f, const char *key, const char *value)
@@ -200,10 +210,16 @@ static void title_and_banner(const struct sdiff_report *r, FILE *f)
 
     fprintf(f,
             "<div class=\"banner %s\" id=\"verdict\"><span class=\"big\">%s</span><span>%zu"
-            " endpoint%s ready, %zu blocked, %zu with insufficient data (too few judged"
-            " results to decide: listed, not failing the run)</span></div>\n",
-            r->pass ? "pass" : "fail", r->pass ? "PASS" : "FAIL", r->nready,
+            " endpoint%s ready, %zu blocked, %zu with insufficient data</span></div>\n",
+            sdiff_report_run_verdict_str(r->verdict), verdict_upper(r), r->nready,
             r->nready == 1 ? "" : "s", r->nblocked, r->ninsufficient);
+    fputs("<ul class=\"why\" id=\"reasons\">", f);
+    for (size_t i = 0; i < r->nrun_reasons; i++) {
+        fputs("<li>", f);
+        esc(f, r->run_reasons[i]);
+        fputs("</li>", f);
+    }
+    fputs("</ul>\n", f);
 
     const struct sdiff_report_endpoint *t = &r->totals;
     fprintf(f,

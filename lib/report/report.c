@@ -13,6 +13,7 @@
 #include "report/report_int.h"
 #include "report/waivers.h"
 #include "shadowdiff/store.h"
+#include "shadowdiff/verdict.h"
 
 #define WHERE "report"
 
@@ -277,6 +278,8 @@ static int on_route_stats(const struct sdiff_store_route_stats *s, void *ud,
     derive(e, s->primary_5xx, s->candidate_5xx, s->candidate_failed);
     e->primary.p50 = e->primary.p95 = e->primary.p99 = -1;
     e->candidate.p50 = e->candidate.p95 = e->candidate.p99 = -1;
+    e->primary.p99_lower = e->primary.p99_upper = -1;
+    e->candidate.p99_lower = e->candidate.p99_upper = -1;
     e->p99_ratio = -1;
     return SDIFF_OK;
 }
@@ -520,6 +523,10 @@ static void set_latency(struct sdiff_report_latency *l, struct sdiff_buf *b)
     l->p50 = nearest_rank(v, l->n, 50);
     l->p95 = nearest_rank(v, l->n, 95);
     l->p99 = nearest_rank(v, l->n, 99);
+    uint64_t lo, hi;
+    sdiff_report_quantile_ranks(l->n, 0.99, 0.025, &lo, &hi);
+    l->p99_lower = lo ? v[lo - 1] : -1;
+    l->p99_upper = hi ? v[hi - 1] : -1;
 }
 struct latency_ctx {
     struct sdiff_report *r;
@@ -830,60 +837,7 @@ out:
     return rc;
 }
 
-/* ---- verdicts ---------------------------------------------------------------------------- */
-
-static void add_reason(struct sdiff_report_endpoint *e, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static void add_reason(struct sdiff_report_endpoint *e, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    if (e->nreasons < SDIFF_REPORT_MAX_REASONS)
-        vsnprintf(e->reasons[e->nreasons++], sizeof e->reasons[0], fmt, ap);
-    va_end(ap);
-}
-
-static void judge(struct sdiff_report *r, struct sdiff_report_endpoint *e)
-{
-    const struct sdiff_report_thresholds *th = &r->thresholds;
-    if (e->primary.p99 > 0 && e->candidate.p99 >= 0)
-        e->p99_ratio = e->candidate.p99 / e->primary.p99;
-    if (e->judged < th->min_samples) {
-        e->verdict = SDIFF_REPORT_INSUFFICIENT;
-        r->ninsufficient++;
-        return;
-    }
-    /* No difference at all, only too few samples to bound the rate: that is not evidence of
-     * a problem, so it is insufficient data (unless something else blocks). */
-    int bound_only = e->mismatch_upper > th->max_mismatch && e->different == e->accepted;
-    if (e->mismatch_upper > th->max_mismatch && !bound_only)
-        add_reason(e, "mismatch upper bound %.2f%% > %.2f%%", 100 * e->mismatch_upper,
-                   100 * th->max_mismatch);
-    /* A p99 from fewer than 200 samples is one of the two slowest answers: noise, not a
-     * regression. Below that the latency is shown but not judged. */
-    if (e->p99_ratio >= 0 && e->p99_ratio > th->max_p99_ratio && e->primary.n >= 200 &&
-        e->candidate.n >= 200)
-        add_reason(e, "p99 latency ratio %.2f > %.2f", e->p99_ratio, th->max_p99_ratio);
-    double inc = e->candidate_error_rate - (e->primary_5xx_rate < 0 ? 0 : e->primary_5xx_rate);
-    if (e->candidate_error_rate >= 0 && inc > th->max_error_increase)
-        add_reason(e, "error rate increase %.2f%% > %.2f%%", 100 * inc,
-                   100 * th->max_error_increase);
-    if (e->nreasons == 0 && bound_only) {
-        /* z^2 (1 - t) / t samples with no difference bound the rate under t (Wilson, 0/n) */
-        double t = th->max_mismatch > 0 ? th->max_mismatch : 1e-9;
-        double need = 1.96 * 1.96 * (1 - t) / t;
-        add_reason(e, "no difference in %llu judged; about %.0f needed to bound it under %.2f%%",
-                   (unsigned long long)e->judged, need + 1, 100 * th->max_mismatch);
-        e->verdict = SDIFF_REPORT_INSUFFICIENT;
-        r->ninsufficient++;
-        return;
-    }
-    e->verdict = e->nreasons ? SDIFF_REPORT_BLOCKED : SDIFF_REPORT_READY;
-    if (e->nreasons)
-        r->nblocked++;
-    else
-        r->nready++;
-}
+/* ---- verdicts: lib/report/verdict.c ----------------------------------------------------- */
 
 static void totals(struct sdiff_report *r)
 {
@@ -896,6 +850,8 @@ static void totals(struct sdiff_report *r)
         t->mismatch_upper = sdiff_report_wilson_upper(t->different - t->accepted, t->judged, 1.96);
     t->primary.p50 = t->primary.p95 = t->primary.p99 = -1;
     t->candidate.p50 = t->candidate.p95 = t->candidate.p99 = -1;
+    t->primary.p99_lower = t->primary.p99_upper = -1;
+    t->candidate.p99_lower = t->candidate.p99_upper = -1;
     t->p99_ratio = -1;
 }
 
@@ -931,9 +887,9 @@ int sdiff__report_build_from(struct sdiff_report **out, const struct sdiff__repo
     if (rc < 0)
         goto out;
     for (size_t i = 0; i < r->nendpoints; i++)
-        judge(r, &r->endpoints[i]);
+        sdiff_report_decide_endpoint(&r->endpoints[i], &r->thresholds);
     totals(r);
-    r->pass = r->nblocked == 0;
+    sdiff_report_decide_run(r);
     *out = r;
     r = NULL;
 out:

@@ -31,6 +31,7 @@ struct route_rule {
 struct sdiff_rules {
     struct rule_set global;
     double thresholds[4];
+    char threshold_text[4][64];    /* as written: a number, or a string such as "5%" */
     unsigned thresholds_set;       /* bit i: thresholds[i] given */
     double abs_tol, rel_tol;
     struct strv allow_methods, secret_headers, redact_paths, redact_query;
@@ -361,13 +362,26 @@ int sdiff_rules_parse(struct sdiff_rules **out, const char *text, size_t len, co
                     t++;
                 char where[80];
                 snprintf(where, sizeof where, "thresholds.%.60s", key);
-                if (t == 4 || !json_is_number(v) || json_number_value(v) < 0) {
+                /* a string ("5%", "+50%") is checked where it is read, by the report's
+                 * threshold parsers; a number must at least be non-negative here */
+                int is_str = json_is_string(v) && json_string_length(v) > 0 &&
+                             json_string_length(v) < sizeof r->threshold_text[0];
+                if (t == 4 || (!is_str && (!json_is_number(v) || json_number_value(v) < 0))) {
                     rc = bad(err, name, where,
-                             t == 4 ? "unknown key" : "must be a non-negative number");
+                             t == 4 ? "unknown key" : "must be a non-negative number or a"
+                                                      " string such as \"5%\"");
                     json_decref(g);
                     goto fail;
                 }
-                r->thresholds[t] = json_number_value(v);
+                if (is_str) {
+                    snprintf(r->threshold_text[t], sizeof r->threshold_text[t], "%s",
+                             json_string_value(v));
+                    r->thresholds[t] = -1;
+                } else {
+                    r->thresholds[t] = json_number_value(v);
+                    snprintf(r->threshold_text[t], sizeof r->threshold_text[t], "%.17g",
+                             r->thresholds[t]);
+                }
                 r->thresholds_set |= 1u << t;
             }
             json_object_del(g, "thresholds");
@@ -515,6 +529,16 @@ int sdiff_rules_threshold(const struct sdiff_rules *r, const char *name, double 
             return 1;
         }
     return 0;
+}
+
+const char *sdiff_rules_threshold_text(const struct sdiff_rules *r, const char *name)
+{
+    static const char *const tnames[4] = {"min_samples", "max_mismatch", "max_p99_ratio",
+                                          "max_error_increase"};
+    for (unsigned t = 0; r && t < 4; t++)
+        if (strcmp(tnames[t], name) == 0 && (r->thresholds_set & (1u << t)))
+            return r->threshold_text[t];
+    return NULL;
 }
 
 size_t sdiff_rules_route_count(const struct sdiff_rules *r)
