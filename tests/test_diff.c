@@ -190,6 +190,79 @@ static void test_diff__gzip_vs_plain_is_equivalent(void **state)
     free(z);
 }
 
+/* A response with the given Content-Encoding (NULL: none) and Vary (NULL: none) headers. */
+static struct sdiff_msg vary_msg(const char *coding, const char *vary)
+{
+    const char *json = "{\"items\":[1,2,3],\"name\":\"x\"}";
+    size_t zn = strlen(json);
+    char *z = coding ? gzip_text(json, &zn) : NULL;
+    char head[512];
+    int hn = snprintf(head, sizeof head,
+                      "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n%s%s%s%s%s%s"
+                      "Content-Length: %zu\r\n\r\n",
+                      coding ? "Content-Encoding: " : "", coding ? coding : "",
+                      coding ? "\r\n" : "", vary ? "Vary: " : "", vary ? vary : "",
+                      vary ? "\r\n" : "", zn);
+    size_t n = (size_t)hn + zn;
+    uint8_t *raw = malloc(n);
+    memcpy(raw, head, (size_t)hn);
+    memcpy(raw + hn, z ? z : json, zn);
+    struct sdiff_msg m;
+    struct sdiff_err err = {0};
+    if (sdiff_msg_read_response(raw, n, 1 << 20, &m, &err) < 0)
+        fail_msg("cannot read test response: %s", err.msg);
+    free(raw);
+    free(z);
+    return m;
+}
+
+/* "class" or "class: path kind|..." for a primary and candidate pair. */
+static void vary_case(const char *pc, const char *pv, const char *cc, const char *cv,
+                      const char *want)
+{
+    struct sdiff_msg p = vary_msg(pc, pv), c = vary_msg(cc, cv);
+    struct sdiff_differ *d;
+    struct sdiff_diff_result r;
+    char got[512], items[400];
+    assert_int_equal(sdiff_differ_new(&d, NULL, NULL), SDIFF_OK);
+    assert_int_equal(sdiff_differ_compare(d, &p, &c, NULL, NULL, &r, NULL), SDIFF_OK);
+    describe(&r, items, sizeof items);
+    snprintf(got, sizeof got, "%s%s%s", sdiff_class_str(r.cls),
+             r.cls == SDIFF_CLASS_DIFFERENT ? ": " : "",
+             r.cls == SDIFF_CLASS_DIFFERENT ? items : "");
+    if (strcmp(got, want) != 0)
+        fail_msg("Vary %s/%s vs %s/%s: got '%s', want '%s'", pc ? pc : "identity",
+                 pv ? pv : "-", cc ? cc : "identity", cv ? cv : "-", got, want);
+    if (r.cls == SDIFF_CLASS_EQUIVALENT)
+        assert_true(r.reasons & SDIFF_REASON_CONTENT_ENCODING);
+    sdiff_diff_result_dispose(&r);
+    sdiff_differ_free(d);
+    sdiff_msg_dispose(&p);
+    sdiff_msg_dispose(&c);
+}
+
+/* Vary: Accept-Encoding follows from compressing; an identity-coded answer needs none. */
+static void test_diff__vary_accept_encoding_follows_the_encoding(void **state)
+{
+    (void)state;
+    vary_case("gzip", "Accept-Encoding", NULL, NULL, "equivalent");
+    vary_case("gzip", "Accept-Encoding, Origin", NULL, "Origin", "equivalent");
+    vary_case("gzip", "origin,accept-encoding", NULL, "Origin", "equivalent");
+    /* the rest of the list still counts */
+    vary_case("gzip", "Accept-Encoding, Origin", NULL, NULL, "different: header:vary missing");
+    vary_case("gzip", "Accept-Encoding, Origin", NULL, "Cookie",
+              "different: header:vary changed");
+    /* a compressed candidate answer without Vary stays different (caches) */
+    vary_case("gzip", "Accept-Encoding", "gzip", NULL, "different: header:vary missing");
+    /* the header classes are data: framing, hop-by-hop, volatile, semantic */
+    assert_int_equal(sdiff_diff_header_class("Content-Length", 14), SDIFF_HEADER_FRAMING);
+    assert_int_equal(sdiff_diff_header_class("keep-alive", 10), SDIFF_HEADER_HOP_BY_HOP);
+    assert_int_equal(sdiff_diff_header_class("Date", 4), SDIFF_HEADER_VOLATILE);
+    assert_int_equal(sdiff_diff_header_class("X-B3-TraceId", 12), SDIFF_HEADER_VOLATILE);
+    assert_int_equal(sdiff_diff_header_class("Vary", 4), SDIFF_HEADER_SEMANTIC);
+    assert_string_equal(sdiff_diff_header_class_str(SDIFF_HEADER_HOP_BY_HOP), "hop-by-hop");
+}
+
 static void test_diff__candidate_bomb_is_an_error(void **state)
 {
     (void)state;
@@ -348,5 +421,6 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_diff__json_compared_as_text_says_why),
     cmocka_unit_test(test_diff__secondary_noise_is_learned_per_route),
     cmocka_unit_test(test_diff__masks_and_ignored_paths),
+    cmocka_unit_test(test_diff__vary_accept_encoding_follows_the_encoding),
 };
 SDIFF_TEST_MAIN(tests)

@@ -150,8 +150,20 @@ SDIFF_API int sdiff_noise_has(const struct sdiff_noise *n, const char *route, co
 SDIFF_API const char *sdiff_class_str(enum sdiff_class c);
 /** Name of one reason bit ("key_order"). */
 SDIFF_API const char *sdiff_reason_str(unsigned bit);
-/** Whether a header name is ignored by default. */
+/** Whether a header name is ignored by default (its class is not semantic). */
 SDIFF_API int sdiff_diff_header_ignored_by_default(const char *name, size_t len);
+
+/* How a header is judged (the table in README.md, as data in lib/diff/diff.c). */
+enum sdiff_header_class {
+    SDIFF_HEADER_SEMANTIC = 0, /* compared (some by meaning: Content-Type, Vary) */
+    SDIFF_HEADER_FRAMING,      /* how the bytes travel: never a difference */
+    SDIFF_HEADER_HOP_BY_HOP,   /* one connection's: never a difference */
+    SDIFF_HEADER_VOLATILE,     /* changes with every answer (Date, request ids) */
+};
+/** The class of a header name (case-insensitive). */
+SDIFF_API enum sdiff_header_class sdiff_diff_header_class(const char *name, size_t len);
+/** "framing", "hop-by-hop", "volatile", "semantic". */
+SDIFF_API const char *sdiff_diff_header_class_str(enum sdiff_header_class c);
 
 #ifdef __cplusplus
 }

@@ -65,18 +65,57 @@ const char *sdiff_reason_str(unsigned bit)
     }
 }
 
+/*
+ * How each header is judged, by meaning (README "Headers judged by meaning"): framing says how
+ * the bytes travel (the decoded body is what is compared), hop-by-hop belongs to one
+ * connection (RFC 9110 7.6.1), volatile changes with every answer; all three are never a
+ * difference by default. Everything else is semantic and compared, some by meaning (a
+ * Content-Type's parameters, a Vary list as a set, Vary's Accept-Encoding against an
+ * identity-coded answer).
+ */
+static const struct {
+    const char *name;
+    enum sdiff_header_class cls;
+} HEADER_CLASSES[] = {
+    {"content-length", SDIFF_HEADER_FRAMING},    {"transfer-encoding", SDIFF_HEADER_FRAMING},
+    {"content-encoding", SDIFF_HEADER_FRAMING},  {"connection", SDIFF_HEADER_HOP_BY_HOP},
+    {"keep-alive", SDIFF_HEADER_HOP_BY_HOP},     {"proxy-connection", SDIFF_HEADER_HOP_BY_HOP},
+    {"te", SDIFF_HEADER_HOP_BY_HOP},             {"trailer", SDIFF_HEADER_HOP_BY_HOP},
+    {"date", SDIFF_HEADER_VOLATILE},             {"server", SDIFF_HEADER_VOLATILE},
+    {"age", SDIFF_HEADER_VOLATILE},              {"via", SDIFF_HEADER_VOLATILE},
+    {"expires", SDIFF_HEADER_VOLATILE},          {"x-request-id", SDIFF_HEADER_VOLATILE},
+    {"x-correlation-id", SDIFF_HEADER_VOLATILE}, {"request-id", SDIFF_HEADER_VOLATILE},
+    {"x-amzn-requestid", SDIFF_HEADER_VOLATILE}, {"x-amz-request-id", SDIFF_HEADER_VOLATILE},
+    {"x-trace-id", SDIFF_HEADER_VOLATILE},       {"traceparent", SDIFF_HEADER_VOLATILE},
+    {"tracestate", SDIFF_HEADER_VOLATILE},       {"x-runtime", SDIFF_HEADER_VOLATILE},
+    {"x-response-time", SDIFF_HEADER_VOLATILE},
+};
+
+enum sdiff_header_class sdiff_diff_header_class(const char *name, size_t len)
+{
+    for (size_t i = 0; i < sizeof HEADER_CLASSES / sizeof HEADER_CLASSES[0]; i++)
+        if (strlen(HEADER_CLASSES[i].name) == len &&
+            strncasecmp(HEADER_CLASSES[i].name, name, len) == 0)
+            return HEADER_CLASSES[i].cls;
+    if (len > 5 && strncasecmp(name, "x-b3-", 5) == 0)
+        return SDIFF_HEADER_VOLATILE;
+    return SDIFF_HEADER_SEMANTIC;
+}
+
+const char *sdiff_diff_header_class_str(enum sdiff_header_class c)
+{
+    switch (c) {
+    case SDIFF_HEADER_FRAMING: return "framing";
+    case SDIFF_HEADER_HOP_BY_HOP: return "hop-by-hop";
+    case SDIFF_HEADER_VOLATILE: return "volatile";
+    case SDIFF_HEADER_SEMANTIC: return "semantic";
+    }
+    return "semantic";
+}
+
 int sdiff_diff_header_ignored_by_default(const char *name, size_t len)
 {
-    static const char *const ignored[] = {
-        "date", "server", "connection", "keep-alive", "content-length", "transfer-encoding",
-        "age", "via", "expires", "x-request-id", "x-correlation-id", "request-id",
-        "x-amzn-requestid", "x-amz-request-id", "x-trace-id", "traceparent", "tracestate",
-        "x-runtime", "x-response-time", "content-encoding", "proxy-connection",
-    };
-    for (size_t i = 0; i < sizeof ignored / sizeof ignored[0]; i++)
-        if (strlen(ignored[i]) == len && strncasecmp(ignored[i], name, len) == 0)
-            return 1;
-    return len > 5 && strncasecmp(name, "x-b3-", 5) == 0;
+    return sdiff_diff_header_class(name, len) != SDIFF_HEADER_SEMANTIC;
 }
 
 /* ---- lifecycle ------------------------------------------------------------------------- */
@@ -613,6 +652,53 @@ static int noise_has_header(const struct sdiff_noise *noise, const char *route,
     return sdiff_noise_has(noise, route, key);
 }
 
+/* The Vary list without its Accept-Encoding member ("Accept-Encoding, Origin" -> "origin"). */
+static void vary_without_accept_encoding(const char *v, char *out, size_t cap)
+{
+    size_t o = 0;
+    out[0] = '\0';
+    while (*v) {
+        while (*v == ' ' || *v == '\t' || *v == ',')
+            v++;
+        size_t n = strcspn(v, ",");
+        size_t k = n;
+        while (k > 0 && (v[k - 1] == ' ' || v[k - 1] == '\t'))
+            k--;
+        if (k && !(k == 15 && strncasecmp(v, "accept-encoding", 15) == 0) && o + k + 3 < cap) {
+            if (o)
+                out[o++] = ',';
+            memcpy(out + o, v, k);
+            o += k;
+            out[o] = '\0';
+        }
+        v += n;
+    }
+}
+
+static int identity_coded(const struct sdiff_msg *m)
+{
+    const struct sdiff_hfield *h = m->present ? sdiff_msg_header(m, "content-encoding") : NULL;
+    return h == NULL || h->value[0] == '\0' || strcasecmp(h->value, "identity") == 0;
+}
+
+/*
+ * A Vary difference that only follows from the encoding: the primary compressed and said
+ * Vary: Accept-Encoding, the candidate answered identity-coded and had no reason to. Then the
+ * primary's list without Accept-Encoding must match the candidate's (absent = empty). A
+ * compressed candidate answer without Vary stays different: a cache would serve its gzip to
+ * clients that cannot take it. 1 when the rule makes them equal.
+ */
+static int vary_follows_encoding(const struct sdiff_msg *c, const char *pv, const char *cv)
+{
+    char rest[512];
+    if (pv == NULL || !identity_coded(c))
+        return 0;
+    vary_without_accept_encoding(pv, rest, sizeof rest);
+    if (cv == NULL)
+        return rest[0] == '\0';
+    return token_set_equal(rest, cv);
+}
+
 static int compare_headers(struct sdiff_differ *d, const struct sdiff_msg *p,
                            const struct sdiff_msg *c, const char *route,
                            const struct sdiff_noise *noise, struct sdiff_diff_result *res,
@@ -633,6 +719,11 @@ static int compare_headers(struct sdiff_differ *d, const struct sdiff_msg *p,
                              : header_values_match(name, hv_str(&hp[i]), hv_str(&hc[j]));
         if (match == 2)
             res->reasons |= SDIFF_REASON_HEADER_SPELLING;
+        if (match == 0 && cmp <= 0 && strcmp(name, "vary") == 0 &&
+            vary_follows_encoding(c, hv_str(&hp[i]), cmp == 0 ? hv_str(&hc[j]) : NULL)) {
+            match = 2;
+            res->reasons |= SDIFF_REASON_CONTENT_ENCODING;
+        }
         if (match == 0) {
             if (noise_has_header(noise, route, name)) {
                 res->reasons |= SDIFF_REASON_NOISE;
