@@ -161,8 +161,8 @@ static void replay_fault(const struct fault *f)
                     (char *)f->timeout, "--connect-timeout", "1", NULL};
     struct sdiff_test_run r = run(argv, 60);
     printf("# replay, candidate %s: %.2f s\n", f->mode ? f->mode : "refusing", r.secs);
-    /* exit 2: candidate failures and nothing different */
-    assert_int_equal(sdiff_test_exit_code(&r), 2);
+    /* exit 1: candidate failures count against the candidate */
+    assert_int_equal(sdiff_test_exit_code(&r), 1);
     sdiff_test_expect_stderr_lines(&r, "replay", 1);
     assert_non_null(strstr(r.err, "3 exchanges: 0 identical, 0 equivalent, 0 different, 3 error"));
     if (f->want) {
@@ -188,10 +188,12 @@ static void mirror_fault(const struct fault *f)
                     "--connect-timeout", "1", NULL};
     struct sdiff_test_run r = run(argv, 60);
     printf("# mirror --pcap, candidate %s: %.2f s\n", f->mode ? f->mode : "refusing", r.secs);
-    /* exit 0 whatever the parity: the results are read with report */
-    if (sdiff_test_exit_code(&r) != 0)
+    /* exit 3: nothing judged (every replay failed); the parity is read with report */
+    if (sdiff_test_exit_code(&r) != 3)
         fail_msg("mirror: exit %d: %s", sdiff_test_exit_code(&r), r.err);
-    sdiff_test_expect_stderr_lines(&r, "mirror", 2); /* the capture's summary and the run's */
+    /* the capture's summary, the run's, and why nothing was judged */
+    sdiff_test_expect_stderr_lines(&r, "mirror", 3);
+    assert_non_null(strstr(r.err, "3 exchanges captured, none judged"));
     assert_non_null(strstr(r.err, "3 exchanges: 0 identical, 0 equivalent, 0 different, 3 error"));
     assert_true(r.secs < f->max_s);
     expect_fault_results(tmp("mirror.db"), f);
@@ -310,7 +312,7 @@ static void test_bad__replay_candidate_decompression_bomb_is_an_error(void **sta
     (void)state;
     char bomb[4200];
     snprintf(bomb, sizeof bomb, "%s", sdiff_test_fixture_path("bad/bomb.http"));
-    replay_file_answer(bomb, 2, "error", "decompression bomb");
+    replay_file_answer(bomb, 1, "error", "decompression bomb"); /* the candidate's error */
 }
 
 static void test_bad__replay_candidate_json_nested_100000_deep_is_judged(void **state)
@@ -450,7 +452,7 @@ static void test_bad__db_locked_by_another_process_fails_after_a_bounded_wait(vo
     char *rep[] = {(char *)sdiff_test_bin(), "replay", "--corpus", corpus, "--candidate",
                    "http://127.0.0.1:9", "--connect-timeout", "1", "--db", results, NULL};
     struct sdiff_test_run r = run(rep, 30);
-    assert_int_equal(sdiff_test_exit_code(&r), 2);
+    assert_int_equal(sdiff_test_exit_code(&r), 1); /* the candidate is down */
     sdiff_test_run_dispose(&r);
     int locker = lock_db(results);
     r = run(rep, 30);
@@ -470,7 +472,7 @@ static void test_bad__db_locked_by_another_process_fails_after_a_bounded_wait(vo
     sdiff_test_run_dispose(&r);
     /* readers are not blocked by the writer (WAL): the corpus still replays */
     r = run(rep, 30);
-    assert_int_equal(sdiff_test_exit_code(&r), 2);
+    assert_int_equal(sdiff_test_exit_code(&r), 1);
     assert_non_null(strstr(r.err, "3 candidate refused"));
     sdiff_test_run_dispose(&r);
     sdiff_test_stop(locker, SIGKILL, 5);
@@ -486,7 +488,7 @@ static void test_bad__db_from_a_newer_schema_is_refused_naming_both_versions(voi
     char *rep[] = {(char *)sdiff_test_bin(), "replay", "--corpus", corpus, "--candidate",
                    "http://127.0.0.1:9", "--connect-timeout", "1", "--db", results, NULL};
     struct sdiff_test_run r = run(rep, 30);
-    assert_int_equal(sdiff_test_exit_code(&r), 2);
+    assert_int_equal(sdiff_test_exit_code(&r), 1); /* the candidate is down */
     sdiff_test_run_dispose(&r);
     sql(corpus, "PRAGMA user_version = 99");
     sql(results, "PRAGMA user_version = 99");
@@ -642,7 +644,7 @@ static void test_bad__config_route_that_cannot_match_is_refused_or_reported(void
                                  " \"GET /api/health\": {\"ignore_paths\": [\"$.uptime_s\"]}}}";
     write_file(tmp("routes.json"), absent, sizeof absent - 1);
     r = run(rep, 30);
-    assert_int_equal(sdiff_test_exit_code(&r), 2); /* the candidate is down */
+    assert_int_equal(sdiff_test_exit_code(&r), 1); /* the candidate is down */
     sdiff_test_expect_stderr_lines(&r, "replay", 2);
     assert_non_null(strstr(r.err, "shadowdiff: replay: warning: config rule for route"
                                   " \"GET /api/absent\" matched no exchange\n"));

@@ -279,7 +279,8 @@ static void run_and_check_privileges(char *const argv[], int bounding, const cha
     expect_no_privileges(pid, bounding, nobody_uid());
     int st = sdiff_test_stop(pid, SIGINT, 30);
     assert_true(WIFEXITED(st));
-    assert_int_equal(WEXITSTATUS(st), 0);
+    /* stopped before any traffic: exit 3 says nothing was captured */
+    assert_true(WEXITSTATUS(st) == 0 || WEXITSTATUS(st) == 3);
 }
 
 /* Started as root with --user nobody: nothing is left, in any thread, bounding set included. */

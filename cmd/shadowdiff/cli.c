@@ -444,3 +444,185 @@ void cli_print_judged(const char *cmd, const struct sdiff_replay_run_stats *st,
     }
     sdiff_buf_dispose(&line);
 }
+
+/* ---- manners: options, help, version, outputs ------------------------------------------ */
+
+int cli_version(void)
+{
+    printf("shadowdiff %s\n", SDIFF_VERSION);
+    return SDIFF_EXIT_OK;
+}
+
+const char *cli_exit_help(const char *cmd)
+{
+    static const struct {
+        const char *cmd, *text;
+    } rows[] = {
+        {"capture", "Exit: 0 ended (end of file, --duration, --count, SIGINT/SIGTERM) with at least\n"
+                    "one exchange; 2 error; 3 ended with no exchange (the warning says what was\n"
+                    "seen).\n"},
+        {"mirror", "Exit: 0 ended (file done or a signal) with at least one judged; 2 error; 3\n"
+                   "ended with nothing judged.\n"},
+        {"replay", "Exit: 0 nothing different and no candidate error; 1 something different, or a\n"
+                   "candidate error; 2 error (arguments, corpus, store); 3 nothing replayable or\n"
+                   "nothing replayed; 130 interrupted (results committed).\n"},
+        {"gate", "Exit: 0 pass; 1 fail; 2 error (an unreachable primary too); 3 inconclusive\n"
+                 "(0 with --allow-inconclusive, the verdict still says inconclusive); 130\n"
+                 "interrupted.\n"},
+        {"report", "Exit: 0 pass; 1 fail; 2 error; 3 inconclusive (0 with --allow-inconclusive,\n"
+                   "the verdict still says inconclusive).\n"},
+        {"diff", "Exit: 0 identical or equivalent; 1 different; 2 error, including class error\n"
+                 "(its reason on stderr).\n"},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
+        if (strcmp(rows[i].cmd, cmd) == 0)
+            return rows[i].text;
+    return "Exit: 0 ok; 2 error.\n";
+}
+
+/* Levenshtein distance of two short strings (capped at 64 characters each). */
+static size_t edit_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b), row[65];
+    if (la > 64 || lb > 64)
+        return 99;
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t up = row[j];
+            size_t best = diag + (a[i - 1] != b[j - 1]);
+            if (row[j] + 1 < best)
+                best = row[j] + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[lb];
+}
+
+const char *cli_did_you_mean(const char *word, const char *const *names, size_t n)
+{
+    const char *best = NULL;
+    size_t bestd = 99, len = strlen(word);
+    for (size_t i = 0; i < n; i++) {
+        size_t d = edit_distance(word, names[i]);
+        /* a prefix of a longer option ("--max-mis") is close too */
+        if (len >= 3 && strncmp(names[i], word, len) == 0)
+            d = 1;
+        if (d < bestd) {
+            bestd = d;
+            best = names[i];
+        }
+    }
+    /* close: at most 2 edits, and at most a third of the word (dashes not counted) */
+    size_t core = len - strspn(word, "-");
+    return best && bestd <= 2 && bestd * 3 <= core ? best : NULL;
+}
+
+int cli_getopt(const char *cmd, int argc, char **argv, const char *shortopts,
+               const struct option *longopts, const char *deprecated)
+{
+    static struct option merged[160];
+    static char shorts[128];
+    static unsigned warned[256 / 32];
+    size_t n = 0;
+    while (longopts[n].name && n < 158) {
+        merged[n] = longopts[n];
+        n++;
+    }
+    merged[n++] = (struct option){"version", no_argument, NULL, 'V'};
+    merged[n] = (struct option){NULL, 0, NULL, 0};
+    /* ':' first: a missing value comes back as ':' and we say it ourselves */
+    snprintf(shorts, sizeof shorts, ":%sV", shortopts);
+    opterr = 0;
+    int prev = optind;
+    int c = getopt_long(argc, argv, shorts, merged, NULL);
+    if (c == '?' || c == ':') {
+        const char *arg = prev < argc ? argv[prev] : "";
+        if (optind > prev && optind - 1 < argc)
+            arg = argv[optind - 1];
+        char name[80];
+        if (optopt && !(arg[0] == '-' && arg[1] == '-'))
+            snprintf(name, sizeof name, "-%c", optopt);
+        else
+            snprintf(name, sizeof name, "%.*s", (int)strcspn(arg, "="), arg);
+        if (c == ':') {
+            cli_error(cmd, "option %s needs a value (see 'shadowdiff %s --help')", name, cmd);
+            return '?';
+        }
+        const char *names[160];
+        char buf[160][72];
+        size_t nn = 0;
+        for (size_t i = 0; i < n && nn < 160; i++) {
+            snprintf(buf[nn], sizeof buf[nn], "--%s", merged[i].name);
+            names[nn] = buf[nn];
+            nn++;
+        }
+        const char *close = name[1] == '-' ? cli_did_you_mean(name, names, nn) : NULL;
+        if (close)
+            cli_error(cmd, "unknown option %s (did you mean %s? see 'shadowdiff %s --help')",
+                      name, close, cmd);
+        else
+            cli_error(cmd, "unknown option %s (see 'shadowdiff %s --help')", name, cmd);
+        return '?';
+    }
+    if (c > 0 && c < 128 && deprecated) {
+        /* "p=--port,d=--duration" */
+        for (const char *p = deprecated; *p; p += strcspn(p, ",") + (p[strcspn(p, ",")] != 0)) {
+            if (p[0] != c || p[1] != '=')
+                continue;
+            /* only the short spelling is deprecated: the long one returns the same code */
+            int used = 0;
+            for (int i = 1; i < argc && !used; i++)
+                used = argv[i][0] == '-' && argv[i][1] == c;
+            if (used && !(warned[c / 32] & (1u << (c % 32)))) {
+                warned[c / 32] |= 1u << (c % 32);
+                fprintf(stderr,
+                        "shadowdiff: %s: warning: -%c is deprecated and will be removed in the "
+                        "next release; use %.*s\n",
+                        cmd, c, (int)strcspn(p + 2, ","), p + 2);
+            }
+            break;
+        }
+    }
+    return c;
+}
+
+void cli_nothing_matched(const char *cmd, const char *what, int live, const char *filter,
+                         double seconds, uint64_t packets, const char *pcap_file)
+{
+    if (live && packets == 0) {
+        cli_error(cmd, "0 packets matched `%s` in %.0f seconds (the kernel filter hides other "
+                       "ports: check --port)",
+                  filter && filter[0] ? filter : "tcp", seconds);
+        return;
+    }
+    if (live) {
+        cli_error(cmd, "%llu packets matched `%s` in %.0f seconds, but %s",
+                  (unsigned long long)packets, filter && filter[0] ? filter : "tcp", seconds,
+                  what);
+        return;
+    }
+    uint16_t ports[3];
+    uint64_t counts[3];
+    size_t n = 3;
+    struct sdiff_err err = {0};
+    char list[128] = "";
+    if (pcap_file && strcmp(pcap_file, "-") != 0 &&
+        sdiff_run_busiest_ports(pcap_file, ports, counts, &n, &err) >= 0 && n > 0) {
+        size_t used = 0;
+        for (size_t i = 0; i < n && used < sizeof list; i++)
+            used += (size_t)snprintf(list + used, sizeof list - used, "%s%u (%llu packets)",
+                                     i ? ", " : "", ports[i], (unsigned long long)counts[i]);
+        cli_error(cmd, "%s matched `%s` in %s; the busiest TCP ports in the file are %s",
+                  what, filter && filter[0] ? filter : "tcp", pcap_file, list);
+    } else {
+        cli_error(cmd, "%s in %s (no TCP packets in the file)", what,
+                  pcap_file ? pcap_file : "the input");
+    }
+}

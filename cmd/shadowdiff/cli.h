@@ -8,12 +8,39 @@
 
 #include "shadowdiff/core.h"
 
-/* Exit codes: documented in README.md. */
+/* Exit codes: the table in README.md; each command's --help ends with its row. */
 enum {
     SDIFF_EXIT_OK = 0,      /* success; for diff/gate: parity */
     SDIFF_EXIT_DIFF = 1,    /* differences found / verdict failed */
     SDIFF_EXIT_ERROR = 2,   /* bad arguments, bad input, runtime error */
+    SDIFF_EXIT_NOTHING = 3, /* nothing to judge / inconclusive */
+    SDIFF_EXIT_INTERRUPTED = 130, /* replay, gate: stopped by a signal, results committed */
 };
+
+/* The exit codes of cmd ("report", ...) as the last lines of its --help. */
+const char *cli_exit_help(const char *cmd);
+/* Print "shadowdiff VERSION" on stdout; returns SDIFF_EXIT_OK. */
+int cli_version(void);
+
+/*
+ * getopt_long with the tool's manners: -V/--version are added to every table (returned as
+ * 'V'); an unknown option or a missing value is one line on stderr naming the option, with
+ * a "did you mean" when a long option is close, and returns '?'. A short flag listed in
+ * deprecated ("p=--port,d=--duration") still works and prints a deprecation line once.
+ * Call with optind = 1 before the first call.
+ */
+#include <getopt.h>
+int cli_getopt(const char *cmd, int argc, char **argv, const char *shortopts,
+               const struct option *longopts, const char *deprecated);
+/*
+ * The warning of a capture or mirror that ended with nothing: live, "0 packets matched
+ * `FILTER` in S seconds"; from a file, what (e.g. "no HTTP/1.1 exchange") and the file's
+ * busiest TCP ports.
+ */
+void cli_nothing_matched(const char *cmd, const char *what, int live, const char *filter,
+                         double seconds, uint64_t packets, const char *pcap_file);
+/* The closest of names to word, or NULL when none is close. */
+const char *cli_did_you_mean(const char *word, const char *const *names, size_t n);
 
 /* Print "shadowdiff: <cmd>: <message>" on stderr. */
 void cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

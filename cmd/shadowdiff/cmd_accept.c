@@ -17,12 +17,14 @@ static const char USAGE[] =
     "not fail on it. From the day after --expires (UTC) the waiver no longer applies.\n"
     "\n"
     "  -d, --db FILE               results database; CLUSTER must be in its latest run\n"
-    "  -m, --reason TEXT           why this difference is fine (required)\n"
-    "  -e, --expires YYYY-MM-DD    last day the waiver applies (default: never expires)\n"
+    "      --reason TEXT           why this difference is fine (required)\n"
+    "      --expires YYYY-MM-DD    last day the waiver applies (default: never expires)\n"
     "  -h, --help                  this text\n"
+    "  -V, --version               the version\n"
     "\n"
     "Waivers can also be listed in the config file (\"waivers\", see 'report --config').\n"
-    "Exit: 0 recorded, 2 error.\n";
+    "-m and -e still mean --reason and --expires for this release and say so.\n"
+    "Exit: 0 recorded; 2 error.\n";
 
 int cmd_accept(int argc, char **argv)
 {
@@ -39,13 +41,15 @@ int cmd_accept(int argc, char **argv)
     int c;
 
     optind = 1;
-    while ((c = getopt_long(argc, argv, "d:m:e:h", longopts, NULL)) != -1) {
+    while ((c = cli_getopt("accept", argc, argv, "d:m:e:h", longopts,
+                           "m=--reason,e=--expires")) != -1) {
         switch (c) {
         case 'd': db = optarg; break;
         case 'm': reason = optarg; break;
         case 'e': expires = optarg; break;
         case 'h': fputs(USAGE, stdout); return SDIFF_EXIT_OK;
-        default: fputs(USAGE, stderr); return SDIFF_EXIT_ERROR;
+        case 'V': return cli_version();
+        default: return SDIFF_EXIT_ERROR;
         }
     }
     if (optind < argc)

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli.h"
 #include "shadowdiff/redact.h"
@@ -23,16 +24,16 @@ static const char USAGE[] =
     "\n"
     "  -i, --interface IF     capture live on IF (needs root or CAP_NET_RAW)\n"
     "  -r, --pcap FILE        read a pcap or pcapng file ('-' for stdin)\n"
-    "  -p, --port N           a server port of the service (repeatable); builds the filter\n"
+    "      --port N           a server port of the service (repeatable); builds the filter\n"
     "                         and tells client from server on connections already open\n"
-    "  -f, --filter BPF       extra BPF expression, and-ed with the port filter\n"
+    "      --filter BPF       extra BPF expression, and-ed with the port filter\n"
     "      --decap SPEC       tunnels to remove (repeatable): vxlan:PORT,... (default\n"
     "                         4789,8472), geneve:PORT,... (default 6081), gre (default on;\n"
     "                         also ERSPAN), KIND:off, or none; --port and --filter then\n"
     "                         apply to the packet inside the tunnel\n"
     "  -o, --out FILE|-       SQLite corpus to write (created 0600), or - for JSON Lines\n"
-    "  -d, --duration S       stop after S seconds (30, 5m, 2h); for files, capture time\n"
-    "  -c, --count N          stop after N exchanges\n"
+    "      --duration S       stop after S seconds (30, 5m, 2h); for files, capture time\n"
+    "      --count N          stop after N exchanges\n"
     "      --max-body SIZE    keep at most SIZE bytes of each body (default 1M)\n"
     "      --snaplen N        live snap length (default 262144: whole packets)\n"
     "      --buffer-size SIZE live kernel buffer (default 32M)\n"
@@ -51,8 +52,10 @@ static const char USAGE[] =
     "      --user NAME        run as NAME once the capture and the output are open\n"
     "  -h, --help             this text\n"
     "\n"
-    "Exit: 0 done; 2 bad arguments, unreadable or corrupt capture, missing interface or\n"
-    "permission, or a database error (what was stored before it is kept).\n";
+    "  -V, --version          the version\n"
+    "\n"
+    "-p, -f, -d and -c still mean --port, --filter, --duration and --count for this release\n"
+    "and say so; use the long names.\n";
 
 
 struct sink_ctx {
@@ -62,6 +65,7 @@ struct sink_ctx {
     struct sdiff_buf line;
     FILE *out;
     const char *source;
+    char filter[512];              /* the BPF filter in use, for the nothing-matched warning */
     int commit_rc;                 /* a failed periodic commit, reported by the next sink */
     struct sdiff_err commit_err;
 };
@@ -78,6 +82,7 @@ static void on_stats(const struct sdiff_capture_run_stats *st, void *ud)
 static void on_started(int live, const char *filter, void *ud)
 {
     struct sink_ctx *s = ud;
+    snprintf(s->filter, sizeof s->filter, "%s", filter ? filter : "");
     if (live) {
         struct sdiff_text_ring t;
         sdiff_text_ring_init(&t);
@@ -164,7 +169,8 @@ int cmd_capture(int argc, char **argv)
     sdiff_buf_init(&summary, 1u << 16);
     sdiff_buf_init(&s.line, 256u << 20);
     optind = 1;
-    while ((c = getopt_long(argc, argv, "i:r:p:f:o:d:c:h", longopts, NULL)) != -1) {
+    while ((c = cli_getopt("capture", argc, argv, "i:r:p:f:o:d:c:h", longopts,
+                           "p=--port,f=--filter,d=--duration,c=--count")) != -1) {
         uint64_t u;
         size_t z;
         switch (c) {
@@ -252,10 +258,10 @@ int cmd_capture(int argc, char **argv)
             break;
         case 'h':
             fputs(USAGE, stdout);
+            fputs(cli_exit_help("capture"), stdout);
             return SDIFF_EXIT_OK;
-        default:
-            fputs(USAGE, stderr);
-            return SDIFF_EXIT_ERROR;
+        case 'V': return cli_version();
+        default: return SDIFF_EXIT_ERROR;
         }
     }
     if (optind < argc) {
@@ -341,7 +347,10 @@ int cmd_capture(int argc, char **argv)
 
     cli_catch_stop_signals();
 
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     rc = sdiff_run_capture(&o, sink, &s, &cli_stop_flag, &st, &err);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
     if (rc >= 0 && s.commit_rc < 0) {
         err = s.commit_err;
         rc = s.commit_rc;
@@ -371,8 +380,21 @@ int cmd_capture(int argc, char **argv)
         /* what was read but not committed is gone: say what the database holds */
         sdiff_buf_printf(&summary, "; %lld exchanges stored before the error", (long long)kept);
     fprintf(stderr, "shadowdiff: capture: %s\n", (const char *)summary.data);
-    if (rc < 0)
+    if (rc < 0) {
         ret = cli_fail("capture", &err);
+    } else if (st.exchanges == 0) {
+        /* files are filtered by port after decoding: name the filter the ports mean */
+        char *f = s.filter[0] ? NULL : sdiff_capture_build_filter(ports, nports, o.extra_filter);
+        if (f)
+            snprintf(s.filter, sizeof s.filter, "%s", f);
+        sdiff_free(f);
+        cli_nothing_matched("capture", "no HTTP/1.1 exchange", o.source.interface != NULL,
+                            s.filter,
+                            (double)(t1.tv_sec - t0.tv_sec) +
+                                (double)(t1.tv_nsec - t0.tv_nsec) / 1e9,
+                            st.source.packets, o.source.pcap_file);
+        ret = SDIFF_EXIT_NOTHING;
+    }
 done:
     memset(&key, 0, sizeof key);
     sdiff_redact_free(s.redact);

@@ -22,14 +22,15 @@ static const char USAGE[] =
     "class (identical, equivalent, different, error) and every difference with its path.\n"
     "\n"
     "  -c, --config FILE   comparison rules (see README: ignored headers and paths, ...)\n"
-    "  -r, --route R       route whose rules apply, e.g. 'GET /api/users/{id}'\n"
+    "      --route R       route whose rules apply, e.g. 'GET /api/users/{id}' (-r still\n"
+    "                      works for this release and says it is deprecated)\n"
     "  -f, --format F      text (default) or json\n"
     "      --keep-secrets  show credentials as they are (default: both files are redacted\n"
     "                      with one random key, so equal secrets show equal hashes)\n"
     "      --redact-key F  redact with the key in file F (hashes then match a database's)\n"
     "  -h, --help          this text\n"
-    "\n"
-    "Exit: 0 identical or equivalent, 1 different, 2 error.\n";
+    "  -V, --version       the version\n"
+    "\n";
 
 static int read_all(const char *path, struct sdiff_buf *b, struct sdiff_err *err)
 {
@@ -174,15 +175,19 @@ int cmd_diff(int argc, char **argv)
     sdiff_buf_init(&a, 256u << 20);
     sdiff_buf_init(&b, 256u << 20);
     optind = 1;
-    while ((c = getopt_long(argc, argv, "c:r:f:h", longopts, NULL)) != -1) {
+    while ((c = cli_getopt("diff", argc, argv, "c:r:f:h", longopts, "r=--route")) != -1) {
         switch (c) {
         case 'c': config = optarg; break;
         case 'r': route = optarg; break;
         case 'f': format = optarg; break;
         case 'k': keep_secrets = 1; break;
         case 'K': key_file = optarg; break;
-        case 'h': fputs(USAGE, stdout); return SDIFF_EXIT_OK;
-        default: fputs(USAGE, stderr); return SDIFF_EXIT_ERROR;
+        case 'h':
+            fputs(USAGE, stdout);
+            fputs(cli_exit_help("diff"), stdout);
+            return SDIFF_EXIT_OK;
+        case 'V': return cli_version();
+        default: return SDIFF_EXIT_ERROR;
         }
     }
     if (strcmp(format, "text") != 0 && strcmp(format, "json") != 0) {

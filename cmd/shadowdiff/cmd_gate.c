@@ -10,30 +10,39 @@
 
 #include "cli.h"
 #include "shadowdiff/report.h"
+#include "shadowdiff/verdict.h"
 
 static const char USAGE[] =
     "usage: shadowdiff gate --corpus FILE --primary URL --candidate URL [--secondary URL]\n"
-    "                       [--sample N] [--seed S] [--db FILE] [--format F] [--junit FILE]\n"
-    "                       [thresholds] [options]\n"
+    "                       [--sample N] [--seed S] [--db FILE] [--format F] [--junit FILE|-]\n"
+    "                       [--allow-inconclusive] [--no-learned-noise] [thresholds] [options]\n"
     "\n"
-    "Samples N exchanges from a corpus, stratified by route (every route gets samples, the\n"
-    "rest in proportion to traffic; the same seed picks the same exchanges), replays each to\n"
-    "the live primary and the candidate (and the secondary, for noise), compares, prints the\n"
-    "report and exits 0 when the verdict passes, 1 when it fails, 2 on error.\n"
+    "  shadowdiff gate --corpus corpus.db --primary http://127.0.0.1:8080 \\\n"
+    "      --candidate http://127.0.0.1:8081 --sample 1000 --junit junit.xml\n"
+    "\n"
+    "Samples at most N exchanges from a corpus by a plan (one per route first, then each\n"
+    "route up to --min-samples by traffic, the rest by traffic; the same seed picks the same\n"
+    "exchanges; the plan is printed on stderr), replays each to the live primary and the\n"
+    "candidate (and the secondary, for noise), compares, prints the report and exits on the\n"
+    "verdict.\n"
     "\n"
     "      --corpus FILE          corpus database written by capture\n"
     "      --primary URL          the old service, live\n"
-    "      --sample N             exchanges to replay (default 1000)\n"
+    "      --sample N             most exchanges to replay (default 1000)\n"
     "      --seed S               sampling seed (default 0)\n"
-    "      --db FILE              keep the results here (default: a temporary file)\n"
-    "      --format F             report format: text, markdown, json, html (default text)\n"
-    "      --junit FILE           also write the JUnit XML report to FILE\n"
-    "      --min-samples N        judged results an endpoint needs for a verdict (30)\n"
-    "      --max-mismatch RATE    largest mismatch upper bound that is ready (0.01)\n"
-    "      --max-p99-ratio R      largest candidate/primary p99 latency ratio (1.5)\n"
-    "      --max-error-increase RATE  largest increase of the error rate (0.01)\n"
+    "  -d, --db FILE              keep the results here (default: a temporary file)\n"
+    "  -f, --format F             report format: text, markdown, json, html (default text)\n"
+    "      --junit FILE|-         also write the JUnit XML report to FILE\n"
+    "      --allow-inconclusive   exit 0 when the verdict is inconclusive\n"
+    "      --no-learned-noise     ignore the noise learned in the corpus and --db\n"
+    "      --min-samples N        judged results an endpoint needs to be ready (30)\n"
+    "      --max-mismatch RATE    largest mismatch rate: 0.01 or 1%% (default 1%%)\n"
+    "      --max-p99-ratio R      largest candidate/primary p99 ratio: 1.5 or +50%% (1.5)\n"
+    "      --max-error-increase RATE  largest increase of the error rate (1%%)\n"
     "%s"
-    "  -h, --help                 this text\n";
+    "  -c, --config FILE          the same as --config: its thresholds and waivers apply\n"
+    "  -h, --help                 this text\n"
+    "  -V, --version              the version\n";
 
 static int write_junit(const struct sdiff_report *rep, const char *path, struct sdiff_err *err)
 {
@@ -47,15 +56,17 @@ static int write_junit(const struct sdiff_report *rep, const char *path, struct 
 
 int cmd_gate(int argc, char **argv)
 {
-    enum { O_CORPUS = 256, O_SAMPLE, O_SEED, O_DB, O_FORMAT, O_JUNIT, O_MIN, O_MISMATCH, O_P99,
-           O_ERRINC };
+    enum { O_CORPUS = 256, O_SAMPLE, O_SEED, O_JUNIT, O_MIN, O_MISMATCH, O_P99, O_ERRINC,
+           O_ALLOW_INC, O_NO_NOISE };
     static const struct option longopts[] = {
         {"corpus", required_argument, NULL, O_CORPUS},
         {"primary", required_argument, NULL, CLI_O_PRIM},
         {"sample", required_argument, NULL, O_SAMPLE},
         {"seed", required_argument, NULL, O_SEED},
-        {"db", required_argument, NULL, O_DB},
-        {"format", required_argument, NULL, O_FORMAT},
+        {"db", required_argument, NULL, 'd'},
+        {"format", required_argument, NULL, 'f'},
+        {"allow-inconclusive", no_argument, NULL, O_ALLOW_INC},
+        {"no-learned-noise", no_argument, NULL, O_NO_NOISE},
         {"junit", required_argument, NULL, O_JUNIT},
         {"min-samples", required_argument, NULL, O_MIN},
         {"max-mismatch", required_argument, NULL, O_MISMATCH},
@@ -66,8 +77,10 @@ int cmd_gate(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     struct sdiff_gate_opts o;
-    struct sdiff_gate_stats st;
-    struct sdiff_report_thresholds th = SDIFF_REPORT_THRESHOLDS_INIT;
+    struct sdiff_gate_stats st = {0};
+    struct sdiff_report_policy policy;
+    struct sdiff_report_threshold_flags flags = {0};
+    int allow_inconclusive = 0;
     struct cli_judge j;
     struct sdiff_report *rep = NULL;
     struct sdiff_err err = {0};
@@ -77,14 +90,18 @@ int cmd_gate(int argc, char **argv)
 
     memset(&o, 0, sizeof o);
     memset(&j, 0, sizeof j);
+    memset(&policy, 0, sizeof policy);
     optind = 1;
-    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+    while ((c = cli_getopt("gate", argc, argv, "d:f:c:h", longopts, NULL)) != -1) {
         uint64_t u;
-        double d;
         switch (c) {
         case O_CORPUS: o.corpus = optarg; continue;
-        case O_DB: o.db = optarg; continue;
-        case O_FORMAT: format = optarg; continue;
+        case 'd': o.db = optarg; continue;
+        case 'f': format = optarg; continue;
+        case 'c': j.config = optarg; continue;
+        case O_ALLOW_INC: allow_inconclusive = 1; continue;
+        case O_NO_NOISE: o.no_learned_noise = 1; continue;
+        case 'V': return cli_version();
         case O_JUNIT: junit = optarg; continue;
         case O_SAMPLE:
             if (cli_parse_u64(optarg, &u) < 0 || u == 0 || u > 10000000) {
@@ -99,36 +116,18 @@ int cmd_gate(int argc, char **argv)
                 return SDIFF_EXIT_ERROR;
             }
             continue;
-        case O_MIN:
-            if (cli_parse_u64(optarg, &th.min_samples) < 0) {
-                cli_error("gate", "--min-samples: '%s' is not a count", optarg);
-                return SDIFF_EXIT_ERROR;
-            }
-            continue;
-        case O_MISMATCH:
-        case O_P99:
-        case O_ERRINC:
-            if (cli_parse_seconds(optarg, &d) < 0) {
-                cli_error("gate", "'%s' is not a non-negative number", optarg);
-                return SDIFF_EXIT_ERROR;
-            }
-            if (c == O_MISMATCH)
-                th.max_mismatch = d;
-            else if (c == O_P99)
-                th.max_p99_ratio = d;
-            else
-                th.max_error_increase = d;
-            continue;
+        case O_MIN: flags.min_samples = optarg; continue;
+        case O_MISMATCH: flags.max_mismatch = optarg; continue;
+        case O_P99: flags.max_p99_ratio = optarg; continue;
+        case O_ERRINC: flags.max_error_increase = optarg; continue;
         case 'h':
             printf(USAGE, CLI_JUDGE_USAGE);
+            fputs(cli_exit_help("gate"), stdout);
             return SDIFF_EXIT_OK;
         default: {
-            int h = cli_judge_opt(&j, "gate", c, optarg); /* 0: not a shared option */
-            if (h <= 0) {
-                if (h == 0)
-                    fprintf(stderr, USAGE, CLI_JUDGE_USAGE);
+            int h = cli_judge_opt(&j, "gate", c, optarg); /* 0: not ours ('?': said) */
+            if (h <= 0)
                 return SDIFF_EXIT_ERROR;
-            }
         }
         }
     }
@@ -148,7 +147,13 @@ int cmd_gate(int argc, char **argv)
     }
     cli_warn_db("gate", o.corpus);
     if (cli_judge_finish(&j, "gate", &o.store) < 0)
-        return SDIFF_EXIT_ERROR;
+        goto done;
+    /* one policy: the flags over the config's thresholds, and the config's waivers */
+    if (sdiff_report_policy_resolve(&policy, j.rules, &flags, "gate", &err) < 0) {
+        ret = cli_fail("gate", &err);
+        goto done;
+    }
+    o.min_samples = policy.thresholds.min_samples;
     if (o.db == NULL) {
         snprintf(tmpdb, sizeof tmpdb, "/tmp/shadowdiff-gate-XXXXXX");
         int fd = mkstemp(tmpdb);
@@ -173,8 +178,30 @@ int cmd_gate(int argc, char **argv)
                     "(corpus %llu, seed %llu)\n",
             st.sampled, (unsigned long long)st.eligible, st.routes,
             (unsigned long long)st.corpus, (unsigned long long)o.seed);
+    for (size_t i = 0; i < st.nplan; i++)
+        fprintf(stderr, "shadowdiff: gate: plan: %s: %llu of %llu%s\n", st.plan[i].route,
+                (unsigned long long)st.plan[i].planned,
+                (unsigned long long)st.plan[i].available,
+                st.plan[i].planned == 0 ? " (not sampled: more routes than --sample)" : "");
     cli_print_judged("gate", &st.judge, &j);
-    if (sdiff_report_build(&rep, o.db, st.judge.run_id, &th, &err) < 0 ||
+    if (st.judge.primary_errors > 0 &&
+        st.judge.primary_errors >= st.judge.cls[SDIFF_CLASS_ERROR] &&
+        st.judge.cls[SDIFF_CLASS_IDENTICAL] + st.judge.cls[SDIFF_CLASS_EQUIVALENT] +
+                st.judge.cls[SDIFF_CLASS_DIFFERENT] == 0) {
+        /* nothing to compare with: our error, not the candidate's */
+        cli_error("gate", "the primary %s did not answer (%llu of %llu requests): %s",
+                  j.judge.primary, (unsigned long long)st.judge.primary_errors,
+                  (unsigned long long)st.sampled, st.judge.primary_error);
+        ret = SDIFF_EXIT_ERROR;
+        goto done;
+    }
+    int brc = sdiff_report_build_config(&rep, o.db, st.judge.run_id, &policy.thresholds, j.rules,
+                                        &err);
+    if (brc >= 0) {
+        rep->plan = st.plan;
+        rep->nplan = st.nplan;
+    }
+    if (brc < 0 ||
         sdiff_report_render(rep, (enum sdiff_report_format)fmt,
                             isatty(STDOUT_FILENO) && getenv("NO_COLOR") == NULL, stdout,
                             &err) < 0 ||
@@ -182,9 +209,16 @@ int cmd_gate(int argc, char **argv)
         ret = cli_fail("gate", &err);
         goto done;
     }
-    ret = rep->pass ? SDIFF_EXIT_OK : SDIFF_EXIT_DIFF;
+    if (cli_stop_flag)
+        ret = SDIFF_EXIT_INTERRUPTED;
+    else
+        ret = rep->verdict == SDIFF_REPORT_PASS   ? SDIFF_EXIT_OK
+              : rep->verdict == SDIFF_REPORT_FAIL ? SDIFF_EXIT_DIFF
+              : allow_inconclusive                ? SDIFF_EXIT_OK
+                                                  : SDIFF_EXIT_NOTHING;
 done:
     sdiff_report_free(rep);
+    sdiff_gate_stats_dispose(&st);
     cli_judge_dispose(&j);
     if (tmpdb[0]) {
         char side[96];

@@ -18,8 +18,9 @@ static const char USAGE[] =
     "\n"
     "  -d, --db FILE   results database (read-only)\n"
     "  -h, --help      this text\n"
+    "  -V, --version   the version\n"
     "\n"
-    "Exit: 0 shown, 2 error (unknown id, unreadable database).\n";
+    "Exit: 0 shown; 2 error (unknown id, unreadable database).\n";
 
 int cmd_inspect(int argc, char **argv)
 {
@@ -34,11 +35,12 @@ int cmd_inspect(int argc, char **argv)
     int c;
 
     optind = 1;
-    while ((c = getopt_long(argc, argv, "d:h", longopts, NULL)) != -1) {
+    while ((c = cli_getopt("inspect", argc, argv, "d:h", longopts, NULL)) != -1) {
         switch (c) {
         case 'd': db = optarg; break;
         case 'h': fputs(USAGE, stdout); return SDIFF_EXIT_OK;
-        default: fputs(USAGE, stderr); return SDIFF_EXIT_ERROR;
+        case 'V': return cli_version();
+        default: return SDIFF_EXIT_ERROR;
         }
     }
     if (db == NULL) {

@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -17,17 +18,18 @@ static const char USAGE[] =
     "Runs beside the old service: captures its traffic, replays each safe request to the\n"
     "candidate at 0%% user traffic, compares and stores the results as it goes. Never sends\n"
     "anything to the old service. With --pcap it exits when the file is done and every\n"
-    "replay answered; live, it runs until SIGINT or SIGTERM, then drains and exits 0.\n"
+    "replay answered; live, it runs until SIGINT or SIGTERM, then drains and exits.\n"
     "\n"
     "  -i, --interface IF         capture live on IF (needs root or CAP_NET_RAW)\n"
     "  -r, --pcap FILE            read a pcap or pcapng file instead (offline shadow run)\n"
-    "  -p, --port N               the old service's port (repeatable)\n"
+    "      --port N               the old service's port (repeatable; -p still works for\n"
+    "                             this release and says it is deprecated)\n"
     "      --filter BPF           extra capture filter\n"
     "      --decap SPEC           tunnels to remove (repeatable): vxlan:PORT,... (default\n"
     "                             4789,8472), geneve:PORT,... (default 6081), gre (default\n"
     "                             on; also ERSPAN), KIND:off, or none; --port and --filter\n"
     "                             then apply to the packet inside the tunnel\n"
-    "      --db FILE              results database (created 0600)\n"
+    "  -d, --db FILE              results database (created 0600)\n"
     "      --sample RATE          replay this fraction (0..1), chosen by a hash of the request\n"
     "      --route-rate RPS       replay at most RPS requests per second per route\n"
     "      --queue N              exchanges waiting for replay before drops (default 4096)\n"
@@ -44,9 +46,11 @@ static const char USAGE[] =
     "      --user NAME            run as NAME once the capture, the database and the\n"
     "                             metrics socket are open (start as root)\n"
     "%s"
+    "  -c, --config FILE          the same as --config\n"
     "  -h, --help                 this text\n"
+    "  -V, --version              the version\n"
     "\n"
-    "Exit: 0 done (whatever the parity: read it with report); 2 error.\n";
+    "The parity is read with 'shadowdiff report'.\n";
 
 
 static void progress(const struct sdiff_mirror_stats *st, void *ud)
@@ -123,7 +127,7 @@ int cmd_mirror(int argc, char **argv)
     o.capture.limits = lim;
     j.judge.identical_body_every = 100;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "i:r:p:h", longopts, NULL)) != -1) {
+    while ((c = cli_getopt("mirror", argc, argv, "i:r:p:d:c:h", longopts, "p=--port")) != -1) {
         uint64_t u;
         size_t z;
         double s;
@@ -144,7 +148,10 @@ int cmd_mirror(int argc, char **argv)
                 return SDIFF_EXIT_ERROR;
             }
             continue;
-        case O_DB: o.db = optarg; continue;
+        case O_DB:
+        case 'd': o.db = optarg; continue;
+        case 'c': j.config = optarg; continue;
+        case 'V': return cli_version();
         case O_METRICS: o.metrics_addr = optarg; continue;
         case O_USER: user = optarg; continue;
         case 'p':
@@ -209,14 +216,12 @@ int cmd_mirror(int argc, char **argv)
             continue;
         case 'h':
             printf(USAGE, CLI_JUDGE_USAGE);
+            fputs(cli_exit_help("mirror"), stdout);
             return SDIFF_EXIT_OK;
         default: {
-            int h = cli_judge_opt(&j, "mirror", c, optarg); /* 0: not a shared option */
-            if (h <= 0) {
-                if (h == 0)
-                    fprintf(stderr, USAGE, CLI_JUDGE_USAGE);
+            int h = cli_judge_opt(&j, "mirror", c, optarg); /* 0: not ours ('?': said) */
+            if (h <= 0)
                 return SDIFF_EXIT_ERROR;
-            }
         }
         }
     }
@@ -246,6 +251,7 @@ int cmd_mirror(int argc, char **argv)
     o.capture.ports = ports;
     o.capture.decap = &decap;
     o.capture.nports = nports;
+    char filter[512] = "";
     o.capture.on_started = on_started;
     o.judge = j.judge;
     o.config_path = j.config;
@@ -254,7 +260,10 @@ int cmd_mirror(int argc, char **argv)
 
     cli_catch_stop_signals();
 
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     int rc = sdiff_run_mirror(&o, &cli_stop_flag, &st, &err);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
     if (tty)
         fputc('\n', stderr);
     if (st.judge.run_id) {
@@ -271,5 +280,28 @@ int cmd_mirror(int argc, char **argv)
     cli_judge_dispose(&j);
     if (rc < 0)
         return cli_fail("mirror", &err);
+    uint64_t judged = st.judge.cls[SDIFF_CLASS_IDENTICAL] + st.judge.cls[SDIFF_CLASS_EQUIVALENT] +
+                      st.judge.cls[SDIFF_CLASS_DIFFERENT];
+    if (judged == 0 && st.capture.exchanges > 0) {
+        cli_error("mirror", "%llu exchanges captured, none judged (see the skips and candidate "
+                            "errors above)",
+                  (unsigned long long)st.capture.exchanges);
+        return SDIFF_EXIT_NOTHING;
+    }
+    if (judged == 0) {
+        {
+            /* the filter the run built from the same ports */
+            char *f = sdiff_capture_build_filter(ports, nports, o.capture.extra_filter);
+            snprintf(filter, sizeof filter, "%s", f ? f : "tcp");
+            sdiff_free(f);
+        }
+        cli_nothing_matched("mirror",
+                            "no HTTP/1.1 exchange",
+                            o.capture.source.interface != NULL, filter,
+                            (double)(t1.tv_sec - t0.tv_sec) +
+                                (double)(t1.tv_nsec - t0.tv_nsec) / 1e9,
+                            st.capture.source.packets, o.capture.source.pcap_file);
+        return SDIFF_EXIT_NOTHING;
+    }
     return SDIFF_EXIT_OK;
 }

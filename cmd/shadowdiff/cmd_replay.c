@@ -19,24 +19,24 @@ static const char USAGE[] =
     "answers disagree are learned as noise for their route and kept for later runs.\n"
     "\n"
     "      --corpus FILE          corpus database written by capture\n"
-    "      --db FILE              results database (created 0600)\n"
+    "  -d, --db FILE              results database (created 0600)\n"
     "      --primary URL          a live old service to compare with instead of the recording\n"
     "%s"
+    "  -c, --config FILE          the same as --config\n"
     "  -h, --help                 this text\n"
+    "  -V, --version              the version\n"
     "\n"
     "Requests go out as stored: a credential redacted at capture is sent as its hash\n"
     "(\"Authorization: Bearer hmac:...\"); give a test one with --set-header.\n"
-    "\n"
-    "Exit: 0 nothing different; 1 some exchange is different; 2 error (bad arguments, a\n"
-    "corpus or database that cannot be used, or candidate failures and nothing different).\n";
+    "\n";
 
 
 int cmd_replay(int argc, char **argv)
 {
-    enum { O_CORPUS = 256, O_DB };
+    enum { O_CORPUS = 256 };
     static const struct option longopts[] = {
         {"corpus", required_argument, NULL, O_CORPUS},
-        {"db", required_argument, NULL, O_DB},
+        {"db", required_argument, NULL, 'd'},
         {"primary", required_argument, NULL, CLI_O_PRIM},
         CLI_JUDGE_LONGOPTS,
         {"help", no_argument, NULL, 'h'},
@@ -51,21 +51,23 @@ int cmd_replay(int argc, char **argv)
     memset(&o, 0, sizeof o);
     memset(&j, 0, sizeof j);
     optind = 1;
-    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+    while ((c = cli_getopt("replay", argc, argv, "d:c:h", longopts, NULL)) != -1) {
         if (c == O_CORPUS) {
             o.corpus = optarg;
-        } else if (c == O_DB) {
+        } else if (c == 'd') {
             o.db = optarg;
+        } else if (c == 'c') {
+            j.config = optarg;
+        } else if (c == 'V') {
+            return cli_version();
         } else if (c == 'h') {
             printf(USAGE, CLI_JUDGE_USAGE);
+            fputs(cli_exit_help("replay"), stdout);
             return SDIFF_EXIT_OK;
         } else {
-            int h = cli_judge_opt(&j, "replay", c, optarg); /* 0: not a shared option */
-            if (h <= 0) {
-                if (h == 0)
-                    fprintf(stderr, USAGE, CLI_JUDGE_USAGE);
+            int h = cli_judge_opt(&j, "replay", c, optarg); /* 0: not ours ('?': said) */
+            if (h <= 0)
                 return SDIFF_EXIT_ERROR;
-            }
         }
     }
     if (optind < argc) {
@@ -94,7 +96,19 @@ int cmd_replay(int argc, char **argv)
     cli_judge_dispose(&j);
     if (rc < 0)
         return cli_fail("replay", &err);
-    if (st.cls[SDIFF_CLASS_DIFFERENT] > 0)
-        return SDIFF_EXIT_DIFF;
-    return st.cls[SDIFF_CLASS_ERROR] > 0 ? SDIFF_EXIT_ERROR : SDIFF_EXIT_OK;
+    if (cli_stop_flag)
+        return SDIFF_EXIT_INTERRUPTED;
+    uint64_t judged = st.cls[SDIFF_CLASS_IDENTICAL] + st.cls[SDIFF_CLASS_EQUIVALENT] +
+                      st.cls[SDIFF_CLASS_DIFFERENT];
+    /* errors of a live primary are not the candidate's */
+    uint64_t cand_errors = st.cls[SDIFF_CLASS_ERROR] > st.primary_errors
+                               ? st.cls[SDIFF_CLASS_ERROR] - st.primary_errors
+                               : 0;
+    if (judged == 0 && cand_errors == 0) {
+        cli_error("replay", "nothing replayed: %llu exchanges in the corpus, none judged (see the "
+                            "skip reasons above)",
+                  (unsigned long long)st.exchanges);
+        return SDIFF_EXIT_NOTHING;
+    }
+    return st.cls[SDIFF_CLASS_DIFFERENT] > 0 || cand_errors > 0 ? SDIFF_EXIT_DIFF : SDIFF_EXIT_OK;
 }

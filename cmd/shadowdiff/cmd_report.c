@@ -15,38 +15,43 @@
 #include "cli.h"
 #include "shadowdiff/report.h"
 #include "shadowdiff/rules.h"
+#include "shadowdiff/verdict.h"
 
 static const char USAGE[] =
     "usage: shadowdiff report --db FILE [--run ID] [--format text|markdown|json|junit|html]\n"
-    "                         [--out FILE] [--min-samples N] [--max-mismatch RATE]\n"
+    "                         [--out FILE|-] [--min-samples N] [--max-mismatch RATE]\n"
     "                         [--max-p99-ratio R] [--max-error-increase RATE]\n"
-    "                         [--config FILE] [--since TIME]\n"
+    "                         [--config FILE] [--since TIME] [--allow-inconclusive]\n"
     "\n"
-    "Summarises a run per endpoint (method and route): samples, parity, the 95% Wilson upper\n"
-    "bound of the mismatch rate, latency percentiles, error rates, unjudged results; groups\n"
-    "the different results into clusters; and gives a verdict per endpoint and overall.\n"
+    "  shadowdiff report --db results.db\n"
+    "  shadowdiff report --db results.db --format html --out report.html\n"
+    "\n"
+    "Summarises a run per endpoint (method and route): samples, parity, the 95% bounds of\n"
+    "the mismatch and error-increase rates, latency percentiles, unjudged results; groups the\n"
+    "different results into clusters; and decides each endpoint (ready, blocked, insufficient\n"
+    "data) and the run (pass, fail, inconclusive), with the reasons.\n"
     "\n"
     "  -d, --db FILE               results database (read-only)\n"
-    "  -r, --run ID                run to report (default: the latest)\n"
+    "      --run ID                run to report (default: the latest)\n"
     "  -f, --format F              text (default), markdown, json, junit or html (one\n"
     "                              self-contained page with charts)\n"
     "  -o, --out FILE              write there (replaced whole, mode 0666 & ~umask), - stdout\n"
-    "      --min-samples N         judged results an endpoint needs for a verdict (30)\n"
-    "      --max-mismatch RATE     largest mismatch upper bound that is ready (0.01)\n"
-    "      --max-p99-ratio R       largest candidate/primary p99 latency ratio (1.5)\n"
-    "      --max-error-increase RATE  largest error rate increase (0.01)\n"
+    "      --min-samples N         judged results an endpoint needs to be ready (30)\n"
+    "      --max-mismatch RATE     largest mismatch rate: 0.01 or 1% (default 1%)\n"
+    "      --max-p99-ratio R       largest candidate/primary p99 ratio: 1.5 or +50% (1.5)\n"
+    "      --max-error-increase RATE  largest error rate increase: 0.01 or 1% (1%)\n"
     "  -c, --config FILE           config file: its \"waivers\" apply besides the database's,\n"
     "                              its \"thresholds\" unless a flag sets them\n"
     "      --since TIME            only exchanges captured since TIME: a date (2026-11-26,\n"
     "                              2026-11-26T18:00:00Z, UTC) or an age (90m, 6h, 7d)\n"
+    "      --allow-inconclusive    exit 0 when the verdict is inconclusive\n"
     "  -h, --help                  this text\n"
+    "  -V, --version               the version\n"
     "\n"
-    "Endpoints with fewer judged results than --min-samples are listed as 'insufficient data'\n"
-    "and do not fail the run. Clusters accepted with 'shadowdiff accept' (or the config's\n"
-    "\"waivers\") count as accepted, not against the mismatch bound, unless expired.\n"
-    "Exit: 0 pass, 1 fail (an endpoint is blocked), 2 error.\n";
+    "Clusters accepted with 'shadowdiff accept' (or the config's \"waivers\") count as\n"
+    "accepted, not against the mismatch bound, unless expired.\n";
 
-enum { O_MIN = 2000, O_MISMATCH, O_P99, O_ERRINC, O_SINCE };
+enum { O_MIN = 2000, O_MISMATCH, O_P99, O_ERRINC, O_SINCE, O_ALLOW_INC };
 
 /* "2026-11-26", "2026-11-26T18:00:00Z" (UTC), or an age: "90m", "6h", "7d". */
 static int parse_since(const char *s, uint64_t *us)
@@ -80,19 +85,6 @@ static int parse_since(const char *s, uint64_t *us)
     return 0;
 }
 
-static int parse_rate(const char *name, const char *s, double *out)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || *end || !(v >= 0)) {
-        cli_error("report", "--%s: '%s' is not a non-negative number", name, s);
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
-
 int cmd_report(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -106,12 +98,14 @@ int cmd_report(int argc, char **argv)
         {"max-p99-ratio", required_argument, NULL, O_P99},
         {"max-error-increase", required_argument, NULL, O_ERRINC},
         {"config", required_argument, NULL, 'c'},
+        {"allow-inconclusive", no_argument, NULL, O_ALLOW_INC},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    struct sdiff_report_thresholds th = SDIFF_REPORT_THRESHOLDS_INIT;
+    struct sdiff_report_policy policy;
+    struct sdiff_report_threshold_flags flags = {0};
     const char *db = NULL, *format = "text", *out_path = NULL, *config = NULL;
-    unsigned flagged = 0;
+    int allow_inconclusive = 0;
     struct sdiff_rules *rules = NULL;
     uint64_t run = 0;
     struct sdiff_report *rep = NULL;
@@ -120,8 +114,9 @@ int cmd_report(int argc, char **argv)
     FILE *out = NULL;
     int c, fmt, ret = SDIFF_EXIT_ERROR;
 
+    memset(&policy, 0, sizeof policy);
     optind = 1;
-    while ((c = getopt_long(argc, argv, "d:r:f:o:c:h", longopts, NULL)) != -1) {
+    while ((c = cli_getopt("report", argc, argv, "d:r:f:o:c:h", longopts, "r=--run")) != -1) {
         switch (c) {
         case 'd': db = optarg; break;
         case 'r':
@@ -134,36 +129,23 @@ int cmd_report(int argc, char **argv)
         case 'o': out_path = optarg; break;
         case 'c': config = optarg; break;
         case O_SINCE:
-            if (parse_since(optarg, &th.since_us) < 0) {
+            if (parse_since(optarg, &policy.thresholds.since_us) < 0) {
                 cli_error("report", "--since: '%s' is not a date (2026-11-26, "
                                     "2026-11-26T18:00:00Z) or an age (90m, 6h, 7d)", optarg);
                 return SDIFF_EXIT_ERROR;
             }
             break;
-        case O_MIN:
-            flagged |= 1;
-            if (cli_parse_u64(optarg, &th.min_samples) < 0) {
-                cli_error("report", "--min-samples: '%s' is not a count", optarg);
-                return SDIFF_EXIT_ERROR;
-            }
-            break;
-        case O_MISMATCH:
-            flagged |= 2;
-            if (parse_rate("max-mismatch", optarg, &th.max_mismatch) < 0)
-                return SDIFF_EXIT_ERROR;
-            break;
-        case O_P99:
-            flagged |= 4;
-            if (parse_rate("max-p99-ratio", optarg, &th.max_p99_ratio) < 0)
-                return SDIFF_EXIT_ERROR;
-            break;
-        case O_ERRINC:
-            flagged |= 8;
-            if (parse_rate("max-error-increase", optarg, &th.max_error_increase) < 0)
-                return SDIFF_EXIT_ERROR;
-            break;
-        case 'h': fputs(USAGE, stdout); return SDIFF_EXIT_OK;
-        default: fputs(USAGE, stderr); return SDIFF_EXIT_ERROR;
+        case O_MIN: flags.min_samples = optarg; break;
+        case O_MISMATCH: flags.max_mismatch = optarg; break;
+        case O_P99: flags.max_p99_ratio = optarg; break;
+        case O_ERRINC: flags.max_error_increase = optarg; break;
+        case O_ALLOW_INC: allow_inconclusive = 1; break;
+        case 'V': return cli_version();
+        case 'h':
+            fputs(USAGE, stdout);
+            fputs(cli_exit_help("report"), stdout);
+            return SDIFF_EXIT_OK;
+        default: return SDIFF_EXIT_ERROR;
         }
     }
     if (optind < argc) {
@@ -183,17 +165,12 @@ int cmd_report(int argc, char **argv)
     }
     if (config && sdiff_rules_load(&rules, config, &err) < 0)
         return cli_fail("report", &err);
-    /* thresholds: flags, else the config's "thresholds", else the defaults */
-    double v;
-    if (!(flagged & 1) && sdiff_rules_threshold(rules, "min_samples", &v))
-        th.min_samples = (uint64_t)v;
-    if (!(flagged & 2) && sdiff_rules_threshold(rules, "max_mismatch", &v))
-        th.max_mismatch = v;
-    if (!(flagged & 4) && sdiff_rules_threshold(rules, "max_p99_ratio", &v))
-        th.max_p99_ratio = v;
-    if (!(flagged & 8) && sdiff_rules_threshold(rules, "max_error_increase", &v))
-        th.max_error_increase = v;
-    int brc = sdiff_report_build_config(&rep, db, (int64_t)run, &th, rules, &err);
+    /* thresholds: flags, else the config's "thresholds", else the defaults; waivers */
+    if (sdiff_report_policy_resolve(&policy, rules, &flags, "report", &err) < 0) {
+        sdiff_rules_free(rules);
+        return cli_fail("report", &err);
+    }
+    int brc = sdiff_report_build_config(&rep, db, (int64_t)run, &policy.thresholds, rules, &err);
     sdiff_rules_free(rules);
     if (brc < 0)
         return cli_fail("report", &err);
@@ -204,13 +181,17 @@ int cmd_report(int argc, char **argv)
         }
         out = of.is_stdout ? NULL : of.f;
     }
-    int color = out == NULL && isatty(STDOUT_FILENO) && getenv("NO_COLOR") == NULL;
+    int color = out == NULL && isatty(STDOUT_FILENO) &&
+                getenv("NO_COLOR") == NULL;
     if (sdiff_report_render(rep, (enum sdiff_report_format)fmt, color, out ? out : stdout,
                             &err) < 0) {
         ret = cli_fail("report", &err);
         goto done;
     }
-    ret = rep->pass ? SDIFF_EXIT_OK : SDIFF_EXIT_DIFF;
+    ret = rep->verdict == SDIFF_REPORT_PASS   ? SDIFF_EXIT_OK
+          : rep->verdict == SDIFF_REPORT_FAIL ? SDIFF_EXIT_DIFF
+          : allow_inconclusive                ? SDIFF_EXIT_OK
+                                              : SDIFF_EXIT_NOTHING;
 done:
     if (of.f && ret != SDIFF_EXIT_ERROR && sdiff_outfile_commit(&of, &err) < 0)
         ret = cli_fail("report", &err);

@@ -20,8 +20,36 @@ static const char USAGE[] =
     "  accept    accept a discrepancy cluster (a waiver with a reason and an expiry date)\n"
     "  doctor    check capture permission, traffic, targets, store and key before a run\n"
     "\n"
-    "Run 'shadowdiff <command> --help' for a command's options.\n"
-    "Exit codes: 0 success, 1 differences found, 2 error.\n";
+    "Run 'shadowdiff help <command>' (or 'shadowdiff <command> --help') for its options.\n"
+    "  -V, --version  print the version\n"
+    "\n"
+    "Exit codes: 0 success or pass, 1 differences found or fail, 2 error, 3 nothing to judge\n"
+    "or inconclusive, 130 interrupted (replay, gate); each command's help gives its own.\n";
+
+static const struct {
+    const char *name;
+    int (*fn)(int argc, char **argv);
+} COMMANDS[] = {
+    {"capture", cmd_capture}, {"replay", cmd_replay}, {"mirror", cmd_mirror},
+    {"gate", cmd_gate},       {"diff", cmd_diff},     {"report", cmd_report},
+    {"inspect", cmd_inspect}, {"accept", cmd_accept}, {"doctor", cmd_doctor},
+};
+#define NCOMMANDS (sizeof COMMANDS / sizeof COMMANDS[0])
+
+static int unknown(const char *where, const char *name)
+{
+    const char *names[NCOMMANDS];
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        names[i] = COMMANDS[i].name;
+    const char *close = cli_did_you_mean(name, names, NCOMMANDS);
+    if (close)
+        fprintf(stderr, "shadowdiff: %sunknown command '%s' (did you mean '%s'? see 'shadowdiff "
+                        "--help')\n", where, name, close);
+    else
+        fprintf(stderr, "shadowdiff: %sunknown command '%s' (see 'shadowdiff --help')\n", where,
+                name);
+    return SDIFF_EXIT_ERROR;
+}
 
 int main(int argc, char **argv)
 {
@@ -30,32 +58,26 @@ int main(int argc, char **argv)
         return SDIFF_EXIT_ERROR;
     }
     const char *cmd = argv[1];
-    if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
-        printf("shadowdiff %s\n", SDIFF_VERSION);
-        return SDIFF_EXIT_OK;
-    }
-    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+    if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "-V") == 0 ||
+        strcmp(cmd, "version") == 0)
+        return cli_version();
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 ||
+        (strcmp(cmd, "help") == 0 && argc == 2)) {
         fputs(USAGE, stdout);
         return SDIFF_EXIT_OK;
     }
-    if (strcmp(cmd, "capture") == 0)
-        return cmd_capture(argc - 1, argv + 1);
-    if (strcmp(cmd, "diff") == 0)
-        return cmd_diff(argc - 1, argv + 1);
-    if (strcmp(cmd, "report") == 0)
-        return cmd_report(argc - 1, argv + 1);
-    if (strcmp(cmd, "inspect") == 0)
-        return cmd_inspect(argc - 1, argv + 1);
-    if (strcmp(cmd, "accept") == 0)
-        return cmd_accept(argc - 1, argv + 1);
-    if (strcmp(cmd, "replay") == 0)
-        return cmd_replay(argc - 1, argv + 1);
-    if (strcmp(cmd, "mirror") == 0)
-        return cmd_mirror(argc - 1, argv + 1);
-    if (strcmp(cmd, "gate") == 0)
-        return cmd_gate(argc - 1, argv + 1);
-    if (strcmp(cmd, "doctor") == 0)
-        return cmd_doctor(argc - 1, argv + 1);
-    fprintf(stderr, "shadowdiff: unknown command '%s'\n\n%s", cmd, USAGE);
-    return SDIFF_EXIT_ERROR;
+    if (strcmp(cmd, "help") == 0) {
+        /* "shadowdiff help report" is "shadowdiff report --help" */
+        for (size_t i = 0; i < NCOMMANDS; i++)
+            if (strcmp(argv[2], COMMANDS[i].name) == 0) {
+                static char help_flag[] = "--help";
+                char *args[] = {argv[2], help_flag, NULL};
+                return COMMANDS[i].fn(2, args);
+            }
+        return unknown("help: ", argv[2]);
+    }
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        if (strcmp(cmd, COMMANDS[i].name) == 0)
+            return COMMANDS[i].fn(argc - 1, argv + 1);
+    return unknown("", cmd);
 }

@@ -141,6 +141,12 @@ struct sdiff_report_waiver {
     int expired;                /* expires < today (UTC) */
 };
 
+/* One route of gate's sampling plan: exchanges available in the corpus and planned. */
+struct sdiff_report_plan {
+    char *route;
+    uint64_t available, planned;
+};
+
 struct sdiff_report {
     int64_t run_id;
     char *run_kind, *run_corpus, *run_candidate, *run_primary;
@@ -164,6 +170,10 @@ struct sdiff_report {
     double error_increase_lower, error_increase_upper;
     struct sdiff_report_waiver *waivers;     /* the waivers matching a cluster of this run */
     size_t nwaivers;
+    /* gate's sampling plan, rendered in JSON as "plan"; borrowed: set by the caller after
+     * the build and never freed by sdiff_report_free */
+    const struct sdiff_report_plan *plan;
+    size_t nplan;
 };
 
 /**

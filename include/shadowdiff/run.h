@@ -9,6 +9,7 @@
 #include "shadowdiff/reasm.h"
 #include "shadowdiff/redact.h"
 #include "shadowdiff/replay.h"
+#include "shadowdiff/report.h"
 #include "shadowdiff/route.h"
 #include "shadowdiff/rules.h"
 #include "shadowdiff/store.h"
@@ -87,6 +88,14 @@ SDIFF_API int sdiff_run_capture(const struct sdiff_capture_run_opts *o, sdiff_ru
                                 void *ud, volatile sig_atomic_t *stop,
                                 struct sdiff_capture_run_stats *st, struct sdiff_err *err);
 
+/**
+ * The busiest TCP ports of a capture file, by packets to or from them (at most *n; *n is
+ * set to how many were found), busiest first: what a capture that matched nothing names.
+ * @return SDIFF_OK, or the file's error
+ */
+SDIFF_API int sdiff_run_busiest_ports(const char *pcap_file, uint16_t *ports, uint64_t *packets,
+                                      size_t *n, struct sdiff_err *err);
+
 /** One summary line (no newline) for people: packets, connections, exchanges by state, ... */
 SDIFF_API int sdiff_capture_run_summary(const struct sdiff_capture_run_stats *st,
                                         struct sdiff_buf *out);
@@ -116,6 +125,8 @@ struct sdiff_replay_run_stats {
                                       (judged all the same; the copy is never forwarded) */
     char marker[SDIFF_REPLAY_MARKER_MAX]; /* the marker line of this run's replays
                                       ("X-Shadowdiff: <run token>"); "" with none */
+    uint64_t primary_errors;       /* a live primary did not answer (stored as class error) */
+    char primary_error[160];       /* the first such failure: "refused: ..." */
 };
 
 /*
@@ -152,6 +163,9 @@ struct sdiff_judge_opts {
     /* Compare and store on a worker thread, beside the replays: then db, rules' differs and
      * on_result belong to that thread until sdiff_judge_finish. */
     int threaded;
+    /* borrowed; its learned noise applies too (gate: the corpus). NULL: none */
+    struct sdiff_store *noise_from;
+    int no_learned_noise;          /* apply no stored noise (what this run learns still applies) */
 };
 
 struct sdiff_judge;
@@ -259,8 +273,10 @@ struct sdiff_gate_opts {
     const char *config_path;
     struct sdiff_judge_opts judge; /* primary must be set */
     struct sdiff_store_opts store;
-    size_t sample;                 /* 0: 1000 */
+    size_t sample;                 /* the most exchanges replayed; 0: 1000 */
     uint64_t seed;
+    uint64_t min_samples;          /* the plan raises each route to this first; 0: 30 */
+    int no_learned_noise;          /* ignore the noise stored in the corpus and in db */
 };
 
 struct sdiff_gate_stats {
@@ -269,7 +285,15 @@ struct sdiff_gate_stats {
     uint64_t eligible;             /* complete, with an allowed method */
     size_t routes;                 /* routes among the eligible */
     size_t sampled;
+    /* the plan: every route with a replayable exchange, busiest first (ties by name); routes
+     * planned 0 were not sampled (more routes than --sample). Freed by
+     * sdiff_gate_stats_dispose */
+    struct sdiff_report_plan *plan;
+    size_t nplan;
 };
+
+/** Free what a gate run left in st (its plan). NULL-safe. */
+SDIFF_API void sdiff_gate_stats_dispose(struct sdiff_gate_stats *st);
 
 SDIFF_API int sdiff_run_gate(const struct sdiff_gate_opts *o, volatile sig_atomic_t *stop,
                              struct sdiff_gate_stats *st, struct sdiff_err *err);

@@ -478,6 +478,17 @@ static json_t *to_json(const struct sdiff_report *r)
         json_array_append_new(wvs, o);
     }
     json_object_set_new(root, "waivers", wvs);
+    if (r->plan) {
+        json_t *plan = json_array();
+        for (size_t i = 0; i < r->nplan; i++) {
+            json_t *o = json_object();
+            json_object_set_new(o, "route", json_string(r->plan[i].route));
+            json_object_set_new(o, "available", count(r->plan[i].available));
+            json_object_set_new(o, "planned", count(r->plan[i].planned));
+            json_array_append_new(plan, o);
+        }
+        json_object_set_new(root, "plan", plan);
+    }
     return root;
 }
 

@@ -121,47 +121,93 @@ static int by_id(const void *a, const void *b)
 }
 
 /*
- * How many to take from each route: one each first (every route present is tested), then the
- * rest in proportion to the route's share of the eligible traffic (largest remainders),
- * never more than a route has.
+ * The plan, under a hard cap of want: one exchange for each route (the busiest first when
+ * there are more routes than want); then each route raised to min(available, min_samples),
+ * busiest first, so as many endpoints as possible reach the floor a verdict needs; then what
+ * is left shared in proportion to the traffic still unsampled (largest remainders). order[]
+ * lists the routes busiest first (ties by name), so the plan depends only on the corpus.
  */
-static void allocate(const size_t *count, size_t nroutes, size_t total, size_t want,
-                     size_t *take)
+static void allocate(const size_t *count, const size_t *order, size_t nroutes, size_t want,
+                     uint64_t min_samples, size_t *take)
 {
     size_t given = 0;
-    for (size_t r = 0; r < nroutes; r++) {
+    for (size_t i = 0; i < nroutes; i++) {
+        size_t r = order[i];
         take[r] = count[r] > 0 && given < want ? 1 : 0;
         given += take[r];
     }
-    while (given < want && given < total) {
-        size_t left = want - given, before = given;
-        /* proportional share of what is left, by the routes' remaining traffic */
-        size_t remaining = 0;
-        for (size_t r = 0; r < nroutes; r++)
-            remaining += count[r] - take[r];
-        if (remaining == 0)
-            break;
-        for (size_t r = 0; r < nroutes && given < want; r++) {
-            size_t room = count[r] - take[r];
-            size_t share = (size_t)((double)left * (double)room / (double)remaining);
-            if (share > room)
-                share = room;
-            take[r] += share;
-            given += share;
-        }
-        if (given == before) {
-            /* shares rounded to zero: hand out one at a time to the busiest routes */
-            size_t best = SIZE_MAX;
-            for (size_t r = 0; r < nroutes; r++)
-                if (count[r] > take[r] && (best == SIZE_MAX ||
-                                           count[r] - take[r] > count[best] - take[best]))
-                    best = r;
-            if (best == SIZE_MAX)
-                break;
-            take[best]++;
-            given++;
-        }
+    for (size_t i = 0; i < nroutes && given < want; i++) {
+        size_t r = order[i];
+        size_t floor_r = count[r] < min_samples ? count[r] : (size_t)min_samples;
+        if (take[r] == 0 || take[r] >= floor_r)
+            continue;
+        size_t add = floor_r - take[r];
+        if (add > want - given)
+            add = want - given;
+        take[r] += add;
+        given += add;
     }
+    size_t remaining = 0;
+    for (size_t r = 0; r < nroutes; r++)
+        remaining += count[r] - take[r];
+    if (given >= want || remaining == 0)
+        return;
+    size_t left = want - given < remaining ? want - given : remaining;
+    /* shares by the floor of left * room / remaining, then one each by largest remainder */
+    double *rem = sdiff_calloc(nroutes + 1, sizeof *rem);
+    size_t handed = 0;
+    for (size_t r = 0; r < nroutes; r++) {
+        size_t room = count[r] - take[r];
+        double exact = (double)left * (double)room / (double)remaining;
+        size_t share = (size_t)exact;
+        if (share > room)
+            share = room;
+        take[r] += share;
+        handed += share;
+        if (rem)
+            rem[r] = count[r] > take[r] ? exact - (double)share : -1;
+    }
+    while (handed < left) {
+        size_t best = SIZE_MAX;
+        for (size_t i = 0; i < nroutes; i++) {
+            size_t r = order[i];
+            if (count[r] <= take[r])
+                continue;
+            if (best == SIZE_MAX || (rem && rem[r] > rem[best]))
+                best = r;
+        }
+        if (best == SIZE_MAX)
+            break;
+        take[best]++;
+        handed++;
+        if (rem)
+            rem[best] = -1;
+    }
+    sdiff_free(rem);
+}
+
+struct ranked {
+    size_t idx, count;
+    const char *route;
+};
+
+static int by_traffic(const void *a, const void *b)
+{
+    const struct ranked *x = a, *y = b;
+    if (x->count != y->count)
+        return x->count > y->count ? -1 : 1;
+    return strcmp(x->route, y->route);
+}
+
+void sdiff_gate_stats_dispose(struct sdiff_gate_stats *st)
+{
+    if (st == NULL)
+        return;
+    for (size_t i = 0; i < st->nplan; i++)
+        sdiff_free(st->plan[i].route);
+    sdiff_free(st->plan);
+    st->plan = NULL;
+    st->nplan = 0;
 }
 
 struct feed {
@@ -193,7 +239,7 @@ int sdiff_run_gate(const struct sdiff_gate_opts *o, volatile sig_atomic_t *stop,
     struct sdiff_judge *judge = NULL;
     struct sdiff_judge_opts jo = o->judge;
     struct scan s = {.o = o, .st = st};
-    size_t *count = NULL, *take = NULL;
+    size_t *count = NULL, *take = NULL, *order = NULL;
     uint64_t *ids = NULL;
     int rc;
 
@@ -228,7 +274,35 @@ int sdiff_run_gate(const struct sdiff_gate_opts *o, volatile sig_atomic_t *stop,
     }
     for (size_t i = 0; i < s.n; i++)
         count[s.v[i].route]++;
-    allocate(count, s.nroutes, s.n, want, take);
+    order = sdiff_calloc(s.nroutes + 1, sizeof *order);
+    st->plan = sdiff_calloc(s.nroutes + 1, sizeof *st->plan);
+    if (order == NULL || st->plan == NULL) {
+        rc = sdiff_err_set(err, SDIFF_ENOMEM, "gate", "out of memory");
+        goto out;
+    }
+    struct ranked *rk = sdiff_calloc(s.nroutes + 1, sizeof *rk);
+    if (rk == NULL) {
+        rc = sdiff_err_set(err, SDIFF_ENOMEM, "gate", "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < s.nroutes; i++)
+        rk[i] = (struct ranked){i, count[i], s.routes[i]};
+    qsort(rk, s.nroutes, sizeof *rk, by_traffic);
+    for (size_t i = 0; i < s.nroutes; i++)
+        order[i] = rk[i].idx;
+    sdiff_free(rk);
+    allocate(count, order, s.nroutes, want, o->min_samples ? o->min_samples : 30, take);
+    for (size_t i = 0; i < s.nroutes; i++) {
+        size_t r = order[i];
+        st->plan[i].route = sdiff_strdup(s.routes[r]);
+        if (st->plan[i].route == NULL) {
+            rc = sdiff_err_set(err, SDIFF_ENOMEM, "gate", "out of memory");
+            goto out;
+        }
+        st->plan[i].available = count[r];
+        st->plan[i].planned = take[r];
+        st->nplan++;
+    }
     if (s.n > 0)
         qsort(s.v, s.n, sizeof *s.v, by_route_rank);
     /* s.v is grouped by route and ranked inside: take the first take[route] of each group */
@@ -241,6 +315,8 @@ int sdiff_run_gate(const struct sdiff_gate_opts *o, volatile sig_atomic_t *stop,
         qsort(ids, st->sampled, sizeof *ids, by_id);
 
     jo.copy_exchanges = 1;
+    jo.noise_from = corpus;
+    jo.no_learned_noise = o->no_learned_noise;
     rc = sdiff_store_open(&db, o->db, &o->store, err);
     if (rc < 0)
         goto out;
@@ -289,6 +365,7 @@ out:
     sdiff_free(s.v);
     sdiff_free(count);
     sdiff_free(take);
+    sdiff_free(order);
     sdiff_free(ids);
     return rc;
 }

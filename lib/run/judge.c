@@ -272,6 +272,9 @@ static int finish(struct sdiff_judge *j, struct pending *p)
     }
     if (primary == NULL) {
         snprintf(note, sizeof note, "primary: %s", prim->errmsg);
+        if (j->st->primary_errors++ == 0)
+            snprintf(j->st->primary_error, sizeof j->st->primary_error, "%s: %.120s",
+                     sdiff_replay_error_str(prim->error), prim->errmsg);
     } else if (cand->error != SDIFF_REPLAY_OK) {
         /* the kind first, so errors group by it: "timeout: no complete response ..." */
         snprintf(cand_err, sizeof cand_err, "%s: %s", sdiff_replay_error_str(cand->error),
@@ -640,7 +643,10 @@ int sdiff_judge_new(struct sdiff_judge **out, const struct sdiff_judge_opts *o,
         rc = sdiff_err_set(err, rc, "judge", "out of memory");
         goto fail;
     }
-    rc = sdiff_store_load_noise(o->db, load_noise, j->noise, err);
+    /* noise learned by earlier runs: the results database's and, for a gate, the corpus's */
+    rc = o->no_learned_noise ? SDIFF_OK : sdiff_store_load_noise(o->db, load_noise, j->noise, err);
+    if (rc >= 0 && o->noise_from && !o->no_learned_noise)
+        rc = sdiff_store_load_noise(o->noise_from, load_noise, j->noise, err);
     /* hashes in one database come from one key: the redactor's is checked against (and
      * recorded in) the results database, or a redactor without one takes the database's */
     if (rc >= 0 && o->redact)
