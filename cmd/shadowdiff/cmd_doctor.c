@@ -31,6 +31,7 @@ static const char USAGE[] =
     "  -d, --db FILE          the results database mirror, replay or gate will write\n"
     "      --redact-key FILE  the redaction key file\n"
     "  -h, --help             this text\n"
+    "  -V, --version          the version\n"
     "\n"
     "Exit: 0 every check passed (warnings allowed), 2 a check failed or a bad argument.\n";
 
@@ -64,8 +65,7 @@ int cmd_doctor(int argc, char **argv)
     int c;
 
     optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":i:d:h", longopts, NULL)) != -1) {
+    while ((c = cli_getopt("doctor", argc, argv, "i:d:h", longopts, NULL)) != -1) {
         switch (c) {
         case 'i': o.interface = optarg; break;
         case 'd': o.db = optarg; break;
@@ -88,13 +88,8 @@ int cmd_doctor(int argc, char **argv)
             }
             break;
         case 'h': fputs(USAGE, stdout); return SDIFF_EXIT_OK;
-        case ':':
-            cli_error("doctor", "%s needs a value (see 'shadowdiff doctor --help')",
-                      argv[optind - 1]);
-            return SDIFF_EXIT_ERROR;
-        default:
-            cli_error("doctor", "unknown option %s (see 'shadowdiff doctor --help')",
-                      argv[optind - 1]);
+        case 'V': return cli_version();
+        default: /* cli_getopt said what was wrong */
             return SDIFF_EXIT_ERROR;
         }
     }
