@@ -560,6 +560,40 @@ static void test_verdict__sigint_interrupts_gate_with_130(void **state)
     int st = sdiff_test_stop(pid, SIGINT, 30);
     assert_true(WIFEXITED(st));
     assert_int_equal(WEXITSTATUS(st), 130);
+    /* the run says so */
+    char sql[200];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM runs WHERE state = 'interrupted'");
+    assert_int_equal(sdiff_test_db_int(argv[15], sql), 1);
+}
+
+/* A replay refused at its redaction-key check never hides the previous run's verdict. */
+static void test_verdict__a_failed_run_is_never_the_default(void **state)
+{
+    (void)state;
+    NEED_ROOT();
+    const char *res = path_in("failed-default.db"), *other = path_in("other.key");
+    char *rp[] = {(char *)sdiff_test_bin(), "replay", "--corpus", corpus, "--candidate", cand,
+                  "--redact-key", keyfile, "--db", (char *)res, NULL};
+    struct sdiff_test_run r = sdiff_test_run(rp, svc.dir, 120);
+    assert_int_equal(sdiff_test_exit_code(&r), 1); /* the planted bugs */
+    sdiff_test_run_dispose(&r);
+    char cmd[9000];
+    snprintf(cmd, sizeof cmd, "head -c 32 /dev/urandom > '%s' && chmod 600 '%s'", other, other);
+    assert_int_equal(sdiff_test_sh(cmd, 10), 0);
+    char *bad[] = {(char *)sdiff_test_bin(), "replay", "--corpus", corpus, "--candidate", cand,
+                   "--redact-key", (char *)other, "--db", (char *)res, NULL};
+    r = sdiff_test_run(bad, svc.dir, 60);
+    assert_int_equal(sdiff_test_exit_code(&r), 2);
+    sdiff_test_run_dispose(&r);
+    char *rep[] = {(char *)sdiff_test_bin(), "report", "--db", (char *)res, "--format", "json",
+                   NULL};
+    r = sdiff_test_run(rep, svc.dir, 60);
+    assert_int_equal(sdiff_test_exit_code(&r), 1);
+    json_t *j = parse(&r);
+    assert_string_equal(verdict(j), "fail");
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(j, "run"), "id")), 1);
+    json_decref(j);
+    sdiff_test_run_dispose(&r);
 }
 
 int main(int argc, char **argv)
@@ -577,6 +611,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_verdict__learned_noise_reaches_the_gate),
         cmocka_unit_test(test_verdict__same_traffic_same_verdict_ten_times),
         cmocka_unit_test(test_verdict__sigint_interrupts_gate_with_130),
+        cmocka_unit_test(test_verdict__a_failed_run_is_never_the_default),
     };
     if (argc > 1)
         cmocka_set_test_filter(argv[1]);

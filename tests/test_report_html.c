@@ -277,6 +277,12 @@ static void test_report_html__empty_run_renders_whole_page(void **state)
     char *html = slurp(emptypath);
     assert_self_contained(html);
     assert_non_null(strstr(html, "class=\"banner inconclusive\""));
+    /* three verdicts, three colours: inconclusive is never the pass green */
+    assert_non_null(strstr(html, ".banner.pass{background:var(--ok)}"));
+    assert_non_null(strstr(html, ".banner.fail{background:var(--bad)}"));
+    assert_non_null(strstr(html, ".banner.inconclusive{background:var(--warn)}"));
+    assert_non_null(strstr(html, "--ok:#1a7f37;--bad:#cf222e;--warn:#9a6700"));
+    assert_non_null(strstr(html, "<li>nothing judged: 0 results, none replayed</li>"));
     assert_non_null(strstr(html, "No different results."));
     assert_non_null(strstr(html, "</html>"));
     free(html);
