@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The main job on the embedded default, as the README's first command runs it: the fixture
 # services on loopback (legacy Flask primary and secondary, the Go candidate), shadowdiff
-# mirror on lo, 2000 requests of real keep-alive traffic, then parity per route from the
-# SQLite results. Needs root (capture on lo). Everything started is stopped at exit.
+# mirror on lo, 5000 requests of real keep-alive traffic, then parity per route from the
+# SQLite results: the busiest routes where the candidate matches get enough samples (381 or
+# more without a difference) to be ready, the planted bugs are blocked, and the run fails for
+# them. Needs root (capture on lo). Everything started is stopped at exit.
 #
 # usage: tests/tools/demo.sh [BUILD_DIR] [DB]
 set -euo pipefail
@@ -32,8 +34,8 @@ echo "== shadowdiff mirror on lo, replaying to the candidate"
 mirror=$!
 for _ in $(seq 100); do grep -q listening "$work/mirror.err" && break; sleep 0.1; done
 
-echo "== 2000 requests of user traffic to the legacy service"
-/usr/bin/python3 fixtures/services/drive.py --port "$LEGACY_PORT" --requests 2000 --seed 1
+echo "== 5000 requests of user traffic to the legacy service"
+/usr/bin/python3 fixtures/services/drive.py --port "$LEGACY_PORT" --requests 5000 --seed 1
 sleep 2
 kill -INT "$mirror"
 wait "$mirror" || true
