@@ -178,20 +178,26 @@ int cmd_gate(int argc, char **argv)
                     "(corpus %llu, seed %llu)\n",
             st.sampled, (unsigned long long)st.eligible, st.routes,
             (unsigned long long)st.corpus, (unsigned long long)o.seed);
+    /* route names come from the traffic: escaped for the terminal */
+    struct sdiff_text_ring t;
+    sdiff_text_ring_init(&t);
     for (size_t i = 0; i < st.nplan; i++)
-        fprintf(stderr, "shadowdiff: gate: plan: %s: %llu of %llu%s\n", st.plan[i].route,
-                (unsigned long long)st.plan[i].planned,
+        fprintf(stderr, "shadowdiff: gate: plan: %s: %llu of %llu%s\n",
+                sdiff_text(&t, st.plan[i].route), (unsigned long long)st.plan[i].planned,
                 (unsigned long long)st.plan[i].available,
                 st.plan[i].planned == 0 ? " (not sampled: more routes than --sample)" : "");
+    sdiff_text_ring_dispose(&t);
     cli_print_judged("gate", &st.judge, &j);
     if (st.judge.primary_errors > 0 &&
         st.judge.primary_errors >= st.judge.cls[SDIFF_CLASS_ERROR] &&
         st.judge.cls[SDIFF_CLASS_IDENTICAL] + st.judge.cls[SDIFF_CLASS_EQUIVALENT] +
                 st.judge.cls[SDIFF_CLASS_DIFFERENT] == 0) {
         /* nothing to compare with: our error, not the candidate's */
+        sdiff_text_ring_init(&t);
         cli_error("gate", "the primary %s did not answer (%llu of %llu requests): %s",
-                  j.judge.primary, (unsigned long long)st.judge.primary_errors,
-                  (unsigned long long)st.sampled, st.judge.primary_error);
+                  sdiff_text(&t, j.judge.primary), (unsigned long long)st.judge.primary_errors,
+                  (unsigned long long)st.sampled, sdiff_text(&t, st.judge.primary_error));
+        sdiff_text_ring_dispose(&t);
         ret = SDIFF_EXIT_ERROR;
         goto done;
     }
