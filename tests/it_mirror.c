@@ -197,17 +197,20 @@ static void test_mirror__pcap_run_judges_the_recording(void **state)
     (void)state;
     if (geteuid() != 0)
         skip();
-    char pcap[4200], db[4200], cmd[20000];
+    char pcap[4200], db[4200];
     snprintf(pcap, sizeof pcap, "%s/rec.pcap", dir);
     snprintf(db, sizeof db, "%s/offline.db", dir);
-    snprintf(cmd, sizeof cmd, "tcpdump -i lo -s 0 -U -w '%s' 'tcp port %d'", pcap, legacy);
-    char *argv[] = {"/bin/sh", "-c", cmd, NULL};
-    int td = sdiff_test_spawn(argv, NULL, NULL);
-    usleep(1000000);
+    /* tcpdump itself is the child, so it is stopped by its own PID: a pattern kill could
+     * stop another run's recorder */
+    char filter[64], tdlog[4200];
+    snprintf(filter, sizeof filter, "tcp port %d", legacy);
+    snprintf(tdlog, sizeof tdlog, "%s/tcpdump.log", dir);
+    char *argv[] = {"/usr/bin/tcpdump", "-i", "lo", "-s", "0", "-U", "-w", pcap, filter, NULL};
+    int td = sdiff_test_spawn(argv, NULL, tdlog);
+    assert_int_equal(sdiff_test_wait_file_contains(tdlog, "listening on", 20), 0);
     drive(2000, 1);
     usleep(500000);
     sdiff_test_stop(td, SIGINT, 10);
-    sdiff_test_sh("pkill -INT -f 'tcpdump -i lo -s 0 -U -w' ; true", 5);
     char *m[] = {(char *)sdiff_test_bin(), "mirror", "--pcap", pcap, "--port", legacy_s,
                  "--candidate", cand_url, "--secondary", sec_url, "--db", db, NULL};
     int st = sdiff_test_wait(sdiff_test_spawn(m, NULL, NULL), 120);
