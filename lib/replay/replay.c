@@ -1227,6 +1227,12 @@ int sdiff_replay_run(struct sdiff_replay *r, int timeout_ms, struct sdiff_err *e
                 break;
             if (atomic_exchange(&r->woken, 0))
                 break;
+            if (r->delivered != delivered) {
+                /* answers came: refill the freed slots and return, without another poll */
+                pump(r);
+                deliver_failed(r);
+                break;
+            }
             continue;
         }
         struct curl_waitfd extra = {.fd = r->ops ? r->ops->fd(r->tp) : -1,
