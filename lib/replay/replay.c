@@ -1,7 +1,10 @@
 /*
- * replay.c - replays captured requests to live targets with the libcurl multi interface.
+ * replay.c - replays captured requests to live targets: the engine (queue, slots, rate,
+ * request preparation, callbacks) and its libcurl transport. Targets that another transport
+ * carries (the native client for http://, client.c) get their requests through
+ * struct sdiff_transport_ops (replay_int.h) from start_ops.
  *
- * One multi handle drives every transfer. A fixed pool of slots, one per unit of concurrency,
+ * One multi handle drives every curl transfer. A fixed pool of slots, one per unit of concurrency,
  * each keeps a reusable easy handle and reusable response buffers; requests beyond the pool
  * wait in a FIFO. A request is prepared once, at submit, into one allocation (struct job):
  * request-target, method, the header list as curl_slist nodes, and a copy of the body, so a
