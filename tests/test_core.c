@@ -128,6 +128,48 @@ static void test_core__json_c1_escapes_only_inside_the_given_range(void **state)
     sdiff_buf_dispose(&b);
 }
 
+static void test_core__time_parse_rfc3339_and_naive(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *s;
+        int ok, has_offset;
+        long long secs;
+        const char *frac;
+    } rows[] = {
+        {"1970-01-01T00:00:00Z", 1, 1, 0, ""},
+        {"2026-12-07T10:00:00Z", 1, 1, 1796637600, ""},
+        {"2026-12-07T10:00:00+00:00", 1, 1, 1796637600, ""},
+        {"2026-12-07T12:00:00+02:00", 1, 1, 1796637600, ""},
+        {"2026-12-07t08:30:00-01:30z", 0, 0, 0, ""},
+        {"2026-12-07t08:30:00-01:30", 1, 1, 1796637600, ""},
+        {"2026-12-07 10:00:00.120000z", 1, 1, 1796637600, "12"},
+        {"2026-12-07T10:00:00.123456789Z", 1, 1, 1796637600, "123456789"},
+        {"2026-12-07T10:00:00.000", 1, 0, 1796637600, ""},
+        {"2024-02-29T00:00:00Z", 1, 1, 1709164800, ""},
+        {"2023-02-29T00:00:00Z", 0, 0, 0, ""},
+        {"2026-13-07T10:00:00Z", 0, 0, 0, ""},
+        {"2026-12-07T24:00:00Z", 0, 0, 0, ""},
+        {"2026-12-07T10:00:00.Z", 0, 0, 0, ""},
+        {"2026-12-07T10:00:00+0200", 0, 0, 0, ""},
+        {"2026-12-07", 0, 0, 0, ""},
+        {"2026-12-07T10:00", 0, 0, 0, ""},
+        {"2026-12-07T10:00:00.1234567890123456789Z", 0, 0, 0, ""},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        struct sdiff_time t;
+        int ok = sdiff_time_parse(rows[i].s, strlen(rows[i].s), &t);
+        if (ok != rows[i].ok)
+            fail_msg("%s: parsed %d, expected %d", rows[i].s, ok, rows[i].ok);
+        if (!ok)
+            continue;
+        if (t.has_offset != rows[i].has_offset || t.secs != rows[i].secs ||
+            strcmp(t.frac, rows[i].frac) != 0)
+            fail_msg("%s: offset %d secs %lld frac %s", rows[i].s, t.has_offset,
+                     (long long)t.secs, t.frac);
+    }
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_core__buf_append_stops_at_max),
     cmocka_unit_test(test_core__buf_printf_formats),
@@ -138,5 +180,6 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_core__text_escapes_every_terminal_control),
     cmocka_unit_test(test_core__json_c1_escapes_only_inside_the_given_range),
     cmocka_unit_test(test_core__siphash_is_keyed_and_separates_parts),
+    cmocka_unit_test(test_core__time_parse_rfc3339_and_naive),
 };
 SDIFF_TEST_MAIN(tests)

@@ -414,7 +414,117 @@ static void test_diff__masks_and_ignored_paths(void **state)
     assert_non_null(strstr(err.msg, "([a-z"));
 }
 
+/* One row per judgement of the python-go preset (README "--preset python-go"): the classes
+ * and hints with the preset, and what the same pair is without it. */
+#define J "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+static const struct {
+    const char *name, *primary, *candidate;
+    const char *cls, *with;    /* with the preset: class and "reason" or "path kind: hint" */
+    const char *cls_without;
+} PRESET_ROWS[] = {
+    {"utc +00:00 vs Z", J "\r\n{\"t\":\"2026-12-07T10:00:00.120000+00:00\"}",
+     J "\r\n{\"t\":\"2026-12-07T10:00:00.12Z\"}", "equivalent", "time_spelling", "different"},
+    {"micro vs nano, equal", J "\r\n{\"t\":\"2026-12-07T10:00:00.123456+00:00\"}",
+     J "\r\n{\"t\":\"2026-12-07T10:00:00.123456000Z\"}", "equivalent", "time_spelling",
+     "different"},
+    {"one instant, two offsets", J "\r\n{\"t\":\"2026-12-07T12:00:00+02:00\"}",
+     J "\r\n{\"t\":\"2026-12-07T10:00:00Z\"}", "equivalent", "time_spelling", "different"},
+    {"nil slice", J "\r\n{\"tags\":[]}", J "\r\n{\"tags\":null}", "different",
+     "$.tags type_changed: a nil slice", "different"},
+    {"omitempty", J "\r\n{\"a\":1,\"m\":null}", J "\r\n{\"a\":1}", "different",
+     "$.m missing: omitempty", "different"},
+    {"trailing-slash redirect", J "\r\n{}",
+     "HTTP/1.1 301 Moved Permanently\r\nLocation: /x/\r\nContent-Type: application/json\r\n"
+     "\r\n{}",
+     "different", "status changed: trailing-slash redirect", "different"},
+    {"text/plain default", "HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\n\r\n{}",
+     "HTTP/1.1 404 Not Found\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{}",
+     "different", "header:content-type changed: Go's default Content-Type", "different"},
+    {"422 vs 400", "HTTP/1.1 422 Unprocessable Entity\r\nContent-Type: application/json\r\n\r\n{}",
+     "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\n\r\n{}", "different",
+     "status changed: validation error status", "different"},
+    {"int above 2^53", J "\r\n{\"n\":9007199254740993}", J "\r\n{\"n\":9007199254740992}",
+     "different", "$.n changed: an integer above 2^53", "different"},
+    {"decimal as string", J "\r\n{\"p\":\"1.10\"}", J "\r\n{\"p\":1.1}", "different",
+     "$.p type_changed: a Decimal", "different"},
+    {"naive vs utc", J "\r\n{\"t\":\"2026-12-07T10:00:00\"}", J "\r\n{\"t\":\"2026-12-07T10:00:00Z\"}",
+     "different", "$.t changed: a naive local time", "different"},
+    {"fraction truncated", J "\r\n{\"t\":\"2026-12-07T10:00:00.123456Z\"}",
+     J "\r\n{\"t\":\"2026-12-07T10:00:00.123Z\"}", "different",
+     "$.t changed: fractional seconds truncated", "different"},
+    /* no hint where none fits */
+    {"other status", J "\r\n{}", "HTTP/1.1 500 Oops\r\nContent-Type: application/json\r\n\r\n{}",
+     "different", "status changed", "different"},
+    {"other instant", J "\r\n{\"t\":\"2026-12-07T10:00:00Z\"}", J "\r\n{\"t\":\"2026-12-07T10:00:01Z\"}",
+     "different", "$.t changed", "different"},
+    {"int above 2^53, really different", J "\r\n{\"n\":9007199254740993}",
+     J "\r\n{\"n\":9007199254740999}", "different", "$.n changed", "different"},
+};
+#undef J
+
+static void test_diff__python_go_preset_rows(void **state)
+{
+    (void)state;
+    struct sdiff_differ *with = NULL, *without = NULL;
+    struct sdiff_diff_opts o = {.preset = SDIFF_PRESET_PYTHON_GO};
+    assert_int_equal(sdiff_differ_new(&with, &o, NULL), SDIFF_OK);
+    assert_int_equal(sdiff_differ_new(&without, NULL, NULL), SDIFF_OK);
+    int bad = 0;
+    for (size_t i = 0; i < sizeof PRESET_ROWS / sizeof PRESET_ROWS[0]; i++) {
+        struct sdiff_msg p = read_msg(PRESET_ROWS[i].primary);
+        struct sdiff_msg c = read_msg(PRESET_ROWS[i].candidate);
+        struct sdiff_diff_result r;
+        assert_int_equal(sdiff_differ_compare(with, &p, &c, "GET /x", NULL, &r, NULL), SDIFF_OK);
+        char got[1024] = "";
+        if (r.cls == SDIFF_CLASS_EQUIVALENT) {
+            describe(&r, got, sizeof got);
+        } else {
+            /* every difference but header:content-length style noise: the first one */
+            assert_true(r.nitems > 0);
+            snprintf(got, sizeof got, "%s %s%s%s", r.items[0].path, r.items[0].kind,
+                     r.items[0].hint ? ": " : "", r.items[0].hint ? r.items[0].hint : "");
+        }
+        const char *want = PRESET_ROWS[i].with;
+        int ok = strcmp(sdiff_class_str(r.cls), PRESET_ROWS[i].cls) == 0 &&
+                 strncmp(got, want, strlen(want)) == 0 &&
+                 (strchr(want, ':') != NULL || strchr(got, ':') == NULL);
+        if (!ok) {
+            fprintf(stderr, "%s: expected %s [%s], got %s [%s]\n", PRESET_ROWS[i].name,
+                    PRESET_ROWS[i].cls, want, sdiff_class_str(r.cls), got);
+            bad++;
+        }
+        sdiff_diff_result_dispose(&r);
+        /* without the preset: no equivalence, and never a hint */
+        assert_int_equal(sdiff_differ_compare(without, &p, &c, "GET /x", NULL, &r, NULL),
+                         SDIFF_OK);
+        if (strcmp(sdiff_class_str(r.cls), PRESET_ROWS[i].cls_without) != 0) {
+            fprintf(stderr, "%s without the preset: got %s\n", PRESET_ROWS[i].name,
+                    sdiff_class_str(r.cls));
+            bad++;
+        }
+        for (size_t k = 0; k < r.nitems; k++)
+            assert_null(r.items[k].hint);
+        sdiff_diff_result_dispose(&r);
+        sdiff_msg_dispose(&p);
+        sdiff_msg_dispose(&c);
+    }
+    sdiff_differ_free(with);
+    sdiff_differ_free(without);
+    assert_int_equal(bad, 0);
+    /* the hint is a function of what is stored, so a report names the same one */
+    assert_non_null(sdiff_diff_hint(SDIFF_PRESET_PYTHON_GO, "$.tags", "type_changed", "[]",
+                                    "null"));
+    assert_null(sdiff_diff_hint(SDIFF_PRESET_NONE, "$.tags", "type_changed", "[]", "null"));
+    assert_null(sdiff_diff_hint(SDIFF_PRESET_PYTHON_GO, "$.tags", "type_changed", "{}", "null"));
+    enum sdiff_preset pr;
+    assert_int_equal(sdiff_preset_parse("python-go", &pr), SDIFF_OK);
+    assert_int_equal(pr, SDIFF_PRESET_PYTHON_GO);
+    assert_int_equal(sdiff_preset_parse("python-rust", &pr), SDIFF_EINVAL);
+    assert_string_equal(sdiff_preset_str(SDIFF_PRESET_PYTHON_GO), "python-go");
+}
+
 static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_diff__python_go_preset_rows),
     cmocka_unit_test(test_diff__table),
     cmocka_unit_test(test_diff__gzip_vs_plain_is_equivalent),
     cmocka_unit_test(test_diff__candidate_bomb_is_an_error),

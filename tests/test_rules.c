@@ -39,6 +39,8 @@ static void test_rules__mistakes_are_named(void **state)
     expect_error("{\"redact_query\": [1]}", "redact_query: must be an array of non-empty strings");
     expect_error("{\"routes\": {\"GET /a\": {\"redact_paths\": [\"$.x\"]}}}",
                  "redact_paths: unknown key");
+    expect_error("{\"preset\": \"python-rust\"}", "preset: must be \"python-go\"");
+    expect_error("{\"preset\": 1}", "preset: must be \"python-go\"");
 }
 
 static void test_rules__privacy_keys_are_read(void **state)
@@ -148,7 +150,29 @@ static void test_rules__missing_file_is_reported(void **state)
     sdiff_rules_free(r);
 }
 
+/* "preset" in the config, or set afterwards (--preset), reaches every differ. */
+static void test_rules__preset_reaches_every_differ(void **state)
+{
+    (void)state;
+    const char *cfg = "{\"preset\": \"python-go\", \"routes\": {\"GET /a\": {}}}";
+    const char *t1 = "{\"t\":\"2026-12-07T10:00:00+00:00\"}", *t2 = "{\"t\":\"2026-12-07T10:00:00Z\"}";
+    struct sdiff_rules *r;
+    assert_int_equal(sdiff_rules_parse(&r, cfg, strlen(cfg), "cfg", NULL), SDIFF_OK);
+    assert_int_equal(sdiff_rules_preset(r), SDIFF_PRESET_PYTHON_GO);
+    assert_int_equal(classify(r, "GET /x", t1, t2), SDIFF_CLASS_EQUIVALENT);
+    assert_int_equal(classify(r, "GET /a", t1, t2), SDIFF_CLASS_EQUIVALENT);
+    assert_int_equal(sdiff_rules_set_preset(r, SDIFF_PRESET_NONE, NULL), SDIFF_OK);
+    assert_int_equal(classify(r, "GET /a", t1, t2), SDIFF_CLASS_DIFFERENT);
+    sdiff_rules_free(r);
+    assert_int_equal(sdiff_rules_parse(&r, "{}", 2, "cfg", NULL), SDIFF_OK);
+    assert_int_equal(classify(r, "GET /x", t1, t2), SDIFF_CLASS_DIFFERENT);
+    assert_int_equal(sdiff_rules_set_preset(r, SDIFF_PRESET_PYTHON_GO, NULL), SDIFF_OK);
+    assert_int_equal(classify(r, "GET /x", t1, t2), SDIFF_CLASS_EQUIVALENT);
+    sdiff_rules_free(r);
+}
+
 static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_rules__preset_reaches_every_differ),
     cmocka_unit_test(test_rules__mistakes_are_named),
     cmocka_unit_test(test_rules__privacy_keys_are_read),
     cmocka_unit_test(test_rules__global_and_route_rules_apply),

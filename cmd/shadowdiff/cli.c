@@ -168,7 +168,9 @@ const char CLI_JUDGE_USAGE[] =
     "      --redact-key FILE      hash credentials with this key (default: the corpus's or\n"
     "                             the database's own key)\n"
     "      --openapi FILE         route templates from an OpenAPI 3 document (JSON); routes\n"
-    "                             named in the config are templates too\n";
+    "                             named in the config are templates too\n"
+    "      --preset python-go     judgements between a Python service and its Go port:\n"
+    "                             equal instants, porting hints (see README)\n";
 
 int cli_judge_opt(struct cli_judge *j, const char *cmd, int code, const char *arg)
 {
@@ -203,6 +205,15 @@ int cli_judge_opt(struct cli_judge *j, const char *cmd, int code, const char *ar
     case CLI_O_KEEP_SECRETS: j->keep_secrets = 1; return 1;
     case CLI_O_REDACT_KEY: j->redact_key = arg; return 1;
     case CLI_O_OPENAPI: j->openapi = arg; return 1;
+    case CLI_O_PRESET: {
+        enum sdiff_preset p;
+        if (sdiff_preset_parse(arg, &p) < 0) {
+            cli_error(cmd, "--preset %s: unknown preset (there is python-go)", arg);
+            return -1;
+        }
+        j->preset = arg;
+        return 1;
+    }
     case CLI_O_ALLOW:
     case CLI_O_SET:
     case CLI_O_DROP: {
@@ -260,6 +271,12 @@ int cli_judge_finish(struct cli_judge *j, const char *cmd, struct sdiff_store_op
     if (j->judge.replay.insecure)
         cli_error(cmd, "warning: --insecure: TLS certificates are not verified");
     if (sdiff_rules_load(&j->rules, j->config, &err) < 0) {
+        cli_fail(cmd, &err);
+        return -1;
+    }
+    enum sdiff_preset preset;
+    if (j->preset && (sdiff_preset_parse(j->preset, &preset) < 0 ||
+                      sdiff_rules_set_preset(j->rules, preset, &err) < 0)) {
         cli_fail(cmd, &err);
         return -1;
     }

@@ -77,7 +77,7 @@ enum {
     CLI_O_CAND = 1000, CLI_O_SEC, CLI_O_PRIM, CLI_O_CONFIG, CLI_O_ALLOW, CLI_O_CONC, CLI_O_RATE,
     CLI_O_TIMEOUT, CLI_O_CTIMEOUT, CLI_O_SET, CLI_O_DROP, CLI_O_PRESERVE, CLI_O_MARKER,
     CLI_O_NOMARKER, CLI_O_INSECURE, CLI_O_KEEP_SECRETS, CLI_O_OPENAPI, CLI_O_REDACT_KEY,
-    CLI_O_TRANSPORT,
+    CLI_O_TRANSPORT, CLI_O_PRESET,
 };
 
 #define CLI_JUDGE_LONGOPTS                                                                     \
@@ -98,7 +98,8 @@ enum {
         {"keep-secrets", no_argument, NULL, CLI_O_KEEP_SECRETS},                               \
         {"redact-key", required_argument, NULL, CLI_O_REDACT_KEY},                             \
         {"openapi", required_argument, NULL, CLI_O_OPENAPI},                                   \
-        {"transport", required_argument, NULL, CLI_O_TRANSPORT}
+        {"transport", required_argument, NULL, CLI_O_TRANSPORT},                               \
+        {"preset", required_argument, NULL, CLI_O_PRESET}
 
 /* Help text for the shared options. */
 extern const char CLI_JUDGE_USAGE[];
@@ -107,6 +108,7 @@ struct cli_judge {
     struct sdiff_judge_opts judge;
     const char *config;
     const char *openapi;
+    const char *preset;            /* --preset NAME, wins over the config's "preset" */
     struct sdiff_routes *routes;
     int keep_secrets;
     const char *redact_key;        /* --redact-key FILE */

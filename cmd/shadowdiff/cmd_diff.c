@@ -15,7 +15,7 @@
 
 static const char USAGE[] =
     "usage: shadowdiff diff A B [--config FILE] [--route 'METHOD /path'] [--format text|json]\n"
-    "                           [--keep-secrets | --redact-key FILE]\n"
+    "                           [--preset python-go] [--keep-secrets | --redact-key FILE]\n"
     "\n"
     "Compares two files, each a full HTTP response (status line, headers, body) or a bare\n"
     "body: A is the primary's (old service), B the candidate's (new service). Prints the\n"
@@ -25,6 +25,7 @@ static const char USAGE[] =
     "      --route R       route whose rules apply, e.g. 'GET /api/users/{id}' (-r still\n"
     "                      works for this release and says it is deprecated)\n"
     "  -f, --format F      text (default) or json\n"
+    "      --preset P      python-go: equal instants in RFC 3339 spellings, porting hints\n"
     "      --keep-secrets  show credentials as they are (default: both files are redacted\n"
     "                      with one random key, so equal secrets show equal hashes)\n"
     "      --redact-key F  redact with the key in file F (hashes then match a database's)\n"
@@ -72,6 +73,8 @@ static void print_text(const struct sdiff_diff_result *r)
         printf("  %-*s  %-12s  %s -> %s\n", (int)w, sdiff_text(&T, it->path),
                sdiff_text(&T, it->kind), it->primary ? sdiff_text(&T, it->primary) : "(absent)",
                it->candidate ? sdiff_text(&T, it->candidate) : "(absent)");
+        if (it->hint)
+            printf("  %-*s  hint: %s\n", (int)w, "", it->hint);
     }
     if (r->nomitted)
         printf("  ... and %zu more\n", r->nomitted);
@@ -123,6 +126,8 @@ static int print_json(const struct sdiff_diff_result *r)
         json_object_set_new(d, "primary", it->primary ? json_text(it->primary) : json_null());
         json_object_set_new(d, "candidate",
                             it->candidate ? json_text(it->candidate) : json_null());
+        if (it->hint)
+            json_object_set_new(d, "hint", json_string(it->hint));
         json_array_append_new(diffs, d);
     }
     json_object_set_new(o, "differences", diffs);
@@ -154,10 +159,13 @@ int cmd_diff(int argc, char **argv)
         {"format", required_argument, NULL, 'f'},
         {"keep-secrets", no_argument, NULL, 'k'},
         {"redact-key", required_argument, NULL, 'K'},
+        {"preset", required_argument, NULL, 'P'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *config = NULL, *route = NULL, *format = "text", *key_file = NULL;
+    const char *preset_name = NULL;
+    enum sdiff_preset preset = SDIFF_PRESET_NONE;
     struct sdiff_rules *rules = NULL;
     struct sdiff_redact *redact = NULL;
     struct sdiff_redact_key key;
@@ -182,6 +190,7 @@ int cmd_diff(int argc, char **argv)
         case 'f': format = optarg; break;
         case 'k': keep_secrets = 1; break;
         case 'K': key_file = optarg; break;
+        case 'P': preset_name = optarg; break;
         case 'h':
             fputs(USAGE, stdout);
             fputs(cli_exit_help("diff"), stdout);
@@ -192,6 +201,10 @@ int cmd_diff(int argc, char **argv)
     }
     if (strcmp(format, "text") != 0 && strcmp(format, "json") != 0) {
         cli_error("diff", "--format: '%s' is not text or json", format);
+        return SDIFF_EXIT_ERROR;
+    }
+    if (preset_name && sdiff_preset_parse(preset_name, &preset) < 0) {
+        cli_error("diff", "--preset %s: unknown preset (there is python-go)", preset_name);
         return SDIFF_EXIT_ERROR;
     }
     if (keep_secrets && key_file) {
@@ -206,6 +219,7 @@ int cmd_diff(int argc, char **argv)
     struct sdiff_differ *d = NULL;
     if (read_all(pa, &a, &err) < 0 || read_all(pb, &b, &err) < 0 ||
         sdiff_rules_load(&rules, config, &err) < 0 ||
+        (preset_name && sdiff_rules_set_preset(rules, preset, &err) < 0) ||
         sdiff_rules_differ(rules, route, &d, &err) < 0) {
         ret = cli_fail("diff", &err);
         goto out;

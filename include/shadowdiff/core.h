@@ -96,6 +96,23 @@ struct sdiff_slice {
 SDIFF_API int sdiff_slice_ieq(struct sdiff_slice s, const char *lit);
 
 /*
+ * An RFC 3339 date-time ("2026-12-07T10:00:00.5+02:00"; 't' or ' ' for 'T', 'z' for 'Z'),
+ * or the same without an offset (a naive local time, as Python's isoformat() writes one).
+ * The instant is secs (UTC when has_offset, else as written) plus frac: the fractional
+ * digits without trailing zeros, so equal instants have equal fields however many digits
+ * were written.
+ */
+struct sdiff_time {
+    int64_t secs;
+    char frac[19];     /* NUL-terminated, at most 18 digits */
+    int has_offset;
+    int offset_min;    /* minutes east of UTC, when has_offset */
+};
+
+/** Parse s (n bytes) as a whole; 1 when it is such a date-time, else 0 (out undefined). */
+SDIFF_API int sdiff_time_parse(const char *s, size_t n, struct sdiff_time *out);
+
+/*
  * Growable byte buffer with a hard maximum. data is always NUL-terminated past len when
  * non-NULL, so text may be read as a C string (binary data may contain NULs).
  */

@@ -57,7 +57,20 @@ enum sdiff_reason {
     SDIFF_REASON_TEXT_MASK = 1u << 9,
     SDIFF_REASON_HEADER_SPELLING = 1u << 10,
     SDIFF_REASON_DUPLICATE_KEY = 1u << 11,
-    SDIFF_REASON__LAST = 1u << 11,
+    SDIFF_REASON_TIME_SPELLING = 1u << 12, /* one instant, two RFC 3339 spellings (preset) */
+    SDIFF_REASON__LAST = 1u << 12,
+};
+
+/*
+ * Named sets of judgements between two stacks. SDIFF_PRESET_PYTHON_GO (a Python service
+ * ported to Go): RFC 3339 spellings of one instant are equal ("+00:00" vs "Z", trailing
+ * zeros of the fraction, micro- vs nanoseconds when the values are equal), and differences
+ * that are typical porting mistakes get a hint naming the probable cause (they stay
+ * differences): see sdiff_diff_hint.
+ */
+enum sdiff_preset {
+    SDIFF_PRESET_NONE = 0,
+    SDIFF_PRESET_PYTHON_GO,
 };
 
 /* One difference. Strings are owned by the result. */
@@ -66,6 +79,7 @@ struct sdiff_diff_item {
     const char *kind;  /* "changed", "type_changed", "missing", "extra", "order", "length" */
     char *primary;     /* display value, cut; NULL when absent */
     char *candidate;
+    const char *hint;  /* probable cause under the preset (static string), or NULL */
 };
 
 struct sdiff_diff_result {
@@ -98,6 +112,7 @@ struct sdiff_diff_opts {
     size_t max_decoded;        /* decoded body bytes per side; 0: 64 MiB */
     size_t max_compare;        /* larger bodies compare by length and hash; 0: 16 MiB */
     size_t max_items;          /* differences recorded; 0: 50 */
+    enum sdiff_preset preset;  /* SDIFF_PRESET_NONE: no equivalences or hints of a preset */
 };
 
 /* Learned noise: per route, header names and JSON path patterns ("$.items[*].ts"). */
@@ -148,6 +163,26 @@ SDIFF_API void sdiff_noise_on_add(struct sdiff_noise *n,
 SDIFF_API int sdiff_noise_has(const struct sdiff_noise *n, const char *route, const char *key);
 
 SDIFF_API const char *sdiff_class_str(enum sdiff_class c);
+
+/** The preset called name ("python-go"); SDIFF_EINVAL for an unknown name. */
+SDIFF_API int sdiff_preset_parse(const char *name, enum sdiff_preset *out);
+/*
+ * The meta value (shadowdiff/store.h) that records the preset of a run, so report and
+ * inspect name the hints its comparisons did: name printf'd with the run id (long long),
+ * value the preset's name.
+ */
+#define SDIFF_PRESET_META_FMT "preset.run.%lld"
+
+/** "python-go", or "" for SDIFF_PRESET_NONE. */
+SDIFF_API const char *sdiff_preset_str(enum sdiff_preset p);
+
+/**
+ * The probable cause of one difference under a preset, from what is stored of it (path,
+ * kind, both display values), or NULL. So a report built from stored rows names the same
+ * hint as the comparison did. Static strings; thread-safe.
+ */
+SDIFF_API const char *sdiff_diff_hint(enum sdiff_preset p, const char *path, const char *kind,
+                                      const char *primary, const char *candidate);
 /** Name of one reason bit ("key_order"). */
 SDIFF_API const char *sdiff_reason_str(unsigned bit);
 /** Whether a header name is ignored by default (its class is not semantic). */

@@ -66,6 +66,7 @@ enum sdiff_jdiff_reason {
     SDIFF_JDIFF_TOLERANCE = 1u << 5,       /* numbers equal only within the tolerance */
     SDIFF_JDIFF_IGNORED = 1u << 6,         /* an ignored path is absent or differs */
     SDIFF_JDIFF_DUPLICATE_KEY = 1u << 7,   /* a duplicate object key was overridden */
+    SDIFF_JDIFF_TIME_SPELLING = 1u << 8,   /* one instant in two RFC 3339 spellings */
 };
 
 /* Which document could not be read (struct sdiff_jdiff_result.unread). */
@@ -87,13 +88,15 @@ struct sdiff_jdiff_opts {
     size_t nignore;               /* at most 64 */
     const char *const *unordered; /* patterns of arrays compared as multisets; borrowed */
     size_t nunordered;            /* at most 64 */
+    int time_instants;    /* strings that are RFC 3339 date-times with offsets compare by
+                             instant: "...+00:00" == "...Z", ".120" == ".12" (sdiff_time) */
 };
 
 #define SDIFF_JDIFF_OPTS_INIT                                                                      \
     {                                                                                              \
         .max_bytes = 64u << 20, .max_depth = 512, .max_deltas = 100, .max_value_len = 120,         \
         .abs_tol = 0.0, .rel_tol = 0.0, .ignore = NULL, .nignore = 0, .unordered = NULL,           \
-        .nunordered = 0,                                                                           \
+        .nunordered = 0, .time_instants = 0,                                                       \
     }
 
 /* Outcome of one comparison; release with sdiff_jdiff_result_dispose. */

@@ -24,6 +24,7 @@ extern "C" {
  *                                                  JSON values redacted in every body
  *     "redact_query":    ["session_key"],          query parameters redacted besides the
  *                                                  defaults (token, access_token, ...)
+ *     "preset":          "python-go",              judgements between two stacks (diff.h)
  *     "routes": {
  *       "GET /api/report":   {"ignore_paths": ["$.generated_at"]},
  *       "POST /api/orders":  {"allow": true}
@@ -54,6 +55,15 @@ SDIFF_API void sdiff_rules_free(struct sdiff_rules *r);
  */
 SDIFF_API int sdiff_rules_differ(struct sdiff_rules *r, const char *route,
                                  struct sdiff_differ **out, struct sdiff_err *err);
+
+/**
+ * Use a preset (a --preset flag wins over the config's "preset"): every differ is built anew;
+ * on failure r is unchanged. Differs borrowed before are freed.
+ */
+SDIFF_API int sdiff_rules_set_preset(struct sdiff_rules *r, enum sdiff_preset p,
+                                     struct sdiff_err *err);
+/** The preset in use (SDIFF_PRESET_NONE without one). */
+SDIFF_API enum sdiff_preset sdiff_rules_preset(const struct sdiff_rules *r);
 
 /**
  * Whether a method may be replayed on a route: GET, HEAD and OPTIONS always; others when

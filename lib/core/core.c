@@ -115,6 +115,78 @@ char *sdiff_strdup(const char *s)
     return sdiff_strndup(s, strlen(s));
 }
 
+/* n decimal digits at s, or -1. */
+static int digits_value(const char *s, size_t n)
+{
+    int v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    return v;
+}
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days_from_civil). */
+static int64_t days_from_civil(int64_t y, int m, int d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;
+    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+int sdiff_time_parse(const char *s, size_t n, struct sdiff_time *out)
+{
+    static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (n < 19 || s[4] != '-' || s[7] != '-' || s[13] != ':' || s[16] != ':' ||
+        (s[10] != 'T' && s[10] != 't' && s[10] != ' '))
+        return 0;
+    int y = digits_value(s, 4), mo = digits_value(s + 5, 2), d = digits_value(s + 8, 2);
+    int h = digits_value(s + 11, 2), mi = digits_value(s + 14, 2), se = digits_value(s + 17, 2);
+    if (y < 0 || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || h < 0 || h > 23 ||
+        mi < 0 || mi > 59 || se < 0 || se > 60)
+        return 0;
+    if (mo == 2 && d == 29 && !(y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)))
+        return 0;
+    size_t i = 19, nf = 0;
+    out->frac[0] = '\0';
+    if (i < n && s[i] == '.') {
+        size_t start = ++i;
+        while (i < n && s[i] >= '0' && s[i] <= '9')
+            i++;
+        if (i == start || i - start > sizeof out->frac - 1)
+            return 0;
+        memcpy(out->frac, s + start, i - start);
+        nf = i - start;
+        while (nf > 0 && out->frac[nf - 1] == '0')
+            nf--;
+        out->frac[nf] = '\0';
+    }
+    out->has_offset = 0;
+    out->offset_min = 0;
+    if (i < n && (s[i] == 'Z' || s[i] == 'z')) {
+        out->has_offset = 1;
+        i++;
+    } else if (i < n && (s[i] == '+' || s[i] == '-')) {
+        if (n - i != 6 || s[i + 3] != ':')
+            return 0;
+        int oh = digits_value(s + i + 1, 2), om = digits_value(s + i + 4, 2);
+        if (oh < 0 || oh > 23 || om < 0 || om > 59)
+            return 0;
+        out->has_offset = 1;
+        out->offset_min = (s[i] == '-' ? -1 : 1) * (oh * 60 + om);
+        i += 6;
+    }
+    if (i != n)
+        return 0;
+    out->secs = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se -
+                (int64_t)out->offset_min * 60;
+    return 1;
+}
+
 int sdiff_slice_ieq(struct sdiff_slice s, const char *lit)
 {
     size_t n = strlen(lit);

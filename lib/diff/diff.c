@@ -31,6 +31,7 @@ struct sdiff_differ {
     struct mask *masks;
     size_t nmasks;
     size_t max_decoded, max_compare, max_items;
+    enum sdiff_preset preset;
     struct sdiff_buf dec[2];   /* decoded bodies, reused */
     struct sdiff_buf masked[2];
 };
@@ -61,6 +62,7 @@ const char *sdiff_reason_str(unsigned bit)
     case SDIFF_REASON_TEXT_MASK: return "text_mask";
     case SDIFF_REASON_HEADER_SPELLING: return "header_spelling";
     case SDIFF_REASON_DUPLICATE_KEY: return "duplicate_key";
+    case SDIFF_REASON_TIME_SPELLING: return "time_spelling";
     default: return "?";
     }
 }
@@ -301,6 +303,9 @@ int sdiff_differ_new(struct sdiff_differ **out, const struct sdiff_diff_opts *o,
         jo = *o->json;
     jo.max_bytes = d->max_decoded;
     jo.max_deltas = d->max_items * 4; /* room for noise to be filtered out */
+    d->preset = o->preset;
+    if (o->preset == SDIFF_PRESET_PYTHON_GO)
+        jo.time_instants = 1;
     rc = sdiff_jdiff_new(&d->jd, &jo, err);
     if (rc < 0)
         goto fail;
@@ -394,6 +399,7 @@ static int add_item(struct sdiff_differ *d, struct sdiff_diff_result *res, const
     }
     struct sdiff_diff_item *it = &res->items[res->nitems];
     it->kind = kind;
+    it->hint = NULL;
     it->path = sdiff_strdup(path);
     it->primary = primary ? sdiff_strndup(primary, plen) : NULL;
     it->candidate = candidate ? sdiff_strndup(candidate, clen) : NULL;
@@ -902,6 +908,8 @@ static unsigned json_reasons(unsigned r)
         out |= SDIFF_REASON_IGNORED;
     if (r & SDIFF_JDIFF_DUPLICATE_KEY)
         out |= SDIFF_REASON_DUPLICATE_KEY;
+    if (r & SDIFF_JDIFF_TIME_SPELLING)
+        out |= SDIFF_REASON_TIME_SPELLING;
     return out;
 }
 
@@ -1124,6 +1132,137 @@ static int compare_bodies(struct sdiff_differ *d, const struct sdiff_msg *p,
     return body_binary(d, a, b, res, differs);
 }
 
+/* ---- presets ---------------------------------------------------------------------------- */
+
+int sdiff_preset_parse(const char *name, enum sdiff_preset *out)
+{
+    if (name != NULL && strcmp(name, "python-go") == 0) {
+        *out = SDIFF_PRESET_PYTHON_GO;
+        return SDIFF_OK;
+    }
+    return SDIFF_EINVAL;
+}
+
+const char *sdiff_preset_str(enum sdiff_preset p)
+{
+    return p == SDIFF_PRESET_PYTHON_GO ? "python-go" : "";
+}
+
+/* A JSON integer literal (display value) and its digits without sign. */
+static int json_int(const char *v, const char **digits)
+{
+    if (v == NULL)
+        return 0;
+    const char *p = v + (*v == '-');
+    if (*p < '0' || *p > '9')
+        return 0;
+    for (const char *q = p; *q; q++)
+        if (*q < '0' || *q > '9')
+            return 0;
+    *digits = p;
+    return 1;
+}
+
+/* Above 2^53 = 9007199254740992 in magnitude (digits without leading zeros). */
+static int above_2_53(const char *digits)
+{
+    size_t n = strlen(digits);
+    return n > 16 || (n == 16 && strcmp(digits, "9007199254740992") > 0);
+}
+
+/* A JSON number literal (display value, never cut: numbers are short). */
+static int json_number(const char *v, double *out)
+{
+    if (v == NULL || (*v != '-' && (*v < '0' || *v > '9')))
+        return 0;
+    char *end;
+    *out = strtod(v, &end);
+    return *end == '\0';
+}
+
+/* The display value of a JSON string ("\"...\"") as a date-time. */
+static int json_time(const char *v, struct sdiff_time *t)
+{
+    size_t n = v ? strlen(v) : 0;
+    return n >= 2 && v[0] == '"' && v[n - 1] == '"' && sdiff_time_parse(v + 1, n - 2, t);
+}
+
+/* A JSON string holding a decimal number equal to the JSON number num. */
+static int decimal_string_of(const char *str, const char *num)
+{
+    double a, b;
+    size_t n = str ? strlen(str) : 0;
+    if (n < 3 || str[0] != '"' || str[n - 1] != '"' || n > 64 || !json_number(num, &b))
+        return 0;
+    char inner[64];
+    memcpy(inner, str + 1, n - 2);
+    inner[n - 2] = '\0';
+    return json_number(inner, &a) && a == b;
+}
+
+/*
+ * One function from what is stored of a difference to its probable cause, so diff, the
+ * judge, report and inspect agree. Each hint is a habit of Go's standard library (or of the
+ * frameworks on the Python side) that a port runs into; README "--preset python-go" lists
+ * them row by row.
+ */
+const char *sdiff_diff_hint(enum sdiff_preset p, const char *path, const char *kind,
+                            const char *primary, const char *candidate)
+{
+    if (p != SDIFF_PRESET_PYTHON_GO || path == NULL || kind == NULL)
+        return NULL;
+    if (strcmp(path, "status") == 0) {
+        int a = primary ? atoi(primary) : 0, b = candidate ? atoi(candidate) : 0;
+        if ((b == 301 || b == 308) && a != 301 && a != 308)
+            return "trailing-slash redirect: Go's ServeMux redirects /path to /path/ (or the "
+                   "route is registered with the other spelling)";
+        if ((a == 422 && b == 400) || (a == 400 && b == 422))
+            return "validation error status: FastAPI/pydantic answer 422, hand-written Go "
+                   "handlers usually 400";
+        return NULL;
+    }
+    if (strcmp(path, "header:content-type") == 0) {
+        if (candidate && strncasecmp(candidate, "text/plain; charset=utf-8", 25) == 0)
+            return "Go's default Content-Type: http.Error, or a Write before the header was "
+                   "set, sends text/plain; charset=utf-8";
+        return NULL;
+    }
+    if (path[0] != '$')
+        return NULL;
+    if (strcmp(kind, "type_changed") == 0 && primary && candidate) {
+        if (strcmp(primary, "[]") == 0 && strcmp(candidate, "null") == 0)
+            return "a nil slice: Go's encoding/json writes a nil slice as null (make it empty)";
+        if (decimal_string_of(primary, candidate) || decimal_string_of(candidate, primary))
+            return "a Decimal sent as a string on one side and a number on the other";
+        return NULL;
+    }
+    if (strcmp(kind, "missing") == 0 && primary && strcmp(primary, "null") == 0)
+        return "omitempty: a Go field tagged omitempty (or a nil pointer) drops the member "
+               "the primary sends as null";
+    if (strcmp(kind, "changed") != 0 || primary == NULL || candidate == NULL)
+        return NULL;
+    const char *da, *db;
+    if (json_int(primary, &da) && json_int(candidate, &db) && above_2_53(da)) {
+        double a, b;
+        if (json_number(primary, &a) && json_number(candidate, &b) && a == b)
+            return "an integer above 2^53 lost precision: decoded into float64 (use int64, "
+                   "json.Number or a string)";
+        return NULL;
+    }
+    struct sdiff_time ta, tb;
+    if (json_time(primary, &ta) && json_time(candidate, &tb)) {
+        if (ta.has_offset != tb.has_offset)
+            return "a naive local time on one side and a time with an offset (UTC) on the "
+                   "other";
+        size_t na = strlen(ta.frac), nb = strlen(tb.frac);
+        if (ta.has_offset && ta.secs == tb.secs && na != nb &&
+            strncmp(ta.frac, tb.frac, na < nb ? na : nb) == 0)
+            return "fractional seconds truncated: a different instant (a coarser time format "
+                   "or column on one side)";
+    }
+    return NULL;
+}
+
 /* ---- classification -------------------------------------------------------------------- */
 
 int sdiff_differ_compare(struct sdiff_differ *d, const struct sdiff_msg *p,
@@ -1153,6 +1292,10 @@ int sdiff_differ_compare(struct sdiff_differ *d, const struct sdiff_msg *p,
     }
     if (res->cls == SDIFF_CLASS_ERROR)
         return SDIFF_OK;
+    for (size_t i = 0; d->preset != SDIFF_PRESET_NONE && i < res->nitems; i++) {
+        struct sdiff_diff_item *it = &res->items[i];
+        it->hint = sdiff_diff_hint(d->preset, it->path, it->kind, it->primary, it->candidate);
+    }
     if (differs)
         res->cls = SDIFF_CLASS_DIFFERENT;
     else if (!res->bytes_equal || res->reasons)

@@ -356,6 +356,25 @@ static int str_eq(struct sdiff_jdiff *jd, const struct sdiff__jnode *x,
     return 1;
 }
 
+/*
+ * Two strings spelling one instant (the python-go preset): RFC 3339 date-times, both with an
+ * offset, the same second and the same fractional digits once trailing zeros are dropped.
+ * Escaped strings are left alone: no serialiser escapes a timestamp.
+ */
+static int time_eq(struct sdiff_jdiff *jd, const struct sdiff__jnode *x,
+                   const struct sdiff__jnode *y)
+{
+    struct sdiff_time a, b;
+    if (has_esc(x) || has_esc(y) ||
+        !sdiff_time_parse((const char *)src(jd, 0, x), x->len, &a) ||
+        !sdiff_time_parse((const char *)src(jd, 1, y), y->len, &b))
+        return 0;
+    if (!a.has_offset || !b.has_offset || a.secs != b.secs || strcmp(a.frac, b.frac) != 0)
+        return 0;
+    jd->reasons |= SDIFF_JDIFF_TIME_SPELLING;
+    return 1;
+}
+
 /* Keys of any two tapes, by meaning. */
 static int key_eq(const struct sdiff_jdiff *jd, int sx, uint32_t kx, int sy, uint32_t ky)
 {
@@ -1636,7 +1655,7 @@ static void cmp(struct sdiff_jdiff *jd, uint32_t a, uint32_t b, const struct pst
             note(jd, SDIFF_DELTA_CHANGED, depth, a, b);
         return;
     case SDIFF__J_STRING:
-        if (!str_eq(jd, x, y))
+        if (!str_eq(jd, x, y) && !(jd->o.time_instants && time_eq(jd, x, y)))
             note(jd, SDIFF_DELTA_CHANGED, depth, a, b);
         return;
     case SDIFF__J_ARRAY: cmp_array(jd, a, b, st, uno, depth); return;
@@ -1986,6 +2005,7 @@ const char *sdiff_jdiff_reason_str(unsigned reason)
     case SDIFF_JDIFF_TOLERANCE: return "tolerance";
     case SDIFF_JDIFF_IGNORED: return "ignored";
     case SDIFF_JDIFF_DUPLICATE_KEY: return "duplicate_key";
+    case SDIFF_JDIFF_TIME_SPELLING: return "time_spelling";
     default: return "?";
     }
 }

@@ -34,6 +34,7 @@ struct sdiff_rules {
     char threshold_text[4][64];    /* as written: a number, or a string such as "5%" */
     unsigned thresholds_set;       /* bit i: thresholds[i] given */
     double abs_tol, rel_tol;
+    enum sdiff_preset preset;
     struct strv allow_methods, secret_headers, redact_paths, redact_query;
     struct route_rule *routes;
     size_t nroutes;
@@ -272,6 +273,7 @@ static int build_differ(const struct sdiff_rules *r, const struct rule_set *rout
     struct sdiff_diff_opts o = {
         .ignore_headers = ih, .nignore_headers = nih, .compare_headers = ch,
         .ncompare_headers = nch, .json = &jo, .masks = masks, .nmasks = nm,
+        .preset = r->preset,
     };
     return sdiff_differ_new(out, &o, err);
 }
@@ -323,6 +325,14 @@ int sdiff_rules_parse(struct sdiff_rules **out, const char *text, size_t len, co
                 goto fail;
             }
             json_object_del(g, "float_tolerance");
+        }
+        if ((v = json_object_get(root, "preset")) != NULL) {
+            if (!json_is_string(v) || sdiff_preset_parse(json_string_value(v), &r->preset) < 0) {
+                json_decref(g);
+                rc = bad(err, name, "preset", "must be \"python-go\"");
+                goto fail;
+            }
+            json_object_del(g, "preset");
         }
         if ((v = json_object_get(root, "allow_methods")) != NULL) {
             rc = read_strv(v, &r->allow_methods, name, "allow_methods", err);
@@ -474,6 +484,42 @@ static struct route_rule *find_route(const struct sdiff_rules *r, const char *ro
         if (strcmp(r->routes[i].route, route) == 0)
             return &r->routes[i];
     return NULL;
+}
+
+int sdiff_rules_set_preset(struct sdiff_rules *r, enum sdiff_preset p, struct sdiff_err *err)
+{
+    if (r->preset == p)
+        return SDIFF_OK;
+    /* build every differ anew before replacing any, so a failure leaves r as it was */
+    struct sdiff_differ *g = NULL, **per = sdiff_calloc(r->nroutes + 1, sizeof *per);
+    enum sdiff_preset was = r->preset;
+    int rc = per ? SDIFF_OK : sdiff_err_set(err, SDIFF_ENOMEM, "rules", "out of memory");
+    r->preset = p;
+    if (rc >= 0)
+        rc = build_differ(r, NULL, &g, err);
+    for (size_t i = 0; rc >= 0 && i < r->nroutes; i++)
+        rc = build_differ(r, &r->routes[i].set, &per[i], err);
+    if (rc < 0) {
+        r->preset = was;
+        sdiff_differ_free(g);
+        for (size_t i = 0; per && i < r->nroutes; i++)
+            sdiff_differ_free(per[i]);
+        sdiff_free(per);
+        return rc;
+    }
+    sdiff_differ_free(r->differ);
+    r->differ = g;
+    for (size_t i = 0; i < r->nroutes; i++) {
+        sdiff_differ_free(r->routes[i].differ);
+        r->routes[i].differ = per[i];
+    }
+    sdiff_free(per);
+    return SDIFF_OK;
+}
+
+enum sdiff_preset sdiff_rules_preset(const struct sdiff_rules *r)
+{
+    return r ? r->preset : SDIFF_PRESET_NONE;
 }
 
 int sdiff_rules_differ(struct sdiff_rules *r, const char *route, struct sdiff_differ **out,
