@@ -249,12 +249,54 @@ static void test_replay_services__br_from_flask_equals_gzip_or_identity_from_go(
     }
 }
 
+/* Each row of --preset python-go has a route in both services (fixtures/services/README.md):
+ * with the preset the time row is equivalent and every other row different with its hint;
+ * without it every row is different and hintless. */
+static void test_replay_services__python_go_preset_row_by_row(void **state)
+{
+    (void)state;
+    static const char *const rows[][3] = {
+        {"/api/port/time", "equivalent", "time_spelling"},
+        {"/api/port/tags", "different", "a nil slice"},
+        {"/api/port/nickname", "different", "omitempty"},
+        {"/api/port/slash", "different", "trailing-slash redirect"},
+        {"/api/port/plain", "different", "default Content-Type"},
+        {"/api/port/validate", "different", "validation error status"},
+        {"/api/port/bigint", "different", "above 2^53"},
+        {"/api/port/decimal", "different", "a Decimal"},
+        {"/api/port/naive", "different", "a naive local time"},
+        {"/api/port/truncated", "different", "fractional seconds truncated"},
+    };
+    char p[4200], c[4200], want[128];
+    snprintf(p, sizeof p, "%s/port-p.http", dir);
+    snprintf(c, sizeof c, "%s/port-c.http", dir);
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        fetch_raw(legacy, rows[i][0], "identity", "port-p.http");
+        fetch_raw(candidate, rows[i][0], "identity", "port-c.http");
+        char *with[] = {(char *)sdiff_test_bin(), "diff", p, c, "--preset", "python-go",
+                        "--format", "json", NULL};
+        struct sdiff_test_run r = sdiff_test_run(with, dir, 30);
+        snprintf(want, sizeof want, "\"class\": \"%s\"", rows[i][1]);
+        if (strstr(r.out, want) == NULL || strstr(r.out, rows[i][2]) == NULL ||
+            sdiff_test_exit_code(&r) != (strcmp(rows[i][1], "different") == 0))
+            fail_msg("%s with the preset: %s%s", rows[i][0], r.out, r.err);
+        sdiff_test_run_dispose(&r);
+        char *without[] = {(char *)sdiff_test_bin(), "diff", p, c, "--format", "json", NULL};
+        r = sdiff_test_run(without, dir, 30);
+        if (strstr(r.out, "\"class\": \"different\"") == NULL || strstr(r.out, "\"hint\"") ||
+            sdiff_test_exit_code(&r) != 1)
+            fail_msg("%s without the preset: %s%s", rows[i][0], r.out, r.err);
+        sdiff_test_run_dispose(&r);
+    }
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_replay_services__planted_bugs_are_found_and_noise_is_not),
         cmocka_unit_test(test_replay_services__gate_passes_self_parity_and_fails_planted_bugs),
         cmocka_unit_test(test_replay_services__br_from_flask_equals_gzip_or_identity_from_go),
+        cmocka_unit_test(test_replay_services__python_go_preset_row_by_row),
     };
     if (argc > 1)
         cmocka_set_test_filter(argv[1]);
