@@ -290,6 +290,75 @@ static void test_replay_services__python_go_preset_row_by_row(void **state)
     }
 }
 
+/* A replay with --preset python-go records its preset with the run: report's clusters and
+ * inspect's differences name the same hints as the comparison did. */
+static void test_replay_services__preset_hints_reach_report_and_inspect(void **state)
+{
+    (void)state;
+    if (geteuid() != 0)
+        skip();
+    static const char *const rows[] = {"time", "tags", "nickname", "slash", "plain",
+                                       "validate", "bigint", "decimal", "naive", "truncated"};
+    char db[4200], results[4200], errf[4200], port[16], cmd[9000], cand[64], id[32];
+    snprintf(db, sizeof db, "%s/port-corpus.db", dir);
+    snprintf(results, sizeof results, "%s/port-results.db", dir);
+    snprintf(errf, sizeof errf, "%s/port-capture.err", dir);
+    snprintf(port, sizeof port, "%d", legacy);
+    snprintf(cand, sizeof cand, "http://127.0.0.1:%d", candidate);
+    char *cap_argv[] = {(char *)sdiff_test_bin(), "capture", "--interface", "lo", "--port", port,
+                        "--out", db, NULL};
+    int cap = sdiff_test_spawn(cap_argv, NULL, errf);
+    assert_int_equal(sdiff_test_wait_file_contains(errf, "listening on lo", 10), 0);
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        snprintf(cmd, sizeof cmd, "curl -s -o /dev/null http://127.0.0.1:%d/api/port/%s", legacy,
+                 rows[i]);
+        assert_int_equal(sdiff_test_sh(cmd, 10), 0);
+    }
+    usleep(500000);
+    int st = sdiff_test_stop(cap, SIGINT, 10);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    char *rep_argv[] = {(char *)sdiff_test_bin(), "replay", "--corpus", db, "--candidate", cand,
+                        "--db", results, "--preset", "python-go", NULL};
+    st = sdiff_test_wait(sdiff_test_spawn(rep_argv, NULL, NULL), 120);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 1);
+    assert_int_equal(sdiff_test_db_int(results, "SELECT count(*) FROM results WHERE class ="
+                                                " 'equivalent' AND target = '/api/port/time'"),
+                     1);
+    assert_int_equal(sdiff_test_db_int(results, "SELECT count(*) FROM results WHERE class ="
+                                                " 'different' AND target LIKE '/api/port/%'"),
+                     9);
+    char *report_argv[] = {(char *)sdiff_test_bin(), "report", "--db", results, "--format",
+                           "json", NULL};
+    struct sdiff_test_run r = sdiff_test_run(report_argv, dir, 60);
+    /* one hint per cluster: naive and truncated share "$.at changed" (the report merges the
+     * ten /api/port/ siblings into one endpoint), and its sample is whichever was stored
+     * first; inspect below shows each */
+    static const char *const hints[] = {"a nil slice", "omitempty", "trailing-slash redirect",
+                                        "default Content-Type", "validation error status",
+                                        "above 2^53", "a Decimal"};
+    for (size_t i = 0; i < sizeof hints / sizeof hints[0]; i++)
+        if (strstr(r.out, hints[i]) == NULL)
+            fail_msg("report has no hint \"%s\": %s", hints[i], r.out);
+    if (strstr(r.out, "a naive local time") == NULL &&
+        strstr(r.out, "fractional seconds truncated") == NULL)
+        fail_msg("report has no hint for \"$.at changed\": %s", r.out);
+    sdiff_test_run_dispose(&r);
+    static const char *const inspected[][2] = {{"tags", "hint: a nil slice"},
+                                               {"naive", "hint: a naive local time"},
+                                               {"truncated", "hint: fractional seconds"}};
+    for (size_t i = 0; i < 3; i++) {
+        char sql[200];
+        snprintf(sql, sizeof sql, "SELECT id FROM results WHERE target = '/api/port/%s'",
+                 inspected[i][0]);
+        snprintf(id, sizeof id, "%lld", sdiff_test_db_int(results, sql));
+        char *inspect_argv[] = {(char *)sdiff_test_bin(), "inspect", "--db", results, id, NULL};
+        r = sdiff_test_run(inspect_argv, dir, 30);
+        if (sdiff_test_exit_code(&r) != 0 || strstr(r.out, inspected[i][1]) == NULL)
+            fail_msg("inspect %s: %s%s", id, r.out, r.err);
+        sdiff_test_run_dispose(&r);
+    }
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -297,6 +366,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_replay_services__gate_passes_self_parity_and_fails_planted_bugs),
         cmocka_unit_test(test_replay_services__br_from_flask_equals_gzip_or_identity_from_go),
         cmocka_unit_test(test_replay_services__python_go_preset_row_by_row),
+        cmocka_unit_test(test_replay_services__preset_hints_reach_report_and_inspect),
     };
     if (argc > 1)
         cmocka_set_test_filter(argv[1]);

@@ -280,6 +280,7 @@ static void print_candidate(const struct sdiff_store_result *res, FILE *f)
 struct diff_printer {
     FILE *f;
     size_t n;
+    enum sdiff_preset preset; /* of the result's run: hints as the comparison named them */
 };
 
 static int print_difference(const struct sdiff_store_difference *d, void *ud,
@@ -293,16 +294,22 @@ static int print_difference(const struct sdiff_store_difference *d, void *ud,
             d->kind ? sdiff_text(&T, d->kind) : "?",
             d->primary_value ? sdiff_text(&T, d->primary_value) : "(absent)",
             d->candidate_value ? sdiff_text(&T, d->candidate_value) : "(absent)");
+    const char *hint =
+        sdiff_diff_hint(c->preset, d->path, d->kind, d->primary_value, d->candidate_value);
+    if (hint)
+        fprintf(c->f, "    hint: %s\n", sdiff_text(&T, hint));
     sdiff_text_ring_dispose(&T);
     c->n++;
     return SDIFF_OK;
 }
 
-static int print_differences(struct sdiff_store *st, int64_t id, FILE *f, struct sdiff_err *err)
+static int print_differences(struct sdiff_store *st, int64_t run_id, int64_t id, FILE *f,
+                             struct sdiff_err *err)
 {
-    struct diff_printer c = {f, 0};
+    struct diff_printer c = {f, 0, SDIFF_PRESET_NONE};
     fputs("\n== differences ==\n", f);
-    int rc = sdiff_store_each_difference(st, id, print_difference, &c, err);
+    int rc = sdiff__report_run_preset(st, run_id, &c.preset, err);
+    rc = rc < 0 ? rc : sdiff_store_each_difference(st, id, print_difference, &c, err);
     if (rc >= 0 && c.n == 0)
         fputs("  (none)\n", f);
     return rc;
@@ -369,7 +376,7 @@ int sdiff_report_inspect(const char *db_path, int64_t result_id, FILE *out,
         print_body(out, resp_h, res.primary.body, res.primary.body_len);
     }
     print_candidate(&res, out);
-    rc = print_differences(st, result_id, out, err);
+    rc = print_differences(st, res.run_id, result_id, out, err);
     if (rc < 0)
         goto out;
 

@@ -171,6 +171,8 @@ static void render_text(const struct sdiff_report *r, int color, FILE *f)
                 fprintf(f, "     e.g. %s: %s -> %s\n", sdiff_text(&T, cl->sample_path),
                         cl->sample_primary ? sdiff_text(&T, cl->sample_primary) : "(absent)",
                         cl->sample_candidate ? sdiff_text(&T, cl->sample_candidate) : "(absent)");
+            if (cl->hint)
+                fprintf(f, "     hint: %s\n", sdiff_text(&T, cl->hint));
         }
         if (r->nclusters > TEXT_CLUSTERS)
             fprintf(f, "     ... and %zu more (see --format json)\n",
@@ -445,6 +447,7 @@ static json_t *to_json(const struct sdiff_report *r)
         } else {
             json_object_set_new(o, "sample", json_null());
         }
+        json_object_set_new(o, "hint", c->hint ? json_text(c->hint) : json_null());
         json_object_set_new(o, "id", json_text(c->id));
         json_object_set_new(o, "accepted", json_boolean(c->waived));
         if (c->waived || c->expired) {

@@ -71,6 +71,28 @@ static int st_each_waiver(void *src,
     return sdiff_store_each_waiver(src, fn, ud, err);
 }
 
+int sdiff__report_run_preset(struct sdiff_store *st, int64_t run_id, enum sdiff_preset *out,
+                             struct sdiff_err *err)
+{
+    char name[64], v[32];
+    size_t n = 0;
+    *out = SDIFF_PRESET_NONE;
+    snprintf(name, sizeof name, SDIFF_PRESET_META_FMT, (long long)run_id);
+    int rc = sdiff_store_meta_get(st, name, v, sizeof v - 1, &n, err);
+    if (rc <= 0)
+        return rc;
+    v[n < sizeof v - 1 ? n : sizeof v - 1] = '\0';
+    if (sdiff_preset_parse(v, out) < 0)
+        *out = SDIFF_PRESET_NONE; /* a preset this version does not know: no hints */
+    return SDIFF_OK;
+}
+
+static int st_get_preset(void *src, int64_t run_id, enum sdiff_preset *out,
+                         struct sdiff_err *err)
+{
+    return sdiff__report_run_preset(src, run_id, out, err);
+}
+
 void sdiff__report_store_source(struct sdiff__report_source *src, struct sdiff_store *st)
 {
     *src = (struct sdiff__report_source){
@@ -80,6 +102,7 @@ void sdiff__report_store_source(struct sdiff__report_source *src, struct sdiff_s
         .each_latency = st_each_latency,
         .each_different = st_each_different,
         .each_difference = st_each_difference,
+        .get_preset = st_get_preset,
         .each_waiver = st_each_waiver,
     };
 }
@@ -698,20 +721,29 @@ static int add_member(struct members *m, const char *route, char **items, size_t
     return SDIFF_OK;
 }
 
+struct sample_ctx {
+    struct sdiff_report_cluster *c;
+    enum sdiff_preset preset;
+};
+
 static int on_sample(const struct sdiff_store_difference *d, void *ud, struct sdiff_err *err)
 {
-    struct sdiff_report_cluster *c = ud;
+    struct sample_ctx *x = ud;
+    struct sdiff_report_cluster *c = x->c;
     if (!dup_or_null(&c->sample_path, d->path) ||
         !dup_or_null(&c->sample_primary, d->primary_value) ||
         !dup_or_null(&c->sample_candidate, d->candidate_value))
         return oom(err);
+    /* the hint the comparison named, from the same stored values */
+    c->hint = sdiff_diff_hint(x->preset, d->path, d->kind, d->primary_value, d->candidate_value);
     return SDIFF_END; /* the first difference is the sample */
 }
 
 static int cluster_sample(const struct sdiff__report_source *src, struct sdiff_report_cluster *c,
-                          struct sdiff_err *err)
+                          enum sdiff_preset preset, struct sdiff_err *err)
 {
-    return src->each_difference(src->src, c->examples[0], on_sample, c, err);
+    struct sample_ctx x = {c, preset};
+    return src->each_difference(src->src, c->examples[0], on_sample, &x, err);
 }
 
 /* The different results arrive as rows (one per difference), grouped by result id. */
@@ -820,9 +852,10 @@ static int load_clusters(const struct sdiff__report_source *src, struct sdiff_re
     }
     if (r->nclusters)
         qsort(r->clusters, r->nclusters, sizeof *r->clusters, cmp_cluster);
-    rc = SDIFF_OK;
+    enum sdiff_preset preset = SDIFF_PRESET_NONE;
+    rc = src->get_preset ? src->get_preset(src->src, r->run_id, &preset, err) : SDIFF_OK;
     for (size_t i = 0; i < r->nclusters && rc >= 0; i++)
-        rc = cluster_sample(src, &r->clusters[i], err);
+        rc = cluster_sample(src, &r->clusters[i], preset, err);
     goto out;
 oom:
     rc = oom(err);

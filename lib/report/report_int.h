@@ -8,6 +8,7 @@
  * function has the contract of the store reader of the same name, with src in place of the
  * store.
  */
+#include "shadowdiff/diff.h"
 #include "shadowdiff/report.h"
 #include "shadowdiff/store.h"
 
@@ -31,6 +32,8 @@ struct sdiff__report_source {
                            int (*fn)(const struct sdiff_store_difference *d, void *ud,
                                      struct sdiff_err *err),
                            void *ud, struct sdiff_err *err);
+    /* the preset the run was judged with (SDIFF_PRESET_NONE without one); may be NULL */
+    int (*get_preset)(void *src, int64_t run_id, enum sdiff_preset *out, struct sdiff_err *err);
     int (*each_waiver)(void *src,
                        int (*fn)(const struct sdiff_store_waiver *w, void *ud,
                                  struct sdiff_err *err),
@@ -47,6 +50,10 @@ void sdiff__report_store_source(struct sdiff__report_source *src, struct sdiff_s
 int sdiff__report_build_from(struct sdiff_report **out, const struct sdiff__report_source *src,
                              int64_t run_id, const struct sdiff_report_thresholds *th,
                              const struct sdiff_rules *config, struct sdiff_err *err);
+
+/* The preset run_id was judged with, from the store's meta (SDIFF_PRESET_META_FMT). */
+int sdiff__report_run_preset(struct sdiff_store *st, int64_t run_id, enum sdiff_preset *out,
+                             struct sdiff_err *err);
 
 /* Open a results database read-only for report, inspect and accept's lookup. */
 int sdiff__report_open_store(const char *path, struct sdiff_store **st, struct sdiff_err *err);

@@ -656,6 +656,15 @@ int sdiff_judge_new(struct sdiff_judge **out, const struct sdiff_judge_opts *o,
     if (rc < 0)
         goto fail;
     sdiff_noise_on_add(j->noise, save_noise, j);
+    enum sdiff_preset preset = sdiff_rules_preset(o->rules);
+    if (preset != SDIFF_PRESET_NONE) {
+        char name[64];
+        snprintf(name, sizeof name, SDIFF_PRESET_META_FMT, (long long)st->run_id);
+        const char *v = sdiff_preset_str(preset);
+        rc = sdiff_store_meta_add(o->db, name, v, strlen(v), err);
+        if (rc < 0)
+            goto fail;
+    }
     urls[nurls] = o->candidate;
     j->target_index[T_CANDIDATE] = nurls++;
     if (o->secondary) {
