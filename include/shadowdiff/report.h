@@ -122,8 +122,8 @@ struct sdiff_report_cluster {
     size_t nexamples;
     char *sample_path;          /* first difference of the first example; NULL when none */
     char *sample_primary, *sample_candidate; /* its values; NULL when absent */
-    const char *hint;           /* probable cause of the sample under the run's preset
-                                   (sdiff_diff_hint; static), or NULL */
+    char *hint;                 /* probable cause of the sample: as stored, else under the
+                                   run's preset (sdiff_diff_hint); NULL when none */
     char id[13];                /* first 12 hex digits of FNV-1a 64 of "route\x1fsignature" */
     int waived;                 /* an unexpired waiver applies: its results are accepted */
     char *waiver_reason;        /* of the matching waiver (applied or expired); else NULL */

@@ -294,8 +294,9 @@ static int print_difference(const struct sdiff_store_difference *d, void *ud,
             d->kind ? sdiff_text(&T, d->kind) : "?",
             d->primary_value ? sdiff_text(&T, d->primary_value) : "(absent)",
             d->candidate_value ? sdiff_text(&T, d->candidate_value) : "(absent)");
-    const char *hint =
-        sdiff_diff_hint(c->preset, d->path, d->kind, d->primary_value, d->candidate_value);
+    const char *hint = d->hint ? d->hint
+                               : sdiff_diff_hint(c->preset, d->path, d->kind, d->primary_value,
+                                                 d->candidate_value);
     if (hint)
         fprintf(c->f, "    hint: %s\n", sdiff_text(&T, hint));
     sdiff_text_ring_dispose(&T);

@@ -161,6 +161,7 @@ static void cluster_dispose(struct sdiff_report_cluster *c)
     sdiff_free(c->route);
     sdiff_free(c->signature);
     sdiff_free(c->sample_path);
+    sdiff_free(c->hint);
     sdiff_free(c->sample_primary);
     sdiff_free(c->sample_candidate);
     sdiff_free(c->waiver_reason);
@@ -734,8 +735,12 @@ static int on_sample(const struct sdiff_store_difference *d, void *ud, struct sd
         !dup_or_null(&c->sample_primary, d->primary_value) ||
         !dup_or_null(&c->sample_candidate, d->candidate_value))
         return oom(err);
-    /* the hint the comparison named, from the same stored values */
-    c->hint = sdiff_diff_hint(x->preset, d->path, d->kind, d->primary_value, d->candidate_value);
+    /* the hint the comparison stored (v3), else the one it named from the same values */
+    const char *hint = d->hint ? d->hint
+                               : sdiff_diff_hint(x->preset, d->path, d->kind, d->primary_value,
+                                                 d->candidate_value);
+    if (!dup_or_null(&c->hint, hint))
+        return oom(err);
     return SDIFF_END; /* the first difference is the sample */
 }
 

@@ -299,13 +299,14 @@ static int finish(struct sdiff_judge *j, struct pending *p)
     }
     cls = sdiff_class_str(dr.cls);
     j->st->cls[dr.cls]++;
-    const char *paths[64], *kinds[64], *pv[64], *cv[64];
+    const char *paths[64], *kinds[64], *pv[64], *cv[64], *hints[64];
     size_t n = dr.nitems < 64 ? dr.nitems : 64;
     for (size_t i = 0; i < n; i++) {
         paths[i] = dr.items[i].path;
         kinds[i] = dr.items[i].kind;
         pv[i] = dr.items[i].primary;
         cv[i] = dr.items[i].candidate;
+        hints[i] = dr.items[i].hint;
     }
     /* Differences keep their bodies; identical answers only a sample of them. */
     int keep = dr.cls != SDIFF_CLASS_IDENTICAL;
@@ -323,7 +324,7 @@ static int finish(struct sdiff_judge *j, struct pending *p)
                       .error = answered ? NULL : cand_err, .keep_body = keep,
                       .skip_row = !keep},
         .paths = paths, .kinds = kinds, .primary_values = pv, .candidate_values = cv,
-        .ndiffs = n,
+        .hints = hints, .ndiffs = n,
     };
     if (sec) {
         r.secondary.msg = sec->error == SDIFF_REPLAY_OK ? &sec->resp : NULL;
