@@ -520,15 +520,37 @@ static void xml(FILE *f, const char *text)
     sdiff_buf_dispose(&b);
 }
 
+/*
+ * The run's verdict is a test case of its own: a run can fail on the overall bound, or be
+ * inconclusive, with no endpoint blocked, and a CI that reads only test cases must see it.
+ */
+static void junit_run_case(const struct sdiff_report *r, FILE *f)
+{
+    fputs("    <testcase classname=\"shadowdiff.run\" name=\"run verdict\">\n", f);
+    if (r->verdict != SDIFF_REPORT_PASS) {
+        fprintf(f, "      <%s message=\"%s", r->verdict == SDIFF_REPORT_FAIL ? "failure" : "skipped",
+                sdiff_report_run_verdict_str(r->verdict));
+        for (size_t i = 0; i < r->nrun_reasons; i++) {
+            fputs(i ? "; " : ": ", f);
+            xml(f, r->run_reasons[i]);
+        }
+        fputs(r->verdict == SDIFF_REPORT_FAIL ? "\" type=\"fail\"/>\n" : "\"/>\n", f);
+    }
+    fputs("    </testcase>\n", f);
+}
+
 static void render_junit(const struct sdiff_report *r, FILE *f)
 {
     char name[300], a[32], b[32];
+    size_t tests = r->nendpoints + 1;
+    size_t failures = r->nblocked + (r->verdict == SDIFF_REPORT_FAIL);
+    size_t skipped = r->ninsufficient + (r->verdict == SDIFF_REPORT_INCONCLUSIVE);
     fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     fprintf(f, "<testsuites name=\"shadowdiff\" tests=\"%zu\" failures=\"%zu\" skipped=\"%zu\">\n",
-            r->nendpoints, r->nblocked, r->ninsufficient);
+            tests, failures, skipped);
     fprintf(f, "  <testsuite name=\"shadowdiff run %lld\" tests=\"%zu\" failures=\"%zu\""
                " errors=\"0\" skipped=\"%zu\">\n",
-            (long long)r->run_id, r->nendpoints, r->nblocked, r->ninsufficient);
+            (long long)r->run_id, tests, failures, skipped);
     fprintf(f, "    <properties>\n      <property name=\"verdict\" value=\"%s\"/>\n",
             sdiff_report_run_verdict_str(r->verdict));
     for (size_t i = 0; i < r->nrun_reasons; i++) {
@@ -537,6 +559,7 @@ static void render_junit(const struct sdiff_report *r, FILE *f)
         fputs("\"/>\n", f);
     }
     fputs("    </properties>\n", f);
+    junit_run_case(r, f);
     for (size_t i = 0; i < r->nendpoints; i++) {
         const struct sdiff_report_endpoint *e = &r->endpoints[i];
         snprintf(name, sizeof name, "%s%s%s", e->method, e->method[0] ? " " : "", e->route);
