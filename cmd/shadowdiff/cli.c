@@ -170,7 +170,10 @@ const char CLI_JUDGE_USAGE[] =
     "      --openapi FILE         route templates from an OpenAPI 3 document (JSON); routes\n"
     "                             named in the config are templates too\n"
     "      --preset python-go     judgements between a Python service and its Go port:\n"
-    "                             equal instants, porting hints (see README)\n";
+    "                             equal instants, porting hints (see README)\n"
+    "      --run NAME             join (or start) the named run: every process naming it adds\n"
+    "                             to one run (1-64 of A-Z a-z 0-9 . _ -, not only digits)\n"
+    "      --label K=V            a label of the run, e.g. version=1.4.2 (repeatable)\n";
 
 int cli_judge_opt(struct cli_judge *j, const char *cmd, int code, const char *arg)
 {
@@ -182,6 +185,12 @@ int cli_judge_opt(struct cli_judge *j, const char *cmd, int code, const char *ar
     case CLI_O_SEC: j->judge.secondary = arg; return 1;
     case CLI_O_PRIM: j->judge.primary = arg; return 1;
     case CLI_O_CONFIG: j->config = arg; return 1;
+    case CLI_O_RUN:
+        if (cli_run_name(cmd, arg) < 0)
+            return -1;
+        j->run_name = arg;
+        return 1;
+    case CLI_O_LABEL: return cli_label_add(cmd, arg, &j->labels) < 0 ? -1 : 1;
     case CLI_O_PRESERVE: r->preserve_host = 1; return 1;
     case CLI_O_MARKER:
         if (strchr(arg, ':') == NULL) {
@@ -437,6 +446,8 @@ void cli_judge_dispose(struct cli_judge *j)
     j->rules = NULL;
     sdiff_routes_free(j->routes);
     j->routes = NULL;
+    sdiff_free(j->labels);
+    j->labels = NULL;
 }
 
 void cli_print_judged(const char *cmd, const struct sdiff_replay_run_stats *st,

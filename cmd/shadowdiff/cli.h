@@ -77,7 +77,7 @@ enum {
     CLI_O_CAND = 1000, CLI_O_SEC, CLI_O_PRIM, CLI_O_CONFIG, CLI_O_ALLOW, CLI_O_CONC, CLI_O_RATE,
     CLI_O_TIMEOUT, CLI_O_CTIMEOUT, CLI_O_SET, CLI_O_DROP, CLI_O_PRESERVE, CLI_O_MARKER,
     CLI_O_NOMARKER, CLI_O_INSECURE, CLI_O_KEEP_SECRETS, CLI_O_OPENAPI, CLI_O_REDACT_KEY,
-    CLI_O_TRANSPORT, CLI_O_PRESET,
+    CLI_O_TRANSPORT, CLI_O_PRESET, CLI_O_RUN, CLI_O_LABEL,
 };
 
 #define CLI_JUDGE_LONGOPTS                                                                     \
@@ -99,7 +99,9 @@ enum {
         {"redact-key", required_argument, NULL, CLI_O_REDACT_KEY},                             \
         {"openapi", required_argument, NULL, CLI_O_OPENAPI},                                   \
         {"transport", required_argument, NULL, CLI_O_TRANSPORT},                               \
-        {"preset", required_argument, NULL, CLI_O_PRESET}
+        {"preset", required_argument, NULL, CLI_O_PRESET},                                     \
+        {"run", required_argument, NULL, CLI_O_RUN},                                           \
+        {"label", required_argument, NULL, CLI_O_LABEL}
 
 /* Help text for the shared options. */
 extern const char CLI_JUDGE_USAGE[];
@@ -116,6 +118,8 @@ struct cli_judge {
     size_t nallow, nset, ndrop;
     struct sdiff_rules *rules;
     struct sdiff_redact *redact;
+    const char *run_name;          /* --run NAME, or NULL */
+    char *labels;                  /* --label k=v ...: a JSON object text, or NULL */
 };
 
 /* Handle one shared option: 1 handled, 0 not ours, -1 bad value (message printed). */
@@ -158,6 +162,21 @@ int cli_user_drop(void *ud, struct sdiff_err *err);
 /* Print a run's summary and its unused-rule warnings on stderr. */
 void cli_print_judged(const char *cmd, const struct sdiff_replay_run_stats *st,
                       const struct cli_judge *j);
+
+/*
+ * Runs by name (cli_runs.c). --run NAME of a writer: 1 to 64 of [A-Za-z0-9._-], not only
+ * digits; 0, or -1 (message printed).
+ */
+int cli_run_name(const char *cmd, const char *name);
+/* --label k=v: add it to the JSON object text *labels (NULL at first; caller frees with
+ * sdiff_free). 0, or -1 (message printed). */
+int cli_label_add(const char *cmd, const char *arg, char **labels);
+/* The id of the run sel selects in db: all digits is an id, anything else a name; sel NULL
+ * sets 0 (the default run). 0, or -1 (message printed). */
+int cli_find_run(const char *cmd, const char *db, const char *sel, int64_t *id);
+/* Before a writer joins the named run: "appending to run NAME, last active DATE" on stderr
+ * when db holds it already; nothing otherwise. */
+void cli_say_join(const char *cmd, const char *db, const char *name);
 
 int cmd_capture(int argc, char **argv);
 int cmd_diff(int argc, char **argv);

@@ -17,6 +17,7 @@ static const char USAGE[] =
     "not fail on it. From the day after --expires (UTC) the waiver no longer applies.\n"
     "\n"
     "  -d, --db FILE               results database; CLUSTER must be in its latest run\n"
+    "      --run ID|NAME           the run CLUSTER is in, by id or name (default: the latest)\n"
     "      --reason TEXT           why this difference is fine (required)\n"
     "      --expires YYYY-MM-DD    last day the waiver applies (default: never expires)\n"
     "  -h, --help                  this text\n"
@@ -32,10 +33,13 @@ int cmd_accept(int argc, char **argv)
         {"db", required_argument, NULL, 'd'},
         {"reason", required_argument, NULL, 'm'},
         {"expires", required_argument, NULL, 'e'},
+        {"run", required_argument, NULL, 300},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *db = NULL, *reason = NULL, *expires = NULL, *cluster = NULL;
+    const char *run_sel = NULL; /* --run: an id or a name */
+    int64_t run = 0;
     struct sdiff_report_waiver w;
     struct sdiff_err err = {0};
     int c;
@@ -47,6 +51,7 @@ int cmd_accept(int argc, char **argv)
         case 'd': db = optarg; break;
         case 'm': reason = optarg; break;
         case 'e': expires = optarg; break;
+        case 300: run_sel = optarg; break;
         case 'h': fputs(USAGE, stdout); return SDIFF_EXIT_OK;
         case 'V': return cli_version();
         default: return SDIFF_EXIT_ERROR;
@@ -66,7 +71,9 @@ int cmd_accept(int argc, char **argv)
         cli_error("accept", "--reason TEXT is required");
         return SDIFF_EXIT_ERROR;
     }
-    if (sdiff_report_accept(db, cluster, reason, expires, &w, &err) < 0)
+    if (cli_find_run("accept", db, run_sel, &run) < 0)
+        return SDIFF_EXIT_ERROR;
+    if (sdiff_report_accept_run(db, run, cluster, reason, expires, &w, &err) < 0)
         return cli_fail("accept", &err);
     if (w.expired)
         fprintf(stderr, "shadowdiff: accept: warning: %s is in the past: the waiver is recorded"

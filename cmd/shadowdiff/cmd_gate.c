@@ -168,6 +168,9 @@ int cmd_gate(int argc, char **argv)
         goto done;
     o.judge = j.judge;
     o.config_path = j.config;
+    o.run_name = j.run_name;
+    o.labels_json = j.labels;
+    cli_say_join("gate", o.db, j.run_name);
     cli_catch_stop_signals();
 
     if (sdiff_run_gate(&o, &cli_stop_flag, &st, &err) < 0) {

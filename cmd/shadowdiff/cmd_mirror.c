@@ -255,6 +255,9 @@ int cmd_mirror(int argc, char **argv)
     o.capture.on_started = on_started;
     o.judge = j.judge;
     o.config_path = j.config;
+    o.run_name = j.run_name;
+    o.labels_json = j.labels;
+    cli_say_join("mirror", o.db, j.run_name);
     o.progress = progress;
     o.progress_ud = &tty;
 

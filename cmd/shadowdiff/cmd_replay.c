@@ -87,6 +87,9 @@ int cmd_replay(int argc, char **argv)
     }
     o.judge = j.judge;
     o.config_path = j.config;
+    o.run_name = j.run_name;
+    o.labels_json = j.labels;
+    cli_say_join("replay", o.db, j.run_name);
 
     cli_catch_stop_signals();
 

@@ -32,7 +32,7 @@ static const char USAGE[] =
     "data) and the run (pass, fail, inconclusive), with the reasons.\n"
     "\n"
     "  -d, --db FILE               results database (read-only)\n"
-    "      --run ID                run to report (default: the latest)\n"
+    "      --run ID|NAME           run to report, by id or name (default: the latest)\n"
     "  -f, --format F              text (default), markdown, json, junit or html (one\n"
     "                              self-contained page with charts)\n"
     "  -o, --out FILE              write there (replaced whole, mode 0666 & ~umask), - stdout\n"
@@ -107,7 +107,8 @@ int cmd_report(int argc, char **argv)
     const char *db = NULL, *format = "text", *out_path = NULL, *config = NULL;
     int allow_inconclusive = 0;
     struct sdiff_rules *rules = NULL;
-    uint64_t run = 0;
+    int64_t run = 0;
+    const char *run_sel = NULL;     /* an id or a name */
     struct sdiff_report *rep = NULL;
     struct sdiff_err err = {0};
     struct sdiff_outfile of = {0};
@@ -119,12 +120,7 @@ int cmd_report(int argc, char **argv)
     while ((c = cli_getopt("report", argc, argv, "d:r:f:o:c:h", longopts, "r=--run")) != -1) {
         switch (c) {
         case 'd': db = optarg; break;
-        case 'r':
-            if (cli_parse_u64(optarg, &run) < 0 || run == 0 || run > INT64_MAX) {
-                cli_error("report", "--run: '%s' is not a run id", optarg);
-                return SDIFF_EXIT_ERROR;
-            }
-            break;
+        case 'r': run_sel = optarg; break;
         case 'f': format = optarg; break;
         case 'o': out_path = optarg; break;
         case 'c': config = optarg; break;
@@ -163,6 +159,8 @@ int cmd_report(int argc, char **argv)
                   format);
         return SDIFF_EXIT_ERROR;
     }
+    if (cli_find_run("report", db, run_sel, &run) < 0)
+        return SDIFF_EXIT_ERROR;
     if (config && sdiff_rules_load(&rules, config, &err) < 0)
         return cli_fail("report", &err);
     /* thresholds: flags, else the config's "thresholds", else the defaults; waivers */

@@ -154,6 +154,7 @@ struct sdiff_report {
     char *run_kind, *run_corpus, *run_candidate, *run_primary;
     char *run_started_at, *run_finished_at; /* NULL when unknown */
     char *run_name;                         /* NULL: an unnamed run */
+    char *run_labels_json;                  /* the run's labels, a JSON object text; NULL: none */
     char *run_state;                        /* "running" (in progress), "finished",
                                                "interrupted", "failed" */
     struct sdiff_report_thresholds thresholds;
@@ -210,6 +211,11 @@ SDIFF_API void sdiff_report_free(struct sdiff_report *r);
 SDIFF_API int sdiff_report_accept(const char *db_path, const char *cluster_id,
                                   const char *reason, const char *expires,
                                   struct sdiff_report_waiver *out, struct sdiff_err *err);
+/** As sdiff_report_accept, for a cluster of run run_id (0: the latest). */
+SDIFF_API int sdiff_report_accept_run(const char *db_path, int64_t run_id,
+                                      const char *cluster_id, const char *reason,
+                                      const char *expires, struct sdiff_report_waiver *out,
+                                      struct sdiff_err *err);
 /** Free the strings of w. NULL-safe. */
 SDIFF_API void sdiff_report_waiver_dispose(struct sdiff_report_waiver *w);
 /** Cluster id of (results.route, signature) into out (12 hex digits and NUL). */

@@ -216,6 +216,8 @@ struct sdiff_replay_run_opts {
     const char *corpus;
     const char *db;
     const char *config_path;       /* for the record */
+    const char *run_name;          /* join or start this named run; NULL: a new unnamed run */
+    const char *labels_json;       /* the run's labels (a JSON object text), or NULL */
     struct sdiff_judge_opts judge; /* db and copy_exchanges are set by the run */
     struct sdiff_store_opts store;
     double drain_s;                /* after a stop, wait this long for answers; 0: 10 */
@@ -245,6 +247,8 @@ struct sdiff_mirror_opts {
     struct sdiff_judge_opts judge; /* db and copy_exchanges are set by the run */
     const char *db;
     const char *config_path;
+    const char *run_name;          /* as in sdiff_replay_run_opts */
+    const char *labels_json;
     struct sdiff_store_opts store;
     size_t queue_cap;              /* 0: 4096 */
     size_t max_inflight;           /* 0: twice the replay concurrency */
@@ -271,6 +275,8 @@ struct sdiff_gate_opts {
     const char *corpus;
     const char *db;
     const char *config_path;
+    const char *run_name;          /* as in sdiff_replay_run_opts */
+    const char *labels_json;
     struct sdiff_judge_opts judge; /* primary must be set */
     struct sdiff_store_opts store;
     size_t sample;                 /* the most exchanges replayed; 0: 1000 */

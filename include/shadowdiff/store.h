@@ -99,7 +99,8 @@ struct sdiff_run_info {
     const char *config;
     const char *name;          /* NULL: an unnamed run. A named run that exists already is
                                   joined (appended to): begin_run returns its id */
-    const char *labels_json;   /* a JSON object of string labels, or NULL */
+    const char *labels_json;   /* a JSON object of string labels, or NULL; joining a named run
+                                  merges them into its labels */
     const char *marker;        /* the run's marker token, or NULL */
     const char *side;          /* this instance's side: "old" (NULL) or "new" */
     /* this instance; NULL: from the environment (HOSTNAME, K_SERVICE, K_REVISION) */

@@ -114,6 +114,13 @@ static void render_text(const struct sdiff_report *r, int color, FILE *f)
     fprintf(f, "%sshadowdiff report: run %lld%s", bold, (long long)r->run_id, reset);
     if (r->run_kind)
         fprintf(f, " (%s)", sdiff_text(&T, r->run_kind));
+    if (r->run_name)
+        fprintf(f, ", name %s", sdiff_text(&T, r->run_name));
+    struct sdiff_buf lb;
+    sdiff_buf_init(&lb, 1u << 16);
+    if (sdiff__report_labels(r->run_labels_json, &lb))
+        fprintf(f, ", labels %s", sdiff_text(&T, (const char *)lb.data));
+    sdiff_buf_dispose(&lb);
     if (r->run_candidate)
         fprintf(f, ", candidate %s", sdiff_text(&T, r->run_candidate));
     if (r->run_started_at)
@@ -218,6 +225,17 @@ static void render_markdown(const struct sdiff_report *r, FILE *f)
     fprintf(f, "### shadowdiff report: run %lld", (long long)r->run_id);
     if (r->run_kind)
         fprintf(f, " (%s)", r->run_kind);
+    if (r->run_name) {
+        fputs(", name ", f);
+        md_code(f, r->run_name);
+    }
+    struct sdiff_buf lb;
+    sdiff_buf_init(&lb, 1u << 16);
+    if (sdiff__report_labels(r->run_labels_json, &lb)) {
+        fputs(", labels ", f);
+        md_code(f, (const char *)lb.data);
+    }
+    sdiff_buf_dispose(&lb);
     fprintf(f, "\n\n**%s**\n\n", verdict_line(r, line, sizeof line));
     for (size_t i = 0; i < r->nrun_reasons; i++) {
         fputs("- ", f);
@@ -314,9 +332,62 @@ static json_t *json_text(const char *s)
     return v;
 }
 
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+const char *sdiff__report_labels(const char *labels_json, struct sdiff_buf *out)
+{
+    const char *keys[64];
+    size_t n = 0;
+    const char *k;
+    json_t *v, *obj = labels_json ? json_loads(labels_json, 0, NULL) : NULL;
+    sdiff_buf_reset(out);
+    if (!json_is_object(obj) || json_object_size(obj) == 0) {
+        json_decref(obj);
+        return NULL;
+    }
+    json_object_foreach(obj, k, v) {
+        if (n < sizeof keys / sizeof keys[0])
+            keys[n++] = k;
+    }
+    qsort(keys, n, sizeof keys[0], cmp_str);
+    int rc = 0;
+    for (size_t i = 0; i < n && rc >= 0; i++) {
+        json_t *val = json_object_get(obj, keys[i]);
+        rc = sdiff_buf_printf(out, "%s%s=%s", i ? ", " : "", keys[i],
+                              json_is_string(val) ? json_string_value(val) : "?");
+    }
+    json_decref(obj);
+    if (rc < 0 || out->data == NULL)
+        return NULL;
+    return (const char *)out->data;
+}
+
 static json_t *str_or_null(const char *s)
 {
     return s ? json_text(s) : json_null();
+}
+
+/* The labels as a JSON object of strings (every value through json_text); null when none. */
+static json_t *labels_json(const char *text)
+{
+    json_t *in = text ? json_loads(text, 0, NULL) : NULL, *out = json_object(), *v;
+    const char *k;
+    if (!json_is_object(in) || json_object_size(in) == 0) {
+        json_decref(in);
+        json_decref(out);
+        return json_null();
+    }
+    json_object_foreach(in, k, v) {
+        json_t *kv = json_text(k);
+        if (json_is_string(kv) && json_is_string(v))
+            json_object_set_new(out, json_string_value(kv), json_text(json_string_value(v)));
+        json_decref(kv);
+    }
+    json_decref(in);
+    return out;
 }
 
 static json_t *count(uint64_t v)
@@ -382,6 +453,7 @@ static json_t *to_json(const struct sdiff_report *r)
     json_object_set_new(run, "started_at", str_or_null(r->run_started_at));
     json_object_set_new(run, "finished_at", str_or_null(r->run_finished_at));
     json_object_set_new(run, "name", str_or_null(r->run_name));
+    json_object_set_new(run, "labels", labels_json(r->run_labels_json));
     json_object_set_new(run, "state", str_or_null(r->run_state));
     json_object_set_new(root, "run", run);
 

@@ -201,6 +201,11 @@ static void title_and_banner(const struct sdiff_report *r, FILE *f)
     char a[32], b[32];
     fprintf(f, "<h1>shadowdiff report: run %lld</h1>\n<p class=\"meta\">", (long long)r->run_id);
     meta_item(f, "kind", r->run_kind);
+    meta_item(f, "name", r->run_name);
+    struct sdiff_buf lb;
+    sdiff_buf_init(&lb, 1u << 16);
+    meta_item(f, "labels", sdiff__report_labels(r->run_labels_json, &lb));
+    sdiff_buf_dispose(&lb);
     meta_item(f, "candidate", r->run_candidate);
     meta_item(f, "primary", r->run_primary);
     meta_item(f, "corpus", r->run_corpus);

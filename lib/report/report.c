@@ -185,6 +185,7 @@ void sdiff_report_free(struct sdiff_report *r)
     sdiff_free(r->run_started_at);
     sdiff_free(r->run_finished_at);
     sdiff_free(r->run_name);
+    sdiff_free(r->run_labels_json);
     sdiff_free(r->run_state);
     for (size_t i = 0; i < r->nwaivers; i++)
         sdiff_report_waiver_dispose(&r->waivers[i]);
@@ -225,6 +226,8 @@ static int load_run(const struct sdiff__report_source *src, struct sdiff_report 
     r->run_started_at = run.started_at;
     r->run_finished_at = run.finished_at;
     r->run_name = run.name;
+    r->run_labels_json = run.labels_json;
+    run.labels_json = NULL;
     r->run_state = run.state;
     run.kind = run.corpus = run.candidate = run.primary = NULL;
     run.started_at = run.finished_at = run.name = run.state = NULL;

@@ -20,5 +20,11 @@ const char *sdiff__report_iso_time(uint64_t us, char *buf, size_t cap);
 const char *sdiff__report_pct(double v, char *buf, size_t cap);
 /* Milliseconds as "12.3"; "-" when negative (unknown). */
 const char *sdiff__report_ms(double v, char *buf, size_t cap);
+/*
+ * The run's labels (a JSON object text, may be NULL or invalid) as "k=v, k=v" in key order,
+ * into out (reset first), unescaped: each format escapes it by its own rules. NULL when the
+ * run has none.
+ */
+const char *sdiff__report_labels(const char *labels_json, struct sdiff_buf *out);
 
 #endif

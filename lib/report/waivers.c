@@ -220,6 +220,13 @@ int sdiff_report_accept(const char *db_path, const char *cluster_id, const char 
                         const char *expires, struct sdiff_report_waiver *out,
                         struct sdiff_err *err)
 {
+    return sdiff_report_accept_run(db_path, 0, cluster_id, reason, expires, out, err);
+}
+
+int sdiff_report_accept_run(const char *db_path, int64_t run_id, const char *cluster_id,
+                            const char *reason, const char *expires,
+                            struct sdiff_report_waiver *out, struct sdiff_err *err)
+{
     struct sdiff_report *rep = NULL;
     struct sdiff_store *st = NULL;
     struct sdiff_store_opts so = {0};
@@ -237,13 +244,18 @@ int sdiff_report_accept(const char *db_path, const char *cluster_id, const char 
     for (char *p = id; *p; p++)
         if (*p >= 'A' && *p <= 'F')
             *p = (char)(*p - 'A' + 'a');
-    rc = sdiff_report_build(&rep, db_path, 0, NULL, err);
+    rc = sdiff_report_build(&rep, db_path, run_id, NULL, err);
     if (rc < 0)
         return rc;
     const struct sdiff_report_cluster *c = NULL;
     for (size_t i = 0; strlen(cluster_id) == 12 && i < rep->nclusters && c == NULL; i++)
         if (strcmp(rep->clusters[i].id, id) == 0)
             c = &rep->clusters[i];
+    if (c == NULL && run_id) {
+        rc = sdiff_err_set(err, SDIFF_EINVAL, WHERE, "no cluster %.40s in run %lld of %.150s",
+                           cluster_id, (long long)run_id, db_path);
+        goto out;
+    }
     if (c == NULL) {
         rc = sdiff_err_set(err, SDIFF_EINVAL, WHERE, "no cluster %.40s in the latest run of %.150s",
                            cluster_id, db_path);

@@ -329,7 +329,8 @@ int sdiff_run_gate(const struct sdiff_gate_opts *o, volatile sig_atomic_t *stop,
     struct sdiff_run_info info = {.kind = "gate", .corpus = o->corpus, .candidate = jo.candidate,
                                   .secondary = jo.secondary, .primary = jo.primary,
                                   .config = o->config_path,
-                                  .marker = marker_token};
+                                  .marker = marker_token, .name = o->run_name,
+                                  .labels_json = o->labels_json};
     rc = sdiff_store_begin_run(db, &info, &st->judge.run_id, err);
     if (rc >= 0)
         rc = sdiff_store_begin_capture(db, o->corpus, "gate (sampled corpus)", NULL, err);

@@ -197,7 +197,8 @@ int sdiff_run_mirror(const struct sdiff_mirror_opts *o, volatile sig_atomic_t *s
     struct sdiff_run_info info = {.kind = "mirror", .corpus = source,
                                   .candidate = jo.candidate, .secondary = jo.secondary,
                                   .config = o->config_path,
-                                  .marker = marker_token};
+                                  .marker = marker_token, .name = o->run_name,
+                                  .labels_json = o->labels_json};
     rc = sdiff_store_begin_run(db, &info, &st->judge.run_id, err);
     if (rc >= 0)
         rc = sdiff_store_begin_capture(db, source, "mirror", NULL, err);

@@ -122,7 +122,8 @@ int sdiff_run_replay(const struct sdiff_replay_run_opts *o, volatile sig_atomic_
     struct sdiff_run_info info = {.kind = "replay", .corpus = o->corpus,
                                   .candidate = jo.candidate, .secondary = jo.secondary,
                                   .primary = jo.primary, .config = o->config_path,
-                                  .marker = marker_token};
+                                  .marker = marker_token, .name = o->run_name,
+                                  .labels_json = o->labels_json};
     rc = sdiff_store_begin_run(jo.db, &info, &st->run_id, err);
     if (rc >= 0 && jo.copy_exchanges)
         rc = sdiff_store_begin_capture(jo.db, o->corpus, "replay (copied corpus)", NULL, err);

@@ -143,11 +143,16 @@ int sdiff_store_begin_run(struct sdiff_store *st, const struct sdiff_run_info *i
         rc = run_by_name(st, info->name, &run, err);
     if (rc >= 0 && run > 0) {
         rc = sqlite3_prepare_v2(st->db,
+                                /* a joining instance's labels are merged in (its value
+                                   wins for a key both give) */
                                 "UPDATE runs SET state = 'running', last_activity = " NOW
-                                " WHERE id = ?",
+                                ", labels = CASE WHEN ?2 IS NULL THEN labels ELSE json_patch("
+                                "CASE WHEN json_valid(labels) THEN labels ELSE '{}' END, ?2)"
+                                " END WHERE id = ?1",
                                 -1, &q, NULL);
         if (rc == SQLITE_OK) {
             sqlite3_bind_int64(q, 1, run);
+            text_or_null(q, 2, info->labels_json);
             rc = sqlite3_step(q);
         }
         sqlite3_finalize(q);
