@@ -276,7 +276,135 @@ static void test_runs__processes_naming_one_run_join_it_and_report_aggregates_ex
     assert_true(with_p99 >= 3);
     json_decref(doc);
     sdiff_test_run_dispose(&r);
+
+    /* --by instance: one row per process, each with its own counts from the rows */
+    char *by[] = {(char *)sdiff_test_bin(), "report", "--db", (char *)db, "--run", "canary-1.4",
+                  "--by", "instance", "--format", "json", NULL};
+    r = run(by, 60);
+    doc = json_loads(r.out, 0, &je);
+    if (doc == NULL)
+        fail_msg("report --by instance: %s %s", je.text, r.err);
+    json_t *ins = json_object_get(doc, "instances");
+    assert_int_equal(json_array_size(ins), 3);
+    long long sum = 0;
+    for (size_t k = 0; k < 3; k++) {
+        json_t *o = json_array_get(ins, k);
+        assert_string_equal(json_string_value(json_object_get(o, "id")), ids[k]);
+        char q[256];
+        snprintf(q, sizeof q, "SELECT count(*) FROM results WHERE instance_id = '%s'", ids[k]);
+        long long n = sdiff_test_db_int(db, q);
+        assert_int_equal(json_integer_value(json_object_get(o, "samples")), n);
+        snprintf(q, sizeof q, "SELECT pid FROM instances WHERE id = '%s'", ids[k]);
+        assert_int_equal(json_integer_value(json_object_get(o, "pid")), sdiff_test_db_int(db, q));
+        sum += n;
+    }
+    assert_int_equal(sum, total);
+    json_decref(doc);
+    sdiff_test_run_dispose(&r);
+    char *by_text[] = {(char *)sdiff_test_bin(), "report", "--db", (char *)db, "--run",
+                       "canary-1.4", "--by", "instance", NULL};
+    r = run(by_text, 60);
+    assert_non_null(strstr(r.out, "instances (3)"));
+    char short_id[9];
+    snprintf(short_id, sizeof short_id, "%.8s", ids[2]);
+    assert_non_null(strstr(r.out, short_id));
+    sdiff_test_run_dispose(&r);
+
+    /* runs: the one run, its instances and counts, as text and as JSON */
+    char *runs_json[] = {(char *)sdiff_test_bin(), "runs", "-d", (char *)db, "-f", "json", NULL};
+    r = run(runs_json, 60);
+    assert_int_equal(sdiff_test_exit_code(&r), 0);
+    doc = json_loads(r.out, 0, &je);
+    if (doc == NULL)
+        fail_msg("runs --format json: %s", je.text);
+    assert_int_equal(json_integer_value(json_object_get(doc, "schema_version")), 1);
+    json_t *runs = json_object_get(doc, "runs");
+    assert_int_equal(json_array_size(runs), 1);
+    json_t *one = json_array_get(runs, 0);
+    assert_int_equal(json_integer_value(json_object_get(one, "id")), id);
+    assert_string_equal(json_string_value(json_object_get(one, "name")), "canary-1.4");
+    assert_string_equal(json_string_value(json_object_get(one, "state")), "finished");
+    assert_int_equal(json_integer_value(json_object_get(one, "instances")), 3);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(one, "labels"),
+                                                          "team")),
+                        "web");
+    json_t *cnt = json_object_get(one, "counts");
+    assert_int_equal(json_integer_value(json_object_get(cnt, "judged")),
+                     sdiff_test_db_int(db, "SELECT count(*) FROM results WHERE class IN"
+                                           " ('identical','equivalent','different')"));
+    assert_int_equal(json_integer_value(json_object_get(cnt, "errors")),
+                     sdiff_test_db_int(db, "SELECT count(*) FROM results WHERE class = 'error'"));
+    assert_int_equal(json_integer_value(json_object_get(cnt, "skipped")),
+                     sdiff_test_db_int(db, "SELECT count(*) FROM results WHERE class = 'skipped'"));
+    json_decref(doc);
+    sdiff_test_run_dispose(&r);
+    char *runs_text[] = {(char *)sdiff_test_bin(), "runs", "--db", (char *)db, NULL};
+    r = run(runs_text, 60);
+    assert_int_equal(sdiff_test_exit_code(&r), 0);
+    assert_int_equal(sdiff_test_count_lines(r.out, r.out_len), 2);
+    assert_non_null(strstr(r.out, "canary-1.4"));
+    assert_non_null(strstr(r.out, "commit=abc123, team=web, version=1.4.2"));
+    sdiff_test_run_dispose(&r);
     sdiff_test_stop(cand, SIGKILL, 5);
+}
+
+/* runs reads a version-2 file as it is (no instances, derived states) and changes nothing;
+ * bad arguments are one line and exit 2. */
+static void test_runs__runs_lists_a_version_2_file_and_refuses_bad_arguments(void **state)
+{
+    (void)state;
+    char v2[4200];
+    snprintf(v2, sizeof v2, "%s", sdiff_test_fixture_path("db/results_v2.db"));
+    const char *db = tmp("v2.db");
+    size_t len;
+    uint8_t *bytes = sdiff_test_read_file(v2, &len);
+    FILE *f = fopen(db, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(bytes, 1, len, f), len);
+    assert_int_equal(fclose(f), 0);
+    char *argv[] = {(char *)sdiff_test_bin(), "runs", "--db", (char *)db, "--format", "json",
+                    "--out", "-", NULL};
+    struct sdiff_test_run r = run(argv, 60);
+    if (sdiff_test_exit_code(&r) != 0)
+        fail_msg("runs on a v2 file: %s", r.err);
+    json_t *doc = json_loads(r.out, 0, NULL);
+    assert_non_null(doc);
+    json_t *runs = json_object_get(doc, "runs");
+    assert_int_equal(json_array_size(runs), 2);
+    json_t *r1 = json_array_get(runs, 0), *r2 = json_array_get(runs, 1);
+    assert_int_equal(json_integer_value(json_object_get(r1, "instances")), 0);
+    assert_true(json_is_null(json_object_get(r1, "name")));
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(r1, "counts"), "judged")),
+                     20);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(r1, "counts"),
+                                                        "different")),
+                     5);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(r2, "counts"), "errors")),
+                     20);
+    json_decref(doc);
+    sdiff_test_run_dispose(&r);
+    /* read-only: still version 2, byte for byte */
+    size_t len2;
+    uint8_t *after = sdiff_test_read_file(db, &len2);
+    assert_int_equal(len2, len);
+    assert_memory_equal(after, bytes, len);
+    free(after);
+    free(bytes);
+
+    char *bad_fmt[] = {(char *)sdiff_test_bin(), "runs", "--db", (char *)db, "-f", "xml", NULL};
+    r = run(bad_fmt, 30);
+    sdiff_test_expect_one_error(&r, "runs", "--format");
+    sdiff_test_run_dispose(&r);
+    char *missing[] = {(char *)sdiff_test_bin(), "runs", "--db", (char *)tmp("nope.db"), NULL};
+    r = run(missing, 30);
+    assert_int_equal(sdiff_test_exit_code(&r), 2);
+    assert_int_equal(sdiff_test_count_lines(r.err, r.err_len), 1);
+    sdiff_test_run_dispose(&r);
+    assert_int_equal(access(tmp("nope.db"), F_OK), -1);
+    char *no_db[] = {(char *)sdiff_test_bin(), "runs", NULL};
+    r = run(no_db, 30);
+    sdiff_test_expect_one_error(&r, "runs", "--db FILE is required");
+    sdiff_test_run_dispose(&r);
 }
 
 /* Labels from the database reach no terminal, page or JSON reader unescaped. */
@@ -336,6 +464,17 @@ static void test_runs__name_and_labels_are_shown_escaped_in_every_format(void **
              json_string_value(json_object_get(
                  json_array_get(json_object_get(doc, "clusters"), 0), "id")));
     json_decref(doc);
+    sdiff_test_run_dispose(&r);
+
+    char *runs_text[] = {(char *)sdiff_test_bin(), "runs", "--db", (char *)db, NULL};
+    r = run(runs_text, 60);
+    assert_non_null(strstr(r.out, "evil=\\x1b[31mred\\n\\u009bx, ver=<b>1</b>"));
+    assert_null(strchr(r.out, 27));
+    sdiff_test_run_dispose(&r);
+    char *runs_json[] = {(char *)sdiff_test_bin(), "runs", "--db", (char *)db, "-f", "json", NULL};
+    r = run(runs_json, 60);
+    assert_null(strchr(r.out, 27));
+    assert_null(strstr(r.out, "\xc2\x9b"));
     sdiff_test_run_dispose(&r);
 
     /* accept selects the run the same way */
@@ -412,6 +551,7 @@ int main(int argc, char **argv)
         T(test_runs__processes_naming_one_run_join_it_and_report_aggregates_exactly),
         T(test_runs__name_and_labels_are_shown_escaped_in_every_format),
         T(test_runs__bad_names_labels_and_selectors_are_one_line_exit_2),
+        T(test_runs__runs_lists_a_version_2_file_and_refuses_bad_arguments),
     };
 #undef T
     if (argc > 1)

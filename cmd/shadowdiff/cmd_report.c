@@ -45,6 +45,8 @@ static const char USAGE[] =
     "      --since TIME            only exchanges captured since TIME: a date (2026-11-26,\n"
     "                              2026-11-26T18:00:00Z, UTC) or an age (90m, 6h, 7d)\n"
     "      --allow-inconclusive    exit 0 when the verdict is inconclusive\n"
+    "      --by instance           add one row per instance (process) of the run: host, pid,\n"
+    "                              counts, parity\n"
     "  -h, --help                  this text\n"
     "  -V, --version               the version\n"
     "\n"
@@ -52,6 +54,7 @@ static const char USAGE[] =
     "accepted, not against the mismatch bound, unless expired.\n";
 
 enum { O_MIN = 2000, O_MISMATCH, O_P99, O_ERRINC, O_SINCE, O_ALLOW_INC };
+enum { O_BY = 2100 };
 
 /* "2026-11-26", "2026-11-26T18:00:00Z" (UTC), or an age: "90m", "6h", "7d". */
 static int parse_since(const char *s, uint64_t *us)
@@ -94,6 +97,7 @@ int cmd_report(int argc, char **argv)
         {"out", required_argument, NULL, 'o'},
         {"min-samples", required_argument, NULL, O_MIN},
         {"since", required_argument, NULL, O_SINCE},
+        {"by", required_argument, NULL, O_BY},
         {"max-mismatch", required_argument, NULL, O_MISMATCH},
         {"max-p99-ratio", required_argument, NULL, O_P99},
         {"max-error-increase", required_argument, NULL, O_ERRINC},
@@ -109,6 +113,7 @@ int cmd_report(int argc, char **argv)
     struct sdiff_rules *rules = NULL;
     int64_t run = 0;
     const char *run_sel = NULL;     /* an id or a name */
+    int by_instance = 0;
     struct sdiff_report *rep = NULL;
     struct sdiff_err err = {0};
     struct sdiff_outfile of = {0};
@@ -121,6 +126,13 @@ int cmd_report(int argc, char **argv)
         switch (c) {
         case 'd': db = optarg; break;
         case 'r': run_sel = optarg; break;
+        case O_BY:
+            if (strcmp(optarg, "instance") != 0) {
+                cli_error("report", "--by: the only breakdown is 'instance'");
+                return SDIFF_EXIT_ERROR;
+            }
+            by_instance = 1;
+            break;
         case 'f': format = optarg; break;
         case 'o': out_path = optarg; break;
         case 'c': config = optarg; break;
@@ -172,6 +184,10 @@ int cmd_report(int argc, char **argv)
     sdiff_rules_free(rules);
     if (brc < 0)
         return cli_fail("report", &err);
+    if (by_instance && sdiff_report_add_instances(rep, db, &err) < 0) {
+        ret = cli_fail("report", &err);
+        goto done;
+    }
     if (out_path) {
         if (sdiff_outfile_open(&of, out_path, &err) < 0) {
             ret = cli_fail("report", &err);

@@ -149,6 +149,18 @@ struct sdiff_report_plan {
     uint64_t available, planned;
 };
 
+/* One instance (process) of the run and what it judged (`report --by instance`). */
+struct sdiff_report_instance {
+    char *id;                   /* 32 hex digits */
+    char *host;                 /* NULL when unknown */
+    int64_t pid;                /* 0: unknown */
+    char *side;                 /* "old" or "new" */
+    char *started_at, *stopped_at; /* NULL when unknown (stopped_at: still running, or lost) */
+    uint64_t samples, identical, equivalent, different, errors, skipped;
+    uint64_t judged;            /* identical + equivalent + different */
+    double parity;              /* (identical + equivalent) / judged; < 0 when judged == 0 */
+};
+
 struct sdiff_report {
     int64_t run_id;
     char *run_kind, *run_corpus, *run_candidate, *run_primary;
@@ -177,6 +189,9 @@ struct sdiff_report {
      * the build and never freed by sdiff_report_free */
     const struct sdiff_report_plan *plan;
     size_t nplan;
+    struct sdiff_report_instance *instances; /* by instance: only after
+                                                sdiff_report_add_instances; else NULL */
+    size_t ninstances;
 };
 
 /**
@@ -199,6 +214,13 @@ SDIFF_API int sdiff_report_build_config(struct sdiff_report **out, const char *d
                                         const struct sdiff_rules *config, struct sdiff_err *err);
 /** NULL-safe. */
 SDIFF_API void sdiff_report_free(struct sdiff_report *r);
+/**
+ * Add the per-instance breakdown of r's run (read from db_path, read-only, with r's since),
+ * which every format then shows. The run's own numbers stay those of all its instances
+ * together. @return SDIFF_OK, SDIFF_EIO, SDIFF_EDB, SDIFF_ENOMEM
+ */
+SDIFF_API int sdiff_report_add_instances(struct sdiff_report *r, const char *db_path,
+                                         struct sdiff_err *err);
 
 /**
  * Record a waiver of cluster_id (a cluster of the latest run) in the database's waivers

@@ -230,6 +230,45 @@ SDIFF_API void sdiff_store_run_dispose(struct sdiff_store_run *run);
 SDIFF_API int sdiff_store_find_run(struct sdiff_store *st, const char *sel, int64_t *id,
                                    struct sdiff_err *err);
 
+/* The counts of a run's results, and how many instances wrote them. */
+struct sdiff_store_run_counts {
+    uint64_t instances;           /* processes recorded for it; 0 in a version-2 file */
+    uint64_t samples;             /* every result */
+    uint64_t judged;              /* identical + equivalent + different */
+    uint64_t different, errors, skipped;
+};
+
+/**
+ * Visit every run in id order with its counts (one aggregate over the results). run and
+ * every string it points to are borrowed for the call only (do not dispose it).
+ * @return SDIFF_OK, SDIFF_EDB, or fn's status
+ */
+SDIFF_API int sdiff_store_each_run(struct sdiff_store *st,
+                                   int (*fn)(const struct sdiff_store_run *run,
+                                             const struct sdiff_store_run_counts *c, void *ud,
+                                             struct sdiff_err *err),
+                                   void *ud, struct sdiff_err *err);
+
+/* One instance (process) of a run, with the counts of the results it wrote. */
+struct sdiff_store_instance {
+    const char *id;               /* 32 hex digits */
+    const char *host, *k_service, *k_revision, *version, *side; /* NULL when unknown */
+    int64_t pid;                  /* 0: unknown */
+    const char *started_at, *stopped_at, *last_activity; /* NULL when unknown (or running) */
+    uint64_t samples, identical, equivalent, different, errors, skipped;
+};
+
+/**
+ * Visit the instances of run_id in the order they started (none in a version-2 file), with
+ * the counts of their results ("since_us" as for the other visitors).
+ * @return SDIFF_OK, SDIFF_EDB, or fn's status
+ */
+SDIFF_API int sdiff_store_each_instance(struct sdiff_store *st, int64_t run_id,
+                                        uint64_t since_us,
+                                        int (*fn)(const struct sdiff_store_instance *in,
+                                                  void *ud, struct sdiff_err *err),
+                                        void *ud, struct sdiff_err *err);
+
 /* Counts of one stored route of a run (an aggregate over its results). */
 struct sdiff_store_route_stats {
     const char *route;            /* results.route ("GET /users/{id}"); NULL: results without */

@@ -185,6 +185,20 @@ static void render_text(const struct sdiff_report *r, int color, FILE *f)
             fprintf(f, "     ... and %zu more (see --format json)\n",
                     r->nclusters - TEXT_CLUSTERS);
     }
+    if (r->instances) {
+        fprintf(f, "\n%sinstances%s (%zu)\n%-8s %-24s %8s %8s %8s %9s %7s %8s %8s\n", bold, reset,
+                r->ninstances, "ID", "HOST", "PID", "SAMPLES", "JUDGED", "DIFFERENT", "ERRORS",
+                "SKIPPED", "PARITY");
+        for (size_t i = 0; i < r->ninstances; i++) {
+            const struct sdiff_report_instance *in = &r->instances[i];
+            fprintf(f, "%-8.8s %-24s %8lld %8llu %8llu %9llu %7llu %8llu %8s\n",
+                    sdiff_text(&T, in->id), in->host ? sdiff_text(&T, in->host) : "-",
+                    (long long)in->pid, (unsigned long long)in->samples,
+                    (unsigned long long)in->judged, (unsigned long long)in->different,
+                    (unsigned long long)in->errors, (unsigned long long)in->skipped,
+                    sdiff__report_pct(in->parity, a, sizeof a));
+        }
+    }
     fprintf(f, "\n%sverdict: %s%s%s\n", bold,
             r->verdict == SDIFF_REPORT_PASS   ? green
             : r->verdict == SDIFF_REPORT_FAIL ? red
@@ -302,6 +316,25 @@ static void render_markdown(const struct sdiff_report *r, FILE *f)
         }
         if (r->nclusters > TEXT_CLUSTERS)
             fprintf(f, "\n… and %zu more clusters.\n", r->nclusters - TEXT_CLUSTERS);
+    }
+    if (r->instances) {
+        fprintf(f, "\n#### Instances (%zu)\n\n| Instance | Host | PID | Samples | Judged |"
+                   " Different | Errors | Skipped | Parity |\n"
+                   "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n",
+                r->ninstances);
+        for (size_t i = 0; i < r->ninstances; i++) {
+            const struct sdiff_report_instance *in = &r->instances[i];
+            char id[9];
+            snprintf(id, sizeof id, "%.8s", in->id);
+            fputs("| ", f);
+            md_code(f, id);
+            fputs(" | ", f);
+            md_code(f, in->host ? in->host : "-");
+            fprintf(f, " | %lld | %llu | %llu | %llu | %llu | %llu | %s |\n", (long long)in->pid,
+                    (unsigned long long)in->samples, (unsigned long long)in->judged,
+                    (unsigned long long)in->different, (unsigned long long)in->errors,
+                    (unsigned long long)in->skipped, sdiff__report_pct(in->parity, a, sizeof a));
+        }
     }
     fprintf(f, "\nUnjudged = skipped + errors. Mismatch bound = 95%% Wilson upper bound of the"
                " different rate.\n");
@@ -563,6 +596,29 @@ static json_t *to_json(const struct sdiff_report *r)
             json_array_append_new(plan, o);
         }
         json_object_set_new(root, "plan", plan);
+    }
+    if (r->instances) {
+        json_t *ins = json_array();
+        for (size_t i = 0; i < r->ninstances; i++) {
+            const struct sdiff_report_instance *in = &r->instances[i];
+            json_t *o = json_object();
+            json_object_set_new(o, "id", json_text(in->id));
+            json_object_set_new(o, "host", str_or_null(in->host));
+            json_object_set_new(o, "pid", json_integer((json_int_t)in->pid));
+            json_object_set_new(o, "side", str_or_null(in->side));
+            json_object_set_new(o, "started_at", str_or_null(in->started_at));
+            json_object_set_new(o, "stopped_at", str_or_null(in->stopped_at));
+            json_object_set_new(o, "samples", count(in->samples));
+            json_object_set_new(o, "identical", count(in->identical));
+            json_object_set_new(o, "equivalent", count(in->equivalent));
+            json_object_set_new(o, "different", count(in->different));
+            json_object_set_new(o, "errors", count(in->errors));
+            json_object_set_new(o, "skipped", count(in->skipped));
+            json_object_set_new(o, "judged", count(in->judged));
+            json_object_set_new(o, "parity", num(in->parity));
+            json_array_append_new(ins, o);
+        }
+        json_object_set_new(root, "instances", ins);
     }
     return root;
 }

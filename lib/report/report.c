@@ -186,6 +186,7 @@ void sdiff_report_free(struct sdiff_report *r)
     sdiff_free(r->run_finished_at);
     sdiff_free(r->run_name);
     sdiff_free(r->run_labels_json);
+    sdiff__report_instances_free(r);
     sdiff_free(r->run_state);
     for (size_t i = 0; i < r->nwaivers; i++)
         sdiff_report_waiver_dispose(&r->waivers[i]);

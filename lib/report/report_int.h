@@ -58,4 +58,7 @@ int sdiff__report_run_preset(struct sdiff_store *st, int64_t run_id, enum sdiff_
 /* Open a results database read-only for report, inspect and accept's lookup. */
 int sdiff__report_open_store(const char *path, struct sdiff_store **st, struct sdiff_err *err);
 
+/* Free r's instances (instances.c). */
+void sdiff__report_instances_free(struct sdiff_report *r);
+
 #endif

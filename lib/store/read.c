@@ -181,6 +181,114 @@ int sdiff_store_find_run(struct sdiff_store *st, const char *sel, int64_t *id,
     return rc;
 }
 
+int sdiff_store_each_run(struct sdiff_store *st,
+                         int (*fn)(const struct sdiff_store_run *run,
+                                   const struct sdiff_store_run_counts *c, void *ud,
+                                   struct sdiff_err *err),
+                         void *ud, struct sdiff_err *err)
+{
+    /* one pass over the results for every run's counts, joined to the runs */
+#define COUNTS                                                                                 \
+    " LEFT JOIN (SELECT run_id, count(*) AS n,"                                                \
+    " sum(class IN ('identical','equivalent','different')) AS judged,"                         \
+    " sum(class = 'different') AS different, sum(class = 'error') AS errors,"                  \
+    " sum(class = 'skipped') AS skipped FROM results GROUP BY run_id) c ON c.run_id = r.id"
+    static const char *const sql[2] = {
+        "SELECT r.*, 0, c.n, c.judged, c.different, c.errors, c.skipped FROM (" RUNS_V2
+        ") r" COUNTS " ORDER BY r.id",
+        "SELECT r.*, (SELECT count(*) FROM instances i WHERE i.run_id = r.id), c.n, c.judged,"
+        " c.different, c.errors, c.skipped FROM (" RUNS_V3 ") r" COUNTS " ORDER BY r.id",
+    };
+#undef COUNTS
+    sqlite3_stmt *q = NULL;
+    if (SDIFF_NEVER(st == NULL || fn == NULL))
+        return SDIFF_EINVAL;
+    int rc = sqlite3_prepare_v2(st->db, sql[st->version >= 3], -1, &q, NULL);
+    if (rc != SQLITE_OK)
+        return read_err(st, rc, err);
+    int out = SDIFF_OK;
+    while (out == SDIFF_OK && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+        struct sdiff_store_run run = {
+            .id = sqlite3_column_int64(q, 0),
+            .kind = (char *)col_str(q, 1),
+            .corpus = (char *)col_str(q, 2),
+            .candidate = (char *)col_str(q, 3),
+            .secondary = (char *)col_str(q, 4),
+            .primary = (char *)col_str(q, 5),
+            .config = (char *)col_str(q, 6),
+            .started_at = (char *)col_str(q, 7),
+            .finished_at = (char *)col_str(q, 8),
+            .summary = (char *)col_str(q, 9),
+            .name = (char *)col_str(q, 10),
+            .state = (char *)col_str(q, 11),
+            .labels_json = (char *)col_str(q, 12),
+            .marker = (char *)col_str(q, 13),
+            .last_activity = (char *)col_str(q, 14),
+        };
+        struct sdiff_store_run_counts c = {
+            .instances = (uint64_t)sqlite3_column_int64(q, 15),
+            .samples = (uint64_t)sqlite3_column_int64(q, 16),
+            .judged = (uint64_t)sqlite3_column_int64(q, 17),
+            .different = (uint64_t)sqlite3_column_int64(q, 18),
+            .errors = (uint64_t)sqlite3_column_int64(q, 19),
+            .skipped = (uint64_t)sqlite3_column_int64(q, 20),
+        };
+        out = fn(&run, &c, ud, err);
+    }
+    rc = visit_end(st, rc, out, err);
+    sqlite3_finalize(q);
+    return rc;
+}
+
+int sdiff_store_each_instance(struct sdiff_store *st, int64_t run_id, uint64_t since_us,
+                              int (*fn)(const struct sdiff_store_instance *in, void *ud,
+                                        struct sdiff_err *err),
+                              void *ud, struct sdiff_err *err)
+{
+    sqlite3_stmt *q = NULL;
+    if (SDIFF_NEVER(st == NULL || fn == NULL))
+        return SDIFF_EINVAL;
+    if (st->version < 3)
+        return SDIFF_OK; /* version 2 recorded no instances */
+    int rc = prepare_run_scan(
+        st,
+        "SELECT i.id, i.host, i.k_service, i.k_revision, i.version, i.side, i.pid,"
+        " i.started_at, i.stopped_at, i.last_activity, count(r.id),"
+        " sum(r.class = 'identical'), sum(r.class = 'equivalent'), sum(r.class = 'different'),"
+        " sum(r.class = 'error'), sum(r.class = 'skipped')"
+        " FROM instances i LEFT JOIN results r ON r.instance_id = i.id AND r.run_id = i.run_id"
+        " AND (?2 = 0 OR r.t_req_start >= ?2)"
+        " WHERE i.run_id = ?1 GROUP BY i.id ORDER BY i.started_at, i.rowid",
+        run_id, since_us, &q, err);
+    if (rc < 0)
+        return rc;
+    int out = SDIFF_OK;
+    while (out == SDIFF_OK && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+        struct sdiff_store_instance in = {
+            .id = col_str(q, 0),
+            .host = col_str(q, 1),
+            .k_service = col_str(q, 2),
+            .k_revision = col_str(q, 3),
+            .version = col_str(q, 4),
+            .side = col_str(q, 5),
+            .pid = sqlite3_column_int64(q, 6),
+            .started_at = col_str(q, 7),
+            .stopped_at = col_str(q, 8),
+            .last_activity = col_str(q, 9),
+            .samples = (uint64_t)sqlite3_column_int64(q, 10),
+            .identical = (uint64_t)sqlite3_column_int64(q, 11),
+            .equivalent = (uint64_t)sqlite3_column_int64(q, 12),
+            .different = (uint64_t)sqlite3_column_int64(q, 13),
+            .errors = (uint64_t)sqlite3_column_int64(q, 14),
+            .skipped = (uint64_t)sqlite3_column_int64(q, 15),
+        };
+        out = fn(&in, ud, err);
+    }
+    rc = visit_end(st, rc, out, err);
+    sqlite3_finalize(q);
+    return rc;
+}
+
 /* ---- aggregates and scans of a run --------------------------------------------------------- */
 
 int sdiff_store_each_route_stats(struct sdiff_store *st, int64_t run_id, uint64_t since_us,
