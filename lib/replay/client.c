@@ -639,6 +639,17 @@ static void fail_parse(struct nconn *k, int rc, const struct sdiff_err *e)
     req_done(k->c, q);
 }
 
+/* Whether the peer closed or sent bytes that wait unread on fd (nothing is consumed). */
+static int peer_sent_more(int fd)
+{
+    uint8_t b;
+    ssize_t n;
+    do {
+        n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    } while (n < 0 && errno == EINTR);
+    return n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK);
+}
+
 static void conn_read(struct nconn *k)
 {
     struct client *c = k->c;
@@ -676,8 +687,14 @@ static void conn_read(struct nconn *k)
                 q->keep_alive = 0;
             if (sdiff_http1_upgraded(k->parser))
                 q->keep_alive = 0;
+            /* The socket is edge-triggered and we stop reading at the end of the answer: a
+             * FIN or bytes that already arrived behind it raise no new event, so a request
+             * put on this connection later would wait for an answer that never comes. A
+             * connection with anything pending behind its answer is not kept. */
+            if (q->keep_alive && peer_sent_more(k->fd))
+                q->keep_alive = 0;
             req_done(c, q);
-            return; /* bytes after the answer are seen on the idle connection */
+            return;
         }
     }
 }
