@@ -136,18 +136,10 @@ static int print_json(const struct sdiff_diff_result *r)
     json_object_set_new(o, "bytes_equal", json_boolean(r->bytes_equal));
     json_object_set_new(o, "body_kind", r->body_kind ? json_string(r->body_kind) : json_null());
     json_object_set_new(o, "note", r->note[0] ? json_text(r->note) : json_null());
-    /* through a buffer, so C1 controls inside strings are escaped before they are written */
     char *text = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     json_decref(o);
-    struct sdiff_buf b;
-    sdiff_buf_init(&b, SIZE_MAX);
-    int rc = text ? sdiff_buf_puts(&b, text) : SDIFF_ENOMEM;
+    int rc = sdiff_write_json_text(stdout, text);
     free(text);
-    rc = rc < 0 ? rc : sdiff_buf_json_c1(&b, 0);
-    rc = rc < 0 ? rc : sdiff_buf_append(&b, "\n", 1);
-    if (rc >= 0 && fwrite(b.data, 1, b.len, stdout) != b.len)
-        rc = SDIFF_EIO;
-    sdiff_buf_dispose(&b);
     return rc;
 }
 

@@ -207,19 +207,12 @@ int cmd_runs(int argc, char **argv)
         json_object_set_new(root, "runs", json_incref(x.arr));
         char *s = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
         json_decref(root);
-        struct sdiff_buf b;
-        sdiff_buf_init(&b, SIZE_MAX);
-        /* C1 controls and DEL as \u00XX: the same to a JSON reader, nothing to a terminal */
-        if (s == NULL || sdiff_buf_puts(&b, s) < 0 || sdiff_buf_json_c1(&b, 0) < 0) {
-            free(s);
-            sdiff_buf_dispose(&b);
-            cli_error("runs", "out of memory");
+        int rc = sdiff_write_json_text(x.f, s);
+        free(s);
+        if (rc < 0) {
+            cli_error("runs", rc == SDIFF_EIO ? "cannot write the list" : "out of memory");
             goto done;
         }
-        free(s);
-        fwrite(b.data, 1, b.len, x.f);
-        fputc('\n', x.f);
-        sdiff_buf_dispose(&b);
     } else if (x.n == 0) {
         fprintf(x.f, "no runs in %s\n", sdiff_text(&x.t, db));
     }

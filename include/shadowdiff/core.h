@@ -182,6 +182,12 @@ SDIFF_API int sdiff_fputs_text(FILE *f, const char *s, unsigned flags);
  * nothing a terminal acts on. Used on every JSON document that may reach a terminal.
  */
 SDIFF_API int sdiff_buf_json_c1(struct sdiff_buf *b, size_t from);
+/**
+ * Write a serialized JSON document (text, as a JSON writer made it; NULL means the writer ran
+ * out of memory) to out with its C1 controls escaped (sdiff_buf_json_c1) and a newline.
+ * The caller keeps text. SDIFF_OK, SDIFF_ENOMEM, SDIFF_EIO (the write failed).
+ */
+SDIFF_API int sdiff_write_json_text(FILE *out, const char *text);
 
 /* Several escaped strings alive at once, for one printf call with several of them. */
 #define SDIFF_TEXT_RING 8

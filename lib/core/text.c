@@ -149,6 +149,20 @@ int sdiff_fputs_text(FILE *f, const char *s, unsigned flags)
     return rc;
 }
 
+int sdiff_write_json_text(FILE *out, const char *text)
+{
+    struct sdiff_buf b;
+    sdiff_buf_init(&b, SIZE_MAX);
+    /* through a buffer: C1 controls in strings are escaped before anything is written */
+    int rc = text ? sdiff_buf_puts(&b, text) : SDIFF_ENOMEM;
+    rc = rc < 0 ? rc : sdiff_buf_json_c1(&b, 0);
+    rc = rc < 0 ? rc : sdiff_buf_append(&b, "\n", 1);
+    if (rc >= 0 && fwrite(b.data, 1, b.len, out) != b.len)
+        rc = SDIFF_EIO;
+    sdiff_buf_dispose(&b);
+    return rc;
+}
+
 int sdiff_buf_json_c1(struct sdiff_buf *b, size_t from)
 {
     static const char hex[] = "0123456789abcdef";

@@ -746,18 +746,10 @@ int sdiff_report_render(const struct sdiff_report *r, enum sdiff_report_format f
         json_t *root = to_json(r);
         if (root == NULL)
             return sdiff_err_set(err, SDIFF_ENOMEM, WHERE, "out of memory");
-        /* through a buffer: C1 controls in strings are escaped before anything is written */
         char *text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));
         json_decref(root);
-        struct sdiff_buf b;
-        sdiff_buf_init(&b, SIZE_MAX);
-        int rc = text ? sdiff_buf_puts(&b, text) : SDIFF_ENOMEM;
+        int rc = sdiff_write_json_text(out, text);
         free(text);
-        rc = rc < 0 ? rc : sdiff_buf_json_c1(&b, 0);
-        rc = rc < 0 ? rc : sdiff_buf_append(&b, "\n", 1);
-        if (rc >= 0 && fwrite(b.data, 1, b.len, out) != b.len)
-            rc = SDIFF_EIO;
-        sdiff_buf_dispose(&b);
         if (rc < 0)
             return sdiff_err_set(err, rc == SDIFF_EIO ? SDIFF_EIO : SDIFF_ENOMEM, WHERE,
                                  rc == SDIFF_EIO ? "cannot write the report" : "out of memory");
