@@ -572,6 +572,36 @@ static void test_verdict__sigint_interrupts_gate_with_130(void **state)
     assert_int_equal(sdiff_test_db_int(argv[15], sql), 1);
 }
 
+/*
+ * A long replay is not silent: on a TTY (script(1) gives it one) a status line is redrawn in
+ * place with done/total, rate, differences and an ETA, and ends on the final count.
+ */
+static void test_verdict__replay_shows_progress_on_a_tty(void **state)
+{
+    (void)state;
+    NEED_ROOT();
+    const char *res = path_in("progress.db"), *log = path_in("progress.tty");
+    char cmd[9000];
+    snprintf(cmd, sizeof cmd,
+             "TERM=xterm script -qec \"'%s' replay --corpus '%s' --candidate '%s' --redact-key "
+             "'%s' --rate 1000 --db '%s'\" /dev/null > '%s' 2>&1",
+             sdiff_test_bin(), corpus, cand, keyfile, res, log);
+    sdiff_test_sh(cmd, 120); /* exit 1: the planted bugs */
+    size_t n = 0;
+    char *out = (char *)sdiff_test_read_file(log, &n);
+    assert_non_null(out);
+    /* redrawn in place at least once before the end, with an ETA */
+    const char *first = strstr(out, "\rshadowdiff: replay: ");
+    assert_non_null(first);
+    assert_non_null(strstr(out, ", ETA "));
+    /* the last state: everything done, no ETA, then a newline */
+    char last[64];
+    int64_t total = sdiff_test_db_int(corpus, "SELECT count(*) FROM exchanges");
+    snprintf(last, sizeof last, "%lld/%lld (100%%) done", (long long)total, (long long)total);
+    assert_non_null(strstr(out, last));
+    free(out);
+}
+
 /* A replay refused at its redaction-key check never hides the previous run's verdict. */
 static void test_verdict__a_failed_run_is_never_the_default(void **state)
 {
@@ -618,6 +648,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_verdict__same_traffic_same_verdict_ten_times),
         cmocka_unit_test(test_verdict__sigint_interrupts_gate_with_130),
         cmocka_unit_test(test_verdict__a_failed_run_is_never_the_default),
+        cmocka_unit_test(test_verdict__replay_shows_progress_on_a_tty),
     };
     if (argc > 1)
         cmocka_set_test_filter(argv[1]);

@@ -44,6 +44,57 @@ static void on_stop_signal(int sig)
     cli_stop_flag = 1;
 }
 
+void cli_progress_init(struct cli_progress *p, const char *cmd, double *every_s)
+{
+    const char *term = getenv("TERM");
+    p->cmd = cmd;
+    p->tty = isatty(2) && !(term && strcmp(term, "dumb") == 0);
+    p->open = 0;
+    *every_s = p->tty ? 1 : 10;
+}
+
+static void fmt_eta(double s, char *out, size_t cap)
+{
+    if (s < 120)
+        snprintf(out, cap, "%.0fs", s);
+    else if (s < 7200)
+        snprintf(out, cap, "%.0fm", s / 60);
+    else
+        snprintf(out, cap, "%.1fh", s / 3600);
+}
+
+void cli_progress(const struct sdiff_run_progress *p, void *ud)
+{
+    struct cli_progress *c = ud;
+    if (!c->tty && p->final)
+        return; /* the summary line follows */
+    double rate = p->elapsed_s > 0 ? (double)p->done / p->elapsed_s : 0;
+    char of[64] = "", eta[32] = "";
+    if (p->total) {
+        snprintf(of, sizeof of, "/%llu (%.0f%%)", (unsigned long long)p->total,
+                 100.0 * (double)p->done / (double)p->total);
+        if (!p->final && rate > 0 && p->done < p->total) {
+            char t[24];
+            fmt_eta((double)(p->total - p->done) / rate, t, sizeof t);
+            snprintf(eta, sizeof eta, ", ETA %s", t);
+        }
+    }
+    /* on a TTY: back to the line's start, and erase what a longer line left behind */
+    fprintf(stderr, "%sshadowdiff: %s: %llu%s done, %.0f/s, %llu different, %llu errors%s%s%s",
+            c->tty ? "\r" : "", c->cmd, (unsigned long long)p->done, of, rate,
+            (unsigned long long)p->different, (unsigned long long)p->errors, eta,
+            c->tty ? "\033[K" : "", !c->tty || p->final ? "\n" : "");
+    c->open = c->tty && !p->final;
+    fflush(stderr);
+}
+
+void cli_progress_end(struct cli_progress *p)
+{
+    if (p->open)
+        fputc('\n', stderr);
+    p->open = 0;
+}
+
 void cli_warn_db(const char *cmd, const char *path)
 {
     char warn[400];

@@ -50,6 +50,23 @@ int cli_fail(const char *cmd, const struct sdiff_err *err);
  * other users; errors are left to the open that follows. */
 void cli_warn_db(const char *cmd, const char *path);
 
+/*
+ * The status line of a long command (replay, gate): on a TTY one line redrawn every second
+ * ("1200/20000 (6%), 512/s, 3 different, 0 errors, ETA 37s"), ended when the run ends;
+ * piped, the same as a log line every 10 seconds. cli_progress_init sets the run's
+ * progress interval; pass cli_progress and the state as the run's progress function.
+ */
+struct cli_progress {
+    const char *cmd;
+    int tty;
+    int open;                      /* a TTY line is drawn and not ended */
+};
+#include "shadowdiff/run.h"
+void cli_progress_init(struct cli_progress *p, const char *cmd, double *every_s);
+void cli_progress(const struct sdiff_run_progress *p, void *ud);
+/* End a TTY line left open (the run failed before its last call). */
+void cli_progress_end(struct cli_progress *p);
+
 /* Set by SIGINT and SIGTERM once cli_catch_stop_signals has run: commands stop cleanly. */
 #include <signal.h>
 extern volatile sig_atomic_t cli_stop_flag;

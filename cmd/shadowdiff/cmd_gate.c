@@ -173,7 +173,13 @@ int cmd_gate(int argc, char **argv)
     cli_say_join("gate", o.db, j.run_name);
     cli_catch_stop_signals();
 
-    if (sdiff_run_gate(&o, &cli_stop_flag, &st, &err) < 0) {
+    struct cli_progress prog;
+    cli_progress_init(&prog, "gate", &o.progress_s);
+    o.progress = cli_progress;
+    o.progress_ud = &prog;
+    int grc = sdiff_run_gate(&o, &cli_stop_flag, &st, &err);
+    cli_progress_end(&prog);
+    if (grc < 0) {
         ret = cli_fail("gate", &err);
         goto done;
     }

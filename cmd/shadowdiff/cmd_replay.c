@@ -93,7 +93,12 @@ int cmd_replay(int argc, char **argv)
 
     cli_catch_stop_signals();
 
+    struct cli_progress prog;
+    cli_progress_init(&prog, "replay", &o.progress_s);
+    o.progress = cli_progress;
+    o.progress_ud = &prog;
     int rc = sdiff_run_replay(&o, &cli_stop_flag, &st, &err);
+    cli_progress_end(&prog);
     if (st.run_id)
         cli_print_judged("replay", &st, &j);
     cli_judge_dispose(&j);

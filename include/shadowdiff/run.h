@@ -206,6 +206,21 @@ SDIFF_API size_t sdiff_judge_inflight(const struct sdiff_judge *j);
 SDIFF_API int sdiff_judge_sampled(const struct sdiff_redact_key *key,
                                   const struct sdiff_exchange *ex, double rate);
 
+/* ---- progress of a replay or a gate --------------------------------------------------- */
+
+/* Where a replay or gate stands, for a status line. */
+struct sdiff_run_progress {
+    uint64_t done;                 /* exchanges finished: judged, failed or skipped */
+    uint64_t total;                /* exchanges the run will take; 0: not known */
+    uint64_t different;            /* judged different so far */
+    uint64_t errors;               /* the candidate failed so far */
+    double elapsed_s;
+    int final;                     /* the last call: the run has ended */
+};
+
+/* Called from the run's own thread every progress_s seconds and once at the end. */
+typedef void (*sdiff_run_progress_fn)(const struct sdiff_run_progress *p, void *ud);
+
 /* ---- replay of a corpus ---------------------------------------------------------------- */
 
 /*
@@ -221,6 +236,9 @@ struct sdiff_replay_run_opts {
     struct sdiff_judge_opts judge; /* db and copy_exchanges are set by the run */
     struct sdiff_store_opts store;
     double drain_s;                /* after a stop, wait this long for answers; 0: 10 */
+    sdiff_run_progress_fn progress; /* NULL: none */
+    void *progress_ud;
+    double progress_s;             /* 0: every second */
 };
 
 /* ---- mirror: the sidecar ---------------------------------------------------------------- */
@@ -283,6 +301,9 @@ struct sdiff_gate_opts {
     uint64_t seed;
     uint64_t min_samples;          /* the plan raises each route to this first; 0: 30 */
     int no_learned_noise;          /* ignore the noise stored in the corpus and in db */
+    sdiff_run_progress_fn progress; /* NULL: none */
+    void *progress_ud;
+    double progress_s;             /* 0: every second */
 };
 
 struct sdiff_gate_stats {

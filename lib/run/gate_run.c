@@ -216,6 +216,7 @@ struct feed {
     size_t nids;
     volatile sig_atomic_t *stop;
     size_t cap;
+    struct sdiff__ticker *tk;
 };
 
 static int feed_one(struct sdiff_exchange *ex, void *ud, struct sdiff_err *err)
@@ -226,8 +227,11 @@ static int feed_one(struct sdiff_exchange *ex, void *ud, struct sdiff_err *err)
         return SDIFF_OK;
     }
     int rc = sdiff_judge_submit(f->judge, ex, f->stop && *f->stop, ex->t_req_start, err);
-    while (rc >= 0 && sdiff_judge_inflight(f->judge) >= f->cap)
+    f->tk->submitted++;
+    while (rc >= 0 && sdiff_judge_inflight(f->judge) >= f->cap) {
         rc = sdiff_judge_poll(f->judge, 100, err);
+        sdiff__ticker_tick(f->tk, sdiff_judge_inflight(f->judge), 0);
+    }
     return rc;
 }
 
@@ -241,6 +245,7 @@ int sdiff_run_gate(const struct sdiff_gate_opts *o, volatile sig_atomic_t *stop,
     struct scan s = {.o = o, .st = st};
     size_t *count = NULL, *take = NULL, *order = NULL;
     uint64_t *ids = NULL;
+    struct sdiff__ticker tk = {0};
     int rc;
 
     memset(st, 0, sizeof *st);
@@ -334,12 +339,15 @@ int sdiff_run_gate(const struct sdiff_gate_opts *o, volatile sig_atomic_t *stop,
     rc = sdiff_store_begin_run(db, &info, &st->judge.run_id, err);
     if (rc >= 0)
         rc = sdiff_store_begin_capture(db, o->corpus, "gate (sampled corpus)", NULL, err);
-    if (rc >= 0)
+    if (rc >= 0) {
+        sdiff__ticker_start(&tk, o->progress, o->progress_ud, o->progress_s, st->sampled, &jo);
         rc = sdiff_judge_new(&judge, &jo, &st->judge, err);
+    }
     if (rc < 0)
         goto out;
     struct feed f = {.judge = judge, .ids = ids, .nids = st->sampled, .stop = stop,
-                     .cap = (jo.replay.concurrency ? jo.replay.concurrency : 16) * 2};
+                     .cap = (jo.replay.concurrency ? jo.replay.concurrency : 16) * 2,
+                     .tk = &tk};
     rc = sdiff_store_each_exchange(corpus, feed_one, &f, err);
     while (rc >= 0 && sdiff_judge_inflight(judge) > 0) {
         if (stop && *stop) {
@@ -347,7 +355,10 @@ int sdiff_run_gate(const struct sdiff_gate_opts *o, volatile sig_atomic_t *stop,
             break;
         }
         rc = sdiff_judge_poll(judge, 100, err);
+        sdiff__ticker_tick(&tk, sdiff_judge_inflight(judge), 0);
     }
+    if (rc >= 0)
+        sdiff__ticker_tick(&tk, 0, 1);
 out:
     sdiff_judge_free(judge);
     /* every begun run ends, failed ones too: a run left running would stay the default */

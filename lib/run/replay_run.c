@@ -63,21 +63,26 @@ static double since(const struct timespec *t0)
 
 /* Main thread: keep up to cap exchanges in flight while the reader has more. */
 static int pump(struct sdiff_judge *judge, struct reader *rd, size_t cap,
-                volatile sig_atomic_t *stop, struct sdiff_err *err)
+                volatile sig_atomic_t *stop, struct sdiff__ticker *tk, struct sdiff_err *err)
 {
     int rc = SDIFF_OK;
     for (;;) {
         struct sdiff_exchange *ex;
         while (rc >= 0 && sdiff_judge_inflight(judge) < cap &&
-               (ex = sdiff_queue_pop(&rd->q, 0)) != NULL)
+               (ex = sdiff_queue_pop(&rd->q, 0)) != NULL) {
             rc = sdiff_judge_submit(judge, ex, stop && *stop, ex->t_req_start, err);
+            tk->submitted++;
+        }
+        sdiff__ticker_tick(tk, sdiff_judge_inflight(judge), 0);
         if (rc < 0 || sdiff_queue_done(&rd->q))
             return rc;
         if (sdiff_judge_inflight(judge) == 0) {
             /* nothing in flight: wait for the reader itself */
             ex = sdiff_queue_pop(&rd->q, 1);
-            if (ex != NULL)
+            if (ex != NULL) {
                 rc = sdiff_judge_submit(judge, ex, stop && *stop, ex->t_req_start, err);
+                tk->submitted++;
+            }
             continue;
         }
         rc = sdiff_judge_poll(judge, 100, err);
@@ -92,6 +97,7 @@ int sdiff_run_replay(const struct sdiff_replay_run_opts *o, volatile sig_atomic_
     struct sdiff_judge *judge = NULL;
     struct sdiff_judge_opts jo = o->judge;
     struct reader rd = {0};
+    struct sdiff__ticker tk = {0};
     int reading = 0, rc;
 
     memset(st, 0, sizeof *st);
@@ -129,8 +135,14 @@ int sdiff_run_replay(const struct sdiff_replay_run_opts *o, volatile sig_atomic_
         rc = sdiff_store_begin_capture(jo.db, o->corpus, "replay (copied corpus)", NULL, err);
     if (rc >= 0)
         rc = sdiff_store_commit(jo.db, err);
-    if (rc >= 0)
+    int64_t total = 0;
+    if (rc >= 0 && o->progress)
+        rc = sdiff_store_count_exchanges(corpus, 0, &total, err);
+    if (rc >= 0) {
+        sdiff__ticker_start(&tk, o->progress, o->progress_ud, o->progress_s,
+                            total > 0 ? (uint64_t)total : 0, &jo);
         rc = sdiff_judge_new(&judge, &jo, st, err);
+    }
     if (rc < 0)
         goto out;
     size_t cap = (jo.replay.concurrency ? jo.replay.concurrency : 16) * 2;
@@ -144,7 +156,7 @@ int sdiff_run_replay(const struct sdiff_replay_run_opts *o, volatile sig_atomic_
         goto out;
     }
     reading = 1;
-    rc = pump(judge, &rd, cap, stop, err);
+    rc = pump(judge, &rd, cap, stop, &tk, err);
 
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -155,6 +167,7 @@ int sdiff_run_replay(const struct sdiff_replay_run_opts *o, volatile sig_atomic_
             break;
         }
         rc = sdiff_judge_poll(judge, 100, err);
+        sdiff__ticker_tick(&tk, sdiff_judge_inflight(judge), 0);
     }
     /* stop the reader (if we stopped early) before anything else touches the corpus */
     sdiff_queue_close(&rd.q);
@@ -167,6 +180,7 @@ int sdiff_run_replay(const struct sdiff_replay_run_opts *o, volatile sig_atomic_
     int frc = sdiff_judge_finish(judge, rc >= 0 ? err : &(struct sdiff_err){0});
     if (rc >= 0)
         rc = frc;
+    sdiff__ticker_tick(&tk, 0, 1);
 
     struct sdiff_buf unused;
     sdiff_buf_init(&unused, 1u << 16);

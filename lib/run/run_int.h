@@ -26,4 +26,26 @@ int sdiff__run_finish(struct sdiff_store *db, int rc, int stopped, int stop_is_n
 int sdiff__run_marker(struct sdiff_judge_opts *jo, char line[SDIFF_REPLAY_MARKER_MAX],
                       const char **token, struct sdiff_err *err);
 
+/*
+ * A run's progress: counts what the judge finishes (through its on_result, which the ticker
+ * wraps and still calls, from whichever thread judges) and calls the run's progress function
+ * from the run's own thread, at most every `every` seconds and once with final set.
+ */
+struct sdiff__ticker {
+    sdiff_run_progress_fn fn;      /* NULL: the ticker does nothing */
+    void *ud;
+    double every, t0, last;
+    uint64_t total, submitted;     /* the run's own thread only */
+    _Atomic uint64_t different, errors;
+    void (*chained)(const char *route, enum sdiff_class cls, double primary_ms,
+                    double candidate_ms, void *ud);
+    void *chained_ud;
+};
+
+/* Start ticking; hooks jo's on_result (jo must outlive the judge built from it). */
+void sdiff__ticker_start(struct sdiff__ticker *t, sdiff_run_progress_fn fn, void *ud,
+                         double every_s, uint64_t total, struct sdiff_judge_opts *jo);
+/* Call fn when it is time (final: now, whatever the time), with inflight still out. */
+void sdiff__ticker_tick(struct sdiff__ticker *t, size_t inflight, int final);
+
 #endif
