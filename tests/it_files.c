@@ -256,6 +256,84 @@ static void test_files__a_schema_from_elsewhere_is_not_trusted(void **state)
     sdiff_test_run_dispose(&r);
 }
 
+/*
+ * The corpus format follows --format, else --out's name: FILE.jsonl is JSON Lines (a private
+ * file, nothing on stdout), FILE.db SQLite (a second capture appends and says so), anything
+ * else is a one-line error; a JSON Lines file given to replay says what --corpus takes.
+ */
+static void test_files__capture_format_follows_the_name_or_format(void **state)
+{
+    (void)state;
+    char *pcap = (char *)sdiff_test_fixture_path("pcap/basic_keepalive.pcap");
+    const char *txt = tmp("corpus.txt");
+    char *bad[] = {(char *)sdiff_test_bin(), "capture", "--pcap", pcap, "--out", (char *)txt,
+                   NULL};
+    struct sdiff_test_run r = run(bad);
+    assert_int_equal(sdiff_test_exit_code(&r), 2);
+    assert_int_equal(sdiff_test_count_lines(r.err, r.err_len), 1);
+    assert_non_null(strstr(r.err, "cannot tell the format"));
+    assert_int_not_equal(access(txt, F_OK), 0);
+    sdiff_test_run_dispose(&r);
+
+    char jsonl[4400];
+    snprintf(jsonl, sizeof jsonl, "%s", tmp("corpus.jsonl"));
+    char *js[] = {(char *)sdiff_test_bin(), "capture", "--pcap", pcap, "--out", jsonl, NULL};
+    r = run(js);
+    assert_int_equal(sdiff_test_exit_code(&r), 0);
+    assert_int_equal(r.out_len, 0);
+    sdiff_test_run_dispose(&r);
+    assert_int_equal(mode_of(jsonl) & 0777, 0600);
+    size_t n = 0;
+    char *text = (char *)sdiff_test_read_file(jsonl, &n);
+    assert_non_null(text);
+    assert_int_equal(sdiff_test_count_lines(text, n), 3);
+    assert_int_equal(text[0], '{');
+    free(text);
+
+    /* --format wins over the name; SQLite cannot go to stdout */
+    char odd[4400];
+    snprintf(odd, sizeof odd, "%s", tmp("corpus.out"));
+    char *fmt[] = {(char *)sdiff_test_bin(), "capture", "--pcap", pcap, "--out", odd,
+                   "--format", "sqlite", NULL};
+    r = run(fmt);
+    assert_int_equal(sdiff_test_exit_code(&r), 0);
+    sdiff_test_run_dispose(&r);
+    assert_int_equal(sdiff_test_db_int(odd, "SELECT count(*) FROM exchanges"), 3);
+    char *dash[] = {(char *)sdiff_test_bin(), "capture", "--pcap", pcap, "--out", "-",
+                    "--format", "sqlite", NULL};
+    r = run(dash);
+    assert_int_equal(sdiff_test_exit_code(&r), 2);
+    assert_int_equal(sdiff_test_count_lines(r.err, r.err_len), 1);
+    sdiff_test_run_dispose(&r);
+
+    /* a second capture into a corpus appends, and says so */
+    char corpus[4400];
+    snprintf(corpus, sizeof corpus, "%s", tmp("twice.db"));
+    char *cap[] = {(char *)sdiff_test_bin(), "capture", "--pcap", pcap, "--out", corpus, NULL};
+    r = run(cap);
+    assert_null(strstr(r.err, "appending"));
+    sdiff_test_run_dispose(&r);
+    r = run(cap);
+    assert_int_equal(sdiff_test_exit_code(&r), 0);
+    char say[4500];
+    snprintf(say, sizeof say, "appending capture 2 to %s\n", corpus);
+    assert_non_null(strstr(r.err, say));
+    sdiff_test_run_dispose(&r);
+    assert_int_equal(sdiff_test_db_int(corpus, "SELECT count(*) FROM exchanges"), 6);
+
+    /* replay names what --corpus must be */
+    char never[4400];
+    snprintf(never, sizeof never, "%s", tmp("never.db"));
+    char *rep[] = {(char *)sdiff_test_bin(), "replay", "--corpus", jsonl, "--candidate", url,
+                   "--db", never, NULL};
+    r = run(rep);
+    assert_int_equal(sdiff_test_exit_code(&r), 2);
+    assert_int_equal(sdiff_test_count_lines(r.err, r.err_len), 1);
+    assert_non_null(strstr(r.err, "is JSON Lines; --corpus takes a SQLite corpus"));
+    sdiff_test_run_dispose(&r);
+    assert_int_not_equal(access(never, F_OK), 0);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -267,6 +345,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_files__database_of_another_user_is_refused_for_writing),
         cmocka_unit_test(test_files__database_others_can_read_is_read_with_a_warning),
         cmocka_unit_test(test_files__a_schema_from_elsewhere_is_not_trusted),
+        cmocka_unit_test(test_files__capture_format_follows_the_name_or_format),
     };
     if (argc > 1)
         cmocka_set_test_filter(argv[1]);

@@ -602,6 +602,20 @@ static void test_verdict__replay_shows_progress_on_a_tty(void **state)
     free(out);
 }
 
+/* gate without --db keeps nothing: it says so instead of leaving ids that lead nowhere. */
+static void test_verdict__gate_without_db_says_results_were_not_kept(void **state)
+{
+    (void)state;
+    NEED_ROOT();
+    char *argv[] = {(char *)sdiff_test_bin(), "gate", "--corpus", corpus, "--primary", prim,
+                    "--candidate", cand, "--redact-key", keyfile, "--sample", "200", NULL};
+    struct sdiff_test_run r = sdiff_test_run(argv, svc.dir, 180);
+    assert_int_equal(sdiff_test_exit_code(&r), 1); /* the planted bugs */
+    assert_non_null(strstr(r.err, "shadowdiff: gate: results were not kept: use --db FILE to "
+                                  "inspect or accept these clusters\n"));
+    sdiff_test_run_dispose(&r);
+}
+
 /* A replay refused at its redaction-key check never hides the previous run's verdict. */
 static void test_verdict__a_failed_run_is_never_the_default(void **state)
 {
@@ -649,6 +663,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_verdict__sigint_interrupts_gate_with_130),
         cmocka_unit_test(test_verdict__a_failed_run_is_never_the_default),
         cmocka_unit_test(test_verdict__replay_shows_progress_on_a_tty),
+        cmocka_unit_test(test_verdict__gate_without_db_says_results_were_not_kept),
     };
     if (argc > 1)
         cmocka_set_test_filter(argv[1]);

@@ -95,6 +95,32 @@ void cli_progress_end(struct cli_progress *p)
     p->open = 0;
 }
 
+int cli_check_corpus(const char *cmd, const char *path)
+{
+    static const char magic[16] = "SQLite format 3";
+    char head[16] = {0};
+    if (strncmp(path, "postgres://", 11) == 0 || strncmp(path, "postgresql://", 13) == 0)
+        return 0;
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return 0;
+    size_t n = fread(head, 1, sizeof head, f);
+    fclose(f);
+    if (n == sizeof head && memcmp(head, magic, sizeof magic) == 0)
+        return 0;
+    size_t i = 0;
+    while (i < n && (head[i] == ' ' || head[i] == '\n' || head[i] == '\r' || head[i] == '\t'))
+        i++;
+    struct sdiff_text_ring t;
+    sdiff_text_ring_init(&t);
+    cli_error(cmd, "--corpus %s: %s; --corpus takes a SQLite corpus (shadowdiff capture --out "
+                   "FILE.db)",
+              sdiff_text(&t, path),
+              n == 0 ? "is empty" : i < n && head[i] == '{' ? "is JSON Lines" : "is not SQLite");
+    sdiff_text_ring_dispose(&t);
+    return -1;
+}
+
 void cli_warn_db(const char *cmd, const char *path)
 {
     char warn[400];

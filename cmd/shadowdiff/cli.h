@@ -67,6 +67,13 @@ void cli_progress(const struct sdiff_run_progress *p, void *ud);
 /* End a TTY line left open (the run failed before its last call). */
 void cli_progress_end(struct cli_progress *p);
 
+/*
+ * A --corpus must be a SQLite corpus (capture --out FILE.db): say so, naming what the file is
+ * instead (JSON Lines, something else), before anything opens it. A missing file is left to
+ * the open. 0, or -1 (message printed).
+ */
+int cli_check_corpus(const char *cmd, const char *path);
+
 /* Set by SIGINT and SIGTERM once cli_catch_stop_signals has run: commands stop cleanly. */
 #include <signal.h>
 extern volatile sig_atomic_t cli_stop_flag;

@@ -2,11 +2,13 @@
  * cmd_capture.c - `shadowdiff capture`: record HTTP/1.1 exchanges from an interface or a
  * pcap file into a SQLite corpus or as JSON Lines on stdout.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "cli.h"
@@ -17,7 +19,8 @@
 
 static const char USAGE[] =
     "usage: shadowdiff capture (--interface IF | --pcap FILE) [--port N]... [--filter BPF]\n"
-    "                          --out (FILE.db | -) [--duration S] [--count N] [options]\n"
+    "                          --out (FILE.db | FILE.jsonl | -) [--format sqlite|jsonl]\n"
+    "                          [--duration S] [--count N] [options]\n"
     "\n"
     "Reads live traffic or a pcap/pcapng file, reassembles TCP, parses HTTP/1.1 and pairs\n"
     "each request with its response. Prints one summary line on stderr at the end.\n"
@@ -31,7 +34,10 @@ static const char USAGE[] =
     "                         4789,8472), geneve:PORT,... (default 6081), gre (default on;\n"
     "                         also ERSPAN), KIND:off, or none; --port and --filter then\n"
     "                         apply to the packet inside the tunnel\n"
-    "  -o, --out FILE|-       SQLite corpus to write (created 0600), or - for JSON Lines\n"
+    "  -o, --out FILE|-       the corpus: FILE.db or FILE.sqlite (SQLite, created 0600; a\n"
+    "                         second capture appends to it and says so), FILE.jsonl or -\n"
+    "                         (JSON Lines; - is stdout)\n"
+    "      --format F         sqlite or jsonl, whatever --out's extension (default: by it)\n"
     "      --duration S       stop after S seconds (30, 5m, 2h); for files, capture time\n"
     "      --count N          stop after N exchanges\n"
     "      --max-body SIZE    keep at most SIZE bytes of each body (default 1M)\n"
@@ -122,6 +128,40 @@ static int sink(struct sdiff_exchange *ex, void *ud, struct sdiff_err *err)
     return rc;
 }
 
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), m = strlen(suffix);
+    return n > m && strcmp(s + n - m, suffix) == 0;
+}
+
+/*
+ * The corpus format: --format, else by --out's extension (.db/.sqlite/.sqlite3: SQLite;
+ * .jsonl or -: JSON Lines). 1 JSON Lines, 0 SQLite, -1 (said) when neither says.
+ */
+static int out_is_jsonl(const char *out, const char *format)
+{
+    int dash = strcmp(out, "-") == 0;
+    if (format) {
+        if (dash && strcmp(format, "sqlite") == 0) {
+            cli_error("capture", "--format sqlite: a SQLite corpus cannot go to stdout (--out -)");
+            return -1;
+        }
+        return strcmp(format, "jsonl") == 0;
+    }
+    if (dash || ends_with(out, ".jsonl"))
+        return 1;
+    if (ends_with(out, ".db") || ends_with(out, ".sqlite") || ends_with(out, ".sqlite3"))
+        return 0;
+    struct sdiff_text_ring t;
+    sdiff_text_ring_init(&t);
+    cli_error("capture",
+              "--out %s: cannot tell the format from its name: use FILE.db (SQLite) or "
+              "FILE.jsonl (JSON Lines), or give --format sqlite|jsonl",
+              sdiff_text(&t, out));
+    sdiff_text_ring_dispose(&t);
+    return -1;
+}
+
 int cmd_capture(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -131,6 +171,7 @@ int cmd_capture(int argc, char **argv)
         {"filter", required_argument, NULL, 'f'},
         {"decap", required_argument, NULL, 300},
         {"out", required_argument, NULL, 'o'},
+        {"format", required_argument, NULL, 301},
         {"duration", required_argument, NULL, 'd'},
         {"count", required_argument, NULL, 'c'},
         {"max-body", required_argument, NULL, 'B'},
@@ -155,7 +196,8 @@ int cmd_capture(int argc, char **argv)
     uint16_t ports[64];
     const char *redact[64], *rquery[64], *rpath[64];
     size_t nports = 0, nredact = 0, nrquery = 0, nrpath = 0;
-    const char *out = NULL, *config = NULL, *key_file = NULL, *user = NULL;
+    const char *out = NULL, *config = NULL, *key_file = NULL, *user = NULL, *format = NULL;
+    struct sdiff_outfile of = {0};
     struct sdiff_rules *rules = NULL;
     struct sdiff_redact_key key;
     struct cli_user cu;
@@ -184,6 +226,13 @@ int cmd_capture(int argc, char **argv)
             }
             break;
         case 'o': out = optarg; break;
+        case 301:
+            if (strcmp(optarg, "sqlite") != 0 && strcmp(optarg, "jsonl") != 0) {
+                cli_error("capture", "--format: '%s' is not sqlite or jsonl", optarg);
+                return SDIFF_EXIT_ERROR;
+            }
+            format = optarg;
+            break;
         case 'k': s.sopts.keep_secrets = 1; break;
         case 'C': s.sopts.checksums = 1; break;
         case 'p':
@@ -276,6 +325,9 @@ int cmd_capture(int argc, char **argv)
         cli_error("capture", "--out is required: a database file, or - for JSON Lines");
         return SDIFF_EXIT_ERROR;
     }
+    int jsonl = out_is_jsonl(out, format);
+    if (jsonl < 0)
+        return SDIFF_EXIT_ERROR;
     if (s.sopts.keep_secrets && key_file) {
         cli_error("capture", "--keep-secrets and --redact-key: choose one");
         return SDIFF_EXIT_ERROR;
@@ -310,7 +362,7 @@ int cmd_capture(int argc, char **argv)
     s.sopts.nsecret = nsecret;
     s.out = stdout;
 
-    if (strcmp(out, "-") != 0) {
+    if (!jsonl) {
         rc = sdiff_store_open(&s.store, out, &s.sopts, &err);
         if (rc < 0) {
             ret = cli_fail("capture", &err);
@@ -324,7 +376,28 @@ int cmd_capture(int argc, char **argv)
             ret = cli_fail("capture", &err);
             goto done;
         }
+        if (capture_id > 1) {
+            struct sdiff_text_ring t;
+            sdiff_text_ring_init(&t);
+            fprintf(stderr, "shadowdiff: capture: appending capture %lld to %s\n",
+                    (long long)capture_id, sdiff_text(&t, out));
+            sdiff_text_ring_dispose(&t);
+        }
     } else {
+        if (strcmp(out, "-") != 0) {
+            /* a file of JSON Lines: written beside it and renamed into place at the end */
+            if (sdiff_outfile_open(&of, out, &err) < 0) {
+                ret = cli_fail("capture", &err);
+                goto done;
+            }
+            s.out = of.f;
+            /* a corpus holds traffic: private like the database, not shared like a report */
+            if (fchmod(fileno(of.f), 0600) != 0) {
+                cli_error("capture", "--out: cannot make the file private: %s", strerror(errno));
+                ret = SDIFF_EXIT_ERROR;
+                goto done;
+            }
+        }
         /* no database to keep a key in: hashes compare within this output only */
         if (!s.sopts.keep_secrets && key.len == 0 && sdiff_redact_key_random(&key, &err) < 0) {
             ret = cli_fail("capture", &err);
@@ -334,7 +407,7 @@ int cmd_capture(int argc, char **argv)
          * for their checksums */
         o.limits.discard_bodies = !s.sopts.checksums;
         static char obuf[1 << 16];
-        setvbuf(stdout, obuf, _IOFBF, sizeof obuf);
+        setvbuf(s.out, obuf, _IOFBF, sizeof obuf);
     }
 
     if (!s.sopts.keep_secrets &&
@@ -373,6 +446,13 @@ int cmd_capture(int argc, char **argv)
         sdiff_buf_reset(&summary);
     }
     fflush(stdout);
+    if (of.f && rc >= 0) {
+        struct sdiff_err oerr = {0};
+        if (sdiff_outfile_commit(&of, &oerr) < 0) {
+            err = oerr;
+            rc = oerr.code;
+        }
+    }
     sdiff_capture_run_summary(&st, &summary);
     int64_t kept;
     if (rc < 0 && s.store &&
@@ -396,6 +476,7 @@ int cmd_capture(int argc, char **argv)
         ret = SDIFF_EXIT_NOTHING;
     }
 done:
+    sdiff_outfile_abort(&of);
     memset(&key, 0, sizeof key);
     sdiff_redact_free(s.redact);
     sdiff_rules_free(rules);

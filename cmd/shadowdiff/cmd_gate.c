@@ -145,6 +145,8 @@ int cmd_gate(int argc, char **argv)
         cli_error("gate", "--corpus and --primary are required");
         return SDIFF_EXIT_ERROR;
     }
+    if (cli_check_corpus("gate", o.corpus) < 0)
+        return SDIFF_EXIT_ERROR;
     cli_warn_db("gate", o.corpus);
     if (cli_judge_finish(&j, "gate", &o.store) < 0)
         goto done;
@@ -224,6 +226,11 @@ int cmd_gate(int argc, char **argv)
         ret = cli_fail("gate", &err);
         goto done;
     }
+    if (tmpdb[0] && st.judge.cls[SDIFF_CLASS_DIFFERENT] + st.judge.cls[SDIFF_CLASS_ERROR] > 0)
+        /* the ids above name rows of a database deleted on exit */
+        fputs("shadowdiff: gate: results were not kept: use --db FILE to inspect or accept "
+              "these clusters\n",
+              stderr);
     if (cli_stop_flag)
         ret = SDIFF_EXIT_INTERRUPTED;
     else

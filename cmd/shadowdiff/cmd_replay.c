@@ -78,6 +78,8 @@ int cmd_replay(int argc, char **argv)
         cli_error("replay", "--corpus and --db are required");
         return SDIFF_EXIT_ERROR;
     }
+    if (cli_check_corpus("replay", o.corpus) < 0)
+        return SDIFF_EXIT_ERROR;
     if (strcmp(o.corpus, o.db) != 0)
         cli_warn_db("replay", o.corpus);
     if (cli_judge_finish(&j, "replay", &o.store) < 0 ||
