@@ -14,26 +14,26 @@
 
 #include "store/store_int.h"
 
-static const char *col_str(sqlite3_stmt *q, int i)
+static const char *col_str(struct sdiff_dbq *q, int i)
 {
-    return (const char *)sqlite3_column_text(q, i);
+    return sdiff__db_text(q, i);
 }
 
-static int col_dup(sqlite3_stmt *q, int i, char **dst)
+static int col_dup(struct sdiff_dbq *q, int i, char **dst)
 {
     const char *s = col_str(q, i);
     *dst = s ? sdiff_strdup(s) : NULL;
     return s == NULL || *dst != NULL;
 }
 
-static double col_ms(sqlite3_stmt *q, int i)
+static double col_ms(struct sdiff_dbq *q, int i)
 {
-    return sqlite3_column_type(q, i) == SQLITE_NULL ? -1 : sqlite3_column_double(q, i);
+    return sdiff__db_null(q, i) ? -1 : sdiff__db_double(q, i);
 }
 
-static int col_int(sqlite3_stmt *q, int i)
+static int col_int(struct sdiff_dbq *q, int i)
 {
-    return sqlite3_column_type(q, i) == SQLITE_NULL ? 0 : sqlite3_column_int(q, i);
+    return sdiff__db_null(q, i) ? 0 : (int)sdiff__db_int64(q, i);
 }
 
 static int read_err(struct sdiff_store *st, int rc, struct sdiff_err *err)
@@ -48,13 +48,14 @@ static int oom(struct sdiff_err *err)
 
 /* Prepare sql and bind (run_id, since_us) as ?1, ?2. */
 static int prepare_run_scan(struct sdiff_store *st, const char *sql, int64_t run_id,
-                            uint64_t since_us, sqlite3_stmt **q, struct sdiff_err *err)
+                            uint64_t since_us, unsigned flags, struct sdiff_dbq **q,
+                            struct sdiff_err *err)
 {
-    int rc = sqlite3_prepare_v2(st->db, sql, -1, q, NULL);
-    if (rc != SQLITE_OK)
+    int rc = sdiff__db_prepare(st->db, sql, flags, q);
+    if (rc != SDIFF__DB_OK)
         return read_err(st, rc, err);
-    sqlite3_bind_int64(*q, 1, run_id);
-    sqlite3_bind_int64(*q, 2, (sqlite3_int64)since_us);
+    sdiff__db_bind_int64(*q, 1, run_id);
+    sdiff__db_bind_int64(*q, 2, (int64_t)since_us);
     return SDIFF_OK;
 }
 
@@ -65,7 +66,7 @@ static int visit_end(struct sdiff_store *st, int step_rc, int fn_rc, struct sdif
         return fn_rc;
     if (fn_rc == SDIFF_END)
         return SDIFF_OK;
-    return step_rc == SQLITE_DONE ? SDIFF_OK : read_err(st, step_rc, err);
+    return step_rc == SDIFF__DB_DONE ? SDIFF_OK : read_err(st, step_rc, err);
 }
 
 /* ---- runs -------------------------------------------------------------------------------- */
@@ -107,23 +108,23 @@ int sdiff_store_get_run(struct sdiff_store *st, int64_t run_id, struct sdiff_sto
                         struct sdiff_err *err)
 {
 #define BY_ID " WHERE id = ?"
-#define DEFAULT_RUN " WHERE state IS NOT 'failed' ORDER BY last_activity DESC, id DESC LIMIT 1"
+#define DEFAULT_RUN " WHERE state IS DISTINCT FROM 'failed' ORDER BY last_activity DESC, id DESC LIMIT 1"
     static const char *const sql[2][2] = {
         {"SELECT * FROM (" RUNS_V2 ")" DEFAULT_RUN, "SELECT * FROM (" RUNS_V2 ")" BY_ID},
         {RUNS_V3 DEFAULT_RUN, RUNS_V3 BY_ID},
     };
-    sqlite3_stmt *q = NULL;
+    struct sdiff_dbq *q = NULL;
     if (SDIFF_NEVER(st == NULL || out == NULL))
         return SDIFF_EINVAL;
     memset(out, 0, sizeof *out);
-    int rc = sqlite3_prepare_v2(st->db, sql[st->version >= 3][run_id > 0], -1, &q, NULL);
-    if (rc != SQLITE_OK)
+    int rc = sdiff__db_prepare(st->db, sql[st->version >= 3][run_id > 0], 0, &q);
+    if (rc != SDIFF__DB_OK)
         return read_err(st, rc, err);
     if (run_id > 0)
-        sqlite3_bind_int64(q, 1, run_id);
-    rc = sqlite3_step(q);
-    if (rc == SQLITE_ROW) {
-        out->id = sqlite3_column_int64(q, 0);
+        sdiff__db_bind_int64(q, 1, run_id);
+    rc = sdiff__db_step(q);
+    if (rc == SDIFF__DB_ROW) {
+        out->id = sdiff__db_int64(q, 0);
         int ok = col_dup(q, 1, &out->kind) & col_dup(q, 2, &out->corpus) &
                  col_dup(q, 3, &out->candidate) & col_dup(q, 4, &out->secondary) &
                  col_dup(q, 5, &out->primary) & col_dup(q, 6, &out->config) &
@@ -132,7 +133,7 @@ int sdiff_store_get_run(struct sdiff_store *st, int64_t run_id, struct sdiff_sto
                  col_dup(q, 11, &out->state) & col_dup(q, 12, &out->labels_json) &
                  col_dup(q, 13, &out->marker) & col_dup(q, 14, &out->last_activity);
         rc = ok ? SDIFF_OK : oom(err);
-    } else if (rc == SQLITE_DONE) {
+    } else if (rc == SDIFF__DB_DONE) {
         rc = run_id > 0 ? sdiff_err_set(err, SDIFF_EINVAL, "store", "no run %lld in %.150s",
                                         (long long)run_id, st->path)
                         : sdiff_err_set(err, SDIFF_EINVAL, "store", "no run in %.150s",
@@ -140,7 +141,7 @@ int sdiff_store_get_run(struct sdiff_store *st, int64_t run_id, struct sdiff_sto
     } else {
         rc = read_err(st, rc, err);
     }
-    sqlite3_finalize(q);
+    sdiff__db_finalize(q);
     if (rc < 0)
         sdiff_store_run_dispose(out);
     return rc;
@@ -151,33 +152,32 @@ int sdiff_store_get_run(struct sdiff_store *st, int64_t run_id, struct sdiff_sto
 int sdiff_store_find_run(struct sdiff_store *st, const char *sel, int64_t *id,
                          struct sdiff_err *err)
 {
-    sqlite3_stmt *q = NULL;
+    struct sdiff_dbq *q = NULL;
     if (SDIFF_NEVER(st == NULL || sel == NULL || id == NULL))
         return SDIFF_EINVAL;
     *id = 0;
     size_t n = strlen(sel);
     int digits = n > 0 && n <= 18 && strspn(sel, "0123456789") == n;
-    int rc = sqlite3_prepare_v2(st->db,
+    int rc = sdiff__db_prepare(st->db,
                                 digits ? "SELECT id FROM runs WHERE id = ?"
                                 : st->version >= 3 ? "SELECT id FROM runs WHERE name = ?"
-                                                   : "SELECT id FROM runs WHERE 0 AND ?",
-                                -1, &q, NULL);
-    if (rc != SQLITE_OK)
+                                                   : "SELECT id FROM runs WHERE 0 AND ?", 0, &q);
+    if (rc != SDIFF__DB_OK)
         return read_err(st, rc, err);
     if (digits)
-        sqlite3_bind_int64(q, 1, strtoll(sel, NULL, 10));
+        sdiff__db_bind_int64(q, 1, strtoll(sel, NULL, 10));
     else
-        sqlite3_bind_text(q, 1, sel, -1, SQLITE_STATIC);
-    rc = sqlite3_step(q);
-    if (rc == SQLITE_ROW) {
-        *id = sqlite3_column_int64(q, 0);
+        sdiff__db_bind_text(q, 1, sel, -1);
+    rc = sdiff__db_step(q);
+    if (rc == SDIFF__DB_ROW) {
+        *id = sdiff__db_int64(q, 0);
         rc = SDIFF_OK;
-    } else if (rc == SQLITE_DONE) {
+    } else if (rc == SDIFF__DB_DONE) {
         rc = sdiff_err_set(err, SDIFF_EINVAL, "store", "no run %.64s in %.150s", sel, st->path);
     } else {
         rc = read_err(st, rc, err);
     }
-    sqlite3_finalize(q);
+    sdiff__db_finalize(q);
     return rc;
 }
 
@@ -190,9 +190,11 @@ int sdiff_store_each_run(struct sdiff_store *st,
     /* one pass over the results for every run's counts, joined to the runs */
 #define COUNTS                                                                                 \
     " LEFT JOIN (SELECT run_id, count(*) AS n,"                                                \
-    " sum(class IN ('identical','equivalent','different')) AS judged,"                         \
-    " sum(class = 'different') AS different, sum(class = 'error') AS errors,"                  \
-    " sum(class = 'skipped') AS skipped FROM results GROUP BY run_id) c ON c.run_id = r.id"
+    " count(*) FILTER (WHERE class IN ('identical','equivalent','different')) AS judged,"      \
+    " count(*) FILTER (WHERE class = 'different') AS different,"                              \
+    " count(*) FILTER (WHERE class = 'error') AS errors,"                                     \
+    " count(*) FILTER (WHERE class = 'skipped') AS skipped"                                   \
+    " FROM results GROUP BY run_id) c ON c.run_id = r.id"
     static const char *const sql[2] = {
         "SELECT r.*, 0, c.n, c.judged, c.different, c.errors, c.skipped FROM (" RUNS_V2
         ") r" COUNTS " ORDER BY r.id",
@@ -200,16 +202,16 @@ int sdiff_store_each_run(struct sdiff_store *st,
         " c.different, c.errors, c.skipped FROM (" RUNS_V3 ") r" COUNTS " ORDER BY r.id",
     };
 #undef COUNTS
-    sqlite3_stmt *q = NULL;
+    struct sdiff_dbq *q = NULL;
     if (SDIFF_NEVER(st == NULL || fn == NULL))
         return SDIFF_EINVAL;
-    int rc = sqlite3_prepare_v2(st->db, sql[st->version >= 3], -1, &q, NULL);
-    if (rc != SQLITE_OK)
+    int rc = sdiff__db_prepare(st->db, sql[st->version >= 3], 0, &q);
+    if (rc != SDIFF__DB_OK)
         return read_err(st, rc, err);
     int out = SDIFF_OK;
-    while (out == SDIFF_OK && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+    while (out == SDIFF_OK && (rc = sdiff__db_step(q)) == SDIFF__DB_ROW) {
         struct sdiff_store_run run = {
-            .id = sqlite3_column_int64(q, 0),
+            .id = sdiff__db_int64(q, 0),
             .kind = (char *)col_str(q, 1),
             .corpus = (char *)col_str(q, 2),
             .candidate = (char *)col_str(q, 3),
@@ -226,17 +228,17 @@ int sdiff_store_each_run(struct sdiff_store *st,
             .last_activity = (char *)col_str(q, 14),
         };
         struct sdiff_store_run_counts c = {
-            .instances = (uint64_t)sqlite3_column_int64(q, 15),
-            .samples = (uint64_t)sqlite3_column_int64(q, 16),
-            .judged = (uint64_t)sqlite3_column_int64(q, 17),
-            .different = (uint64_t)sqlite3_column_int64(q, 18),
-            .errors = (uint64_t)sqlite3_column_int64(q, 19),
-            .skipped = (uint64_t)sqlite3_column_int64(q, 20),
+            .instances = (uint64_t)sdiff__db_int64(q, 15),
+            .samples = (uint64_t)sdiff__db_int64(q, 16),
+            .judged = (uint64_t)sdiff__db_int64(q, 17),
+            .different = (uint64_t)sdiff__db_int64(q, 18),
+            .errors = (uint64_t)sdiff__db_int64(q, 19),
+            .skipped = (uint64_t)sdiff__db_int64(q, 20),
         };
         out = fn(&run, &c, ud, err);
     }
     rc = visit_end(st, rc, out, err);
-    sqlite3_finalize(q);
+    sdiff__db_finalize(q);
     return rc;
 }
 
@@ -245,25 +247,31 @@ int sdiff_store_each_instance(struct sdiff_store *st, int64_t run_id, uint64_t s
                                         struct sdiff_err *err),
                               void *ud, struct sdiff_err *err)
 {
-    sqlite3_stmt *q = NULL;
+    struct sdiff_dbq *q = NULL;
     if (SDIFF_NEVER(st == NULL || fn == NULL))
         return SDIFF_EINVAL;
     if (st->version < 3)
         return SDIFF_OK; /* version 2 recorded no instances */
-    int rc = prepare_run_scan(
-        st,
-        "SELECT i.id, i.host, i.k_service, i.k_revision, i.version, i.side, i.pid,"
-        " i.started_at, i.stopped_at, i.last_activity, count(r.id),"
-        " sum(r.class = 'identical'), sum(r.class = 'equivalent'), sum(r.class = 'different'),"
-        " sum(r.class = 'error'), sum(r.class = 'skipped')"
-        " FROM instances i LEFT JOIN results r ON r.instance_id = i.id AND r.run_id = i.run_id"
-        " AND (?2 = 0 OR r.t_req_start >= ?2)"
-        " WHERE i.run_id = ?1 GROUP BY i.id ORDER BY i.started_at, i.rowid",
-        run_id, since_us, &q, err);
+#define INSTANCES(order)                                                                       \
+    "SELECT i.id, i.host, i.k_service, i.k_revision, i.version, i.side, i.pid,"               \
+    " i.started_at, i.stopped_at, i.last_activity, count(r.id),"                              \
+    " count(r.id) FILTER (WHERE r.class = 'identical'),"                                      \
+    " count(r.id) FILTER (WHERE r.class = 'equivalent'),"                                     \
+    " count(r.id) FILTER (WHERE r.class = 'different'),"                                      \
+    " count(r.id) FILTER (WHERE r.class = 'error'),"                                          \
+    " count(r.id) FILTER (WHERE r.class = 'skipped')"                                         \
+    " FROM instances i LEFT JOIN results r ON r.instance_id = i.id AND r.run_id = i.run_id"   \
+    " AND (?2 = 0 OR r.t_req_start >= ?2)"                                                    \
+    " WHERE i.run_id = ?1 GROUP BY i.id ORDER BY " order
+    int rc = prepare_run_scan(st,
+                              SDIFF__SQL(st, INSTANCES("i.started_at, i.rowid"),
+                                         INSTANCES("i.started_at, i.id")),
+                              run_id, since_us, 0, &q, err);
+#undef INSTANCES
     if (rc < 0)
         return rc;
     int out = SDIFF_OK;
-    while (out == SDIFF_OK && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+    while (out == SDIFF_OK && (rc = sdiff__db_step(q)) == SDIFF__DB_ROW) {
         struct sdiff_store_instance in = {
             .id = col_str(q, 0),
             .host = col_str(q, 1),
@@ -271,21 +279,21 @@ int sdiff_store_each_instance(struct sdiff_store *st, int64_t run_id, uint64_t s
             .k_revision = col_str(q, 3),
             .version = col_str(q, 4),
             .side = col_str(q, 5),
-            .pid = sqlite3_column_int64(q, 6),
+            .pid = sdiff__db_int64(q, 6),
             .started_at = col_str(q, 7),
             .stopped_at = col_str(q, 8),
             .last_activity = col_str(q, 9),
-            .samples = (uint64_t)sqlite3_column_int64(q, 10),
-            .identical = (uint64_t)sqlite3_column_int64(q, 11),
-            .equivalent = (uint64_t)sqlite3_column_int64(q, 12),
-            .different = (uint64_t)sqlite3_column_int64(q, 13),
-            .errors = (uint64_t)sqlite3_column_int64(q, 14),
-            .skipped = (uint64_t)sqlite3_column_int64(q, 15),
+            .samples = (uint64_t)sdiff__db_int64(q, 10),
+            .identical = (uint64_t)sdiff__db_int64(q, 11),
+            .equivalent = (uint64_t)sdiff__db_int64(q, 12),
+            .different = (uint64_t)sdiff__db_int64(q, 13),
+            .errors = (uint64_t)sdiff__db_int64(q, 14),
+            .skipped = (uint64_t)sdiff__db_int64(q, 15),
         };
         out = fn(&in, ud, err);
     }
     rc = visit_end(st, rc, out, err);
-    sqlite3_finalize(q);
+    sdiff__db_finalize(q);
     return rc;
 }
 
@@ -296,38 +304,46 @@ int sdiff_store_each_route_stats(struct sdiff_store *st, int64_t run_id, uint64_
                                            struct sdiff_err *err),
                                  void *ud, struct sdiff_err *err)
 {
-    sqlite3_stmt *q = NULL;
-    int rc = prepare_run_scan(
-        st,
-        "SELECT route, count(*), sum(class = 'identical'), sum(class = 'equivalent'),"
-        " sum(class = 'different'), sum(class = 'error'), sum(class = 'skipped'),"
-        " sum(class IN ('identical','equivalent','different','error') AND primary_status >= 500),"
-        " sum(class IN ('identical','equivalent','different','error') AND candidate_status >= 500),"
-        " sum(class = 'error' OR (class IN ('identical','equivalent','different')"
-        "     AND candidate_status >= 500))"
-        " FROM results NOT INDEXED WHERE run_id = ?1 AND (?2 = 0 OR t_req_start >= ?2)"
-        " GROUP BY route ORDER BY route",
-        run_id, since_us, &q, err);
+    struct sdiff_dbq *q = NULL;
+    /* bytewise route order on both (PostgreSQL sorts text by the database's collation) */
+#define ROUTE_STATS(order)                                                                     \
+    "SELECT route, count(*), count(*) FILTER (WHERE class = 'identical'),"                    \
+    " count(*) FILTER (WHERE class = 'equivalent'),"                                          \
+    " count(*) FILTER (WHERE class = 'different'),"                                           \
+    " count(*) FILTER (WHERE class = 'error'), count(*) FILTER (WHERE class = 'skipped'),"    \
+    " count(*) FILTER (WHERE class IN ('identical','equivalent','different','error')"         \
+    "     AND primary_status >= 500),"                                                        \
+    " count(*) FILTER (WHERE class IN ('identical','equivalent','different','error')"         \
+    "     AND candidate_status >= 500),"                                                      \
+    " count(*) FILTER (WHERE class = 'error' OR (class IN ('identical','equivalent',"         \
+    "     'different') AND candidate_status >= 500))"                                         \
+    " FROM results NOT INDEXED WHERE run_id = ?1 AND (?2 = 0 OR t_req_start >= ?2)"           \
+    " GROUP BY route ORDER BY " order
+    int rc = prepare_run_scan(st,
+                              SDIFF__SQL(st, ROUTE_STATS("route"),
+                                         ROUTE_STATS("route COLLATE \"C\" NULLS FIRST")),
+                              run_id, since_us, 0, &q, err);
+#undef ROUTE_STATS
     if (rc < 0)
         return rc;
     int out = SDIFF_OK;
-    while (out == SDIFF_OK && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+    while (out == SDIFF_OK && (rc = sdiff__db_step(q)) == SDIFF__DB_ROW) {
         struct sdiff_store_route_stats s = {
             .route = col_str(q, 0),
-            .samples = (uint64_t)sqlite3_column_int64(q, 1),
-            .identical = (uint64_t)sqlite3_column_int64(q, 2),
-            .equivalent = (uint64_t)sqlite3_column_int64(q, 3),
-            .different = (uint64_t)sqlite3_column_int64(q, 4),
-            .errors = (uint64_t)sqlite3_column_int64(q, 5),
-            .skipped = (uint64_t)sqlite3_column_int64(q, 6),
-            .primary_5xx = (uint64_t)sqlite3_column_int64(q, 7),
-            .candidate_5xx = (uint64_t)sqlite3_column_int64(q, 8),
-            .candidate_failed = (uint64_t)sqlite3_column_int64(q, 9),
+            .samples = (uint64_t)sdiff__db_int64(q, 1),
+            .identical = (uint64_t)sdiff__db_int64(q, 2),
+            .equivalent = (uint64_t)sdiff__db_int64(q, 3),
+            .different = (uint64_t)sdiff__db_int64(q, 4),
+            .errors = (uint64_t)sdiff__db_int64(q, 5),
+            .skipped = (uint64_t)sdiff__db_int64(q, 6),
+            .primary_5xx = (uint64_t)sdiff__db_int64(q, 7),
+            .candidate_5xx = (uint64_t)sdiff__db_int64(q, 8),
+            .candidate_failed = (uint64_t)sdiff__db_int64(q, 9),
         };
         out = fn(&s, ud, err);
     }
     rc = visit_end(st, rc, out, err);
-    sqlite3_finalize(q);
+    sdiff__db_finalize(q);
     return rc;
 }
 
@@ -336,24 +352,24 @@ int sdiff_store_each_latency(struct sdiff_store *st, int64_t run_id, uint64_t si
                                        struct sdiff_err *err),
                              void *ud, struct sdiff_err *err)
 {
-    sqlite3_stmt *q = NULL;
+    struct sdiff_dbq *q = NULL;
     int rc = prepare_run_scan(st,
                               "SELECT route, primary_ms, candidate_ms FROM results NOT INDEXED"
                               " WHERE run_id = ?1 AND (?2 = 0 OR t_req_start >= ?2)",
-                              run_id, since_us, &q, err);
+                              run_id, since_us, SDIFF__DB_SCAN, &q, err);
     if (rc < 0)
         return rc;
     int out = SDIFF_OK;
-    while (out == SDIFF_OK && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+    while (out == SDIFF_OK && (rc = sdiff__db_step(q)) == SDIFF__DB_ROW) {
         struct sdiff_store_latency l = {col_str(q, 0), col_ms(q, 1), col_ms(q, 2)};
         out = fn(&l, ud, err);
     }
     rc = visit_end(st, rc, out, err);
-    sqlite3_finalize(q);
+    sdiff__db_finalize(q);
     return rc;
 }
 
-static void difference_row(sqlite3_stmt *q, int first, struct sdiff_store_difference *d)
+static void difference_row(struct sdiff_dbq *q, int first, struct sdiff_store_difference *d)
 {
     d->path = col_str(q, first);
     d->kind = col_str(q, first + 1);
@@ -367,29 +383,29 @@ int sdiff_store_each_different(struct sdiff_store *st, int64_t run_id, uint64_t 
                                          struct sdiff_err *err),
                                void *ud, struct sdiff_err *err)
 {
-    sqlite3_stmt *q = NULL;
+    struct sdiff_dbq *q = NULL;
 #define DIFFERENT(hint)                                                                        \
     "SELECT r.id, r.route, r.t_req_start, d.path, d.kind, d.primary_value, d.candidate_value,"  \
     " " hint " FROM results r LEFT JOIN differences d ON d.result_id = r.id"                    \
     " WHERE r.run_id = ?1 AND r.class = 'different' AND (?2 = 0 OR r.t_req_start >= ?2)"      \
     " ORDER BY r.id, d.idx"
     int rc = prepare_run_scan(st, st->version >= 3 ? DIFFERENT("d.hint") : DIFFERENT("NULL"),
-                              run_id, since_us, &q, err);
+                              run_id, since_us, SDIFF__DB_SCAN, &q, err);
 #undef DIFFERENT
     if (rc < 0)
         return rc;
     int out = SDIFF_OK;
-    while (out == SDIFF_OK && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+    while (out == SDIFF_OK && (rc = sdiff__db_step(q)) == SDIFF__DB_ROW) {
         struct sdiff_store_difference d = {
-            .result_id = sqlite3_column_int64(q, 0),
+            .result_id = sdiff__db_int64(q, 0),
             .route = col_str(q, 1),
-            .t_req_start = (uint64_t)sqlite3_column_int64(q, 2),
+            .t_req_start = (uint64_t)sdiff__db_int64(q, 2),
         };
         difference_row(q, 3, &d);
         out = fn(&d, ud, err);
     }
     rc = visit_end(st, rc, out, err);
-    sqlite3_finalize(q);
+    sdiff__db_finalize(q);
     return rc;
 }
 
@@ -398,25 +414,24 @@ int sdiff_store_each_difference(struct sdiff_store *st, int64_t result_id,
                                           struct sdiff_err *err),
                                 void *ud, struct sdiff_err *err)
 {
-    sqlite3_stmt *q = NULL;
-    int rc = sqlite3_prepare_v2(st->db,
+    struct sdiff_dbq *q = NULL;
+    int rc = sdiff__db_prepare(st->db,
                                 st->version >= 3
                                     ? "SELECT path, kind, primary_value, candidate_value, hint"
                                       " FROM differences WHERE result_id = ? ORDER BY idx"
                                     : "SELECT path, kind, primary_value, candidate_value, NULL"
-                                      " FROM differences WHERE result_id = ? ORDER BY idx",
-                                -1, &q, NULL);
-    if (rc != SQLITE_OK)
+                                      " FROM differences WHERE result_id = ? ORDER BY idx", 0, &q);
+    if (rc != SDIFF__DB_OK)
         return read_err(st, rc, err);
-    sqlite3_bind_int64(q, 1, result_id);
+    sdiff__db_bind_int64(q, 1, result_id);
     int out = SDIFF_OK;
-    while (out == SDIFF_OK && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+    while (out == SDIFF_OK && (rc = sdiff__db_step(q)) == SDIFF__DB_ROW) {
         struct sdiff_store_difference d = {.result_id = result_id};
         difference_row(q, 0, &d);
         out = fn(&d, ud, err);
     }
     rc = visit_end(st, rc, out, err);
-    sqlite3_finalize(q);
+    sdiff__db_finalize(q);
     return rc;
 }
 
@@ -446,19 +461,19 @@ void sdiff_store_result_dispose(struct sdiff_store_result *r)
     memset(r, 0, sizeof *r);
 }
 
-static int col_blob(sqlite3_stmt *q, int i, uint8_t **p, size_t *len)
+static int col_blob(struct sdiff_dbq *q, int i, uint8_t **p, size_t *len)
 {
-    int n = sqlite3_column_bytes(q, i);
-    const void *src = sqlite3_column_blob(q, i);
+    size_t n = 0;
+    const void *src = sdiff__db_blob(q, i, &n);
     *p = NULL;
     *len = 0;
-    if (n <= 0 || src == NULL)
+    if (n == 0 || src == NULL)
         return 1;
-    *p = sdiff_malloc((size_t)n);
+    *p = sdiff_malloc(n);
     if (*p == NULL)
         return 0;
-    memcpy(*p, src, (size_t)n);
-    *len = (size_t)n;
+    memcpy(*p, src, n);
+    *len = n;
     return 1;
 }
 
@@ -471,21 +486,20 @@ enum {
 static int read_candidate(struct sdiff_store *st, int64_t id, struct sdiff_store_answer *a,
                           struct sdiff_err *err)
 {
-    sqlite3_stmt *q = NULL;
-    int rc = sqlite3_prepare_v2(st->db,
+    struct sdiff_dbq *q = NULL;
+    int rc = sdiff__db_prepare(st->db,
                                 "SELECT status, reason, headers, body, body_len, body_stored,"
                                 " latency_ms, error FROM responses"
-                                " WHERE result_id = ? AND target = 'candidate'",
-                                -1, &q, NULL);
-    if (rc != SQLITE_OK)
+                                " WHERE result_id = ? AND target = 'candidate'", 0, &q);
+    if (rc != SDIFF__DB_OK)
         return read_err(st, rc, err);
-    sqlite3_bind_int64(q, 1, id);
-    rc = sqlite3_step(q);
-    if (rc == SQLITE_ROW) {
+    sdiff__db_bind_int64(q, 1, id);
+    rc = sdiff__db_step(q);
+    if (rc == SDIFF__DB_ROW) {
         a->present = 1;
         a->status = col_int(q, 0);
         a->body_stored = col_int(q, 5);
-        a->body_size = sqlite3_column_type(q, 4) == SQLITE_NULL ? -1 : sqlite3_column_int64(q, 4);
+        a->body_size = sdiff__db_null(q, 4) ? -1 : sdiff__db_int64(q, 4);
         a->latency_ms = col_ms(q, 6);
         int ok = col_dup(q, 1, &a->reason) & col_dup(q, 2, &a->headers_json) &
                  col_dup(q, 7, &a->error) &
@@ -494,48 +508,46 @@ static int read_candidate(struct sdiff_store *st, int64_t id, struct sdiff_store
     } else {
         a->latency_ms = -1;
         a->body_size = -1;
-        rc = rc == SQLITE_DONE ? SDIFF_OK : read_err(st, rc, err);
+        rc = rc == SDIFF__DB_DONE ? SDIFF_OK : read_err(st, rc, err);
     }
-    sqlite3_finalize(q);
+    sdiff__db_finalize(q);
     return rc;
 }
 
 int sdiff_store_get_result(struct sdiff_store *st, int64_t result_id,
                            struct sdiff_store_result *out, struct sdiff_err *err)
 {
-    sqlite3_stmt *q = NULL;
+    struct sdiff_dbq *q = NULL;
     if (SDIFF_NEVER(st == NULL || out == NULL))
         return SDIFF_EINVAL;
     memset(out, 0, sizeof *out);
-    int rc = sqlite3_prepare_v2(
-        st->db,
+    int rc = sdiff__db_prepare(st->db,
         "SELECT r.id, r.run_id, r.method, r.route, r.target, r.class, r.reasons, r.skip_reason,"
         " r.note, r.primary_status, r.candidate_status, r.primary_ms, r.candidate_ms,"
         " r.candidate_error, ru.candidate, e.id, e.method, e.target, e.req_headers, e.req_body,"
         " e.status, e.reason, e.resp_headers, e.resp_body"
         " FROM results r LEFT JOIN runs ru ON ru.id = r.run_id"
-        " LEFT JOIN exchanges e ON e.id = r.exchange_id WHERE r.id = ?",
-        -1, &q, NULL);
-    if (rc != SQLITE_OK)
+        " LEFT JOIN exchanges e ON e.id = r.exchange_id WHERE r.id = ?", 0, &q);
+    if (rc != SDIFF__DB_OK)
         return read_err(st, rc, err);
-    sqlite3_bind_int64(q, 1, result_id);
-    rc = sqlite3_step(q);
-    if (rc == SQLITE_DONE) {
+    sdiff__db_bind_int64(q, 1, result_id);
+    rc = sdiff__db_step(q);
+    if (rc == SDIFF__DB_DONE) {
         rc = sdiff_err_set(err, SDIFF_EINVAL, "store", "no result %lld in %.150s",
                            (long long)result_id, st->path);
         goto out;
     }
-    if (rc != SQLITE_ROW) {
+    if (rc != SDIFF__DB_ROW) {
         rc = read_err(st, rc, err);
         goto out;
     }
-    out->id = sqlite3_column_int64(q, C_ID);
-    out->run_id = sqlite3_column_int64(q, C_RUN);
+    out->id = sdiff__db_int64(q, C_ID);
+    out->run_id = sdiff__db_int64(q, C_RUN);
     out->primary_status = col_int(q, C_PSTATUS);
     out->candidate_status = col_int(q, C_CSTATUS);
     out->primary_ms = col_ms(q, C_PMS);
     out->candidate_ms = col_ms(q, C_CMS);
-    out->has_exchange = sqlite3_column_type(q, C_EX_ID) != SQLITE_NULL;
+    out->has_exchange = !sdiff__db_null(q, C_EX_ID);
     int ok = col_dup(q, C_METHOD, &out->method) & col_dup(q, C_ROUTE, &out->route) &
              col_dup(q, C_TARGET, &out->target) & col_dup(q, C_CLASS, &out->cls) &
              col_dup(q, C_REASONS, &out->reasons) & col_dup(q, C_SKIP, &out->skip_reason) &
@@ -549,7 +561,7 @@ int sdiff_store_get_result(struct sdiff_store *st, int64_t result_id,
               col_dup(q, C_EX_TARGET, &out->req_target) &
               col_dup(q, C_REQ_H, &out->req_headers_json) &
               col_blob(q, C_REQ_BODY, &out->req_body, &out->req_body_len);
-        p->present = sqlite3_column_type(q, C_STATUS) != SQLITE_NULL;
+        p->present = !sdiff__db_null(q, C_STATUS);
     }
     if (p->present) {
         p->status = col_int(q, C_STATUS);
@@ -560,7 +572,7 @@ int sdiff_store_get_result(struct sdiff_store *st, int64_t result_id,
     }
     rc = ok ? read_candidate(st, result_id, &out->candidate, err) : oom(err);
 out:
-    sqlite3_finalize(q);
+    sdiff__db_finalize(q);
     if (rc < 0)
         sdiff_store_result_dispose(out);
     return rc;
@@ -573,40 +585,43 @@ int sdiff_store_each_waiver(struct sdiff_store *st,
                                       struct sdiff_err *err),
                             void *ud, struct sdiff_err *err)
 {
-    sqlite3_stmt *q = NULL;
+    struct sdiff_dbq *q = NULL;
     /* a version-2 file made before waivers existed has no table: no waivers */
-    int rc = sqlite3_prepare_v2(st->db,
-                                "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
-                                " AND name = 'waivers'",
-                                -1, &q, NULL);
-    int have = rc == SQLITE_OK && sqlite3_step(q) == SQLITE_ROW && sqlite3_column_int(q, 0);
-    sqlite3_finalize(q);
-    q = NULL;
-    if (!have)
-        return SDIFF_OK;
+    int rc;
+    if (!st->pg) {
+        rc = sdiff__db_prepare(st->db,
+                               "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
+                               " AND name = 'waivers'",
+                               0, &q);
+        int have = rc == SDIFF__DB_OK && sdiff__db_step(q) == SDIFF__DB_ROW &&
+                   sdiff__db_int64(q, 0) > 0;
+        sdiff__db_finalize(q);
+        q = NULL;
+        if (!have)
+            return SDIFF_OK;
+    }
     /* newest first: the newest acceptance of a cluster is its waiver (one row per cluster
      * from version 3 on; a version-2 file may hold several) */
-    rc = sqlite3_prepare_v2(st->db,
+    rc = sdiff__db_prepare(st->db,
                             st->version >= 3
                                 ? "SELECT id, cluster, route, signature, reason, expires, run_id,"
                                   " coalesce(updated_at, created_at) FROM waivers"
                                   " WHERE superseded_by IS NULL AND revoked_at IS NULL"
                                   " ORDER BY id DESC"
                                 : "SELECT id, cluster, route, signature, reason, expires, run_id,"
-                                  " created_at FROM waivers ORDER BY id DESC",
-                            -1, &q, NULL);
-    if (rc != SQLITE_OK)
+                                  " created_at FROM waivers ORDER BY id DESC", 0, &q);
+    if (rc != SDIFF__DB_OK)
         return sdiff__store_db_err(st, rc, "cannot read the waivers", err);
     int out = SDIFF_OK;
-    while (out == SDIFF_OK && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+    while (out == SDIFF_OK && (rc = sdiff__db_step(q)) == SDIFF__DB_ROW) {
         struct sdiff_store_waiver w = {
-            .id = sqlite3_column_int64(q, 0),
+            .id = sdiff__db_int64(q, 0),
             .cluster = col_str(q, 1),
             .route = col_str(q, 2),
             .signature = col_str(q, 3),
             .reason = col_str(q, 4),
             .expires = col_str(q, 5),
-            .run_id = sqlite3_column_int64(q, 6),
+            .run_id = sdiff__db_int64(q, 6),
             .created_at = col_str(q, 7),
         };
         if (w.cluster == NULL) /* NOT NULL in the schema; never matches a cluster anyway */
@@ -614,70 +629,72 @@ int sdiff_store_each_waiver(struct sdiff_store *st,
         out = fn(&w, ud, err);
     }
     rc = visit_end(st, rc, out, err);
-    sqlite3_finalize(q);
+    sdiff__db_finalize(q);
     return rc;
 }
 
 int sdiff_store_put_waiver(struct sdiff_store *st, const struct sdiff_store_waiver *w,
                            int64_t *id, struct sdiff_err *err)
 {
-    sqlite3_stmt *q = NULL;
+    struct sdiff_dbq *q = NULL;
     int64_t have = 0;
     if (SDIFF_NEVER(st == NULL || w == NULL || w->cluster == NULL || w->reason == NULL))
         return SDIFF_EINVAL;
     int rc = sdiff_store_commit(st, err);
-    rc = rc < 0 ? rc : sdiff__store_exec(st, "BEGIN IMMEDIATE", err);
     if (rc < 0)
         return rc;
+    rc = sdiff__db_begin(st->db, 1);
+    if (rc != SDIFF__DB_OK)
+        return sdiff__store_db_err(st, rc, "cannot record the waiver", err);
     /* the cluster's waiver, if it has one: accepting again updates it, keeping its id */
-    rc = sqlite3_prepare_v2(st->db,
+    rc = sdiff__db_prepare(st->db,
                             "SELECT id FROM waivers WHERE cluster = ? AND superseded_by IS NULL"
-                            " AND revoked_at IS NULL",
-                            -1, &q, NULL);
-    if (rc == SQLITE_OK) {
-        sqlite3_bind_text(q, 1, w->cluster, -1, SQLITE_STATIC);
-        rc = sqlite3_step(q);
-        if (rc == SQLITE_ROW) {
-            have = sqlite3_column_int64(q, 0);
-            rc = SQLITE_DONE;
+                            " AND revoked_at IS NULL", 0, &q);
+    if (rc == SDIFF__DB_OK) {
+        sdiff__db_bind_text(q, 1, w->cluster, -1);
+        rc = sdiff__db_step(q);
+        if (rc == SDIFF__DB_ROW) {
+            have = sdiff__db_int64(q, 0);
+            rc = SDIFF__DB_DONE;
         }
     }
-    sqlite3_finalize(q);
+    sdiff__db_finalize(q);
     q = NULL;
-    if (rc == SQLITE_DONE)
-        rc = sqlite3_prepare_v2(
-            st->db,
+    if (rc == SDIFF__DB_DONE)
+        rc = sdiff__db_prepare(st->db,
             have ? "UPDATE waivers SET route = ?2, signature = ?3, reason = ?4, expires = ?5,"
                    " run_id = ?6, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ','now')"
                    " WHERE id = ?7"
                  : "INSERT INTO waivers(cluster, route, signature, reason, expires, run_id)"
-                   " VALUES(?1,?2,?3,?4,?5,?6)",
-            -1, &q, NULL);
-    if (rc == SQLITE_OK) {
+                   " VALUES(?1,?2,?3,?4,?5,?6) RETURNING id", 0, &q);
+    if (rc == SDIFF__DB_OK) {
         if (!have)
-            sqlite3_bind_text(q, 1, w->cluster, -1, SQLITE_STATIC);
+            sdiff__db_bind_text(q, 1, w->cluster, -1);
         if (w->route)
-            sqlite3_bind_text(q, 2, w->route, -1, SQLITE_STATIC);
+            sdiff__db_bind_text(q, 2, w->route, -1);
         if (w->signature)
-            sqlite3_bind_text(q, 3, w->signature, -1, SQLITE_STATIC);
-        sqlite3_bind_text(q, 4, w->reason, -1, SQLITE_STATIC);
+            sdiff__db_bind_text(q, 3, w->signature, -1);
+        sdiff__db_bind_text(q, 4, w->reason, -1);
         if (w->expires)
-            sqlite3_bind_text(q, 5, w->expires, -1, SQLITE_STATIC);
+            sdiff__db_bind_text(q, 5, w->expires, -1);
         if (w->run_id > 0)
-            sqlite3_bind_int64(q, 6, w->run_id);
+            sdiff__db_bind_int64(q, 6, w->run_id);
         if (have)
-            sqlite3_bind_int64(q, 7, have);
-        rc = sqlite3_step(q);
+            sdiff__db_bind_int64(q, 7, have);
+        rc = sdiff__db_step(q);
+        if (rc == SDIFF__DB_ROW && !have) {
+            have = sdiff__db_int64(q, 0);
+            rc = sdiff__db_step(q);
+        }
     }
-    sqlite3_finalize(q);
-    if (rc == SQLITE_DONE && !have)
-        have = sqlite3_last_insert_rowid(st->db);
-    if (rc == SQLITE_DONE)
-        rc = sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK ? SQLITE_DONE
-                                                                          : SQLITE_ERROR;
-    if (rc != SQLITE_DONE) {
+    sdiff__db_finalize(q);
+    if (rc == SDIFF__DB_DONE) {
+        rc = sdiff__db_commit(st->db);
+        rc = rc == SDIFF__DB_OK ? SDIFF__DB_DONE : rc;
+    }
+    if (rc != SDIFF__DB_DONE) {
         rc = sdiff__store_db_err(st, rc, "cannot record the waiver", err);
-        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+        sdiff__db_rollback(st->db);
         return rc;
     }
     if (id)

@@ -22,45 +22,44 @@ const char *sdiff_store_path(const struct sdiff_store *st)
     return st->path;
 }
 
-static void text_or_null(sqlite3_stmt *q, int i, const char *s)
+static void text_or_null(struct sdiff_dbq *q, int i, const char *s)
 {
     if (s)
-        sqlite3_bind_text(q, i, s, -1, SQLITE_TRANSIENT);
+        sdiff__db_bind_text(q, i, s, -1);
     else
-        sqlite3_bind_null(q, i);
+        sdiff__db_bind_null(q, i);
 }
 
-static void real_or_null(sqlite3_stmt *q, int i, double v)
+static void real_or_null(struct sdiff_dbq *q, int i, double v)
 {
     if (v >= 0)
-        sqlite3_bind_double(q, i, v);
+        sdiff__db_bind_double(q, i, v);
     else
-        sqlite3_bind_null(q, i);
+        sdiff__db_bind_null(q, i);
 }
 
-static void int_or_null(sqlite3_stmt *q, int i, int v)
+static void int_or_null(struct sdiff_dbq *q, int i, int v)
 {
     if (v > 0)
-        sqlite3_bind_int(q, i, v);
+        sdiff__db_bind_int64(q, i, v);
     else
-        sqlite3_bind_null(q, i);
+        sdiff__db_bind_null(q, i);
 }
 
-static int step_done(struct sdiff_store *st, sqlite3_stmt *q, struct sdiff_err *err)
+static int step_done(struct sdiff_store *st, struct sdiff_dbq *q, struct sdiff_err *err)
 {
-    int rc = sqlite3_step(q);
-    sqlite3_reset(q);
-    sqlite3_clear_bindings(q);
-    return rc == SQLITE_DONE ? SDIFF_OK : sdiff__store_db_err(st, rc, "cannot write", err);
+    int rc = sdiff__db_step(q);
+    sdiff__db_reset(q);
+    return rc == SDIFF__DB_DONE ? SDIFF_OK : sdiff__store_db_err(st, rc, "cannot write", err);
 }
 
-static int prepare(struct sdiff_store *st, sqlite3_stmt **q, const char *sql,
+static int prepare(struct sdiff_store *st, struct sdiff_dbq **q, const char *sql,
                    struct sdiff_err *err)
 {
     if (*q)
         return SDIFF_OK;
-    int rc = sqlite3_prepare_v2(st->db, sql, -1, q, NULL);
-    return rc == SQLITE_OK ? SDIFF_OK : sdiff__store_db_err(st, rc, "cannot prepare", err);
+    int rc = sdiff__db_prepare(st->db, sql, 0, q);
+    return rc == SDIFF__DB_OK ? SDIFF_OK : sdiff__store_db_err(st, rc, "cannot prepare", err);
 }
 
 const char *sdiff_run_state_str(enum sdiff_run_state st)
@@ -112,17 +111,17 @@ static int new_instance_id(struct sdiff_store *st, struct sdiff_err *err)
 static int run_by_name(struct sdiff_store *st, const char *name, int64_t *id,
                        struct sdiff_err *err)
 {
-    sqlite3_stmt *q = NULL;
+    struct sdiff_dbq *q = NULL;
     *id = 0;
-    int rc = sqlite3_prepare_v2(st->db, "SELECT id FROM runs WHERE name = ?", -1, &q, NULL);
-    if (rc == SQLITE_OK) {
-        sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC);
-        rc = sqlite3_step(q);
-        if (rc == SQLITE_ROW)
-            *id = sqlite3_column_int64(q, 0);
+    int rc = sdiff__db_prepare(st->db, "SELECT id FROM runs WHERE name = ?", 0, &q);
+    if (rc == SDIFF__DB_OK) {
+        sdiff__db_bind_text(q, 1, name, -1);
+        rc = sdiff__db_step(q);
+        if (rc == SDIFF__DB_ROW)
+            *id = sdiff__db_int64(q, 0);
     }
-    sqlite3_finalize(q);
-    if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+    sdiff__db_finalize(q);
+    if (rc == SDIFF__DB_ROW || rc == SDIFF__DB_DONE)
         return SDIFF_OK;
     return sdiff__store_db_err(st, rc, "cannot read", err);
 }
@@ -130,41 +129,48 @@ static int run_by_name(struct sdiff_store *st, const char *name, int64_t *id,
 int sdiff_store_begin_run(struct sdiff_store *st, const struct sdiff_run_info *info, int64_t *id,
                           struct sdiff_err *err)
 {
-    sqlite3_stmt *q = NULL;
+    struct sdiff_dbq *q = NULL;
     int64_t run = 0;
     int rc = sdiff_store_commit(st, err);
     rc = rc < 0 ? rc : new_instance_id(st, err);
     /* IMMEDIATE: two instances joining one named run at once find or create it in turn */
-    rc = rc < 0 ? rc : sdiff__store_exec(st, "BEGIN IMMEDIATE", err);
     if (rc < 0)
         return rc;
+    rc = sdiff__db_begin(st->db, 1);
+    if (rc != SDIFF__DB_OK)
+        return sdiff__store_db_err(st, rc, "cannot write", err);
     st->in_tx = 1;
+    st->tx_started = 0;
     if (info->name)
         rc = run_by_name(st, info->name, &run, err);
     if (rc >= 0 && run > 0) {
-        rc = sqlite3_prepare_v2(st->db,
-                                /* a joining instance's labels are merged in (its value
-                                   wins for a key both give) */
-                                "UPDATE runs SET state = 'running', last_activity = " NOW
-                                ", labels = CASE WHEN ?2 IS NULL THEN labels ELSE json_patch("
-                                "CASE WHEN json_valid(labels) THEN labels ELSE '{}' END, ?2)"
-                                " END WHERE id = ?1",
-                                -1, &q, NULL);
-        if (rc == SQLITE_OK) {
-            sqlite3_bind_int64(q, 1, run);
+        /* a joining instance's labels are merged in (its value wins for a key both give) */
+        rc = sdiff__db_prepare(
+            st->db,
+            SDIFF__SQL(st,
+                       "UPDATE runs SET state = 'running', last_activity = " NOW
+                       ", labels = CASE WHEN ?2 IS NULL THEN labels ELSE json_patch("
+                       "CASE WHEN json_valid(labels) THEN labels ELSE '{}' END, ?2)"
+                       " END WHERE id = ?1",
+                       "UPDATE runs SET state = 'running', last_activity = " NOW
+                       ", labels = CASE WHEN ?2::text IS NULL THEN labels"
+                       " WHEN labels IS NULL THEN ?2::text"
+                       " ELSE (labels::jsonb || ?2::jsonb)::text END WHERE id = ?1"),
+            0, &q);
+        if (rc == SDIFF__DB_OK) {
+            sdiff__db_bind_int64(q, 1, run);
             text_or_null(q, 2, info->labels_json);
-            rc = sqlite3_step(q);
+            rc = sdiff__db_step(q);
         }
-        sqlite3_finalize(q);
+        sdiff__db_finalize(q);
         q = NULL;
-        rc = rc == SQLITE_DONE ? SDIFF_OK : sdiff__store_db_err(st, rc, "cannot write", err);
+        rc = rc == SDIFF__DB_DONE ? SDIFF_OK : sdiff__store_db_err(st, rc, "cannot write", err);
     } else if (rc >= 0) {
-        rc = sqlite3_prepare_v2(st->db,
+        rc = sdiff__db_prepare(st->db,
                                 "INSERT INTO runs(kind, corpus, candidate, secondary, primary_url,"
                                 " config, name, labels, marker_token, state, last_activity)"
-                                " VALUES(?,?,?,?,?,?,?,?,?,'running'," NOW ")",
-                                -1, &q, NULL);
-        if (rc == SQLITE_OK) {
+                                " VALUES(?,?,?,?,?,?,?,?,?,'running'," NOW ") RETURNING id", 0, &q);
+        if (rc == SDIFF__DB_OK) {
             text_or_null(q, 1, info->kind);
             text_or_null(q, 2, info->corpus);
             text_or_null(q, 3, info->candidate);
@@ -174,36 +180,35 @@ int sdiff_store_begin_run(struct sdiff_store *st, const struct sdiff_run_info *i
             text_or_null(q, 7, info->name);
             text_or_null(q, 8, info->labels_json);
             text_or_null(q, 9, info->marker);
-            rc = sqlite3_step(q);
+            rc = sdiff__db_step(q);
+            if (rc == SDIFF__DB_ROW) {
+                run = sdiff__db_int64(q, 0);
+                rc = sdiff__db_step(q);
+            }
         }
-        sqlite3_finalize(q);
+        sdiff__db_finalize(q);
         q = NULL;
-        if (rc == SQLITE_DONE) {
-            run = sqlite3_last_insert_rowid(st->db);
-            rc = SDIFF_OK;
-        } else {
-            rc = sdiff__store_db_err(st, rc, "cannot write", err);
-        }
+        rc = rc == SDIFF__DB_DONE && run > 0 ? SDIFF_OK
+                                             : sdiff__store_db_err(st, rc, "cannot write", err);
     }
     if (rc >= 0) {
-        rc = sqlite3_prepare_v2(st->db,
+        rc = sdiff__db_prepare(st->db,
                                 "INSERT INTO instances(id, run_id, host, k_service, k_revision,"
                                 " pid, version, side, last_activity)"
-                                " VALUES(?,?,?,?,?,?,?,?," NOW ")",
-                                -1, &q, NULL);
-        if (rc == SQLITE_OK) {
-            sqlite3_bind_text(q, 1, st->instance_id, -1, SQLITE_STATIC);
-            sqlite3_bind_int64(q, 2, run);
+                                " VALUES(?,?,?,?,?,?,?,?," NOW ")", 0, &q);
+        if (rc == SDIFF__DB_OK) {
+            sdiff__db_bind_text(q, 1, st->instance_id, -1);
+            sdiff__db_bind_int64(q, 2, run);
             text_or_null(q, 3, env_or(info->host, "HOSTNAME"));
             text_or_null(q, 4, env_or(info->k_service, "K_SERVICE"));
             text_or_null(q, 5, env_or(info->k_revision, "K_REVISION"));
-            sqlite3_bind_int64(q, 6, (sqlite3_int64)getpid());
+            sdiff__db_bind_int64(q, 6, (int64_t)getpid());
             text_or_null(q, 7, SDIFF_VERSION);
-            sqlite3_bind_text(q, 8, info->side ? info->side : "old", -1, SQLITE_TRANSIENT);
-            rc = sqlite3_step(q);
+            sdiff__db_bind_text(q, 8, info->side ? info->side : "old", -1);
+            rc = sdiff__db_step(q);
         }
-        sqlite3_finalize(q);
-        rc = rc == SQLITE_DONE ? SDIFF_OK : sdiff__store_db_err(st, rc, "cannot write", err);
+        sdiff__db_finalize(q);
+        rc = rc == SDIFF__DB_DONE ? SDIFF_OK : sdiff__store_db_err(st, rc, "cannot write", err);
     }
     if (rc >= 0) {
         st->run_id = run;
@@ -212,7 +217,7 @@ int sdiff_store_begin_run(struct sdiff_store *st, const struct sdiff_run_info *i
         snprintf(st->side, sizeof st->side, "%s", info->side ? info->side : "old");
         rc = sdiff_store_commit(st, err);
     } else {
-        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+        sdiff__db_rollback(st->db);
         st->in_tx = 0;
     }
     if (rc < 0) {
@@ -239,34 +244,32 @@ int sdiff_store_finish_run(struct sdiff_store *st, int64_t id, enum sdiff_run_st
     rc = sdiff__store_tx(st, err);
     if (rc < 0)
         return rc;
-    sqlite3_stmt *q = NULL;
-    rc = sqlite3_prepare_v2(st->db,
+    struct sdiff_dbq *q = NULL;
+    rc = sdiff__db_prepare(st->db,
                             "UPDATE runs SET summary = ?, finished_at = " NOW ", state = ?,"
-                            " last_activity = " NOW " WHERE id = ?",
-                            -1, &q, NULL);
-    if (rc == SQLITE_OK) {
+                            " last_activity = " NOW " WHERE id = ?", 0, &q);
+    if (rc == SDIFF__DB_OK) {
         text_or_null(q, 1, summary);
-        sqlite3_bind_text(q, 2, sdiff_run_state_str(state), -1, SQLITE_STATIC);
-        sqlite3_bind_int64(q, 3, id);
-        rc = sqlite3_step(q);
+        sdiff__db_bind_text(q, 2, sdiff_run_state_str(state), -1);
+        sdiff__db_bind_int64(q, 3, id);
+        rc = sdiff__db_step(q);
     }
-    sqlite3_finalize(q);
+    sdiff__db_finalize(q);
     q = NULL;
-    if (rc == SQLITE_DONE && st->instance_id[0]) {
-        rc = sqlite3_prepare_v2(st->db,
+    if (rc == SDIFF__DB_DONE && st->instance_id[0]) {
+        rc = sdiff__db_prepare(st->db,
                                 "UPDATE instances SET stopped_at = " NOW
-                                ", last_activity = " NOW ", counters = ? WHERE id = ?",
-                                -1, &q, NULL);
-        if (rc == SQLITE_OK) {
+                                ", last_activity = " NOW ", counters = ? WHERE id = ?", 0, &q);
+        if (rc == SDIFF__DB_OK) {
             text_or_null(q, 1, summary);
-            sqlite3_bind_text(q, 2, st->instance_id, -1, SQLITE_STATIC);
-            rc = sqlite3_step(q);
+            sdiff__db_bind_text(q, 2, st->instance_id, -1);
+            rc = sdiff__db_step(q);
         }
-        sqlite3_finalize(q);
+        sdiff__db_finalize(q);
     }
-    if (rc != SQLITE_DONE) {
+    if (rc != SDIFF__DB_DONE) {
         rc = sdiff__store_db_err(st, rc, "cannot write", err);
-        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+        sdiff__db_rollback(st->db);
         st->in_tx = 0;
         return rc;
     }
@@ -284,25 +287,23 @@ static int put_response(struct sdiff_store *st, int64_t result_id, const char *t
                      err);
     if (rc < 0)
         return rc;
-    sqlite3_stmt *q = st->ins_response;
-    sqlite3_bind_int64(q, 1, result_id);
-    sqlite3_bind_text(q, 2, target, -1, SQLITE_STATIC);
+    struct sdiff_dbq *q = st->ins_response;
+    sdiff__db_bind_int64(q, 1, result_id);
+    sdiff__db_bind_text(q, 2, target, -1);
     if (r->msg && r->msg->present) {
         sdiff_buf_reset(&st->scratch_resp);
         if (sdiff__store_headers_json(r->msg, &st->opts, &st->scratch_resp) < 0)
             return sdiff_err_set(err, SDIFF_ENOMEM, "store", "out of memory encoding headers");
-        sqlite3_bind_int(q, 3, r->msg->status);
+        sdiff__db_bind_int64(q, 3, r->msg->status);
         text_or_null(q, 4, r->msg->reason);
-        sqlite3_bind_text(q, 5, (const char *)st->scratch_resp.data, (int)st->scratch_resp.len,
-                          SQLITE_STATIC);
+        sdiff__db_bind_text(q, 5, (const char *)st->scratch_resp.data, (int)st->scratch_resp.len);
     }
     if (r->msg) {
         if (r->keep_body)
-            sqlite3_bind_blob(q, 6, r->msg->body ? (const void *)r->msg->body : "",
-                              (int)r->msg->body_len, SQLITE_STATIC);
-        sqlite3_bind_int64(q, 7, (sqlite3_int64)r->msg->body_len);
+            sdiff__db_bind_blob(q, 6, r->msg->body, r->msg->body_len);
+        sdiff__db_bind_int64(q, 7, (int64_t)r->msg->body_len);
     }
-    sqlite3_bind_int(q, 8, r->msg && r->keep_body);
+    sdiff__db_bind_int64(q, 8, r->msg && r->keep_body);
     real_or_null(q, 9, r->latency_ms);
     text_or_null(q, 10, r->error);
     return step_done(st, q, err);
@@ -311,22 +312,30 @@ static int put_response(struct sdiff_store *st, int64_t result_id, const char *t
 int sdiff_store_put_result(struct sdiff_store *st, const struct sdiff_result_rec *r, int64_t *id,
                            struct sdiff_err *err)
 {
+#define INSERT_RESULT                                                                          \
+    "INSERT INTO results(run_id, exchange_id, method, route, target, class,"                  \
+    " reasons, skip_reason, note, primary_status, candidate_status,"                          \
+    " secondary_status, primary_ms, candidate_ms, secondary_ms,"                              \
+    " bytes_equal, candidate_error, ndiffs, t_req_start, instance_id,"                        \
+    " side, batch_seq, batch_idx, raw_path, shape, id)"                                       \
+    " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    /* SQLite gives the id back; PostgreSQL's was taken from a block, so the insert joins
+     * the batch's pipeline without waiting for an answer */
+    int64_t rid = 0;
     int rc = sdiff__store_tx(st, err);
     rc = rc < 0 ? rc
                 : prepare(st, &st->ins_result,
-                          "INSERT INTO results(run_id, exchange_id, method, route, target, class,"
-                          " reasons, skip_reason, note, primary_status, candidate_status,"
-                          " secondary_status, primary_ms, candidate_ms, secondary_ms,"
-                          " bytes_equal, candidate_error, ndiffs, t_req_start, instance_id,"
-                          " side, batch_seq, batch_idx, raw_path, shape)"
-                          " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                          err);
+                          SDIFF__SQL(st, INSERT_RESULT " RETURNING id", INSERT_RESULT), err);
+    rc = rc < 0 ? rc : sdiff__store_next_id(st, "results", &rid, err);
     if (rc < 0)
         return rc;
-    sqlite3_stmt *q = st->ins_result;
-    sqlite3_bind_int64(q, 1, r->run_id);
+#undef INSERT_RESULT
+    struct sdiff_dbq *q = st->ins_result;
+    if (rid)
+        sdiff__db_bind_int64(q, 26, rid);
+    sdiff__db_bind_int64(q, 1, r->run_id);
     if (r->exchange_id)
-        sqlite3_bind_int64(q, 2, (sqlite3_int64)r->exchange_id);
+        sdiff__db_bind_int64(q, 2, (int64_t)r->exchange_id);
     text_or_null(q, 3, r->method);
     text_or_null(q, 4, r->route);
     text_or_null(q, 5, r->target);
@@ -341,29 +350,33 @@ int sdiff_store_put_result(struct sdiff_store *st, const struct sdiff_result_rec
     real_or_null(q, 14, r->candidate.msg || r->candidate.error ? r->candidate.latency_ms : -1);
     real_or_null(q, 15, r->secondary.msg || r->secondary.error ? r->secondary.latency_ms : -1);
     if (r->bytes_equal >= 0)
-        sqlite3_bind_int(q, 16, r->bytes_equal);
+        sdiff__db_bind_int64(q, 16, r->bytes_equal);
     text_or_null(q, 17, r->candidate.error);
-    sqlite3_bind_int64(q, 18, (sqlite3_int64)r->ndiffs);
+    sdiff__db_bind_int64(q, 18, (int64_t)r->ndiffs);
     if (r->t_req_start)
-        sqlite3_bind_int64(q, 19, (sqlite3_int64)r->t_req_start);
+        sdiff__db_bind_int64(q, 19, (int64_t)r->t_req_start);
     if (st->run_id == r->run_id && st->instance_id[0]) {
         /* (instance, batch_seq, batch_idx) is unique: a batch is stored once */
-        sqlite3_bind_text(q, 20, st->instance_id, -1, SQLITE_STATIC);
-        sqlite3_bind_text(q, 21, st->side, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(q, 22, st->batch_seq);
-        sqlite3_bind_int64(q, 23, st->batch_idx);
+        sdiff__db_bind_text(q, 20, st->instance_id, -1);
+        sdiff__db_bind_text(q, 21, st->side, -1);
+        sdiff__db_bind_int64(q, 22, st->batch_seq);
+        sdiff__db_bind_int64(q, 23, st->batch_idx);
     } else {
-        sqlite3_bind_text(q, 21, "old", -1, SQLITE_STATIC);
+        sdiff__db_bind_text(q, 21, "old", -1);
     }
     if (r->raw_path)
-        sqlite3_bind_text(q, 24, r->raw_path, -1, SQLITE_TRANSIENT);
+        sdiff__db_bind_text(q, 24, r->raw_path, -1);
     else if (r->target)
-        sqlite3_bind_text(q, 24, r->target, (int)strcspn(r->target, "?"), SQLITE_TRANSIENT);
+        sdiff__db_bind_text(q, 24, r->target, (int)strcspn(r->target, "?"));
     text_or_null(q, 25, r->shape);
-    rc = step_done(st, q, err);
-    if (rc < 0)
-        return rc;
-    int64_t rid = sqlite3_last_insert_rowid(st->db);
+    rc = sdiff__db_step(q);
+    if (rc == SDIFF__DB_ROW) {
+        rid = sdiff__db_int64(q, 0);
+        rc = sdiff__db_step(q);
+    }
+    sdiff__db_reset(q);
+    if (rc != SDIFF__DB_DONE)
+        return sdiff__store_db_err(st, rc, "cannot write", err);
     if (st->run_id == r->run_id && st->instance_id[0])
         st->batch_idx++;
     if (id)
@@ -378,11 +391,11 @@ int sdiff_store_put_result(struct sdiff_store *st, const struct sdiff_result_rec
                      " candidate_value, hint) VALUES(?,?,?,?,?,?,?)",
                      err);
     for (size_t i = 0; rc >= 0 && i < r->ndiffs; i++) {
-        sqlite3_stmt *d = st->ins_diff;
-        sqlite3_bind_int64(d, 1, rid);
-        sqlite3_bind_int64(d, 2, (sqlite3_int64)i);
-        sqlite3_bind_text(d, 3, r->paths[i], -1, SQLITE_STATIC);
-        sqlite3_bind_text(d, 4, r->kinds[i], -1, SQLITE_STATIC);
+        struct sdiff_dbq *d = st->ins_diff;
+        sdiff__db_bind_int64(d, 1, rid);
+        sdiff__db_bind_int64(d, 2, (int64_t)i);
+        sdiff__db_bind_text(d, 3, r->paths[i], -1);
+        sdiff__db_bind_text(d, 4, r->kinds[i], -1);
         text_or_null(d, 5, r->primary_values[i]);
         text_or_null(d, 6, r->candidate_values[i]);
         text_or_null(d, 7, r->hints ? r->hints[i] : NULL);
@@ -395,21 +408,21 @@ int sdiff_store_load_noise(struct sdiff_store *st,
                            int (*fn)(const char *route, const char *key, void *ud), void *ud,
                            struct sdiff_err *err)
 {
-    sqlite3_stmt *q = NULL;
-    int rc = sqlite3_prepare_v2(st->db, "SELECT route, key FROM noise", -1, &q, NULL);
-    if (rc != SQLITE_OK)
+    struct sdiff_dbq *q = NULL;
+    int rc = sdiff__db_prepare(st->db, "SELECT route, key FROM noise", 0, &q);
+    if (rc != SDIFF__DB_OK)
         return sdiff__store_db_err(st, rc, "cannot read", err);
     int out = SDIFF_OK;
-    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-        out = fn((const char *)sqlite3_column_text(q, 0), (const char *)sqlite3_column_text(q, 1),
+    while ((rc = sdiff__db_step(q)) == SDIFF__DB_ROW) {
+        out = fn(sdiff__db_text(q, 0), sdiff__db_text(q, 1),
                  ud);
         if (out < 0)
             break;
     }
-    sqlite3_finalize(q);
+    sdiff__db_finalize(q);
     if (out < 0)
         return sdiff_err_set(err, out, "store", "out of memory loading noise");
-    return rc == SQLITE_DONE ? SDIFF_OK : sdiff__store_db_err(st, rc, "cannot read", err);
+    return rc == SDIFF__DB_DONE ? SDIFF_OK : sdiff__store_db_err(st, rc, "cannot read", err);
 }
 
 int sdiff_store_save_noise(struct sdiff_store *st, const char *route, const char *key,
@@ -418,18 +431,17 @@ int sdiff_store_save_noise(struct sdiff_store *st, const char *route, const char
     int rc = sdiff__store_tx(st, err);
     if (rc < 0)
         return rc;
-    sqlite3_stmt *q = NULL;
-    rc = sqlite3_prepare_v2(st->db,
-                            "INSERT OR IGNORE INTO noise(route, key, run_id) VALUES(?,?,?)", -1, &q,
-                            NULL);
-    if (rc == SQLITE_OK) {
-        sqlite3_bind_text(q, 1, route, -1, SQLITE_STATIC);
-        sqlite3_bind_text(q, 2, key, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(q, 3, run_id);
-        rc = sqlite3_step(q);
+    struct sdiff_dbq *q = NULL;
+    rc = sdiff__db_prepare(st->db,
+                            "INSERT INTO noise(route, key, run_id) VALUES(?,?,?) ON CONFLICT DO NOTHING", 0, &q);
+    if (rc == SDIFF__DB_OK) {
+        sdiff__db_bind_text(q, 1, route, -1);
+        sdiff__db_bind_text(q, 2, key, -1);
+        sdiff__db_bind_int64(q, 3, run_id);
+        rc = sdiff__db_step(q);
     }
-    sqlite3_finalize(q);
-    return rc == SQLITE_DONE ? SDIFF_OK : sdiff__store_db_err(st, rc, "cannot write", err);
+    sdiff__db_finalize(q);
+    return rc == SDIFF__DB_DONE ? SDIFF_OK : sdiff__store_db_err(st, rc, "cannot write", err);
 }
 
 /* ---- reading the corpus ---------------------------------------------------------------- */
@@ -608,53 +620,51 @@ out:
     return rc;
 }
 
-static int copy_blob(sqlite3_stmt *q, int col, struct sdiff_msg *m)
+static int copy_blob(struct sdiff_dbq *q, int col, struct sdiff_msg *m)
 {
-    int n = sqlite3_column_bytes(q, col);
-    const void *p = sqlite3_column_blob(q, col);
-    m->body_len = (size_t)n;
-    if (n <= 0)
+    size_t n = 0;
+    const void *p = sdiff__db_blob(q, col, &n);
+    m->body_len = n;
+    if (n == 0)
         return SDIFF_OK;
-    m->body = sdiff_malloc((size_t)n + 1);
+    m->body = sdiff_malloc(n + 1);
     if (m->body == NULL)
         return SDIFF_ENOMEM;
-    memcpy(m->body, p, (size_t)n);
+    memcpy(m->body, p, n);
     m->body[n] = 0;
     return SDIFF_OK;
 }
 
-static const char *col_text(sqlite3_stmt *q, int i)
+static const char *col_text(struct sdiff_dbq *q, int i)
 {
-    const unsigned char *t = sqlite3_column_text(q, i);
-    return t ? (const char *)t : "";
+    const char *t = sdiff__db_text(q, i);
+    return t ? t : "";
 }
 
 int sdiff_store_each_exchange(struct sdiff_store *st,
                               int (*fn)(struct sdiff_exchange *ex, void *ud, struct sdiff_err *err),
                               void *ud, struct sdiff_err *err)
 {
-    sqlite3_stmt *q = NULL;
-    int rc = sqlite3_prepare_v2(
-        st->db,
+    struct sdiff_dbq *q = NULL;
+    int rc = sdiff__db_prepare(st->db,
         "SELECT id, conn_id, seq, client, server, method, target, req_version, req_headers,"
         " req_body, req_body_seen, req_chunked, status, reason, resp_version, resp_headers,"
         " resp_body, resp_body_seen, resp_chunked, t_req_start, t_req_end, t_resp_start,"
-        " t_resp_end, state, note FROM exchanges ORDER BY id",
-        -1, &q, NULL);
-    if (rc != SQLITE_OK)
+        " t_resp_end, state, note FROM exchanges ORDER BY id", SDIFF__DB_SCAN, &q);
+    if (rc != SDIFF__DB_OK)
         return sdiff__store_db_err(st, rc, "cannot read the corpus", err);
     int out = SDIFF_OK;
     struct sdiff_buf scratch;
     sdiff_buf_init(&scratch, 1u << 26); /* header blocks are far smaller */
-    while (out >= 0 && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+    while (out >= 0 && (rc = sdiff__db_step(q)) == SDIFF__DB_ROW) {
         struct sdiff_exchange *ex = sdiff_exchange_new();
         if (ex == NULL) {
             out = sdiff_err_set(err, SDIFF_ENOMEM, "store", "out of memory");
             break;
         }
-        ex->id = (uint64_t)sqlite3_column_int64(q, 0);
-        ex->conn_id = (uint64_t)sqlite3_column_int64(q, 1);
-        ex->seq = (uint32_t)sqlite3_column_int64(q, 2);
+        ex->id = (uint64_t)sdiff__db_int64(q, 0);
+        ex->conn_id = (uint64_t)sdiff__db_int64(q, 1);
+        ex->seq = (uint32_t)sdiff__db_int64(q, 2);
         snprintf(ex->client, sizeof ex->client, "%s", col_text(q, 3));
         snprintf(ex->server, sizeof ex->server, "%s", col_text(q, 4));
         struct sdiff_msg *rq = &ex->req, *rs = &ex->resp;
@@ -662,28 +672,28 @@ int sdiff_store_each_exchange(struct sdiff_store *st,
         rq->method = (char *)col_text(q, 5);
         rq->target = (char *)col_text(q, 6);
         rq->reason = (char *)"";
-        int r1 = headers_from_json(rq, (const char *)sqlite3_column_text(q, 8), &scratch);
-        rq->present = sqlite3_column_type(q, 5) != SQLITE_NULL;
-        rq->version_minor = sqlite3_column_int(q, 7);
+        int r1 = headers_from_json(rq, sdiff__db_text(q, 8), &scratch);
+        rq->present = !sdiff__db_null(q, 5);
+        rq->version_minor = (int)sdiff__db_int64(q, 7);
         int r2 = copy_blob(q, 9, rq);
-        rq->body_seen = (uint64_t)sqlite3_column_int64(q, 10);
-        rq->chunked = sqlite3_column_int(q, 11);
+        rq->body_seen = (uint64_t)sdiff__db_int64(q, 10);
+        rq->chunked = (int)sdiff__db_int64(q, 11);
         rq->complete = 1;
         rs->method = (char *)"";
         rs->target = (char *)"";
         rs->reason = (char *)col_text(q, 13);
-        int r3 = headers_from_json(rs, (const char *)sqlite3_column_text(q, 15), &scratch);
-        rs->present = sqlite3_column_type(q, 12) != SQLITE_NULL;
-        rs->status = sqlite3_column_int(q, 12);
-        rs->version_minor = sqlite3_column_int(q, 14);
+        int r3 = headers_from_json(rs, sdiff__db_text(q, 15), &scratch);
+        rs->present = !sdiff__db_null(q, 12);
+        rs->status = (int)sdiff__db_int64(q, 12);
+        rs->version_minor = (int)sdiff__db_int64(q, 14);
         int r4 = copy_blob(q, 16, rs);
-        rs->body_seen = (uint64_t)sqlite3_column_int64(q, 17);
-        rs->chunked = sqlite3_column_int(q, 18);
+        rs->body_seen = (uint64_t)sdiff__db_int64(q, 17);
+        rs->chunked = (int)sdiff__db_int64(q, 18);
         rs->complete = rs->present;
-        ex->t_req_start = (uint64_t)sqlite3_column_int64(q, 19);
-        ex->t_req_end = (uint64_t)sqlite3_column_int64(q, 20);
-        ex->t_resp_start = (uint64_t)sqlite3_column_int64(q, 21);
-        ex->t_resp_end = (uint64_t)sqlite3_column_int64(q, 22);
+        ex->t_req_start = (uint64_t)sdiff__db_int64(q, 19);
+        ex->t_req_end = (uint64_t)sdiff__db_int64(q, 20);
+        ex->t_resp_start = (uint64_t)sdiff__db_int64(q, 21);
+        ex->t_resp_end = (uint64_t)sdiff__db_int64(q, 22);
         int state = sdiff_exchange_state_parse(col_text(q, 23));
         ex->state = state < 0 ? SDIFF_EX_UNPARSABLE : (enum sdiff_exchange_state)state;
         snprintf(ex->note, sizeof ex->note, "%s", col_text(q, 24));
@@ -692,14 +702,14 @@ int sdiff_store_each_exchange(struct sdiff_store *st,
             out = sdiff_err_set(err, r1 == SDIFF_EPARSE || r3 == SDIFF_EPARSE ? SDIFF_EDB
                                                                                : SDIFF_ENOMEM,
                                 "store", "%s: exchange %lld: unreadable headers", st->path,
-                                (long long)sqlite3_column_int64(q, 0));
+                                (long long)sdiff__db_int64(q, 0));
             break;
         }
         out = fn(ex, ud, err);
     }
     sdiff_buf_dispose(&scratch);
-    sqlite3_finalize(q);
+    sdiff__db_finalize(q);
     if (out < 0)
         return out;
-    return rc == SQLITE_DONE ? SDIFF_OK : sdiff__store_db_err(st, rc, "cannot read", err);
+    return rc == SDIFF__DB_DONE ? SDIFF_OK : sdiff__store_db_err(st, rc, "cannot read", err);
 }
