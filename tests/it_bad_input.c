@@ -415,7 +415,7 @@ static void test_bad__header_block_over_the_limit_is_unparsable(void **state)
     (void)state;
     /* a request and a response with a 70,000-byte header block; the limit is 64 KiB */
     struct sdiff_test_run r = capture_case("header_over_limit");
-    expect_summary(&r, "3 exchanges (1 complete, 0 truncated, 0 gap, 0 no_response, 2 unparsable, 0 unacknowledged)");
+    expect_summary(&r, "3 exchanges (1 complete, 0 truncated, 0 gap, 0 no_response, 2 unparsable, 0 unacknowledged, 0 shed)");
     expect_summary(&r, " 0 not-http,");
     assert_non_null(strstr(r.out, "\"note\":\"request: header block larger than 65536 bytes\""));
     assert_non_null(strstr(r.out, "\"note\":\"response: header block larger than 65536 bytes\""));
@@ -434,7 +434,7 @@ static void test_bad__a_million_headers_stop_at_the_field_limit(void **state)
     sdiff_test_expect_stderr_lines(&r, "capture", 1);
     expect_exchanges(&r, exp);
     assert_non_null(strstr(r.out, "\"note\":\"request: more than 256 header fields\""));
-    expect_summary(&r, "(1 complete, 0 truncated, 0 gap, 0 no_response, 1 unparsable, 0 unacknowledged)");
+    expect_summary(&r, "(1 complete, 0 truncated, 0 gap, 0 no_response, 1 unparsable, 0 unacknowledged, 0 shed)");
     sdiff_test_run_dispose(&r);
 }
 
@@ -443,7 +443,7 @@ static void test_bad__chunk_size_over_64_bits_is_unparsable(void **state)
     (void)state;
     struct sdiff_test_run r = capture_case("chunk_size_huge");
     assert_non_null(strstr(r.out, "\"note\":\"response: chunk size has more than 16 hex digits\""));
-    expect_summary(&r, "(1 complete, 0 truncated, 0 gap, 0 no_response, 1 unparsable, 0 unacknowledged)");
+    expect_summary(&r, "(1 complete, 0 truncated, 0 gap, 0 no_response, 1 unparsable, 0 unacknowledged, 0 shed)");
     sdiff_test_run_dispose(&r);
 }
 
@@ -453,7 +453,7 @@ static void test_bad__negative_content_length_is_unparsable(void **state)
     struct sdiff_test_run r = capture_case("negative_length");
     assert_non_null(strstr(r.out, "\"note\":\"response: invalid content-length value\""));
     assert_non_null(strstr(r.out, "\"note\":\"request: invalid content-length value\""));
-    expect_summary(&r, "(1 complete, 0 truncated, 0 gap, 0 no_response, 2 unparsable, 0 unacknowledged)");
+    expect_summary(&r, "(1 complete, 0 truncated, 0 gap, 0 no_response, 2 unparsable, 0 unacknowledged, 0 shed)");
     sdiff_test_run_dispose(&r);
 }
 
@@ -463,7 +463,7 @@ static void test_bad__conflicting_content_lengths_are_unparsable(void **state)
     struct sdiff_test_run r = capture_case("conflicting_length");
     assert_non_null(strstr(r.out, "\"note\":\"response: conflicting content-length values\""));
     /* equal duplicates are one length (RFC 9110 8.6) */
-    expect_summary(&r, "(2 complete, 0 truncated, 0 gap, 0 no_response, 1 unparsable, 0 unacknowledged)");
+    expect_summary(&r, "(2 complete, 0 truncated, 0 gap, 0 no_response, 1 unparsable, 0 unacknowledged, 0 shed)");
     sdiff_test_run_dispose(&r);
 }
 

@@ -7,6 +7,8 @@
 
 #include "sdiff_test.h"
 
+#include "shadowdiff/pair.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,7 +122,8 @@ static void on_close(void *flow_ud, enum sdiff_close_reason why, uint64_t ts, vo
     str_printf(&rc->events, "close%llu=%s ", (unsigned long long)t->info.id, REASON[why]);
 }
 
-static const struct sdiff_reasm_cb CB = {on_open, on_data, on_gap, on_fin, on_close, NULL};
+static const struct sdiff_reasm_cb CB = {on_open, on_data, on_gap, on_fin,
+                                         on_close, NULL,    NULL,   NULL};
 
 /*
  * The recorder for acknowledgement tests: the same transcripts, plus one line over both
@@ -156,7 +159,7 @@ static void on_gap_x(void *flow_ud, enum sdiff_dir dir, uint64_t len, uint64_t t
 }
 
 static const struct sdiff_reasm_cb CBX = {on_open, on_data_x, on_gap_x, on_fin, on_close,
-                                          on_unacked_x};
+                                          on_unacked_x, NULL, NULL};
 
 static void rec_free(struct rec *rc)
 {
@@ -1139,6 +1142,149 @@ static void test_reasm__out_of_memory_sweep_fails_cleanly(void **state)
     rec_free(ref);
 }
 
+/* ---- memory budget --------------------------------------------------------------------- */
+
+/*
+ * Forged traffic from the security review: flows with no handshake, every segment with a bad
+ * TCP checksum (the service's kernel would drop each one), pipelined POSTs with large bodies
+ * that nobody acknowledges. Raw IPv4 frames go through the decoder, then the reassembler and
+ * the pairer share one budget, as in a capture.
+ */
+#define FORGED_FLOWS 16
+#define FORGED_REQS 24
+#define FORGED_BODY (256u << 10)
+#define FORGED_SEG (16u << 10)
+
+struct forged {
+    uint64_t by_state[SDIFF_EX__COUNT];
+    uint64_t exchanges;
+    struct sdiff_mem_budget *budget;
+    size_t worst;
+};
+
+static void forged_collect(struct sdiff_exchange *ex, void *ud)
+{
+    struct forged *fg = ud;
+    fg->by_state[ex->state]++;
+    fg->exchanges++;
+    if (ex->state == SDIFF_EX_SHED)
+        assert_true(strncmp(ex->note, "shed: ", 6) == 0);
+    sdiff_exchange_free(ex);
+}
+
+static size_t forged_frame(uint8_t *f, int flow, uint32_t seq, const uint8_t *p, size_t n)
+{
+    size_t tot = 40 + n;
+    memset(f, 0, 40);
+    f[0] = 0x45;
+    f[2] = (uint8_t)(tot >> 8), f[3] = (uint8_t)tot;
+    f[6] = 0x40, f[8] = 64, f[9] = 6;
+    f[12] = 10, f[13] = 9, f[14] = (uint8_t)(flow >> 8), f[15] = (uint8_t)flow; /* client */
+    f[16] = 10, f[17] = 0, f[18] = 0, f[19] = 1;                              /* server */
+    uint32_t sum = 0;
+    for (int i = 0; i < 20; i += 2)
+        sum += (uint32_t)(f[i] << 8 | f[i + 1]);
+    while (sum >> 16)
+        sum = (sum & 0xffff) + (sum >> 16);
+    f[10] = (uint8_t)(~sum >> 8), f[11] = (uint8_t)~sum;
+    uint8_t *t = f + 20;
+    uint16_t sport = (uint16_t)(40000 + flow);
+    t[0] = (uint8_t)(sport >> 8), t[1] = (uint8_t)sport, t[2] = 0x1f, t[3] = 0x90; /* 8080 */
+    t[4] = (uint8_t)(seq >> 24), t[5] = (uint8_t)(seq >> 16), t[6] = (uint8_t)(seq >> 8);
+    t[7] = (uint8_t)seq;
+    t[12] = 5 << 4, t[13] = 0x18; /* PSH ACK */
+    t[14] = 0xff, t[15] = 0xff;
+    t[16] = 0xde, t[17] = 0xad; /* not the checksum of this segment */
+    memcpy(f + 40, p, n);
+    return tot;
+}
+
+/* Feed the forged load round-robin over the flows; returns the peak of used bytes seen. */
+static void forged_run(size_t memory, struct forged *fg, uint64_t *flows_shed)
+{
+    struct sdiff_limits lim = SDIFF_LIMITS_INIT;
+    lim.max_memory = memory;
+    lim.max_body = FORGED_BODY;
+    struct sdiff_pair *pair = NULL;
+    struct sdiff_reasm *r = NULL;
+    static const uint16_t port = 8080;
+    memset(fg, 0, sizeof *fg);
+    assert_int_equal(sdiff_pair_new(&pair, &lim, forged_collect, fg, NULL), SDIFF_OK);
+    assert_int_equal(sdiff_reasm_new(&r, &lim, &port, 1, sdiff_pair_reasm_cb(), pair, NULL),
+                     SDIFF_OK);
+    fg->budget = sdiff_reasm_budget(r);
+    sdiff_pair_use_budget(pair, fg->budget);
+    size_t fixed = fg->budget->used;
+
+    /* one flow's stream: FORGED_REQS pipelined POSTs */
+    char head[128];
+    int hl = snprintf(head, sizeof head,
+                      "POST /upload HTTP/1.1\r\nHost: svc\r\nContent-Length: %u\r\n\r\n",
+                      FORGED_BODY);
+    size_t one = (size_t)hl + FORGED_BODY, len = one * FORGED_REQS;
+    uint8_t *stream = malloc(len), *frame = malloc(40 + FORGED_SEG);
+    assert_non_null(stream);
+    assert_non_null(frame);
+    for (size_t i = 0; i < FORGED_REQS; i++) {
+        memcpy(stream + i * one, head, (size_t)hl);
+        memset(stream + i * one + hl, 'x' + (int)(i % 3), FORGED_BODY);
+    }
+    uint64_t ts = 1700000000000000ull;
+    for (size_t off = 0; off < len; off += FORGED_SEG) {
+        size_t n = len - off < FORGED_SEG ? len - off : FORGED_SEG;
+        for (int fl = 0; fl < FORGED_FLOWS; fl++) {
+            size_t flen = forged_frame(frame, fl, 1000u + (uint32_t)off, stream + off, n);
+            struct sdiff_segment seg;
+            assert_int_equal(sdiff_decode_frame(101, frame, flen, flen, ts += 10, &seg),
+                             SDIFF_DECODE_TCP);
+            assert_int_equal(sdiff_decode_tcp_checksum(&seg), 0);
+            sdiff_reasm_feed(r, &seg);
+            if (memory > 0)
+                assert_true(fg->budget->used <= memory);
+        }
+    }
+    sdiff_reasm_flush(r, ts);
+    /* everything given back: only the flow table is left */
+    assert_int_equal(fg->budget->used, fixed);
+    fg->worst = fg->budget->peak;
+    *flows_shed = sdiff_reasm_stats(r)->flows_shed;
+    sdiff_reasm_free(r);
+    sdiff_pair_free(pair);
+    free(stream);
+    free(frame);
+}
+
+static void test_reasm__memory_budget_bounds_forged_flows_and_counts_shed_requests(void **state)
+{
+    (void)state;
+    const size_t budget = 16u << 20;
+    struct forged *fg = calloc(1, sizeof *fg);
+    uint64_t shed_flows = 0;
+    assert_non_null(fg);
+
+    /* Without a budget this load holds far more than the budget (the test can fail). */
+    forged_run(0, fg, &shed_flows);
+    size_t unbounded = fg->worst;
+    assert_true(unbounded > 4 * budget);
+    assert_int_equal(shed_flows, 0);
+    assert_int_equal(fg->exchanges, FORGED_FLOWS * FORGED_REQS);
+
+    forged_run(budget, fg, &shed_flows);
+    assert_true(fg->worst <= budget);
+    assert_true(shed_flows > 0);
+    /* Every request line is an exchange, the shed ones counted as such; none replayable. */
+    assert_int_equal(fg->exchanges, FORGED_FLOWS * FORGED_REQS);
+    assert_true(fg->by_state[SDIFF_EX_SHED] > 0);
+    assert_int_equal(fg->by_state[SDIFF_EX_COMPLETE], 0);
+    assert_int_equal(fg->by_state[SDIFF_EX_SHED] + fg->by_state[SDIFF_EX_UNACKNOWLEDGED],
+                     FORGED_FLOWS * FORGED_REQS);
+    print_message("forged load: peak %zu bytes unbounded, %zu of a %zu budget; %llu flows and "
+                  "%llu requests shed\n",
+                  unbounded, fg->worst, budget, (unsigned long long)shed_flows,
+                  (unsigned long long)fg->by_state[SDIFF_EX_SHED]);
+    free(fg);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_reasm__in_order_exchange_delivers_both_directions),
     cmocka_unit_test(test_reasm__every_permutation_of_four_segments_delivers_same_bytes),
@@ -1173,5 +1319,6 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_reasm__many_interleaved_flows_each_get_their_bytes),
     cmocka_unit_test(test_reasm__null_callbacks_and_unknown_bare_segments_are_fine),
     cmocka_unit_test(test_reasm__out_of_memory_sweep_fails_cleanly),
+    cmocka_unit_test(test_reasm__memory_budget_bounds_forged_flows_and_counts_shed_requests),
 };
 SDIFF_TEST_MAIN(tests)

@@ -198,6 +198,18 @@ int cli_parse_size(const char *s, size_t *out)
     return 0;
 }
 
+int cli_parse_memory(const char *cmd, const char *s, size_t *out)
+{
+    size_t z;
+    /* Below a few MiB the flow table and one connection's parser state alone would fill it. */
+    if (cli_parse_size(s, &z) < 0 || z < CLI_MEMORY_MIN) {
+        cli_error(cmd, "--memory: '%s' is not a size of at least 8M (256M, 2G)", s);
+        return -1;
+    }
+    *out = z;
+    return 0;
+}
+
 int cli_parse_seconds(const char *s, double *out)
 {
     char *end;

@@ -82,6 +82,9 @@ void cli_catch_stop_signals(void);
 int cli_parse_port(const char *s, uint16_t *out);
 /* "1048576", "512K", "1M", "2G" */
 int cli_parse_size(const char *s, size_t *out);
+/* --memory SIZE of capture and mirror: at least CLI_MEMORY_MIN; a one-line error and -1 if not */
+#define CLI_MEMORY_MIN ((size_t)8 << 20)
+int cli_parse_memory(const char *cmd, const char *s, size_t *out);
 /* "30", "1.5", "30s", "5m", "2h" */
 int cli_parse_seconds(const char *s, double *out);
 int cli_parse_u64(const char *s, uint64_t *out);

@@ -44,6 +44,10 @@ static const char USAGE[] =
     "      --snaplen N        live snap length (default 262144: whole packets)\n"
     "      --buffer-size SIZE live kernel buffer (default 32M)\n"
     "      --max-flows N      connections tracked at once (default 65536)\n"
+    "      --memory SIZE      memory for everything capture holds: reassembly, bytes not\n"
+    "                         yet acknowledged, waiting requests and their bodies (default\n"
+    "                         256M); when full, the largest connections are shed and\n"
+    "                         their requests counted as shed\n"
     "      --verify-tcp-checksums auto|on|off\n"
     "                         drop segments with a bad TCP checksum: on (files recorded\n"
     "                         off-host), off, or auto (default; verifies none yet)\n"
@@ -179,6 +183,7 @@ int cmd_capture(int argc, char **argv)
         {"buffer-size", required_argument, NULL, 'K'},
         {"max-flows", required_argument, NULL, 'F'},
         {"verify-tcp-checksums", required_argument, NULL, 1000},
+        {"memory", required_argument, NULL, 1001},
         {"keep-secrets", no_argument, NULL, 'k'},
         {"checksums", no_argument, NULL, 'C'},
         {"redact-header", required_argument, NULL, 'R'},
@@ -297,6 +302,10 @@ int cmd_capture(int argc, char **argv)
                 return SDIFF_EXIT_ERROR;
             }
             o.limits.max_flows = (size_t)u;
+            break;
+        case 1001:
+            if (cli_parse_memory("capture", optarg, &o.limits.max_memory) < 0)
+                return SDIFF_EXIT_ERROR;
             break;
         case 1000:
             if (cli_parse_csum_mode(optarg, &o.verify_tcp_checksums) < 0) {

@@ -37,6 +37,9 @@ static const char USAGE[] =
     "      --duration S           stop after S seconds\n"
     "      --max-body SIZE        body bytes kept per message (default 1M)\n"
     "      --buffer-size SIZE     kernel capture buffer (default 32M)\n"
+    "      --memory SIZE          memory for everything capture holds per connection\n"
+    "                             (default 256M); when full, the largest connections are\n"
+    "                             shed and their requests counted as shed\n"
     "      --verify-tcp-checksums auto|on|off\n"
     "                             drop segments with a bad TCP checksum (default auto:\n"
     "                             verifies none yet; on: every one)\n"
@@ -87,7 +90,7 @@ static void on_started(int live, const char *filter, void *ud)
 int cmd_mirror(int argc, char **argv)
 {
     enum { O_DB = 256, O_SAMPLE, O_ROUTE_RATE, O_QUEUE, O_DRAIN, O_DURATION, O_MAXBODY,
-           O_KEEP_IDENT, O_FILTER, O_METRICS, O_BUFSIZE, O_USER, O_DECAP, O_CSUM };
+           O_KEEP_IDENT, O_FILTER, O_METRICS, O_BUFSIZE, O_USER, O_DECAP, O_CSUM, O_MEMORY };
     static const struct option longopts[] = {
         {"interface", required_argument, NULL, 'i'},
         {"pcap", required_argument, NULL, 'r'},
@@ -106,6 +109,7 @@ int cmd_mirror(int argc, char **argv)
         {"buffer-size", required_argument, NULL, O_BUFSIZE},
         {"user", required_argument, NULL, O_USER},
         {"verify-tcp-checksums", required_argument, NULL, O_CSUM},
+        {"memory", required_argument, NULL, O_MEMORY},
         CLI_JUDGE_LONGOPTS,
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -206,6 +210,10 @@ int cmd_mirror(int argc, char **argv)
                 return SDIFF_EXIT_ERROR;
             }
             o.capture.source.buffer_bytes = (int)z;
+            continue;
+        case O_MEMORY:
+            if (cli_parse_memory("mirror", optarg, &o.capture.limits.max_memory) < 0)
+                return SDIFF_EXIT_ERROR;
             continue;
         case O_MAXBODY:
             if (cli_parse_size(optarg, &z) < 0 || z == 0) {

@@ -330,6 +330,35 @@ SDIFF_API uint64_t sdiff_siphash(const uint8_t key[16], const struct sdiff_slice
 /** n bytes from the kernel's random generator. SDIFF_OK or SDIFF_ERR (none available). */
 SDIFF_API int sdiff_random_bytes(void *out, size_t n, struct sdiff_err *err);
 
+/* ---- memory budget --------------------------------------------------------------------- */
+
+/*
+ * Bytes held by the objects that share one budget (capture: the reassembler and the pairer
+ * of one run, see lib/reasm/README.md). Each object charges what it allocates, as
+ * sdiff_mem_cost rounds it, and releases it when it frees; the budget's owner decides what to
+ * shed when it fills. A charge that can be refused (sdiff_mem_try) fits under the refusal
+ * line, limit - limit/16; the last sixteenth is for the small charges that cannot be refused
+ * (a connection's parser state), made while one packet is processed. Not thread-safe: one
+ * budget per capture thread. Every function takes NULL for "no budget".
+ */
+struct sdiff_mem_budget {
+    size_t limit;     /* bytes; 0: unlimited */
+    size_t used;      /* bytes charged now */
+    size_t peak;      /* most bytes ever charged at once */
+    uint64_t refused; /* sdiff_mem_try calls that did not fit */
+};
+
+/** What an allocation of n bytes costs: n plus malloc's chunk header, rounded to 16. */
+SDIFF_API size_t sdiff_mem_cost(size_t n);
+/** Charge n bytes whatever the limit (small state that must exist). */
+SDIFF_API void sdiff_mem_charge(struct sdiff_mem_budget *b, size_t n);
+/** Whether n more bytes fit under the refusal line (nothing is charged). */
+SDIFF_API int sdiff_mem_fits(const struct sdiff_mem_budget *b, size_t n);
+/** Charge n bytes if they fit under the refusal line: 1 (charged) or 0 (refused, counted). */
+SDIFF_API int sdiff_mem_try(struct sdiff_mem_budget *b, size_t n);
+/** Give back n bytes charged before. */
+SDIFF_API void sdiff_mem_release(struct sdiff_mem_budget *b, size_t n);
+
 /* ---- limits ---------------------------------------------------------------------------- */
 
 /* Every table and buffer has a cap; exceeding one is counted, never a crash. */
@@ -345,6 +374,10 @@ struct sdiff_limits {
     uint64_t idle_timeout_us;  /* a flow with no packet for this long is expired */
     int discard_bodies;        /* count body bytes but keep none (lengths only output) */
     int deliver_unacked;       /* reasm: hand bytes out on arrival, not once acknowledged */
+    size_t max_memory;         /* capture's budget for everything it holds per connection
+                                  (reassembly, unacknowledged bytes, pending requests and
+                                  their bodies, parser state); 0: unlimited. See
+                                  lib/reasm/README.md, "Memory budget" */
 };
 
 #define SDIFF_LIMITS_INIT                                                                       \
@@ -352,6 +385,7 @@ struct sdiff_limits {
         .max_flows = 65536, .max_ooo_bytes = 4u << 20, .max_ooo_segments = 1024,               \
         .max_total_ooo = 256u << 20, .max_header_bytes = 64u << 10, .max_header_count = 256,   \
         .max_body = 1u << 20, .max_pipeline = 64, .idle_timeout_us = 120ull * 1000000,         \
+        .max_memory = (size_t)256 << 20,                                                       \
     }
 
 #ifdef __cplusplus

@@ -22,6 +22,8 @@ enum sdiff_exchange_state {
     SDIFF_EX_NO_RESPONSE,    /* the connection or capture ended before the response */
     SDIFF_EX_UNPARSABLE,     /* the request or its response was not valid HTTP/1.x */
     SDIFF_EX_UNACKNOWLEDGED, /* bytes of it were never acknowledged by their receiver */
+    SDIFF_EX_SHED,           /* capture's memory budget was full: its bodies (or head) were
+                                not kept; never replayed */
     SDIFF_EX__COUNT
 };
 
@@ -68,7 +70,7 @@ struct sdiff_exchange {
 SDIFF_API struct sdiff_exchange *sdiff_exchange_new(void);
 SDIFF_API void sdiff_exchange_free(struct sdiff_exchange *ex);
 
-/** "complete", "truncated", "gap", "no_response", "unparsable", "unacknowledged". */
+/** "complete", "truncated", "gap", "no_response", "unparsable", "unacknowledged", "shed". */
 SDIFF_API const char *sdiff_exchange_state_str(enum sdiff_exchange_state s);
 /** Parse a state name; -1 when unknown. */
 SDIFF_API int sdiff_exchange_state_parse(const char *s);

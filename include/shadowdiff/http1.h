@@ -153,6 +153,13 @@ SDIFF_API size_t sdiff_http1_consumed(const struct sdiff_http1 *p);
 /** Bytes thrown away while hunting for a message start. */
 SDIFF_API uint64_t sdiff_http1_skipped_bytes(const struct sdiff_http1 *p);
 
+/**
+ * What the parser holds now, as sdiff_mem_cost counts it: itself and its buffers (a split
+ * header block, the field table). At most about twice limits.max_header_bytes; for a memory
+ * budget.
+ */
+SDIFF_API size_t sdiff_http1_mem(const struct sdiff_http1 *p);
+
 #ifdef __cplusplus
 }
 #endif

@@ -52,6 +52,16 @@ struct sdiff_pair;
  */
 SDIFF_API int sdiff_pair_new(struct sdiff_pair **out, const struct sdiff_limits *limits,
                              sdiff_exchange_fn fn, void *ud, struct sdiff_err *err);
+/**
+ * Charge what the pairer keeps per connection (parser state, waiting requests, heads and
+ * bodies) to budget, usually sdiff_reasm_budget() of the reassembler that drives it, so one
+ * budget covers everything capture holds. A head or body that does not fit is not kept and
+ * its exchange is SDIFF_EX_SHED; a flow the reassembler sheds has every waiting exchange shed
+ * (see lib/pair/README.md). Call before the first flow opens; budget is borrowed and must
+ * outlive the pairer's flows. NULL: no budget (the default).
+ */
+SDIFF_API void sdiff_pair_use_budget(struct sdiff_pair *p, struct sdiff_mem_budget *budget);
+
 /** Frees; flows still open should have been closed by sdiff_reasm_flush first. NULL-safe. */
 SDIFF_API void sdiff_pair_free(struct sdiff_pair *p);
 

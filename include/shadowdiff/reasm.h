@@ -18,7 +18,9 @@ extern "C" {
  * what they hit and resynchronise. Flows are keyed by the 4-tuple and the tunnel the segments
  * came through (seg->tun: outer endpoints, VNI or key), so mirrored sources never mix; the
  * client is the side that sent the SYN, or else the side whose peer port is a configured
- * server port, or else the side with the higher port. Not thread-safe; one object per capture.
+ * server port, or else the side with the higher port. Everything held counts against one
+ * memory budget (limits.max_memory), enforced by shedding whole flows, largest first.
+ * Not thread-safe; one object per capture.
  */
 
 enum sdiff_dir { SDIFF_DIR_C2S = 0, SDIFF_DIR_S2C = 1 };
@@ -30,6 +32,8 @@ enum sdiff_close_reason {
     SDIFF_CLOSE_REUSE,    /* a new SYN reused the 4-tuple */
     SDIFF_CLOSE_EVICT,    /* the flow table was full; the oldest idle flow made room */
     SDIFF_CLOSE_END,      /* end of capture (sdiff_reasm_flush) */
+    SDIFF_CLOSE_SHED,     /* shed once (on_shed) and closed when the memory budget was still
+                             full (limits.max_memory) */
 };
 
 struct sdiff_flow_info {
@@ -62,6 +66,19 @@ struct sdiff_reasm_cb {
      */
     void (*on_data_unacked)(void *flow_ud, enum sdiff_dir dir, const uint8_t *p, size_t len,
                             uint64_t ts_us, void *ud);
+    /*
+     * The memory budget is full and this flow is shed: from now on the reassembler holds
+     * nothing for it (holes become gaps, bytes waiting for an ACK and later bytes are handed
+     * out at once, unacknowledged ones through on_data_unacked), and the consumer should keep
+     * counts, not bytes. Shed again, it is closed (SDIFF_CLOSE_SHED). NULL: nothing is said.
+     */
+    void (*on_shed)(void *flow_ud, void *ud);
+    /*
+     * Bytes the consumer holds for this flow and has charged to sdiff_reasm_budget: with the
+     * reassembler's own, what shedding the flow would free (the victim is the largest).
+     * NULL: the consumer holds nothing.
+     */
+    size_t (*flow_mem)(void *flow_ud, void *ud);
 };
 
 struct sdiff_reasm_stats {
@@ -79,6 +96,7 @@ struct sdiff_reasm_stats {
     uint64_t ignored_segments;    /* data after a close, or for no flow (e.g. bare ACKs) */
     uint64_t rst_out_of_window;   /* resets outside the receive window, ignored */
     uint64_t unacked_bytes;       /* bytes handed out never acknowledged by the peer */
+    uint64_t flows_shed;          /* closed to keep capture within limits.max_memory */
 };
 
 struct sdiff_reasm;
@@ -120,6 +138,16 @@ SDIFF_API const struct sdiff_reasm_stats *sdiff_reasm_stats(const struct sdiff_r
 SDIFF_API size_t sdiff_reasm_flow_count(const struct sdiff_reasm *r);
 /** Bytes currently held in out-of-order buffers over all flows. */
 SDIFF_API size_t sdiff_reasm_buffered(const struct sdiff_reasm *r);
+
+/**
+ * The memory budget of this capture (limit: limits.max_memory). The reassembler charges its
+ * flow table, flows, out-of-order ranges and bytes waiting for their ACK; a consumer charges
+ * what it keeps per flow to the same budget (sdiff_pair_use_budget) and reports it through
+ * the flow_mem callback. Before and after each segment, past seven eighths of the limit, the
+ * largest flows are shed until three quarters remain (lib/reasm/README.md, "Memory budget").
+ * Owned by the reassembler, valid until sdiff_reasm_free.
+ */
+SDIFF_API struct sdiff_mem_budget *sdiff_reasm_budget(struct sdiff_reasm *r);
 
 #ifdef __cplusplus
 }

@@ -69,6 +69,7 @@ struct sdiff_capture_run_stats {
     uint64_t tunnels[SDIFF_TUN__COUNT]; /* packets decapsulated, by kind (per nesting level) */
     uint64_t tunnel_filtered;  /* inner segments the extra filter left out */
     uint64_t bad_checksums;    /* TCP segments dropped for a bad checksum */
+    struct sdiff_mem_budget memory; /* capture's memory budget: limit, used, peak, refusals */
     int file_truncated;        /* the file ended inside a packet record */
     char stop_reason[32];      /* "end of file", "duration", "count", "signal" */
 };

@@ -6,6 +6,7 @@
  */
 #include "shadowdiff/core.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -320,6 +321,58 @@ void sdiff_buf_reset(struct sdiff_buf *b)
     b->len = 0;
     if (b->data)
         b->data[0] = '\0';
+}
+
+/* ---- memory budget --------------------------------------------------------------------- */
+
+size_t sdiff_mem_cost(size_t n)
+{
+    /* glibc's chunk: the size word, rounded up to 16, never under 32 bytes */
+    if (n > SIZE_MAX - 32)
+        return SIZE_MAX;
+    size_t c = (n + 8 + 15) & ~(size_t)15;
+    return c < 32 ? 32 : c;
+}
+
+static void mem_add(struct sdiff_mem_budget *b, size_t n)
+{
+    b->used = n > SIZE_MAX - b->used ? SIZE_MAX : b->used + n;
+    if (b->used > b->peak)
+        b->peak = b->used;
+}
+
+void sdiff_mem_charge(struct sdiff_mem_budget *b, size_t n)
+{
+    if (b != NULL)
+        mem_add(b, n);
+}
+
+int sdiff_mem_fits(const struct sdiff_mem_budget *b, size_t n)
+{
+    if (b == NULL || b->limit == 0)
+        return 1;
+    size_t line = b->limit - b->limit / 16;
+    return b->used <= line && n <= line - b->used;
+}
+
+int sdiff_mem_try(struct sdiff_mem_budget *b, size_t n)
+{
+    if (b == NULL)
+        return 1;
+    if (!sdiff_mem_fits(b, n)) {
+        b->refused++;
+        return 0;
+    }
+    mem_add(b, n);
+    return 1;
+}
+
+void sdiff_mem_release(struct sdiff_mem_budget *b, size_t n)
+{
+    if (b == NULL)
+        return;
+    assert(n <= b->used);
+    b->used = n > b->used ? 0 : b->used - n;
 }
 
 uint8_t *sdiff_buf_steal(struct sdiff_buf *b, size_t *len_out)

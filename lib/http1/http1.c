@@ -1398,3 +1398,15 @@ uint64_t sdiff_http1_skipped_bytes(const struct sdiff_http1 *p)
         return 0;
     return p->skipped;
 }
+
+size_t sdiff_http1_mem(const struct sdiff_http1 *p)
+{
+    size_t n = sdiff_mem_cost(sizeof *p);
+    if (p->buf.cap)
+        n += sdiff_mem_cost(p->buf.cap);
+    if (p->fields.cap)
+        n += sdiff_mem_cost(p->fields.cap);
+    if (p->hdrs.cap)
+        n += sdiff_mem_cost(p->hdrs.cap);
+    return n;
+}

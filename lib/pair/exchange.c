@@ -35,7 +35,7 @@ void sdiff_exchange_free(struct sdiff_exchange *ex)
 }
 
 static const char *const state_names[SDIFF_EX__COUNT] = {
-    "complete", "truncated", "gap", "no_response", "unparsable", "unacknowledged",
+    "complete", "truncated", "gap", "no_response", "unparsable", "unacknowledged", "shed",
 };
 
 const char *sdiff_exchange_state_str(enum sdiff_exchange_state s)

@@ -21,6 +21,8 @@ enum conn_mode { MODE_UNDECIDED = 0, MODE_HTTP, MODE_SKIP };
 
 struct qent {
     struct sdiff_exchange *ex;
+    size_t mem;         /* charged for ex: the struct, its heads and bodies */
+    size_t body_mem;    /* of which its bodies */
     uint8_t req_done;   /* request complete, or failed */
     uint8_t resp_begun;
     uint8_t resp_done;  /* final response complete, or failed */
@@ -55,11 +57,18 @@ struct conn {
     uint32_t next_seq;
     uint64_t ts;
     struct sdiff_buf req_body, resp_body;
-    int req_body_cut, resp_body_cut;
+    int req_body_cut, resp_body_cut; /* BODY_CUT_LIMIT or BODY_CUT_BUDGET */
+    /* Memory charged to the budget for this connection, all of it (c->mem) and the parts
+     * that change hands: the parsers' buffers and the bodies being filled. */
+    size_t mem, parsers_mem, req_body_mem, resp_body_mem;
+    int shed;                /* the reassembler is shedding the flow: keep nothing more */
 };
+
+enum { BODY_CUT_LIMIT = 1, BODY_CUT_BUDGET = 2 };
 
 struct sdiff_pair {
     struct sdiff_limits limits;
+    struct sdiff_mem_budget *budget; /* shared with the reassembler; NULL: none */
     sdiff_exchange_fn fn;
     void *ud;
     struct sdiff_pair_stats st;
@@ -70,10 +79,15 @@ struct sdiff_pair {
 static const int state_rank[SDIFF_EX__COUNT] = {
     [SDIFF_EX_COMPLETE] = 0, [SDIFF_EX_TRUNCATED] = 1, [SDIFF_EX_NO_RESPONSE] = 2,
     [SDIFF_EX_GAP] = 3,      [SDIFF_EX_UNPARSABLE] = 4, [SDIFF_EX_UNACKNOWLEDGED] = 5,
+    [SDIFF_EX_SHED] = 6,
 };
 
 static const char UNACKED_REQ[] = "request bytes never acknowledged by the server";
 static const char UNACKED_RESP[] = "response bytes never acknowledged by the client";
+static const char SHED_FLOW[] =
+    "shed: capture memory budget full, connection counted only (no bodies, no pairing)";
+static const char SHED_BODY[] = "shed: capture memory budget full, body not kept";
+static const char SHED_HEAD[] = "shed: capture memory budget full, head not kept";
 
 /* Raise an exchange's state; the more serious state wins, the first note of a rank stays. */
 static void mark(struct sdiff_exchange *ex, enum sdiff_exchange_state st, const char *note)
@@ -98,6 +112,64 @@ static void fmt_endpoint(char *out, size_t n, uint8_t family, const uint8_t *a, 
 static struct qent *q_at(struct conn *c, size_t i)
 {
     return &c->q[(c->qhead + i) % c->qcap];
+}
+
+/*
+ * Memory. Everything kept for a connection is charged to the capture's budget and added up
+ * in c->mem, which the reassembler reads (flow_mem) to choose what to shed. Small state that
+ * must exist is charged whatever the budget says; what grows with the traffic (heads, bodies)
+ * is charged only if it fits, and what does not fit is not kept: its exchange is shed.
+ */
+static void conn_charge(struct conn *c, size_t n)
+{
+    c->mem += n;
+    sdiff_mem_charge(c->pair->budget, n);
+}
+
+static int conn_try(struct conn *c, size_t n)
+{
+    if (!sdiff_mem_try(c->pair->budget, n))
+        return 0;
+    c->mem += n;
+    return 1;
+}
+
+static void conn_release(struct conn *c, size_t n)
+{
+    c->mem -= n;
+    sdiff_mem_release(c->pair->budget, n);
+}
+
+/* The parsers' buffers grow and shrink inside sdiff_http1_feed: charge the difference. */
+static void parsers_sync(struct conn *c)
+{
+    size_t now = sdiff_http1_mem(c->reqp) + sdiff_http1_mem(c->respp);
+    if (now > c->parsers_mem)
+        conn_charge(c, now - c->parsers_mem);
+    else
+        conn_release(c, c->parsers_mem - now);
+    c->parsers_mem = now;
+}
+
+static void body_buf_drop(struct conn *c, struct sdiff_buf *b, size_t *bmem)
+{
+    size_t max = b->max;
+    sdiff_buf_dispose(b);
+    sdiff_buf_init(b, max);
+    conn_release(c, *bmem);
+    *bmem = 0;
+}
+
+/* Free an exchange's bodies (bytes seen stay counted) and what they cost. */
+static void strip_bodies(struct conn *c, struct qent *e)
+{
+    sdiff_free(e->ex->req.body);
+    sdiff_free(e->ex->resp.body);
+    e->ex->req.body = e->ex->resp.body = NULL;
+    e->ex->req.body_len = e->ex->resp.body_len = 0;
+    conn_release(c, e->body_mem);
+    e->mem -= e->body_mem;
+    e->body_mem = 0;
 }
 
 static void emit(struct conn *c, struct sdiff_exchange *ex)
@@ -129,6 +201,8 @@ static void drain(struct conn *c, int all)
             c->cur_resp = NULL;
         struct sdiff_exchange *ex = e->ex;
         e->ex = NULL;
+        conn_release(c, e->mem); /* the sink owns it now */
+        e->mem = e->body_mem = 0;
         c->qhead = (c->qhead + 1) % c->qcap;
         c->qlen--;
         emit(c, ex);
@@ -168,11 +242,11 @@ static void check_unsynced(struct conn *c)
     desync(c, "response start lost before the capture began");
 }
 
-static int body_append(const struct conn *c, struct sdiff_buf *b, int *cut, uint64_t *seen,
-                       const uint8_t *p, size_t len)
+static int body_append(struct conn *c, struct qent *e, struct sdiff_buf *b, size_t *bmem,
+                       int *cut, uint64_t *seen, const uint8_t *p, size_t len)
 {
     *seen += len;
-    if (*cut)
+    if (*cut || c->shed)
         return 0;
     if (c->pair->limits.discard_bodies) {
         /* lengths only: b->len counts what would be kept, no byte is copied */
@@ -185,12 +259,25 @@ static int body_append(const struct conn *c, struct sdiff_buf *b, int *cut, uint
     if (rc == SDIFF_ELIMIT) {
         size_t room = b->max - b->len;
         rc = sdiff_buf_append(b, p, room);
-        *cut = 1;
+        *cut = BODY_CUT_LIMIT;
+    }
+    size_t now = b->cap ? sdiff_mem_cost(b->cap) : 0;
+    if (now > *bmem) {
+        if (!conn_try(c, now - *bmem)) {
+            /* No room in the budget: the body is not kept and its exchange is shed. */
+            body_buf_drop(c, b, bmem);
+            *cut = BODY_CUT_BUDGET;
+            if (e != NULL)
+                mark(e->ex, SDIFF_EX_SHED, SHED_BODY);
+            return 0;
+        }
+        *bmem = now;
     }
     return rc == SDIFF_ENOMEM ? rc : 0;
 }
 
-static void body_take(struct sdiff_msg *m, struct sdiff_buf *b)
+/* The body being filled becomes the message's (its cost moves to the exchange). */
+static void body_take(struct qent *e, struct sdiff_msg *m, struct sdiff_buf *b, size_t *bmem)
 {
     if (b->data == NULL) { /* discarded body, or none */
         m->body_len = b->len;
@@ -199,10 +286,40 @@ static void body_take(struct sdiff_msg *m, struct sdiff_buf *b)
     }
     sdiff_free(m->body);
     m->body = sdiff_buf_steal(b, &m->body_len);
+    e->mem += *bmem;
+    e->body_mem += *bmem;
+    *bmem = 0;
 }
 
-static int copy_head(struct sdiff_msg *m, const struct sdiff_http1_head *h)
+/* Bytes of the block a built message holds (as head_size counted them). */
+static size_t msg_block_size(const struct sdiff_msg *m)
 {
+    size_t size = m->nheaders * sizeof(struct sdiff_hfield) + strlen(m->method) +
+                  strlen(m->target) + strlen(m->reason) + 3;
+    for (size_t i = 0; i < m->nheaders; i++)
+        size += m->headers[i].name_len + m->headers[i].value_len + 2;
+    return size;
+}
+
+/* Bytes sdiff__msg_build allocates for h (its one block). */
+static size_t head_size(const struct sdiff_http1_head *h)
+{
+    size_t size = h->nheaders * sizeof(struct sdiff_hfield) + h->method.len + h->target.len +
+                  h->reason.len + 3;
+    for (size_t i = 0; i < h->nheaders; i++)
+        size += h->headers[i].name.len + h->headers[i].value.len + 2;
+    return size;
+}
+
+static int copy_head(struct conn *c, struct qent *e, struct sdiff_msg *m,
+                     const struct sdiff_http1_head *h)
+{
+    size_t cost = sdiff_mem_cost(head_size(h));
+    if (!conn_try(c, cost)) {
+        mark(e->ex, SDIFF_EX_SHED, SHED_HEAD);
+        return 0;
+    }
+    e->mem += cost;
     struct sdiff_hfield stackf[32] = {{0}};
     struct sdiff_hfield *f = stackf;
     if (h->nheaders > 32) {
@@ -216,13 +333,21 @@ static int copy_head(struct sdiff_msg *m, const struct sdiff_http1_head *h)
         f[i].value = (const char *)h->headers[i].value.p;
         f[i].value_len = h->headers[i].value.len;
     }
+    if (m->headers != NULL) { /* replaced: give back what the old block cost */
+        size_t old = sdiff_mem_cost(msg_block_size(m));
+        conn_release(c, old);
+        e->mem -= old;
+    }
     int rc = sdiff__msg_build(m, (const char *)h->method.p, h->method.len,
                               (const char *)h->target.p, h->target.len,
                               (const char *)h->reason.p, h->reason.len, f, h->nheaders);
     if (f != stackf)
         sdiff_free(f);
-    if (rc < 0)
+    if (rc < 0) {
+        conn_release(c, cost);
+        e->mem -= cost;
         return rc;
+    }
     m->present = 1;
     m->status = h->status;
     m->version_minor = h->version_minor;
@@ -263,6 +388,12 @@ static int req_begin(void *ud)
     struct qent *e = q_at(c, c->qlen);
     memset(e, 0, sizeof *e);
     e->ex = ex;
+    e->mem = sdiff_mem_cost(sizeof *ex);
+    conn_charge(c, e->mem);
+    if (c->shed) {
+        mark(ex, SDIFF_EX_SHED, SHED_FLOW);
+        e->resp_begun = e->resp_done = 1; /* reported as soon as it is sent */
+    }
     c->qlen++;
     c->cur_req = e;
     c->resp_barrier = 0;
@@ -290,7 +421,7 @@ static int req_head(const struct sdiff_http1_head *h, void *ud)
         snprintf(note, sizeof note, "request: %.140s", h->framing_problem);
         mark(c->cur_req->ex, SDIFF_EX_UNPARSABLE, note);
     }
-    return copy_head(&c->cur_req->ex->req, h);
+    return copy_head(c, c->cur_req, &c->cur_req->ex->req, h);
 }
 
 static int req_body(const uint8_t *d, size_t len, void *ud)
@@ -298,7 +429,8 @@ static int req_body(const uint8_t *d, size_t len, void *ud)
     struct conn *c = ud;
     if (c->cur_req == NULL)
         return 0;
-    return body_append(c, &c->req_body, &c->req_body_cut, &c->cur_req->ex->req.body_seen, d, len);
+    return body_append(c, c->cur_req, &c->req_body, &c->req_body_mem, &c->req_body_cut,
+                       &c->cur_req->ex->req.body_seen, d, len);
 }
 
 static int req_complete(void *ud)
@@ -307,10 +439,10 @@ static int req_complete(void *ud)
     struct qent *e = c->cur_req;
     if (e == NULL)
         return 0;
-    body_take(&e->ex->req, &c->req_body);
+    body_take(e, &e->ex->req, &c->req_body, &c->req_body_mem);
     e->ex->req.complete = 1;
     e->ex->t_req_end = c->ts;
-    if (c->req_body_cut) {
+    if (c->req_body_cut == BODY_CUT_LIMIT) {
         mark(e->ex, SDIFF_EX_TRUNCATED, "request body over the body limit");
         c->pair->st.body_limit_hits++;
     }
@@ -337,6 +469,7 @@ static int resp_begin(void *ud)
     for (size_t i = 0; i < c->qlen && e == NULL; i++)
         if (!q_at(c, i)->resp_begun)
             e = q_at(c, i);
+    /* A shed connection pairs nothing (its requests were reported as they were sent). */
     if (c->resp_barrier || e == NULL || c->skip_responses > 0) {
         if (c->skip_responses > 0 && !c->resp_barrier && e != NULL)
             c->skip_responses--;
@@ -371,7 +504,7 @@ static int resp_head(const struct sdiff_http1_head *h, void *ud)
     struct qent *e = c->cur_resp;
     if (e == NULL)
         return 0;
-    int rc = copy_head(&e->ex->resp, h);
+    int rc = copy_head(c, e, &e->ex->resp, h);
     if (rc < 0)
         return rc;
     const char *m = e->ex->req.method;
@@ -385,8 +518,8 @@ static int resp_body(const uint8_t *d, size_t len, void *ud)
     struct conn *c = ud;
     if (c->cur_resp == NULL || c->resp_interim)
         return 0;
-    return body_append(c, &c->resp_body, &c->resp_body_cut, &c->cur_resp->ex->resp.body_seen, d,
-                       len);
+    return body_append(c, c->cur_resp, &c->resp_body, &c->resp_body_mem, &c->resp_body_cut,
+                       &c->cur_resp->ex->resp.body_seen, d, len);
 }
 
 static int resp_complete(void *ud)
@@ -401,10 +534,10 @@ static int resp_complete(void *ud)
     }
     if (e == NULL)
         return 0;
-    body_take(&e->ex->resp, &c->resp_body);
+    body_take(e, &e->ex->resp, &c->resp_body, &c->resp_body_mem);
     e->ex->resp.complete = 1;
     e->ex->t_resp_end = c->ts;
-    if (c->resp_body_cut) {
+    if (c->resp_body_cut == BODY_CUT_LIMIT) {
         mark(e->ex, SDIFF_EX_TRUNCATED, "response body over the body limit");
         c->pair->st.body_limit_hits++;
     }
@@ -437,6 +570,8 @@ static void req_failed(struct conn *c, const struct sdiff_err *err)
         p->st.conn_not_http++;
         sdiff_exchange_free(e->ex);
         e->ex = NULL;
+        conn_release(c, e->mem);
+        e->mem = e->body_mem = 0;
         c->qlen--;
         c->cur_req = NULL;
         return;
@@ -496,6 +631,7 @@ static void feed(struct conn *c, enum sdiff_dir dir, const uint8_t *d, size_t le
     /* The callbacks return nothing, so a message lost to memory is at least counted. */
     if (rc == SDIFF_ENOMEM || err.code == SDIFF_ENOMEM)
         c->pair->st.out_of_memory++;
+    parsers_sync(c);
 }
 
 /* TLS record or HTTP/2 preface at the start of the client's bytes? */
@@ -535,6 +671,7 @@ static void conn_free(struct conn *c)
     sdiff_buf_dispose(&c->req_body);
     sdiff_buf_dispose(&c->resp_body);
     sdiff_free(c->q);
+    sdiff_mem_release(c->pair->budget, c->mem);
     sdiff_free(c);
 }
 
@@ -563,6 +700,9 @@ static void on_open(const struct sdiff_flow_info *f, void **flow_ud, void *ud)
         conn_free(c);
         return;
     }
+    /* Needed to follow the connection at all: charged whatever the budget says. */
+    conn_charge(c, sdiff_mem_cost(sizeof *c) + sdiff_mem_cost(c->qcap * sizeof *c->q));
+    parsers_sync(c);
     c->roles_open = f->dir_guessed;
     if (f->midstream) {
         sdiff_http1_resync(c->reqp);
@@ -850,6 +990,41 @@ static void on_fin(void *flow_ud, enum sdiff_dir dir, uint64_t ts, void *ud)
     fin_dir(c, dir);
 }
 
+/*
+ * The capture's memory budget is full and the reassembler sheds this connection: every
+ * exchange still waiting is shed and loses its bodies now, and what the reassembler hands
+ * out before on_close (bytes it held) is parsed for its requests, which are counted as shed
+ * with their heads, without bodies.
+ */
+static void on_shed(void *flow_ud, void *ud)
+{
+    struct conn *c = flow_ud;
+    (void)ud;
+    if (c == NULL)
+        return;
+    c->shed = 1;
+    /* Nothing waits for its response any more: out they go, the one being sent when done. */
+    for (size_t i = 0; i < c->qlen; i++) {
+        struct qent *e = q_at(c, i);
+        mark(e->ex, SDIFF_EX_SHED, SHED_FLOW);
+        strip_bodies(c, e);
+        if (e != c->cur_req)
+            e->req_done = 1;
+        e->resp_begun = e->resp_done = 1;
+    }
+    c->cur_resp = NULL;
+    body_buf_drop(c, &c->req_body, &c->req_body_mem);
+    body_buf_drop(c, &c->resp_body, &c->resp_body_mem);
+    drain(c, 0);
+}
+
+static size_t flow_mem(void *flow_ud, void *ud)
+{
+    const struct conn *c = flow_ud;
+    (void)ud;
+    return c != NULL ? c->mem : 0;
+}
+
 static void on_close(void *flow_ud, enum sdiff_close_reason why, uint64_t ts, void *ud)
 {
     struct conn *c = flow_ud;
@@ -866,7 +1041,8 @@ static void on_close(void *flow_ud, enum sdiff_close_reason why, uint64_t ts, vo
 
 static const struct sdiff_reasm_cb reasm_cb = {
     .on_open = on_open, .on_data = on_data, .on_gap = on_gap, .on_fin = on_fin,
-    .on_close = on_close, .on_data_unacked = on_data_unacked,
+    .on_close = on_close, .on_data_unacked = on_data_unacked, .on_shed = on_shed,
+    .flow_mem = flow_mem,
 };
 
 /* ---- API ------------------------------------------------------------------------------- */
@@ -883,6 +1059,13 @@ int sdiff_pair_new(struct sdiff_pair **out, const struct sdiff_limits *limits,
     p->ud = ud;
     *out = p;
     return SDIFF_OK;
+}
+
+void sdiff_pair_use_budget(struct sdiff_pair *p, struct sdiff_mem_budget *budget)
+{
+    if (SDIFF_NEVER(p == NULL))
+        return;
+    p->budget = budget;
 }
 
 void sdiff_pair_free(struct sdiff_pair *p)

@@ -40,6 +40,7 @@ struct held {
     uint64_t ts;
     uint32_t seq; /* HELD_DATA: sequence number of data[0] */
     uint32_t len; /* HELD_DATA: bytes in data; HELD_GAP: bytes lost */
+    uint32_t cost; /* charged to the budget (data shrinks from the front, the block does not) */
     uint8_t dir;
     uint8_t kind;
     uint8_t data[];
@@ -64,6 +65,7 @@ struct half {
     struct ooo *head, *tail;
     size_t ooo_bytes; /* captured bytes in the list (gap nodes hold none) */
     size_t ooo_count; /* nodes in the list */
+    size_t ooo_mem;   /* what the list's nodes cost the budget */
 };
 
 struct flow {
@@ -73,11 +75,13 @@ struct flow {
     uint8_t family;
     uint8_t midstream;
     uint8_t dir_guessed; /* midstream, and neither port a server port: by the port rule */
+    uint8_t shed;        /* shed by the memory budget: holds nothing, bytes go out at once */
     uint16_t port[2];    /* [0] client, [1] server */
     uint8_t addr[2][16]; /* [0] client, [1] server */
     struct sdiff_tunnel tun; /* part of the key: mirrored sources never share a flow */
     struct half half[2]; /* indexed by enum sdiff_dir */
     struct held *held_head, *held_tail;
+    size_t mem; /* charged to the budget for this flow: itself, out-of-order and held entries */
     uint64_t id;
     uint64_t first_ts, last_ts;
     void *ud;
@@ -95,6 +99,7 @@ struct sdiff_reasm {
     size_t ooo_total;
     size_t held_total; /* bytes waiting for an ACK over all flows */
     int held_oom;      /* this feed could not queue something: it went out at once */
+    struct sdiff_mem_budget budget; /* everything capture holds (see sdiff_reasm_budget) */
     uint64_t next_id;
     uint64_t clock;  /* timestamp handed to callbacks */
     uint64_t latest; /* largest timestamp seen */
@@ -176,6 +181,20 @@ static int is_server_port(const struct sdiff_reasm *r, uint16_t port)
     return (r->server_port[port >> 3] >> (port & 7)) & 1;
 }
 
+
+static void flow_uncharge(struct sdiff_reasm *r, struct flow *f, size_t n)
+{
+    f->mem -= n;
+    sdiff_mem_release(&r->budget, n);
+}
+
+/* What shedding f frees: the reassembler's part and what the consumer keeps for it. */
+static size_t flow_cost(const struct sdiff_reasm *r, const struct flow *f)
+{
+    size_t n = f->mem + f->half[0].ooo_mem + f->half[1].ooo_mem;
+    return n + (r->cb.flow_mem != NULL ? r->cb.flow_mem(f->ud, r->ud) : 0);
+}
+
 /* ---- acknowledgement: bytes wait for the peer's ACK ------------------------------------ */
 
 /*
@@ -235,6 +254,7 @@ static void held_pop(struct sdiff_reasm *r, struct flow *f)
         f->half[e->dir].held_bytes -= e->len;
         r->held_total -= e->len;
     }
+    flow_uncharge(r, f, e->cost);
     sdiff_free(e);
 }
 
@@ -282,11 +302,19 @@ static int held_any(const struct flow *f)
 static struct held *held_push(struct sdiff_reasm *r, struct flow *f, int dir, int kind,
                               uint32_t seq, const uint8_t *p, uint32_t len)
 {
-    struct held *e = sdiff_malloc(sizeof *e + (kind == HELD_DATA ? len : 0));
+    size_t size = sizeof(struct held) + (kind == HELD_DATA ? len : 0);
+    /* Over the budget, bytes cannot wait: they go out at once, unacknowledged, as if the
+     * window were full (the caller's fallback), and the flows that hold most are shed next. */
+    if (!sdiff_mem_try(&r->budget, sdiff_mem_cost(size)))
+        return NULL;
+    struct held *e = sdiff_malloc(size);
     if (e == NULL) {
+        sdiff_mem_release(&r->budget, sdiff_mem_cost(size));
         r->held_oom = 1;
         return NULL;
     }
+    f->mem += sdiff_mem_cost(size);
+    e->cost = (uint32_t)sdiff_mem_cost(size);
     e->next = NULL;
     e->ts = r->clock;
     e->seq = seq;
@@ -354,6 +382,10 @@ static void emit_data(struct sdiff_reasm *r, struct flow *f, int dir, const uint
         hand_data(r, f, dir, p, len, r->clock, 1);
         return;
     }
+    if (f->shed) { /* waits for nothing: out now, marked for what it is */
+        hand_data(r, f, dir, p, len, r->clock, 0);
+        return;
+    }
     if (held_push(r, f, dir, HELD_DATA, h->next, p, (uint32_t)len) == NULL) {
         /* No memory to wait: hand out what waits and these bytes now, unacknowledged. */
         held_pump(r, f, 1);
@@ -414,6 +446,9 @@ static void ooo_pop(struct sdiff_reasm *r, struct half *h)
         h->ooo_bytes -= n->len;
         r->ooo_total -= n->len;
     }
+    size_t cost = sdiff_mem_cost(sizeof *n + (n->is_gap ? 0 : n->len));
+    h->ooo_mem -= cost;
+    sdiff_mem_release(&r->budget, cost);
     sdiff_free(n);
 }
 
@@ -427,9 +462,13 @@ static void ooo_clear(struct sdiff_reasm *r, struct half *h)
 static int ooo_link(struct sdiff_reasm *r, struct half *h, struct ooo *prev, uint32_t seq,
                     const uint8_t *p, uint32_t len, struct ooo **out)
 {
-    struct ooo *n = sdiff_malloc(sizeof *n + (p != NULL ? len : 0));
+    size_t size = sizeof(struct ooo) + (p != NULL ? len : 0);
+    struct ooo *n = sdiff_malloc(size);
     if (n == NULL)
         return SDIFF_ENOMEM;
+    /* ooo_fits checked the budget for the whole segment */
+    h->ooo_mem += sdiff_mem_cost(size);
+    sdiff_mem_charge(&r->budget, sdiff_mem_cost(size));
     n->seq = seq;
     n->len = len;
     n->is_gap = p == NULL;
@@ -649,9 +688,11 @@ static int rst_in_window(const struct flow *f, int dir, uint32_t seq)
 
 static int ooo_fits(const struct sdiff_reasm *r, const struct half *h, size_t bytes, size_t nodes)
 {
+    /* a node costs at most its header and bytes plus malloc's rounding (< 32) */
+    size_t cost = bytes + nodes * (sizeof(struct ooo) + 32);
     return h->ooo_count + nodes <= r->lim.max_ooo_segments &&
            h->ooo_bytes + bytes <= r->lim.max_ooo_bytes &&
-           r->ooo_total + bytes <= r->lim.max_total_ooo;
+           r->ooo_total + bytes <= r->lim.max_total_ooo && sdiff_mem_fits(&r->budget, cost);
 }
 
 /*
@@ -698,7 +739,7 @@ static int handle_data(struct sdiff_reasm *r, struct flow *f, int dir, uint32_t 
             r->st.overlap_bytes += len;
             return SDIFF_OK;
         }
-        if (ooo_fits(r, h, bytes, nodes)) {
+        if (!f->shed && ooo_fits(r, h, bytes, nodes)) {
             int rc = SDIFF_OK;
             size_t got = 0, ignored = 0;
             if (len > 0)
@@ -757,6 +798,7 @@ static void flow_remove(struct sdiff_reasm *r, struct flow *f)
     while (f->held_head != NULL)
         held_pop(r, f);
     r->nflows--;
+    sdiff_mem_release(&r->budget, f->mem);
     sdiff_free(f);
 }
 
@@ -770,6 +812,69 @@ static void flow_close(struct sdiff_reasm *r, struct flow *f, enum sdiff_close_r
     if (r->cb.on_close != NULL)
         r->cb.on_close(f->ud, why, r->clock, r->ud);
     flow_remove(r, f);
+}
+
+/*
+ * The memory budget. Past seven eighths of it (checked before and after each segment, never
+ * inside a callback), flows are shed, largest first, until three quarters remain: the margin
+ * leaves one segment room to be processed, and shedding in batches keeps the scans rare. The
+ * largest flow is what a forged or hostile flow becomes (bytes nobody acknowledges, pipelined
+ * requests with large bodies), and shedding it frees the most while losing the fewest
+ * connections; among equals the least recently active goes first. Shedding is a close: what
+ * the flow holds is handed out (the consumer was told by on_shed to keep nothing of it), so
+ * every request in it is still seen and counted, not silently dropped.
+ */
+#define SHED_BATCH 32
+
+static void shed_flow(struct sdiff_reasm *r, struct flow *f)
+{
+    if (f->shed) { /* shed before and still the largest: nothing left but to close it */
+        flow_close(r, f, SDIFF_CLOSE_SHED);
+        return;
+    }
+    /*
+     * A shed flow is not closed: the next segment would open it again midstream, and the
+     * requests in it would be lost to the resynchronisation. It holds nothing from now on:
+     * holes become gaps, waiting bytes go out unacknowledged, later bytes go out as they come,
+     * and the consumer keeps counts, not bytes.
+     */
+    r->st.flows_shed++;
+    f->shed = 1;
+    if (r->cb.on_shed != NULL)
+        r->cb.on_shed(f->ud, r->ud);
+    flush_half(r, f, SDIFF_DIR_C2S);
+    flush_half(r, f, SDIFF_DIR_S2C);
+    held_pump(r, f, 1);
+    if (f->half[0].fin_done && f->half[1].fin_done)
+        flow_close(r, f, SDIFF_CLOSE_FIN);
+}
+
+static void shed(struct sdiff_reasm *r)
+{
+    struct sdiff_mem_budget *b = &r->budget;
+    if (b->limit == 0 || b->used <= b->limit - b->limit / 8)
+        return;
+    size_t target = b->limit - b->limit / 4;
+    while (b->used > target && r->lru_oldest != NULL) {
+        struct flow *top[SHED_BATCH];
+        size_t cost[SHED_BATCH], n = 0;
+        /* One scan keeps the largest SHED_BATCH, oldest first among equals. */
+        for (struct flow *f = r->lru_oldest; f != NULL; f = f->newer) {
+            size_t c = flow_cost(r, f);
+            if (n == SHED_BATCH && c <= cost[n - 1])
+                continue;
+            size_t i = n < SHED_BATCH ? n++ : n - 1;
+            while (i > 0 && cost[i - 1] < c) {
+                top[i] = top[i - 1];
+                cost[i] = cost[i - 1];
+                i--;
+            }
+            top[i] = f;
+            cost[i] = c;
+        }
+        for (size_t i = 0; i < n && b->used > target; i++)
+            shed_flow(r, top[i]);
+    }
 }
 
 /* Close flows from the idle end of the LRU list; O(1) when nothing is due. */
@@ -825,6 +930,9 @@ static int flow_create(struct sdiff_reasm *r, const struct sdiff_segment *s, str
         r->st.ignored_segments++;
         return SDIFF_ENOMEM;
     }
+    /* Small and needed: charged whatever the budget says (shed() ran before this segment). */
+    f->mem = sdiff_mem_cost(sizeof *f);
+    sdiff_mem_charge(&r->budget, f->mem);
     if (r->nflows >= r->lim.max_flows && r->lru_oldest != NULL) {
         r->st.flows_evicted++;
         flow_close(r, r->lru_oldest, SDIFF_CLOSE_EVICT);
@@ -1059,6 +1167,9 @@ int sdiff_reasm_new(struct sdiff_reasm **out, const struct sdiff_limits *limits,
         return sdiff_err_set(err, SDIFF_ENOMEM, "reasm", "out of memory for the flow table");
     }
     r->bucket_mask = nb - 1;
+    r->budget.limit = r->lim.max_memory;
+    sdiff_mem_charge(&r->budget,
+                     sdiff_mem_cost(sizeof *r) + sdiff_mem_cost(nb * sizeof *r->buckets));
     *out = r;
     return SDIFF_OK;
 }
@@ -1081,6 +1192,7 @@ int sdiff_reasm_feed(struct sdiff_reasm *r, const struct sdiff_segment *seg)
     if (seg->ts_us > r->latest)
         r->latest = seg->ts_us;
     expire_idle(r, seg->ts_us);
+    shed(r);
     if (seg->len > 0 && seg->payload == NULL) {
         r->st.ignored_segments++;
         return SDIFF_OK;
@@ -1118,6 +1230,7 @@ int sdiff_reasm_feed(struct sdiff_reasm *r, const struct sdiff_segment *seg)
         f->last_ts = seg->ts_us;
     r->held_oom = 0;
     int rc = flow_segment(r, f, dir, seg);
+    shed(r);
     return rc < 0 ? rc : r->held_oom ? SDIFF_ENOMEM : rc;
 }
 
@@ -1151,4 +1264,9 @@ size_t sdiff_reasm_flow_count(const struct sdiff_reasm *r)
 size_t sdiff_reasm_buffered(const struct sdiff_reasm *r)
 {
     return r->ooo_total;
+}
+
+struct sdiff_mem_budget *sdiff_reasm_budget(struct sdiff_reasm *r)
+{
+    return &r->budget;
 }

@@ -100,6 +100,7 @@ int sdiff_run_capture(const struct sdiff_capture_run_opts *o, sdiff_run_sink_fn 
                          err);
     if (rc < 0)
         goto out;
+    sdiff_pair_use_budget(pair, sdiff_reasm_budget(reasm));
 
     if (o->on_open) {
         rc = o->on_open(o->open_ud, err);
@@ -143,6 +144,7 @@ int sdiff_run_capture(const struct sdiff_capture_run_opts *o, sdiff_run_sink_fn 
                 sdiff_capture_stats(cap, &st->source);
                 st->reasm = *sdiff_reasm_stats(reasm);
                 st->pair = *sdiff_pair_stats(pair);
+                st->memory = *sdiff_reasm_budget(reasm);
                 o->on_stats(st, ud);
                 last_stats = now;
             }
@@ -210,8 +212,10 @@ int sdiff_run_capture(const struct sdiff_capture_run_opts *o, sdiff_run_sink_fn 
 out:
     if (cap)
         sdiff_capture_stats(cap, &st->source);
-    if (reasm)
+    if (reasm) {
         st->reasm = *sdiff_reasm_stats(reasm);
+        st->memory = *sdiff_reasm_budget(reasm);
+    }
     if (pair)
         st->pair = *sdiff_pair_stats(pair);
     sdiff_reasm_free(reasm);
@@ -230,7 +234,7 @@ int sdiff_capture_run_summary(const struct sdiff_capture_run_stats *st, struct s
         b,
         "%" PRIu64 " packets, %" PRIu64 " connections, %" PRIu64 " exchanges (%" PRIu64
         " complete, %" PRIu64 " truncated, %" PRIu64 " gap, %" PRIu64 " no_response, %" PRIu64
-        " unparsable, %" PRIu64 " unacknowledged); skipped: %" PRIu64 " tls, %" PRIu64 " http2, %" PRIu64 " not-http, %" PRIu64
+        " unparsable, %" PRIu64 " unacknowledged, %" PRIu64 " shed); skipped: %" PRIu64 " tls, %" PRIu64 " http2, %" PRIu64 " not-http, %" PRIu64
         " upgraded connections, %" PRIu64 " orphan responses, %" PRIu64 " ip fragments, %" PRIu64
         " non-tcp; %" PRIu64 " gaps (%" PRIu64 " bytes lost); kernel drops %" PRIu64
         "; limit hits: %" PRIu64 " flows evicted, %" PRIu64 " out-of-order, %" PRIu64
@@ -238,7 +242,7 @@ int sdiff_capture_run_summary(const struct sdiff_capture_run_stats *st, struct s
         st->source.packets, p->connections, st->exchanges, p->exchanges[SDIFF_EX_COMPLETE],
         p->exchanges[SDIFF_EX_TRUNCATED], p->exchanges[SDIFF_EX_GAP],
         p->exchanges[SDIFF_EX_NO_RESPONSE], p->exchanges[SDIFF_EX_UNPARSABLE],
-        p->exchanges[SDIFF_EX_UNACKNOWLEDGED], p->conn_tls,
+        p->exchanges[SDIFF_EX_UNACKNOWLEDGED], p->exchanges[SDIFF_EX_SHED], p->conn_tls,
         p->conn_h2, p->conn_not_http, p->conn_upgraded, p->orphan_responses,
         st->decode[SDIFF_DECODE_FRAGMENT],
         st->decode[SDIFF_DECODE_NOT_TCP] + st->decode[SDIFF_DECODE_NOT_IP], r->gaps,
@@ -250,6 +254,11 @@ int sdiff_capture_run_summary(const struct sdiff_capture_run_stats *st, struct s
                                   st->decode[SDIFF_DECODE_TRUNCATED]);
     if (rc >= 0 && st->bad_checksums)
         rc = sdiff_buf_printf(b, "; %" PRIu64 " bad tcp checksums dropped", st->bad_checksums);
+    if (rc >= 0 && (r->flows_shed || st->memory.refused))
+        rc = sdiff_buf_printf(b,
+                              "; memory budget %zu MiB reached: %" PRIu64 " requests shed, %" PRIu64
+                              " connections shed",
+                              st->memory.limit >> 20, p->exchanges[SDIFF_EX_SHED], r->flows_shed);
     if (rc >= 0 && st->decode[SDIFF_DECODE_LINKTYPE])
         rc = sdiff_buf_printf(b, "; %" PRIu64 " packets of an unsupported link type",
                               st->decode[SDIFF_DECODE_LINKTYPE]);
@@ -292,7 +301,9 @@ int sdiff_capture_run_summary_json(const struct sdiff_capture_run_stats *st,
             ",\"out_of_order\":%" PRIu64 ",\"body\":%" PRIu64 ",\"pipeline\":%" PRIu64
             "},\"tunnels\":{\"vxlan\":%" PRIu64 ",\"geneve\":%" PRIu64 ",\"gre\":%" PRIu64
             ",\"erspan\":%" PRIu64 ",\"too_deep\":%" PRIu64 ",\"filtered\":%" PRIu64
-            "},\"bad_checksums\":%" PRIu64 ",\"stop\":\"%s\",\"file_truncated\":%s}",
+            "},\"bad_checksums\":%" PRIu64 ",\"memory\":{\"limit\":%zu,\"peak\":%zu"
+            ",\"flows_shed\":%" PRIu64 ",\"refused\":%" PRIu64
+            "},\"stop\":\"%s\",\"file_truncated\":%s}",
             p->conn_tls, p->conn_h2, p->conn_not_http, p->conn_upgraded, p->orphan_responses,
             st->decode[SDIFF_DECODE_FRAGMENT],
             st->decode[SDIFF_DECODE_MALFORMED] + st->decode[SDIFF_DECODE_TRUNCATED], r->gaps,
@@ -300,6 +311,7 @@ int sdiff_capture_run_summary_json(const struct sdiff_capture_run_stats *st,
             p->body_limit_hits, p->pipeline_limit_hits, st->tunnels[SDIFF_TUN_VXLAN],
             st->tunnels[SDIFF_TUN_GENEVE], st->tunnels[SDIFF_TUN_GRE],
             st->tunnels[SDIFF_TUN_ERSPAN], st->decode[SDIFF_DECODE_TOO_DEEP], st->tunnel_filtered,
-            st->bad_checksums, st->stop_reason, st->file_truncated ? "true" : "false");
+            st->bad_checksums, st->memory.limit, st->memory.peak, r->flows_shed,
+            st->memory.refused, st->stop_reason, st->file_truncated ? "true" : "false");
     return rc;
 }

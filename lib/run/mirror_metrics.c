@@ -160,6 +160,19 @@ void sdiff__mirror_metrics_render(struct mirror_metrics *mm, const struct sdiff_
         sdiff_buf_printf(b, "shadowdiff_exchanges_total{state=\"%s\"} %" PRIu64 "\n",
                          sdiff_exchange_state_str((enum sdiff_exchange_state)i),
                          c->pair.exchanges[i]);
+    sdiff_buf_printf(b,
+                     "# HELP shadowdiff_capture_memory_bytes Memory capture holds for "
+                     "connections (of --memory).\n"
+                     "# TYPE shadowdiff_capture_memory_bytes gauge\n"
+                     "shadowdiff_capture_memory_bytes %zu\n"
+                     "# HELP shadowdiff_capture_memory_limit_bytes The --memory budget.\n"
+                     "# TYPE shadowdiff_capture_memory_limit_bytes gauge\n"
+                     "shadowdiff_capture_memory_limit_bytes %zu\n"
+                     "# HELP shadowdiff_connections_shed_total Connections shed because the "
+                     "--memory budget was full (their requests: exchanges state=\"shed\").\n"
+                     "# TYPE shadowdiff_connections_shed_total counter\n"
+                     "shadowdiff_connections_shed_total %" PRIu64 "\n",
+                     c->memory.used, c->memory.limit, c->reasm.flows_shed);
     sdiff_buf_puts(b, "# HELP shadowdiff_replays_total Judged exchanges by class and route.\n"
                       "# TYPE shadowdiff_replays_total counter\n");
     for (size_t r = 0; r <= mm->nroutes; r++) {

@@ -161,7 +161,8 @@ int sdiff_fuzz_reasm(const uint8_t *data, size_t size)
     lim.max_total_ooo = 80;
     lim.idle_timeout_us = 20000;
     const uint16_t ports[] = {80};
-    const struct sdiff_reasm_cb cb = {on_open, on_data, on_gap, on_fin, on_close, on_data};
+    const struct sdiff_reasm_cb cb = {on_open, on_data, on_gap,  on_fin,
+                                      on_close, on_data, NULL, NULL};
     uint8_t cfg = data[0];
     data++;
     size--;
