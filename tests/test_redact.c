@@ -211,6 +211,36 @@ static void test_redact__secret_headers_keep_their_shape(void **state)
 
 /* ---- bodies ----------------------------------------------------------------------------- */
 
+/* A clone (another thread's redactor) hashes headers, query and body paths as its origin. */
+static void test_redact__clone_redacts_as_the_original(void **state)
+{
+    (void)state;
+    static const char *const paths[] = {"$.password", "$..secret"};
+    struct sdiff_redact *r = redactor(paths, 2), *c = NULL;
+    struct sdiff_err err = {0};
+    assert_int_equal(sdiff_redact_clone(&c, r, &err), SDIFF_OK);
+    const char *body = "{\"password\": \"CANARYPW\", \"a\": [{\"secret\": \"CANARYS\"}]}";
+    const char *lines[] = {"X-Internal-Token: CANARYTOK", "Authorization: Bearer CANARYAUTH",
+                           "Content-Length: 99"};
+    struct sdiff_msg m1, m2;
+    make_request(&m1, "POST", "/x?session_key=CANARYQ&token=CANARYT&keep=1", lines, 3, body);
+    make_request(&m2, "POST", "/x?session_key=CANARYQ&token=CANARYT&keep=1", lines, 3, body);
+    redact_one(r, &m1);
+    redact_one(c, &m2);
+    expect_absent(m2.body, m2.body_len, "CANARY");
+    expect_absent(m2.target, strlen(m2.target), "CANARY");
+    assert_string_equal(m1.target, m2.target);
+    assert_int_equal(m1.body_len, m2.body_len);
+    assert_memory_equal(m1.body, m2.body, m1.body_len);
+    assert_string_equal(hdr(&m1, "X-Internal-Token"), hdr(&m2, "X-Internal-Token"));
+    assert_string_equal(hdr(&m1, "Authorization"), hdr(&m2, "Authorization"));
+    assert_null(strstr(hdr(&m2, "X-Internal-Token"), "CANARY"));
+    dispose(&m1);
+    dispose(&m2);
+    sdiff_redact_free(c);
+    sdiff_redact_free(r);
+}
+
 static void test_redact__json_paths_in_bodies(void **state)
 {
     (void)state;
@@ -685,6 +715,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_redact__hash_is_keyed_short_and_stable),
         cmocka_unit_test(test_redact__secret_headers_keep_their_shape),
         cmocka_unit_test(test_redact__json_paths_in_bodies),
+        cmocka_unit_test(test_redact__clone_redacts_as_the_original),
         cmocka_unit_test(test_redact__array_syntax_names_are_secret_everywhere),
         cmocka_unit_test(test_redact__gzip_body_is_searched_and_kept_decoded),
         cmocka_unit_test(test_redact__br_body_is_searched_and_kept_decoded),

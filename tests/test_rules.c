@@ -122,6 +122,39 @@ static void test_rules__global_and_route_rules_apply(void **state)
     sdiff_rules_free(r);
 }
 
+/* Another thread's differs judge every route as the rules' own. */
+static void test_rules__differs_of_another_thread_judge_alike(void **state)
+{
+    (void)state;
+    const char *cfg = "{\"ignore_paths\": [\"$.trace_id\"],"
+                      " \"routes\": {\"GET /api/report\": {\"ignore_paths\": [\"$.at\"]}}}";
+    struct sdiff_rules *r;
+    struct sdiff_rules_differs *ds = NULL;
+    struct sdiff_err err = {0};
+    assert_int_equal(sdiff_rules_parse(&r, cfg, strlen(cfg), "cfg", &err), SDIFF_OK);
+    assert_int_equal(sdiff_rules_differs_new(&ds, r, &err), SDIFF_OK);
+    struct sdiff_differ *own;
+    assert_int_equal(sdiff_rules_differ(r, "GET /api/report", &own, NULL), SDIFF_OK);
+    assert_ptr_not_equal(sdiff_rules_differs_get(ds, "GET /api/report"), own);
+    const char *routes[] = {"GET /api/report", "GET /x"};
+    for (int i = 0; i < 2; i++) {
+        struct sdiff_msg p = body("{\"trace_id\":1,\"at\":1,\"v\":1}"),
+                         c = body("{\"trace_id\":2,\"at\":2,\"v\":1}");
+        struct sdiff_diff_result res;
+        assert_int_equal(sdiff_differ_compare(sdiff_rules_differs_get(ds, routes[i]), &p, &c,
+                                              routes[i], NULL, &res, NULL),
+                         SDIFF_OK);
+        assert_int_equal(res.cls, classify(r, routes[i], "{\"trace_id\":1,\"at\":1,\"v\":1}",
+                                           "{\"trace_id\":2,\"at\":2,\"v\":1}"));
+        assert_int_equal(res.cls, i == 0 ? SDIFF_CLASS_EQUIVALENT : SDIFF_CLASS_DIFFERENT);
+        sdiff_diff_result_dispose(&res);
+        sdiff_msg_dispose(&p);
+        sdiff_msg_dispose(&c);
+    }
+    sdiff_rules_differs_free(ds);
+    sdiff_rules_free(r);
+}
+
 static void test_rules__thresholds_are_read_and_checked(void **state)
 {
     (void)state;
@@ -176,6 +209,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_rules__mistakes_are_named),
     cmocka_unit_test(test_rules__privacy_keys_are_read),
     cmocka_unit_test(test_rules__global_and_route_rules_apply),
+    cmocka_unit_test(test_rules__differs_of_another_thread_judge_alike),
     cmocka_unit_test(test_rules__thresholds_are_read_and_checked),
     cmocka_unit_test(test_rules__missing_file_is_reported),
 };

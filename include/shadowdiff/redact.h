@@ -111,6 +111,13 @@ SDIFF_API int sdiff_redact_new(struct sdiff_redact **out, const struct sdiff_red
                                struct sdiff_err *err);
 SDIFF_API void sdiff_redact_free(struct sdiff_redact *r);
 /**
+ * A redactor with r's key, names and patterns, for another thread (one redactor per thread):
+ * it hashes every value as r does. Nothing of r's current exchange is copied.
+ * @return SDIFF_OK, SDIFF_ENOMEM; caller frees with sdiff_redact_free
+ */
+SDIFF_API int sdiff_redact_clone(struct sdiff_redact **out, const struct sdiff_redact *r,
+                                 struct sdiff_err *err);
+/**
  * Tie the redactor's key to a database (sdiff_redact_key_bind); a redactor made without a
  * key takes the database's (created when it has none).
  * @return SDIFF_OK, SDIFF_EINVAL (another key), SDIFF_EDB

@@ -37,7 +37,8 @@ extern "C" {
  *
  * A route's lists are added to the global ones. Unknown keys, wrong types, bad patterns and
  * bad regular expressions are errors that name the key and, for syntax errors, the line and
- * column. Not thread-safe.
+ * column. Not thread-safe, except that other threads may read it (method checks, differs of
+ * their own from sdiff_rules_differs_new) while one notes the routes it saw.
  */
 
 struct sdiff_rules;
@@ -55,6 +56,20 @@ SDIFF_API void sdiff_rules_free(struct sdiff_rules *r);
  */
 SDIFF_API int sdiff_rules_differ(struct sdiff_rules *r, const char *route,
                                  struct sdiff_differ **out, struct sdiff_err *err);
+
+/*
+ * Another set of the differs of r, for another thread (a differ is not thread-safe): the same
+ * rules and preset, built anew. r must outlive it and keep its preset while it lives.
+ */
+struct sdiff_rules_differs;
+
+/** @return SDIFF_OK, SDIFF_ENOMEM; caller frees with sdiff_rules_differs_free */
+SDIFF_API int sdiff_rules_differs_new(struct sdiff_rules_differs **out,
+                                      const struct sdiff_rules *r, struct sdiff_err *err);
+SDIFF_API void sdiff_rules_differs_free(struct sdiff_rules_differs *ds);
+/** The differ of ds for a route, as sdiff_rules_differ gives r's; borrowed from ds. */
+SDIFF_API struct sdiff_differ *sdiff_rules_differs_get(const struct sdiff_rules_differs *ds,
+                                                       const char *route);
 
 /**
  * Use a preset (a --preset flag wins over the config's "preset"): every differ is built anew;

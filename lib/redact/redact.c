@@ -852,6 +852,37 @@ fail:
     return rc;
 }
 
+int sdiff_redact_clone(struct sdiff_redact **out, const struct sdiff_redact *r,
+                       struct sdiff_err *err)
+{
+    *out = NULL;
+    if (SDIFF_NEVER(r == NULL))
+        return SDIFF_EINVAL;
+    /* the names as given (r->query starts with the defaults, which new adds again), then
+     * the compiled patterns as they are: they hold offsets, never pointers */
+    size_t nd = sizeof DEFAULT_QUERY / sizeof DEFAULT_QUERY[0];
+    struct sdiff_redact_opts o = {
+        .key = &r->key, .headers = (const char *const *)r->headers, .nheaders = r->nheaders,
+        .query = (const char *const *)r->query + nd, .nquery = r->nquery - nd,
+        .max_decoded = r->max_decoded,
+    };
+    struct sdiff_redact *c = NULL;
+    int rc = sdiff_redact_new(&c, &o, err);
+    if (rc < 0)
+        return rc;
+    rc = sdiff_buf_append(&c->segs, r->segs.data, r->segs.len);
+    rc = rc < 0 ? rc : sdiff_buf_append(&c->names, r->names.data, r->names.len);
+    if (rc < 0) {
+        sdiff_redact_free(c);
+        return sdiff_err_set(err, SDIFF_ENOMEM, "redact", "out of memory");
+    }
+    c->nsegs = r->nsegs;
+    c->npaths = r->npaths;
+    memcpy(c->start, r->start, sizeof c->start);
+    *out = c;
+    return SDIFF_OK;
+}
+
 void sdiff_redact_free(struct sdiff_redact *r)
 {
     if (r == NULL)

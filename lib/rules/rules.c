@@ -531,6 +531,55 @@ int sdiff_rules_differ(struct sdiff_rules *r, const char *route, struct sdiff_di
     return SDIFF_OK;
 }
 
+struct sdiff_rules_differs {
+    const struct sdiff_rules *r;
+    struct sdiff_differ *global;
+    struct sdiff_differ **per;     /* by index of r->routes */
+    size_t n;
+};
+
+int sdiff_rules_differs_new(struct sdiff_rules_differs **out, const struct sdiff_rules *r,
+                            struct sdiff_err *err)
+{
+    struct sdiff_rules_differs *ds = sdiff_calloc(1, sizeof *ds);
+    int rc = SDIFF_OK;
+    *out = NULL;
+    if (ds == NULL || (ds->per = sdiff_calloc(r->nroutes + 1, sizeof *ds->per)) == NULL) {
+        sdiff_free(ds);
+        return sdiff_err_set(err, SDIFF_ENOMEM, "rules", "out of memory");
+    }
+    ds->r = r;
+    ds->n = r->nroutes;
+    /* r's own differs were built from the same sets, so only memory can fail here */
+    rc = build_differ(r, NULL, &ds->global, err);
+    for (size_t i = 0; rc >= 0 && i < r->nroutes; i++)
+        rc = build_differ(r, &r->routes[i].set, &ds->per[i], err);
+    if (rc < 0) {
+        sdiff_rules_differs_free(ds);
+        return rc;
+    }
+    *out = ds;
+    return SDIFF_OK;
+}
+
+void sdiff_rules_differs_free(struct sdiff_rules_differs *ds)
+{
+    if (ds == NULL)
+        return;
+    sdiff_differ_free(ds->global);
+    for (size_t i = 0; i < ds->n; i++)
+        sdiff_differ_free(ds->per[i]);
+    sdiff_free(ds->per);
+    sdiff_free(ds);
+}
+
+struct sdiff_differ *sdiff_rules_differs_get(const struct sdiff_rules_differs *ds,
+                                             const char *route)
+{
+    const struct route_rule *rr = find_route(ds->r, route);
+    return rr ? ds->per[rr - ds->r->routes] : ds->global;
+}
+
 int sdiff_rules_method_allowed(const struct sdiff_rules *r, const char *route,
                                const char *method, const char *const *extra, size_t nextra)
 {
