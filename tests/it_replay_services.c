@@ -152,6 +152,64 @@ static void test_replay_services__planted_bugs_are_found_and_noise_is_not(void *
     assert_int_equal(sdiff_test_sh(cmd, 10), 0);
 }
 
+/*
+ * Results do not depend on how many threads judge: the corpus of the first test replayed with
+ * --judges 1 and with --judges 4 (noise learned from the secondary in both) gives the same
+ * report, once what differs between any two runs is left out: run ids and times, latencies,
+ * and which exchanges serve as a cluster's examples (stored order follows the answers).
+ */
+static int replay_with_judges(const char *judges, const char *results, const char *report)
+{
+    char corpus[4200], cand[64], sec[64];
+    snprintf(corpus, sizeof corpus, "%s/corpus.db", dir);
+    snprintf(cand, sizeof cand, "http://127.0.0.1:%d", candidate);
+    snprintf(sec, sizeof sec, "http://127.0.0.1:%d", secondary);
+    char *rep_argv[] = {(char *)sdiff_test_bin(), "replay", "--corpus", corpus, "--candidate", cand,
+                        "--secondary", sec, "--db", (char *)results, "--concurrency", "8",
+                        "--judges", (char *)judges, NULL};
+    int st = sdiff_test_wait(sdiff_test_spawn(rep_argv, NULL, NULL), 120);
+    if (!WIFEXITED(st))
+        return -1;
+    char *rpt_argv[] = {(char *)sdiff_test_bin(), "report", "--db", (char *)results, "--format",
+                        "json", NULL};
+    int rst = sdiff_test_wait(sdiff_test_spawn(rpt_argv, report, NULL), 60);
+    return WIFEXITED(rst) ? WEXITSTATUS(st) : -1;
+}
+
+static void test_replay_services__one_judge_or_four_give_one_report(void **state)
+{
+    (void)state;
+    if (geteuid() != 0)
+        skip();
+    char r1[4200], r4[4200], j1[4200], j4[4200], cmd[20000];
+    snprintf(r1, sizeof r1, "%s/judges1.db", dir);
+    snprintf(r4, sizeof r4, "%s/judges4.db", dir);
+    snprintf(j1, sizeof j1, "%s/judges1.json", dir);
+    snprintf(j4, sizeof j4, "%s/judges4.json", dir);
+    int e1 = replay_with_judges("1", r1, j1), e4 = replay_with_judges("4", r4, j4);
+    assert_int_equal(e1, 1); /* planted bugs */
+    assert_int_equal(e4, 1);
+    snprintf(cmd, sizeof cmd,
+             "/usr/bin/python3 -c '\n"
+             "import json, sys\n"
+             "DROP = {\"id\", \"started_at\", \"finished_at\", \"latency\", \"examples\", \"sample\"}\n"
+             "def norm(x):\n"
+             "    if isinstance(x, dict):\n"
+             "        return {k: norm(v) for k, v in x.items() if k not in DROP}\n"
+             "    if isinstance(x, list):\n"
+             "        return [norm(v) for v in x if not (isinstance(v, str) and \"p99\" in v)]\n"
+             "    return x\n"
+             "a, b = (norm(json.load(open(f))) for f in sys.argv[1:3])\n"
+             "assert a[\"totals\"][\"judged\"] > 1000, a[\"totals\"]\n"
+             "if a != b:\n"
+             "    for k in a:\n"
+             "        if a[k] != b.get(k): print(k, json.dumps(a[k])[:2000], json.dumps(b.get(k))[:2000], file=sys.stderr)\n"
+             "    sys.exit(1)\n"
+             "' '%s' '%s'",
+             j1, j4);
+    assert_int_equal(sdiff_test_sh(cmd, 30), 0);
+}
+
 /* Runs `shadowdiff gate` on the corpus of the first test; returns its exit code. */
 static int gate(const char *candidate_url, const char *db, const char *seed)
 {
@@ -363,6 +421,7 @@ int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_replay_services__planted_bugs_are_found_and_noise_is_not),
+        cmocka_unit_test(test_replay_services__one_judge_or_four_give_one_report),
         cmocka_unit_test(test_replay_services__gate_passes_self_parity_and_fails_planted_bugs),
         cmocka_unit_test(test_replay_services__br_from_flask_equals_gzip_or_identity_from_go),
         cmocka_unit_test(test_replay_services__python_go_preset_row_by_row),

@@ -5,6 +5,7 @@
  */
 #include "sdiff_test.h"
 
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -359,6 +360,185 @@ static void test_judge__route_cap_holds_when_junk_routes_fill_the_table(void **s
     free(dir);
 }
 
+/*
+ * Parallel judging gives the results of one judge. /a answers as recorded (identical), /b
+ * with a 500 (different), /c and /d carry a timestamp the secondary disagrees on (learned
+ * as noise by each exchange for itself): /c is then equivalent, /d also changes a value
+ * (different at $.v only); POSTs are skipped. Redacted with one key (the judges past the
+ * first use clones). Stored order may differ, so the rows are compared grouped and sorted.
+ */
+static void answer_by_route(const char *wire, size_t len, struct sdiff_replay_result *res,
+                            void *ud)
+{
+    (void)len;
+    (void)ud;
+    int sec = res->target == 1; /* the candidate is target 0, the secondary 1 */
+    if (strncmp(wire, "GET /a/", 7) == 0)
+        sdiff_fake_respond(res, 200, "{\"v\":1,\"ts\":1}");
+    else if (strncmp(wire, "GET /b/", 7) == 0)
+        sdiff_fake_respond(res, sec ? 200 : 500, "{\"v\":1,\"ts\":1}");
+    else if (strncmp(wire, "GET /c/", 7) == 0)
+        sdiff_fake_respond(res, 200, sec ? "{\"v\":1,\"ts\":2}" : "{\"v\":1,\"ts\":3}");
+    else
+        sdiff_fake_respond(res, 200, sec ? "{\"v\":1,\"ts\":2}" : "{\"v\":2,\"ts\":3}");
+}
+
+static struct sdiff_exchange *recorded(const char *method, const char *target)
+{
+    struct sdiff_exchange *ex = request(method, target);
+    struct sdiff_hfield ah = {"Authorization", "Bearer CANARY-TOKEN", 13, 19};
+    assert_int_equal(sdiff_msg_set_headers(&ex->req, &ah, 1), SDIFF_OK);
+    struct sdiff_hfield h = {"Content-Type", "application/json", 12, 16};
+    assert_int_equal(sdiff_msg_set_headers(&ex->resp, &h, 1), SDIFF_OK);
+    const char *body = "{\"v\":1,\"ts\":1}";
+    ex->resp.body_len = ex->resp.body_seen = strlen(body);
+    ex->resp.body = sdiff_malloc(ex->resp.body_len);
+    memcpy(ex->resp.body, body, ex->resp.body_len);
+    return ex;
+}
+
+static int append_row(void *ud, int n, char **v, char **names)
+{
+    (void)names;
+    struct sdiff_buf *b = ud;
+    for (int i = 0; i < n; i++)
+        sdiff_buf_printf(b, "%s%s", i ? "|" : "", v[i] ? v[i] : "NULL");
+    sdiff_buf_puts(b, "\n");
+    return 0;
+}
+
+/* Judge 800 exchanges with n judges (stopping after `stop_after` submitted, 0: never) and
+ * return the stored results, grouped; the stats in *stats. */
+static char *judge_corpus(const char *dir, unsigned n, size_t stop_after,
+                          struct sdiff_replay_run_stats *stats)
+{
+    char db[4200], target[64];
+    snprintf(db, sizeof db, "%s/j%u-%zu.db", dir, n, stop_after);
+    struct sdiff_store *st = NULL;
+    struct sdiff_rules *rules = NULL;
+    struct sdiff_redact *red = NULL;
+    struct sdiff_judge *j = NULL;
+    struct sdiff_err err = {0};
+    struct sdiff_redact_key key = fixed_key(9);
+    struct sdiff_redact_opts ro = {.key = &key};
+    memset(stats, 0, sizeof *stats);
+    sdiff_fake_reset();
+    sdiff_fake.answer = answer_by_route;
+    assert_int_equal(sdiff_store_open(&st, db, NULL, &err), SDIFF_OK);
+    assert_int_equal(sdiff_rules_load(&rules, NULL, &err), SDIFF_OK);
+    assert_int_equal(sdiff_redact_new(&red, &ro, &err), SDIFF_OK);
+    struct sdiff_run_info info = {.kind = "replay"};
+    assert_int_equal(sdiff_store_begin_run(st, &info, &stats->run_id, &err), SDIFF_OK);
+    assert_int_equal(sdiff_store_commit(st, &err), SDIFF_OK);
+    struct sdiff_judge_opts o = {.candidate = "http://cand.invalid",
+                                 .secondary = "http://sec.invalid", .rules = rules, .db = st,
+                                 .copy_exchanges = 1, .redact = red, .threaded = 1,
+                                 .judges = n, .identical_body_every = 10};
+    o.replay.transport_ops = &sdiff_fake_transport;
+    assert_int_equal(sdiff_judge_new(&j, &o, stats, &err), SDIFF_OK);
+    static const char *const routes[] = {"a", "b", "c", "d"};
+    size_t i;
+    for (i = 0; i < 800 && (stop_after == 0 || i < stop_after); i++) {
+        snprintf(target, sizeof target, "/%s/%zu", routes[i % 4], i);
+        assert_int_equal(sdiff_judge_submit(j, recorded(i % 10 == 9 ? "POST" : "GET", target),
+                                            0, 0, &err),
+                         SDIFF_OK);
+        while (sdiff_judge_inflight(j) >= 32)
+            assert_true(sdiff_judge_poll(j, 10, &err) >= 0);
+    }
+    if (stop_after) {
+        /* the rest of the corpus after a stop: stored as skipped, as a run does */
+        for (; i < 800; i++) {
+            snprintf(target, sizeof target, "/%s/%zu", routes[i % 4], i);
+            assert_int_equal(sdiff_judge_submit(j, recorded("GET", target), 1, 0, &err),
+                             SDIFF_OK);
+        }
+        assert_int_equal(sdiff_judge_abandon(j, "no answer before the drain deadline", &err),
+                         SDIFF_OK);
+    }
+    for (int k = 0; k < 1000 && sdiff_judge_inflight(j) > 0; k++)
+        assert_true(sdiff_judge_poll(j, 10, &err) >= 0);
+    assert_int_equal(sdiff_judge_inflight(j), 0);
+    assert_int_equal(sdiff_judge_finish(j, &err), SDIFF_OK);
+    sdiff_judge_free(j);
+    assert_int_equal(sdiff_store_commit(st, &err), SDIFF_OK);
+    sdiff_store_close(st);
+    sdiff_redact_free(red);
+    sdiff_rules_free(rules);
+    sdiff_fake_reset();
+
+    sqlite3 *h;
+    struct sdiff_buf b;
+    sdiff_buf_init(&b, 1u << 20);
+    assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
+    const char *sql =
+        "SELECT 'results', route, class, coalesce(reasons, ''), coalesce(skip_reason, ''),"
+        " count(*), count(DISTINCT exchange_id) FROM results GROUP BY 2, 3, 4, 5 ORDER BY 2, 3, 4, 5;"
+        "SELECT 'diffs', r.route, d.path, d.kind, d.primary_value, d.candidate_value, count(*)"
+        " FROM differences d JOIN results r ON r.id = d.result_id GROUP BY 2, 3, 4, 5, 6"
+        " ORDER BY 2, 3, 4, 5, 6;"
+        "SELECT 'noise', route, key FROM noise ORDER BY 2, 3;"
+        "SELECT 'canary', count(*) FROM exchanges WHERE instr(req_headers, 'CANARY') > 0;"
+        "SELECT 'exchanges', count(*), count(DISTINCT id) FROM exchanges;";
+    char *msg = NULL;
+    if (sqlite3_exec(h, sql, append_row, &b, &msg) != SQLITE_OK)
+        fail_msg("%s", msg);
+    sqlite3_close(h);
+    return (char *)sdiff_buf_steal(&b, NULL);
+}
+
+static void test_judge__four_judges_store_what_one_does(void **state)
+{
+    (void)state;
+    char *dir = sdiff_test_tmpdir();
+    struct sdiff_replay_run_stats s1, s4;
+    char *one = judge_corpus(dir, 1, 0, &s1), *four = judge_corpus(dir, 4, 0, &s4);
+    assert_string_equal(one, four);
+    assert_non_null(strstr(one, "results|GET /c/{id}|equivalent|noise||200|200\n"));
+    assert_non_null(strstr(one, "diffs|GET /d/{id}|$.v|changed|1|2|160\n"));
+    assert_non_null(strstr(one, "canary|0\n"));
+    assert_int_equal(s1.cls[SDIFF_CLASS_IDENTICAL], 200);
+    assert_int_equal(s1.cls[SDIFF_CLASS_SKIPPED], 80);
+    assert_memory_equal(s1.cls, s4.cls, sizeof s1.cls);
+    assert_int_equal(s1.noise_learned, s4.noise_learned);
+    free(one);
+    free(four);
+    sdiff_test_rmdir(dir);
+    free(dir);
+}
+
+/*
+ * A stop with records in every stage (in flight, waiting for a judge, judged, being
+ * stored): every exchange has exactly one result, and the counts add up.
+ */
+static void test_judge__stop_with_four_judges_loses_and_doubles_nothing(void **state)
+{
+    (void)state;
+    char *dir = sdiff_test_tmpdir();
+    struct sdiff_replay_run_stats s;
+    char *rows = judge_corpus(dir, 4, 300, &s);
+    assert_non_null(strstr(rows, "exchanges|800|800\n"));
+    uint64_t sum = 0;
+    for (int c = 0; c < SDIFF_CLASS__COUNT; c++)
+        sum += s.cls[c];
+    assert_int_equal(sum, 800);
+    assert_int_equal(s.exchanges, 800);
+    assert_true(s.skip_stopped >= 500);
+    long long results = 0, distinct = 0;
+    for (const char *p = rows; (p = strstr(p, "results|")) != NULL; p++) {
+        const char *bar = p;
+        for (int k = 0; k < 5; k++)
+            bar = strchr(bar, '|') + 1;
+        results += atoll(bar);
+        distinct += atoll(strchr(bar, '|') + 1);
+    }
+    assert_int_equal(results, 800);
+    assert_int_equal(distinct, 800);
+    free(rows);
+    sdiff_test_rmdir(dir);
+    free(dir);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_judge__sampling_is_deterministic_and_near_the_rate),
     cmocka_unit_test(test_judge__crafted_requests_cannot_steer_the_sample),
@@ -366,5 +546,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_judge__route_cap_skips_the_excess_with_a_reason),
     cmocka_unit_test(test_judge__route_cap_holds_when_junk_routes_fill_the_table),
     cmocka_unit_test(test_judge__scripted_transport_is_judged_and_stored),
+    cmocka_unit_test(test_judge__four_judges_store_what_one_does),
+    cmocka_unit_test(test_judge__stop_with_four_judges_loses_and_doubles_nothing),
 };
 SDIFF_TEST_MAIN(tests)

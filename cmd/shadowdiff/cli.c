@@ -240,6 +240,8 @@ const char CLI_JUDGE_USAGE[] =
     "      --config FILE          comparison rules (JSON; see README)\n"
     "      --allow-method M       also replay method M (repeatable); default GET HEAD OPTIONS\n"
     "      --concurrency N        requests in flight (default 16)\n"
+    "      --judges N             threads that compare answers (default: the CPUs online, at\n"
+    "                             most 8); one more stores the results. Same results for any N\n"
     "      --rate RPS             requests started per second (default: no cap)\n"
     "      --timeout S            whole-request timeout (default 10)\n"
     "      --connect-timeout S    connect timeout (default 2)\n"
@@ -334,6 +336,13 @@ int cli_judge_opt(struct cli_judge *j, const char *cmd, int code, const char *ar
             return -1;
         }
         r->concurrency = (size_t)u;
+        return 1;
+    case CLI_O_JUDGES:
+        if (cli_parse_u64(arg, &u) < 0 || u == 0 || u > SDIFF_JUDGES_MAX) {
+            cli_error(cmd, "--judges: '%s' must be between 1 and %d", arg, SDIFF_JUDGES_MAX);
+            return -1;
+        }
+        j->judge.judges = (unsigned)u;
         return 1;
     case CLI_O_RATE:
         if (cli_parse_seconds(arg, &s) < 0 || s <= 0) {

@@ -104,7 +104,7 @@ enum {
     CLI_O_CAND = 1000, CLI_O_SEC, CLI_O_PRIM, CLI_O_CONFIG, CLI_O_ALLOW, CLI_O_CONC, CLI_O_RATE,
     CLI_O_TIMEOUT, CLI_O_CTIMEOUT, CLI_O_SET, CLI_O_DROP, CLI_O_PRESERVE, CLI_O_MARKER,
     CLI_O_NOMARKER, CLI_O_INSECURE, CLI_O_KEEP_SECRETS, CLI_O_OPENAPI, CLI_O_REDACT_KEY,
-    CLI_O_TRANSPORT, CLI_O_PRESET, CLI_O_RUN, CLI_O_LABEL,
+    CLI_O_TRANSPORT, CLI_O_PRESET, CLI_O_RUN, CLI_O_LABEL, CLI_O_JUDGES,
 };
 
 #define CLI_JUDGE_LONGOPTS                                                                     \
@@ -128,7 +128,8 @@ enum {
         {"transport", required_argument, NULL, CLI_O_TRANSPORT},                               \
         {"preset", required_argument, NULL, CLI_O_PRESET},                                     \
         {"run", required_argument, NULL, CLI_O_RUN},                                           \
-        {"label", required_argument, NULL, CLI_O_LABEL}
+        {"label", required_argument, NULL, CLI_O_LABEL},                                       \
+        {"judges", required_argument, NULL, CLI_O_JUDGES}
 
 /* Help text for the shared options. */
 extern const char CLI_JUDGE_USAGE[];

@@ -161,15 +161,25 @@ struct sdiff_judge_opts {
     void (*on_result)(const char *route, enum sdiff_class cls, double primary_ms,
                       double candidate_ms, void *ud);
     void *on_result_ud;
-    /* Compare and store on a worker thread, beside the replays: then db, rules' differs and
-     * on_result belong to that thread until sdiff_judge_finish. */
+    /* Judge and store on threads of their own, beside the replays: `judges` threads redact
+     * and compare (each with its own redactor and differs), one stores (the only judge when
+     * judges is 1). Then db, the rules' differs, redact and on_result belong to those threads
+     * until sdiff_judge_finish, and on_result is called on the storing thread. Otherwise
+     * everything runs inside sdiff_judge_submit, _poll and _abandon. */
     int threaded;
+    unsigned judges;               /* threaded: 0: sdiff_judge_default_judges() */
     /* borrowed; its learned noise applies too (gate: the corpus). NULL: none */
     struct sdiff_store *noise_from;
     int no_learned_noise;          /* apply no stored noise (what this run learns still applies) */
 };
 
 struct sdiff_judge;
+
+/* The most judging threads a judge starts. */
+#define SDIFF_JUDGES_MAX 64
+
+/** The default number of judging threads: the CPUs online, at most 8. */
+SDIFF_API unsigned sdiff_judge_default_judges(void);
 
 SDIFF_API int sdiff_judge_new(struct sdiff_judge **out, const struct sdiff_judge_opts *o,
                               struct sdiff_replay_run_stats *st, struct sdiff_err *err);

@@ -320,6 +320,7 @@ int sdiff_run_gate(const struct sdiff_gate_opts *o, volatile sig_atomic_t *stop,
         qsort(ids, st->sampled, sizeof *ids, by_id);
 
     jo.copy_exchanges = 1;
+    jo.threaded = 1; /* db belongs to the judge's writer until sdiff_judge_finish */
     jo.noise_from = corpus;
     jo.no_learned_noise = o->no_learned_noise;
     rc = sdiff_store_open(&db, o->db, &o->store, err);
@@ -339,6 +340,8 @@ int sdiff_run_gate(const struct sdiff_gate_opts *o, volatile sig_atomic_t *stop,
     rc = sdiff_store_begin_run(db, &info, &st->judge.run_id, err);
     if (rc >= 0)
         rc = sdiff_store_begin_capture(db, o->corpus, "gate (sampled corpus)", NULL, err);
+    if (rc >= 0)
+        rc = sdiff_store_commit(db, err);
     if (rc >= 0) {
         sdiff__ticker_start(&tk, o->progress, o->progress_ud, o->progress_s, st->sampled, &jo);
         rc = sdiff_judge_new(&judge, &jo, &st->judge, err);
@@ -357,6 +360,9 @@ int sdiff_run_gate(const struct sdiff_gate_opts *o, volatile sig_atomic_t *stop,
         rc = sdiff_judge_poll(judge, 100, err);
         sdiff__ticker_tick(&tk, sdiff_judge_inflight(judge), 0);
     }
+    int frc = sdiff_judge_finish(judge, rc >= 0 ? err : &(struct sdiff_err){0});
+    if (rc >= 0)
+        rc = frc;
     if (rc >= 0)
         sdiff__ticker_tick(&tk, 0, 1);
 out:

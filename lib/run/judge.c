@@ -1,9 +1,21 @@
 /*
  * judge.c - replay -> diff -> store for one exchange at a time.
  *
- * An exchange is finished when every target has answered (or failed): noise is learned from
- * the secondary first, then the candidate is compared and the result stored. Nothing here
- * blocks; the caller decides how many may be in flight.
+ * An exchange is finished when every target has answered (or failed). Then it is judged:
+ * redacted, noise learned from the secondary, the candidate compared with the primary; and
+ * stored. The caller's thread submits and drives the replays and never blocks on either.
+ * Threaded, judging runs on N workers and storing on one writer (the single worker stores
+ * too when N is 1), so a store, which is not thread-safe, still has one owner:
+ *
+ *   caller (replays) -> todo queue -> N judges -> done queue -> writer (store, commits)
+ *
+ * Each judge has its own redactor and differs (neither may be shared). What all of them
+ * share is the learned noise (see judge_one) and the first error; the counters of judged
+ * exchanges belong to the writer and reach the caller's stats in sync_stats.
+ *
+ * Memory: at most the caller's cap in flight, plus what waits in the two bounded queues
+ * (todo_cap and done_cap records, see sdiff_judge_new) plus one record per judge. A record
+ * is one exchange and its answers, each bounded by the limits and replay.max_body.
  */
 #include "shadowdiff/run.h"
 
@@ -12,6 +24,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "run/judge_int.h"
 #include "run/queue_int.h"
@@ -29,6 +42,13 @@ struct pending {
     int waiting;
     int skipped;                   /* not replayed: stored as skipped with why */
     char why[200];
+    /* the judgement, made by a judge for the writer */
+    struct sdiff_diff_result dr;
+    const struct sdiff_msg *primary; /* NULL: a live primary failed */
+    double primary_ms;
+    char reasons[256], note[300], cand_err[200];
+    uint64_t noise_added;          /* new noise entries this exchange taught */
+    struct sdiff_buf noise;        /* those entries, "route\0key\0" each, to store */
 };
 
 /* Per-route token bucket for the route cap: small open-addressing table. */
@@ -38,17 +58,34 @@ struct bucket {
     uint64_t last_us;
 };
 
+/* One judging thread's own tools: a differ and a redactor are not thread-safe. */
+struct judge_worker {
+    struct sdiff_judge *j;
+    struct sdiff_redact *redact;   /* the caller's (first judge) or a clone; NULL: none */
+    struct sdiff_redact *own_redact;
+    struct sdiff_rules_differs *differs; /* NULL: the rules' own (first judge) */
+    pthread_t thread;
+    int started;
+};
+
 struct sdiff_judge {
     struct sdiff_judge_opts o;
-    struct sdiff_replay_run_stats *st;
-    struct sdiff_noise *noise;
+    struct sdiff_replay_run_stats *st; /* the caller's: written on the caller's thread only */
+    struct sdiff_noise *noise;     /* shared by the judges, under noise_lock */
+    pthread_rwlock_t noise_lock;
+    struct pending *learner;       /* whose noise is being learned (under the write lock) */
     struct sdiff_replay *replay;
     size_t target_index[T__COUNT]; /* index in the replay engine, or SIZE_MAX */
-    atomic_int rc;                 /* first fatal error of a callback or of the worker */
-    struct sdiff_err err;          /* its message; written by the thread that stores */
-    int worker_on;                 /* finished exchanges go to the worker thread */
-    struct sdiff_queue done;       /* pending records for the worker, in order */
-    pthread_t worker;
+    atomic_int rc;                 /* first fatal error of a callback or of a thread */
+    pthread_mutex_t mu;            /* err, wst and identical_seen */
+    struct sdiff_err err;          /* the first error's message */
+    struct sdiff_replay_run_stats wst; /* counters of stored records (the writer's) */
+    size_t njudges;                /* judging threads; 0: inline on the caller's thread */
+    struct judge_worker *workers;  /* max(njudges, 1) */
+    struct sdiff_queue todo;       /* answered records for the judges */
+    struct sdiff_queue done;       /* judged records for the writer (njudges > 1) */
+    pthread_t writer;
+    int writer_on, threads_on;
     size_t inflight;
     struct pending *head;
     uint64_t identical_seen;
@@ -63,11 +100,32 @@ static int load_noise(const char *route, const char *key, void *ud)
     return sdiff_noise_add(ud, route, key) < 0 ? SDIFF_ENOMEM : 0;
 }
 
-/* New noise is stored as soon as it is learned, so a crash does not forget it. */
-static int save_noise(const char *route, const char *key, void *ud)
+/*
+ * New noise goes with the record of the exchange that taught it, and the writer stores it
+ * just before that record: learned under the noise write lock, so learner is the one
+ * judge learning now.
+ */
+static int note_noise(const char *route, const char *key, void *ud)
 {
     struct sdiff_judge *j = ud;
-    return sdiff_store_save_noise(j->o.db, route, key, j->st->run_id, &j->err);
+    struct sdiff_buf *b = &j->learner->noise;
+    int rc = sdiff_buf_append(b, route, strlen(route) + 1);
+    return rc < 0 ? rc : sdiff_buf_append(b, key, strlen(key) + 1);
+}
+
+/* The first error of any thread wins. */
+static void set_error(struct sdiff_judge *j, int rc, const struct sdiff_err *e)
+{
+    pthread_mutex_lock(&j->mu);
+    if (atomic_load(&j->rc) >= 0) {
+        if (e && e->msg[0])
+            j->err = *e;
+        else
+            sdiff_err_set(&j->err, rc, "judge", rc == SDIFF_ENOMEM ? "out of memory"
+                                                                  : "judging failed");
+        atomic_store(&j->rc, rc);
+    }
+    pthread_mutex_unlock(&j->mu);
 }
 
 static uint64_t fnv(uint64_t h, const void *p, size_t n)
@@ -187,9 +245,14 @@ static void reasons_text(unsigned reasons, char *out, size_t cap)
  * stored: the secrets of every message are collected first, so that an echo of the request's
  * token in an answer is found too. The test credentials of --set-header count as secrets.
  */
-static int redact_all(struct sdiff_judge *j, struct sdiff_exchange *ex, struct pending *p)
+/*
+ * Credentials out of an exchange and the answers it got, before anything is compared or
+ * stored: the secrets of every message are collected first, so that an echo of the request's
+ * token in an answer is found too. The test credentials of --set-header count as secrets.
+ */
+static int redact_all(struct sdiff_judge *j, struct sdiff_redact *r, struct sdiff_exchange *ex,
+                      struct pending *p, struct sdiff_err *e)
 {
-    struct sdiff_redact *r = j->o.redact;
     int rc = SDIFF_OK;
     if (r == NULL)
         return SDIFF_OK;
@@ -210,118 +273,164 @@ static int redact_all(struct sdiff_judge *j, struct sdiff_exchange *ex, struct p
         }
     }
     if (rc < 0)
-        return sdiff_err_set(&j->err, rc, "judge", "out of memory redacting");
-    rc = sdiff_redact_msg(r, &ex->req, &j->err);
-    rc = rc < 0 ? rc : sdiff_redact_msg(r, &ex->resp, &j->err);
+        return sdiff_err_set(e, rc, "judge", "out of memory redacting");
+    rc = sdiff_redact_msg(r, &ex->req, e);
+    rc = rc < 0 ? rc : sdiff_redact_msg(r, &ex->resp, e);
     for (int t = 0; p && t < T__COUNT && rc >= 0; t++) {
         if (p->res[t] == NULL)
             continue;
-        rc = sdiff_redact_msg(r, &p->res[t]->resp, &j->err);
+        rc = sdiff_redact_msg(r, &p->res[t]->resp, e);
         sdiff_redact_text(r, p->res[t]->errmsg, sizeof p->res[t]->errmsg);
     }
     sdiff_redact_text(r, ex->note, sizeof ex->note);
     return rc;
 }
 
-static int store_exchange(struct sdiff_judge *j, struct sdiff_exchange *ex)
+/*
+ * Judge one answered record on a judge's thread: redact it, learn noise from the secondary,
+ * compare the candidate with the primary. Skipped records are only redacted.
+ *
+ * The learned noise is shared by all judges, behind a read-write lock: an exchange learns
+ * under the write lock, then compares under the read lock, so it always sees what it taught
+ * itself, plus everything other exchanges taught before. That is the guarantee one judge
+ * gives too (there, which other exchanges came first depends on the order answers arrive),
+ * and noise only grows. A copy per judge instead would make what a route's comparison
+ * ignores depend on N. Comparisons, the bulk of the work, share the read lock; learning
+ * takes the write lock only while it adds, and stops adding once a route's noise is known.
+ */
+static int judge_one(struct judge_worker *w, struct pending *p, struct sdiff_err *e)
 {
-    return j->o.copy_exchanges ? sdiff_store_put_exchange(j->o.db, ex, &j->err) : SDIFF_OK;
-}
-
-static int store_skipped(struct sdiff_judge *j, struct sdiff_exchange *ex, const char *route,
-                         const char *why)
-{
-    int rc = redact_all(j, ex, NULL);
-    rc = rc < 0 ? rc : store_exchange(j, ex);
-    if (rc < 0)
-        return rc;
-    struct sdiff_result_rec r = {
-        .run_id = j->st->run_id, .exchange_id = ex->id, .method = ex->req.method,
-        .route = route, .target = ex->req.target, .cls = "skipped", .skip_reason = why,
-        .primary_status = ex->resp.present ? ex->resp.status : 0,
-        .primary_ms = sdiff_exchange_primary_ms(ex), .bytes_equal = -1,
-        .t_req_start = ex->t_req_start,
-    };
-    j->st->cls[SDIFF_CLASS_SKIPPED]++;
-    return sdiff_store_put_result(j->o.db, &r, NULL, &j->err);
-}
-
-/* Every target answered: learn, compare, store. */
-static int finish(struct sdiff_judge *j, struct pending *p)
-{
+    struct sdiff_judge *j = w->j;
     struct sdiff_exchange *ex = p->ex;
     struct sdiff_replay_result *cand = p->res[T_CANDIDATE], *sec = p->res[T_SECONDARY],
                                *prim = p->res[T_PRIMARY];
-    const struct sdiff_msg *primary = &ex->resp;
-    double primary_ms = sdiff_exchange_primary_ms(ex);
     struct sdiff_differ *d = NULL;
-    struct sdiff_diff_result dr;
-    char reasons[256] = "", note[300] = "", cand_err[200] = "";
-    const char *cls;
-    int rc = redact_all(j, ex, p);
-    rc = rc < 0 ? rc : store_exchange(j, ex);
-    memset(&dr, 0, sizeof dr);
-    dr.cls = SDIFF_CLASS_ERROR;
-    if (rc >= 0)
-        rc = sdiff_rules_differ(j->o.rules, p->route, &d, &j->err);
+    int rc = redact_all(j, w->redact, ex, p->skipped ? NULL : p, e);
+    if (rc < 0 || p->skipped)
+        return rc;
+    if (w->differs)
+        d = sdiff_rules_differs_get(w->differs, p->route);
+    else
+        rc = sdiff_rules_differ(j->o.rules, p->route, &d, e);
     if (rc < 0)
         return rc;
+    p->primary = &ex->resp;
+    p->primary_ms = sdiff_exchange_primary_ms(ex);
+    p->dr.cls = SDIFF_CLASS_ERROR;
     if (prim) {
-        primary = prim->error == SDIFF_REPLAY_OK ? &prim->resp : NULL;
-        primary_ms = prim->latency_ms;
+        p->primary = prim->error == SDIFF_REPLAY_OK ? &prim->resp : NULL;
+        p->primary_ms = prim->latency_ms;
     }
-    if (primary == NULL) {
-        snprintf(note, sizeof note, "primary: %s", prim->errmsg);
-        if (j->st->primary_errors++ == 0)
-            snprintf(j->st->primary_error, sizeof j->st->primary_error, "%s: %.120s",
-                     sdiff_replay_error_str(prim->error), prim->errmsg);
+    if (p->primary == NULL) {
+        snprintf(p->note, sizeof p->note, "primary: %s", prim->errmsg);
     } else if (cand->error != SDIFF_REPLAY_OK) {
         /* the kind first, so errors group by it: "timeout: no complete response ..." */
-        snprintf(cand_err, sizeof cand_err, "%s: %s", sdiff_replay_error_str(cand->error),
+        snprintf(p->cand_err, sizeof p->cand_err, "%s: %s", sdiff_replay_error_str(cand->error),
                  cand->errmsg);
-        snprintf(note, sizeof note, "candidate %s", cand_err);
-        j->st->errors[cand->error]++;
+        snprintf(p->note, sizeof p->note, "candidate %s", p->cand_err);
     } else {
         if (sec && sec->error == SDIFF_REPLAY_OK) {
-            int added = sdiff_differ_learn(d, primary, &sec->resp, p->route, j->noise, &j->err);
+            pthread_rwlock_wrlock(&j->noise_lock);
+            j->learner = p;
+            int added = sdiff_differ_learn(d, p->primary, &sec->resp, p->route, j->noise, e);
+            j->learner = NULL;
+            pthread_rwlock_unlock(&j->noise_lock);
             if (added < 0)
                 return added;
-            j->st->noise_learned += (uint64_t)added;
+            p->noise_added = (uint64_t)added;
         }
-        rc = sdiff_differ_compare(d, primary, &cand->resp, p->route, j->noise, &dr, &j->err);
+        pthread_rwlock_rdlock(&j->noise_lock);
+        rc = sdiff_differ_compare(d, p->primary, &cand->resp, p->route, j->noise, &p->dr, e);
+        pthread_rwlock_unlock(&j->noise_lock);
         if (rc < 0)
             return rc;
-        reasons_text(dr.reasons, reasons, sizeof reasons);
-        if (dr.note[0])
-            snprintf(note, sizeof note, "%s", dr.note);
-        else if (dr.nomitted)
-            snprintf(note, sizeof note, "%zu more differences not recorded", dr.nomitted);
+        reasons_text(p->dr.reasons, p->reasons, sizeof p->reasons);
+        if (p->dr.note[0])
+            snprintf(p->note, sizeof p->note, "%s", p->dr.note);
+        else if (p->dr.nomitted)
+            snprintf(p->note, sizeof p->note, "%zu more differences not recorded",
+                     p->dr.nomitted);
     }
-    cls = sdiff_class_str(dr.cls);
-    j->st->cls[dr.cls]++;
+    return SDIFF_OK;
+}
+
+/* The writer's counters of one stored record. */
+static void count_record(struct sdiff_judge *j, const struct pending *p)
+{
+    const struct sdiff_replay_result *cand = p->res[T_CANDIDATE], *prim = p->res[T_PRIMARY];
+    pthread_mutex_lock(&j->mu);
+    struct sdiff_replay_run_stats *w = &j->wst;
+    if (p->skipped) {
+        w->cls[SDIFF_CLASS_SKIPPED]++;
+    } else {
+        w->cls[p->dr.cls]++;
+        w->noise_learned += p->noise_added;
+        if (p->primary == NULL) {
+            if (w->primary_errors++ == 0)
+                snprintf(w->primary_error, sizeof w->primary_error, "%s: %.120s",
+                         sdiff_replay_error_str(prim->error), prim->errmsg);
+        } else if (cand->error != SDIFF_REPLAY_OK) {
+            w->errors[cand->error]++;
+        }
+    }
+    pthread_mutex_unlock(&j->mu);
+}
+
+/* Store one judged record (on the thread that owns the database). */
+static int store_one(struct sdiff_judge *j, struct pending *p, struct sdiff_err *e)
+{
+    struct sdiff_exchange *ex = p->ex;
+    struct sdiff_replay_result *cand = p->res[T_CANDIDATE], *sec = p->res[T_SECONDARY];
+    int rc = j->o.copy_exchanges ? sdiff_store_put_exchange(j->o.db, ex, e) : SDIFF_OK;
+    if (rc < 0)
+        return rc;
+    count_record(j, p);
+    if (p->skipped) {
+        struct sdiff_result_rec r = {
+            .run_id = j->st->run_id, .exchange_id = ex->id, .method = ex->req.method,
+            .route = p->route, .target = ex->req.target, .cls = "skipped",
+            .skip_reason = p->why, .primary_status = ex->resp.present ? ex->resp.status : 0,
+            .primary_ms = sdiff_exchange_primary_ms(ex), .bytes_equal = -1,
+            .t_req_start = ex->t_req_start,
+        };
+        return sdiff_store_put_result(j->o.db, &r, NULL, e);
+    }
+    /* the noise this exchange taught first, so that a crash never keeps a result judged
+     * with noise the database does not have */
+    for (size_t off = 0; off < p->noise.len && rc >= 0;) {
+        const char *route = (const char *)p->noise.data + off;
+        const char *key = route + strlen(route) + 1;
+        off = (size_t)(key + strlen(key) + 1 - (const char *)p->noise.data);
+        rc = sdiff_store_save_noise(j->o.db, route, key, j->st->run_id, e);
+    }
+    if (rc < 0)
+        return rc;
+    const struct sdiff_diff_result *dr = &p->dr;
     const char *paths[64], *kinds[64], *pv[64], *cv[64], *hints[64];
-    size_t n = dr.nitems < 64 ? dr.nitems : 64;
+    size_t n = dr->nitems < 64 ? dr->nitems : 64;
     for (size_t i = 0; i < n; i++) {
-        paths[i] = dr.items[i].path;
-        kinds[i] = dr.items[i].kind;
-        pv[i] = dr.items[i].primary;
-        cv[i] = dr.items[i].candidate;
-        hints[i] = dr.items[i].hint;
+        paths[i] = dr->items[i].path;
+        kinds[i] = dr->items[i].kind;
+        pv[i] = dr->items[i].primary;
+        cv[i] = dr->items[i].candidate;
+        hints[i] = dr->items[i].hint;
     }
-    /* Differences keep their bodies; identical answers only a sample of them. */
-    int keep = dr.cls != SDIFF_CLASS_IDENTICAL;
+    /* Differences keep their bodies; identical answers only a sample of them (counted here,
+     * on the one storing thread). */
+    int keep = dr->cls != SDIFF_CLASS_IDENTICAL;
     if (!keep && j->o.identical_body_every)
         keep = j->identical_seen++ % j->o.identical_body_every == 0;
     int answered = cand->error == SDIFF_REPLAY_OK;
     struct sdiff_result_rec r = {
         .run_id = j->st->run_id, .exchange_id = ex->id, .method = ex->req.method,
-        .route = p->route, .target = ex->req.target, .cls = cls, .reasons = reasons,
-        .note = note, .primary_status = primary ? primary->status : 0,
-        .primary_ms = primary_ms, .bytes_equal = primary && answered ? dr.bytes_equal : -1,
+        .route = p->route, .target = ex->req.target, .cls = sdiff_class_str(dr->cls),
+        .reasons = p->reasons, .note = p->note,
+        .primary_status = p->primary ? p->primary->status : 0, .primary_ms = p->primary_ms,
+        .bytes_equal = p->primary && answered ? dr->bytes_equal : -1,
         .t_req_start = ex->t_req_start,
         .candidate = {.msg = answered || cand->resp.present ? &cand->resp : NULL,
                       .latency_ms = cand->latency_ms,
-                      .error = answered ? NULL : cand_err, .keep_body = keep,
+                      .error = answered ? NULL : p->cand_err, .keep_body = keep,
                       .skip_row = !keep},
         .paths = paths, .kinds = kinds, .primary_values = pv, .candidate_values = cv,
         .hints = hints, .ndiffs = n,
@@ -333,11 +442,10 @@ static int finish(struct sdiff_judge *j, struct pending *p)
         r.secondary.keep_body = keep;
         r.secondary.skip_row = !keep;
     }
-    rc = sdiff_store_put_result(j->o.db, &r, NULL, &j->err);
+    rc = sdiff_store_put_result(j->o.db, &r, NULL, e);
     if (j->o.on_result)
-        j->o.on_result(p->route, dr.cls, primary_ms, answered ? cand->latency_ms : -1,
+        j->o.on_result(p->route, dr->cls, p->primary_ms, answered ? cand->latency_ms : -1,
                        j->o.on_result_ud);
-    sdiff_diff_result_dispose(&dr);
     return rc;
 }
 
@@ -361,26 +469,48 @@ static void unlink_pending(struct sdiff_judge *j, struct pending *p)
     j->inflight--;
 }
 
+static struct pending *pending_new(void)
+{
+    struct pending *p = sdiff_calloc(1, sizeof *p);
+    if (p)
+        sdiff_buf_init(&p->noise, 1u << 20);
+    return p;
+}
+
 static void pending_free(struct pending *p)
 {
     for (int i = 0; i < T__COUNT; i++)
         sdiff_replay_result_free(p->res[i]);
     sdiff_exchange_free(p->ex);
+    sdiff_diff_result_dispose(&p->dr);
+    sdiff_buf_dispose(&p->noise);
     sdiff_free(p);
 }
 
-/* Store one finished or skipped record, unless an earlier one failed, and free it. */
+/* Judge a record unless an earlier error stopped the run. < 0: it was freed. */
+static int judge_record(struct judge_worker *w, struct pending *p)
+{
+    struct sdiff_err e = {0};
+    int rc = atomic_load(&w->j->rc) < 0 ? SDIFF_ERR : judge_one(w, p, &e);
+    if (rc < 0) {
+        set_error(w->j, rc, &e); /* a no-op after an earlier error */
+        pending_free(p);
+    }
+    return rc;
+}
+
+/* Store a judged record unless an earlier error stopped the run, and free it. */
 static void store_record(struct sdiff_judge *j, struct pending *p)
 {
     if (atomic_load(&j->rc) >= 0) {
-        int rc = p->skipped ? store_skipped(j, p->ex, p->route, p->why) : finish(j, p);
+        struct sdiff_err e = {0};
+        int rc = store_one(j, p, &e);
         if (rc < 0)
-            atomic_store(&j->rc, rc);
+            set_error(j, rc, &e);
     }
     pending_free(p);
 }
 
-/* The worker owns the database, the noise and the differs while it runs. */
 static double mono_s(void)
 {
     struct timespec t;
@@ -388,34 +518,62 @@ static double mono_s(void)
     return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
-/* The worker owns the database, the noise and the differs while it runs. It commits at
- * least every second, so a crash loses at most a second of results. */
-static void *worker_main(void *arg)
+/*
+ * The thread that owns the database: the writer (records from the done queue), or, with one
+ * judge, that judge (records from the todo queue, judged first). It commits within a second
+ * of storing anything, so a crash loses at most a second of results, idle or not.
+ */
+static void *store_main(void *arg)
 {
-    struct sdiff_judge *j = arg;
-    struct pending *p;
+    struct judge_worker *w = arg;
+    struct sdiff_judge *j = w->j;
+    struct sdiff_queue *q = j->njudges > 1 ? &j->done : &j->todo;
     double last = mono_s();
-    while ((p = sdiff_queue_pop(&j->done, 1)) != NULL) {
-        store_record(j, p);
+    int dirty = 0;
+    for (;;) {
+        long left_ms = (long)((last + 1.0 - mono_s()) * 1000) + 1;
+        struct pending *p = sdiff_queue_pop_for(q, dirty ? (left_ms > 0 ? left_ms : 1) : -1);
+        if (p == NULL && sdiff_queue_done(q))
+            break;
+        if (p != NULL && (j->njudges > 1 || judge_record(w, p) >= 0)) {
+            store_record(j, p);
+            dirty = 1;
+        }
         double now = mono_s();
-        if (now - last >= 1.0 && atomic_load(&j->rc) >= 0) {
-            int rc = sdiff_store_commit(j->o.db, &j->err);
+        if (dirty && now - last >= 1.0) {
+            struct sdiff_err e = {0};
+            int rc = atomic_load(&j->rc) >= 0 ? sdiff_store_commit(j->o.db, &e) : SDIFF_OK;
             if (rc < 0)
-                atomic_store(&j->rc, rc);
+                set_error(j, rc, &e);
             last = now;
+            dirty = 0;
         }
     }
     return NULL;
 }
 
-/* Hand a record over: stored here, or queued for the worker (waiting while it is behind). */
+/* A judge of several: records from the todo queue, judged, to the writer. */
+static void *judge_main(void *arg)
+{
+    struct judge_worker *w = arg;
+    struct sdiff_judge *j = w->j;
+    struct pending *p;
+    while ((p = sdiff_queue_pop(&j->todo, 1)) != NULL)
+        if (judge_record(w, p) >= 0 && sdiff_queue_push(&j->done, p) < 0)
+            pending_free(p); /* cannot happen: done closes after the judges end */
+    return NULL;
+}
+
+/* Hand a record over: judged and stored here, or queued for the judges (waiting while they
+ * are behind: that is the backpressure on the replays). */
 static int settle(struct sdiff_judge *j, struct pending *p)
 {
-    if (!j->worker_on) {
-        store_record(j, p);
+    if (!j->threads_on) {
+        if (judge_record(&j->workers[0], p) >= 0)
+            store_record(j, p);
         return SDIFF_OK;
     }
-    if (sdiff_queue_push(&j->done, p) < 0) {
+    if (sdiff_queue_push(&j->todo, p) < 0) {
         pending_free(p);
         return SDIFF_ERR;
     }
@@ -426,7 +584,7 @@ static int settle(struct sdiff_judge *j, struct pending *p)
 static int settle_skipped(struct sdiff_judge *j, struct sdiff_exchange *ex, const char *route,
                           const char *why)
 {
-    struct pending *p = sdiff_calloc(1, sizeof *p);
+    struct pending *p = pending_new();
     if (p == NULL) {
         sdiff_exchange_free(ex);
         return SDIFF_ENOMEM;
@@ -438,12 +596,29 @@ static int settle_skipped(struct sdiff_judge *j, struct sdiff_exchange *ex, cons
     return settle(j, p);
 }
 
-/* The first error of the storing side, as the caller's error. */
+/* The writer's counters into the caller's stats, on the caller's thread. */
+static void sync_stats(struct sdiff_judge *j)
+{
+    struct sdiff_replay_run_stats *st = j->st;
+    pthread_mutex_lock(&j->mu);
+    memcpy(st->cls, j->wst.cls, sizeof st->cls);
+    memcpy(st->errors, j->wst.errors, sizeof st->errors);
+    st->noise_learned = j->wst.noise_learned;
+    st->primary_errors = j->wst.primary_errors;
+    memcpy(st->primary_error, j->wst.primary_error, sizeof st->primary_error);
+    pthread_mutex_unlock(&j->mu);
+}
+
+/* The first error of the judging and storing side, as the caller's error. */
 static int judge_error(struct sdiff_judge *j, int rc, struct sdiff_err *err)
 {
-    int jrc = atomic_load(&j->rc);
-    if (jrc < 0)
-        return sdiff_err_set(err, jrc, j->err.where, "%s", j->err.msg);
+    sync_stats(j);
+    if (atomic_load(&j->rc) < 0) {
+        pthread_mutex_lock(&j->mu);
+        int jrc = sdiff_err_set(err, atomic_load(&j->rc), j->err.where, "%s", j->err.msg);
+        pthread_mutex_unlock(&j->mu);
+        return jrc;
+    }
     if (rc == SDIFF_ENOMEM)
         return sdiff_err_set(err, rc, "judge", "out of memory");
     if (rc < 0)
@@ -509,7 +684,7 @@ int sdiff_judge_submit(struct sdiff_judge *j, struct sdiff_exchange *ex, int sto
     if (why[0])
         return judge_error(j, settle_skipped(j, ex, route, why), err);
 
-    struct pending *p = sdiff_calloc(1, sizeof *p);
+    struct pending *p = pending_new();
     if (p == NULL) {
         sdiff_exchange_free(ex);
         return sdiff_err_set(err, SDIFF_ENOMEM, "judge", "out of memory");
@@ -549,7 +724,6 @@ int sdiff_judge_submit(struct sdiff_judge *j, struct sdiff_exchange *ex, int sto
     }
     return judge_error(j, SDIFF_OK, err);
 }
-
 int sdiff_judge_abandon(struct sdiff_judge *j, const char *why, struct sdiff_err *err)
 {
     /* Stop the transfers first so no callback runs while the records are stored. */
@@ -569,13 +743,29 @@ int sdiff_judge_abandon(struct sdiff_judge *j, const char *why, struct sdiff_err
     return judge_error(j, rc, err);
 }
 
+/* Close the queues in the order records flow and wait for every thread: what was queued
+ * is still judged and stored. */
+static void stop_threads(struct sdiff_judge *j)
+{
+    if (!j->threads_on)
+        return;
+    sdiff_queue_close(&j->todo);
+    for (size_t i = 0; i < j->njudges; i++)
+        if (j->workers[i].started)
+            pthread_join(j->workers[i].thread, NULL);
+    if (j->writer_on) {
+        sdiff_queue_close(&j->done);
+        pthread_join(j->writer, NULL);
+    }
+    for (size_t i = 0; i < j->njudges; i++)
+        j->workers[i].started = 0;
+    j->writer_on = 0;
+    j->threads_on = 0;
+}
+
 int sdiff_judge_finish(struct sdiff_judge *j, struct sdiff_err *err)
 {
-    if (j->worker_on) {
-        sdiff_queue_close(&j->done);
-        pthread_join(j->worker, NULL);
-        j->worker_on = 0;
-    }
+    stop_threads(j);
     return judge_error(j, SDIFF_OK, err);
 }
 
@@ -587,7 +777,7 @@ void sdiff_judge_wakeup(struct sdiff_judge *j)
 int sdiff_judge_poll(struct sdiff_judge *j, int timeout_ms, struct sdiff_err *err)
 {
     if (j->replay == NULL)
-        return SDIFF_OK;
+        return judge_error(j, SDIFF_OK, err);
     int rc = sdiff_replay_run(j->replay, timeout_ms, err);
     if (rc < 0)
         return rc;
@@ -598,6 +788,14 @@ size_t sdiff_judge_inflight(const struct sdiff_judge *j)
 {
     return j->inflight;
 }
+
+unsigned sdiff_judge_default_judges(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    /* one storing thread takes what judges give it: past about 8 it is the bottleneck */
+    return n < 1 ? 1 : n > 8 ? 8 : (unsigned)n;
+}
+
 
 /*
  * The --sample hash is keyed with the key the results are hashed with (the redactor's, bound
@@ -623,6 +821,58 @@ static int sample_key(struct sdiff_judge *j, struct sdiff_err *err)
     return SDIFF_OK;
 }
 
+/* The judges' own tools and threads (threaded), or the inline judge's borrowed ones. */
+static int start_threads(struct sdiff_judge *j, struct sdiff_err *err)
+{
+    size_t n = j->o.threaded ? (j->o.judges ? j->o.judges : sdiff_judge_default_judges()) : 0;
+    if (n > SDIFF_JUDGES_MAX)
+        n = SDIFF_JUDGES_MAX;
+    j->njudges = n;
+    j->workers = sdiff_calloc(n ? n : 1, sizeof *j->workers);
+    if (j->workers == NULL)
+        return sdiff_err_set(err, SDIFF_ENOMEM, "judge", "out of memory");
+    /* the first judge borrows the caller's redactor and the rules' differs */
+    for (size_t i = 0; i < (n ? n : 1); i++) {
+        struct judge_worker *w = &j->workers[i];
+        w->j = j;
+        w->redact = j->o.redact;
+        if (i == 0)
+            continue;
+        int rc = j->o.redact ? sdiff_redact_clone(&w->own_redact, j->o.redact, err) : SDIFF_OK;
+        if (rc >= 0)
+            rc = sdiff_rules_differs_new(&w->differs, j->o.rules, err);
+        if (rc < 0)
+            return rc;
+        w->redact = w->own_redact;
+    }
+    if (n == 0)
+        return SDIFF_OK;
+    /*
+     * The bound on records waiting: as many as twice the replays in flight in each queue
+     * (four times in the one queue of a single judge, as before there were several), so
+     * memory stays proportional to --concurrency whatever N is.
+     */
+    size_t inflight = (j->o.replay.concurrency ? j->o.replay.concurrency : 16) * 2;
+    int rc = sdiff_queue_init(&j->todo, n > 1 ? inflight * 2 : inflight * 4, 16);
+    if (rc >= 0 && n > 1)
+        rc = sdiff_queue_init(&j->done, inflight * 2, 16);
+    if (rc < 0)
+        return sdiff_err_set(err, SDIFF_ENOMEM, "judge", "out of memory");
+    j->threads_on = 1;
+    for (size_t i = 0; i < n; i++) {
+        struct judge_worker *w = &j->workers[i];
+        if (pthread_create(&w->thread, NULL, n > 1 ? judge_main : store_main, w) != 0)
+            return sdiff_err_set(err, SDIFF_ERR, "judge", "cannot start a judge thread");
+        w->started = 1;
+    }
+    if (n > 1) {
+        if (pthread_create(&j->writer, NULL, store_main, &j->workers[0]) != 0)
+            return sdiff_err_set(err, SDIFF_ERR, "judge", "cannot start the result writer");
+        j->writer_on = 1;
+    }
+    return SDIFF_OK;
+}
+
 int sdiff_judge_new(struct sdiff_judge **out, const struct sdiff_judge_opts *o,
                     struct sdiff_replay_run_stats *st, struct sdiff_err *err)
 {
@@ -635,6 +885,8 @@ int sdiff_judge_new(struct sdiff_judge **out, const struct sdiff_judge_opts *o,
         return sdiff_err_set(err, SDIFF_ENOMEM, "judge", "out of memory");
     j->o = *o;
     j->st = st;
+    pthread_mutex_init(&j->mu, NULL);
+    pthread_rwlock_init(&j->noise_lock, NULL);
     for (int i = 0; i < T__COUNT; i++)
         j->target_index[i] = SIZE_MAX;
     j->nbuckets = 1024;
@@ -656,7 +908,7 @@ int sdiff_judge_new(struct sdiff_judge **out, const struct sdiff_judge_opts *o,
         rc = sample_key(j, err);
     if (rc < 0)
         goto fail;
-    sdiff_noise_on_add(j->noise, save_noise, j);
+    sdiff_noise_on_add(j->noise, note_noise, j);
     enum sdiff_preset preset = sdiff_rules_preset(o->rules);
     if (preset != SDIFF_PRESET_NONE) {
         char name[64];
@@ -680,15 +932,9 @@ int sdiff_judge_new(struct sdiff_judge **out, const struct sdiff_judge_opts *o,
     if (rc < 0)
         goto fail;
     snprintf(st->marker, sizeof st->marker, "%s", sdiff_replay_marker(j->replay));
-    if (o->threaded) {
-        size_t inflight = (o->replay.concurrency ? o->replay.concurrency : 16) * 2;
-        rc = sdiff_queue_init(&j->done, inflight * 4, 16);
-        if (rc < 0 || pthread_create(&j->worker, NULL, worker_main, j) != 0) {
-            rc = sdiff_err_set(err, SDIFF_ENOMEM, "judge", "cannot start the result writer");
-            goto fail;
-        }
-        j->worker_on = 1;
-    }
+    rc = start_threads(j, err);
+    if (rc < 0)
+        goto fail;
     *out = j;
     return SDIFF_OK;
 fail:
@@ -707,13 +953,19 @@ void sdiff_judge_free(struct sdiff_judge *j)
         unlink_pending(j, p);
         pending_free(p);
     }
-    if (j->worker_on) { /* what is queued is still stored: it was finished */
-        sdiff_queue_close(&j->done);
-        pthread_join(j->worker, NULL);
-    }
+    stop_threads(j); /* what is queued is still stored: it was finished */
+    sync_stats(j);
+    sdiff_queue_dispose(&j->todo);
     sdiff_queue_dispose(&j->done);
+    for (size_t i = 0; j->workers && i < (j->njudges ? j->njudges : 1); i++) {
+        sdiff_redact_free(j->workers[i].own_redact);
+        sdiff_rules_differs_free(j->workers[i].differs);
+    }
+    sdiff_free(j->workers);
     sdiff_noise_free(j->noise);
     sdiff_free(j->buckets);
+    pthread_rwlock_destroy(&j->noise_lock);
+    pthread_mutex_destroy(&j->mu);
     memset(&j->sample_key, 0, sizeof j->sample_key);
     sdiff_free(j);
 }

@@ -1,10 +1,12 @@
 /*
- * mirror_run.c - the sidecar: a capture thread feeding a bounded queue, and the main thread
- * judging what comes out of it (replay, diff, store) and committing at least every second.
+ * mirror_run.c - the sidecar: a capture thread feeding a bounded queue, the main thread
+ * replaying what comes out of it, and the judge's threads comparing and storing the answers
+ * (its writer commits at least every second).
  *
- * Memory bound: queue_cap exchanges queued + max_inflight in flight, each at most two bodies
- * of limits.max_body plus what the replay keeps (replay.max_body per target), plus the
- * reassembler's own caps (max_total_ooo) - see README "Memory".
+ * Memory bound: queue_cap exchanges queued + max_inflight in flight + the judge's queues
+ * (8 x --concurrency records, see judge.c), each at most two bodies of limits.max_body plus
+ * what the replay keeps (replay.max_body per target), plus the reassembler's own caps
+ * (max_total_ooo) - see README "Memory".
  */
 #include "shadowdiff/run.h"
 
@@ -181,6 +183,7 @@ int sdiff_run_mirror(const struct sdiff_mirror_opts *o, volatile sig_atomic_t *s
         goto out;
     jo.db = db;
     jo.copy_exchanges = 1;
+    jo.threaded = 1; /* db belongs to the judge's writer until sdiff_judge_finish */
     if (jo.rules == NULL) {
         rc = sdiff_rules_load(&own_rules, NULL, err);
         if (rc < 0)
@@ -216,7 +219,7 @@ int sdiff_run_mirror(const struct sdiff_mirror_opts *o, volatile sig_atomic_t *s
 
     size_t max_inflight = o->max_inflight ? o->max_inflight
                                           : (jo.replay.concurrency ? jo.replay.concurrency : 16) * 2;
-    double t0 = now_s(), last_commit = t0, last_progress = t0, stopped_at = 0;
+    double t0 = now_s(), last_publish = t0, last_progress = t0, stopped_at = 0;
     double drain = o->drain_s > 0 ? o->drain_s : 10;
     double every = o->progress_s > 0 ? o->progress_s : 5;
     for (;;) {
@@ -240,11 +243,8 @@ int sdiff_run_mirror(const struct sdiff_mirror_opts *o, volatile sig_atomic_t *s
         if (rc < 0)
             goto stop_capture;
         double now = now_s();
-        if (now - last_commit >= 1.0) {
-            rc = sdiff_store_commit(db, err);
-            if (rc < 0)
-                goto stop_capture;
-            last_commit = now;
+        if (now - last_publish >= 1.0) {
+            last_publish = now;
             if (server) {
                 snapshot(&q, st);
                 sdiff_buf_reset(&text);
@@ -292,6 +292,11 @@ out:
     }
     snapshot(&q, st);
     st->elapsed_s = 0;
+    if (judge) { /* every judged exchange stored, and the database ours again */
+        int frc = sdiff_judge_finish(judge, rc >= 0 ? err : &(struct sdiff_err){0});
+        if (rc >= 0)
+            rc = frc;
+    }
     if (db && st->judge.run_id) {
         /* a signal is how a sidecar stops: finished, unless it failed */
         struct sdiff_err serr = {0};
