@@ -147,7 +147,7 @@ void cli_say_join(const char *cmd, const char *db, const char *name)
     int64_t id = 0;
 
     memset(&run, 0, sizeof run);
-    if (name == NULL || access(db, F_OK) != 0)
+    if (name == NULL || (!sdiff_store_is_url(db) && access(db, F_OK) != 0))
         return;
     /* a file that is not a results database yet (a new file, a bare corpus) has no run to
      * join: the writer creates it, and says nothing here */

@@ -183,6 +183,8 @@ int cmd_runs(int argc, char **argv)
         cli_error("runs", "--format: not text or json");
         return SDIFF_EXIT_ERROR;
     }
+    char shown[600];
+    sdiff_store_shown(db, shown, sizeof shown);
     if (sdiff_store_open(&st, db, &so, &err) < 0)
         return cli_fail("runs", &err);
     if (out_path) {
@@ -203,7 +205,7 @@ int cmd_runs(int argc, char **argv)
     if (x.json) {
         json_t *root = json_object();
         json_object_set_new(root, "schema_version", json_integer(RUNS_SCHEMA_VERSION));
-        json_object_set_new(root, "database", jtext(db));
+        json_object_set_new(root, "database", jtext(shown));
         json_object_set_new(root, "runs", json_incref(x.arr));
         char *s = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
         json_decref(root);
@@ -214,7 +216,7 @@ int cmd_runs(int argc, char **argv)
             goto done;
         }
     } else if (x.n == 0) {
-        fprintf(x.f, "no runs in %s\n", sdiff_text(&x.t, db));
+        fprintf(x.f, "no runs in %s\n", sdiff_text(&x.t, shown));
     }
     ret = SDIFF_EXIT_OK;
 done:

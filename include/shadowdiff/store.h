@@ -16,6 +16,10 @@ extern "C" {
  * back through the calls below. No SQL and no backend type leaves lib/store: reports are
  * built from the rows and aggregates its readers hand out.
  *
+ * A store is a SQLite file, or a PostgreSQL database when its location is a postgres:// or
+ * postgresql:// URL (libpq; the same calls, schema and guarantees; lib/store/README.md says
+ * what differs). What follows about files is about SQLite.
+ *
  * The SQLite file is created mode 0600, runs in WAL mode and writes in batched
  * transactions, so a crash loses at most the last uncommitted batch and never corrupts what
  * was committed. The schema version is PRAGMA user_version; a file from a newer version is
@@ -413,8 +417,18 @@ SDIFF_API int sdiff_store_each_waiver(struct sdiff_store *st,
 SDIFF_API int sdiff_store_put_waiver(struct sdiff_store *st, const struct sdiff_store_waiver *w,
                                      int64_t *id, struct sdiff_err *err);
 
-/** Path of the database file. */
+/** Path of the database file, or its PostgreSQL URL with the password shown as "***". */
 SDIFF_API const char *sdiff_store_path(const struct sdiff_store *st);
+
+/**
+ * Whether a --db value selects PostgreSQL: it starts with postgres:// or postgresql:// (a
+ * bare scheme takes everything from the PG* environment variables). Anything else is a
+ * SQLite path; PG* variables alone never select PostgreSQL.
+ */
+SDIFF_API int sdiff_store_is_url(const char *location);
+/** A --db value as it may be printed, logged or stored: a URL's password (in its user info
+ * or a password= parameter) becomes "***"; a path is copied as it is. Truncates to cap. */
+SDIFF_API void sdiff_store_shown(const char *location, char *out, size_t cap);
 
 /* ---- meta: small named values of the database (the redaction key, ...) ------------------ */
 

@@ -251,14 +251,16 @@ int sdiff_report_accept_run(const char *db_path, int64_t run_id, const char *clu
     for (size_t i = 0; strlen(cluster_id) == 12 && i < rep->nclusters && c == NULL; i++)
         if (strcmp(rep->clusters[i].id, id) == 0)
             c = &rep->clusters[i];
+    char shown[200];
+    sdiff_store_shown(db_path, shown, sizeof shown);
     if (c == NULL && run_id) {
         rc = sdiff_err_set(err, SDIFF_EINVAL, WHERE, "no cluster %.40s in run %lld of %.150s",
-                           cluster_id, (long long)run_id, db_path);
+                           cluster_id, (long long)run_id, shown);
         goto out;
     }
     if (c == NULL) {
         rc = sdiff_err_set(err, SDIFF_EINVAL, WHERE, "no cluster %.40s in the latest run of %.150s",
-                           cluster_id, db_path);
+                           cluster_id, shown);
         goto out;
     }
     const char *route = cluster_key(c, key, sizeof key);

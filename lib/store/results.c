@@ -22,6 +22,16 @@ const char *sdiff_store_path(const struct sdiff_store *st)
     return st->path;
 }
 
+int sdiff_store_is_url(const char *location)
+{
+    return sdiff__db_is_pg_url(location);
+}
+
+void sdiff_store_shown(const char *location, char *out, size_t cap)
+{
+    sdiff__db_mask_url(location, out, cap);
+}
+
 static void text_or_null(struct sdiff_dbq *q, int i, const char *s)
 {
     if (s)
