@@ -16,7 +16,7 @@ static const char USAGE[] =
     "report'): later reports count its results as accepted, list it with the reason, and do\n"
     "not fail on it. From the day after --expires (UTC) the waiver no longer applies.\n"
     "\n"
-    "  -d, --db FILE               results database; CLUSTER must be in its latest run\n"
+    "  -d, --db FILE|URL           results database; CLUSTER must be in its latest run\n"
     "      --run ID|NAME           the run CLUSTER is in, by id or name (default: the latest)\n"
     "      --reason TEXT           why this difference is fine (required)\n"
     "      --expires YYYY-MM-DD    last day the waiver applies (default: never expires)\n"

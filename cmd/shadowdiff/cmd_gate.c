@@ -30,7 +30,7 @@ static const char USAGE[] =
     "      --primary URL          the old service, live\n"
     "      --sample N             most exchanges to replay (default 1000)\n"
     "      --seed S               sampling seed (default 0)\n"
-    "  -d, --db FILE              keep the results here (default: a temporary file)\n"
+    "  -d, --db FILE|URL          keep the results here (default: a temporary file)\n"
     "  -f, --format F             report format: text, markdown, json, html (default text)\n"
     "      --junit FILE|-         also write the JUnit XML report to FILE\n"
     "      --allow-inconclusive   exit 0 when the verdict is inconclusive\n"

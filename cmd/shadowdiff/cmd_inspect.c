@@ -16,9 +16,9 @@ static const char USAGE[] =
     "responses (decoded, JSON pretty-printed), class, reasons, note, every difference, and a\n"
     "curl command line that sends the request to the run's candidate.\n"
     "\n"
-    "  -d, --db FILE   results database (read-only)\n"
-    "  -h, --help      this text\n"
-    "  -V, --version   the version\n"
+    "  -d, --db FILE|URL  results database (read-only): a SQLite file or a postgres:// URL\n"
+    "  -h, --help         this text\n"
+    "  -V, --version      the version\n"
     "\n"
     "Exit: 0 shown; 2 error (unknown id, unreadable database).\n";
 

@@ -29,7 +29,7 @@ static const char USAGE[] =
     "                             4789,8472), geneve:PORT,... (default 6081), gre (default\n"
     "                             on; also ERSPAN), KIND:off, or none; --port and --filter\n"
     "                             then apply to the packet inside the tunnel\n"
-    "  -d, --db FILE              results database (created 0600)\n"
+    "  -d, --db FILE|URL          results database (created 0600)\n"
     "      --sample RATE          replay this fraction (0..1), chosen by a hash of the request\n"
     "      --route-rate RPS       replay at most RPS requests per second per route\n"
     "      --queue N              exchanges waiting for replay before drops (default 4096)\n"

@@ -19,7 +19,7 @@ static const char USAGE[] =
     "answers disagree are learned as noise for their route and kept for later runs.\n"
     "\n"
     "      --corpus FILE          corpus database written by capture\n"
-    "  -d, --db FILE              results database (created 0600)\n"
+    "  -d, --db FILE|URL          results database (created 0600)\n"
     "      --primary URL          a live old service to compare with instead of the recording\n"
     "%s"
     "  -c, --config FILE          the same as --config\n"

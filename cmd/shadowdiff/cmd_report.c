@@ -31,7 +31,7 @@ static const char USAGE[] =
     "different results into clusters; and decides each endpoint (ready, blocked, insufficient\n"
     "data) and the run (pass, fail, inconclusive), with the reasons.\n"
     "\n"
-    "  -d, --db FILE               results database (read-only)\n"
+    "  -d, --db FILE|URL           results database (read-only)\n"
     "      --run ID|NAME           run to report, by id or name (default: the latest)\n"
     "  -f, --format F              text (default), markdown, json, junit or html (one\n"
     "                              self-contained page with charts)\n"

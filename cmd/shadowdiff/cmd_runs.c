@@ -27,7 +27,7 @@ static const char USAGE[] =
     "interrupted, failed), the counts of its results (judged, different, errors, skipped) and\n"
     "its labels. Select one for report or accept with --run ID or --run NAME.\n"
     "\n"
-    "  -d, --db FILE               results database (read-only)\n"
+    "  -d, --db FILE|URL           results database (read-only)\n"
     "  -f, --format F              text (default) or json\n"
     "  -o, --out FILE|-            write there instead of stdout\n"
     "  -h, --help                  this text\n"
