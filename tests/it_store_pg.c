@@ -672,6 +672,68 @@ static void test_store_pg__errors_name_the_cause_and_hide_the_password(void **st
     sdiff_store_close(st);
 }
 
+/* A write that fails inside a batch fails its commit: none of the batch is visible, and the
+ * next batch is stored as usual. */
+static void test_store_pg__a_failed_batch_is_never_half_visible(void **state)
+{
+    (void)state;
+    char loc[4200];
+    fresh(PG, loc, sizeof loc);
+    struct sdiff_store_opts o = {.batch = 1000};
+    struct sdiff_store *st = NULL;
+    struct sdiff_err err = {0};
+    int64_t run;
+    assert_int_equal(sdiff_store_open(&st, loc, &o, &err), SDIFF_OK);
+    struct sdiff_run_info info = {.kind = "mirror"};
+    assert_int_equal(sdiff_store_begin_run(st, &info, &run, &err), SDIFF_OK);
+    put_one(st, run, 1);
+    assert_int_equal(sdiff_store_commit(st, &err), SDIFF_OK);
+    /* the database now refuses one kind of row, as a full disk or a constraint would */
+    assert_true(q_int(loc, "ALTER TABLE results ADD CONSTRAINT no_route_b"
+                           " CHECK (route IS DISTINCT FROM 'GET /b')") > -2);
+    for (int i = 0; i < 300; i++)
+        put_one(st, run, 2); /* more than one pipeline's worth before the bad row */
+    static struct sdiff_msg ok = {.present = 1, .status = 200};
+    struct sdiff_result_rec r = {.run_id = run, .route = "GET /b", .target = "/b",
+                                 .cls = "identical", .bytes_equal = 1, .primary_ms = 1};
+    r.candidate.msg = &ok;
+    r.candidate.latency_ms = 1;
+    int rc = sdiff_store_put_result(st, &r, NULL, &err);
+    for (int i = 0; rc >= 0 && i < 10; i++)
+        rc = sdiff_store_put_result(st, &r, NULL, &err);
+    if (rc >= 0)
+        rc = sdiff_store_commit(st, &err);
+    assert_int_equal(rc, SDIFF_EDB);
+    assert_non_null(strstr(err.msg, "no_route_b"));
+    assert_null(strchr(err.msg, '\n'));
+    assert_int_equal(q_int(loc, "SELECT count(*) FROM results"), 1);
+    assert_int_equal(q_int(loc, "SELECT count(*) FROM batches"), 1);
+    /* the next batch goes in, under the sequence number the lost one had */
+    sdiff_err_clear(&err);
+    put_one(st, run, 3);
+    assert_int_equal(sdiff_store_finish_run(st, run, SDIFF_RUN_FINISHED, "{}", &err), SDIFF_OK);
+    assert_int_equal(q_int(loc, "SELECT count(*) FROM results"), 2);
+    assert_int_equal(q_int(loc, "SELECT max(batch_seq) FROM batches"), 1);
+    sdiff_store_close(st);
+}
+
+/* A role that may not create tables: the first writer says "permission denied". */
+static void test_store_pg__permission_denied_is_named(void **state)
+{
+    (void)state;
+    char loc[4200], url[4300];
+    fresh(PG, loc, sizeof loc);
+    assert_true(q_int(loc, "CREATE ROLE shadow_ro LOGIN") > -2);
+    snprintf(url, sizeof url, "postgresql://shadow_ro@127.0.0.1:%d/t%d", pg.port, seq);
+    struct sdiff_store *st = NULL;
+    struct sdiff_err err = {0};
+    assert_int_equal(sdiff_store_open(&st, url, NULL, &err), SDIFF_EDB);
+    assert_non_null(strstr(err.msg, "permission denied"));
+    assert_null(strchr(err.msg, '\n'));
+    assert_int_equal(q_int(loc, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"),
+                     0);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -704,6 +766,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_store_pg__two_writers_one_named_run_postgres),
         cmocka_unit_test(test_store_pg__schema_created_once_by_writers_starting_together),
         cmocka_unit_test(test_store_pg__errors_name_the_cause_and_hide_the_password),
+        cmocka_unit_test(test_store_pg__a_failed_batch_is_never_half_visible),
+        cmocka_unit_test(test_store_pg__permission_denied_is_named),
     };
     if (argc > 1)
         cmocka_set_test_filter(argv[1]);

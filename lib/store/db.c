@@ -19,6 +19,9 @@
 #define PG_NOW "to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
 #define SQLITE_NOW "strftime('%Y-%m-%dT%H:%M:%fZ','now')"
 #define SCAN_CHUNK 2000
+/* answers read at the latest after this many writes: the server's answers must never fill
+ * the socket while this side is still sending (both would wait for the other) */
+#define MAX_PENDING 256
 #define MAX_PARAMS 40
 /* the advisory locks of the store: schema creation and migration, and BEGIN IMMEDIATE */
 #define LOCK_SCHEMA "7362646966660301"
@@ -40,8 +43,8 @@ struct sdiff_db {
     PGconn *c;
     int read_only;
     int in_tx;
+    int tx_failed;             /* a statement of the open transaction failed */
     int pending;               /* commands sent whose results were not read yet */
-    int failed_async;          /* one of them failed: its cause is below */
     int conn_failed;           /* the connection could not be made or was lost */
     char cause[200];
     char sqlstate[6];
@@ -305,7 +308,7 @@ static int pg_sync(struct sdiff_db *db, int want, PGresult **got)
         PGresult *r = PQgetResult(db->c);
         if (r == NULL) {
             if (PQstatus(db->c) == CONNECTION_BAD) {
-                if (!db->failed_async && rc == SDIFF__DB_OK)
+                if (rc == SDIFF__DB_OK)
                     result_cause(db, NULL);
                 rc = 1;
                 break;
@@ -319,7 +322,7 @@ static int pg_sync(struct sdiff_db *db, int want, PGresult **got)
             break;
         }
         if (s == PGRES_FATAL_ERROR || s == PGRES_NONFATAL_ERROR || s == PGRES_BAD_RESPONSE) {
-            if (!db->failed_async && rc == SDIFF__DB_OK)
+            if (rc == SDIFF__DB_OK)
                 result_cause(db, r);
             rc = 1;
         } else if (s == PGRES_PIPELINE_ABORTED) {
@@ -331,10 +334,8 @@ static int pg_sync(struct sdiff_db *db, int want, PGresult **got)
         PQclear(r);
     }
     db->pending = 0;
-    if (db->failed_async) {
-        db->failed_async = 0;
-        rc = 1;
-    }
+    if (rc != SDIFF__DB_OK && db->in_tx)
+        db->tx_failed = 1;
     if (rc != SDIFF__DB_OK || got == NULL)
         PQclear(keep);
     else
@@ -832,6 +833,12 @@ static int pg_step(struct sdiff_dbq *q)
         /* a write inside a transaction: its answer comes with the next sync */
         db->pending++;
         q->state = 2;
+        if (db->pending >= MAX_PENDING) {
+            /* a Sync inside BEGIN ... COMMIT does not end the transaction */
+            rc = pg_sync(db, 0, NULL);
+            if (rc != SDIFF__DB_OK)
+                return rc;
+        }
         return SDIFF__DB_DONE;
     }
     rc = pg_sync(db, 1, &q->res);
@@ -985,8 +992,10 @@ int sdiff__db_begin(struct sdiff_db *db, int immediate)
         if (rc == SDIFF__DB_OK && immediate)
             rc = pg_sync(db, 0, NULL);
     }
-    if (rc == SDIFF__DB_OK)
+    if (rc == SDIFF__DB_OK) {
         db->in_tx = 1;
+        db->tx_failed = 0;
+    }
     return rc;
 }
 
@@ -995,6 +1004,9 @@ int sdiff__db_commit(struct sdiff_db *db)
     int rc;
     if (db->kind == SDIFF__DB_SQLITE) {
         rc = sqlite3_exec(db->h, "COMMIT", NULL, NULL, NULL);
+    } else if (db->tx_failed) {
+        /* PostgreSQL answers COMMIT of a failed transaction with ROLLBACK, not an error */
+        return 1;
     } else {
         rc = pg_queue(db, "COMMIT");
         rc = rc == SDIFF__DB_OK ? pg_sync(db, 0, NULL) : rc;
@@ -1012,10 +1024,12 @@ void sdiff__db_rollback(struct sdiff_db *db)
         /* keep the cause of the failure that led here */
         char cause[sizeof db->cause];
         memcpy(cause, db->cause, sizeof cause);
+        db->in_tx = 0;
         pg_run(db, "ROLLBACK", NULL);
         memcpy(db->cause, cause, sizeof cause);
     }
     db->in_tx = 0;
+    db->tx_failed = 0;
 }
 
 int sdiff__db_lock_schema(struct sdiff_db *db, int lock)
