@@ -1172,34 +1172,7 @@ static void forged_collect(struct sdiff_exchange *ex, void *ud)
     sdiff_exchange_free(ex);
 }
 
-static size_t forged_frame(uint8_t *f, int flow, uint32_t seq, const uint8_t *p, size_t n)
-{
-    size_t tot = 40 + n;
-    memset(f, 0, 40);
-    f[0] = 0x45;
-    f[2] = (uint8_t)(tot >> 8), f[3] = (uint8_t)tot;
-    f[6] = 0x40, f[8] = 64, f[9] = 6;
-    f[12] = 10, f[13] = 9, f[14] = (uint8_t)(flow >> 8), f[15] = (uint8_t)flow; /* client */
-    f[16] = 10, f[17] = 0, f[18] = 0, f[19] = 1;                              /* server */
-    uint32_t sum = 0;
-    for (int i = 0; i < 20; i += 2)
-        sum += (uint32_t)(f[i] << 8 | f[i + 1]);
-    while (sum >> 16)
-        sum = (sum & 0xffff) + (sum >> 16);
-    f[10] = (uint8_t)(~sum >> 8), f[11] = (uint8_t)~sum;
-    uint8_t *t = f + 20;
-    uint16_t sport = (uint16_t)(40000 + flow);
-    t[0] = (uint8_t)(sport >> 8), t[1] = (uint8_t)sport, t[2] = 0x1f, t[3] = 0x90; /* 8080 */
-    t[4] = (uint8_t)(seq >> 24), t[5] = (uint8_t)(seq >> 16), t[6] = (uint8_t)(seq >> 8);
-    t[7] = (uint8_t)seq;
-    t[12] = 5 << 4, t[13] = 0x18; /* PSH ACK */
-    t[14] = 0xff, t[15] = 0xff;
-    t[16] = 0xde, t[17] = 0xad; /* not the checksum of this segment */
-    memcpy(f + 40, p, n);
-    return tot;
-}
-
-/* Feed the forged load round-robin over the flows; returns the peak of used bytes seen. */
+/* Feed the forged load round-robin over the flows; fg->worst is the budget's peak. */
 static void forged_run(size_t memory, struct forged *fg, uint64_t *flows_shed)
 {
     struct sdiff_limits lim = SDIFF_LIMITS_INIT;
@@ -1233,7 +1206,8 @@ static void forged_run(size_t memory, struct forged *fg, uint64_t *flows_shed)
     for (size_t off = 0; off < len; off += FORGED_SEG) {
         size_t n = len - off < FORGED_SEG ? len - off : FORGED_SEG;
         for (int fl = 0; fl < FORGED_FLOWS; fl++) {
-            size_t flen = forged_frame(frame, fl, 1000u + (uint32_t)off, stream + off, n);
+            size_t flen =
+                sdiff_test_forged_frame(frame, fl, 1000u + (uint32_t)off, stream + off, n);
             struct sdiff_segment seg;
             assert_int_equal(sdiff_decode_frame(101, frame, flen, flen, ts += 10, &seg),
                              SDIFF_DECODE_TCP);

@@ -116,6 +116,33 @@ void sdiff_test_kill_all(void)
     nchildren = 0;
 }
 
+size_t sdiff_test_forged_frame(uint8_t *f, int flow, uint32_t seq, const uint8_t *p, size_t n)
+{
+    size_t tot = 40 + n;
+    memset(f, 0, 40);
+    f[0] = 0x45;
+    f[2] = (uint8_t)(tot >> 8), f[3] = (uint8_t)tot;
+    f[6] = 0x40, f[8] = 64, f[9] = 6;
+    f[12] = 10, f[13] = 9, f[14] = (uint8_t)(flow >> 8), f[15] = (uint8_t)flow; /* client */
+    f[16] = 10, f[17] = 0, f[18] = 0, f[19] = 1;                              /* server */
+    uint32_t sum = 0;
+    for (int i = 0; i < 20; i += 2)
+        sum += (uint32_t)(f[i] << 8 | f[i + 1]);
+    while (sum >> 16)
+        sum = (sum & 0xffff) + (sum >> 16);
+    f[10] = (uint8_t)(~sum >> 8), f[11] = (uint8_t)~sum;
+    uint8_t *t = f + 20;
+    uint16_t sport = (uint16_t)(40000 + flow);
+    t[0] = (uint8_t)(sport >> 8), t[1] = (uint8_t)sport, t[2] = 0x1f, t[3] = 0x90; /* 8080 */
+    t[4] = (uint8_t)(seq >> 24), t[5] = (uint8_t)(seq >> 16), t[6] = (uint8_t)(seq >> 8);
+    t[7] = (uint8_t)seq;
+    t[12] = 5 << 4, t[13] = 0x18; /* PSH ACK */
+    t[14] = 0xff, t[15] = 0xff;
+    t[16] = 0xde, t[17] = 0xad; /* not the checksum of this segment */
+    memcpy(f + 40, p, n);
+    return tot;
+}
+
 int sdiff_test_spawn(char *const argv[], const char *out_path, const char *err_path)
 {
     if (!atexit_set) {

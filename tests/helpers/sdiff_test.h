@@ -77,6 +77,14 @@ void sdiff_test_rmdir(const char *dir);
  * the test when the file does not open or the query is bad. */
 long long sdiff_test_db_int(const char *db, const char *sql);
 
+/*
+ * A forged TCP segment as a raw IPv4 frame (pcap link type 101): client 10.9.F.F port
+ * 40000 + flow to 10.0.0.1:8080, PSH|ACK, the given sequence number, no handshake before it,
+ * and a TCP checksum that is wrong (the service's kernel would drop it). out has room for
+ * 40 + n bytes; returns the frame's length.
+ */
+size_t sdiff_test_forged_frame(uint8_t *out, int flow, uint32_t seq, const uint8_t *p, size_t n);
+
 /* Run a shell command with a timeout (killed after it); its exit status, or -1. */
 int sdiff_test_sh(const char *cmd, double timeout_s);
 
