@@ -9,8 +9,9 @@
  *
  *   cfg bits 0-2  link type: 1 Ethernet, 113 Linux cooked, 276 cooked v2, 0 BSD loopback,
  *                 101 raw IP, 108 OpenBSD loopback, 228 raw IPv4, 229 raw IPv6
- *         bit 3   tight limits (few flows, small buffers, bodies and pipeline, 1 s idle);
- *                 else the defaults, but for 256 flows
+ *         bit 3   tight limits (few flows, small buffers, bodies and pipeline, 1 s idle, a
+ *                 32 KiB memory budget, so flows are shed); else the defaults, but for
+ *                 256 flows
  *         bit 4   discard bodies (lengths only)
  *         bit 5   port 80 is a server port
  *         bit 6   end with sdiff_reasm_flush (else sdiff_reasm_free closes the flows)
@@ -25,7 +26,8 @@
  * the frame; every exchange is well formed (NUL-terminated strings of the stated lengths,
  * kept bodies within the limit and what was seen, a complete exchange has both messages
  * whole); exchanges of a connection come out in request order; the pairer's counters match
- * what it handed out; nothing stays tracked or buffered after the flows are closed.
+ * what it handed out; the memory budget's count never passes it after a segment and is back
+ * to the flow table alone once the flows are closed; nothing stays tracked or buffered.
  *
  * Built by CMake with -DSDIFF_FUZZ=ON (tests/fuzz/README.md), run as
  *   build-fuzz/tests/fuzz/fuzz_packets -max_len=8192 corpus/ seeds/packets/
@@ -146,6 +148,7 @@ int sdiff_fuzz_packets(const uint8_t *data, size_t size)
         lim.max_body = 40;
         lim.max_pipeline = 2;
         lim.idle_timeout_us = 1000000;
+        lim.max_memory = 32u << 10;
     }
     lim.discard_bodies = (cfg & 0x10) != 0;
     run.lim = lim;
@@ -164,6 +167,9 @@ int sdiff_fuzz_packets(const uint8_t *data, size_t size)
         CHECK(run.oom);
         goto out;
     }
+    struct sdiff_mem_budget *budget = sdiff_reasm_budget(reasm);
+    sdiff_pair_use_budget(pair, budget);
+    size_t fixed = budget->used;
 
     uint64_t ts = 1700000000000000ull;
     size_t off = 0;
@@ -187,10 +193,12 @@ int sdiff_fuzz_packets(const uint8_t *data, size_t size)
         CHECK(rc == SDIFF_OK || (rc == SDIFF_ENOMEM && run.oom));
         CHECK(sdiff_reasm_flow_count(reasm) <= lim.max_flows);
         CHECK(sdiff_reasm_buffered(reasm) <= lim.max_total_ooo);
+        CHECK(budget->used <= lim.max_memory);
     }
     if (cfg & 0x40) {
         sdiff_reasm_flush(reasm, ts);
         CHECK(sdiff_reasm_flow_count(reasm) == 0 && sdiff_reasm_buffered(reasm) == 0);
+        CHECK(budget->used == fixed);
     }
     sdiff_reasm_free(reasm); /* closes what is still open: every exchange comes out */
     reasm = NULL;
