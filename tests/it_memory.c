@@ -209,6 +209,25 @@ static void test_memory__forged_flows_stay_under_the_budget(void **state)
     assert_int_equal(unbounded.shed, 0);
 }
 
+static void test_memory__a_budget_under_8m_is_a_usage_error(void **state)
+{
+    (void)state;
+    char *cap[] = {(char *)sdiff_test_bin(), "capture", "--pcap",
+                   (char *)sdiff_test_fixture_path("pcap/basic_keepalive.pcap"), "--out", "-",
+                   "--memory", "1M", NULL};
+    struct sdiff_test_run r = sdiff_test_run(cap, dir, 30);
+    assert_int_equal(sdiff_test_exit_code(&r), 2);
+    sdiff_test_expect_one_error(&r, "capture", "--memory: '1M' is not a size of at least 8M");
+    sdiff_test_run_dispose(&r);
+    char *mir[] = {(char *)sdiff_test_bin(), "mirror", "--pcap",
+                   (char *)sdiff_test_fixture_path("pcap/basic_keepalive.pcap"), "--port", "8080",
+                   "--candidate", "http://127.0.0.1:9", "--db", "x.db", "--memory", "lots", NULL};
+    r = sdiff_test_run(mir, dir, 30);
+    assert_int_equal(sdiff_test_exit_code(&r), 2);
+    sdiff_test_expect_one_error(&r, "mirror", "--memory: 'lots' is not a size of at least 8M");
+    sdiff_test_run_dispose(&r);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -234,6 +253,7 @@ int main(int argc, char **argv)
 {
     static const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_memory__forged_flows_stay_under_the_budget),
+        cmocka_unit_test(test_memory__a_budget_under_8m_is_a_usage_error),
     };
     if (argc > 1)
         cmocka_set_test_filter(argv[1]);
