@@ -4,7 +4,9 @@
  * latencies aside); inspect, runs and accept read and write the PostgreSQL run; a bare
  * postgresql:// takes its connection from PG* variables, which never turn a path into
  * PostgreSQL; the password never shows in stderr or JSON; a stopped server is one line,
- * "connection refused", exit 2.
+ * "connection refused", exit 2. `merge` exports the PostgreSQL run into a file whose report
+ * is the same byte for byte, gathers per-instance files of one named run into one run, adds
+ * nothing twice, and refuses a store hashed with another redaction key.
  */
 #include "sdiff_test.h"
 
@@ -197,6 +199,93 @@ static void test_pg_cli__a_stopped_server_is_one_line_and_exit_2(void **state)
     sdiff_test_run_dispose(&r);
 }
 
+static void test_pg_cli__merge_exports_the_postgres_run_exactly(void **state)
+{
+    (void)state;
+    char *bin = (char *)sdiff_test_bin();
+    char merged[4200];
+    snprintf(merged, sizeof merged, "%s/merged.db", dir);
+    char *mp[] = {bin, "merge", "--into", merged, url, "--run", "pg-run", NULL};
+    struct sdiff_test_run r = run_cmd(mp);
+    assert_int_equal(sdiff_test_exit_code(&r), 0);
+    assert_non_null(strstr(r.err, "614 results"));
+    assert_null(strstr(r.err, "s3cret"));
+    sdiff_test_run_dispose(&r);
+    /* the same report, byte for byte, in every format */
+    const char *formats[] = {"json", "text", "markdown"};
+    for (int i = 0; i < 3; i++) {
+        char *jp[] = {bin, "report", "--db", url, "--run", "pg-run", "--format",
+                      (char *)formats[i], NULL};
+        char *jm[] = {bin, "report", "--db", merged, "--run", "pg-run", "--format",
+                      (char *)formats[i], NULL};
+        struct sdiff_test_run a = run_cmd(jp), b = run_cmd(jm);
+        assert_int_equal(sdiff_test_exit_code(&a), sdiff_test_exit_code(&b));
+        assert_int_equal(a.out_len, b.out_len);
+        assert_memory_equal(a.out, b.out, a.out_len);
+        sdiff_test_run_dispose(&a);
+        sdiff_test_run_dispose(&b);
+    }
+    /* merged again: nothing added twice */
+    r = run_cmd(mp);
+    assert_int_equal(sdiff_test_exit_code(&r), 0);
+    assert_non_null(strstr(r.err, ": 0 results into run 1"));
+    sdiff_test_run_dispose(&r);
+    assert_int_equal(sdiff_test_db_int(merged, "SELECT count(*) FROM results"), 614);
+    assert_int_equal(sdiff_test_db_int(merged, "SELECT count(*) FROM runs"), 1);
+}
+
+static void test_pg_cli__merge_gathers_instance_files_and_refuses_another_key(void **state)
+{
+    (void)state;
+    char *bin = (char *)sdiff_test_bin();
+    char a[4200], b[4200], c[4200], other[4200], all[4200];
+    snprintf(a, sizeof a, "%s/pod-a.db", dir);
+    snprintf(b, sizeof b, "%s/pod-b.db", dir);
+    snprintf(c, sizeof c, "%s/pod-c.db", dir);
+    snprintf(other, sizeof other, "%s/other-corpus.db", dir);
+    snprintf(all, sizeof all, "%s/all.db", dir);
+    char *ra[] = {bin, "replay", "--corpus", corpus, "--candidate", cand, "--db", a, "--run",
+                  "fleet", NULL};
+    char *rb[] = {bin, "replay", "--corpus", corpus, "--candidate", cand, "--db", b, "--run",
+                  "fleet", NULL};
+    struct sdiff_test_run r = run_cmd(ra);
+    sdiff_test_run_dispose(&r);
+    r = run_cmd(rb);
+    sdiff_test_run_dispose(&r);
+    char *m[] = {bin, "merge", "--into", all, a, b, NULL};
+    r = run_cmd(m);
+    assert_int_equal(sdiff_test_exit_code(&r), 0);
+    sdiff_test_run_dispose(&r);
+    assert_int_equal(sdiff_test_db_int(all, "SELECT count(*) FROM runs WHERE name = 'fleet'"), 1);
+    assert_int_equal(sdiff_test_db_int(all, "SELECT count(*) FROM instances"), 2);
+    assert_int_equal(sdiff_test_db_int(all, "SELECT count(*) FROM results"), 2 * 614);
+    char *rep[] = {bin, "report", "--db", all, "--run", "fleet", "--format", "json", NULL};
+    r = run_cmd(rep);
+    assert_non_null(strstr(r.out, "\"samples\": 1228"));
+    sdiff_test_run_dispose(&r);
+
+    /* a store hashed with another key: refused, nothing merged */
+    char *cap[] = {bin, "capture", "--pcap",
+                   (char *)sdiff_test_fixture_path("pcap/basic_keepalive.pcap"), "--out", other,
+                   NULL};
+    r = run_cmd(cap);
+    assert_int_equal(sdiff_test_exit_code(&r), 0);
+    sdiff_test_run_dispose(&r);
+    char *rc[] = {bin, "replay", "--corpus", other, "--candidate", cand, "--db", c, NULL};
+    r = run_cmd(rc);
+    sdiff_test_run_dispose(&r);
+    char *m2[] = {bin, "merge", "--into", all, c, NULL};
+    r = run_cmd(m2);
+    sdiff_test_expect_one_error(&r, "merge", "another redaction key");
+    sdiff_test_run_dispose(&r);
+    assert_int_equal(sdiff_test_db_int(all, "SELECT count(*) FROM results"), 2 * 614);
+    /* into a URL: merge writes files only */
+    char *m3[] = {bin, "merge", "--into", url, a, NULL};
+    r = run_cmd(m3);
+    sdiff_test_expect_one_error(&r, "merge", "SQLite file");
+    sdiff_test_run_dispose(&r);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -245,6 +334,8 @@ int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pg_cli__replay_and_report_on_postgres_equal_sqlite),
+        cmocka_unit_test(test_pg_cli__merge_exports_the_postgres_run_exactly),
+        cmocka_unit_test(test_pg_cli__merge_gathers_instance_files_and_refuses_another_key),
         cmocka_unit_test(test_pg_cli__bare_scheme_takes_pg_variables_and_they_never_select_it),
         cmocka_unit_test(test_pg_cli__a_stopped_server_is_one_line_and_exit_2),
     };

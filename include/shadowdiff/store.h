@@ -430,6 +430,21 @@ SDIFF_API int sdiff_store_is_url(const char *location);
  * or a password= parameter) becomes "***"; a path is copied as it is. Truncates to cap. */
 SDIFF_API void sdiff_store_shown(const char *location, char *out, size_t cap);
 
+/**
+ * Copy run src_run of src (a SQLite file or PostgreSQL, read-only is enough) into dst, a
+ * SQLite file opened for writing: the run (joining dst's run of the same name, if any), its
+ * instances and batches, its results with their answers and differences, the exchanges they
+ * refer to, the waivers and learned noise of src, and its redaction key when dst has none.
+ * Ids are kept where dst has them free. A result dst holds already (same instance, batch and
+ * place in it) is skipped, so merging a source twice adds nothing twice. One transaction:
+ * all or nothing. The caller checks that both hash with the same redaction key. Sets
+ * *dst_run and *copied (results added) when not NULL.
+ * @return SDIFF_OK, SDIFF_EINVAL (dst is not a writable SQLite file; no such run), SDIFF_EDB
+ */
+SDIFF_API int sdiff_store_merge_run(struct sdiff_store *dst, struct sdiff_store *src,
+                                    int64_t src_run, int64_t *dst_run, uint64_t *copied,
+                                    struct sdiff_err *err);
+
 /* ---- meta: small named values of the database (the redaction key, ...) ------------------ */
 
 /**

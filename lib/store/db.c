@@ -23,6 +23,7 @@
  * the socket while this side is still sending (both would wait for the other) */
 #define MAX_PENDING 256
 #define MAX_PARAMS 40
+#define MAX_COLS 48
 /* the advisory locks of the store: schema creation and migration, and BEGIN IMMEDIATE */
 #define LOCK_SCHEMA "7362646966660301"
 #define LOCK_WRITERS "7362646966660302"
@@ -51,6 +52,7 @@ struct sdiff_db {
     struct pg_prepared *stmts;
     size_t nstmts, capstmts;
     unsigned cursor_seq;
+    int scan_tx;               /* cursors open in a transaction of their own */
 };
 
 struct pg_param {
@@ -74,7 +76,8 @@ struct sdiff_dbq {
     int state;                 /* 0: not run, 1: rows in res, 2: done */
     char cursor[24];
     int cursor_open, own_tx, more;
-    unsigned char *blob;       /* the last unescaped bytea */
+    unsigned char *blobs[MAX_COLS]; /* the row's unescaped bytea values, by column */
+    size_t bloblen[MAX_COLS];
 };
 
 /* ---- URLs ------------------------------------------------------------------------------ */
@@ -322,7 +325,9 @@ static int pg_sync(struct sdiff_db *db, int want, PGresult **got)
             break;
         }
         if (s == PGRES_FATAL_ERROR || s == PGRES_NONFATAL_ERROR || s == PGRES_BAD_RESPONSE) {
-            if (rc == SDIFF__DB_OK)
+            /* "transaction is aborted" only echoes the failure before it: keep that one */
+            const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+            if (rc == SDIFF__DB_OK && !(state && strcmp(state, "25P02") == 0 && db->cause[0]))
                 result_cause(db, r);
             rc = 1;
         } else if (s == PGRES_PIPELINE_ABORTED) {
@@ -723,14 +728,21 @@ static void clear_params(struct sdiff_dbq *q)
     }
 }
 
+static void clear_blobs(struct sdiff_dbq *q)
+{
+    for (int i = 0; i < MAX_COLS; i++) {
+        if (q->blobs[i])
+            PQfreemem(q->blobs[i]);
+        q->blobs[i] = NULL;
+    }
+}
+
 static void clear_rows(struct sdiff_dbq *q)
 {
     PQclear(q->res);
     q->res = NULL;
     q->row = q->nrows = 0;
-    if (q->blob)
-        PQfreemem(q->blob);
-    q->blob = NULL;
+    clear_blobs(q);
 }
 
 /* Prepare q's statement on the server (queued: its answer comes with the next sync). */
@@ -778,9 +790,7 @@ static int pg_step(struct sdiff_dbq *q)
     if (q->state == 2)
         return SDIFF__DB_DONE;
     if (q->state == 1) {
-        if (q->blob)
-            PQfreemem(q->blob);
-        q->blob = NULL;
+        clear_blobs(q);
         if (++q->row < q->nrows)
             return SDIFF__DB_ROW;
         if (q->cursor_open && q->more) {
@@ -796,9 +806,12 @@ static int pg_step(struct sdiff_dbq *q)
     if (q->flags & SDIFF__DB_SCAN) {
         /* a cursor lives in a transaction: the store's, or one of its own */
         if (!db->in_tx) {
-            rc = pg_queue(db, "BEGIN");
-            if (rc != SDIFF__DB_OK)
-                return rc;
+            if (db->scan_tx == 0) {
+                rc = pg_queue(db, "BEGIN");
+                if (rc != SDIFF__DB_OK)
+                    return rc;
+            }
+            db->scan_tx++;
             q->own_tx = 1;
         }
         snprintf(q->cursor, sizeof q->cursor, "sdiff_c%u", ++db->cursor_seq);
@@ -863,8 +876,11 @@ static void pg_close_cursor(struct sdiff_dbq *q)
         return;
     char sql[64];
     snprintf(sql, sizeof sql, "CLOSE %s", q->cursor);
+    if (q->own_tx)
+        q->db->scan_tx--;
     if (PQstatus(q->db->c) == CONNECTION_OK) {
-        if (pg_queue(q->db, sql) == SDIFF__DB_OK && q->own_tx)
+        /* the cursors' own transaction ends with the last of them */
+        if (pg_queue(q->db, sql) == SDIFF__DB_OK && q->own_tx && q->db->scan_tx == 0)
             pg_queue(q->db, "COMMIT");
         pg_sync(q->db, 0, NULL);
     }
@@ -954,12 +970,50 @@ const void *sdiff__db_blob(struct sdiff_dbq *q, int col, size_t *len)
         *len = (size_t)PQgetlength(q->res, q->row, col);
         return *len ? PQgetvalue(q->res, q->row, col) : NULL;
     }
-    if (q->blob)
-        PQfreemem(q->blob);
-    q->blob = PQunescapeBytea((const unsigned char *)PQgetvalue(q->res, q->row, col), len);
-    if (q->blob == NULL)
-        *len = 0;
-    return *len ? q->blob : NULL;
+    if (col >= MAX_COLS)
+        return NULL;
+    if (q->blobs[col] == NULL)
+        q->blobs[col] = PQunescapeBytea((const unsigned char *)PQgetvalue(q->res, q->row, col),
+                                        &q->bloblen[col]);
+    *len = q->blobs[col] ? q->bloblen[col] : 0;
+    return *len ? q->blobs[col] : NULL;
+}
+
+enum sdiff__db_type sdiff__db_type(struct sdiff_dbq *q, int col)
+{
+    if (q->s) {
+        switch (sqlite3_column_type(q->s, col)) {
+        case SQLITE_INTEGER: return SDIFF__DB_INT;
+        case SQLITE_FLOAT: return SDIFF__DB_REAL;
+        case SQLITE_BLOB: return SDIFF__DB_BLOB;
+        case SQLITE_NULL: return SDIFF__DB_NULL;
+        default: return SDIFF__DB_TEXT;
+        }
+    }
+    if (sdiff__db_null(q, col))
+        return SDIFF__DB_NULL;
+    switch (PQftype(q->res, col)) {
+    case 20: case 21: case 23: return SDIFF__DB_INT;        /* int8, int2, int4 */
+    case 700: case 701: case 1700: return SDIFF__DB_REAL;   /* float4, float8, numeric */
+    case 17: return SDIFF__DB_BLOB;                         /* bytea */
+    default: return SDIFF__DB_TEXT;
+    }
+}
+
+void sdiff__db_bind_column(struct sdiff_dbq *dst, int i, struct sdiff_dbq *src, int col)
+{
+    size_t n = 0;
+    const void *p;
+    switch (sdiff__db_type(src, col)) {
+    case SDIFF__DB_INT: sdiff__db_bind_int64(dst, i, sdiff__db_int64(src, col)); break;
+    case SDIFF__DB_REAL: sdiff__db_bind_double(dst, i, sdiff__db_double(src, col)); break;
+    case SDIFF__DB_NULL: sdiff__db_bind_null(dst, i); break;
+    case SDIFF__DB_BLOB:
+        p = sdiff__db_blob(src, col, &n);
+        sdiff__db_bind_blob(dst, i, p, n);
+        break;
+    case SDIFF__DB_TEXT: sdiff__db_bind_text(dst, i, sdiff__db_text(src, col), -1); break;
+    }
 }
 
 /* ---- whole statements and transactions ---------------------------------------------------- */

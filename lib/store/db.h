@@ -71,6 +71,14 @@ const char *sdiff__db_text(struct sdiff_dbq *q, int col);
 /* valid until the next step; NULL and *len 0 for NULL or empty */
 const void *sdiff__db_blob(struct sdiff_dbq *q, int col, size_t *len);
 
+/* The type of a column's value in the current row. */
+enum sdiff__db_type { SDIFF__DB_NULL, SDIFF__DB_INT, SDIFF__DB_REAL, SDIFF__DB_TEXT,
+                      SDIFF__DB_BLOB };
+enum sdiff__db_type sdiff__db_type(struct sdiff_dbq *q, int col);
+/* Bind column col of src's current row, as its type, to parameter i of dst (the value is
+ * borrowed: step dst before stepping src). */
+void sdiff__db_bind_column(struct sdiff_dbq *dst, int i, struct sdiff_dbq *src, int col);
+
 /* Run SQL that returns no rows (SQLite: several statements; PostgreSQL: one). */
 int sdiff__db_exec(struct sdiff_db *db, const char *sql);
 /* Transactions. immediate: serialise with the other writers that begin immediate (SQLite's
