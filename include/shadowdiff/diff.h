@@ -162,6 +162,73 @@ SDIFF_API void sdiff_noise_on_add(struct sdiff_noise *n,
                                   void *ud);
 SDIFF_API int sdiff_noise_has(const struct sdiff_noise *n, const char *route, const char *key);
 
+/* ---- learning noise from evidence (learn.c) ------------------------------------------- */
+
+/*
+ * A key of a route (a header, a JSON path with array indexes wildcarded) becomes noise only
+ * when answers of the old service to the same request disagreed on it in at least `pairs`
+ * pairs (`pairs_shaped` when every value looked volatile: UUIDs, long hex ids, times within a
+ * minute of the capture, Date/ETag-like headers), from at least `clients` clients (distinct
+ * addresses once traffic comes from several, else distinct connections), spread over more
+ * than span_s seconds. A pair is the primary's answer and the secondary's (`secondary`), or
+ * two answers of the primary to identical safe requests (`repeat`). Status or whole-body
+ * disagreements never make noise, and pairs with different statuses do not count.
+ */
+struct sdiff_noise_rule {
+    unsigned pairs;                /* 0: 5 */
+    unsigned pairs_shaped;         /* 0: 3 (never more than pairs) */
+    unsigned clients;              /* 0: 3 */
+    double span_s;                 /* 0: 1 */
+    size_t max_candidates;         /* keys collecting evidence at once; 0: 65536 */
+};
+SDIFF_API void sdiff_noise_rule_defaults(struct sdiff_noise_rule *r);
+
+/* What was counted for one key. */
+struct sdiff_noise_evidence {
+    const char *source;            /* "secondary" or "repeat": the first that counted */
+    unsigned pairs, clients;
+    double span_s;
+    int shaped;                    /* every value seen looked volatile */
+    int learned;
+    const char *examples[3];       /* values seen (JSON text or header values), cut at 79 */
+    unsigned nexamples;
+    double confidence;             /* 0..1: 0.5 when the rule is just met, 1 at twice it */
+};
+
+struct sdiff_learner_stats {
+    uint64_t pairs;                /* answer pairs compared */
+    uint64_t learned;              /* keys that became noise */
+    uint64_t untracked;            /* keys not tracked: max_candidates was reached */
+};
+
+struct sdiff_learner;
+
+/** noise is borrowed; rule NULL: the defaults (fields left 0 take theirs too). */
+SDIFF_API int sdiff_learner_new(struct sdiff_learner **out, struct sdiff_noise *noise,
+                                const struct sdiff_noise_rule *rule);
+SDIFF_API void sdiff_learner_free(struct sdiff_learner *l);
+/**
+ * An answer of the old service (recorded, or a live primary's) to req from client
+ * ("addr:port") at t_us: compared by d (the route's differ) with the last answer to an
+ * identical safe request (method, target, headers but tracing ones, body) and remembered in
+ * its place.
+ * @return keys learned now (>= 0), or SDIFF_ENOMEM
+ */
+SDIFF_API int sdiff_learner_answer(struct sdiff_learner *l, struct sdiff_differ *d,
+                                   const struct sdiff_msg *req, const struct sdiff_msg *resp,
+                                   const char *route, const char *client, uint64_t t_us,
+                                   struct sdiff_err *err);
+/** The primary's and the secondary's answers to one request. @return as _answer */
+SDIFF_API int sdiff_learner_secondary(struct sdiff_learner *l, struct sdiff_differ *d,
+                                      const struct sdiff_msg *primary,
+                                      const struct sdiff_msg *secondary, const char *route,
+                                      const char *client, uint64_t t_us, struct sdiff_err *err);
+/** The evidence counted for (route, key): 1 and *out filled (borrowed until the next call
+ * on l), or 0 when none. */
+SDIFF_API int sdiff_learner_evidence(const struct sdiff_learner *l, const char *route,
+                                     const char *key, struct sdiff_noise_evidence *out);
+SDIFF_API const struct sdiff_learner_stats *sdiff_learner_stats(const struct sdiff_learner *l);
+
 SDIFF_API const char *sdiff_class_str(enum sdiff_class c);
 
 /** The preset called name ("python-go"); SDIFF_EINVAL for an unknown name. */
