@@ -53,7 +53,7 @@ static void drive(int requests, int seed)
 {
     char cmd[20000];
     snprintf(cmd, sizeof cmd,
-             "/usr/bin/python3 '%s/services/drive.py' --port %d --requests %d --seed %d "
+             "/usr/bin/python3 '%s/services/drive.py' --port %d --requests %d --seed %d --seconds 2 "
              ">>'%s/drive.log' 2>&1",
              fixtures, legacy, requests, seed, dir);
     assert_int_equal(sdiff_test_sh(cmd, 180), 0);
@@ -347,7 +347,7 @@ static void test_mirror__sigkill_leaves_a_readable_database(void **state)
     snprintf(db, sizeof db, "%s/killed.db", dir);
     int pid = start_mirror(db, cand_url, NULL, 0);
     snprintf(cmd, sizeof cmd,
-             "/usr/bin/python3 '%s/services/drive.py' --port %d --requests 3000 --seed 4 "
+             "/usr/bin/python3 '%s/services/drive.py' --port %d --requests 3000 --seed 4 --seconds 2 "
              ">/dev/null 2>&1",
              fixtures, legacy);
     char *argv[] = {"/bin/sh", "-c", cmd, NULL};

@@ -78,7 +78,7 @@ static void test_replay_services__planted_bugs_are_found_and_noise_is_not(void *
     int cap = sdiff_test_spawn(cap_argv, NULL, errf);
     assert_int_equal(sdiff_test_wait_file_contains(errf, "listening on lo", 10), 0);
     snprintf(cmd, sizeof cmd,
-             "/usr/bin/python3 '%s/services/drive.py' --port %d --requests 1500 --seed 7 "
+             "/usr/bin/python3 '%s/services/drive.py' --port %d --requests 1500 --seed 7 --seconds 2 "
              "--out '%s/drive.jsonl' >'%s/drive.log' 2>&1",
              fixtures, legacy, dir, dir);
     assert_int_equal(sdiff_test_sh(cmd, 120), 0);
@@ -208,6 +208,46 @@ static void test_replay_services__one_judge_or_four_give_one_report(void **state
              "' '%s' '%s'",
              j1, j4);
     assert_int_equal(sdiff_test_sh(cmd, 30), 0);
+}
+
+/*
+ * Without a second instance the old service's own repeated answers teach the noise: the
+ * planted bugs are found all the same and no harmless route is different, its first
+ * answers (judged before the evidence was in) included.
+ */
+static void test_replay_services__noise_learned_without_a_secondary(void **state)
+{
+    (void)state;
+    if (geteuid() != 0)
+        skip();
+    char db[4200], results[4200], cand[64];
+    snprintf(db, sizeof db, "%s/corpus.db", dir);
+    snprintf(results, sizeof results, "%s/results-nosec.db", dir);
+    snprintf(cand, sizeof cand, "http://127.0.0.1:%d", candidate);
+    char *rep_argv[] = {(char *)sdiff_test_bin(), "replay", "--corpus", db, "--candidate", cand,
+                        "--db", results, "--concurrency", "8", NULL};
+    int st = sdiff_test_wait(sdiff_test_spawn(rep_argv, NULL, NULL), 120);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 1);
+    sqlite3 *h;
+    assert_int_equal(sqlite3_open(results, &h), SQLITE_OK);
+    expect_route(h, "GET /api/users/{id}", "different", 1);
+    expect_route(h, "GET /api/products/{id}/price", "different", 1);
+    expect_route(h, "GET /api/search", "different", 1);
+    expect_route(h, "GET /api/leaderboard", "different", 1);
+    expect_route(h, "GET /api/ledger/{id}", "different", 1);
+    const char *harmless[] = {"GET /api/products/{id}", "GET /api/products/{id}/reviews",
+                              "GET /api/report", "GET /api/products", "GET /api/health",
+                              "GET /api/users"};
+    for (size_t i = 0; i < sizeof harmless / sizeof harmless[0]; i++)
+        expect_route(h, harmless[i], "different", 0);
+    /* learned from repeats, with its evidence */
+    assert_true(count(h, "SELECT count(*) FROM noise WHERE route = 'GET /api/report' AND"
+                         " source = 'repeat' AND pairs >= 3 AND clients >= 3 AND"
+                         " confidence > 0") >= 2);
+    /* the middle_name bug is a field the old service never varies on: still different */
+    assert_int_equal(count(h, "SELECT count(*) FROM noise WHERE key = '$.middle_name'"), 0);
+    sqlite3_close(h);
 }
 
 /* Runs `shadowdiff gate` on the corpus of the first test; returns its exit code. */
@@ -422,6 +462,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_replay_services__planted_bugs_are_found_and_noise_is_not),
         cmocka_unit_test(test_replay_services__one_judge_or_four_give_one_report),
+        cmocka_unit_test(test_replay_services__noise_learned_without_a_secondary),
         cmocka_unit_test(test_replay_services__gate_passes_self_parity_and_fails_planted_bugs),
         cmocka_unit_test(test_replay_services__br_from_flask_equals_gzip_or_identity_from_go),
         cmocka_unit_test(test_replay_services__python_go_preset_row_by_row),

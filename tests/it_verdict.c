@@ -47,7 +47,7 @@ static int setup(void **state)
     if (sdiff_test_wait_file_contains(errf, "listening on lo", 10) != 0)
         return -1;
     snprintf(cmd, sizeof cmd,
-             "/usr/bin/python3 '%s/services/drive.py' --port %d --requests 2500 --seed 11 "
+             "/usr/bin/python3 '%s/services/drive.py' --port %d --requests 2500 --seed 11 --seconds 2 "
              "--out '%s/drive.jsonl' >'%s/drive.log' 2>&1",
              svc.fixtures, svc.legacy, svc.dir, svc.dir);
     if (sdiff_test_sh(cmd, 180) != 0)

@@ -338,7 +338,17 @@ static void test_diff__secondary_noise_is_learned_per_route(void **state)
                                           "{\"id\":2,\"ts\":\"10:00\"}],\"generated_at\":1}");
     struct sdiff_msg s = read_msg(OK_JSON "X-Trace: 2\r\n\r\n{\"items\":[{\"id\":1,\"ts\":\"10:01\"},"
                                           "{\"id\":2,\"ts\":\"10:01\"}],\"generated_at\":2}");
-    int added = sdiff_differ_learn(d, &p, &s, "GET /r", noise, NULL);
+    /* the evidence rule (test_learn.c): five pairs from three clients over two seconds */
+    struct sdiff_learner *l;
+    assert_int_equal(sdiff_learner_new(&l, noise, NULL), SDIFF_OK);
+    int added = 0;
+    for (int i = 0; i < 5; i++) {
+        char client[32];
+        snprintf(client, sizeof client, "127.0.0.1:%d", 5000 + i % 3);
+        added += sdiff_learner_secondary(l, d, &p, &s, "GET /r", client,
+                                         1800000000000000ull + (uint64_t)i * 500000, NULL);
+    }
+    sdiff_learner_free(l);
     assert_int_equal(added, 3); /* header:x-trace, $.items[*].ts, $.generated_at */
     assert_true(sdiff_noise_has(noise, "GET /r", "$.items[*].ts"));
     assert_true(sdiff_noise_has(noise, "GET /r", "header:x-trace"));

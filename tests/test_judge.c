@@ -383,9 +383,16 @@ static void answer_by_route(const char *wire, size_t len, struct sdiff_replay_re
         sdiff_fake_respond(res, 200, sec ? "{\"v\":1,\"ts\":2}" : "{\"v\":2,\"ts\":3}");
 }
 
+/* recorded traffic: five clients, one request every 10 ms (the noise rule wants several
+ * clients over more than a second) */
+static unsigned recorded_n;
+
 static struct sdiff_exchange *recorded(const char *method, const char *target)
 {
     struct sdiff_exchange *ex = request(method, target);
+    unsigned n = recorded_n++;
+    snprintf(ex->client, sizeof ex->client, "127.0.0.1:%u", 40000 + n % 5);
+    ex->t_req_start = 1800000000000000ull + (uint64_t)n * 10000;
     struct sdiff_hfield ah = {"Authorization", "Bearer CANARY-TOKEN", 13, 19};
     assert_int_equal(sdiff_msg_set_headers(&ex->req, &ah, 1), SDIFF_OK);
     struct sdiff_hfield h = {"Content-Type", "application/json", 12, 16};
@@ -422,6 +429,7 @@ static char *judge_corpus(const char *dir, unsigned n, size_t stop_after,
     struct sdiff_redact_key key = fixed_key(9);
     struct sdiff_redact_opts ro = {.key = &key};
     memset(stats, 0, sizeof *stats);
+    recorded_n = 0;
     sdiff_fake_reset();
     sdiff_fake.answer = answer_by_route;
     assert_int_equal(sdiff_store_open(&st, db, NULL, &err), SDIFF_OK);

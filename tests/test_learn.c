@@ -298,6 +298,63 @@ static void test_learn__candidates_are_bounded(void **state)
     sdiff_differ_free(d);
 }
 
+static int settled_ids[16], nsettled;
+
+static int on_settled(int64_t id, void *ud)
+{
+    (void)ud;
+    settled_ids[nsettled++] = (int)id;
+    return 0;
+}
+
+/*
+ * A result judged before the evidence was in is held; once its keys are noise it is handed
+ * back to be made equivalent. A difference on a key the old service never varies on, a
+ * status or a whole body stays different.
+ */
+static void test_learn__held_results_settle_when_their_keys_become_noise(void **state)
+{
+    struct fx *f = *state;
+    nsettled = 0;
+    struct sdiff_msg p = answer(200, "{\"at\":\"x1\",\"n\":1}");
+    struct sdiff_msg c1 = answer(200, "{\"at\":\"y\",\"n\":1}");  /* differs on $.at */
+    struct sdiff_msg c2 = answer(200, "{\"at\":\"y\",\"n\":2}");  /* and on $.n: a bug */
+    struct sdiff_msg c3 = answer(500, "{\"at\":\"y\",\"n\":1}");  /* a status */
+    struct sdiff_diff_result r1, r2, r3;
+    assert_int_equal(sdiff_differ_compare(f->d, &p, &c1, "GET /a", f->noise, &r1, NULL), 0);
+    assert_int_equal(sdiff_differ_compare(f->d, &p, &c2, "GET /a", f->noise, &r2, NULL), 0);
+    assert_int_equal(sdiff_differ_compare(f->d, &p, &c3, "GET /a", f->noise, &r3, NULL), 0);
+    assert_int_equal(sdiff_learner_hold(f->l, "GET /a", &r1, 11), 1);
+    assert_int_equal(sdiff_learner_hold(f->l, "GET /a", &r2, 12), 1);
+    assert_int_equal(sdiff_learner_hold(f->l, "GET /a", &r3, 13), 0);
+    sdiff_diff_result_dispose(&r1);
+    sdiff_diff_result_dispose(&r2);
+    sdiff_diff_result_dispose(&r3);
+    assert_int_equal(sdiff_learner_settle(f->l, on_settled, NULL), 0);
+    assert_int_equal(nsettled, 0); /* nothing learned yet */
+    /* the old service varies on $.at for everyone */
+    for (int i = 0; i < 5; i++) {
+        char a[64], b[64], client[32];
+        snprintf(a, sizeof a, "{\"at\":\"p%d\",\"n\":1}", i);
+        snprintf(b, sizeof b, "{\"at\":\"s%d\",\"n\":1}", i);
+        snprintf(client, sizeof client, "127.0.0.1:%d", 47000 + i);
+        secondary(f, "GET /a", a, b, client, T0 + (uint64_t)i * 500000);
+    }
+    assert_true(sdiff_noise_has(f->noise, "GET /a", "$.at"));
+    assert_int_equal(sdiff_learner_settle(f->l, on_settled, NULL), 0);
+    assert_int_equal(nsettled, 1);
+    assert_int_equal(settled_ids[0], 11);
+    /* settled once; the bug stays held and different */
+    assert_int_equal(sdiff_learner_settle(f->l, on_settled, NULL), 0);
+    assert_int_equal(nsettled, 1);
+    assert_int_equal(sdiff_learner_stats(f->l)->held, 2);
+    assert_int_equal(sdiff_learner_stats(f->l)->settled, 1);
+    sdiff_msg_dispose(&p);
+    sdiff_msg_dispose(&c1);
+    sdiff_msg_dispose(&c2);
+    sdiff_msg_dispose(&c3);
+}
+
 /* Every allocation of learning may fail: an error, never a crash or a leak. */
 static int oom_run(void *ud)
 {
@@ -362,6 +419,8 @@ static const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_learn__volatile_shapes_lower_k_but_need_evidence,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_learn__other_statuses_do_not_count, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_learn__held_results_settle_when_their_keys_become_noise, setup, teardown),
         cmocka_unit_test(test_learn__candidates_are_bounded),
         cmocka_unit_test(test_learn__out_of_memory_anywhere_is_an_error),
 };

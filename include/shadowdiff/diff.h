@@ -138,15 +138,6 @@ SDIFF_API int sdiff_differ_compare(struct sdiff_differ *d, const struct sdiff_ms
                                    const struct sdiff_noise *noise, struct sdiff_diff_result *res,
                                    struct sdiff_err *err);
 
-/**
- * Learn noise from two answers of the old service (the primary and the secondary): every
- * header and JSON path where they disagree becomes noise for route (array indexes
- * wildcarded). Returns the number of new noise entries, or a negative status.
- */
-SDIFF_API int sdiff_differ_learn(struct sdiff_differ *d, const struct sdiff_msg *primary,
-                                 const struct sdiff_msg *secondary, const char *route,
-                                 struct sdiff_noise *noise, struct sdiff_err *err);
-
 SDIFF_API void sdiff_diff_result_dispose(struct sdiff_diff_result *res);
 
 SDIFF_API int sdiff_noise_new(struct sdiff_noise **out);
@@ -199,6 +190,9 @@ struct sdiff_learner_stats {
     uint64_t pairs;                /* answer pairs compared */
     uint64_t learned;              /* keys that became noise */
     uint64_t untracked;            /* keys not tracked: max_candidates was reached */
+    uint64_t held;                 /* results held while their keys collected evidence */
+    uint64_t settled;              /* held results whose keys all became noise */
+    uint64_t held_dropped;         /* held results let go to make room (they stay different) */
 };
 
 struct sdiff_learner;
@@ -228,6 +222,22 @@ SDIFF_API int sdiff_learner_secondary(struct sdiff_learner *l, struct sdiff_diff
 SDIFF_API int sdiff_learner_evidence(const struct sdiff_learner *l, const char *route,
                                      const char *key, struct sdiff_noise_evidence *out);
 SDIFF_API const struct sdiff_learner_stats *sdiff_learner_stats(const struct sdiff_learner *l);
+/*
+ * A result judged different early in a run, before the old service's disagreement on its
+ * keys had been seen often enough, is held (stored as different meanwhile): when every key
+ * it differs on becomes noise later in the run, _settle hands its id to fn, which marks it
+ * equivalent. Held are results whose every difference is a header or a JSON path (never a
+ * status or a whole body), at most 8 of them; the newest 4096 are kept. A real difference
+ * is held harmlessly: its key never collects evidence, so it stays different.
+ */
+/** 1 held; 2 held, and its fields are all noise already (settle now); 0 not a result to
+ * hold; SDIFF_ENOMEM. */
+SDIFF_API int sdiff_learner_hold(struct sdiff_learner *l, const char *route,
+                                 const struct sdiff_diff_result *dr, int64_t result_id);
+/** Call fn for each held result whose keys are all noise now; fn's first error is returned. */
+SDIFF_API int sdiff_learner_settle(struct sdiff_learner *l,
+                                   int (*fn)(int64_t result_id, void *ud), void *ud);
+
 
 SDIFF_API const char *sdiff_class_str(enum sdiff_class c);
 

@@ -170,7 +170,7 @@ struct sdiff_judge_opts {
     unsigned judges;               /* threaded: 0: sdiff_judge_default_judges() */
     /* borrowed; its learned noise applies too (gate: the corpus). NULL: none */
     struct sdiff_store *noise_from;
-    int no_learned_noise;          /* apply no stored noise (what this run learns still applies) */
+    int no_learned_noise;          /* no learned noise: none stored, none learned now */
 };
 
 struct sdiff_judge;
@@ -311,7 +311,7 @@ struct sdiff_gate_opts {
     size_t sample;                 /* the most exchanges replayed; 0: 1000 */
     uint64_t seed;
     uint64_t min_samples;          /* the plan raises each route to this first; 0: 30 */
-    int no_learned_noise;          /* ignore the noise stored in the corpus and in db */
+    int no_learned_noise;          /* no learned noise: none stored, none learned now */
     sdiff_run_progress_fn progress; /* NULL: none */
     void *progress_ud;
     double progress_s;             /* 0: every second */

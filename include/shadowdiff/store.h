@@ -179,8 +179,27 @@ SDIFF_API int sdiff_store_put_result(struct sdiff_store *st, const struct sdiff_
 SDIFF_API int sdiff_store_load_noise(struct sdiff_store *st,
                                      int (*fn)(const char *route, const char *key, void *ud),
                                      void *ud, struct sdiff_err *err);
-SDIFF_API int sdiff_store_save_noise(struct sdiff_store *st, const char *route, const char *key,
-                                     int64_t run_id, struct sdiff_err *err);
+/* Where a learned key came from and what was counted (the noise rule of shadowdiff/diff.h). */
+struct sdiff_store_noise {
+    const char *route, *key;
+    int64_t run_id;
+    const char *source;            /* "secondary", "repeat"; NULL: unknown */
+    uint64_t pairs, clients;       /* 0: unknown */
+    const char *examples_json;     /* a JSON array of example values, or NULL */
+    double confidence;             /* < 0: unknown */
+};
+/** Store n (this process's instance id with it) unless its (route, key) is stored already. */
+SDIFF_API int sdiff_store_save_noise(struct sdiff_store *st, const struct sdiff_store_noise *n,
+                                     struct sdiff_err *err);
+
+/**
+ * Result result_id, stored `different` while the keys it differs on were still collecting
+ * evidence, turned out to differ only on learned noise: it becomes `equivalent` with reason
+ * `noise`, and its differences go. A result of another class is left as it is.
+ * @return SDIFF_OK, SDIFF_EDB
+ */
+SDIFF_API int sdiff_store_mark_noise(struct sdiff_store *st, int64_t result_id,
+                                     struct sdiff_err *err);
 
 /**
  * Visit every stored exchange in id order, rebuilt as owned exchanges (fn takes ownership).

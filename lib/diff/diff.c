@@ -1303,27 +1303,3 @@ int sdiff_differ_compare(struct sdiff_differ *d, const struct sdiff_msg *p,
     return SDIFF_OK;
 }
 
-int sdiff_differ_learn(struct sdiff_differ *d, const struct sdiff_msg *primary,
-                       const struct sdiff_msg *secondary, const char *route,
-                       struct sdiff_noise *noise, struct sdiff_err *err)
-{
-    struct sdiff_diff_result res;
-    int rc = sdiff_differ_compare(d, primary, secondary, route, NULL, &res, err);
-    if (rc < 0)
-        return rc;
-    int added = 0;
-    for (size_t i = 0; i < res.nitems && rc >= 0; i++) {
-        const char *path = res.items[i].path;
-        if (strcmp(path, "status") == 0 || strncmp(path, "body", 4) == 0)
-            continue; /* a whole-body or status disagreement is not a field to ignore */
-        char pat[512];
-        sdiff__path_pattern(path, pat, sizeof pat);
-        rc = sdiff_noise_add(noise, route, pat);
-        if (rc > 0)
-            added++;
-    }
-    sdiff_diff_result_dispose(&res);
-    if (rc < 0)
-        return sdiff_err_set(err, rc, "diff", "out of memory learning noise");
-    return added;
-}

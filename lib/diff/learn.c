@@ -35,6 +35,15 @@
 #define SEEN_MAX 8        /* distinct clients remembered per key (the rule needs fewer) */
 #define EXAMPLES_MAX 3
 #define EXAMPLE_LEN 80
+#define HELD_MAX 4096     /* results waiting for their keys' evidence */
+#define HELD_KEYS 8       /* a result differing on more keys is not held */
+
+struct held {
+    int64_t result_id;    /* 0: empty */
+    char *route;
+    char *keys[HELD_KEYS];
+    unsigned nkeys;
+};
 
 struct recall {
     char *key;            /* the request's identity; NULL: empty slot */
@@ -63,6 +72,8 @@ struct sdiff_learner {
     size_t ev_cap, ev_count;
     uint64_t first_addr;          /* the first client address seen */
     int many_addrs;               /* traffic came from more than one address */
+    struct held *held;            /* a ring of HELD_MAX */
+    size_t held_head, held_count;
     struct sdiff_learner_stats stats;
 };
 
@@ -107,12 +118,23 @@ int sdiff_learner_new(struct sdiff_learner **out, struct sdiff_noise *noise,
         l->rule.pairs_shaped = l->rule.pairs;
     l->ev_cap = 256;
     l->ev = sdiff_calloc(l->ev_cap, sizeof *l->ev);
-    if (l->ev == NULL) {
+    l->held = sdiff_calloc(HELD_MAX, sizeof *l->held);
+    if (l->ev == NULL || l->held == NULL) {
+        sdiff_free(l->ev);
+        sdiff_free(l->held);
         sdiff_free(l);
         return SDIFF_ENOMEM;
     }
     *out = l;
     return SDIFF_OK;
+}
+
+static void held_clear(struct held *h)
+{
+    sdiff_free(h->route);
+    for (unsigned i = 0; i < h->nkeys; i++)
+        sdiff_free(h->keys[i]);
+    memset(h, 0, sizeof *h);
 }
 
 void sdiff_learner_free(struct sdiff_learner *l)
@@ -128,6 +150,9 @@ void sdiff_learner_free(struct sdiff_learner *l)
         sdiff_free(l->ev[i].path);
     }
     sdiff_free(l->ev);
+    for (size_t i = 0; i < HELD_MAX; i++)
+        held_clear(&l->held[i]);
+    sdiff_free(l->held);
     sdiff_free(l);
 }
 
@@ -566,4 +591,73 @@ int sdiff_learner_evidence(const struct sdiff_learner *l, const char *route, con
     out->confidence = confidence(l, e);
     out->learned = e->learned;
     return 1;
+}
+
+/* ---- results that wait for evidence ------------------------------------------------------ */
+
+int sdiff_learner_hold(struct sdiff_learner *l, const char *route,
+                       const struct sdiff_diff_result *dr, int64_t result_id)
+{
+    route = route ? route : "";
+    if (dr->cls != SDIFF_CLASS_DIFFERENT || dr->nitems == 0 || dr->nitems > HELD_KEYS ||
+        dr->nomitted)
+        return 0;
+    char pats[HELD_KEYS][512];
+    for (size_t i = 0; i < dr->nitems; i++) {
+        const char *path = dr->items[i].path;
+        if (strcmp(path, "status") == 0 || strncmp(path, "body", 4) == 0)
+            return 0;
+        sdiff__path_pattern(path, pats[i], sizeof pats[i]);
+    }
+    struct held h = {.result_id = result_id, .route = sdiff_strdup(route)};
+    int ok = h.route != NULL;
+    for (size_t i = 0; ok && i < dr->nitems; i++) {
+        h.keys[h.nkeys] = sdiff_strdup(pats[i]);
+        ok = h.keys[h.nkeys] != NULL;
+        h.nkeys += ok;
+    }
+    if (!ok) {
+        held_clear(&h);
+        return SDIFF_ENOMEM;
+    }
+    if (l->held_count == HELD_MAX) { /* the oldest stays as it was stored: different */
+        held_clear(&l->held[l->held_head]);
+        l->held_head = (l->held_head + 1) % HELD_MAX;
+        l->held_count--;
+        l->stats.held_dropped++;
+    }
+    l->held[(l->held_head + l->held_count) % HELD_MAX] = h;
+    l->held_count++;
+    l->stats.held++;
+    /* judged in parallel, it may come after the record that taught the last of its keys */
+    int all = 1;
+    for (unsigned i = 0; all && i < h.nkeys; i++)
+        all = sdiff_noise_has(l->noise, h.route, h.keys[i]);
+    return all ? 2 : 1;
+}
+
+int sdiff_learner_settle(struct sdiff_learner *l, int (*fn)(int64_t result_id, void *ud),
+                         void *ud)
+{
+    size_t n = l->held_count, kept = 0;
+    int rc = SDIFF_OK;
+    for (size_t k = 0; k < n; k++) {
+        struct held h = l->held[(l->held_head + k) % HELD_MAX];
+        int all = rc >= 0;
+        for (unsigned i = 0; all && i < h.nkeys; i++)
+            all = sdiff_noise_has(l->noise, h.route, h.keys[i]);
+        if (all) {
+            rc = fn(h.result_id, ud);
+            l->stats.settled++;
+            held_clear(&h);
+        } else {
+            l->held[(l->held_head + kept) % HELD_MAX] = h;
+            kept++;
+        }
+    }
+    /* the slots past the kept ones hold moved or freed pointers: empty them */
+    for (size_t k = kept; k < n; k++)
+        memset(&l->held[(l->held_head + k) % HELD_MAX], 0, sizeof(struct held));
+    l->held_count = kept;
+    return rc;
 }

@@ -2,7 +2,8 @@
  * judge.c - replay -> diff -> store for one exchange at a time.
  *
  * An exchange is finished when every target has answered (or failed). Then it is judged:
- * redacted, noise learned from the secondary, the candidate compared with the primary; and
+ * redacted, noise learned from the old service's own answers and the secondary's (on
+ * evidence: shadowdiff/diff.h), the candidate compared with the primary; and
  * stored. The caller's thread submits and drives the replays and never blocks on either.
  * Threaded, judging runs on N workers and storing on one writer (the single worker stores
  * too when N is 1), so a store, which is not thread-safe, still has one owner:
@@ -19,9 +20,11 @@
  */
 #include "shadowdiff/run.h"
 
+#include <jansson.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -74,6 +77,8 @@ struct sdiff_judge {
     struct sdiff_noise *noise;     /* shared by the judges, under noise_lock */
     pthread_rwlock_t noise_lock;
     struct pending *learner;       /* whose noise is being learned (under the write lock) */
+    struct sdiff_learner *evidence; /* the noise rule's evidence and held results (under
+                                      the noise write lock) */
     struct sdiff_replay *replay;
     size_t target_index[T__COUNT]; /* index in the replay engine, or SIZE_MAX */
     atomic_int rc;                 /* first fatal error of a callback or of a thread */
@@ -103,14 +108,55 @@ static int load_noise(const char *route, const char *key, void *ud)
 /*
  * New noise goes with the record of the exchange that taught it, and the writer stores it
  * just before that record: learned under the noise write lock, so learner is the one
- * judge learning now.
+ * judge learning now. Each entry is "route\0key\0source\0pairs clients confidence\0
+ * examples\0", the evidence as the rule counted it.
  */
+static void set_error(struct sdiff_judge *j, int rc, const struct sdiff_err *e);
+
 static int note_noise(const char *route, const char *key, void *ud)
 {
     struct sdiff_judge *j = ud;
     struct sdiff_buf *b = &j->learner->noise;
+    struct sdiff_noise_evidence ev;
+    char counts[64] = "0 0 -1";
+    const char *source = "";
+    json_t *a = json_array();
+    if (sdiff_learner_evidence(j->evidence, route, key, &ev) == 1) {
+        source = ev.source ? ev.source : "";
+        snprintf(counts, sizeof counts, "%u %u %.4f", ev.pairs, ev.clients, ev.confidence);
+        for (unsigned i = 0; a && i < ev.nexamples; i++)
+            json_array_append_new(a, json_string(ev.examples[i]));
+    }
+    char *examples = a ? json_dumps(a, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
+    json_decref(a);
     int rc = sdiff_buf_append(b, route, strlen(route) + 1);
-    return rc < 0 ? rc : sdiff_buf_append(b, key, strlen(key) + 1);
+    rc = rc < 0 ? rc : sdiff_buf_append(b, key, strlen(key) + 1);
+    rc = rc < 0 ? rc : sdiff_buf_append(b, source, strlen(source) + 1);
+    rc = rc < 0 ? rc : sdiff_buf_append(b, counts, strlen(counts) + 1);
+    rc = rc < 0 ? rc : sdiff_buf_append(b, examples ? examples : "", examples ? strlen(examples) + 1 : 1);
+    free(examples);
+    return rc;
+}
+
+/* A held result whose fields all became noise: equivalent after all, in the store and in
+ * the counts (counters published already, as mirror's metrics, keep what they said). On the
+ * thread that owns the database, under the noise write lock. */
+static int settle_noise(int64_t result_id, void *ud)
+{
+    struct sdiff_judge *j = ud;
+    struct sdiff_err e = {0};
+    int rc = sdiff_store_mark_noise(j->o.db, result_id, &e);
+    if (rc < 0) {
+        set_error(j, rc, &e);
+        return rc;
+    }
+    pthread_mutex_lock(&j->mu);
+    if (j->wst.cls[SDIFF_CLASS_DIFFERENT] > 0) {
+        j->wst.cls[SDIFF_CLASS_DIFFERENT]--;
+        j->wst.cls[SDIFF_CLASS_EQUIVALENT]++;
+    }
+    pthread_mutex_unlock(&j->mu);
+    return SDIFF_OK;
 }
 
 /* The first error of any thread wins. */
@@ -329,10 +375,18 @@ static int judge_one(struct judge_worker *w, struct pending *p, struct sdiff_err
                  cand->errmsg);
         snprintf(p->note, sizeof p->note, "candidate %s", p->cand_err);
     } else {
-        if (sec && sec->error == SDIFF_REPLAY_OK) {
+        /* the old service against itself: its repeated answers, and the secondary's (the
+         * noise rule of shadowdiff/diff.h); what becomes noise applies to this comparison */
+        if (!j->o.no_learned_noise) {
             pthread_rwlock_wrlock(&j->noise_lock);
             j->learner = p;
-            int added = sdiff_differ_learn(d, p->primary, &sec->resp, p->route, j->noise, e);
+            int added = sdiff_learner_answer(j->evidence, d, &ex->req, p->primary, p->route,
+                                             ex->client, ex->t_req_start, e);
+            if (added >= 0 && sec && sec->error == SDIFF_REPLAY_OK) {
+                int more = sdiff_learner_secondary(j->evidence, d, p->primary, &sec->resp,
+                                                   p->route, ex->client, ex->t_req_start, e);
+                added = more < 0 ? more : added + more;
+            }
             j->learner = NULL;
             pthread_rwlock_unlock(&j->noise_lock);
             if (added < 0)
@@ -400,8 +454,19 @@ static int store_one(struct sdiff_judge *j, struct pending *p, struct sdiff_err 
     for (size_t off = 0; off < p->noise.len && rc >= 0;) {
         const char *route = (const char *)p->noise.data + off;
         const char *key = route + strlen(route) + 1;
-        off = (size_t)(key + strlen(key) + 1 - (const char *)p->noise.data);
-        rc = sdiff_store_save_noise(j->o.db, route, key, j->st->run_id, e);
+        const char *source = key + strlen(key) + 1;
+        const char *counts = source + strlen(source) + 1;
+        const char *examples = counts + strlen(counts) + 1;
+        off = (size_t)(examples + strlen(examples) + 1 - (const char *)p->noise.data);
+        unsigned long long pairs = 0, clients = 0;
+        double confidence = -1;
+        sscanf(counts, "%llu %llu %lf", &pairs, &clients, &confidence);
+        struct sdiff_store_noise n = {.route = route, .key = key, .run_id = j->st->run_id,
+                                      .source = *source ? source : NULL, .pairs = pairs,
+                                      .clients = clients,
+                                      .examples_json = *examples ? examples : NULL,
+                                      .confidence = confidence};
+        rc = sdiff_store_save_noise(j->o.db, &n, e);
     }
     if (rc < 0)
         return rc;
@@ -442,10 +507,24 @@ static int store_one(struct sdiff_judge *j, struct pending *p, struct sdiff_err 
         r.secondary.keep_body = keep;
         r.secondary.skip_row = !keep;
     }
-    rc = sdiff_store_put_result(j->o.db, &r, NULL, e);
+    int64_t rid = 0;
+    rc = sdiff_store_put_result(j->o.db, &r, &rid, e);
     if (j->o.on_result)
         j->o.on_result(p->route, dr->cls, p->primary_ms, answered ? cand->latency_ms : -1,
                        j->o.on_result_ud);
+    /* different only on fields, perhaps before the evidence that they are noise was in:
+     * held, and made equivalent when they all are (now, or when later records teach it) */
+    if (rc >= 0 && (dr->cls == SDIFF_CLASS_DIFFERENT || p->noise_added > 0)) {
+        pthread_rwlock_wrlock(&j->noise_lock);
+        int held = dr->cls == SDIFF_CLASS_DIFFERENT
+                       ? sdiff_learner_hold(j->evidence, p->route, dr, rid)
+                       : 0;
+        if (held < 0)
+            rc = sdiff_err_set(e, held, "judge", "out of memory");
+        else if (held == 2 || p->noise_added > 0)
+            rc = sdiff_learner_settle(j->evidence, settle_noise, j);
+        pthread_rwlock_unlock(&j->noise_lock);
+    }
     return rc;
 }
 
@@ -766,6 +845,10 @@ static void stop_threads(struct sdiff_judge *j)
 int sdiff_judge_finish(struct sdiff_judge *j, struct sdiff_err *err)
 {
     stop_threads(j);
+    /* the last of the held results whose fields became noise (this thread owns the
+     * database again) */
+    if (atomic_load(&j->rc) >= 0)
+        sdiff_learner_settle(j->evidence, settle_noise, j);
     return judge_error(j, SDIFF_OK, err);
 }
 
@@ -892,6 +975,8 @@ int sdiff_judge_new(struct sdiff_judge **out, const struct sdiff_judge_opts *o,
     j->nbuckets = 1024;
     j->buckets = sdiff_calloc(j->nbuckets, sizeof *j->buckets);
     rc = j->buckets ? sdiff_noise_new(&j->noise) : SDIFF_ENOMEM;
+    if (rc >= 0)
+        rc = sdiff_learner_new(&j->evidence, j->noise, NULL);
     if (rc < 0) {
         rc = sdiff_err_set(err, rc, "judge", "out of memory");
         goto fail;
@@ -962,6 +1047,7 @@ void sdiff_judge_free(struct sdiff_judge *j)
         sdiff_rules_differs_free(j->workers[i].differs);
     }
     sdiff_free(j->workers);
+    sdiff_learner_free(j->evidence);
     sdiff_noise_free(j->noise);
     sdiff_free(j->buckets);
     pthread_rwlock_destroy(&j->noise_lock);

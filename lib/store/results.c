@@ -435,23 +435,78 @@ int sdiff_store_load_noise(struct sdiff_store *st,
     return rc == SDIFF__DB_DONE ? SDIFF_OK : sdiff__store_db_err(st, rc, "cannot read", err);
 }
 
-int sdiff_store_save_noise(struct sdiff_store *st, const char *route, const char *key,
-                           int64_t run_id, struct sdiff_err *err)
+int sdiff_store_save_noise(struct sdiff_store *st, const struct sdiff_store_noise *n,
+                           struct sdiff_err *err)
+{
+    int rc = sdiff__store_tx(st, err);
+    if (rc < 0)
+        return rc;
+    struct sdiff_dbq *q = NULL;
+    if (st->version < 3)
+        rc = sdiff__db_prepare(st->db,
+                               "INSERT INTO noise(route, key, run_id) VALUES(?,?,?)"
+                               " ON CONFLICT DO NOTHING",
+                               0, &q);
+    else
+        rc = sdiff__db_prepare(st->db,
+                               "INSERT INTO noise(route, key, run_id, instance_id, source, pairs,"
+                               " clients, examples, confidence) VALUES(?,?,?,?,?,?,?,?,?)"
+                               " ON CONFLICT DO NOTHING",
+                               0, &q);
+    if (rc == SDIFF__DB_OK) {
+        sdiff__db_bind_text(q, 1, n->route, -1);
+        sdiff__db_bind_text(q, 2, n->key, -1);
+        sdiff__db_bind_int64(q, 3, n->run_id);
+        if (st->version >= 3) {
+            text_or_null(q, 4, st->instance_id[0] ? st->instance_id : NULL);
+            text_or_null(q, 5, n->source);
+            if (n->pairs)
+                sdiff__db_bind_int64(q, 6, (int64_t)n->pairs);
+            else
+                sdiff__db_bind_null(q, 6);
+            if (n->clients)
+                sdiff__db_bind_int64(q, 7, (int64_t)n->clients);
+            else
+                sdiff__db_bind_null(q, 7);
+            text_or_null(q, 8, n->examples_json);
+            if (n->confidence >= 0)
+                sdiff__db_bind_double(q, 9, n->confidence);
+            else
+                sdiff__db_bind_null(q, 9);
+        }
+        rc = sdiff__db_step(q);
+    }
+    sdiff__db_finalize(q);
+    return rc == SDIFF__DB_DONE ? SDIFF_OK : sdiff__store_db_err(st, rc, "cannot write", err);
+}
+
+int sdiff_store_mark_noise(struct sdiff_store *st, int64_t result_id, struct sdiff_err *err)
 {
     int rc = sdiff__store_tx(st, err);
     if (rc < 0)
         return rc;
     struct sdiff_dbq *q = NULL;
     rc = sdiff__db_prepare(st->db,
-                            "INSERT INTO noise(route, key, run_id) VALUES(?,?,?) ON CONFLICT DO NOTHING", 0, &q);
+                           "UPDATE results SET class = 'equivalent', reasons = CASE WHEN"
+                           " reasons IS NULL OR reasons = '' THEN 'noise' ELSE reasons ||"
+                           " ',noise' END WHERE id = ? AND class = 'different'",
+                           0, &q);
     if (rc == SDIFF__DB_OK) {
-        sdiff__db_bind_text(q, 1, route, -1);
-        sdiff__db_bind_text(q, 2, key, -1);
-        sdiff__db_bind_int64(q, 3, run_id);
+        sdiff__db_bind_int64(q, 1, result_id);
         rc = sdiff__db_step(q);
     }
     sdiff__db_finalize(q);
-    return rc == SDIFF__DB_DONE ? SDIFF_OK : sdiff__store_db_err(st, rc, "cannot write", err);
+    if (rc == SDIFF__DB_DONE) {
+        q = NULL;
+        rc = sdiff__db_prepare(st->db, "DELETE FROM differences WHERE result_id = ?", 0, &q);
+        if (rc == SDIFF__DB_OK) {
+            sdiff__db_bind_int64(q, 1, result_id);
+            rc = sdiff__db_step(q);
+        }
+        sdiff__db_finalize(q);
+    }
+    return rc == SDIFF__DB_DONE ? sdiff__store_batched(st, err)
+                                : sdiff__store_db_err(st, rc, "cannot write", err);
 }
 
 /* ---- reading the corpus ---------------------------------------------------------------- */

@@ -35,7 +35,7 @@ mirror=$!
 for _ in $(seq 100); do grep -q listening "$work/mirror.err" && break; sleep 0.1; done
 
 echo "== 5000 requests of user traffic to the legacy service"
-/usr/bin/python3 fixtures/services/drive.py --port "$LEGACY_PORT" --requests 5000 --seed 1
+/usr/bin/python3 fixtures/services/drive.py --port "$LEGACY_PORT" --requests 5000 --seed 1 --seconds 3
 sleep 2
 kill -INT "$mirror"
 wait "$mirror" || true
