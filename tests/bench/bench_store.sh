@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Results store write speed: 4 writers at once into one PostgreSQL database (one named run,
-# as a fleet writes it) against 4 writers each into a SQLite file of its own, in the same
-# run on the same machine. Prints results per second per writer and the ratio.
+# Results store speed, PostgreSQL against SQLite in the same run on the same machine:
+# - writing: 4 writers at once into one PostgreSQL database (one named run, as a fleet
+#   writes it) against 4 writers each into a SQLite file of its own; results per second per
+#   writer and the ratio (target: at least 50%);
+# - reading: `report --format json` on that PostgreSQL run against `report` on the same run
+#   merged into a SQLite file (the same rows); seconds and the ratio (target: within 2x).
 #
 # usage: tests/bench/bench_store.sh [BUILD_DIR] [RESULTS_PER_WRITER]
 #
@@ -61,6 +64,12 @@ stored=$("$bindir/psql" -X -q -A -t -h "$work" -p "$port" -U postgres -d bench \
          -c "SELECT count(*) FROM results r JOIN runs u ON u.id = r.run_id WHERE u.name = 'fleet'")
 [ "$stored" = $((writers * n)) ] || { echo "PostgreSQL holds $stored results, not $((writers * n))" >&2; exit 1; }
 
+# the same run in a SQLite file, for report
+"$build/shadowdiff" merge --into "$work/fleet.db" "$url" --run fleet 2>/dev/null
+measure() { /usr/bin/time -f "%e" -o "$work/t" "$@" >/dev/null 2>&1 || true; tail -n 1 "$work/t"; }
+rep_pg=$(measure "$build/shadowdiff" report --db "$url" --run fleet --format json)
+rep_lite=$(measure "$build/shadowdiff" report --db "$work/fleet.db" --run fleet --format json)
+
 avg() { awk '{ s += $1 } END { printf "%.0f", s / NR }'; }
 pg_rate=$(echo "$pg" | avg)
 lite_rate=$(echo "$lite" | avg)
@@ -69,3 +78,8 @@ printf '%-46s %12s\n' "PostgreSQL (one database, one named run)" "$pg_rate"
 printf '%-46s %12s\n' "SQLite (a file per writer)" "$lite_rate"
 awk -v a="$pg_rate" -v b="$lite_rate" \
     'BEGIN { printf "# PostgreSQL writes at %.0f%% of SQLite'"'"'s per-writer rate (target: 50%%)\n", 100 * a / b }'
+printf '%-46s %12s\n' "report on $((writers * n)) results" "seconds"
+printf '%-46s %12s\n' "PostgreSQL" "$rep_pg"
+printf '%-46s %12s\n' "SQLite (the same run, merged into a file)" "$rep_lite"
+awk -v a="$rep_pg" -v b="$rep_lite" \
+    'BEGIN { printf "# report on PostgreSQL takes %.2fx the time of SQLite (target: within 2x)\n", a / b }'
