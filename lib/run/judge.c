@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -606,6 +607,8 @@ static void *store_main(void *arg)
 {
     struct judge_worker *w = arg;
     struct sdiff_judge *j = w->j;
+    /* named, so that top -H and the benchmarks can tell judging from storing */
+    (void)prctl(PR_SET_NAME, j->njudges > 1 ? "sdiff-writer" : "sdiff-judge", 0, 0, 0);
     struct sdiff_queue *q = j->njudges > 1 ? &j->done : &j->todo;
     double last = mono_s();
     int dirty = 0;
@@ -636,6 +639,7 @@ static void *judge_main(void *arg)
 {
     struct judge_worker *w = arg;
     struct sdiff_judge *j = w->j;
+    (void)prctl(PR_SET_NAME, "sdiff-judge", 0, 0, 0);
     struct pending *p;
     while ((p = sdiff_queue_pop(&j->todo, 1)) != NULL)
         if (judge_record(w, p) >= 0 && sdiff_queue_push(&j->done, p) < 0)

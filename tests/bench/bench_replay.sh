@@ -7,7 +7,20 @@
 # with --transport curl. CPU per exchange is the process's user + system time (from
 # /proc, the cutime and cstime of a shell that waited for it) over the exchanges.
 #
-# usage: [ROUNDS=5] tests/bench/bench_replay.sh [BUILD_DIR] [EXCHANGES] [CONNECTIONS]
+# The native replay runs twice a round, with --judges 1 and --judges $JUDGES (default: the
+# CPUs online, as replay's own default), to compare parallel judging with one judge on the
+# same corpus and server. The judging cost per exchange is the CPU of the judging threads
+# (named sdiff-judge; with one judge it stores too) and, with several, of the writer
+# (sdiff-writer), read from /proc/PID/task every 20 ms while replay runs: the last 20 ms of
+# a thread are missed, so these are slight underestimates.
+#
+# With ANSWERS=reordered the server's file is rewritten after the capture with every object's
+# keys in reverse order: no answer is byte-equal any more, so every comparison parses and
+# compares both bodies, and every result keeps its bodies (they are different: nginx's ETag
+# and Last-Modified change with the file): the judging-heavy case.
+#
+# usage: [ROUNDS=5] [JUDGES=N] [ANSWERS=same|reordered] tests/bench/bench_replay.sh
+#        [BUILD_DIR] [EXCHANGES] [CONNECTIONS]
 #
 # Needs root (capture on lo) and the benchmark packages of .ci/packages. Loopback only;
 # everything started is stopped at exit.
@@ -43,6 +56,13 @@ PY
 wait $cap || true
 tail -1 "$work/cap.err" | cut -c1-160 | sed 's/^/# /'
 
+if [ "${ANSWERS:-same}" = reordered ]; then
+  /usr/bin/python3 -c 'import json, sys
+rev = lambda o: {k: rev(o[k]) for k in reversed(list(o))} if isinstance(o, dict) else [rev(v) for v in o] if isinstance(o, list) else o
+print(json.dumps(rev(json.load(open(sys.argv[1])))))' "$work/items.json" > "$work/www/items.json"
+  echo "# answers: the served file's keys reversed after the capture (no answer byte-equal)"
+fi
+
 cc -O2 -o "$work/curl_floor" "$(dirname "$0")/curl_floor.c" -lcurl
 
 echo "# $want exchanges, $conns connections, nginx static JSON ($(stat -c %s "$work/items.json") bytes)"
@@ -52,28 +72,54 @@ timed() {
   bash -c 's=$(date +%s.%N); "$@" >/dev/null || true; e=$(date +%s.%N); read -ra st < /proc/$$/stat
     awk -v a="$s" -v b="$e" -v c="$(( st[15] + st[16] ))" "BEGIN { printf \"%.3f %d\n\", b - a, c }"' _ "$@"
 }
-replay_once() { # transport -> "req/s cpu_us_per_exchange"
-  rm -f "$work/results.db"*
-  timed "$bin" replay --corpus "$work/corpus.db" --candidate "http://127.0.0.1:$port" --db "$work/results.db" \
-    --concurrency "$conns" --transport "$1" 2>"$work/replay-$1.err" |
-    awk -v n="$want" -v t="$tck" '{ printf "%.0f %.1f", n / $1, $2 * 1e6 / t / n }'
+# Replay the corpus: "seconds cpu_ticks judge_ticks writer_ticks" (wall time, user + system
+# CPU of the process, of its judging threads, of its writer thread).
+replay_timed() {
+  bash -c 's=$(date +%s.%N); "$@" >/dev/null & p=$!
+    declare -A last
+    while kill -0 $p 2>/dev/null; do
+      for t in /proc/$p/task/*; do
+        read -r c < "$t/comm" 2>/dev/null || continue
+        case $c in sdiff-judge|sdiff-writer) ;; *) continue ;; esac
+        read -ra ts < "$t/stat" 2>/dev/null || continue
+        last[${t##*/}]="$c $(( ts[13] + ts[14] ))"
+      done
+      sleep 0.02
+    done
+    wait $p || true
+    e=$(date +%s.%N); read -ra st < /proc/$$/stat
+    j=0; w=0
+    for v in "${last[@]}"; do set -- $v; if [ "$1" = sdiff-writer ]; then w=$((w + $2)); else j=$((j + $2)); fi; done
+    awk -v a="$s" -v b="$e" -v c="$(( st[15] + st[16] ))" -v j="$j" -v w="$w" "BEGIN { printf \"%.3f %d %d %d\n\", b - a, c, j, w }"' _ "$@"
 }
+replay_once() { # transport judges -> "req/s cpu_us judge_us writer_us" (per exchange)
+  rm -f "$work/results.db"*
+  replay_timed "$bin" replay --corpus "$work/corpus.db" --candidate "http://127.0.0.1:$port" \
+    --db "$work/results.db" --concurrency "$conns" --transport "$1" --judges "$2" \
+    2>"$work/replay-$1-$2.err" |
+    awk -v n="$want" -v t="$tck" '{ printf "%.0f %.1f %.1f %.1f", n / $1, $2 * 1e6 / t / n, $3 * 1e6 / t / n, $4 * 1e6 / t / n }'
+}
+judges=${JUDGES:-$(getconf _NPROCESSORS_ONLN)}
+[ "$judges" -gt 8 ] && judges=8
+echo "# replay with --judges 1 and --judges $judges; $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg) at the start"
 # Rounds alternate wrk, the libcurl floor and replay so that all see the same background;
 # the medians are compared. A round of wrk lasts about as long as a replay.
 rounds=${ROUNDS:-5}
-printf '%-6s %9s %9s %10s %11s %7s %7s %10s %10s %10s\n' round wrk_rps curl_rps replay_rps replay_curl cpu_us cpu_c_us replay/wrk curl/wrk replay/curl
+printf '%-5s %8s %8s %8s %8s %8s %6s %6s %6s %6s %6s %7s %7s %7s %7s\n' round wrk curl_fl j1_rps jN_rps curl_tr cpu1_us cpuN_us jdg1_us jdgN_us wrtN_us j1/wrk jN/wrk jN/j1 curl/wrk
 for r in $(seq "$rounds"); do
   wrk -t2 -c"$conns" -d3s "http://127.0.0.1:$port/items.json" > "$work/wrk.out"
   w=$(awk '/Requests\/sec/ {printf "%.0f", $2}' "$work/wrk.out")
   c=$("$work/curl_floor" "http://127.0.0.1:$port/items.json" "$want" "$conns" | awk '{printf "%.0f", $(NF-1)}')
-  read -r s su <<< "$(replay_once native)"
-  read -r sc scu <<< "$(replay_once curl)"
-  echo "$w $c $s $sc $su $scu" >> "$work/rounds"
-  awk -v r="$r" -v w="$w" -v c="$c" -v s="$s" -v sc="$sc" -v su="$su" -v scu="$scu" 'BEGIN {
-    printf "%-6s %9s %9s %10s %11s %7s %7s %9.0f%% %9.0f%% %9.0f%%\n", r, w, c, s, sc, su, scu, 100 * s / w, 100 * c / w, 100 * s / c }'
+  read -r s1 u1 j1 w1 <<< "$(replay_once native 1)"
+  read -r sn un jn wn <<< "$(replay_once native "$judges")"
+  read -r sc uc jc wc <<< "$(replay_once curl "$judges")"
+  echo "$w $c $s1 $sn $sc $u1 $un $j1 $jn $wn" >> "$work/rounds"
+  awk -v r="$r" -v w="$w" -v c="$c" -v s1="$s1" -v sn="$sn" -v sc="$sc" -v u1="$u1" -v un="$un" \
+      -v j1="$j1" -v jn="$jn" -v wn="$wn" 'BEGIN {
+    printf "%-5s %8s %8s %8s %8s %8s %6.1f %6.1f %6.1f %6.1f %6.1f %6.0f%% %6.0f%% %6.2fx %6.0f%%\n", r, w, c, s1, sn, sc, u1, un, j1, jn, wn, 100 * s1 / w, 100 * sn / w, sn / s1, 100 * c / w }'
 done
 med() { sort -g -k"$1" "$work/rounds" | awk -v k="$1" '{ v[NR] = $k } END { print v[int((NR + 1) / 2)] }'; }
-awk -v w="$(med 1)" -v c="$(med 2)" -v s="$(med 3)" -v sc="$(med 4)" -v su="$(med 5)" -v scu="$(med 6)" 'BEGIN {
-  printf "# medians: wrk %d req/s, libcurl floor %d req/s (%.0f%% of wrk); shadowdiff replay %d req/s: %.0f%% of wrk, %.0f%% of the libcurl floor, %.1f us CPU per exchange; with --transport curl %d req/s (%.0f%% of wrk), %.1f us (replay, diff and SQLite included)\n", w, c, 100 * c / w, s, 100 * s / w, 100 * s / c, su, sc, 100 * sc / w, scu }'
-sed 's/^/# native: /' "$work/replay-native.err"
-sed 's/^/# curl: /' "$work/replay-curl.err"
+awk -v w="$(med 1)" -v c="$(med 2)" -v s1="$(med 3)" -v sn="$(med 4)" -v sc="$(med 5)" -v u1="$(med 6)" \
+    -v un="$(med 7)" -v j1="$(med 8)" -v jn="$(med 9)" -v wn="$(med 10)" -v n="$judges" 'BEGIN {
+  printf "# medians: wrk %d req/s, libcurl floor %d req/s (%.0f%% of wrk); replay --judges 1 %d req/s (%.0f%% of wrk), --judges %d %d req/s (%.0f%% of wrk, %.2fx of one judge); CPU per exchange %.1f us with one judge, %.1f us with %d; judging %.1f us per exchange with one judge (storing included), %.1f us in %d judges + %.1f us in the writer; --transport curl %d req/s (%.0f%% of wrk)\n", w, c, 100 * c / w, s1, 100 * s1 / w, n, sn, 100 * sn / w, sn / s1, u1, un, n, j1, jn, n, wn, sc, 100 * sc / w }'
+for f in "$work"/replay-*.err; do sed "s/^/# $(basename "$f" .err): /" "$f"; done
