@@ -461,21 +461,17 @@ void sdiff__db_close(struct sdiff_db *db)
 /* The store's SQL in PostgreSQL's spelling: $n placeholders, clock_timestamp for now. */
 static char *pg_translate(const char *sql, int *nparams, uint64_t *refs)
 {
-    size_t cap = strlen(sql) * 2 + sizeof PG_NOW * 4 + 16, o = 0;
+    /* the output grows only where "?" becomes "$N" (4 bytes at most for 1 below 1000)
+     * and where SQLite's now becomes PostgreSQL's */
+    size_t nnow = 0, len = strlen(sql);
+    for (const char *p = strstr(sql, SQLITE_NOW); p; p = strstr(p + 1, SQLITE_NOW))
+        nnow++;
+    size_t cap = len * 4 + nnow * sizeof PG_NOW + 1, o = 0;
     char *out = sdiff_malloc(cap);
     int seq = 0, max = 0;
     if (out == NULL)
         return NULL;
     for (const char *p = sql; *p;) {
-        if (o + sizeof PG_NOW + 16 >= cap) {
-            char *n = sdiff_realloc(out, cap * 2);
-            if (n == NULL) {
-                sdiff_free(out);
-                return NULL;
-            }
-            out = n;
-            cap *= 2;
-        }
         if (strncmp(p, SQLITE_NOW, sizeof SQLITE_NOW - 1) == 0) {
             memcpy(out + o, PG_NOW, sizeof PG_NOW - 1);
             o += sizeof PG_NOW - 1;
@@ -483,26 +479,21 @@ static char *pg_translate(const char *sql, int *nparams, uint64_t *refs)
         } else if (strncmp(p, " NOT INDEXED", 12) == 0) {
             p += 12;
         } else if (*p == '\'' || *p == '"') {
+            /* a literal or a quoted name, copied as it is ('' and "" stay inside it) */
             char qc = *p;
             out[o++] = *p++;
-            while (*p && o + 2 < cap) {
-                if (*p == qc && p[1] == qc) {
-                    out[o++] = *p++;
-                    out[o++] = *p++;
-                    continue;
-                }
+            while (*p && !(*p == qc && p[1] != qc)) {
                 if (*p == qc)
-                    break;
+                    out[o++] = *p++;
                 out[o++] = *p++;
             }
             if (*p)
                 out[o++] = *p++;
         } else if (*p == '?') {
             p++;
-            int k;
+            int k = 0;
             if (isdigit((unsigned char)*p)) {
-                k = 0;
-                while (isdigit((unsigned char)*p))
+                while (isdigit((unsigned char)*p) && k < 100)
                     k = k * 10 + (*p++ - '0');
             } else {
                 k = ++seq;
