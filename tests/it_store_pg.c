@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "shadowdiff/exchange.h"
@@ -501,6 +502,46 @@ static void test_store_pg__batches_postgres(void **state)
     batches(PG);
 }
 
+/* A batch that is not full is committed once it is a second old, and a run's corpus given
+ * as a URL is stored without its password. */
+static void commits_within_a_second(enum backend b)
+{
+    char loc[4200];
+    fresh(b, loc, sizeof loc);
+    struct sdiff_store_opts o = {.batch = 1000};
+    struct sdiff_store *st = NULL;
+    struct sdiff_err err = {0};
+    int64_t run;
+    assert_int_equal(sdiff_store_open(&st, loc, &o, &err), SDIFF_OK);
+    struct sdiff_run_info info = {.kind = "replay",
+                                  .corpus = "postgresql://u:s3cret@db.internal/corpus"};
+    assert_int_equal(sdiff_store_begin_run(st, &info, &run, &err), SDIFF_OK);
+    put_one(st, run, 1);
+    put_one(st, run, 2);
+    assert_int_equal(q_int(loc, "SELECT count(*) FROM results"), 0); /* not committed yet */
+    struct timespec ts = {1, 100000000};
+    nanosleep(&ts, NULL);
+    put_one(st, run, 3); /* the batch is more than a second old: this one commits it */
+    assert_int_equal(q_int(loc, "SELECT count(*) FROM results"), 3);
+    assert_int_equal(q_int(loc, "SELECT count(*) FROM batches"), 1);
+    assert_int_equal(q_int(loc, "SELECT count(*) FROM runs WHERE corpus ="
+                                " 'postgresql://u:***@db.internal/corpus'"),
+                     1);
+    sdiff_store_close(st);
+}
+
+static void test_store_pg__commits_within_a_second_sqlite(void **state)
+{
+    (void)state;
+    commits_within_a_second(LITE);
+}
+
+static void test_store_pg__commits_within_a_second_postgres(void **state)
+{
+    (void)state;
+    commits_within_a_second(PG);
+}
+
 /* Two processes' worth of stores writing one named run at once. */
 struct writer {
     const char *loc;
@@ -762,6 +803,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_store_pg__waivers_and_meta_postgres),
         cmocka_unit_test(test_store_pg__batches_sqlite),
         cmocka_unit_test(test_store_pg__batches_postgres),
+        cmocka_unit_test(test_store_pg__commits_within_a_second_sqlite),
+        cmocka_unit_test(test_store_pg__commits_within_a_second_postgres),
         cmocka_unit_test(test_store_pg__two_writers_one_named_run_sqlite),
         cmocka_unit_test(test_store_pg__two_writers_one_named_run_postgres),
         cmocka_unit_test(test_store_pg__schema_created_once_by_writers_starting_together),

@@ -182,7 +182,11 @@ int sdiff_store_begin_run(struct sdiff_store *st, const struct sdiff_run_info *i
                                 " VALUES(?,?,?,?,?,?,?,?,?,'running'," NOW ") RETURNING id", 0, &q);
         if (rc == SDIFF__DB_OK) {
             text_or_null(q, 1, info->kind);
-            text_or_null(q, 2, info->corpus);
+            /* a corpus given as a URL is stored as it may be shown: no password */
+            char corpus[600];
+            if (info->corpus)
+                sdiff__db_mask_url(info->corpus, corpus, sizeof corpus);
+            text_or_null(q, 2, info->corpus ? corpus : NULL);
             text_or_null(q, 3, info->candidate);
             text_or_null(q, 4, info->secondary);
             text_or_null(q, 5, info->primary);
