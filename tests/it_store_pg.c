@@ -11,11 +11,13 @@
 #include "sdiff_test.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "shadowdiff/exchange.h"
@@ -542,6 +544,54 @@ static void test_store_pg__commits_within_a_second_postgres(void **state)
     commits_within_a_second(PG);
 }
 
+/* A writer killed mid-batch (SIGKILL): every batch is there whole or not at all. */
+static void killed_writer(enum backend b)
+{
+    char loc[4200];
+    fresh(b, loc, sizeof loc);
+    sdiff_store_close(open_at(loc, 0)); /* the schema, before the writer starts */
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        struct sdiff_store_opts o = {.batch = 100};
+        struct sdiff_store *st = NULL;
+        int64_t run;
+        struct sdiff_run_info info = {.kind = "mirror", .name = "killed"};
+        if (sdiff_store_open(&st, loc, &o, NULL) < 0 ||
+            sdiff_store_begin_run(st, &info, &run, NULL) < 0)
+            _exit(1);
+        for (uint64_t i = 0;; i++) /* until killed */
+            put_one(st, run, 1 + i);
+    }
+    for (int i = 0; i < 300 && q_int(loc, "SELECT count(*) FROM batches") < 5; i++) {
+        struct timespec ts = {0, 20000000};
+        nanosleep(&ts, NULL);
+    }
+    int st = sdiff_test_stop(pid, SIGKILL, 10);
+    assert_true(WIFSIGNALED(st));
+    long long results = q_int(loc, "SELECT count(*) FROM results");
+    long long in_batches = q_int(loc, "SELECT sum(results) FROM batches");
+    assert_true(results >= 500);
+    assert_int_equal(results, in_batches);
+    assert_int_equal(results % 100, 0);
+    assert_int_equal(q_int(loc, "SELECT count(*) FROM results r WHERE NOT EXISTS (SELECT 1"
+                                " FROM batches b WHERE b.instance_id = r.instance_id"
+                                " AND b.batch_seq = r.batch_seq)"),
+                     0);
+}
+
+static void test_store_pg__killed_writer_leaves_whole_batches_sqlite(void **state)
+{
+    (void)state;
+    killed_writer(LITE);
+}
+
+static void test_store_pg__killed_writer_leaves_whole_batches_postgres(void **state)
+{
+    (void)state;
+    killed_writer(PG);
+}
+
 /* Two processes' worth of stores writing one named run at once. */
 struct writer {
     const char *loc;
@@ -805,6 +855,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_store_pg__batches_postgres),
         cmocka_unit_test(test_store_pg__commits_within_a_second_sqlite),
         cmocka_unit_test(test_store_pg__commits_within_a_second_postgres),
+        cmocka_unit_test(test_store_pg__killed_writer_leaves_whole_batches_sqlite),
+        cmocka_unit_test(test_store_pg__killed_writer_leaves_whole_batches_postgres),
         cmocka_unit_test(test_store_pg__two_writers_one_named_run_sqlite),
         cmocka_unit_test(test_store_pg__two_writers_one_named_run_postgres),
         cmocka_unit_test(test_store_pg__schema_created_once_by_writers_starting_together),
