@@ -74,6 +74,10 @@ static void put(struct sdiff_store *st, struct sdiff_result_rec *r, int64_t *id)
 }
 
 /* n results of one class on a route, with fixed or cycling latencies. */
+/* the primary's status and answer shape of what put_many stores next */
+static int put_status = 200;
+static const char *put_shape;
+
 static void put_many(struct sdiff_store *st, int64_t run, const char *route, const char *cls,
                      int n, double pms, double cms, int cycle)
 {
@@ -85,7 +89,8 @@ static void put_many(struct sdiff_store *st, int64_t run, const char *route, con
         r.target = "/x";
         r.cls = cls;
         r.bytes_equal = -1;
-        r.primary_status = 200;
+        r.primary_status = put_status;
+        r.shape = put_shape;
         r.primary_ms = cycle ? (double)(i % 100 + 1) : pms;
         r.t_req_start = T0 + (uint64_t)i;
         r.candidate.latency_ms = cycle ? (double)(i % 100 + 1) : cms;
@@ -516,12 +521,15 @@ static void test_report__many_varied_segments_merge_into_one_endpoint(void **sta
     assert_int_equal(sdiff_store_begin_run(st, &info, &run, &err), SDIFF_OK);
     for (size_t i = 0; i < 10; i++) {
         snprintf(route, sizeof route, "GET /api/users/%s", names[i]);
+        put_shape = "00000000000000a1"; /* every user answered alike */
         put_many(st, run, route, "identical", 5, 10, 11, 0);
         snprintf(route, sizeof route, "GET /api/users/%s/posts", names[i]);
+        put_shape = "00000000000000b2";
         put_many(st, run, route, "identical", 4, 10, 11, 0);
     }
     put_many(st, run, "GET /static/app.css", "identical", 7, 1, 1, 0);
     put_many(st, run, "GET /static/app.js", "identical", 7, 1, 1, 0);
+    put_shape = NULL;
     assert_int_equal(sdiff_store_end_run(st, run, "{}", &err), SDIFF_OK);
     sdiff_store_close(st);
 
@@ -538,6 +546,59 @@ static void test_report__many_varied_segments_merge_into_one_endpoint(void **sta
     assert_non_null(endpoint(r, "GET", "/static/app.css"));
     assert_non_null(endpoint(r, "GET", "/static/app.js"));
     assert_int_equal(r->nendpoints, 4);
+    sdiff_report_free(r);
+}
+
+/*
+ * Siblings are merged for answering alike, never for how many there are: eight collections
+ * under one prefix (each its own shape) stay eight endpoints, and twelve made-up paths the
+ * primary answers 404 neither merge nor swallow a broken endpoint beside them.
+ */
+static void test_report__siblings_merge_only_when_answered_alike(void **state)
+{
+    (void)state;
+    char path[600], route[64], shape[17];
+    snprintf(path, sizeof path, "%s/siblings.db", tmpdir);
+    struct sdiff_store *st = NULL;
+    struct sdiff_err err = {0};
+    struct sdiff_store_opts opts = {0};
+    int64_t run;
+    assert_int_equal(sdiff_store_open(&st, path, &opts, &err), SDIFF_OK);
+    struct sdiff_run_info info = {.kind = "replay", .candidate = "http://c"};
+    assert_int_equal(sdiff_store_begin_run(st, &info, &run, &err), SDIFF_OK);
+    static const char *colls[] = {"amount", "big", "events", "fees", "gifts", "hooks", "items",
+                                  "jobs"};
+    for (size_t i = 0; i < 8; i++) {
+        snprintf(route, sizeof route, "GET /api/%s/{id}", colls[i]);
+        snprintf(shape, sizeof shape, "%016zx", i + 1);
+        put_shape = shape;
+        put_many(st, run, route, "identical", 40, 10, 11, 0);
+    }
+    /* a broken endpoint, and a flood of made-up siblings the primary does not know */
+    put_shape = "00000000000000c3";
+    put_many(st, run, "GET /api/orders", "different", 60, 10, 11, 0);
+    put_status = 404;
+    put_shape = "0000000000000404";
+    for (int i = 0; i < 12; i++) {
+        snprintf(route, sizeof route, "GET /api/zz%d", i);
+        put_many(st, run, route, "identical", 1000, 1, 1, 0);
+    }
+    put_status = 200;
+    put_shape = NULL;
+    assert_int_equal(sdiff_store_end_run(st, run, "{}", &err), SDIFF_OK);
+    sdiff_store_close(st);
+
+    struct sdiff_report *r = NULL;
+    assert_int_equal(sdiff_report_build(&r, path, run, NULL, &err), SDIFF_OK);
+    for (size_t i = 0; i < 8; i++) {
+        snprintf(route, sizeof route, "/api/%s/{id}", colls[i]);
+        assert_int_equal(endpoint(r, "GET", route)->samples, 40);
+    }
+    const struct sdiff_report_endpoint *orders = endpoint(r, "GET", "/api/orders");
+    assert_int_equal(orders->samples, 60);
+    assert_int_equal(orders->verdict, SDIFF_REPORT_BLOCKED);
+    assert_int_equal(r->nendpoints, 8 + 1 + 12);
+    assert_int_equal(r->verdict, SDIFF_REPORT_FAIL);
     sdiff_report_free(r);
 }
 
@@ -861,6 +922,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_report__junit_text_markdown),
         cmocka_unit_test(test_report__errors),
         cmocka_unit_test(test_report__many_varied_segments_merge_into_one_endpoint),
+        cmocka_unit_test(test_report__siblings_merge_only_when_answered_alike),
         cmocka_unit_test(test_report__since_keeps_only_later_exchanges),
         cmocka_unit_test(test_report__built_from_rows_without_a_database),
         cmocka_unit_test(test_report__running_run_is_in_progress),

@@ -239,6 +239,18 @@ SDIFF_API int sdiff_learner_settle(struct sdiff_learner *l,
                                    int (*fn)(int64_t result_id, void *ud), void *ud);
 
 
+/* ---- the shape of an answer (shape.c) ---------------------------------------------------- */
+
+#define SDIFF_SHAPE_LEN 17
+/**
+ * A short hash (16 hex digits) of an answer's kind: its status class, media type and, for a
+ * JSON body (content-decoded), the value's type and an object's sorted top-level keys (of
+ * the first element, for an array). Two answers of one endpoint with a parameter share it;
+ * two collections under one prefix usually do not. "" for no answer.
+ * @return SDIFF_OK, SDIFF_ENOMEM
+ */
+SDIFF_API int sdiff_answer_shape(const struct sdiff_msg *m, char out[SDIFF_SHAPE_LEN]);
+
 SDIFF_API const char *sdiff_class_str(enum sdiff_class c);
 
 /** The preset called name ("python-go"); SDIFF_EINVAL for an unknown name. */

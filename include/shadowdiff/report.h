@@ -108,6 +108,9 @@ struct sdiff_report_endpoint {
     uint64_t latency_needed;    /* latencies per side the latency rule needs (0 when judged) */
     uint64_t accepted;          /* different results in waived clusters: not counted against
                                    the mismatch bound (which is over different - accepted) */
+    uint64_t not_found;         /* the primary answered 404 or 405 */
+    char *shape;                /* the one shape of the primary's 2xx answers; NULL when
+                                   there are none, several, or it is unknown */
 };
 
 #define SDIFF_REPORT_MAX_EXAMPLES 3

@@ -300,6 +300,10 @@ struct sdiff_store_route_stats {
     uint64_t primary_5xx;         /* replayed (judged or error) with primary status >= 500 */
     uint64_t candidate_5xx;       /* replayed with candidate status >= 500 */
     uint64_t candidate_failed;    /* class error, or judged with candidate status >= 500 */
+    uint64_t not_found;           /* the primary answered 404 or 405 */
+    /* the least and greatest shape (sdiff_answer_shape) of the primary's 2xx answers: equal
+     * when they all have one shape; NULL when unknown (none, or a version-2 file) */
+    const char *shape_min, *shape_max;
 };
 
 /**

@@ -153,6 +153,7 @@ static void endpoint_dispose(struct sdiff_report_endpoint *e)
     sdiff_free(e->method);
     sdiff_free(e->route);
     sdiff_free(e->key);
+    sdiff_free(e->shape);
 }
 
 static void cluster_dispose(struct sdiff_report_cluster *c)
@@ -303,6 +304,10 @@ static int on_route_stats(const struct sdiff_store_route_stats *s, void *ud,
     e->different = s->different;
     e->errors = s->errors;
     e->skipped = s->skipped;
+    e->not_found = s->not_found;
+    if (s->shape_min && s->shape_max && strcmp(s->shape_min, s->shape_max) == 0 &&
+        (e->shape = sdiff_strdup(s->shape_min)) == NULL)
+        return oom(err);
     derive(e, s->primary_5xx, s->candidate_5xx, s->candidate_failed);
     e->primary.p50 = e->primary.p95 = e->primary.p99 = -1;
     e->candidate.p50 = e->candidate.p95 = e->candidate.p99 = -1;
@@ -321,11 +326,16 @@ static int load_counts(const struct sdiff__report_source *src, struct sdiff_repo
 }
 
 /*
- * Routes whose position holds many different values under the same prefix are one endpoint
- * with a parameter there: /api/users/alice, /api/users/bob, ... (8 or more distinct values,
- * none carrying half the traffic) become /api/users/{param}. Inference at capture time only
- * knows identifier-looking segments; this catches names and slugs. The stored routes stay as
- * they are; the alias table maps each to its merged endpoint.
+ * Routes whose position holds many different values under the same prefix, answered alike,
+ * are one endpoint with a parameter there: /api/users/alice, /api/users/bob, ... (8 or more
+ * distinct values, none carrying half the traffic, every one answered with the same shape:
+ * status class, media type, top-level JSON keys) become /api/users/{param}. Inference at
+ * capture time only knows identifier-looking segments; this catches names and slugs.
+ * Collections under one prefix (/api/orders, /api/users) answer with different shapes and
+ * are never merged because of how many siblings they have; paths the primary answered only
+ * with 404 or 405 (made-up ones) neither count toward a merge nor join one, so junk paths
+ * cannot dilute a real endpoint; without shapes (a version-2 file) nothing is merged. The
+ * stored routes stay as they are; the alias table maps each to its merged endpoint.
  */
 #define MERGE_MIN_DISTINCT 8
 
@@ -397,8 +407,12 @@ static const char *segment(const char *key, size_t n, size_t *len)
 }
 
 /* The key with segment n replaced by "*" (the group of routes that differ only there). */
-static char *group_key(const char *key, size_t n)
+static char *group_key(const struct sdiff_report_endpoint *e, size_t n)
 {
+    const char *key = e->key;
+    /* only answers of one known shape, not only 404s and 405s, may take part */
+    if (e->shape == NULL || e->not_found >= e->samples)
+        return NULL;
     size_t len;
     const char *seg = segment(key, n, &len);
     if (seg == NULL || len == 0 || seg[0] == '{')
@@ -426,21 +440,23 @@ static int merge_variable_routes(struct sdiff_report *r, struct alias_tab *al)
     for (size_t pos = 0; pos < 16 && rc >= 0; pos++) {
         for (size_t i = 0; i < n; i++) {
             sdiff_free(gk[i]);
-            gk[i] = into[i] == SIZE_MAX ? group_key(r->endpoints[i].key, pos) : NULL;
+            gk[i] = into[i] == SIZE_MAX ? group_key(&r->endpoints[i], pos) : NULL;
         }
         for (size_t i = 0; i < n && rc >= 0; i++) {
             if (gk[i] == NULL)
                 continue;
             size_t members = 0;
             uint64_t total = 0, top = 0;
+            int alike = 1;
             for (size_t k = i; k < n; k++)
                 if (gk[k] && strcmp(gk[k], gk[i]) == 0) {
                     members++;
                     total += r->endpoints[k].samples;
                     if (r->endpoints[k].samples > top)
                         top = r->endpoints[k].samples;
+                    alike = alike && strcmp(r->endpoints[k].shape, r->endpoints[i].shape) == 0;
                 }
-            if (members < MERGE_MIN_DISTINCT || top * 2 > total) {
+            if (members < MERGE_MIN_DISTINCT || top * 2 > total || !alike) {
                 for (size_t k = i + 1; k < n; k++)
                     if (gk[k] && strcmp(gk[k], gk[i]) == 0) {
                         sdiff_free(gk[k]);

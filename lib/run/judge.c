@@ -51,6 +51,7 @@ struct pending {
     const struct sdiff_msg *primary; /* NULL: a live primary failed */
     double primary_ms;
     char reasons[256], note[300], cand_err[200];
+    char shape[SDIFF_SHAPE_LEN];   /* the primary's answer shape (sibling merges) */
     uint64_t noise_added;          /* new noise entries this exchange taught */
     struct sdiff_buf noise;        /* those entries, "route\0key\0" each, to store */
 };
@@ -368,6 +369,8 @@ static int judge_one(struct judge_worker *w, struct pending *p, struct sdiff_err
         p->primary = prim->error == SDIFF_REPLAY_OK ? &prim->resp : NULL;
         p->primary_ms = prim->latency_ms;
     }
+    if (p->primary && (rc = sdiff_answer_shape(p->primary, p->shape)) < 0)
+        return sdiff_err_set(e, rc, "judge", "out of memory");
     if (p->primary == NULL) {
         snprintf(p->note, sizeof p->note, "primary: %s", prim->errmsg);
     } else if (cand->error != SDIFF_REPLAY_OK) {
@@ -499,7 +502,7 @@ static int store_one(struct sdiff_judge *j, struct pending *p, struct sdiff_err 
                       .error = answered ? NULL : p->cand_err, .keep_body = keep,
                       .skip_row = !keep},
         .paths = paths, .kinds = kinds, .primary_values = pv, .candidate_values = cv,
-        .hints = hints, .ndiffs = n,
+        .hints = hints, .ndiffs = n, .shape = p->shape[0] ? p->shape : NULL,
     };
     if (sec) {
         r.secondary.msg = sec->error == SDIFF_REPLAY_OK ? &sec->resp : NULL;

@@ -306,7 +306,7 @@ int sdiff_store_each_route_stats(struct sdiff_store *st, int64_t run_id, uint64_
 {
     struct sdiff_dbq *q = NULL;
     /* bytewise route order on both (PostgreSQL sorts text by the database's collation) */
-#define ROUTE_STATS(order)                                                                     \
+#define ROUTE_STATS(order, shapes)                                                             \
     "SELECT route, count(*), count(*) FILTER (WHERE class = 'identical'),"                    \
     " count(*) FILTER (WHERE class = 'equivalent'),"                                          \
     " count(*) FILTER (WHERE class = 'different'),"                                           \
@@ -316,14 +316,26 @@ int sdiff_store_each_route_stats(struct sdiff_store *st, int64_t run_id, uint64_
     " count(*) FILTER (WHERE class IN ('identical','equivalent','different','error')"         \
     "     AND candidate_status >= 500),"                                                      \
     " count(*) FILTER (WHERE class = 'error' OR (class IN ('identical','equivalent',"         \
-    "     'different') AND candidate_status >= 500))"                                         \
+    "     'different') AND candidate_status >= 500)),"                                        \
+    " count(*) FILTER (WHERE primary_status IN (404, 405)), " shapes                           \
     " FROM results NOT INDEXED WHERE run_id = ?1 AND (?2 = 0 OR t_req_start >= ?2)"           \
     " GROUP BY route ORDER BY " order
-    int rc = prepare_run_scan(st,
-                              SDIFF__SQL(st, ROUTE_STATS("route"),
-                                         ROUTE_STATS("route COLLATE \"C\" NULLS FIRST")),
-                              run_id, since_us, 0, &q, err);
+    /* the shapes of the primary's successful answers (version 3; none before) */
+#define SHAPES_V3                                                                              \
+    "min(shape) FILTER (WHERE primary_status BETWEEN 200 AND 299),"                          \
+    " max(shape) FILTER (WHERE primary_status BETWEEN 200 AND 299)"
+#define SHAPES_V2 "NULL, NULL"
+    int rc = prepare_run_scan(
+        st,
+        st->version >= 3
+            ? SDIFF__SQL(st, ROUTE_STATS("route", SHAPES_V3),
+                         ROUTE_STATS("route COLLATE \"C\" NULLS FIRST", SHAPES_V3))
+            : SDIFF__SQL(st, ROUTE_STATS("route", SHAPES_V2),
+                         ROUTE_STATS("route COLLATE \"C\" NULLS FIRST", SHAPES_V2)),
+        run_id, since_us, 0, &q, err);
 #undef ROUTE_STATS
+#undef SHAPES_V3
+#undef SHAPES_V2
     if (rc < 0)
         return rc;
     int out = SDIFF_OK;
@@ -339,6 +351,9 @@ int sdiff_store_each_route_stats(struct sdiff_store *st, int64_t run_id, uint64_
             .primary_5xx = (uint64_t)sdiff__db_int64(q, 7),
             .candidate_5xx = (uint64_t)sdiff__db_int64(q, 8),
             .candidate_failed = (uint64_t)sdiff__db_int64(q, 9),
+            .not_found = (uint64_t)sdiff__db_int64(q, 10),
+            .shape_min = col_str(q, 11),
+            .shape_max = col_str(q, 12),
         };
         out = fn(&s, ud, err);
     }
