@@ -19,6 +19,7 @@ struct rec {
     unsigned skip_mask;  /* on_head returns SKIP_BODY for response number i when bit i is set */
     int show_headers;    /* put the fields into the head entry */
     int resync_first;    /* mid-stream capture: resync before the first byte */
+    int anywhere;        /* with resync_first: hunt anywhere (sdiff_http1_hunt_anywhere) */
     int resync_on_error; /* resync and go on after an error (not split-invariant in general) */
     int eof;             /* call sdiff_http1_eof at the end and record its status */
     int body_fails;      /* on_body returns this when non-zero */
@@ -199,6 +200,8 @@ static void rec_reset(void *ud)
     assert_int_equal(sdiff_http1_new(&r->p, r->kind, &r->limits, &rec_cb, r, NULL), SDIFF_OK);
     if (r->resync_first)
         sdiff_http1_resync(r->p);
+    if (r->anywhere)
+        sdiff_http1_hunt_anywhere(r->p, 1);
 }
 
 static void rec_feed(void *ud, const uint8_t *p, size_t len)
@@ -884,6 +887,38 @@ static void test_http1__resync_at_stream_start_treats_first_byte_as_line_start(v
     run_split(&r, in, strlen(in), "begin|head GET /next 1.1 h=0 none ka=1|complete|skipped=17");
 }
 
+/* Pipelined behind a body of unknown framing, with no line end between them. */
+static void test_http1__hunt_anywhere_finds_a_request_glued_to_a_body(void **state)
+{
+    (void)state;
+    struct rec r;
+    rec_init(&r, SDIFF_HTTP1_REQUEST);
+    r.resync_first = 1;
+    r.anywhere = 1;
+    /* a line start glued to body bytes ("bbbPOST") starts at the method, not the line; a
+     * HEADER or a GET without a target is no candidate; a bad line is skipped whole */
+    const char *in = "HEADERS and a GET\r\nxGET /no version here\r\n\"}bbbPOST /b HTTP/1.1\r\n"
+                     "Content-Length: 3\r\n\r\nabcGET /c HTTP/1.1\r\n\r\n";
+    run_split(&r, in, strlen(in),
+              "begin|head POST /b 1.1 h=1 len=3 ka=1|body 3 'abc'|complete"
+              "|begin|head GET /c 1.1 h=0 none ka=1|complete|skipped=47");
+
+    rec_init(&r, SDIFF_HTTP1_RESPONSE);
+    r.resync_first = 1;
+    r.anywhere = 1;
+    in = "aa\"}HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhiHTTP/1.1 204 No Content\r\n\r\n";
+    run_split(&r, in, strlen(in),
+              "begin|head 200 'OK' 1.1 h=1 len=2 ka=1|body 2 'hi'|complete"
+              "|begin|head 204 'No Content' 1.1 h=0 none ka=1|complete|skipped=4");
+
+    /* a candidate that fails inside the bytes of another: "CO" is not CONNECT, "OPTIONS" is */
+    rec_init(&r, SDIFF_HTTP1_REQUEST);
+    r.resync_first = 1;
+    r.anywhere = 1;
+    in = "TRACOPTIONS * HTTP/1.1\r\n\r\n";
+    run_split(&r, in, strlen(in), "begin|head OPTIONS * 1.1 h=0 none ka=1|complete|skipped=4");
+}
+
 static void test_http1__resync_mid_body_finds_next_response(void **state)
 {
     (void)state;
@@ -1175,6 +1210,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_http1__resync_after_garbage_finds_next_request),
     cmocka_unit_test(test_http1__resync_at_stream_start_treats_first_byte_as_line_start),
     cmocka_unit_test(test_http1__resync_mid_body_finds_next_response),
+    cmocka_unit_test(test_http1__hunt_anywhere_finds_a_request_glued_to_a_body),
     cmocka_unit_test(test_http1__hunting_candidate_over_limit_skipped),
     cmocka_unit_test(test_http1__resync_from_on_head_hunts_in_the_body),
     cmocka_unit_test(test_http1__gap_inside_content_length_body_continues),

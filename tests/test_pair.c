@@ -262,6 +262,55 @@ static void test_pair__midstream_lost_status_line_never_mispairs(void **state)
     fx_free(&f);
 }
 
+/*
+ * Picked up inside a request's body (A) with requests pipelined behind it, glued to the end
+ * of each body: A's answer is owed first and pairs with nothing; the others pair in order.
+ */
+static void test_pair__midstream_pipelined_pickup_pairs_after_the_partial_request(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_open(&f, NULL, 1);
+    fx_send(&f, C2S, "xyz\"}POST /b HTTP/1.1\r\nContent-Length: 3\r\n\r\nbbb"
+                     "POST /c HTTP/1.1\r\nContent-Length: 3\r\n\r\nccc");
+    /* the server's first bytes end an earlier answer; then A's, B's and C's */
+    fx_send(&f, S2C, "lo\"}HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\naa"
+                     "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nb"
+                     "HTTP/1.1 202 Accepted\r\nContent-Length: 1\r\n\r\nc");
+    assert_string_equal(f.log, "0 POST /b 200 complete 1|1 POST /c 202 complete 1|");
+    assert_int_equal(sdiff_pair_stats(f.pair)->orphan_responses, 1);
+    fx_close(&f);
+    fx_free(&f);
+}
+
+/* An answer that begins before the partial request ended answers an earlier request. */
+static void test_pair__midstream_answer_before_the_partial_request_ended_is_not_its(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_open(&f, NULL, 1);
+    fx_send(&f, C2S, "first part of A's body, ");
+    fx_send(&f, S2C, "HTTP/1.1 204 No Content\r\n\r\n");
+    fx_send(&f, C2S, "its end\"}GET /b HTTP/1.1\r\n\r\n");
+    fx_send(&f, S2C, "HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n"
+                     "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nb");
+    assert_string_equal(f.log, "0 GET /b 200 complete 1|");
+    assert_int_equal(sdiff_pair_stats(f.pair)->orphan_responses, 2);
+    fx_close(&f);
+    fx_free(&f);
+
+    /* A's answer already came, before the next request line: nothing more is owed */
+    fx_open(&f, NULL, 1);
+    fx_send(&f, C2S, "end of A\"}");
+    fx_send(&f, S2C, "HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n");
+    fx_send(&f, C2S, "GET /b HTTP/1.1\r\n\r\n");
+    fx_send(&f, S2C, "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nb");
+    assert_string_equal(f.log, "0 GET /b 200 complete 1|");
+    assert_int_equal(sdiff_pair_stats(f.pair)->orphan_responses, 1);
+    fx_close(&f);
+    fx_free(&f);
+}
+
 static void test_pair__close_leaves_no_response(void **state)
 {
     (void)state;
@@ -537,6 +586,8 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_pair__lost_request_response_is_dropped),
     cmocka_unit_test(test_pair__gap_ending_with_the_body_marks_it),
     cmocka_unit_test(test_pair__midstream_lost_status_line_never_mispairs),
+    cmocka_unit_test(test_pair__midstream_pipelined_pickup_pairs_after_the_partial_request),
+    cmocka_unit_test(test_pair__midstream_answer_before_the_partial_request_ended_is_not_its),
     cmocka_unit_test(test_pair__close_leaves_no_response),
     cmocka_unit_test(test_pair__guessed_roles_are_swapped_at_the_first_start_line),
     cmocka_unit_test(test_pair__unacknowledged_bytes_mark_every_exchange_they_touch),

@@ -132,6 +132,17 @@ SDIFF_API int sdiff_http1_gap(struct sdiff_http1 *p, uint64_t len);
  */
 SDIFF_API void sdiff_http1_resync(struct sdiff_http1 *p);
 
+/**
+ * While hunting, let a start line begin at any byte, not only at a line start, and only
+ * where it looks like one by a stricter pattern: a standard method (GET, HEAD, POST, PUT,
+ * DELETE, PATCH, OPTIONS, CONNECT, TRACE), a space and a target's first byte ('/', "http",
+ * '*'), or "HTTP/1.x ddd". For a connection picked up midstream: its first bytes end a
+ * message whose framing was never seen, and a pipelined message follows a body with no line
+ * end ("...}POST /b HTTP/1.1"). A line start counts no more than any byte then, so a custom
+ * method is not found this way. Stays set across resyncs until turned off.
+ */
+SDIFF_API void sdiff_http1_hunt_anywhere(struct sdiff_http1 *p, int on);
+
 /** Whether the parser is inside a message (some of its bytes were consumed). */
 SDIFF_API int sdiff_http1_in_message(const struct sdiff_http1 *p);
 /**

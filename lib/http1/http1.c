@@ -90,6 +90,7 @@ struct sdiff_http1 {
     int cr_seen;        /* ST_CHUNK_END: the CR was consumed */
 
     int bol; /* hunting: the next byte starts a line */
+    int anywhere; /* hunting: a start line may begin at any byte (sdiff_http1_hunt_anywhere) */
     uint64_t skipped;
     size_t consumed;  /* bytes of the last feed consumed when it failed */
 };
@@ -1060,9 +1061,73 @@ static int hunt_prefix_ok(enum sdiff_http1_kind kind, const uint8_t *a, size_t n
 }
 
 /*
+ * Hunting anywhere: whether a start line may begin at q, by a pattern stricter than at a line
+ * start, since a byte inside a body may look like anything. A request line starts with a
+ * standard method, a space and the first byte of a target ('/', "http", '*'); a status line
+ * with "HTTP/1.x ddd". 1 yes, 0 no; -1 the input ends first with what could still be one.
+ */
+static int anywhere_at(enum sdiff_http1_kind kind, const uint8_t *q, const uint8_t *end)
+{
+    static const char *const methods[] = {"GET ",    "HEAD ",  "POST ",    "PUT ",  "DELETE ",
+                                          "PATCH ",  "TRACE ", "OPTIONS ", "CONNECT "};
+    size_t avail = (size_t)(end - q);
+    if (kind == SDIFF_HTTP1_RESPONSE) {
+        static const char pat[] = "HTTP/1.d ddd";
+        for (size_t i = 0; i < sizeof pat - 1; i++) {
+            if (i == avail)
+                return -1;
+            if (pat[i] == 'd' ? !is_digit(q[i]) : q[i] != (uint8_t)pat[i])
+                return 0;
+        }
+        return 1;
+    }
+    for (size_t m = 0; m < sizeof methods / sizeof methods[0]; m++) {
+        size_t ml = strlen(methods[m]), i = 0;
+        while (i < ml && i < avail && q[i] == (uint8_t)methods[m][i])
+            i++;
+        if (i == avail)
+            return -1;
+        if (i < ml)
+            continue;
+        return q[ml] == '/' || q[ml] == 'h' || q[ml] == '*';
+    }
+    return 0;
+}
+
+/* anywhere_at for a candidate whose first bytes are a[0..na) (buffered), then b[0..nb). */
+static int anywhere_at2(enum sdiff_http1_kind kind, const uint8_t *a, size_t na, const uint8_t *b,
+                        size_t nb)
+{
+    uint8_t s[HUNT_PREFIX];
+    size_t k = 0;
+    for (size_t i = 0; i < na && k < HUNT_PREFIX; i++)
+        s[k++] = a[i];
+    for (size_t i = 0; i < nb && k < HUNT_PREFIX; i++)
+        s[k++] = b[i];
+    int r = anywhere_at(kind, s, s + k);
+    /* every pattern is shorter than HUNT_PREFIX: -1 there means the input ran out */
+    return r;
+}
+
+/* The first byte in [cur, stop) where a start line may begin (anywhere_at), or NULL. */
+static const uint8_t *anywhere_find(enum sdiff_http1_kind kind, const uint8_t *cur,
+                                    const uint8_t *stop, const uint8_t *end)
+{
+    uint8_t first = kind == SDIFF_HTTP1_RESPONSE ? 'H' : 0;
+    for (const uint8_t *q = cur; q < stop; q++) {
+        if (first ? *q != first : (*q < 'C' || *q > 'T'))
+            continue;
+        if (anywhere_at(kind, q, end) != 0)
+            return q;
+    }
+    return NULL;
+}
+
+/*
  * ST_HUNT: only a line start can begin a message. A candidate line is buffered (up to
  * max_header_bytes) until its LF; if it parses as a start line it becomes the first line of
- * the next message, else it is skipped whole.
+ * the next message, else it is skipped whole. Hunting anywhere, the candidates are the bytes
+ * where anywhere_at says a start line may begin instead, wherever they are in a line.
  */
 static int step_hunt(struct sdiff_http1 *p, const uint8_t **pcur, const uint8_t *end)
 {
@@ -1070,8 +1135,17 @@ static int step_hunt(struct sdiff_http1 *p, const uint8_t **pcur, const uint8_t 
     int rc;
     while (cur < end) {
         const uint8_t *lf = memchr(cur, '\n', (size_t)(end - cur));
+        if (p->anywhere && p->bol && p->buf.len == 0 && anywhere_at(p->kind, cur, end) == 0)
+            p->bol = 0; /* a line start is no better than any byte: "bbbPOST /" is body + POST */
         if (!p->bol) {
             const uint8_t *stop = lf != NULL ? lf + 1 : end;
+            const uint8_t *q = p->anywhere ? anywhere_find(p->kind, cur, stop, end) : NULL;
+            if (q != NULL) {
+                p->skipped += (uint64_t)(q - cur);
+                cur = q;
+                p->bol = 1;
+                continue;
+            }
             p->skipped += (uint64_t)(stop - cur);
             cur = stop;
             p->bol = lf != NULL;
@@ -1079,7 +1153,28 @@ static int step_hunt(struct sdiff_http1 *p, const uint8_t **pcur, const uint8_t 
         }
         size_t n = lf != NULL ? (size_t)(lf - cur) + 1 : (size_t)(end - cur);
         size_t have = p->buf.len;
-        if (n > p->max_header_bytes - have || !hunt_prefix_ok(p->kind, p->buf.data, have, cur, n)) {
+        if (n > p->max_header_bytes - have || !hunt_prefix_ok(p->kind, p->buf.data, have, cur, n) ||
+            (p->anywhere && have > 0 && anywhere_at2(p->kind, p->buf.data, have, cur, n) == 0)) {
+            if (p->anywhere) {
+                /* Looked at again from its next byte, the buffered ones too, so a split
+                 * input finds what the whole one does ("CO" + "PTIONS /": OPTIONS). */
+                size_t i = 1;
+                while (i < have && anywhere_at2(p->kind, p->buf.data + i, have - i, cur, n) == 0)
+                    i++;
+                if (i < have) {
+                    p->skipped += i;
+                    sdiff_buf_consume(&p->buf, i);
+                    continue;
+                }
+                p->skipped += have;
+                sdiff_buf_reset(&p->buf);
+                p->bol = 0;
+                if (have == 0) {
+                    p->skipped++;
+                    cur++;
+                }
+                continue;
+            }
             /* not a start line: the rest of it is skipped by the !bol branch */
             p->skipped += have;
             sdiff_buf_reset(&p->buf);
@@ -1331,6 +1426,13 @@ int sdiff_http1_gap(struct sdiff_http1 *p, uint64_t len)
     }
     sdiff_http1_resync(p);
     return SDIFF_EPARSE;
+}
+
+void sdiff_http1_hunt_anywhere(struct sdiff_http1 *p, int on)
+{
+    if (SDIFF_NEVER(p == NULL))
+        return;
+    p->anywhere = on != 0;
 }
 
 void sdiff_http1_resync(struct sdiff_http1 *p)

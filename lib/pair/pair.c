@@ -62,6 +62,15 @@ struct conn {
      * that change hands: the parsers' buffers and the bodies being filled. */
     size_t mem, parsers_mem, req_body_mem, resp_body_mem;
     int shed;                /* the reassembler is shedding the flow: keep nothing more */
+    /* Midstream pickup (see pickup_first_request): client bytes skipped before the first
+     * request, and when; the response owed to the request they ended, and from when. */
+    uint64_t skip_ts[2];     /* by the reassembler's direction, while the roles were open */
+    uint64_t carried[2];     /* of unsettled[], the start line's first bytes fed after all */
+    uint64_t req_skip_ts;    /* the request parser skipped bytes in a piece of this time */
+    uint64_t req_skip0;      /* the request parser's skipped count when this piece began */
+    uint64_t orphan_ts;      /* latest response begun before any request was seen */
+    uint64_t owed_from;      /* a response begun at or after this time is the one owed */
+    int owed;                /* one response is owed to the request seen only in part */
 };
 
 enum { BODY_CUT_LIMIT = 1, BODY_CUT_BUDGET = 2 };
@@ -357,10 +366,43 @@ static int copy_head(struct conn *c, struct qent *e, struct sdiff_msg *m,
 
 /* ---- request side ---------------------------------------------------------------------- */
 
+/*
+ * The first request on a connection picked up midstream. When client bytes were skipped
+ * before it, they were the end of a request whose start the capture missed (request A),
+ * and A's response is owed before this one's: A's end came after the capture began, and a
+ * server answers a request after it ends, so A's response begins after that end, in full,
+ * in the capture. Responses that begin earlier answer requests before A. So the first
+ * response to begin at or after A's end (its last skipped byte) is A's and pairs with
+ * nothing; the next pairs with this request. The server's bytes skipped before its first
+ * status line are then the end of an earlier response, not A's, and need not close the
+ * waiting requests as gaps. Assumed: no request sent whole before the capture still waits
+ * for a response that begins after A's end (pipelined two deep across the capture start).
+ */
+static void pickup_first_request(struct conn *c)
+{
+    int cli = c->swapped ? SDIFF_DIR_S2C : SDIFF_DIR_C2S;
+    uint64_t now = sdiff_http1_skipped_bytes(c->reqp);
+    /* hunting is done: later resyncs (after a gap) look at line starts, as elsewhere */
+    sdiff_http1_hunt_anywhere(c->reqp, 0);
+    uint64_t unsettled = c->unsettled[cli] - c->carried[cli];
+    if (now == 0 && unsettled == 0)
+        return;
+    uint64_t end = now > c->req_skip0 ? c->ts : c->req_skip_ts;
+    if (unsettled > 0 && c->skip_ts[cli] > end)
+        end = c->skip_ts[cli];
+    c->resp_unsynced = 0;
+    if (c->orphan_ts >= end && c->orphan_ts != 0)
+        return; /* A's response already began, before this request: it was an orphan */
+    c->owed = 1;
+    c->owed_from = end;
+}
+
 static int req_begin(void *ud)
 {
     struct conn *c = ud;
     struct sdiff_pair *p = c->pair;
+    if (c->info.midstream && c->next_seq == 0)
+        pickup_first_request(c);
     if (c->qlen == c->qcap) {
         /* Too many requests waiting: give up on the oldest and ignore its response. */
         p->st.pipeline_limit_hits++;
@@ -470,6 +512,16 @@ static int resp_begin(void *ud)
         if (!q_at(c, i)->resp_begun)
             e = q_at(c, i);
     /* A shed connection pairs nothing (its requests were reported as they were sent). */
+    if (c->info.midstream && c->next_seq == 0 && c->ts > c->orphan_ts)
+        c->orphan_ts = c->ts;
+    sdiff_http1_hunt_anywhere(c->respp, 0);
+    if (c->owed && e != NULL && !c->resp_barrier) {
+        /* see pickup_first_request: the answer to the request seen only in part, or earlier */
+        if (c->ts >= c->owed_from)
+            c->owed = 0;
+        c->pair->st.orphan_responses++;
+        return 0;
+    }
     if (c->resp_barrier || e == NULL || c->skip_responses > 0) {
         if (c->skip_responses > 0 && !c->resp_barrier && e != NULL)
             c->skip_responses--;
@@ -612,6 +664,7 @@ static void feed(struct conn *c, enum sdiff_dir dir, const uint8_t *d, size_t le
     struct sdiff_err err = {0};
     int rc;
     if (dir == SDIFF_DIR_C2S) {
+        c->req_skip0 = sdiff_http1_skipped_bytes(c->reqp);
         /* After a refused request, hunt for the next one in the rest of these bytes too, so
          * what follows does not depend on where TCP cut the stream. */
         while ((rc = sdiff_http1_feed(c->reqp, d, len, &err)) < 0 && c->mode == MODE_HTTP) {
@@ -628,6 +681,8 @@ static void feed(struct conn *c, enum sdiff_dir dir, const uint8_t *d, size_t le
             resp_failed(c, &err);
         check_unsynced(c);
     }
+    if (dir == SDIFF_DIR_C2S && sdiff_http1_skipped_bytes(c->reqp) > c->req_skip0)
+        c->req_skip_ts = c->ts;
     /* The callbacks return nothing, so a message lost to memory is at least counted. */
     if (rc == SDIFF_ENOMEM || err.code == SDIFF_ENOMEM)
         c->pair->st.out_of_memory++;
@@ -707,6 +762,10 @@ static void on_open(const struct sdiff_flow_info *f, void **flow_ud, void *ud)
     if (f->midstream) {
         sdiff_http1_resync(c->reqp);
         sdiff_http1_resync(c->respp);
+        /* the first bytes end messages whose framing was never seen; the next one may be
+         * glued to them (pipelined, or a body with no line end) */
+        sdiff_http1_hunt_anywhere(c->reqp, 1);
+        sdiff_http1_hunt_anywhere(c->respp, 1);
         c->resp_hunting = 1;
         c->resp_unsynced = 1;
     }
@@ -811,6 +870,8 @@ static int settle_roles(struct conn *c, enum sdiff_dir *dir, const uint8_t *d, s
         if (role == 0) {
             c->pair->st.resync_bytes += len;
             c->unsettled[*dir] += len;
+            if (c->carry_len[*dir] < len) /* not only the first bytes of a start line */
+                c->skip_ts[*dir] = ts;
             return 0;
         }
         c->roles_open = 0;
@@ -824,6 +885,7 @@ static int settle_roles(struct conn *c, enum sdiff_dir *dir, const uint8_t *d, s
         /* A start line that began in the previous piece: feed its first bytes first. */
         uint8_t head[sizeof c->carry[0]];
         size_t nhead = c->carry_len[*dir];
+        c->carried[*dir] = nhead;
         memcpy(head, c->carry[*dir], nhead);
         c->carry_len[0] = c->carry_len[1] = 0;
         if (c->swapped)

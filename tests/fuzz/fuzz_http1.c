@@ -1,6 +1,7 @@
 /*
  * fuzz_http1.c - libFuzzer target for lib/http1: the input is one stream direction, parsed
- * as requests and as responses, from its start or hunting from its first byte. Oracle: the
+ * as requests and as responses, from its start or hunting from its first byte (at line
+ * starts, or anywhere: sdiff_http1_hunt_anywhere). Oracle: the
  * callback transcript (hashed, body pieces merged) is the same whole and split into pieces
  * of one size (1, 2, 3, 7 or 13 bytes, or a half or a third of the input: the middle byte
  * picks, with the limits); then a pass in uneven pieces with gaps and a resync after every
@@ -142,7 +143,7 @@ static void feed(struct run *r, const uint8_t *p, size_t n)
 
 /*
  * Parse data fed in pieces of `step` bytes (0: whole), hunting from the first byte when
- * hunt is set (a capture that began mid-stream); returns the transcript hash.
+ * hunt is set (a capture that began mid-stream; 2: anywhere); returns the transcript hash.
  */
 static uint64_t transcript(enum sdiff_http1_kind kind, const struct sdiff_limits *lim, int skip_odd,
                            int hunt, const uint8_t *data, size_t size, size_t step)
@@ -154,6 +155,8 @@ static uint64_t transcript(enum sdiff_http1_kind kind, const struct sdiff_limits
     CHECK(sdiff_http1_new(&r.p, kind, lim, &cb, &r, NULL) == SDIFF_OK);
     if (hunt)
         sdiff_http1_resync(r.p);
+    if (hunt == 2)
+        sdiff_http1_hunt_anywhere(r.p, 1);
     if (step == 0 || step >= size) {
         feed(&r, data, size);
     } else {
@@ -215,7 +218,7 @@ int sdiff_fuzz_http1(const uint8_t *data, size_t size)
     size_t step = steps[(cfg >> 4) & 7];
     for (int k = 0; k < 2; k++) {
         enum sdiff_http1_kind kind = k == 0 ? SDIFF_HTTP1_REQUEST : SDIFF_HTTP1_RESPONSE;
-        int skip = (cfg & 4) != 0, hunt = (cfg & 8) != 0;
+        int skip = (cfg & 4) != 0, hunt = (cfg & 8) != 0 ? 1 + ((cfg & 0x80) != 0) : 0;
         uint64_t whole = transcript(kind, &lim, skip, hunt, data, size, 0);
         CHECK(transcript(kind, &lim, skip, hunt, data, size, step) == whole);
         robustness(kind, &lim, data, size);

@@ -1674,6 +1674,34 @@ def case_midstream_inflight():
     return out, exp
 
 
+def case_midstream_pipelined():
+    """Capture starts inside the body of a POST (A) on a keep-alive connection whose client
+    pipelines three more POSTs right behind it, each glued to the end of the body before (no
+    line end between them); the server answers all four in order, its answers glued the same
+    way. A's answer pairs with nothing (its request line was before the capture); the three
+    others pair with their own answers."""
+    rng = random.Random(33)
+    out, exp = PcapOut(LINKTYPE_ETHERNET), Expected()
+    c = Conn(out, eth_link(), CLI4, SRV4, 41000, 8080, 0x51515151, 0x61616161)
+    c.capturing = False
+    c.handshake()
+    qa = request('POST', '/v1/events', body=jbytes({'events': [user(rng, k) for k in range(12)]}))
+    head = len(qa.wire) - 700
+    c.send(0, qa.wire[:head], final_ack=False)
+    c.capturing = True                          # capture starts inside A's body
+    qs = [request('POST', f'/v1/events?batch={k}',
+                  body=jbytes({'batch': k, 'events': [user(rng, 10 * k + j) for j in range(3)]}))
+          for k in range(1, 4)]
+    c.send(0, qa.wire[head:] + b''.join(q.wire for q in qs))
+    rs = [response(202, jbytes({'accepted': n, 'batch': k})) for k, n in enumerate([12, 3, 3, 3])]
+    out.tick(2_000)
+    c.send(1, b''.join(r.wire for r in rs))
+    for k, q in enumerate(qs):
+        exp.add(c, k, q, rs[k + 1])
+    c.close(0)
+    return out, exp
+
+
 def case_desync_bad_checksum():
     """A corrupt or forged copy of the client's next segment, same sequence numbers, other
     bytes, seen first: the server's kernel drops it for its checksum and takes the real one."""
@@ -1730,6 +1758,7 @@ CASES = [
     ('unacknowledged', case_unacknowledged, ''),
     ('syn_storm', case_syn_storm, ''),
     ('midstream_inflight', case_midstream_inflight, ''),
+    ('midstream_pipelined', case_midstream_pipelined, '--port 8080'),
     ('desync_bad_checksum', case_desync_bad_checksum, '--verify-tcp-checksums on'),
 ]
 
