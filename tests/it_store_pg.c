@@ -745,6 +745,20 @@ static void test_store_pg__errors_name_the_cause_and_hide_the_password(void **st
     assert_non_null(strstr(err.msg, "password=***"));
     assert_non_null(strstr(err.msg, "database does not exist"));
 
+    /* libpq quotes what it cannot parse: neither the URL's password nor the URL shows */
+    static const char *const bad[] = {
+        "postgresql://u:p%zzs3cret@127.0.0.1:1/db",
+        "postgresql://u:s3cret@[::1/db",
+        "postgresql://u@127.0.0.1:1/db?password=s3%zzcret",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        sdiff_err_clear(&err);
+        assert_int_equal(sdiff_store_open(&st, bad[i], NULL, &err), SDIFF_EDB);
+        assert_null(strstr(err.msg, "s3cret"));
+        assert_null(strstr(err.msg, "s3%zzcret"));
+        assert_non_null(strstr(err.msg, "***"));
+    }
+
     /* a read-only open of an empty database: nothing to read, nothing created */
     char loc[4200];
     fresh(PG, loc, sizeof loc);

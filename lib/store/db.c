@@ -400,6 +400,54 @@ static int pg_queue(struct sdiff_db *db, const char *sql)
     return rc;
 }
 
+/* Replace every needle (nlen bytes, not terminated) in buf, a string of capacity cap. */
+static void replace_all(char *buf, size_t cap, const char *needle, size_t nlen, const char *with)
+{
+    size_t wlen = strlen(with);
+    char *p = buf, n[256];
+    if (nlen == 0 || nlen >= sizeof n)
+        return;
+    memcpy(n, needle, nlen);
+    n[nlen] = '\0';
+    while ((p = strstr(p, n)) != NULL) {
+        size_t tail = strlen(p + nlen);
+        if ((size_t)(p - buf) + wlen + tail + 1 > cap)
+            break;
+        memmove(p + wlen, p + nlen, tail + 1);
+        memcpy(p, with, wlen);
+        p += wlen;
+    }
+}
+
+/*
+ * libpq quotes what it could not parse, and that may be the URL or its password: the cause
+ * of a failed connection names neither (the URL as shown instead, the password as ***).
+ */
+static void scrub_cause(struct sdiff_db *db, const char *url)
+{
+    char shown[sizeof db->cause];
+    sdiff__db_mask_url(url, shown, sizeof shown);
+    if (strlen(url) < 256)
+        replace_all(db->cause, sizeof db->cause, url, strlen(url), shown);
+    if (!sdiff__db_is_pg_url(url))
+        return;
+    const char *auth = strstr(url, "://") + 3;
+    const char *end = auth + strcspn(auth, "?");
+    const char *at = NULL;
+    for (const char *p = auth; p < end; p++)
+        if (*p == '@')
+            at = p;
+    const char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+    if (colon && at > colon + 1)
+        replace_all(db->cause, sizeof db->cause, colon + 1, (size_t)(at - colon - 1), "***");
+    for (const char *p = end; *p; p++) {
+        if ((p[0] == '?' || p[0] == '&') && strncasecmp(p + 1, "password=", 9) == 0) {
+            const char *v = p + 10;
+            replace_all(db->cause, sizeof db->cause, v, strcspn(v, "&"), "***");
+        }
+    }
+}
+
 int sdiff__db_open_pg(struct sdiff_db **out, const char *conninfo, int read_only)
 {
     struct sdiff_db *db = sdiff_calloc(1, sizeof *db);
@@ -430,6 +478,7 @@ int sdiff__db_open_pg(struct sdiff_db **out, const char *conninfo, int read_only
     if (PQstatus(db->c) != CONNECTION_OK) {
         db->conn_failed = 1;
         set_cause(db, NULL, PQerrorMessage(db->c));
+        scrub_cause(db, conninfo);
         return 1;
     }
     if (PQenterPipelineMode(db->c) != 1) {
