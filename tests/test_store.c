@@ -809,6 +809,35 @@ static void test_store__replay_refused_before_judging_is_failed_and_not_the_defa
     free(dir);
 }
 
+/* What selects PostgreSQL, and how a URL is shown: its password as ***, nothing else. */
+static void test_store__urls_are_shown_without_password(void **state)
+{
+    (void)state;
+    static const char *const shown[][2] = {
+        {"postgresql://u:pw@h:5432/db", "postgresql://u:***@h:5432/db"},
+        {"postgres://u:p%40ss@h/db?sslmode=require", "postgres://u:***@h/db?sslmode=require"},
+        {"postgresql://u@h/db?password=x&sslmode=require",
+         "postgresql://u@h/db?password=***&sslmode=require"},
+        {"postgresql://u:a:b@c@h/db", "postgresql://u:***@h/db"},
+        {"postgresql://h/db", "postgresql://h/db"},
+        {"postgresql://", "postgresql://"},
+        {"results.db", "results.db"},
+        {"postgres:results.db", "postgres:results.db"},
+    };
+    char out[128];
+    for (size_t i = 0; i < sizeof shown / sizeof *shown; i++) {
+        sdiff_store_shown(shown[i][0], out, sizeof out);
+        assert_string_equal(out, shown[i][1]);
+    }
+    assert_true(sdiff_store_is_url("postgresql://"));
+    assert_true(sdiff_store_is_url("postgres://h/db"));
+    assert_false(sdiff_store_is_url("postgresql:/h/db"));
+    assert_false(sdiff_store_is_url("./postgresql://x"));
+    assert_false(sdiff_store_is_url("results.db"));
+    sdiff_store_shown("postgresql://u:pw@h/db", out, 12); /* truncated, never past cap */
+    assert_int_equal(strlen(out), 11);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -821,6 +850,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_store__v2_file_is_read_and_reported_as_it_is),
         cmocka_unit_test(test_store__runs_live_running_finished_interrupted_failed),
         cmocka_unit_test(test_store__replay_refused_before_judging_is_failed_and_not_the_default),
+        cmocka_unit_test(test_store__urls_are_shown_without_password),
     };
     if (argc > 1)
         cmocka_set_test_filter(argv[1]);

@@ -48,8 +48,11 @@ struct sdiff_store_opts {
 struct sdiff_store;
 
 /**
- * Open or create a corpus database. Fails with a one-line reason when the path is not
- * writable, is not a SQLite database, or holds a newer schema. With opts->read_only the
+ * Open or create a corpus database: path is a SQLite file, or a postgres:// or
+ * postgresql:// URL (an existing PostgreSQL database; a writer creates the schema in it).
+ * Fails with a one-line reason when the path is not writable, is not a SQLite database, or
+ * holds a newer schema, or when PostgreSQL cannot be reached or refuses (the URL shown with
+ * its password as "***"). With opts->read_only the
  * file must exist, be a regular file and hold runs and results of a schema this version
  * reads; it is opened read-only and never changed (the write calls then fail with SDIFF_EDB).
  * @return SDIFF_OK, SDIFF_EDB, SDIFF_EIO; caller closes with sdiff_store_close
