@@ -33,9 +33,12 @@ touch -d '2026-01-01 00:00:00' "$work"/*/www/*.json
 
 # settings whose bound the README formula gives: queue 1024 and 64 KiB bodies
 queue=1024 conc=16 maxbody=65536
-bound_mib=$(( (queue * 2 * maxbody + conc * 2 * (2 * maxbody + 8 * 1048576) + 256 * 1048576 + 2 * 4 * 1048576) / 1048576 + 64 ))
+# (in flight: twice the concurrency; waiting for a judge or the writer: eight times, plus one
+# record per judge, at most 64)
+bound_mib=$(( (queue * 2 * maxbody + (conc * 10 + 64) * (2 * maxbody + 8 * 1048576) + 256 * 1048576 + 2 * 4 * 1048576) / 1048576 + 64 ))
+# MIRROR_ARGS: more options, e.g. MIRROR_ARGS="--judges 1"
 "$bin" mirror --interface lo --port "$primary" --candidate "http://127.0.0.1:$candidate" \
-  --db "$work/soak.db" --queue $queue --concurrency $conc --max-body $maxbody \
+  --db "$work/soak.db" --queue $queue --concurrency $conc --max-body $maxbody ${MIRROR_ARGS:-} \
   2>"$work/mirror.err" & mirror=$!; pids+=($mirror)
 for _ in $(seq 50); do grep -q listening "$work/mirror.err" && break; sleep 0.1; done
 
@@ -62,6 +65,10 @@ wait "$load" || true
 kill -INT "$mirror"; wait "$mirror" || true
 grep -E "Requests/sec|requests in" "$work/wrk.out" | sed 's/^ */# wrk: /'
 tail -2 "$work/mirror.err" | cut -c1-400 | sed 's/^/# /'
+# the share of what capture saw that was judged (the rest dropped at the full queue)
+tail -2 "$work/mirror.err" | awk '/capture:/ { for (i = 1; i < NF; i++) if ($(i + 1) == "exchanges") c = $i }
+  /run [0-9]+:/ { for (i = 1; i < NF; i++) if ($(i + 1) == "exchanges:") j = $i }
+  END { if (c > 0) printf "# judged %d of %d captured exchanges: %.0f%%\n", j, c, 100 * j / c }'
 
 awk -v bound="$bound_mib" '
   { t[NR] = $1; r[NR] = $2; if ($2 > max) max = $2 }
