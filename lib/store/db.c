@@ -42,11 +42,9 @@ struct sdiff_db {
     enum sdiff__db_kind kind;
     sqlite3 *h;
     PGconn *c;
-    int read_only;
     int in_tx;
     int tx_failed;             /* a statement of the open transaction failed */
     int pending;               /* commands sent whose results were not read yet */
-    int conn_failed;           /* the connection could not be made or was lost */
     char cause[200];
     char sqlstate[6];
     struct pg_prepared *stmts;
@@ -238,7 +236,6 @@ static void result_cause(struct sdiff_db *db, const PGresult *r)
     if (msg == NULL)
         msg = PQerrorMessage(db->c);
     if (state == NULL && PQstatus(db->c) == CONNECTION_BAD) {
-        db->conn_failed = 1;
         state = "08006";
     }
     set_cause(db, state, msg);
@@ -455,7 +452,6 @@ int sdiff__db_open_pg(struct sdiff_db **out, const char *conninfo, int read_only
     if (db == NULL)
         return SQLITE_NOMEM;
     db->kind = SDIFF__DB_PG;
-    db->read_only = read_only;
     /* a URL's own parameters win over these defaults (expand_dbname expands it in place) */
     const char *keys[4], *vals[4];
     int n = 0;
@@ -476,7 +472,6 @@ int sdiff__db_open_pg(struct sdiff_db **out, const char *conninfo, int read_only
     }
     PQsetNoticeProcessor(db->c, notice_ignore, NULL);
     if (PQstatus(db->c) != CONNECTION_OK) {
-        db->conn_failed = 1;
         set_cause(db, NULL, PQerrorMessage(db->c));
         scrub_cause(db, conninfo);
         return 1;
