@@ -247,7 +247,25 @@ static void test_replay_services__noise_learned_without_a_secondary(void **state
                          " confidence > 0") >= 2);
     /* the middle_name bug is a field the old service never varies on: still different */
     assert_int_equal(count(h, "SELECT count(*) FROM noise WHERE key = '$.middle_name'"), 0);
+    long long report_id = count(h, "SELECT min(id) FROM results WHERE route = 'GET /api/report'");
     sqlite3_close(h);
+    /* report and inspect say what was learned, from what */
+    char cmd[9000];
+    snprintf(cmd, sizeof cmd,
+             "'%s' report --db '%s' --format json | /usr/bin/python3 -c 'import json,sys; "
+             "n=json.load(sys.stdin)[\"noise\"]; sys.exit(0 if any(x[\"route\"]==\"GET /api/report\""
+             " and x[\"source\"]==\"repeat\" and x[\"pairs\"]>=3 and x[\"clients\"]>=3 and "
+             "len(x[\"examples\"])>0 for x in n) else 1)'",
+             sdiff_test_bin(), results);
+    assert_int_equal(sdiff_test_sh(cmd, 60), 0);
+    char id[32];
+    snprintf(id, sizeof id, "%lld", report_id);
+    char *ins[] = {(char *)sdiff_test_bin(), "inspect", "--db", results, id, NULL};
+    struct sdiff_test_run r = sdiff_test_run(ins, dir, 60);
+    assert_int_equal(sdiff_test_exit_code(&r), 0);
+    assert_non_null(strstr(r.out, "== learned noise of this route (ignored) ==\n"));
+    assert_non_null(strstr(r.out, "repeat: "));
+    sdiff_test_run_dispose(&r);
 }
 
 /* Runs `shadowdiff gate` on the corpus of the first test; returns its exit code. */

@@ -146,6 +146,17 @@ struct sdiff_report_waiver {
     int expired;                /* expires < today (UTC) */
 };
 
+/* A field learned as noise for a route of this run, with the evidence it was learned on. */
+struct sdiff_report_noise {
+    char *route;                /* results.route ("GET /api/report") */
+    char *key;                  /* "$.generated_at", "header:date" */
+    char *source;               /* "secondary", "repeat"; NULL: unknown (older runs) */
+    uint64_t pairs, clients;    /* 0: unknown */
+    char *examples_json;        /* JSON array text of example values; NULL: none */
+    double confidence;          /* 0..1; < 0: unknown */
+    int64_t run_id;             /* the run that learned it; 0: unknown */
+};
+
 /* One route of gate's sampling plan: exchanges available in the corpus and planned. */
 struct sdiff_report_plan {
     char *route;
@@ -192,6 +203,9 @@ struct sdiff_report {
      * the build and never freed by sdiff_report_free */
     const struct sdiff_report_plan *plan;
     size_t nplan;
+    struct sdiff_report_noise *noise;        /* learned noise of this run's routes, by route
+                                                and key */
+    size_t nnoise;
     struct sdiff_report_instance *instances; /* by instance: only after
                                                 sdiff_report_add_instances; else NULL */
     size_t ninstances;

@@ -190,6 +190,8 @@ struct sdiff_store_noise {
     uint64_t pairs, clients;       /* 0: unknown */
     const char *examples_json;     /* a JSON array of example values, or NULL */
     double confidence;             /* < 0: unknown */
+    const char *instance_id;       /* read back only (saving takes this process's) */
+    const char *learned_at;        /* read back only: "YYYY-MM-DDTHH:MM:SS.sssZ" */
 };
 /** Store n (this process's instance id with it) unless its (route, key) is stored already. */
 SDIFF_API int sdiff_store_save_noise(struct sdiff_store *st, const struct sdiff_store_noise *n,
@@ -203,6 +205,16 @@ SDIFF_API int sdiff_store_save_noise(struct sdiff_store *st, const struct sdiff_
  */
 SDIFF_API int sdiff_store_mark_noise(struct sdiff_store *st, int64_t result_id,
                                      struct sdiff_err *err);
+
+/**
+ * Visit the learned noise in (route, key) order (bytewise), with its provenance (NULL or 0
+ * where unknown: always in a version-2 file). Rows are borrowed for the call.
+ * @return SDIFF_OK, SDIFF_EDB, or fn's status
+ */
+SDIFF_API int sdiff_store_each_noise(struct sdiff_store *st,
+                                     int (*fn)(const struct sdiff_store_noise *n, void *ud,
+                                               struct sdiff_err *err),
+                                     void *ud, struct sdiff_err *err);
 
 /**
  * Visit every stored exchange in id order, rebuilt as owned exchanges (fn takes ownership).

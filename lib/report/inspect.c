@@ -316,6 +316,36 @@ static int print_differences(struct sdiff_store *st, int64_t run_id, int64_t id,
     return rc;
 }
 
+/* The fields learned as noise for the result's route, and on what evidence. */
+struct noise_printer {
+    FILE *f;
+    const char *route;
+    size_t n;
+};
+
+static int print_noise_row(const struct sdiff_store_noise *n, void *ud, struct sdiff_err *err)
+{
+    (void)err;
+    struct noise_printer *c = ud;
+    if (n->route == NULL || strcmp(n->route, c->route) != 0)
+        return SDIFF_OK;
+    struct sdiff_text_ring T;
+    sdiff_text_ring_init(&T);
+    if (c->n++ == 0)
+        fputs("\n== learned noise of this route (ignored) ==\n", c->f);
+    fprintf(c->f, "  %s", sdiff_text(&T, n->key));
+    if (n->source)
+        fprintf(c->f, "  %s: %llu pairs from %llu clients, confidence %.2f, examples %s",
+                sdiff_text(&T, n->source), (unsigned long long)n->pairs,
+                (unsigned long long)n->clients, n->confidence < 0 ? 0 : n->confidence,
+                n->examples_json ? sdiff_text(&T, n->examples_json) : "[]");
+    if (n->run_id)
+        fprintf(c->f, " (run %lld)", (long long)n->run_id);
+    fputc('\n', c->f);
+    sdiff_text_ring_dispose(&T);
+    return SDIFF_OK;
+}
+
 int sdiff_report_inspect(const char *db_path, int64_t result_id, FILE *out,
                          struct sdiff_err *err)
 {
@@ -378,6 +408,10 @@ int sdiff_report_inspect(const char *db_path, int64_t result_id, FILE *out,
     }
     print_candidate(&res, out);
     rc = print_differences(st, res.run_id, result_id, out, err);
+    if (rc >= 0 && res.route) {
+        struct noise_printer np = {out, res.route, 0};
+        rc = sdiff_store_each_noise(st, print_noise_row, &np, err);
+    }
     if (rc < 0)
         goto out;
 

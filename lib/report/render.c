@@ -185,6 +185,21 @@ static void render_text(const struct sdiff_report *r, int color, FILE *f)
             fprintf(f, "     ... and %zu more (see --format json)\n",
                     r->nclusters - TEXT_CLUSTERS);
     }
+    if (r->nnoise) {
+        fprintf(f, "\n%slearned noise%s (%zu): fields the old service varies on, ignored\n", bold,
+                reset, r->nnoise);
+        for (size_t i = 0; i < r->nnoise && i < TEXT_CLUSTERS; i++) {
+            const struct sdiff_report_noise *n = &r->noise[i];
+            fprintf(f, "  %s %s", sdiff_text(&T, n->route), sdiff_text(&T, n->key));
+            if (n->source)
+                fprintf(f, " (%s: %llu pairs, %llu clients, confidence %.2f)",
+                        sdiff_text(&T, n->source), (unsigned long long)n->pairs,
+                        (unsigned long long)n->clients, n->confidence < 0 ? 0 : n->confidence);
+            fputc('\n', f);
+        }
+        if (r->nnoise > TEXT_CLUSTERS)
+            fprintf(f, "  ... and %zu more (see --format json)\n", r->nnoise - TEXT_CLUSTERS);
+    }
     if (r->instances) {
         fprintf(f, "\n%sinstances%s (%zu)\n%-8s %-24s %8s %8s %8s %9s %7s %8s %8s\n", bold, reset,
                 r->ninstances, "ID", "HOST", "PID", "SAMPLES", "JUDGED", "DIFFERENT", "ERRORS",
@@ -316,6 +331,22 @@ static void render_markdown(const struct sdiff_report *r, FILE *f)
         }
         if (r->nclusters > TEXT_CLUSTERS)
             fprintf(f, "\n… and %zu more clusters.\n", r->nclusters - TEXT_CLUSTERS);
+    }
+    if (r->nnoise) {
+        fprintf(f, "\n#### Learned noise (%zu)\n\n| Route | Field | Source | Pairs | Clients |"
+                   " Confidence |\n| --- | --- | --- | ---: | ---: | ---: |\n",
+                r->nnoise);
+        for (size_t i = 0; i < r->nnoise && i < TEXT_CLUSTERS; i++) {
+            const struct sdiff_report_noise *n = &r->noise[i];
+            fputs("| ", f);
+            md_code(f, n->route);
+            fputs(" | ", f);
+            md_code(f, n->key);
+            fputs(" | ", f);
+            md_code(f, n->source ? n->source : "-");
+            fprintf(f, " | %llu | %llu | %.2f |\n", (unsigned long long)n->pairs,
+                    (unsigned long long)n->clients, n->confidence < 0 ? 0 : n->confidence);
+        }
     }
     if (r->instances) {
         fprintf(f, "\n#### Instances (%zu)\n\n| Instance | Host | PID | Samples | Judged |"
@@ -586,6 +617,25 @@ static json_t *to_json(const struct sdiff_report *r)
         json_array_append_new(wvs, o);
     }
     json_object_set_new(root, "waivers", wvs);
+    json_t *noise = json_array();
+    for (size_t i = 0; i < r->nnoise; i++) {
+        const struct sdiff_report_noise *n = &r->noise[i];
+        json_t *o = json_object();
+        json_object_set_new(o, "route", json_text(n->route));
+        json_object_set_new(o, "path", json_text(n->key));
+        json_object_set_new(o, "source", str_or_null(n->source));
+        json_object_set_new(o, "pairs", n->pairs ? count(n->pairs) : json_null());
+        json_object_set_new(o, "clients", n->clients ? count(n->clients) : json_null());
+        json_t *ex = n->examples_json ? json_loads(n->examples_json, 0, NULL) : NULL;
+        json_object_set_new(o, "examples", json_is_array(ex) ? ex : json_array());
+        if (ex && !json_is_array(ex))
+            json_decref(ex);
+        json_object_set_new(o, "confidence", n->confidence >= 0 ? json_real(n->confidence)
+                                                                : json_null());
+        json_object_set_new(o, "run", n->run_id ? json_integer(n->run_id) : json_null());
+        json_array_append_new(noise, o);
+    }
+    json_object_set_new(root, "noise", noise);
     if (r->plan) {
         json_t *plan = json_array();
         for (size_t i = 0; i < r->nplan; i++) {

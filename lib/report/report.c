@@ -93,6 +93,14 @@ static int st_get_preset(void *src, int64_t run_id, enum sdiff_preset *out,
     return sdiff__report_run_preset(src, run_id, out, err);
 }
 
+static int st_each_noise(void *src,
+                         int (*fn)(const struct sdiff_store_noise *n, void *ud,
+                                   struct sdiff_err *err),
+                         void *ud, struct sdiff_err *err)
+{
+    return sdiff_store_each_noise(src, fn, ud, err);
+}
+
 void sdiff__report_store_source(struct sdiff__report_source *src, struct sdiff_store *st)
 {
     *src = (struct sdiff__report_source){
@@ -104,6 +112,7 @@ void sdiff__report_store_source(struct sdiff__report_source *src, struct sdiff_s
         .each_difference = st_each_difference,
         .get_preset = st_get_preset,
         .each_waiver = st_each_waiver,
+        .each_noise = st_each_noise,
     };
 }
 
@@ -192,6 +201,13 @@ void sdiff_report_free(struct sdiff_report *r)
     for (size_t i = 0; i < r->nwaivers; i++)
         sdiff_report_waiver_dispose(&r->waivers[i]);
     sdiff_free(r->waivers);
+    for (size_t i = 0; i < r->nnoise; i++) {
+        sdiff_free(r->noise[i].route);
+        sdiff_free(r->noise[i].key);
+        sdiff_free(r->noise[i].source);
+        sdiff_free(r->noise[i].examples_json);
+    }
+    sdiff_free(r->noise);
     sdiff_free(r);
 }
 
@@ -315,6 +331,52 @@ static int on_route_stats(const struct sdiff_store_route_stats *s, void *ud,
     e->candidate.p99_lower = e->candidate.p99_upper = -1;
     e->p99_ratio = -1;
     return SDIFF_OK;
+}
+
+/* The learned noise of the routes this run stored (read before routes are merged). */
+struct noise_ctx {
+    struct sdiff_report *r;
+    size_t cap;
+};
+
+static int on_noise(const struct sdiff_store_noise *n, void *ud, struct sdiff_err *err)
+{
+    struct noise_ctx *c = ud;
+    struct sdiff_report *r = c->r;
+    int ours = 0;
+    for (size_t i = 0; !ours && i < r->nendpoints; i++)
+        ours = strcmp(r->endpoints[i].key, n->route) == 0;
+    if (!ours)
+        return SDIFF_OK;
+    if (r->nnoise == c->cap) {
+        size_t ncap = c->cap ? c->cap * 2 : 8;
+        void *p = sdiff_realloc(r->noise, ncap * sizeof *r->noise);
+        if (p == NULL)
+            return oom(err);
+        r->noise = p;
+        c->cap = ncap;
+    }
+    struct sdiff_report_noise *x = &r->noise[r->nnoise++];
+    memset(x, 0, sizeof *x);
+    x->route = sdiff_strdup(n->route);
+    x->key = sdiff_strdup(n->key);
+    x->source = n->source ? sdiff_strdup(n->source) : NULL;
+    x->examples_json = n->examples_json ? sdiff_strdup(n->examples_json) : NULL;
+    x->pairs = n->pairs;
+    x->clients = n->clients;
+    x->confidence = n->confidence;
+    x->run_id = n->run_id;
+    if (x->route == NULL || x->key == NULL || (n->source && x->source == NULL) ||
+        (n->examples_json && x->examples_json == NULL))
+        return oom(err);
+    return SDIFF_OK;
+}
+
+static int load_noise(const struct sdiff__report_source *src, struct sdiff_report *r,
+                      struct sdiff_err *err)
+{
+    struct noise_ctx c = {r, 0};
+    return src->each_noise ? src->each_noise(src->src, on_noise, &c, err) : SDIFF_OK;
 }
 
 static int load_counts(const struct sdiff__report_source *src, struct sdiff_report *r,
@@ -936,6 +998,7 @@ int sdiff__report_build_from(struct sdiff_report **out, const struct sdiff__repo
     r->thresholds = th ? *th : defaults;
     rc = load_run(src, r, run_id, err);
     rc = rc < 0 ? rc : load_counts(src, r, err);
+    rc = rc < 0 ? rc : load_noise(src, r, err);
     if (rc >= 0 && merge_variable_routes(r, &al) < 0)
         rc = oom(err);
     rc = rc < 0 ? rc : load_latencies(src, r, &al, err);

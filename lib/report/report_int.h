@@ -38,6 +38,11 @@ struct sdiff__report_source {
                        int (*fn)(const struct sdiff_store_waiver *w, void *ud,
                                  struct sdiff_err *err),
                        void *ud, struct sdiff_err *err);
+    /* may be NULL: no learned noise */
+    int (*each_noise)(void *src,
+                      int (*fn)(const struct sdiff_store_noise *n, void *ud,
+                                struct sdiff_err *err),
+                      void *ud, struct sdiff_err *err);
 };
 
 /* A source reading an open store (borrowed for the life of src). */

@@ -716,3 +716,45 @@ int sdiff_store_put_waiver(struct sdiff_store *st, const struct sdiff_store_waiv
         *id = have;
     return SDIFF_OK;
 }
+
+int sdiff_store_each_noise(struct sdiff_store *st,
+                           int (*fn)(const struct sdiff_store_noise *n, void *ud,
+                                     struct sdiff_err *err),
+                           void *ud, struct sdiff_err *err)
+{
+    struct sdiff_dbq *q = NULL;
+#define NOISE_ROWS(cols, order) "SELECT route, key, run_id, learned_at, " cols " FROM noise ORDER BY " order
+#define NOISE_V3 "instance_id, source, pairs, clients, examples, confidence"
+#define NOISE_V2 "NULL, NULL, NULL, NULL, NULL, NULL"
+    int rc = sdiff__db_prepare(
+        st->db,
+        st->version >= 3
+            ? SDIFF__SQL(st, NOISE_ROWS(NOISE_V3, "route, key"),
+                         NOISE_ROWS(NOISE_V3, "route COLLATE \"C\", key COLLATE \"C\""))
+            : NOISE_ROWS(NOISE_V2, "route, key"),
+        0, &q);
+#undef NOISE_ROWS
+#undef NOISE_V3
+#undef NOISE_V2
+    if (rc != SDIFF__DB_OK)
+        return sdiff__store_db_err(st, rc, "cannot read the learned noise", err);
+    int out = SDIFF_OK;
+    while (out == SDIFF_OK && (rc = sdiff__db_step(q)) == SDIFF__DB_ROW) {
+        struct sdiff_store_noise n = {
+            .route = col_str(q, 0),
+            .key = col_str(q, 1),
+            .run_id = sdiff__db_null(q, 2) ? 0 : sdiff__db_int64(q, 2),
+            .learned_at = col_str(q, 3),
+            .instance_id = col_str(q, 4),
+            .source = col_str(q, 5),
+            .pairs = sdiff__db_null(q, 6) ? 0 : (uint64_t)sdiff__db_int64(q, 6),
+            .clients = sdiff__db_null(q, 7) ? 0 : (uint64_t)sdiff__db_int64(q, 7),
+            .examples_json = col_str(q, 8),
+            .confidence = col_ms(q, 9),
+        };
+        out = fn(&n, ud, err);
+    }
+    rc = visit_end(st, rc, out, err);
+    sdiff__db_finalize(q);
+    return rc;
+}
