@@ -573,6 +573,38 @@ static void test_verdict__sigint_interrupts_gate_with_130(void **state)
 }
 
 /*
+ * SIGINT in a replay with four judges: what was answered is judged and stored, the rest of
+ * the corpus is stored as skipped, and no exchange is lost or stored twice.
+ */
+static void test_verdict__sigint_in_replay_with_four_judges_loses_and_doubles_nothing(void **state)
+{
+    (void)state;
+    NEED_ROOT();
+    const char *res = path_in("int4.db");
+    char *argv[] = {(char *)sdiff_test_bin(), "replay", "--corpus", corpus, "--candidate", cand,
+                    "--redact-key", keyfile, "--rate", "200", "--judges", "4", "--db",
+                    (char *)res, NULL};
+    int pid = sdiff_test_spawn(argv, NULL, NULL);
+    usleep(1500000);
+    int st = sdiff_test_stop(pid, SIGINT, 30);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 130);
+    long long n = sdiff_test_db_int(corpus, "SELECT count(*) FROM exchanges");
+    assert_true(n > 300);
+    assert_int_equal(sdiff_test_db_int(res, "SELECT count(*) FROM results"), n);
+    assert_int_equal(sdiff_test_db_int(res, "SELECT count(DISTINCT exchange_id) FROM results"), n);
+    assert_int_equal(sdiff_test_db_int(res, "SELECT count(*) FROM exchanges"), n);
+    /* some were judged before the stop, the rest stopped */
+    assert_true(sdiff_test_db_int(res, "SELECT count(*) FROM results WHERE class <> 'skipped'") >
+                0);
+    assert_true(sdiff_test_db_int(res, "SELECT count(*) FROM results WHERE skip_reason LIKE "
+                                       "'run stopped%'") > 0);
+    assert_int_equal(sdiff_test_db_int(res, "SELECT count(*) FROM runs WHERE state = "
+                                            "'interrupted'"),
+                     1);
+}
+
+/*
  * A long replay is not silent: on a TTY (script(1) gives it one) a status line is redrawn in
  * place with done/total, rate, differences and an ETA, and ends on the final count.
  */
@@ -661,6 +693,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_verdict__learned_noise_reaches_the_gate),
         cmocka_unit_test(test_verdict__same_traffic_same_verdict_ten_times),
         cmocka_unit_test(test_verdict__sigint_interrupts_gate_with_130),
+        cmocka_unit_test(test_verdict__sigint_in_replay_with_four_judges_loses_and_doubles_nothing),
         cmocka_unit_test(test_verdict__a_failed_run_is_never_the_default),
         cmocka_unit_test(test_verdict__replay_shows_progress_on_a_tty),
         cmocka_unit_test(test_verdict__gate_without_db_says_results_were_not_kept),

@@ -5,12 +5,15 @@
  */
 #include "sdiff_test.h"
 
+#include <pthread.h>
 #include <sqlite3.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "fake_transport.h"
+#include "run/queue_int.h"
 #include "shadowdiff/run.h"
 
 static struct sdiff_exchange *request(const char *method, const char *target)
@@ -547,6 +550,72 @@ static void test_judge__stop_with_four_judges_loses_and_doubles_nothing(void **s
     free(dir);
 }
 
+/*
+ * The queue between the replays, the judges and the writer: with several producers and
+ * several consumers on a tiny queue, every item reaches exactly one consumer, and closing
+ * it lets everyone go.
+ */
+enum { QP = 3, QC = 4, QN = 20000 };
+
+struct qside {
+    struct sdiff_queue *q;
+    size_t base;
+    unsigned char *seen; /* per item, how many consumers got it (each consumer its own) */
+};
+
+static void *q_producer(void *arg)
+{
+    struct qside *s = arg;
+    for (size_t i = 0; i < QN; i++)
+        if (sdiff_queue_push(s->q, (void *)(uintptr_t)(s->base + i + 1)) < 0)
+            break;
+    return NULL;
+}
+
+static void *q_consumer(void *arg)
+{
+    struct qside *s = arg;
+    void *it;
+    while ((it = sdiff_queue_pop(s->q, 1)) != NULL)
+        s->seen[(uintptr_t)it - 1]++;
+    return NULL;
+}
+
+static void test_judge__queue_hands_each_item_to_one_consumer(void **state)
+{
+    (void)state;
+    struct sdiff_queue q;
+    assert_int_equal(sdiff_queue_init(&q, 8, 4), SDIFF_OK);
+    assert_null(sdiff_queue_pop_for(&q, 20)); /* empty and open: gives up at the deadline */
+    pthread_t pt[QP], ct[QC];
+    struct qside ps[QP], cs[QC];
+    for (int i = 0; i < QC; i++) {
+        cs[i] = (struct qside){.q = &q, .seen = calloc(QP * QN, 1)};
+        assert_non_null(cs[i].seen);
+        assert_int_equal(pthread_create(&ct[i], NULL, q_consumer, &cs[i]), 0);
+    }
+    for (int i = 0; i < QP; i++) {
+        ps[i] = (struct qside){.q = &q, .base = (size_t)i * QN};
+        assert_int_equal(pthread_create(&pt[i], NULL, q_producer, &ps[i]), 0);
+    }
+    for (int i = 0; i < QP; i++)
+        pthread_join(pt[i], NULL);
+    sdiff_queue_close(&q);
+    for (int i = 0; i < QC; i++)
+        pthread_join(ct[i], NULL);
+    assert_true(sdiff_queue_done(&q));
+    assert_int_equal(sdiff_queue_push(&q, (void *)1), SDIFF_ERR);
+    for (size_t k = 0; k < (size_t)QP * QN; k++) {
+        int got = 0;
+        for (int i = 0; i < QC; i++)
+            got += cs[i].seen[k];
+        assert_int_equal(got, 1);
+    }
+    for (int i = 0; i < QC; i++)
+        free(cs[i].seen);
+    sdiff_queue_dispose(&q);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_judge__sampling_is_deterministic_and_near_the_rate),
     cmocka_unit_test(test_judge__crafted_requests_cannot_steer_the_sample),
@@ -556,5 +625,6 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_judge__scripted_transport_is_judged_and_stored),
     cmocka_unit_test(test_judge__four_judges_store_what_one_does),
     cmocka_unit_test(test_judge__stop_with_four_judges_loses_and_doubles_nothing),
+    cmocka_unit_test(test_judge__queue_hands_each_item_to_one_consumer),
 };
 SDIFF_TEST_MAIN(tests)
