@@ -210,7 +210,56 @@ static void test_golden__every_case_matches_expected_exchanges(void **state)
     assert_int_equal(failed, 0);
 }
 
+/* Each exchange names the mirrored source it came through: tunnel kinds, endpoints, id. */
+static int tunnel_sink(struct sdiff_exchange *ex, void *ud, struct sdiff_err *err)
+{
+    struct sdiff_buf *seen = ud;
+    (void)err;
+    struct sdiff_buf one;
+    sdiff_buf_init(&one, 4096);
+    assert_int_equal(sdiff_buf_puts(&one, "{}"), SDIFF_OK);
+    assert_int_equal(sdiff_exchange_json_add_tunnel(ex, &one), SDIFF_OK);
+    assert_int_equal(sdiff_buf_printf(seen, "%llu/%u %s\n", (unsigned long long)ex->conn_id,
+                                      ex->seq, (const char *)one.data),
+                     SDIFF_OK);
+    sdiff_buf_dispose(&one);
+    sdiff_exchange_free(ex);
+    return 0;
+}
+
+static void tunnel_sources(const char *pcap, uint16_t port, const char *want)
+{
+    struct sdiff_capture_run_opts o = {.limits = SDIFF_LIMITS_INIT};
+    char path[4096];
+    snprintf(path, sizeof path, "%s", sdiff_test_fixture_path(pcap));
+    o.source.pcap_file = path;
+    o.ports = &port;
+    o.nports = 1;
+    struct sdiff_buf seen;
+    sdiff_buf_init(&seen, 1u << 16);
+    struct sdiff_capture_run_stats st;
+    assert_int_equal(sdiff_run_capture(&o, tunnel_sink, &seen, NULL, &st, NULL), SDIFF_OK);
+    assert_string_equal(seen.data ? (const char *)seen.data : "", want);
+    sdiff_buf_dispose(&seen);
+}
+
+static void test_golden__each_exchange_names_its_tunnel_source(void **state)
+{
+    (void)state;
+    /* two instances with the same inner addresses, and the first again under another VNI */
+#define VX(src, vni)                                                                           \
+    "{\"tunnel\":{\"kinds\":[\"vxlan\"],\"endpoints\":[\"" src "\",\"10.99.0.1\"],"         \
+    "\"id\":" vni "}}\n"
+    tunnel_sources("pcap/tunnel_two_sources.pcap", 8000,
+                   "1/0 " VX("10.9.1.1", "100") "2/0 " VX("10.9.1.2", "200")
+                   "3/0 " VX("10.9.1.1", "300") "1/1 " VX("10.9.1.1", "100")
+                   "2/1 " VX("10.9.1.2", "200") "3/1 " VX("10.9.1.1", "300"));
+#undef VX
+    tunnel_sources("pcap/basic_keepalive.pcap", 8080, "1/0 {}\n1/1 {}\n1/2 {}\n");
+}
+
 static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_golden__each_exchange_names_its_tunnel_source),
     cmocka_unit_test(test_golden__every_case_matches_expected_exchanges),
 };
 SDIFF_TEST_MAIN(tests)

@@ -119,6 +119,8 @@ static int sink(struct sdiff_exchange *ex, void *ud, struct sdiff_err *err)
     } else {
         sdiff_buf_reset(&s->line);
         rc = sdiff_exchange_to_json(ex, &s->sopts, &s->line);
+        if (rc >= 0)
+            rc = sdiff_exchange_json_add_tunnel(ex, &s->line);
         if (rc >= 0) {
             sdiff_buf_append(&s->line, "\n", 1);
             if (fwrite(s->line.data, 1, s->line.len, s->out) != s->line.len)

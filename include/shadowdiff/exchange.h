@@ -2,6 +2,7 @@
 #define SDIFF_EXCHANGE_H
 
 #include "shadowdiff/core.h"
+#include "shadowdiff/decode.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -56,6 +57,11 @@ struct sdiff_exchange {
     uint32_t seq;            /* index of this exchange on its connection */
     char client[64];         /* "addr:port" ("[v6]:port") */
     char server[64];
+    /* The tunnels the connection came through (depth 0: none): their kinds, outermost first,
+     * and the innermost one's outer endpoints (lower address first) and VNI, GRE key or
+     * ERSPAN session, so mirrored sources with the same inner addresses are told apart.
+     * frame_linktype and frame_off are a packet's and mean nothing here. */
+    struct sdiff_tunnel tunnel;
     struct sdiff_msg req;
     struct sdiff_msg resp;
     uint64_t t_req_start;    /* capture timestamps, microseconds since the epoch */
@@ -96,6 +102,15 @@ SDIFF_API int sdiff_msg_read_response(const uint8_t *data, size_t len, size_t ma
                                       struct sdiff_msg *m, struct sdiff_err *err);
 /** Free what a message owns and zero it. NULL-safe. */
 SDIFF_API void sdiff_msg_dispose(struct sdiff_msg *m);
+
+/**
+ * Add where the exchange was mirrored from to b, which holds one JSON object as
+ * sdiff_exchange_to_json writes it: before its closing brace, "tunnel": {"kinds": ["gre",
+ * "vxlan"], "endpoints": ["10.8.0.1", "10.9.0.7"], "id": 500}. Nothing when the exchange
+ * came through no tunnel.
+ * @return SDIFF_OK, SDIFF_EINVAL (b does not end with '}'), SDIFF_ENOMEM, SDIFF_ELIMIT
+ */
+SDIFF_API int sdiff_exchange_json_add_tunnel(const struct sdiff_exchange *ex, struct sdiff_buf *b);
 
 /** Primary latency in milliseconds (response end - request start), or -1 when unknown. */
 SDIFF_API double sdiff_exchange_primary_ms(const struct sdiff_exchange *ex);

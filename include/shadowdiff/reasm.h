@@ -43,6 +43,7 @@ struct sdiff_flow_info {
     uint16_t cport, sport;
     int midstream;        /* no SYN seen: the flow was already open when capture began */
     int dir_guessed;      /* midstream and no configured server port: client is a guess */
+    struct sdiff_tunnel tun; /* the tunnels its segments came through (depth 0: none) */
     uint64_t first_ts_us;
 };
 

@@ -6,6 +6,7 @@
  */
 #include "shadowdiff/exchange.h"
 
+#include <arpa/inet.h>
 #include <string.h>
 #include <strings.h>
 
@@ -114,6 +115,29 @@ int sdiff_msg_set_headers(struct sdiff_msg *m, const struct sdiff_hfield *h, siz
     const char *reason = m->reason ? m->reason : "";
     return sdiff__msg_build(m, method, strlen(method), target, strlen(target), reason,
                             strlen(reason), h, n);
+}
+
+int sdiff_exchange_json_add_tunnel(const struct sdiff_exchange *ex, struct sdiff_buf *b)
+{
+    const struct sdiff_tunnel *t = &ex->tunnel;
+    if (t->depth == 0)
+        return SDIFF_OK;
+    if (b->len == 0 || b->data[b->len - 1] != '}')
+        return SDIFF_EINVAL;
+    b->len--; /* reopen the object */
+    int rc = sdiff_buf_puts(b, b->len > 1 ? ",\"tunnel\":{\"kinds\":[" : "\"tunnel\":{\"kinds\":[");
+    for (unsigned i = 0; i < t->depth && i < SDIFF_TUNNEL_MAX_DEPTH && rc >= 0; i++)
+        rc = sdiff_buf_printf(b, "%s\"%s\"", i ? "," : "",
+                              sdiff_tunnel_kind_str((enum sdiff_tunnel_kind)t->kind[i]));
+    for (int i = 0; i < 2 && rc >= 0; i++) {
+        /* addresses only: inet_ntop's output needs no escaping */
+        char ip[INET6_ADDRSTRLEN] = "?";
+        inet_ntop(t->family == 6 ? AF_INET6 : AF_INET, t->addr[i], ip, sizeof ip);
+        rc = sdiff_buf_printf(b, "%s\"%s\"", i ? "," : "],\"endpoints\":[", ip);
+    }
+    if (rc >= 0)
+        rc = sdiff_buf_printf(b, "],\"id\":%lu}}", (unsigned long)t->id);
+    return rc < 0 ? rc : SDIFF_OK;
 }
 
 double sdiff_exchange_primary_ms(const struct sdiff_exchange *ex)

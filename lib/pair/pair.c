@@ -424,6 +424,9 @@ static int req_begin(void *ud)
     ex->seq = c->next_seq++;
     memcpy(ex->client, c->client, sizeof ex->client);
     memcpy(ex->server, c->server, sizeof ex->server);
+    ex->tunnel = c->info.tun;
+    ex->tunnel.frame_linktype = 0;
+    ex->tunnel.frame_off = 0;
     ex->t_req_start = c->ts;
     if (c->unacked[SDIFF_DIR_C2S])
         mark(ex, SDIFF_EX_UNACKNOWLEDGED, UNACKED_REQ);

@@ -972,6 +972,7 @@ static int flow_create(struct sdiff_reasm *r, const struct sdiff_segment *s, str
         info.midstream = f->midstream;
         info.dir_guessed = f->dir_guessed;
         info.first_ts_us = f->first_ts;
+        info.tun = f->tun;
         r->cb.on_open(&info, &f->ud, r->ud);
     }
     *out = f;
