@@ -70,6 +70,7 @@ static const char USAGE[] =
 
 struct sink_ctx {
     struct sdiff_store *store;
+    struct sdiff_capture_learner *learn; /* noise from repeated answers, into the corpus */
     struct sdiff_redact *redact;   /* NULL with --keep-secrets */
     struct sdiff_store_opts sopts;
     struct sdiff_buf line;
@@ -115,7 +116,9 @@ static int sink(struct sdiff_exchange *ex, void *ud, struct sdiff_err *err)
     if (rc < 0) {
         /* nothing is written unredacted */
     } else if (s->store) {
-        rc = sdiff_store_put_exchange(s->store, ex, err);
+        rc = s->learn ? sdiff_capture_learner_feed(s->learn, ex, err) : SDIFF_OK;
+        if (rc >= 0)
+            rc = sdiff_store_put_exchange(s->store, ex, err);
     } else {
         sdiff_buf_reset(&s->line);
         rc = sdiff_exchange_to_json(ex, &s->sopts, &s->line);
@@ -383,6 +386,8 @@ int cmd_capture(int argc, char **argv)
         rc = sdiff_store_begin_capture(s.store, source, "capture", &capture_id, &err);
         if (rc >= 0 && !s.sopts.keep_secrets)
             rc = sdiff_redact_key_bind(&key, s.store, &err);
+        if (rc >= 0)
+            rc = sdiff_capture_learner_new(&s.learn, s.store, rules, &err);
         if (rc < 0) {
             ret = cli_fail("capture", &err);
             goto done;
@@ -471,6 +476,11 @@ int cmd_capture(int argc, char **argv)
         /* what was read but not committed is gone: say what the database holds */
         sdiff_buf_printf(&summary, "; %lld exchanges stored before the error", (long long)kept);
     fprintf(stderr, "shadowdiff: capture: %s\n", (const char *)summary.data);
+    if (sdiff_capture_learner_learned(s.learn) > 0)
+        fprintf(stderr,
+                "shadowdiff: capture: %llu fields learned as noise from the service's repeated "
+                "answers (stored in the corpus; 'shadowdiff report' lists them after a replay)\n",
+                (unsigned long long)sdiff_capture_learner_learned(s.learn));
     if (rc < 0) {
         ret = cli_fail("capture", &err);
     } else if (st.exchanges == 0) {
@@ -487,6 +497,7 @@ int cmd_capture(int argc, char **argv)
         ret = SDIFF_EXIT_NOTHING;
     }
 done:
+    sdiff_capture_learner_free(s.learn);
     sdiff_outfile_abort(&of);
     memset(&key, 0, sizeof key);
     sdiff_redact_free(s.redact);

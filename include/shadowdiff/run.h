@@ -217,6 +217,28 @@ SDIFF_API size_t sdiff_judge_inflight(const struct sdiff_judge *j);
 SDIFF_API int sdiff_judge_sampled(const struct sdiff_redact_key *key,
                                   const struct sdiff_exchange *ex, double rate);
 
+/* ---- noise learned at capture ----------------------------------------------------------- */
+
+/*
+ * Capture sees the old service answer identical safe requests again and again: the
+ * evidence of the noise rule (shadowdiff/diff.h). Fed every captured exchange (redacted),
+ * the learner stores each field that becomes noise in the corpus with its evidence
+ * (`repeat`), so replay, mirror and gate of the corpus know it from their first answer.
+ * Routes are the inferred templates, as the judge names them without explicit routes.
+ */
+struct sdiff_capture_learner;
+/** corpus is borrowed (a SQLite or PostgreSQL store); rules may be NULL (the defaults). */
+SDIFF_API int sdiff_capture_learner_new(struct sdiff_capture_learner **out,
+                                        struct sdiff_store *corpus, struct sdiff_rules *rules,
+                                        struct sdiff_err *err);
+/** @return fields learned now (>= 0), or SDIFF_ENOMEM / SDIFF_EDB */
+SDIFF_API int sdiff_capture_learner_feed(struct sdiff_capture_learner *c,
+                                         const struct sdiff_exchange *ex,
+                                         struct sdiff_err *err);
+/** Fields learned and stored so far. */
+SDIFF_API uint64_t sdiff_capture_learner_learned(const struct sdiff_capture_learner *c);
+SDIFF_API void sdiff_capture_learner_free(struct sdiff_capture_learner *c);
+
 /* ---- progress of a replay or a gate --------------------------------------------------- */
 
 /* Where a replay or gate stands, for a status line. */

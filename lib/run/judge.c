@@ -107,6 +107,21 @@ static int load_noise(const char *route, const char *key, void *ud)
     return sdiff_noise_add(ud, route, key) < 0 ? SDIFF_ENOMEM : 0;
 }
 
+struct noise_copy {
+    struct sdiff_noise *noise;
+    struct sdiff_store *db;
+};
+
+/* Noise from the corpus: applied, and kept in the results database with its evidence. */
+static int copy_noise(const struct sdiff_store_noise *n, void *ud, struct sdiff_err *err)
+{
+    struct noise_copy *c = ud;
+    int added = sdiff_noise_add(c->noise, n->route, n->key);
+    if (added < 0)
+        return sdiff_err_set(err, added, "judge", "out of memory");
+    return added ? sdiff_store_save_noise(c->db, n, err) : SDIFF_OK;
+}
+
 /*
  * New noise goes with the record of the exchange that taught it, and the writer stores it
  * just before that record: learned under the noise write lock, so learner is the one
@@ -988,10 +1003,14 @@ int sdiff_judge_new(struct sdiff_judge **out, const struct sdiff_judge_opts *o,
         rc = sdiff_err_set(err, rc, "judge", "out of memory");
         goto fail;
     }
-    /* noise learned by earlier runs: the results database's and, for a gate, the corpus's */
+    /* noise learned by earlier runs: the results database's and the corpus's (learned at
+     * capture, or by a gate); the corpus's is copied into the results database with its
+     * evidence, so that the report of this run shows all the noise it applied */
     rc = o->no_learned_noise ? SDIFF_OK : sdiff_store_load_noise(o->db, load_noise, j->noise, err);
-    if (rc >= 0 && o->noise_from && !o->no_learned_noise)
-        rc = sdiff_store_load_noise(o->noise_from, load_noise, j->noise, err);
+    if (rc >= 0 && o->noise_from && !o->no_learned_noise) {
+        struct noise_copy nc = {j->noise, o->db};
+        rc = sdiff_store_each_noise(o->noise_from, copy_noise, &nc, err);
+    }
     /* hashes in one database come from one key: the redactor's is checked against (and
      * recorded in) the results database, or a redactor without one takes the database's */
     if (rc >= 0 && o->redact)

@@ -109,6 +109,10 @@ int sdiff_run_replay(const struct sdiff_replay_run_opts *o, volatile sig_atomic_
     /* A handle of its own for the worker even when the corpus is the results database: the
      * reader thread reads the corpus while the worker writes. */
     jo.copy_exchanges = strcmp(o->corpus, o->db) != 0;
+    /* the noise capture learned, kept in the corpus (the results database's own is loaded
+     * by the judge) */
+    if (jo.copy_exchanges)
+        jo.noise_from = corpus;
     rc = sdiff_store_open(&db, o->db, &o->store, err);
     if (rc < 0)
         goto out;

@@ -460,7 +460,10 @@ int sdiff_store_save_noise(struct sdiff_store *st, const struct sdiff_store_nois
     if (rc == SDIFF__DB_OK) {
         sdiff__db_bind_text(q, 1, n->route, -1);
         sdiff__db_bind_text(q, 2, n->key, -1);
-        sdiff__db_bind_int64(q, 3, n->run_id);
+        if (n->run_id > 0)
+            sdiff__db_bind_int64(q, 3, n->run_id);
+        else
+            sdiff__db_bind_null(q, 3); /* learned at capture: no run */
         if (st->version >= 3) {
             text_or_null(q, 4, st->instance_id[0] ? st->instance_id : NULL);
             text_or_null(q, 5, n->source);
