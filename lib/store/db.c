@@ -275,6 +275,16 @@ struct sqlite3 *sdiff__db_sqlite(struct sdiff_db *db)
     return db && db->kind == SDIFF__DB_SQLITE ? db->h : NULL;
 }
 
+int64_t sdiff__db_last_rowid(struct sdiff_db *db)
+{
+    return db->kind == SDIFF__DB_SQLITE ? sqlite3_last_insert_rowid(db->h) : 0;
+}
+
+int sdiff__db_changes(struct sdiff_db *db)
+{
+    return db->kind == SDIFF__DB_SQLITE ? sqlite3_changes(db->h) : 0;
+}
+
 enum sdiff__db_kind sdiff__db_kind(const struct sdiff_db *db)
 {
     return db->kind;

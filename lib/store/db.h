@@ -79,6 +79,12 @@ enum sdiff__db_type sdiff__db_type(struct sdiff_dbq *q, int col);
  * borrowed: step dst before stepping src). */
 void sdiff__db_bind_column(struct sdiff_dbq *dst, int i, struct sdiff_dbq *src, int col);
 
+/* SQLite: the rowid of the last row inserted and whether the last statement changed rows
+ * (a RETURNING clause costs SQLite a temporary table per insert: the hot paths use these);
+ * 0 on other backends. */
+int64_t sdiff__db_last_rowid(struct sdiff_db *db);
+int sdiff__db_changes(struct sdiff_db *db);
+
 /* Run SQL that returns no rows (SQLite: several statements; PostgreSQL: one). */
 int sdiff__db_exec(struct sdiff_db *db, const char *sql);
 /* Transactions. immediate: serialise with the other writers that begin immediate (SQLite's

@@ -126,17 +126,17 @@ static void bind_cols(struct sdiff_dbq *q, int param, struct sdiff_dbq *s, int f
         sdiff__db_bind_column(q, param + i, s, first + i);
 }
 
-/* Step q; its RETURNING id into *id (0: the row was skipped). */
+/* Step the insert q; the new row's id into *id (0: the row was skipped). */
 static int step_id(struct merge *m, struct sdiff_dbq *q, int64_t *id)
 {
     *id = 0;
     int rc = sdiff__db_step(q);
-    if (rc == SDIFF__DB_ROW) {
-        *id = sdiff__db_int64(q, 0);
-        rc = sdiff__db_step(q);
-    }
     sdiff__db_reset(q);
-    return rc == SDIFF__DB_DONE ? SDIFF_OK : werr(m, rc);
+    if (rc != SDIFF__DB_DONE)
+        return werr(m, rc);
+    if (sdiff__db_changes(m->dst->db) > 0)
+        *id = sdiff__db_last_rowid(m->dst->db);
+    return SDIFF_OK;
 }
 
 /* The run row: joined by name, or copied under its id when that is free. */
@@ -234,7 +234,7 @@ static int merge_run(struct merge *m)
     }
     rc = sdiff__db_prepare(m->dst->db,
                            "INSERT INTO runs(id, " RUN_COLS ") VALUES(" KEEP_ID("runs") ","
-                           P5 "," P5 "," P5 ") RETURNING id",
+                           P5 "," P5 "," P5 ")",
                            0, &q);
     if (rc != SDIFF__DB_OK) {
         rc = werr(m, rc);
@@ -288,7 +288,7 @@ static int merge_exchanges(struct merge *m)
     struct sdiff_dbq *s = NULL, *q = NULL;
     int rc = sdiff__db_prepare(m->dst->db,
                                "INSERT INTO captures(source, command) VALUES('merge',"
-                               " 'shadowdiff merge') RETURNING id",
+                               " 'shadowdiff merge')",
                                0, &q);
     if (rc != SDIFF__DB_OK)
         return werr(m, rc);
@@ -305,7 +305,7 @@ static int merge_exchanges(struct merge *m)
         return rerr(m, rc);
     rc = sdiff__db_prepare(m->dst->db,
                            "INSERT INTO exchanges(id, capture_id, " EXCHANGE_COLS ")"
-                           " VALUES(" KEEP_ID("exchanges") ", ?2," P25 ",?,?,?) RETURNING id",
+                           " VALUES(" KEEP_ID("exchanges") ", ?2," P25 ",?,?,?)",
                            0, &q);
     if (rc != SDIFF__DB_OK) {
         sdiff__db_finalize(s);
@@ -362,7 +362,7 @@ static int merge_results(struct merge *m)
     if (sdiff__db_prepare(m->dst->db,
                           "INSERT INTO results(id, run_id, exchange_id, " RESULT_COLS ")"
                           " VALUES(" KEEP_ID("results") ",?2,?3," P25 ")"
-                          " ON CONFLICT DO NOTHING RETURNING id",
+                          " ON CONFLICT DO NOTHING",
                           0, &ri) != SDIFF__DB_OK ||
         sdiff__db_prepare(m->dst->db,
                           "INSERT INTO responses(result_id, " RESPONSE_COLS ")"

@@ -333,13 +333,11 @@ int sdiff_store_put_result(struct sdiff_store *st, const struct sdiff_result_rec
     " bytes_equal, candidate_error, ndiffs, t_req_start, instance_id,"                        \
     " side, batch_seq, batch_idx, raw_path, shape, id)"                                       \
     " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
-    /* SQLite gives the id back; PostgreSQL's was taken from a block, so the insert joins
+    /* SQLite's id is the rowid; PostgreSQL's was taken from a block, so the insert joins
      * the batch's pipeline without waiting for an answer */
     int64_t rid = 0;
     int rc = sdiff__store_tx(st, err);
-    rc = rc < 0 ? rc
-                : prepare(st, &st->ins_result,
-                          SDIFF__SQL(st, INSERT_RESULT " RETURNING id", INSERT_RESULT), err);
+    rc = rc < 0 ? rc : prepare(st, &st->ins_result, INSERT_RESULT, err);
     rc = rc < 0 ? rc : sdiff__store_next_id(st, "results", &rid, err);
     if (rc < 0)
         return rc;
@@ -384,13 +382,11 @@ int sdiff_store_put_result(struct sdiff_store *st, const struct sdiff_result_rec
         sdiff__db_bind_text(q, 24, r->target, (int)strcspn(r->target, "?"));
     text_or_null(q, 25, r->shape);
     rc = sdiff__db_step(q);
-    if (rc == SDIFF__DB_ROW) {
-        rid = sdiff__db_int64(q, 0);
-        rc = sdiff__db_step(q);
-    }
     sdiff__db_reset(q);
     if (rc != SDIFF__DB_DONE)
         return sdiff__store_db_err(st, rc, "cannot write", err);
+    if (rid == 0)
+        rid = sdiff__db_last_rowid(st->db);
     if (st->run_id == r->run_id && st->instance_id[0])
         st->batch_idx++;
     if (id)

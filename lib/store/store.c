@@ -232,8 +232,8 @@ static const char *const PG_SCHEMA_V3[] = {
     "INSERT INTO schema_version(version, compatible) VALUES(3, 3)",
 };
 
-/* On SQLite the id comes back from the row; on PostgreSQL it was taken before, so the
- * insert needs no answer (it joins the batch's pipeline). */
+/* On SQLite the id is the row's rowid; on PostgreSQL it was taken before, so the insert
+ * needs no answer (it joins the batch's pipeline). */
 #define INSERT_EXCHANGE_COLS                                                                   \
     "INSERT INTO exchanges(id, capture_id, conn_id, seq, client, server, method, target,"      \
     " req_version, req_headers, req_body, req_body_len, req_body_seen, req_chunked, status,"  \
@@ -241,8 +241,7 @@ static const char *const PG_SCHEMA_V3[] = {
     " resp_chunked, t_req_start, t_req_end, t_resp_start, t_resp_end, state, note,"           \
     " req_body_crc, resp_body_crc)"                                                            \
     " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
-static const char INSERT_LITE[] = INSERT_EXCHANGE_COLS " RETURNING id";
-static const char INSERT_PG[] = INSERT_EXCHANGE_COLS;
+static const char INSERT[] = INSERT_EXCHANGE_COLS;
 
 
 int sdiff__store_db_err(struct sdiff_store *st, int src, const char *what, struct sdiff_err *err)
@@ -364,7 +363,10 @@ static int open_sqlite(struct sdiff_store *st, const char *path, struct sdiff_er
         sqlite3_exec(h, "PRAGMA page_size=16384", NULL, NULL, NULL);
     rc = sdiff__store_exec(st,
                            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
-                           " PRAGMA wal_autocheckpoint=4096; PRAGMA cache_size=-16384;",
+                           " PRAGMA wal_autocheckpoint=4096; PRAGMA cache_size=-16384;"
+                           /* RETURNING keeps its rows in a temporary table: in memory, not
+                            * a file written for every insert */
+                           " PRAGMA temp_store=MEMORY;",
                            err);
     if (rc < 0)
         return rc;
@@ -502,7 +504,7 @@ int sdiff_store_open(struct sdiff_store **out, const char *path,
     if (rc < 0)
         goto fail;
     if (!st->opts.read_only) {
-        rc = sdiff__db_prepare(st->db, SDIFF__SQL(st, INSERT_LITE, INSERT_PG), 0, &st->ins);
+        rc = sdiff__db_prepare(st->db, INSERT, 0, &st->ins);
         if (rc != SDIFF__DB_OK) {
             rc = sdiff__store_db_err(st, rc, "cannot prepare", err);
             goto fail;
@@ -674,7 +676,7 @@ void sdiff_store_close(struct sdiff_store *st)
     sdiff_free(st);
 }
 
-/* Run an insert that ends in RETURNING id (SQLite) or was given its id (PostgreSQL). */
+/* Run an insert that ends in RETURNING id (a row of its own, not a hot path). */
 static int step_insert(struct sdiff_store *st, struct sdiff_dbq *q, int64_t *id,
                        struct sdiff_err *err)
 {
@@ -796,11 +798,11 @@ int sdiff_store_put_exchange(struct sdiff_store *st, struct sdiff_exchange *ex,
     bind_text_or_null(q, 28, ex->note[0] ? ex->note : NULL);
     sdiff__db_bind_int64(q, 29, sdiff__store_crc32(rq->body, rq->body_len));
     sdiff__db_bind_int64(q, 30, sdiff__store_crc32(rs->body, rs->body_len));
-    rc = step_insert(st, q, &id, err);
+    rc = step_write(st, q, err);
     sdiff__db_reset(q);
     if (rc < 0)
         return rc;
-    ex->id = (uint64_t)id;
+    ex->id = (uint64_t)(id ? id : sdiff__db_last_rowid(st->db));
     return sdiff__store_batched(st, err);
 }
 
