@@ -145,6 +145,44 @@ static void test_pg_cli__replay_and_report_on_postgres_equal_sqlite(void **state
     sdiff_test_run_dispose(&r);
 }
 
+/* mirror (two instances of one named run) and gate write PostgreSQL like a file */
+static void test_pg_cli__mirror_and_gate_write_postgres(void **state)
+{
+    (void)state;
+    char *bin = (char *)sdiff_test_bin();
+    char *pcap = (char *)sdiff_test_fixture_path("pcap/interleaved_many.pcap");
+    char *mi[] = {bin, "mirror", "--pcap", pcap, "--port", "8080", "--candidate", cand,
+                  "--db", url, "--run", "mirrored", NULL};
+    for (int i = 0; i < 2; i++) {
+        struct sdiff_test_run r = run_cmd(mi);
+        assert_int_equal(sdiff_test_exit_code(&r), 0);
+        assert_null(strstr(r.err, "s3cret"));
+        if (i == 1)
+            assert_non_null(strstr(r.err, "appending to run mirrored"));
+        sdiff_test_run_dispose(&r);
+    }
+    char *rep[] = {bin, "report", "--db", url, "--run", "mirrored", "--format", "json", NULL};
+    struct sdiff_test_run r = run_cmd(rep);
+    assert_int_equal(sdiff_test_exit_code(&r), 1);
+    assert_non_null(strstr(r.out, "\"samples\": 1222")); /* 611 exchanges, twice */
+    sdiff_test_run_dispose(&r);
+
+    /* gate: the candidate is also the primary, so every answer is identical */
+    char *ga[] = {bin, "gate", "--corpus", corpus, "--primary", cand, "--candidate", cand,
+                  "--db", url, "--run", "gated", "--format", "json", NULL};
+    r = run_cmd(ga);
+    int code = sdiff_test_exit_code(&r);
+    assert_true(code == 0 || code == 3);
+    assert_non_null(strstr(r.out, "\"identical\": 375"));
+    assert_null(strstr(r.err, "s3cret"));
+    sdiff_test_run_dispose(&r);
+    char *runs[] = {bin, "runs", "--db", url, NULL};
+    r = run_cmd(runs);
+    assert_non_null(strstr(r.out, "gated"));
+    assert_non_null(strstr(r.out, "mirrored"));
+    sdiff_test_run_dispose(&r);
+}
+
 static void test_pg_cli__bare_scheme_takes_pg_variables_and_they_never_select_it(void **state)
 {
     (void)state;
@@ -336,6 +374,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_pg_cli__replay_and_report_on_postgres_equal_sqlite),
         cmocka_unit_test(test_pg_cli__merge_exports_the_postgres_run_exactly),
         cmocka_unit_test(test_pg_cli__merge_gathers_instance_files_and_refuses_another_key),
+        cmocka_unit_test(test_pg_cli__mirror_and_gate_write_postgres),
         cmocka_unit_test(test_pg_cli__bare_scheme_takes_pg_variables_and_they_never_select_it),
         cmocka_unit_test(test_pg_cli__a_stopped_server_is_one_line_and_exit_2),
     };
