@@ -259,10 +259,18 @@ static void test_waivers__expired_waiver_fails_again(void **state)
     snprintf(out, sizeof out, "%s/out.txt", tmpdir);
     snprintf(errp, sizeof errp, "%s/err.txt", tmpdir);
     sdiff_report_cluster_id("POST /orders", SIG, id);
-    assert_int_equal(sdiff_report_accept(db, id, "temporary", "2000-01-01", &w, &err), SDIFF_OK);
-    assert_int_equal(w.expired, 1);
-    assert_string_equal(w.route, "POST /orders");
-    sdiff_report_waiver_dispose(&w);
+    /* accepting with a date already past is an error: such a waiver would never apply */
+    assert_int_equal(sdiff_report_accept(db, id, "temporary", "2000-01-01", &w, &err),
+                     SDIFF_EINVAL);
+    assert_non_null(strstr(err.msg, "in the past"));
+    /* a waiver accepted back then, and expired since */
+    struct sdiff_store *st = NULL;
+    struct sdiff_store_opts so = {.must_exist = 1};
+    assert_int_equal(sdiff_store_open(&st, db, &so, &err), SDIFF_OK);
+    struct sdiff_store_waiver sw = {.cluster = id, .route = "POST /orders", .signature = SIG,
+                                    .reason = "temporary", .expires = "2000-01-01"};
+    assert_int_equal(sdiff_store_put_waiver(st, &sw, NULL, &err), SDIFF_OK);
+    sdiff_store_close(st);
 
     struct sdiff_report *r = build(db, NULL);
     assert_int_equal(r->pass, 0);
@@ -279,13 +287,14 @@ static void test_waivers__expired_waiver_fails_again(void **state)
     free(s);
     sdiff_report_free(r);
 
-    /* the binary warns about a past date but records it */
+    /* the binary refuses a past date in one line, exit 2 */
     char *bin = (char *)sdiff_test_bin();
     char *accept[] = {bin, "accept", "--db", (char *)db, id, "--reason", "again", "--expires",
                       "2000-01-01", NULL};
-    assert_int_equal(run_bin(accept, out, errp), 0);
+    assert_int_equal(run_bin(accept, out, errp), 2);
     s = slurp(errp);
-    assert_non_null(strstr(s, "warning"));
+    assert_non_null(strstr(s, "is in the past"));
+    assert_int_equal(sdiff_test_count_lines(s, strlen(s)), 1);
     free(s);
     /* a later, unexpired waiver wins over the expired ones */
     assert_int_equal(sdiff_report_accept(db, id, "for good", NULL, &w, &err), SDIFF_OK);
@@ -295,6 +304,77 @@ static void test_waivers__expired_waiver_fails_again(void **state)
     assert_int_equal(r->pass, 1);
     assert_string_equal(r->clusters[0].waiver_reason, "for good");
     sdiff_report_free(r);
+}
+
+/*
+ * accept --list shows the waivers in force, escaped; accepting again updates the waiver and
+ * keeps its id; --revoke ends it (reports fail again) and revoking it twice is an error.
+ */
+static void test_waivers__list_update_and_revoke(void **state)
+{
+    (void)state;
+    char id[13], out[600], errp[600];
+    struct sdiff_report_waiver w;
+    struct sdiff_err err = {0};
+    const char *db = make_db("revoke.db");
+    snprintf(out, sizeof out, "%s/out.txt", tmpdir);
+    snprintf(errp, sizeof errp, "%s/err.txt", tmpdir);
+    sdiff_report_cluster_id("POST /orders", SIG, id);
+    assert_int_equal(sdiff_report_accept(db, id, "first \x1b[31mreason", NULL, &w, &err),
+                     SDIFF_OK);
+    sdiff_report_waiver_dispose(&w);
+    assert_int_equal(sdiff_report_accept(db, id, "second reason", "2999-12-31", &w, &err),
+                     SDIFF_OK);
+    sdiff_report_waiver_dispose(&w);
+
+    char *bin = (char *)sdiff_test_bin();
+    char *list_json[] = {bin, "accept", "--db", (char *)db, "--list", "--format", "json", NULL};
+    assert_int_equal(run_bin(list_json, out, errp), 0);
+    char *s = slurp(out);
+    json_t *j = json_loads(s, 0, NULL);
+    free(s);
+    assert_true(json_is_array(j));
+    assert_int_equal(json_array_size(j), 1); /* updated, not a second row */
+    json_t *w0 = json_array_get(j, 0);
+    long long wid = json_integer_value(json_object_get(w0, "id"));
+    assert_true(wid > 0);
+    assert_string_equal(json_string_value(json_object_get(w0, "reason")), "second reason");
+    assert_string_equal(json_string_value(json_object_get(w0, "expires")), "2999-12-31");
+    assert_string_equal(json_string_value(json_object_get(w0, "cluster")), id);
+    json_decref(j);
+
+    /* the text list never carries a control byte from a reason */
+    assert_int_equal(sdiff_report_accept(db, id, "third \x1b]0;pwned\x07", NULL, &w, &err),
+                     SDIFF_OK);
+    sdiff_report_waiver_dispose(&w);
+    char *list[] = {bin, "accept", "--db", (char *)db, "--list", NULL};
+    assert_int_equal(run_bin(list, out, errp), 0);
+    s = slurp(out);
+    assert_null(strchr(s, '\x1b'));
+    assert_null(strchr(s, '\x07'));
+    assert_non_null(strstr(s, "POST /orders"));
+    free(s);
+
+    struct sdiff_report *r = build(db, NULL);
+    assert_int_equal(r->pass, 1);
+    sdiff_report_free(r);
+    char wids[32];
+    snprintf(wids, sizeof wids, "%lld", wid);
+    char *revoke[] = {bin, "accept", "--db", (char *)db, "--revoke", wids, NULL};
+    assert_int_equal(run_bin(revoke, out, errp), 0);
+    r = build(db, NULL);
+    assert_int_equal(r->pass, 0); /* the cluster counts again */
+    assert_int_equal(r->nwaivers, 0);
+    sdiff_report_free(r);
+    assert_int_equal(run_bin(list, out, errp), 0);
+    s = slurp(out);
+    assert_non_null(strstr(s, "(no waivers)"));
+    free(s);
+    assert_int_equal(run_bin(revoke, out, errp), 2);
+    s = slurp(errp);
+    assert_non_null(strstr(s, "no waiver"));
+    assert_int_equal(sdiff_test_count_lines(s, strlen(s)), 1);
+    free(s);
 }
 
 static void test_waivers__config_file(void **state)
@@ -424,6 +504,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_waivers__cluster_id_and_failing_without_waiver),
         cmocka_unit_test(test_waivers__accept_makes_it_pass),
         cmocka_unit_test(test_waivers__expired_waiver_fails_again),
+        cmocka_unit_test(test_waivers__list_update_and_revoke),
         cmocka_unit_test(test_waivers__config_file),
         cmocka_unit_test(test_waivers__accept_errors),
         cmocka_unit_test(test_waivers__missing_table_reads_as_none),

@@ -242,10 +242,11 @@ SDIFF_API int sdiff_report_add_instances(struct sdiff_report *r, const char *db_
 /**
  * Record a waiver of cluster_id (a cluster of the latest run) in the database's waivers
  * table. expires: "YYYY-MM-DD" or NULL. On success *out (caller disposes with
- * sdiff_report_waiver_dispose) holds the waiver, its route and signature, and expired = 1
- * when the date is already past (recorded anyway).
- * @return SDIFF_OK; SDIFF_EINVAL for an empty reason, a bad date, or "no cluster ID in the
- *         latest run of FILE"; SDIFF_EIO, SDIFF_EDB as for build; SDIFF_ENOMEM
+ * sdiff_report_waiver_dispose) holds the waiver, its route and signature. Accepting a
+ * cluster again updates its waiver (reason, expiry) and keeps its id.
+ * @return SDIFF_OK; SDIFF_EINVAL for an empty reason, a bad date, a date already past, or
+ *         "no cluster ID in the latest run of FILE"; SDIFF_EIO, SDIFF_EDB as for build;
+ *         SDIFF_ENOMEM
  */
 SDIFF_API int sdiff_report_accept(const char *db_path, const char *cluster_id,
                                   const char *reason, const char *expires,
@@ -257,6 +258,19 @@ SDIFF_API int sdiff_report_accept_run(const char *db_path, int64_t run_id,
                                       struct sdiff_err *err);
 /** Free the strings of w. NULL-safe. */
 SDIFF_API void sdiff_report_waiver_dispose(struct sdiff_report_waiver *w);
+/**
+ * The database's waivers in force (newest first) on out: a table for people (id, cluster,
+ * route, expiry, reason; traffic-derived text escaped) or, with json, an array of {id,
+ * cluster, route, signature, reason, expires, expired, run, accepted_at}.
+ * @return SDIFF_OK, SDIFF_EIO, SDIFF_EDB, SDIFF_ENOMEM
+ */
+SDIFF_API int sdiff_report_waivers_list(const char *db_path, int json, FILE *out,
+                                        struct sdiff_err *err);
+/**
+ * Revoke waiver id of the database: later reports no longer apply it (the row stays).
+ * @return SDIFF_OK; SDIFF_EINVAL "no waiver ID in FILE"; SDIFF_EIO, SDIFF_EDB
+ */
+SDIFF_API int sdiff_report_revoke(const char *db_path, int64_t id, struct sdiff_err *err);
 /** Cluster id of (results.route, signature) into out (12 hex digits and NUL). */
 SDIFF_API void sdiff_report_cluster_id(const char *route, const char *signature, char out[13]);
 

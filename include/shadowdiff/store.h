@@ -455,6 +455,13 @@ SDIFF_API int sdiff_store_each_waiver(struct sdiff_store *st,
 SDIFF_API int sdiff_store_put_waiver(struct sdiff_store *st, const struct sdiff_store_waiver *w,
                                      int64_t *id, struct sdiff_err *err);
 
+/**
+ * Revoke waiver id (it stays as a row, with revoked_at, and no longer applies).
+ * @return SDIFF_OK; SDIFF_EINVAL "no waiver ID in FILE" (also one already revoked); SDIFF_EDB
+ */
+SDIFF_API int sdiff_store_revoke_waiver(struct sdiff_store *st, int64_t id,
+                                        struct sdiff_err *err);
+
 /** Path of the database file, or its PostgreSQL URL with the password shown as "***". */
 SDIFF_API const char *sdiff_store_path(const struct sdiff_store *st);
 

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "report/report_int.h"
 #include "report_html.h"
 #include "shadowdiff/verdict.h"
 
@@ -383,7 +384,7 @@ static json_t *num(double v)
  * drop its key; here each byte outside a UTF-8 sequence is written as \xHH instead, as
  * `diff --format json` does.
  */
-static json_t *json_text(const char *s)
+json_t *sdiff__report_json_text(const char *s)
 {
     json_t *v = json_string(s);
     if (v != NULL || s == NULL)
@@ -431,7 +432,7 @@ const char *sdiff__report_labels(const char *labels_json, struct sdiff_buf *out)
 
 static json_t *str_or_null(const char *s)
 {
-    return s ? json_text(s) : json_null();
+    return s ? sdiff__report_json_text(s) : json_null();
 }
 
 /* The labels as a JSON object of strings (every value through json_text); null when none. */
@@ -445,9 +446,9 @@ static json_t *labels_json(const char *text)
         return json_null();
     }
     json_object_foreach(in, k, v) {
-        json_t *kv = json_text(k);
+        json_t *kv = sdiff__report_json_text(k);
         if (json_is_string(kv) && json_is_string(v))
-            json_object_set_new(out, json_string_value(kv), json_text(json_string_value(v)));
+            json_object_set_new(out, json_string_value(kv), sdiff__report_json_text(json_string_value(v)));
         json_decref(kv);
     }
     json_decref(in);
@@ -507,7 +508,7 @@ static json_t *to_json(const struct sdiff_report *r)
     json_object_set_new(root, "schema_version", json_integer(SDIFF_REPORT_SCHEMA_VERSION));
     json_object_set_new(root, "verdict", json_string(sdiff_report_run_verdict_str(r->verdict)));
     for (size_t i = 0; i < r->nrun_reasons; i++)
-        json_array_append_new(why, json_text(r->run_reasons[i]));
+        json_array_append_new(why, sdiff__report_json_text(r->run_reasons[i]));
     json_object_set_new(root, "reasons", why);
     json_object_set_new(run, "id", json_integer((json_int_t)r->run_id));
     json_object_set_new(run, "kind", str_or_null(r->run_kind));
@@ -535,8 +536,8 @@ static json_t *to_json(const struct sdiff_report *r)
     for (size_t i = 0; i < r->nendpoints; i++) {
         const struct sdiff_report_endpoint *e = &r->endpoints[i];
         json_t *o = json_object(), *lat = json_object(), *reasons = json_array();
-        json_object_set_new(o, "method", json_text(e->method));
-        json_object_set_new(o, "route", json_text(e->route));
+        json_object_set_new(o, "method", sdiff__report_json_text(e->method));
+        json_object_set_new(o, "route", sdiff__report_json_text(e->route));
         counts(o, e);
         json_object_set_new(lat, "primary", latency(&e->primary));
         json_object_set_new(lat, "candidate", latency(&e->candidate));
@@ -545,9 +546,9 @@ static json_t *to_json(const struct sdiff_report *r)
         json_object_set_new(lat, "samples_needed", count(e->latency_needed));
         json_object_set_new(o, "latency", lat);
         json_object_set_new(o, "error_rates", error_rates(e));
-        json_object_set_new(o, "verdict", json_text(sdiff_report_verdict_str(e->verdict)));
+        json_object_set_new(o, "verdict", sdiff__report_json_text(sdiff_report_verdict_str(e->verdict)));
         for (size_t k = 0; k < e->nreasons; k++)
-            json_array_append_new(reasons, json_text(e->reasons[k]));
+            json_array_append_new(reasons, sdiff__report_json_text(e->reasons[k]));
         json_object_set_new(o, "reasons", reasons);
         json_object_set_new(o, "covered", json_boolean(e->covered));
         json_object_set_new(o, "samples_needed", count(e->needed));
@@ -561,30 +562,30 @@ static json_t *to_json(const struct sdiff_report *r)
     for (size_t i = 0; i < r->nclusters; i++) {
         const struct sdiff_report_cluster *c = &r->clusters[i];
         json_t *o = json_object(), *ex = json_array();
-        json_object_set_new(o, "method", json_text(c->method));
-        json_object_set_new(o, "route", json_text(c->route));
-        json_object_set_new(o, "signature", json_text(c->signature));
+        json_object_set_new(o, "method", sdiff__report_json_text(c->method));
+        json_object_set_new(o, "route", sdiff__report_json_text(c->route));
+        json_object_set_new(o, "signature", sdiff__report_json_text(c->signature));
         json_object_set_new(o, "count", count(c->count));
         json_object_set_new(o, "first_seen",
-                            c->first_us ? json_text(sdiff__report_iso_time(c->first_us, a, sizeof a))
+                            c->first_us ? sdiff__report_json_text(sdiff__report_iso_time(c->first_us, a, sizeof a))
                                         : json_null());
         json_object_set_new(o, "last_seen",
-                            c->last_us ? json_text(sdiff__report_iso_time(c->last_us, a, sizeof a))
+                            c->last_us ? sdiff__report_json_text(sdiff__report_iso_time(c->last_us, a, sizeof a))
                                        : json_null());
         for (size_t k = 0; k < c->nexamples; k++)
             json_array_append_new(ex, json_integer((json_int_t)c->examples[k]));
         json_object_set_new(o, "examples", ex);
         if (c->sample_path) {
             json_t *s = json_object();
-            json_object_set_new(s, "path", json_text(c->sample_path));
+            json_object_set_new(s, "path", sdiff__report_json_text(c->sample_path));
             json_object_set_new(s, "primary", str_or_null(c->sample_primary));
             json_object_set_new(s, "candidate", str_or_null(c->sample_candidate));
             json_object_set_new(o, "sample", s);
         } else {
             json_object_set_new(o, "sample", json_null());
         }
-        json_object_set_new(o, "hint", c->hint ? json_text(c->hint) : json_null());
-        json_object_set_new(o, "id", json_text(c->id));
+        json_object_set_new(o, "hint", c->hint ? sdiff__report_json_text(c->hint) : json_null());
+        json_object_set_new(o, "id", sdiff__report_json_text(c->id));
         json_object_set_new(o, "accepted", json_boolean(c->waived));
         if (c->waived || c->expired) {
             json_t *wv = json_object();
@@ -607,7 +608,7 @@ static json_t *to_json(const struct sdiff_report *r)
     for (size_t i = 0; i < r->nwaivers; i++) {
         const struct sdiff_report_waiver *wv = &r->waivers[i];
         json_t *o = json_object();
-        json_object_set_new(o, "cluster", json_text(wv->cluster));
+        json_object_set_new(o, "cluster", sdiff__report_json_text(wv->cluster));
         json_object_set_new(o, "route", str_or_null(wv->route));
         json_object_set_new(o, "signature", str_or_null(wv->signature));
         json_object_set_new(o, "reason", str_or_null(wv->reason));
@@ -621,8 +622,8 @@ static json_t *to_json(const struct sdiff_report *r)
     for (size_t i = 0; i < r->nnoise; i++) {
         const struct sdiff_report_noise *n = &r->noise[i];
         json_t *o = json_object();
-        json_object_set_new(o, "route", json_text(n->route));
-        json_object_set_new(o, "path", json_text(n->key));
+        json_object_set_new(o, "route", sdiff__report_json_text(n->route));
+        json_object_set_new(o, "path", sdiff__report_json_text(n->key));
         json_object_set_new(o, "source", str_or_null(n->source));
         json_object_set_new(o, "pairs", n->pairs ? count(n->pairs) : json_null());
         json_object_set_new(o, "clients", n->clients ? count(n->clients) : json_null());
@@ -652,7 +653,7 @@ static json_t *to_json(const struct sdiff_report *r)
         for (size_t i = 0; i < r->ninstances; i++) {
             const struct sdiff_report_instance *in = &r->instances[i];
             json_t *o = json_object();
-            json_object_set_new(o, "id", json_text(in->id));
+            json_object_set_new(o, "id", sdiff__report_json_text(in->id));
             json_object_set_new(o, "host", str_or_null(in->host));
             json_object_set_new(o, "pid", json_integer((json_int_t)in->pid));
             json_object_set_new(o, "side", str_or_null(in->side));

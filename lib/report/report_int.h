@@ -45,6 +45,11 @@ struct sdiff__report_source {
                       void *ud, struct sdiff_err *err);
 };
 
+/* A JSON string of s: s itself when it is UTF-8, else its escaped text (never NULL for a
+ * non-NULL s unless out of memory). For text that comes from traffic. */
+#include <jansson.h>
+json_t *sdiff__report_json_text(const char *s);
+
 /* A source reading an open store (borrowed for the life of src). */
 void sdiff__report_store_source(struct sdiff__report_source *src, struct sdiff_store *st);
 

@@ -265,6 +265,13 @@ int sdiff_report_accept_run(const char *db_path, int64_t run_id, const char *clu
     }
     const char *route = cluster_key(c, key, sizeof key);
     sdiff__report_today(today);
+    if (expires && strcmp(expires, today) < 0) {
+        rc = sdiff_err_set(err, SDIFF_EINVAL, WHERE,
+                           "--expires %s is in the past (today is %s, UTC): a waiver that"
+                           " never applies would only hide that nothing was accepted",
+                           expires, today);
+        goto out;
+    }
     if (waiver_set(out, id, route, c->signature, reason, expires, "database") < 0) {
         rc = sdiff_err_set(err, SDIFF_ENOMEM, WHERE, "out of memory");
         goto out;
@@ -282,5 +289,89 @@ out:
         sdiff_report_waiver_dispose(out);
     sdiff_store_close(st);
     sdiff_report_free(rep);
+    return rc;
+}
+
+/* ---- listing and revoking -------------------------------------------------------------- */
+
+struct list_ctx {
+    FILE *f;
+    json_t *arr;                   /* NULL: text */
+    char today[11];
+    size_t n;
+};
+
+static int list_one(const struct sdiff_store_waiver *w, void *ud, struct sdiff_err *err)
+{
+    struct list_ctx *c = ud;
+    int expired = w->expires && strcmp(w->expires, c->today) < 0;
+    c->n++;
+    if (c->arr) {
+        json_t *o = json_object();
+#define STR(s) ((s) ? sdiff__report_json_text(s) : json_null())
+        int bad = o == NULL || json_object_set_new(o, "id", json_integer(w->id)) < 0 ||
+                  json_object_set_new(o, "cluster", STR(w->cluster)) < 0 ||
+                  json_object_set_new(o, "route", STR(w->route)) < 0 ||
+                  json_object_set_new(o, "signature", STR(w->signature)) < 0 ||
+                  json_object_set_new(o, "reason", STR(w->reason)) < 0 ||
+                  json_object_set_new(o, "expires", STR(w->expires)) < 0 ||
+                  json_object_set_new(o, "expired", json_boolean(expired)) < 0 ||
+                  json_object_set_new(o, "run", w->run_id ? json_integer(w->run_id)
+                                                          : json_null()) < 0 ||
+                  json_object_set_new(o, "accepted_at", STR(w->created_at)) < 0;
+#undef STR
+        if (bad || json_array_append_new(c->arr, o) < 0) {
+            if (bad)
+                json_decref(o);
+            return sdiff_err_set(err, SDIFF_ENOMEM, WHERE, "out of memory");
+        }
+        return SDIFF_OK;
+    }
+    struct sdiff_text_ring t;
+    sdiff_text_ring_init(&t);
+    fprintf(c->f, "%-6lld %-12s %-32s %-12s %s\n", (long long)w->id,
+            sdiff_text(&t, w->cluster), w->route ? sdiff_text(&t, w->route) : "-",
+            w->expires ? (expired ? "expired" : sdiff_text(&t, w->expires)) : "never",
+            sdiff_text(&t, w->reason));
+    sdiff_text_ring_dispose(&t);
+    return SDIFF_OK;
+}
+
+int sdiff_report_waivers_list(const char *db_path, int json, FILE *out, struct sdiff_err *err)
+{
+    struct sdiff_store *st = NULL;
+    struct list_ctx c = {.f = out, .arr = json ? json_array() : NULL};
+    if (json && c.arr == NULL)
+        return sdiff_err_set(err, SDIFF_ENOMEM, WHERE, "out of memory");
+    sdiff__report_today(c.today);
+    int rc = sdiff__report_open_store(db_path, &st, err);
+    if (rc >= 0 && !json)
+        fprintf(out, "%-6s %-12s %-32s %-12s %s\n", "ID", "CLUSTER", "ROUTE", "EXPIRES",
+                "REASON");
+    rc = rc < 0 ? rc : sdiff_store_each_waiver(st, list_one, &c, err);
+    if (rc >= 0 && json) {
+        char *text = json_dumps(c.arr, JSON_INDENT(2));
+        if (text == NULL)
+            rc = sdiff_err_set(err, SDIFF_ENOMEM, WHERE, "out of memory");
+        else if (sdiff_write_json_text(out, text) < 0)
+            rc = sdiff_err_set(err, SDIFF_EIO, WHERE, "cannot write");
+        free(text);
+    }
+    if (rc >= 0 && !json && c.n == 0)
+        fputs("(no waivers)\n", out);
+    if (rc >= 0 && (fflush(out) != 0 || ferror(out)))
+        rc = sdiff_err_set(err, SDIFF_EIO, WHERE, "cannot write");
+    json_decref(c.arr);
+    sdiff_store_close(st);
+    return rc;
+}
+
+int sdiff_report_revoke(const char *db_path, int64_t id, struct sdiff_err *err)
+{
+    struct sdiff_store *st = NULL;
+    struct sdiff_store_opts so = {.must_exist = 1};
+    int rc = sdiff_store_open(&st, db_path, &so, err);
+    rc = rc < 0 ? rc : sdiff_store_revoke_waiver(st, id, err);
+    sdiff_store_close(st);
     return rc;
 }

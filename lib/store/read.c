@@ -717,6 +717,60 @@ int sdiff_store_put_waiver(struct sdiff_store *st, const struct sdiff_store_waiv
     return SDIFF_OK;
 }
 
+int sdiff_store_revoke_waiver(struct sdiff_store *st, int64_t id, struct sdiff_err *err)
+{
+    struct sdiff_dbq *q = NULL;
+    if (st->version < 3)
+        return sdiff_err_set(err, SDIFF_EINVAL, "store",
+                             "%s: waivers of a version-2 file cannot be revoked (open it for"
+                             " writing once to migrate it)", st->path);
+    int rc = sdiff_store_commit(st, err);
+    if (rc < 0)
+        return rc;
+    rc = sdiff__db_begin(st->db, 1);
+    if (rc != SDIFF__DB_OK)
+        return sdiff__store_db_err(st, rc, "cannot revoke the waiver", err);
+    int64_t found = 0;
+    rc = sdiff__db_prepare(st->db,
+                           "SELECT id FROM waivers WHERE id = ? AND superseded_by IS NULL"
+                           " AND revoked_at IS NULL",
+                           0, &q);
+    if (rc == SDIFF__DB_OK) {
+        sdiff__db_bind_int64(q, 1, id);
+        rc = sdiff__db_step(q);
+        if (rc == SDIFF__DB_ROW) {
+            found = sdiff__db_int64(q, 0);
+            rc = SDIFF__DB_DONE;
+        }
+    }
+    sdiff__db_finalize(q);
+    q = NULL;
+    if (rc == SDIFF__DB_DONE && found) {
+        rc = sdiff__db_prepare(st->db,
+                               "UPDATE waivers SET revoked_at = strftime('%Y-%m-%dT%H:%M:%fZ',"
+                               "'now') WHERE id = ?",
+                               0, &q);
+        if (rc == SDIFF__DB_OK) {
+            sdiff__db_bind_int64(q, 1, id);
+            rc = sdiff__db_step(q);
+        }
+        sdiff__db_finalize(q);
+    }
+    if (rc == SDIFF__DB_DONE) {
+        rc = sdiff__db_commit(st->db);
+        rc = rc == SDIFF__DB_OK ? SDIFF__DB_DONE : rc;
+    }
+    if (rc != SDIFF__DB_DONE) {
+        rc = sdiff__store_db_err(st, rc, "cannot revoke the waiver", err);
+        sdiff__db_rollback(st->db);
+        return rc;
+    }
+    if (!found)
+        return sdiff_err_set(err, SDIFF_EINVAL, "store", "no waiver %lld in %s (see accept --list)",
+                             (long long)id, st->path);
+    return SDIFF_OK;
+}
+
 int sdiff_store_each_noise(struct sdiff_store *st,
                            int (*fn)(const struct sdiff_store_noise *n, void *ud,
                                      struct sdiff_err *err),
