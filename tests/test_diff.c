@@ -533,6 +533,105 @@ static void test_diff__python_go_preset_rows(void **state)
     assert_string_equal(sdiff_preset_str(SDIFF_PRESET_PYTHON_GO), "python-go");
 }
 
+/*
+ * The shape of an answer is read from the JSON tape, or by jansson where the two could
+ * disagree: either way, the same hashes jansson alone gave (these were computed by it),
+ * valid and invalid bodies, escapes, repeated keys and numbers at jansson's limits included.
+ */
+static void test_diff__answer_shape_is_the_same_whichever_reader(void **state)
+{
+    (void)state;
+    static const char *const bodies[] = {
+        "{\"b\":1,\"a\":[1,2],\"c\":{\"x\":null}}",
+        "  {\"a\":1}  \n",
+        "[{\"id\":1,\"name\":\"x\"},{\"id\":2}]",
+        "[[{\"k\":true}]]",
+        "[]", "{}", "\"str\"", "12", "-3", "1.5", "1e3", "true", "false", "null",
+        "{\"a\":1,\"a\":2,\"b\":3}",
+        "{\"k\\u0065y\":1}",
+        "{\"k\\ney\":1}",
+        "{\"a\":\"\\u0000\"}",
+        "{\"a\":\"\\ud800\"}",
+        "{\"a\":\"\\ud83d\\ude00\"}",
+        "{\"a\":\"caf\\u00e9\"}",
+        "{\"a\":\"\\\\u0000\"}",
+        "{\"a\":123456789012345678901234567890}",
+        "{\"a\":9223372036854775807}",
+        "{\"a\":9223372036854775808}",
+        "{\"a\":-9223372036854775808}",
+        "{\"a\":1e400}",
+        "{\"a\":1e-400}",
+        "{\"a\":1,}",
+        "{\"a\":1} x",
+        "{\"a\":",
+        "[1,2",
+        "{\"\xc3\xa9\":1,\"z\":2,\"Z\":3}",
+        "{\"items\": [{\"id\": 0, \"name\": \"item-0\", \"price\": 0.0}]}",
+        "\xef\xbb\xbf{\"a\":1}",
+        "{\"a\":\"\x01\"}",
+        "",
+        " ",
+    };
+    static const char *const want[] = {
+        "f4ebbfee475ed4b7",
+        "695d98738912e23e",
+        "cbbeee7f15d67a4e",
+        "5e128df12e5e2f38",
+        "40f7b27d4a72fd0d",
+        "a452989dd14b866f",
+        "07db8f826b403e05",
+        "d8937c2e10ee4620",
+        "d8937c2e10ee4620",
+        "a6521b75753aaf22",
+        "a6521b75753aaf22",
+        "3ca01395d9e1835e",
+        "94ca5daef64b5a47",
+        "cd69f28f6bd45d25",
+        "3c5797327775d4bc",
+        "cd7fa3de6dbea222",
+        "a90245e3c22fbc4c",
+        "b175f4f98428c995",
+        "b175f4f98428c995",
+        "695d98738912e23e",
+        "695d98738912e23e",
+        "695d98738912e23e",
+        "b175f4f98428c995",
+        "695d98738912e23e",
+        "b175f4f98428c995",
+        "695d98738912e23e",
+        "b175f4f98428c995",
+        "695d98738912e23e",
+        "b175f4f98428c995",
+        "b175f4f98428c995",
+        "b175f4f98428c995",
+        "b175f4f98428c995",
+        "7aadaa683e131105",
+        "c874feb9c712ec53",
+        "b175f4f98428c995",
+        "b175f4f98428c995",
+        "87b3bb4fe190c2f6",
+        "b175f4f98428c995",
+    };
+    assert_int_equal(sizeof bodies / sizeof bodies[0], sizeof want / sizeof want[0]);
+    for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
+        struct sdiff_msg m;
+        memset(&m, 0, sizeof m);
+        struct sdiff_hfield h = {"Content-Type", "application/json; charset=utf-8", 12, 31};
+        m.reason = (char *)"OK";
+        assert_int_equal(sdiff_msg_set_headers(&m, &h, 1), SDIFF_OK);
+        m.present = 1;
+        m.status = 200;
+        m.body = (uint8_t *)bodies[i];
+        m.body_len = m.body_seen = strlen(bodies[i]);
+        char out[SDIFF_SHAPE_LEN];
+        assert_int_equal(sdiff_answer_shape(&m, out), SDIFF_OK);
+        if (strcmp(out, want[i]) != 0)
+            fail_msg("body %zu (%s): shape %s, want %s", i, bodies[i], out, want[i]);
+        m.body = NULL;
+        sdiff_msg_dispose(&m);
+    }
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_diff__python_go_preset_rows),
     cmocka_unit_test(test_diff__table),
@@ -542,5 +641,6 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_diff__secondary_noise_is_learned_per_route),
     cmocka_unit_test(test_diff__masks_and_ignored_paths),
     cmocka_unit_test(test_diff__vary_accept_encoding_follows_the_encoding),
+    cmocka_unit_test(test_diff__answer_shape_is_the_same_whichever_reader),
 };
 SDIFF_TEST_MAIN(tests)
