@@ -311,6 +311,33 @@ static void test_pair__midstream_answer_before_the_partial_request_ended_is_not_
     fx_free(&f);
 }
 
+/* The waiting-request ring grows while a response is half read; the pairing follows it. */
+static void test_pair__ring_grows_under_a_response_in_progress(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_open(&f, NULL, 0);
+    fx_send(&f, C2S, "GET /0 HTTP/1.1\r\n\r\nGET /1 HTTP/1.1\r\n\r\n"
+                     "GET /2 HTTP/1.1\r\n\r\nGET /3 HTTP/1.1\r\n\r\n");
+    fx_send(&f, S2C, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\na");
+    fx_send(&f, C2S, "GET /4 HTTP/1.1\r\n\r\nGET /5 HTTP/1.1\r\n\r\n"
+                     "GET /6 HTTP/1.1\r\n\r\nGET /7 HTTP/1.1\r\n\r\nGET /8 HTTP/1.1\r\n\r\n");
+    fx_send(&f, S2C, "a");
+    for (int i = 1; i <= 8; i++) {
+        char r[64];
+        int st = 200 + i + (i >= 4 ? 2 : 0); /* 204 and 205 have no body */
+        snprintf(r, sizeof r, "HTTP/1.1 %d OK\r\nContent-Length: 1\r\n\r\n%d", st, i);
+        fx_send(&f, S2C, r);
+    }
+    assert_string_equal(f.log, "0 GET /0 200 complete 2|1 GET /1 201 complete 1|"
+                               "2 GET /2 202 complete 1|3 GET /3 203 complete 1|"
+                               "4 GET /4 206 complete 1|5 GET /5 207 complete 1|"
+                               "6 GET /6 208 complete 1|7 GET /7 209 complete 1|"
+                               "8 GET /8 210 complete 1|");
+    fx_close(&f);
+    fx_free(&f);
+}
+
 static void test_pair__close_leaves_no_response(void **state)
 {
     (void)state;
@@ -586,6 +613,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_pair__lost_request_response_is_dropped),
     cmocka_unit_test(test_pair__gap_ending_with_the_body_marks_it),
     cmocka_unit_test(test_pair__midstream_lost_status_line_never_mispairs),
+    cmocka_unit_test(test_pair__ring_grows_under_a_response_in_progress),
     cmocka_unit_test(test_pair__midstream_pipelined_pickup_pairs_after_the_partial_request),
     cmocka_unit_test(test_pair__midstream_answer_before_the_partial_request_ended_is_not_its),
     cmocka_unit_test(test_pair__close_leaves_no_response),

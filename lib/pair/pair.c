@@ -36,8 +36,8 @@ struct conn {
     enum conn_mode mode;
     uint8_t prefix[16];
     size_t prefix_len;
-    struct qent *q;          /* ring of qcap entries */
-    size_t qhead, qlen, qcap;
+    struct qent *q;          /* ring of qcap entries, grown up to qmax (limits.max_pipeline) */
+    size_t qhead, qlen, qcap, qmax;
     struct qent *cur_req;    /* request being parsed (always the newest entry) */
     struct qent *cur_resp;   /* exchange receiving the response; NULL: orphan or interim */
     int resp_interim;        /* the response being parsed is a 1xx */
@@ -397,12 +397,43 @@ static void pickup_first_request(struct conn *c)
     c->owed_from = end;
 }
 
+/*
+ * Most connections have one request waiting at a time, so the ring starts small and doubles
+ * up to the pipeline limit: 64 entries for each of 65,536 connections would be 128 MiB of
+ * the memory budget. The ring is laid out again from its head; cur_req and cur_resp follow.
+ */
+static int q_grow(struct conn *c)
+{
+    size_t ncap = c->qcap * 2 < c->qmax ? c->qcap * 2 : c->qmax;
+    struct qent *nq = sdiff_calloc(ncap, sizeof *nq);
+    if (nq == NULL)
+        return SDIFF_ENOMEM;
+    struct qent *req = c->cur_req, *resp = c->cur_resp;
+    for (size_t i = 0; i < c->qlen; i++) {
+        struct qent *e = q_at(c, i);
+        nq[i] = *e;
+        if (e == req)
+            c->cur_req = &nq[i];
+        if (e == resp)
+            c->cur_resp = &nq[i];
+    }
+    conn_release(c, sdiff_mem_cost(c->qcap * sizeof *c->q));
+    conn_charge(c, sdiff_mem_cost(ncap * sizeof *nq));
+    sdiff_free(c->q);
+    c->q = nq;
+    c->qhead = 0;
+    c->qcap = ncap;
+    return SDIFF_OK;
+}
+
 static int req_begin(void *ud)
 {
     struct conn *c = ud;
     struct sdiff_pair *p = c->pair;
     if (c->info.midstream && c->next_seq == 0)
         pickup_first_request(c);
+    if (c->qlen == c->qcap && c->qcap < c->qmax && q_grow(c) < 0)
+        p->st.out_of_memory++; /* then the oldest waiting request makes room, as at the limit */
     if (c->qlen == c->qcap) {
         /* Too many requests waiting: give up on the oldest and ignore its response. */
         p->st.pipeline_limit_hits++;
@@ -747,7 +778,8 @@ static void on_open(const struct sdiff_flow_info *f, void **flow_ud, void *ud)
     c->info = *f;
     fmt_endpoint(c->client, sizeof c->client, f->family, f->client, f->cport);
     fmt_endpoint(c->server, sizeof c->server, f->family, f->server, f->sport);
-    c->qcap = p->limits.max_pipeline ? p->limits.max_pipeline : 1;
+    c->qmax = p->limits.max_pipeline ? p->limits.max_pipeline : 1;
+    c->qcap = c->qmax < 4 ? c->qmax : 4;
     c->q = sdiff_calloc(c->qcap, sizeof *c->q);
     sdiff_buf_init(&c->req_body, p->limits.max_body);
     sdiff_buf_init(&c->resp_body, p->limits.max_body);
