@@ -543,6 +543,87 @@ static void test_runs__bad_names_labels_and_selectors_are_one_line_exit_2(void *
     sdiff_test_run_dispose(&r);
 }
 
+static long long db_count(const char *db, const char *q)
+{
+    return sdiff_test_db_int(db, q);
+}
+
+/*
+ * prune keeps the newest runs and every running one, removes the rest whole (results,
+ * answers, differences, instances), says what it did, and --dry-run removes nothing.
+ */
+static void test_runs__prune_removes_old_runs_whole_and_never_a_running_one(void **state)
+{
+    (void)state;
+    char url[64];
+    make_corpus("pcap/basic_keepalive.pcap", tmp("corpus.db"));
+    start_candidate("0", url, sizeof url);
+    const char *db = tmp("prune.db");
+    for (int i = 0; i < 4; i++) {
+        char *rp[] = {(char *)sdiff_test_bin(), "replay", "--corpus", (char *)tmp("corpus.db"),
+                      "--candidate", url, "--db", (char *)db, NULL};
+        struct sdiff_test_run r = run(rp, 60);
+        assert_int_not_equal(sdiff_test_exit_code(&r), 2);
+        sdiff_test_run_dispose(&r);
+    }
+    long long per_run = db_count(db, "SELECT count(*) FROM results WHERE run_id = 2");
+    assert_true(per_run > 0);
+    /* run 1 is still being written by some instance */
+    sql(db, "UPDATE runs SET state = 'running', last_activity = '2000-01-01T00:00:00.000Z'"
+            " WHERE id = 1");
+
+    char *dry[] = {(char *)sdiff_test_bin(), "prune", "--db", (char *)db, "--keep", "1",
+                   "--dry-run", NULL};
+    struct sdiff_test_run r = run(dry, 60);
+    assert_int_equal(sdiff_test_exit_code(&r), 0);
+    char want[200];
+    snprintf(want, sizeof want, "would remove 2 runs (%lld results); 1 still running, kept\n",
+             2 * per_run);
+    assert_string_equal(r.out, want);
+    sdiff_test_run_dispose(&r);
+    assert_int_equal(db_count(db, "SELECT count(*) FROM runs"), 4);
+
+    char *keep[] = {(char *)sdiff_test_bin(), "prune", "--db", (char *)db, "--keep", "1", NULL};
+    r = run(keep, 60);
+    assert_int_equal(sdiff_test_exit_code(&r), 0);
+    assert_non_null(strstr(r.out, "removed 2 runs"));
+    sdiff_test_run_dispose(&r);
+    assert_int_equal(db_count(db, "SELECT count(*) FROM runs WHERE id IN (1, 4)"), 2);
+    assert_int_equal(db_count(db, "SELECT count(*) FROM results WHERE run_id IN (2, 3)"), 0);
+    assert_int_equal(db_count(db, "SELECT count(*) FROM instances WHERE run_id IN (2, 3)"), 0);
+    assert_int_equal(db_count(db, "SELECT count(*) FROM responses WHERE result_id NOT IN"
+                                  " (SELECT id FROM results)"),
+                     0);
+    assert_int_equal(db_count(db, "SELECT count(*) FROM results WHERE run_id = 4"), per_run);
+    /* the corpus copied into it stays */
+    assert_true(db_count(db, "SELECT count(*) FROM exchanges") > 0);
+
+    /* by age: run 4 last active long ago goes; the running one stays whatever its age */
+    sql(db, "UPDATE runs SET last_activity = '2001-01-01T00:00:00.000Z' WHERE id = 4");
+    char *old[] = {(char *)sdiff_test_bin(), "prune", "--db", (char *)db, "--older-than", "30d",
+                   NULL};
+    r = run(old, 60);
+    assert_int_equal(sdiff_test_exit_code(&r), 0);
+    assert_non_null(strstr(r.out, "removed 1 run "));
+    sdiff_test_run_dispose(&r);
+    assert_int_equal(db_count(db, "SELECT count(*) FROM runs"), 1);
+    assert_int_equal(db_count(db, "SELECT id FROM runs"), 1);
+
+    /* arguments: one of the two limits, a real age */
+    char *none[] = {(char *)sdiff_test_bin(), "prune", "--db", (char *)db, NULL};
+    char *both[] = {(char *)sdiff_test_bin(), "prune", "--db", (char *)db, "--keep", "2",
+                    "--older-than", "1d", NULL};
+    char *bad[] = {(char *)sdiff_test_bin(), "prune", "--db", (char *)db, "--older-than",
+                   "soon", NULL};
+    char *const *cases[] = {none, both, bad};
+    for (size_t i = 0; i < 3; i++) {
+        r = run(cases[i], 60);
+        assert_int_equal(sdiff_test_exit_code(&r), 2);
+        assert_int_equal(sdiff_test_count_lines(r.err, r.err_len), 1);
+        sdiff_test_run_dispose(&r);
+    }
+}
+
 int main(int argc, char **argv)
 {
     const char *fx = getenv("SDIFF_FIXTURES");
@@ -553,6 +634,7 @@ int main(int argc, char **argv)
         T(test_runs__name_and_labels_are_shown_escaped_in_every_format),
         T(test_runs__bad_names_labels_and_selectors_are_one_line_exit_2),
         T(test_runs__runs_lists_a_version_2_file_and_refuses_bad_arguments),
+        T(test_runs__prune_removes_old_runs_whole_and_never_a_running_one),
     };
 #undef T
     if (argc > 1)

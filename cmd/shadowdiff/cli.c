@@ -224,6 +224,8 @@ int cli_parse_seconds(const char *s, double *out)
         mul = 60, end++;
     else if (*end == 'h')
         mul = 3600, end++;
+    else if (*end == 'd')
+        mul = 86400, end++;
     if (*end)
         return -1;
     *out = v * mul;

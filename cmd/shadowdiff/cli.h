@@ -217,5 +217,6 @@ int cmd_accept(int argc, char **argv);
 int cmd_doctor(int argc, char **argv);
 int cmd_runs(int argc, char **argv);
 int cmd_merge(int argc, char **argv);
+int cmd_prune(int argc, char **argv);
 
 #endif

@@ -20,6 +20,7 @@ static const char USAGE[] =
     "  accept    accept a discrepancy cluster (a waiver with a reason and an expiry date)\n"
     "  runs      list the runs of a results database: name, labels, instances, state, counts\n"
     "  merge     gather one run from several stores (files, PostgreSQL) into one SQLite file\n"
+    "  prune     remove old runs (--keep N or --older-than 30d), never one still running\n"
     "  doctor    check capture permission, traffic, targets, store and key before a run\n"
     "\n"
     "Run 'shadowdiff help <command>' (or 'shadowdiff <command> --help') for its options.\n"
@@ -35,7 +36,7 @@ static const struct {
     {"capture", cmd_capture}, {"replay", cmd_replay}, {"mirror", cmd_mirror},
     {"gate", cmd_gate},       {"diff", cmd_diff},     {"report", cmd_report},
     {"inspect", cmd_inspect}, {"accept", cmd_accept}, {"doctor", cmd_doctor},
-    {"runs", cmd_runs},       {"merge", cmd_merge},
+    {"runs", cmd_runs},       {"merge", cmd_merge},     {"prune", cmd_prune},
 };
 #define NCOMMANDS (sizeof COMMANDS / sizeof COMMANDS[0])
 

@@ -455,6 +455,29 @@ SDIFF_API int sdiff_store_each_waiver(struct sdiff_store *st,
 SDIFF_API int sdiff_store_put_waiver(struct sdiff_store *st, const struct sdiff_store_waiver *w,
                                      int64_t *id, struct sdiff_err *err);
 
+/* ---- pruning old runs ------------------------------------------------------------------- */
+
+struct sdiff_store_prune_opts {
+    uint64_t keep;                 /* keep the newest N runs; 0: no such limit */
+    const char *older_than;        /* remove runs last active before this time
+                                      ("YYYY-MM-DDTHH:MM:SS.sssZ"); NULL: no such limit */
+    int dry_run;                   /* count what would go, remove nothing */
+};
+
+struct sdiff_store_prune_stats {
+    uint64_t runs, results;        /* removed (or, dry, that would be) */
+    uint64_t running_kept;         /* runs still running, never removed */
+};
+
+/**
+ * Remove the runs that fall outside keep / older_than (both when both are set), except
+ * runs still running, with everything they wrote, in one transaction; then compact a SQLite
+ * file. Captured exchanges, learned noise and waivers stay. A writer: opens migrate.
+ * @return SDIFF_OK; SDIFF_EINVAL (neither limit); SDIFF_EDB; SDIFF_ENOMEM
+ */
+SDIFF_API int sdiff_store_prune(struct sdiff_store *st, const struct sdiff_store_prune_opts *o,
+                                struct sdiff_store_prune_stats *out, struct sdiff_err *err);
+
 /**
  * Revoke waiver id (it stays as a row, with revoked_at, and no longer applies).
  * @return SDIFF_OK; SDIFF_EINVAL "no waiver ID in FILE" (also one already revoked); SDIFF_EDB
