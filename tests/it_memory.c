@@ -209,7 +209,7 @@ static void test_memory__forged_flows_stay_under_the_budget(void **state)
     assert_int_equal(unbounded.shed, 0);
 }
 
-static void test_memory__a_budget_under_8m_is_a_usage_error(void **state)
+static void test_memory__a_budget_too_small_is_a_usage_error(void **state)
 {
     (void)state;
     char *cap[] = {(char *)sdiff_test_bin(), "capture", "--pcap",
@@ -225,6 +225,14 @@ static void test_memory__a_budget_under_8m_is_a_usage_error(void **state)
     r = sdiff_test_run(mir, dir, 30);
     assert_int_equal(sdiff_test_exit_code(&r), 2);
     sdiff_test_expect_one_error(&r, "mirror", "--memory: 'lots' is not a size of at least 8M");
+    sdiff_test_run_dispose(&r);
+    /* a flow table for ten million flows takes 8 MiB: every flow would be shed at once */
+    char *big[] = {(char *)sdiff_test_bin(), "capture", "--pcap",
+                   (char *)sdiff_test_fixture_path("pcap/basic_keepalive.pcap"), "--out", "-",
+                   "--memory", "8M", "--max-flows", "10000000", NULL};
+    r = sdiff_test_run(big, dir, 30);
+    assert_int_equal(sdiff_test_exit_code(&r), 2);
+    sdiff_test_expect_one_error(&r, "capture", "leaves no room beside the table of 10000000 flows");
     sdiff_test_run_dispose(&r);
 }
 
@@ -253,7 +261,7 @@ int main(int argc, char **argv)
 {
     static const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_memory__forged_flows_stay_under_the_budget),
-        cmocka_unit_test(test_memory__a_budget_under_8m_is_a_usage_error),
+        cmocka_unit_test(test_memory__a_budget_too_small_is_a_usage_error),
     };
     if (argc > 1)
         cmocka_set_test_filter(argv[1]);

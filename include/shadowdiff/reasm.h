@@ -108,7 +108,8 @@ struct sdiff_reasm;
  * @param limits        copied; max_flows, max_ooo_* and idle_timeout_us are used
  * @param server_ports  nports ports that identify the server side; copied; may be NULL
  * @param cb            copied; every callback may be NULL
- * @return SDIFF_OK or SDIFF_ENOMEM; caller frees *out with sdiff_reasm_free
+ * @return SDIFF_OK, SDIFF_ENOMEM, or SDIFF_EINVAL when limits->max_memory is under twice
+ *         what the flow table costs; caller frees *out with sdiff_reasm_free
  */
 SDIFF_API int sdiff_reasm_new(struct sdiff_reasm **out, const struct sdiff_limits *limits,
                               const uint16_t *server_ports, size_t nports,

@@ -1168,9 +1168,19 @@ int sdiff_reasm_new(struct sdiff_reasm **out, const struct sdiff_limits *limits,
         return sdiff_err_set(err, SDIFF_ENOMEM, "reasm", "out of memory for the flow table");
     }
     r->bucket_mask = nb - 1;
+    size_t fixed = sdiff_mem_cost(sizeof *r) + sdiff_mem_cost(nb * sizeof *r->buckets);
+    if (r->lim.max_memory > 0 && fixed > r->lim.max_memory / 2) {
+        /* Every flow would be shed as soon as it opened: say so instead. */
+        size_t mib = ((fixed * 2) >> 20) + 1, flows = r->lim.max_flows;
+        sdiff_free(r->buckets);
+        sdiff_free(r);
+        return sdiff_err_set(err, SDIFF_EINVAL, "reasm",
+                             "a memory budget under %zu MiB leaves no room beside the table "
+                             "of %zu flows: give more memory or track fewer flows",
+                             mib, flows);
+    }
     r->budget.limit = r->lim.max_memory;
-    sdiff_mem_charge(&r->budget,
-                     sdiff_mem_cost(sizeof *r) + sdiff_mem_cost(nb * sizeof *r->buckets));
+    sdiff_mem_charge(&r->budget, fixed);
     *out = r;
     return SDIFF_OK;
 }
