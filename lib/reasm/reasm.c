@@ -181,7 +181,6 @@ static int is_server_port(const struct sdiff_reasm *r, uint16_t port)
     return (r->server_port[port >> 3] >> (port & 7)) & 1;
 }
 
-
 static void flow_uncharge(struct sdiff_reasm *r, struct flow *f, size_t n)
 {
     f->mem -= n;
