@@ -57,6 +57,27 @@ static long long replays_sum(const char *text, size_t *labels)
     return sum;
 }
 
+/* What the --memory budget cost is on /metrics: shed requests, shed connections, bytes held. */
+static void test_mirror_metrics__memory_budget_and_shed_requests_are_shown(void **state)
+{
+    (void)state;
+    struct mirror_metrics *mm = metrics_new();
+    struct sdiff_capture_run_stats cs;
+    memset(&cs, 0, sizeof cs);
+    cs.pair.exchanges[SDIFF_EX_SHED] = 416;
+    cs.reasm.flows_shed = 14;
+    cs.memory.used = 25u << 20;
+    cs.memory.limit = 32u << 20;
+    sdiff__mirror_metrics_capture(mm, &cs);
+    char *text = render(mm);
+    assert_non_null(strstr(text, "shadowdiff_exchanges_total{state=\"shed\"} 416\n"));
+    assert_non_null(strstr(text, "shadowdiff_connections_shed_total 14\n"));
+    assert_non_null(strstr(text, "shadowdiff_capture_memory_bytes 26214400\n"));
+    assert_non_null(strstr(text, "shadowdiff_capture_memory_limit_bytes 33554432\n"));
+    sdiff_free(text);
+    metrics_free(mm);
+}
+
 /* 200 made-up paths, seen once at start, held every slot for the life of the process: the
  * routes that came after them were only ever "other". */
 static void test_mirror_metrics__junk_paths_do_not_keep_the_slots(void **state)
@@ -113,6 +134,7 @@ static void test_mirror_metrics__live_routes_survive_a_flood_of_new_paths(void *
 
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_mirror_metrics__junk_paths_do_not_keep_the_slots),
+    cmocka_unit_test(test_mirror_metrics__memory_budget_and_shed_requests_are_shown),
     cmocka_unit_test(test_mirror_metrics__live_routes_survive_a_flood_of_new_paths),
 };
 SDIFF_TEST_MAIN(tests)
