@@ -161,7 +161,8 @@ static int fold_tape(uint64_t *h, const struct sdiff__jtape *t, uint32_t i)
             return -1;
         for (uint32_t c = i + 1; c < end && m < count; c += 1 + n[c + 1].size)
             keys[m++] = (struct raw_key){t->src + n[c].off, n[c].len};
-        qsort(keys, m, sizeof *keys, by_raw_key);
+        if (m > 1)
+            qsort(keys, m, sizeof *keys, by_raw_key);
         for (uint32_t q = 0; q < m; q++) {
             if (q > 0 && by_raw_key(&keys[q - 1], &keys[q]) == 0)
                 continue; /* a repeated key: jansson keeps one */
