@@ -334,6 +334,72 @@ static void test_files__capture_format_follows_the_name_or_format(void **state)
     assert_int_not_equal(access(never, F_OK), 0);
 }
 
+/*
+ * Colour: --color always or never decides; auto colours a terminal only, not with TERM=dumb
+ * or a non-empty NO_COLOR (an empty one does not count); a bad value is one line, exit 2.
+ */
+static int tty_has_escape(const char *env, const char *args)
+{
+    char cmd[9000], out[4400];
+    snprintf(out, sizeof out, "%s", tmp("tty.out"));
+    snprintf(cmd, sizeof cmd, "env %s script -qec \"'%s' report --db '%s' %s\" /dev/null > '%s' 2>&1",
+             env, sdiff_test_bin(), db, args, out);
+    sdiff_test_sh(cmd, 60);
+    size_t n = 0;
+    char *text = (char *)sdiff_test_read_file(out, &n);
+    assert_non_null(text);
+    assert_non_null(strstr(text, "ENDPOINT")); /* the report ran */
+    int esc = strstr(text, "\033[") != NULL;
+    free(text);
+    return esc;
+}
+
+static void test_files__colour_follows_the_flag_the_terminal_and_the_environment(void **state)
+{
+    (void)state;
+    assert_true(tty_has_escape("-u NO_COLOR TERM=xterm", ""));
+    assert_false(tty_has_escape("-u NO_COLOR TERM=dumb", ""));
+    assert_false(tty_has_escape("TERM=xterm NO_COLOR=1", ""));
+    assert_true(tty_has_escape("TERM=xterm NO_COLOR=", ""));
+    assert_false(tty_has_escape("-u NO_COLOR TERM=xterm", "--color never"));
+    assert_true(tty_has_escape("TERM=dumb NO_COLOR=1", "--color always"));
+
+    /* piped: none unless asked */
+    char *piped[] = {(char *)sdiff_test_bin(), "report", "--db", db, NULL};
+    struct sdiff_test_run r = run(piped);
+    assert_null(strstr(r.out, "\033["));
+    sdiff_test_run_dispose(&r);
+    char *always[] = {(char *)sdiff_test_bin(), "report", "--db", db, "--color", "always", NULL};
+    r = run(always);
+    assert_non_null(strstr(r.out, "\033["));
+    sdiff_test_run_dispose(&r);
+
+    /* inspect colours the two sides of each difference */
+    long long id = sdiff_test_db_int(db, "SELECT min(result_id) FROM differences");
+    assert_true(id > 0);
+    char ids[32];
+    snprintf(ids, sizeof ids, "%lld", id);
+    char *ins[] = {(char *)sdiff_test_bin(), "inspect", "--db", db, ids, "--color", "always",
+                   NULL};
+    r = run(ins);
+    assert_int_equal(sdiff_test_exit_code(&r), 0);
+    assert_non_null(strstr(r.out, "\033[31m"));
+    assert_non_null(strstr(r.out, "\033[32m"));
+    sdiff_test_run_dispose(&r);
+    char *ins_never[] = {(char *)sdiff_test_bin(), "inspect", "--db", db, ids, "--color",
+                         "never", NULL};
+    r = run(ins_never);
+    assert_null(strstr(r.out, "\033["));
+    sdiff_test_run_dispose(&r);
+
+    char *bad[] = {(char *)sdiff_test_bin(), "report", "--db", db, "--color", "sometimes", NULL};
+    r = run(bad);
+    assert_int_equal(sdiff_test_exit_code(&r), 2);
+    assert_int_equal(sdiff_test_count_lines(r.err, r.err_len), 1);
+    assert_non_null(strstr(r.err, "--color: 'sometimes' is not auto, always or never"));
+    sdiff_test_run_dispose(&r);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -346,6 +412,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_files__database_others_can_read_is_read_with_a_warning),
         cmocka_unit_test(test_files__a_schema_from_elsewhere_is_not_trusted),
         cmocka_unit_test(test_files__capture_format_follows_the_name_or_format),
+        cmocka_unit_test(test_files__colour_follows_the_flag_the_terminal_and_the_environment),
     };
     if (argc > 1)
         cmocka_set_test_filter(argv[1]);

@@ -44,6 +44,32 @@ static void on_stop_signal(int sig)
     cli_stop_flag = 1;
 }
 
+int cli_parse_color(const char *cmd, const char *arg, int *mode)
+{
+    if (strcmp(arg, "auto") == 0)
+        *mode = CLI_COLOR_AUTO;
+    else if (strcmp(arg, "always") == 0)
+        *mode = CLI_COLOR_ALWAYS;
+    else if (strcmp(arg, "never") == 0)
+        *mode = CLI_COLOR_NEVER;
+    else {
+        struct sdiff_text_ring t;
+        sdiff_text_ring_init(&t);
+        cli_error(cmd, "--color: '%s' is not auto, always or never", sdiff_text(&t, arg));
+        sdiff_text_ring_dispose(&t);
+        return -1;
+    }
+    return 0;
+}
+
+int cli_use_color(int mode, int fd)
+{
+    if (mode != CLI_COLOR_AUTO)
+        return mode == CLI_COLOR_ALWAYS;
+    const char *term = getenv("TERM"), *no = getenv("NO_COLOR");
+    return isatty(fd) && !(term && strcmp(term, "dumb") == 0) && !(no && no[0]);
+}
+
 void cli_progress_init(struct cli_progress *p, const char *cmd, double *every_s)
 {
     const char *term = getenv("TERM");

@@ -74,6 +74,17 @@ void cli_progress_end(struct cli_progress *p);
  */
 int cli_check_corpus(const char *cmd, const char *path);
 
+/*
+ * Colour (clig.dev, no-color.org): --color always or never decides; auto (the default)
+ * colours only a terminal, and not when TERM is "dumb" or NO_COLOR is set to something
+ * non-empty.
+ */
+enum { CLI_COLOR_AUTO = 0, CLI_COLOR_ALWAYS, CLI_COLOR_NEVER };
+/* Parse --color's value; -1 (said) when it is not auto, always or never. */
+int cli_parse_color(const char *cmd, const char *arg, int *mode);
+/* Whether to colour what goes to fd under mode. */
+int cli_use_color(int mode, int fd);
+
 /* Set by SIGINT and SIGTERM once cli_catch_stop_signals has run: commands stop cleanly. */
 #include <signal.h>
 extern volatile sig_atomic_t cli_stop_flag;

@@ -16,6 +16,7 @@
 static const char USAGE[] =
     "usage: shadowdiff diff A B [--config FILE] [--route 'METHOD /path'] [--format text|json]\n"
     "                           [--preset python-go] [--keep-secrets | --redact-key FILE]\n"
+    "                           [--color auto|always|never]\n"
     "\n"
     "Compares two files, each a full HTTP response (status line, headers, body) or a bare\n"
     "body: A is the primary's (old service), B the candidate's (new service). Prints the\n"
@@ -26,6 +27,8 @@ static const char USAGE[] =
     "                      works for this release and says it is deprecated)\n"
     "  -f, --format F      text (default) or json\n"
     "      --preset P      python-go: equal instants in RFC 3339 spellings, porting hints\n"
+    "      --color WHEN    colour the differences: auto (default: on a terminal, unless\n"
+    "                      TERM=dumb or NO_COLOR is set), always or never\n"
     "      --keep-secrets  show credentials as they are (default: both files are redacted\n"
     "                      with one random key, so equal secrets show equal hashes)\n"
     "      --redact-key F  redact with the key in file F (hashes then match a database's)\n"
@@ -53,8 +56,11 @@ static int read_all(const char *path, struct sdiff_buf *b, struct sdiff_err *err
     return SDIFF_OK;
 }
 
-static void print_text(const struct sdiff_diff_result *r)
+static void print_text(const struct sdiff_diff_result *r, int color)
 {
+    /* as diff -u colours it: the primary's side red, the candidate's green */
+    const char *bold = color ? "\033[1m" : "", *red = color ? "\033[31m" : "",
+               *green = color ? "\033[32m" : "", *reset = color ? "\033[0m" : "";
     struct sdiff_text_ring T;
     sdiff_text_ring_init(&T);
     printf("%s", sdiff_class_str(r->cls));
@@ -70,9 +76,10 @@ static void print_text(const struct sdiff_diff_result *r)
         w = 48;
     for (size_t i = 0; i < r->nitems; i++) {
         const struct sdiff_diff_item *it = &r->items[i];
-        printf("  %-*s  %-12s  %s -> %s\n", (int)w, sdiff_text(&T, it->path),
-               sdiff_text(&T, it->kind), it->primary ? sdiff_text(&T, it->primary) : "(absent)",
-               it->candidate ? sdiff_text(&T, it->candidate) : "(absent)");
+        printf("  %s%-*s%s  %-12s  %s%s%s -> %s%s%s\n", bold, (int)w, sdiff_text(&T, it->path),
+               reset, sdiff_text(&T, it->kind), red,
+               it->primary ? sdiff_text(&T, it->primary) : "(absent)", reset, green,
+               it->candidate ? sdiff_text(&T, it->candidate) : "(absent)", reset);
         if (it->hint)
             printf("  %-*s  hint: %s\n", (int)w, "", it->hint);
     }
@@ -152,6 +159,7 @@ int cmd_diff(int argc, char **argv)
         {"keep-secrets", no_argument, NULL, 'k'},
         {"redact-key", required_argument, NULL, 'K'},
         {"preset", required_argument, NULL, 'P'},
+        {"color", required_argument, NULL, 300},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -166,7 +174,7 @@ int cmd_diff(int argc, char **argv)
     struct sdiff_msg ma, mb;
     struct sdiff_err err = {0};
     struct sdiff_diff_result res;
-    int c, ret = SDIFF_EXIT_ERROR;
+    int c, ret = SDIFF_EXIT_ERROR, color = CLI_COLOR_AUTO;
 
     memset(&key, 0, sizeof key);
     memset(&ma, 0, sizeof ma);
@@ -183,6 +191,10 @@ int cmd_diff(int argc, char **argv)
         case 'k': keep_secrets = 1; break;
         case 'K': key_file = optarg; break;
         case 'P': preset_name = optarg; break;
+        case 300:
+            if (cli_parse_color("diff", optarg, &color) < 0)
+                return SDIFF_EXIT_ERROR;
+            break;
         case 'h':
             fputs(USAGE, stdout);
             fputs(cli_exit_help("diff"), stdout);
@@ -257,7 +269,7 @@ int cmd_diff(int argc, char **argv)
     if (strcmp(format, "json") == 0)
         print_json(&res);
     else
-        print_text(&res);
+        print_text(&res, cli_use_color(color, 1));
     switch (res.cls) {
     case SDIFF_CLASS_IDENTICAL:
     case SDIFF_CLASS_EQUIVALENT: ret = SDIFF_EXIT_OK; break;

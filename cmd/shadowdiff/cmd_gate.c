@@ -34,6 +34,8 @@ static const char USAGE[] =
     "  -f, --format F             report format: text, markdown, json, html (default text)\n"
     "      --junit FILE|-         also write the JUnit XML report to FILE\n"
     "      --allow-inconclusive   exit 0 when the verdict is inconclusive\n"
+    "      --color WHEN           text on stdout: auto (default: a terminal, unless TERM=dumb\n"
+    "                             or NO_COLOR is set), always or never\n"
     "      --no-learned-noise     judge without learned noise: none from the corpus or\n"
     "                             --db, and none learned during this run\n"
     "      --min-samples N        judged results an endpoint needs to be ready (30)\n"
@@ -58,7 +60,7 @@ static int write_junit(const struct sdiff_report *rep, const char *path, struct 
 int cmd_gate(int argc, char **argv)
 {
     enum { O_CORPUS = 256, O_SAMPLE, O_SEED, O_JUNIT, O_MIN, O_MISMATCH, O_P99, O_ERRINC,
-           O_ALLOW_INC, O_NO_NOISE };
+           O_ALLOW_INC, O_NO_NOISE, O_COLOR };
     static const struct option longopts[] = {
         {"corpus", required_argument, NULL, O_CORPUS},
         {"primary", required_argument, NULL, CLI_O_PRIM},
@@ -68,6 +70,7 @@ int cmd_gate(int argc, char **argv)
         {"format", required_argument, NULL, 'f'},
         {"allow-inconclusive", no_argument, NULL, O_ALLOW_INC},
         {"no-learned-noise", no_argument, NULL, O_NO_NOISE},
+        {"color", required_argument, NULL, O_COLOR},
         {"junit", required_argument, NULL, O_JUNIT},
         {"min-samples", required_argument, NULL, O_MIN},
         {"max-mismatch", required_argument, NULL, O_MISMATCH},
@@ -81,7 +84,7 @@ int cmd_gate(int argc, char **argv)
     struct sdiff_gate_stats st = {0};
     struct sdiff_report_policy policy;
     struct sdiff_report_threshold_flags flags = {0};
-    int allow_inconclusive = 0;
+    int allow_inconclusive = 0, color_mode = CLI_COLOR_AUTO;
     struct cli_judge j;
     struct sdiff_report *rep = NULL;
     struct sdiff_err err = {0};
@@ -102,6 +105,10 @@ int cmd_gate(int argc, char **argv)
         case 'c': j.config = optarg; continue;
         case O_ALLOW_INC: allow_inconclusive = 1; continue;
         case O_NO_NOISE: o.no_learned_noise = 1; continue;
+        case O_COLOR:
+            if (cli_parse_color("gate", optarg, &color_mode) < 0)
+                return SDIFF_EXIT_ERROR;
+            continue;
         case 'V': return cli_version();
         case O_JUNIT: junit = optarg; continue;
         case O_SAMPLE:
@@ -221,7 +228,7 @@ int cmd_gate(int argc, char **argv)
     }
     if (brc < 0 ||
         sdiff_report_render(rep, (enum sdiff_report_format)fmt,
-                            isatty(STDOUT_FILENO) && getenv("NO_COLOR") == NULL, stdout,
+                            cli_use_color(color_mode, STDOUT_FILENO), stdout,
                             &err) < 0 ||
         (junit && write_junit(rep, junit, &err) < 0)) {
         ret = cli_fail("gate", &err);

@@ -10,13 +10,15 @@
 #include "shadowdiff/report.h"
 
 static const char USAGE[] =
-    "usage: shadowdiff inspect --db FILE ID\n"
+    "usage: shadowdiff inspect --db FILE ID [--color auto|always|never]\n"
     "\n"
     "Prints result ID of a results database: the request, the primary's and the candidate's\n"
     "responses (decoded, JSON pretty-printed), class, reasons, note, every difference, and a\n"
     "curl command line that sends the request to the run's candidate.\n"
     "\n"
     "  -d, --db FILE|URL  results database (read-only): a SQLite file or a postgres:// URL\n"
+    "      --color WHEN   colour the differences: auto (default: on a terminal, unless\n"
+    "                     TERM=dumb or NO_COLOR is set), always or never\n"
     "  -h, --help         this text\n"
     "  -V, --version      the version\n"
     "\n"
@@ -26,18 +28,23 @@ int cmd_inspect(int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"db", required_argument, NULL, 'd'},
+        {"color", required_argument, NULL, 300},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *db = NULL;
     uint64_t id = 0;
     struct sdiff_err err = {0};
-    int c;
+    int c, color = CLI_COLOR_AUTO;
 
     optind = 1;
     while ((c = cli_getopt("inspect", argc, argv, "d:h", longopts, NULL)) != -1) {
         switch (c) {
         case 'd': db = optarg; break;
+        case 300:
+            if (cli_parse_color("inspect", optarg, &color) < 0)
+                return SDIFF_EXIT_ERROR;
+            break;
         case 'h': fputs(USAGE, stdout); return SDIFF_EXIT_OK;
         case 'V': return cli_version();
         default: return SDIFF_EXIT_ERROR;
@@ -56,7 +63,7 @@ int cmd_inspect(int argc, char **argv)
         return SDIFF_EXIT_ERROR;
     }
     cli_warn_db("inspect", db);
-    if (sdiff_report_inspect(db, (int64_t)id, stdout, &err) < 0)
+    if (sdiff_report_inspect(db, (int64_t)id, cli_use_color(color, 1), stdout, &err) < 0)
         return cli_fail("inspect", &err);
     return SDIFF_EXIT_OK;
 }

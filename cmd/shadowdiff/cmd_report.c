@@ -45,6 +45,8 @@ static const char USAGE[] =
     "      --since TIME            only exchanges captured since TIME: a date (2026-11-26,\n"
     "                              2026-11-26T18:00:00Z, UTC) or an age (90m, 6h, 7d)\n"
     "      --allow-inconclusive    exit 0 when the verdict is inconclusive\n"
+    "      --color WHEN            text on stdout: auto (default: a terminal, unless TERM=dumb\n"
+    "                              or NO_COLOR is set), always or never\n"
     "      --by instance           add one row per instance (process) of the run: host, pid,\n"
     "                              counts, parity\n"
     "  -h, --help                  this text\n"
@@ -54,7 +56,7 @@ static const char USAGE[] =
     "accepted, not against the mismatch bound, unless expired.\n";
 
 enum { O_MIN = 2000, O_MISMATCH, O_P99, O_ERRINC, O_SINCE, O_ALLOW_INC };
-enum { O_BY = 2100 };
+enum { O_BY = 2100, O_COLOR };
 
 /* "2026-11-26", "2026-11-26T18:00:00Z" (UTC), or an age: "90m", "6h", "7d". */
 static int parse_since(const char *s, uint64_t *us)
@@ -103,13 +105,14 @@ int cmd_report(int argc, char **argv)
         {"max-error-increase", required_argument, NULL, O_ERRINC},
         {"config", required_argument, NULL, 'c'},
         {"allow-inconclusive", no_argument, NULL, O_ALLOW_INC},
+        {"color", required_argument, NULL, O_COLOR},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     struct sdiff_report_policy policy;
     struct sdiff_report_threshold_flags flags = {0};
     const char *db = NULL, *format = "text", *out_path = NULL, *config = NULL;
-    int allow_inconclusive = 0;
+    int allow_inconclusive = 0, color_mode = CLI_COLOR_AUTO;
     struct sdiff_rules *rules = NULL;
     int64_t run = 0;
     const char *run_sel = NULL;     /* an id or a name */
@@ -148,6 +151,10 @@ int cmd_report(int argc, char **argv)
         case O_P99: flags.max_p99_ratio = optarg; break;
         case O_ERRINC: flags.max_error_increase = optarg; break;
         case O_ALLOW_INC: allow_inconclusive = 1; break;
+        case O_COLOR:
+            if (cli_parse_color("report", optarg, &color_mode) < 0)
+                return SDIFF_EXIT_ERROR;
+            break;
         case 'V': return cli_version();
         case 'h':
             fputs(USAGE, stdout);
@@ -195,8 +202,8 @@ int cmd_report(int argc, char **argv)
         }
         out = of.is_stdout ? NULL : of.f;
     }
-    int color = out == NULL && isatty(STDOUT_FILENO) &&
-                getenv("NO_COLOR") == NULL;
+    /* colour only what goes to stdout (a file written with --out never gets escapes) */
+    int color = out == NULL && cli_use_color(color_mode, STDOUT_FILENO);
     if (sdiff_report_render(rep, (enum sdiff_report_format)fmt, color, out ? out : stdout,
                             &err) < 0) {
         ret = cli_fail("report", &err);

@@ -298,8 +298,8 @@ SDIFF_API double sdiff_report_wilson_upper(uint64_t k, uint64_t n, double z);
  * difference, and a curl command reproducing the request against the candidate.
  * @return SDIFF_OK; SDIFF_EINVAL "no result ID in FILE"; SDIFF_EIO, SDIFF_EDB as for build
  */
-SDIFF_API int sdiff_report_inspect(const char *db_path, int64_t result_id, FILE *out,
-                                   struct sdiff_err *err);
+SDIFF_API int sdiff_report_inspect(const char *db_path, int64_t result_id, int color,
+                                    FILE *out, struct sdiff_err *err);
 
 /**
  * Append s to b as one bash word that gives back exactly its len bytes: in single quotes

@@ -281,6 +281,7 @@ struct diff_printer {
     FILE *f;
     size_t n;
     enum sdiff_preset preset; /* of the result's run: hints as the comparison named them */
+    int color;                /* colour the two sides (a terminal) */
 };
 
 static int print_difference(const struct sdiff_store_difference *d, void *ud,
@@ -290,10 +291,13 @@ static int print_difference(const struct sdiff_store_difference *d, void *ud,
     struct diff_printer *c = ud;
     struct sdiff_text_ring T;
     sdiff_text_ring_init(&T);
-    fprintf(c->f, "  %s  %s  %s -> %s\n", d->path ? sdiff_text(&T, d->path) : "?",
-            d->kind ? sdiff_text(&T, d->kind) : "?",
-            d->primary_value ? sdiff_text(&T, d->primary_value) : "(absent)",
-            d->candidate_value ? sdiff_text(&T, d->candidate_value) : "(absent)");
+    /* as diff -u colours it: the primary's side red, the candidate's green */
+    const char *bold = c->color ? "\033[1m" : "", *red = c->color ? "\033[31m" : "",
+               *green = c->color ? "\033[32m" : "", *reset = c->color ? "\033[0m" : "";
+    fprintf(c->f, "  %s%s%s  %s  %s%s%s -> %s%s%s\n", bold,
+            d->path ? sdiff_text(&T, d->path) : "?", reset, d->kind ? sdiff_text(&T, d->kind) : "?",
+            red, d->primary_value ? sdiff_text(&T, d->primary_value) : "(absent)", reset, green,
+            d->candidate_value ? sdiff_text(&T, d->candidate_value) : "(absent)", reset);
     const char *hint = d->hint ? d->hint
                                : sdiff_diff_hint(c->preset, d->path, d->kind, d->primary_value,
                                                  d->candidate_value);
@@ -304,10 +308,10 @@ static int print_difference(const struct sdiff_store_difference *d, void *ud,
     return SDIFF_OK;
 }
 
-static int print_differences(struct sdiff_store *st, int64_t run_id, int64_t id, FILE *f,
-                             struct sdiff_err *err)
+static int print_differences(struct sdiff_store *st, int64_t run_id, int64_t id, int color,
+                             FILE *f, struct sdiff_err *err)
 {
-    struct diff_printer c = {f, 0, SDIFF_PRESET_NONE};
+    struct diff_printer c = {f, 0, SDIFF_PRESET_NONE, color};
     fputs("\n== differences ==\n", f);
     int rc = sdiff__report_run_preset(st, run_id, &c.preset, err);
     rc = rc < 0 ? rc : sdiff_store_each_difference(st, id, print_difference, &c, err);
@@ -346,7 +350,7 @@ static int print_noise_row(const struct sdiff_store_noise *n, void *ud, struct s
     return SDIFF_OK;
 }
 
-int sdiff_report_inspect(const char *db_path, int64_t result_id, FILE *out,
+int sdiff_report_inspect(const char *db_path, int64_t result_id, int color, FILE *out,
                          struct sdiff_err *err)
 {
     struct sdiff_store *st = NULL;
@@ -407,7 +411,7 @@ int sdiff_report_inspect(const char *db_path, int64_t result_id, FILE *out,
         print_body(out, resp_h, res.primary.body, res.primary.body_len);
     }
     print_candidate(&res, out);
-    rc = print_differences(st, res.run_id, result_id, out, err);
+    rc = print_differences(st, res.run_id, result_id, color, out, err);
     if (rc >= 0 && res.route) {
         struct noise_printer np = {out, res.route, 0};
         rc = sdiff_store_each_noise(st, print_noise_row, &np, err);

@@ -129,7 +129,7 @@ static void render_text(const struct sdiff_report *r, int color, FILE *f)
     if (r->run_state && strcmp(r->run_state, "running") == 0)
         fputs(", in progress", f);
     fprintf(f, "\n\n%-*s %8s %8s %9s %10s %10s %7s %8s  %s\n", w, "ENDPOINT", "SAMPLES",
-            "PARITY", "MISMATCH", "P99 PRIM", "P99 CAND", "ERRORS", "UNJUDGED", "VERDICT");
+            "PARITY", "MISMATCH", "PRIM p99ms", "CAND p99ms", "ERRORS", "UNJUDGED", "VERDICT");
     for (size_t i = 0; i < r->nendpoints; i++) {
         const struct sdiff_report_endpoint *e = &r->endpoints[i];
         snprintf(line, sizeof line, "%s%s%s", e->method, e->method[0] ? " " : "", e->route);
