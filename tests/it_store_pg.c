@@ -839,6 +839,54 @@ static void test_store_pg__permission_denied_is_named(void **state)
                      0);
 }
 
+/* The server restarts under a writer: the batch in flight fails (and says why), the next
+ * one goes into a new connection. Last: it stops the shared cluster for a while. */
+static void test_store_pg__a_writer_reconnects_after_the_server_restarts(void **state)
+{
+    (void)state;
+    char loc[4200];
+    fresh(PG, loc, sizeof loc);
+    struct sdiff_store_opts o = {.batch = 1000};
+    struct sdiff_store *st = NULL;
+    struct sdiff_err err = {0};
+    int64_t run;
+    assert_int_equal(sdiff_store_open(&st, loc, &o, &err), SDIFF_OK);
+    struct sdiff_run_info info = {.kind = "mirror", .name = "restarted"};
+    assert_int_equal(sdiff_store_begin_run(st, &info, &run, &err), SDIFF_OK);
+    for (int i = 0; i < 10; i++)
+        put_one(st, run, 1);
+    assert_int_equal(sdiff_store_commit(st, &err), SDIFF_OK);
+
+    sdiff_test_pg_crash(&pg);
+    static struct sdiff_msg ok = {.present = 1, .status = 200};
+    struct sdiff_result_rec r = {.run_id = run, .route = "GET /a", .target = "/a",
+                                 .cls = "identical", .bytes_equal = 1, .primary_ms = 1};
+    r.candidate.msg = &ok;
+    r.candidate.latency_ms = 1;
+    int rc = SDIFF_OK;
+    for (int i = 0; rc >= 0 && i < 10; i++)
+        rc = sdiff_store_put_result(st, &r, NULL, &err);
+    if (rc >= 0)
+        rc = sdiff_store_commit(st, &err);
+    assert_int_equal(rc, SDIFF_EDB);
+    assert_null(strchr(err.msg, '\n'));
+    /* still down: the next batch cannot connect, and says so */
+    sdiff_err_clear(&err);
+    rc = sdiff_store_put_result(st, &r, NULL, &err);
+    assert_int_equal(rc, SDIFF_EDB);
+    assert_non_null(strstr(err.msg, "connection refused"));
+
+    assert_int_equal(sdiff_test_pg_restart(&pg), 0);
+    sdiff_err_clear(&err);
+    for (int i = 0; i < 10; i++)
+        put_one(st, run, 2);
+    assert_int_equal(sdiff_store_finish_run(st, run, SDIFF_RUN_FINISHED, "{}", &err), SDIFF_OK);
+    sdiff_store_close(st);
+    assert_int_equal(q_int(loc, "SELECT count(*) FROM results"), 20);
+    assert_int_equal(q_int(loc, "SELECT sum(results) FROM batches"), 20);
+    assert_int_equal(q_int(loc, "SELECT count(*) FROM runs WHERE state = 'finished'"), 1);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -877,6 +925,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_store_pg__errors_name_the_cause_and_hide_the_password),
         cmocka_unit_test(test_store_pg__a_failed_batch_is_never_half_visible),
         cmocka_unit_test(test_store_pg__permission_denied_is_named),
+        cmocka_unit_test(test_store_pg__a_writer_reconnects_after_the_server_restarts),
     };
     if (argc > 1)
         cmocka_set_test_filter(argv[1]);

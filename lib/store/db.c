@@ -42,6 +42,7 @@ struct sdiff_db {
     enum sdiff__db_kind kind;
     sqlite3 *h;
     PGconn *c;
+    int read_only;
     int in_tx;
     int tx_failed;             /* a statement of the open transaction failed */
     int pending;               /* commands sent whose results were not read yet */
@@ -455,6 +456,8 @@ static void scrub_cause(struct sdiff_db *db, const char *url)
     }
 }
 
+static int pg_session(struct sdiff_db *db);
+
 int sdiff__db_open_pg(struct sdiff_db **out, const char *conninfo, int read_only)
 {
     struct sdiff_db *db = sdiff_calloc(1, sizeof *db);
@@ -486,14 +489,43 @@ int sdiff__db_open_pg(struct sdiff_db **out, const char *conninfo, int read_only
         scrub_cause(db, conninfo);
         return 1;
     }
+    db->read_only = read_only;
+    return pg_session(db);
+}
+
+/* What every session starts with: pipeline mode, UTF-8, read-only for readers. */
+static int pg_session(struct sdiff_db *db)
+{
     if (PQenterPipelineMode(db->c) != 1) {
         result_cause(db, NULL);
         return 1;
     }
     int rc = pg_queue(db, "SET client_encoding = 'UTF8'");
-    if (rc == SDIFF__DB_OK && read_only)
+    if (rc == SDIFF__DB_OK && db->read_only)
         rc = pg_queue(db, "SET default_transaction_read_only = on");
     return rc == SDIFF__DB_OK ? pg_sync(db, 0, NULL) : rc;
+}
+
+/*
+ * A lost connection (a restarted or failed-over server) is made again when the next
+ * transaction begins: what was not committed is gone, its failure was reported, and the
+ * writer goes on. Statements are prepared again in the new session.
+ */
+static int pg_reconnect(struct sdiff_db *db)
+{
+    if (PQstatus(db->c) == CONNECTION_OK || db->in_tx || db->scan_tx)
+        return SDIFF__DB_OK;
+    if (PQpipelineStatus(db->c) != PQ_PIPELINE_OFF)
+        PQexitPipelineMode(db->c);
+    PQreset(db->c);
+    db->pending = 0;
+    if (PQstatus(db->c) != CONNECTION_OK) {
+        set_cause(db, NULL, PQerrorMessage(db->c));
+        return 1;
+    }
+    for (size_t i = 0; i < db->nstmts; i++)
+        db->stmts[i].name[0] = '\0';
+    return pg_session(db);
 }
 
 void sdiff__db_close(struct sdiff_db *db)
@@ -1084,7 +1116,9 @@ int sdiff__db_begin(struct sdiff_db *db, int immediate)
     if (db->kind == SDIFF__DB_SQLITE) {
         rc = sqlite3_exec(db->h, immediate ? "BEGIN IMMEDIATE" : "BEGIN", NULL, NULL, NULL);
     } else {
-        rc = pg_queue(db, "BEGIN");
+        rc = pg_reconnect(db);
+        if (rc == SDIFF__DB_OK)
+            rc = pg_queue(db, "BEGIN");
         if (rc == SDIFF__DB_OK && immediate)
             rc = pg_queue(db, "SELECT pg_advisory_xact_lock(" LOCK_WRITERS ")");
         /* the BEGIN's answer comes with the first statement that waits for one */
