@@ -62,12 +62,18 @@ int cli_parse_color(const char *cmd, const char *arg, int *mode)
     return 0;
 }
 
+int cli_tty(int fd)
+{
+    const char *term = getenv("TERM");
+    return isatty(fd) && !(term && strcmp(term, "dumb") == 0);
+}
+
 int cli_use_color(int mode, int fd)
 {
     if (mode != CLI_COLOR_AUTO)
         return mode == CLI_COLOR_ALWAYS;
-    const char *term = getenv("TERM"), *no = getenv("NO_COLOR");
-    return isatty(fd) && !(term && strcmp(term, "dumb") == 0) && !(no && no[0]);
+    const char *no = getenv("NO_COLOR");
+    return cli_tty(fd) && !(no && no[0]);
 }
 
 void cli_progress_init(struct cli_progress *p, const char *cmd, double *every_s)

@@ -82,6 +82,8 @@ int cli_check_corpus(const char *cmd, const char *path);
 enum { CLI_COLOR_AUTO = 0, CLI_COLOR_ALWAYS, CLI_COLOR_NEVER };
 /* Parse --color's value; -1 (said) when it is not auto, always or never. */
 int cli_parse_color(const char *cmd, const char *arg, int *mode);
+/* Whether fd is a person's terminal: a TTY, and TERM is not "dumb". */
+int cli_tty(int fd);
 /* Whether to colour what goes to fd under mode. */
 int cli_use_color(int mode, int fd);
 

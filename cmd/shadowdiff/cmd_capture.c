@@ -469,7 +469,11 @@ int cmd_capture(int argc, char **argv)
             rc = oerr.code;
         }
     }
-    sdiff_capture_run_summary(&st, &summary);
+    /* a person reads only what happened; a log keeps every counter, zeros included */
+    if (cli_tty(2))
+        sdiff_capture_run_summary_short(&st, &summary);
+    else
+        sdiff_capture_run_summary(&st, &summary);
     int64_t kept;
     if (rc < 0 && s.store &&
         sdiff_store_count_exchanges(s.store, capture_id, &kept, &(struct sdiff_err){0}) >= 0)

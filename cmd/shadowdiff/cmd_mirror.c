@@ -280,7 +280,10 @@ int cmd_mirror(int argc, char **argv)
     if (st.judge.run_id) {
         struct sdiff_buf line;
         sdiff_buf_init(&line, 1u << 16);
-        sdiff_capture_run_summary(&st.capture, &line);
+        if (tty)
+            sdiff_capture_run_summary_short(&st.capture, &line);
+        else
+            sdiff_capture_run_summary(&st.capture, &line);
         fprintf(stderr, "shadowdiff: mirror: capture: %s; %llu dropped (queue full, peak %zu), "
                         "%llu own replays ignored\n",
                 (const char *)line.data, (unsigned long long)st.queue_drops, st.queue_peak,

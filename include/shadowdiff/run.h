@@ -100,6 +100,10 @@ SDIFF_API int sdiff_run_busiest_ports(const char *pcap_file, uint16_t *ports, ui
 /** One summary line (no newline) for people: packets, connections, exchanges by state, ... */
 SDIFF_API int sdiff_capture_run_summary(const struct sdiff_capture_run_stats *st,
                                         struct sdiff_buf *out);
+/** For a terminal: exchanges, packets and connections, then only the counters that are not
+ * zero ("1500 exchanges from 6140 packets on 4 connections: 3 truncated"). */
+SDIFF_API int sdiff_capture_run_summary_short(const struct sdiff_capture_run_stats *st,
+                                              struct sdiff_buf *out);
 /** The same counters as a JSON object, for the database. */
 SDIFF_API int sdiff_capture_run_summary_json(const struct sdiff_capture_run_stats *st,
                                              struct sdiff_buf *out);

@@ -279,6 +279,63 @@ int sdiff_capture_run_summary(const struct sdiff_capture_run_stats *st, struct s
     return rc;
 }
 
+/* ", N label" when n is not zero; *first starts the list without the comma. */
+static int nonzero(struct sdiff_buf *b, uint64_t n, const char *label, int *first)
+{
+    if (n == 0)
+        return SDIFF_OK;
+    int rc = sdiff_buf_printf(b, "%s%" PRIu64 " %s", *first ? "" : ", ", n, label);
+    *first = 0;
+    return rc;
+}
+
+int sdiff_capture_run_summary_short(const struct sdiff_capture_run_stats *st,
+                                    struct sdiff_buf *b)
+{
+    const struct sdiff_pair_stats *p = &st->pair;
+    const struct sdiff_reasm_stats *r = &st->reasm;
+    int rc = sdiff_buf_printf(b, "%" PRIu64 " exchanges from %" PRIu64 " packets on %" PRIu64
+                                 " connections",
+                              st->exchanges, st->source.packets, p->connections);
+    /* what is not a complete exchange, then what was lost or skipped: only what happened */
+    struct {
+        uint64_t n;
+        const char *label;
+    } items[] = {
+        {p->exchanges[SDIFF_EX_TRUNCATED], "truncated"},
+        {p->exchanges[SDIFF_EX_GAP], "with a gap"},
+        {p->exchanges[SDIFF_EX_NO_RESPONSE], "without response"},
+        {p->exchanges[SDIFF_EX_UNPARSABLE], "unparsable"},
+        {p->exchanges[SDIFF_EX_UNACKNOWLEDGED], "unacknowledged"},
+        {p->exchanges[SDIFF_EX_SHED], "shed (memory budget)"},
+        {st->source.kernel_drops, "packets dropped by the kernel"},
+        {r->gaps, "capture gaps"},
+        {p->conn_tls, "tls connections"},
+        {p->conn_h2, "http2 connections"},
+        {p->conn_not_http, "connections not http"},
+        {p->conn_upgraded, "upgraded connections"},
+        {p->orphan_responses, "orphan responses"},
+        {st->decode[SDIFF_DECODE_FRAGMENT], "ip fragments"},
+        {r->flows_evicted, "flows evicted"},
+        {r->ooo_limit_hits, "out-of-order limit hits"},
+        {p->body_limit_hits, "body limit hits"},
+        {p->pipeline_limit_hits, "pipeline limit hits"},
+        {st->bad_checksums, "bad tcp checksums dropped"},
+        {st->decode[SDIFF_DECODE_MALFORMED] + st->decode[SDIFF_DECODE_TRUNCATED],
+         "malformed packets"},
+    };
+    int first = 1;
+    for (size_t i = 0; rc >= 0 && i < sizeof items / sizeof items[0]; i++) {
+        if (items[i].n && first)
+            rc = sdiff_buf_puts(b, ": ");
+        if (rc >= 0)
+            rc = nonzero(b, items[i].n, items[i].label, &first);
+    }
+    if (rc >= 0 && st->file_truncated)
+        rc = sdiff_buf_puts(b, "; file truncated inside its last packet");
+    return rc;
+}
+
 int sdiff_capture_run_summary_json(const struct sdiff_capture_run_stats *st,
                                    struct sdiff_buf *b)
 {
