@@ -350,16 +350,21 @@ static int redact_all(struct sdiff_judge *j, struct sdiff_redact *r, struct sdif
 }
 
 /*
- * Judge one answered record on a judge's thread: redact it, learn noise from the secondary,
- * compare the candidate with the primary. Skipped records are only redacted.
+ * Judge one answered record on a judge's thread: redact it, give the learner its evidence
+ * (the old service's answer, and the secondary's), compare the candidate with the primary.
+ * Skipped records are only redacted.
  *
- * The learned noise is shared by all judges, behind a read-write lock: an exchange learns
- * under the write lock, then compares under the read lock, so it always sees what it taught
- * itself, plus everything other exchanges taught before. That is the guarantee one judge
- * gives too (there, which other exchanges came first depends on the order answers arrive),
- * and noise only grows. A copy per judge instead would make what a route's comparison
- * ignores depend on N. Comparisons, the bulk of the work, share the read lock; learning
- * takes the write lock only while it adds, and stops adding once a route's noise is known.
+ * The learner and the noise it grows are shared by all judges, behind a read-write lock,
+ * rather than copied per judge: with copies, what a comparison ignores would depend on how
+ * the exchanges were spread over N judges. An exchange gives its evidence under the write
+ * lock, then compares under the read lock, so it sees all the evidence it and the
+ * exchanges before it gave; noise only grows. That is what one judge guarantees too (there,
+ * which exchanges came before depends on the order answers arrive in). Results judged
+ * different before a key's evidence was complete are held, and become equivalent when all
+ * their keys turn out to be noise (store_one, sdiff_judge_finish), so classes do not depend
+ * on that order; a result that stays different keeps its early differences on such keys.
+ * Comparisons, the bulk of the work, share the read lock; the evidence is a few table
+ * updates under the write lock.
  */
 static int judge_one(struct judge_worker *w, struct pending *p, struct sdiff_err *e)
 {
