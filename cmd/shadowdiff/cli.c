@@ -299,7 +299,74 @@ const char CLI_JUDGE_USAGE[] =
     "                             equal instants, porting hints (see README)\n"
     "      --run NAME             join (or start) the named run: every process naming it adds\n"
     "                             to one run (1-64 of A-Z a-z 0-9 . _ -, not only digits)\n"
-    "      --label K=V            a label of the run, e.g. version=1.4.2 (repeatable)\n";
+    "      --label K=V            a label of the run, e.g. version=1.4.2 (repeatable)\n"
+    "      --primary-pid PID, --candidate-pid PID\n"
+    "                             sample the CPU time and memory of this process and its\n"
+    "                             descendants (found again every second) for the report's\n"
+    "                             cost per request\n"
+    "      --primary-cgroup PATH, --candidate-cgroup PATH\n"
+    "                             sample a cgroup instead (v1 or v2; PATH below\n"
+    "                             /sys/fs/cgroup, e.g. /system.slice/app.service)\n"
+    "      --primary-metrics URL, --candidate-metrics URL\n"
+    "                             or a Prometheus page with process_cpu_seconds_total and\n"
+    "                             process_resident_memory_bytes (GET, 1 s, 4 MiB at most)\n"
+    "      --price-model M        cloud-run (default: an estimate from Cloud Run's list\n"
+    "                             prices, see README) or none (no cost in USD)\n";
+
+static void cost_warn(const char *msg, void *ud)
+{
+    cli_error(ud ? (const char *)ud : "run", "warning: %s", msg);
+}
+
+/* The cost options: one source per side, each checked here so a typo is a usage error. */
+static int cli_cost_opt(struct cli_judge *j, const char *cmd, int code, const char *arg)
+{
+    int primary = code == CLI_O_PRIM_PID || code == CLI_O_PRIM_CGROUP ||
+                  code == CLI_O_PRIM_METRICS;
+    struct sdiff_cost_source *src = primary ? &j->cost.primary : &j->cost.candidate;
+    const char *side = primary ? "primary" : "candidate";
+    uint64_t u;
+    if (code == CLI_O_PRICE_MODEL) {
+        if (strcmp(arg, "cloud-run") != 0 && strcmp(arg, "none") != 0) {
+            cli_error(cmd, "--price-model: '%s' is not cloud-run or none", arg);
+            return -1;
+        }
+        j->cost.price_model = arg;
+        return 1;
+    }
+    if (src->pid > 0 || src->cgroup || src->metrics_url) {
+        cli_error(cmd, "--%s-pid, --%s-cgroup, --%s-metrics: give one source for the %s", side,
+                  side, side, side);
+        return -1;
+    }
+    if (code == CLI_O_PRIM_PID || code == CLI_O_CAND_PID) {
+        /* Linux pids stop at 2^22 (pid_max) */
+        if (cli_parse_u64(arg, &u) < 0 || u < 1 || u > 4194304) {
+            cli_error(cmd, "--%s-pid: '%s' is not a process id", side, arg);
+            return -1;
+        }
+        src->pid = (int)u;
+    } else if (code == CLI_O_PRIM_CGROUP || code == CLI_O_CAND_CGROUP) {
+        if (arg[0] != '/' || strstr(arg, "/..") != NULL || strlen(arg) > 1024) {
+            cli_error(cmd, "--%s-cgroup: '%s' is not a cgroup path (absolute, below "
+                           "/sys/fs/cgroup, e.g. /system.slice/app.service)",
+                      side, arg);
+            return -1;
+        }
+        src->cgroup = arg;
+    } else {
+        if ((strncmp(arg, "http://", 7) != 0 && strncmp(arg, "https://", 8) != 0) ||
+            strlen(arg) > 2048 || strpbrk(arg, " \t\r\n") != NULL) {
+            cli_error(cmd, "--%s-metrics: '%s' is not an http:// or https:// URL", side, arg);
+            return -1;
+        }
+        src->metrics_url = arg;
+    }
+    j->cmd = cmd;
+    j->cost.warn = cost_warn;
+    j->cost.warn_ud = (void *)cmd;
+    return 1;
+}
 
 int cli_judge_opt(struct cli_judge *j, const char *cmd, int code, const char *arg)
 {
@@ -317,6 +384,13 @@ int cli_judge_opt(struct cli_judge *j, const char *cmd, int code, const char *ar
         j->run_name = arg;
         return 1;
     case CLI_O_LABEL: return cli_label_add(cmd, arg, &j->labels) < 0 ? -1 : 1;
+    case CLI_O_PRIM_PID:
+    case CLI_O_CAND_PID:
+    case CLI_O_PRIM_CGROUP:
+    case CLI_O_CAND_CGROUP:
+    case CLI_O_PRIM_METRICS:
+    case CLI_O_CAND_METRICS:
+    case CLI_O_PRICE_MODEL: return cli_cost_opt(j, cmd, code, arg);
     case CLI_O_PRESERVE: r->preserve_host = 1; return 1;
     case CLI_O_MARKER:
         if (strchr(arg, ':') == NULL) {

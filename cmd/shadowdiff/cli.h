@@ -118,6 +118,8 @@ enum {
     CLI_O_TIMEOUT, CLI_O_CTIMEOUT, CLI_O_SET, CLI_O_DROP, CLI_O_PRESERVE, CLI_O_MARKER,
     CLI_O_NOMARKER, CLI_O_INSECURE, CLI_O_KEEP_SECRETS, CLI_O_OPENAPI, CLI_O_REDACT_KEY,
     CLI_O_TRANSPORT, CLI_O_PRESET, CLI_O_RUN, CLI_O_LABEL, CLI_O_JUDGES,
+    CLI_O_PRIM_PID, CLI_O_CAND_PID, CLI_O_PRIM_CGROUP, CLI_O_CAND_CGROUP, CLI_O_PRIM_METRICS,
+    CLI_O_CAND_METRICS, CLI_O_PRICE_MODEL,
 };
 
 #define CLI_JUDGE_LONGOPTS                                                                     \
@@ -142,7 +144,14 @@ enum {
         {"preset", required_argument, NULL, CLI_O_PRESET},                                     \
         {"run", required_argument, NULL, CLI_O_RUN},                                           \
         {"label", required_argument, NULL, CLI_O_LABEL},                                       \
-        {"judges", required_argument, NULL, CLI_O_JUDGES}
+        {"judges", required_argument, NULL, CLI_O_JUDGES},                                     \
+        {"primary-pid", required_argument, NULL, CLI_O_PRIM_PID},                              \
+        {"candidate-pid", required_argument, NULL, CLI_O_CAND_PID},                            \
+        {"primary-cgroup", required_argument, NULL, CLI_O_PRIM_CGROUP},                        \
+        {"candidate-cgroup", required_argument, NULL, CLI_O_CAND_CGROUP},                      \
+        {"primary-metrics", required_argument, NULL, CLI_O_PRIM_METRICS},                      \
+        {"candidate-metrics", required_argument, NULL, CLI_O_CAND_METRICS},                    \
+        {"price-model", required_argument, NULL, CLI_O_PRICE_MODEL}
 
 /* Help text for the shared options. */
 extern const char CLI_JUDGE_USAGE[];
@@ -161,6 +170,8 @@ struct cli_judge {
     struct sdiff_redact *redact;
     const char *run_name;          /* --run NAME, or NULL */
     char *labels;                  /* --label k=v ...: a JSON object text, or NULL */
+    struct sdiff_cost_opts cost;   /* --primary-pid ... --price-model; the run's cost */
+    const char *cmd;               /* for the cost sampler's warnings */
 };
 
 /* Handle one shared option: 1 handled, 0 not ours, -1 bad value (message printed). */

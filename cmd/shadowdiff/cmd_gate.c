@@ -180,6 +180,7 @@ int cmd_gate(int argc, char **argv)
     o.config_path = j.config;
     o.run_name = j.run_name;
     o.labels_json = j.labels;
+    o.cost = j.cost;
     cli_say_join("gate", o.db, j.run_name);
     cli_catch_stop_signals();
 

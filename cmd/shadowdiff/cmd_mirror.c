@@ -265,6 +265,7 @@ int cmd_mirror(int argc, char **argv)
     o.config_path = j.config;
     o.run_name = j.run_name;
     o.labels_json = j.labels;
+    o.cost = j.cost;
     cli_say_join("mirror", o.db, j.run_name);
     o.progress = progress;
     o.progress_ud = &tty;

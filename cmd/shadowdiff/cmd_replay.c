@@ -91,6 +91,7 @@ int cmd_replay(int argc, char **argv)
     o.config_path = j.config;
     o.run_name = j.run_name;
     o.labels_json = j.labels;
+    o.cost = j.cost;
     cli_say_join("replay", o.db, j.run_name);
 
     cli_catch_stop_signals();

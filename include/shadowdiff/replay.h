@@ -170,6 +170,19 @@ SDIFF_API const char *sdiff_replay_error_str(enum sdiff_replay_error e);
 /** Whether a header is hop-by-hop (never forwarded). */
 SDIFF_API int sdiff_replay_is_hop_by_hop(const char *name, size_t len);
 
+/* ---- a small bounded fetch for the rest of the library -------------------------------- */
+
+/**
+ * GET url (http:// or https:// only) and append its body to out, whose maximum is the size
+ * limit. The whole transfer takes at most timeout_ms (0: 2000); redirects are never
+ * followed (a 3xx is an error, as is any status but 2xx); the body is not decoded. On the
+ * caller's thread; thread-safe (no shared state but libcurl's global init, done once).
+ * @return SDIFF_OK; SDIFF_EINVAL (not an http(s) URL); SDIFF_ENET; SDIFF_ETIMEOUT;
+ *         SDIFF_ELIMIT (body over out->max: out holds what fitted); SDIFF_ERR (status)
+ */
+SDIFF_API int sdiff_replay_fetch(const char *url, long timeout_ms, struct sdiff_buf *out,
+                                 struct sdiff_err *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -108,6 +108,39 @@ SDIFF_API int sdiff_capture_run_summary_short(const struct sdiff_capture_run_sta
 SDIFF_API int sdiff_capture_run_summary_json(const struct sdiff_capture_run_stats *st,
                                              struct sdiff_buf *out);
 
+/* ---- cost: what each side's processes use while a run goes ------------------------------ */
+
+/* Where one side's CPU time and memory are read: at most one of the three. */
+struct sdiff_cost_source {
+    int pid;                       /* > 0: this process and its descendants, found again at
+                                      every sample (workers a master restarts are counted) */
+    const char *cgroup;            /* a cgroup (v1 or v2) path below the cgroup root */
+    const char *metrics_url;       /* a Prometheus page with process_cpu_seconds_total and
+                                      process_resident_memory_bytes (sdiff_replay_fetch) */
+};
+
+/*
+ * Cost sampling of replay, mirror and gate (shadowdiff/cost.h reads the sources): a thread of
+ * its own samples each side given once at the start, every every_s and once at the end, and
+ * stores the samples in the run's cost_samples through a store handle of its own. requests
+ * per sample are what the side answered meanwhile: the candidate the replays it answered, the
+ * primary the replays a live --primary answered (replay, gate) or the captured requests
+ * (mirror). A source that cannot be read (a process gone, a page that stops answering) is
+ * reported once through warn and that side's sampling stops; it never fails the run.
+ */
+struct sdiff_cost_opts {
+    struct sdiff_cost_source primary, candidate; /* both empty: no sampling, no thread */
+    const char *price_model;       /* recorded with the run for its report: "cloud-run"
+                                      or "none"; NULL: not recorded (the report's default) */
+    double every_s;                /* 0: 1 */
+    const char *proc_root;         /* NULL: "/proc" */
+    const char *cgroup_root;       /* NULL: "/sys/fs/cgroup" */
+    long fetch_timeout_ms;         /* a metrics page's time limit; 0: 1000 */
+    /* a one-line warning, called on the sampler's thread; may be NULL */
+    void (*warn)(const char *msg, void *ud);
+    void *warn_ud;
+};
+
 /* ---- judging: replay -> diff -> store ------------------------------------------------- */
 
 /* Counters of a replay or mirror run. */
@@ -132,6 +165,9 @@ struct sdiff_replay_run_stats {
                                       ("X-Shadowdiff: <run token>"); "" with none */
     uint64_t primary_errors;       /* a live primary did not answer (stored as class error) */
     char primary_error[160];       /* the first such failure: "refused: ..." */
+    char price_model[16];          /* sdiff_cost_opts.price_model, recorded in the run's
+                                      summary; "" when none was given */
+    uint64_t cost_samples;         /* cost samples stored */
 };
 
 /*
@@ -276,6 +312,7 @@ struct sdiff_replay_run_opts {
     sdiff_run_progress_fn progress; /* NULL: none */
     void *progress_ud;
     double progress_s;             /* 0: every second */
+    struct sdiff_cost_opts cost;   /* CPU and memory of each side; empty: none */
 };
 
 /* ---- mirror: the sidecar ---------------------------------------------------------------- */
@@ -312,6 +349,7 @@ struct sdiff_mirror_opts {
     void (*progress)(const struct sdiff_mirror_stats *st, void *ud);
     void *progress_ud;
     const char *metrics_addr;      /* serve /metrics and /healthz here; NULL: off */
+    struct sdiff_cost_opts cost;   /* CPU and memory of each side; empty: none */
 };
 
 SDIFF_API int sdiff_run_mirror(const struct sdiff_mirror_opts *o, volatile sig_atomic_t *stop,
@@ -341,6 +379,7 @@ struct sdiff_gate_opts {
     sdiff_run_progress_fn progress; /* NULL: none */
     void *progress_ud;
     double progress_s;             /* 0: every second */
+    struct sdiff_cost_opts cost;   /* CPU and memory of each side; empty: none */
 };
 
 struct sdiff_gate_stats {

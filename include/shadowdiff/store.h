@@ -545,6 +545,44 @@ SDIFF_API int sdiff_exchange_to_json(const struct sdiff_exchange *ex,
 SDIFF_API int sdiff_store_is_secret(const struct sdiff_store_opts *opts, const char *name,
                                     size_t len);
 
+/* ---- cost samples: what each side's processes used ---------------------------------------- */
+
+/*
+ * One sample of a side (table cost_samples): the CPU its processes used and the requests it
+ * answered since that side's previous sample (0 for the first), and its resident memory now.
+ */
+struct sdiff_store_cost_sample {
+    const char *target;            /* "primary" or "candidate" */
+    uint64_t t_us;                 /* wall clock, microseconds since the epoch */
+    uint64_t requests;             /* answered since the previous sample */
+    double cpu_ms;                 /* CPU time since the previous sample, workers included */
+    uint64_t rss_bytes;            /* resident memory at t_us */
+    const char *instance_id;       /* read back: the instance that sampled (NULL: unknown);
+                                      ignored by put */
+};
+
+/**
+ * Store n samples of run run_id in one transaction, committed before returning (whatever was
+ * pending on st is committed first). instance_id: the sampling instance (32 hex digits), or
+ * NULL for st's own. Meant for a handle of the sampler's own (a store is one thread's): on
+ * SQLite it waits its turn behind the run's writer.
+ * @return SDIFF_OK; SDIFF_EDB (also for a version-2 file, which has no such table)
+ */
+SDIFF_API int sdiff_store_put_cost_samples(struct sdiff_store *st, int64_t run_id,
+                                           const char *instance_id,
+                                           const struct sdiff_store_cost_sample *s, size_t n,
+                                           struct sdiff_err *err);
+/**
+ * Visit the cost samples of run_id taken at or after since_us (0: all), by target, instance
+ * and time. None in a version-2 file.
+ * @return SDIFF_OK, SDIFF_EDB, or fn's status
+ */
+SDIFF_API int sdiff_store_each_cost_sample(struct sdiff_store *st, int64_t run_id,
+                                           uint64_t since_us,
+                                           int (*fn)(const struct sdiff_store_cost_sample *s,
+                                                     void *ud, struct sdiff_err *err),
+                                           void *ud, struct sdiff_err *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "run/cost_int.h"
 #include "run/judge_int.h"
 #include "run/run_int.h"
 #include "shadowdiff/route.h"
@@ -241,6 +242,7 @@ int sdiff_run_gate(const struct sdiff_gate_opts *o, volatile sig_atomic_t *stop,
     struct sdiff_store *corpus = NULL, *db = NULL;
     struct sdiff_rules *own_rules = NULL;
     struct sdiff_judge *judge = NULL;
+    struct sdiff__cost *cost = NULL;
     struct sdiff_judge_opts jo = o->judge;
     struct scan s = {.o = o, .st = st};
     size_t *count = NULL, *take = NULL, *order = NULL;
@@ -342,6 +344,10 @@ int sdiff_run_gate(const struct sdiff_gate_opts *o, volatile sig_atomic_t *stop,
         rc = sdiff_store_begin_capture(db, o->corpus, "gate (sampled corpus)", NULL, err);
     if (rc >= 0)
         rc = sdiff_store_commit(db, err);
+    /* before the judge is made: the sampler counts the answers through jo's on_result */
+    if (rc >= 0)
+        rc = sdiff__cost_start(&cost, &o->cost, o->db, &o->store, st->judge.run_id,
+                               sdiff_store_instance_id(db), 1, &jo, err);
     if (rc >= 0) {
         sdiff__ticker_start(&tk, o->progress, o->progress_ud, o->progress_s, st->sampled, &jo);
         rc = sdiff_judge_new(&judge, &jo, &st->judge, err);
@@ -363,10 +369,19 @@ int sdiff_run_gate(const struct sdiff_gate_opts *o, volatile sig_atomic_t *stop,
     int frc = sdiff_judge_finish(judge, rc >= 0 ? err : &(struct sdiff_err){0});
     if (rc >= 0)
         rc = frc;
+    /* the writer's last batch may still be open: the end's sample must not wait on it
+     * (a failure here is the run's end's to report) */
+    if (cost && db)
+        sdiff_store_commit(db, &(struct sdiff_err){0});
+    st->judge.cost_samples = sdiff__cost_stop(cost); /* the end's sample, every answer in */
+    cost = NULL;
     if (rc >= 0)
         sdiff__ticker_tick(&tk, 0, 1);
 out:
     sdiff_judge_free(judge);
+    sdiff__cost_stop(cost);
+    if (o->cost.price_model)
+        snprintf(st->judge.price_model, sizeof st->judge.price_model, "%s", o->cost.price_model);
     /* every begun run ends, failed ones too: a run left running would stay the default */
     if (db && st->judge.run_id > 0) {
         struct sdiff_err serr = {0};

@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "shadowdiff/metrics.h"
+#include "run/cost_int.h"
 #include "run/mirror_int.h"
 #include "run/run_int.h"
 
@@ -29,6 +30,7 @@ struct queue {
     int closed;            /* the consumer is gone: the producer must not wait */
     int done;              /* the capture thread has finished */
     const char *marker;    /* the marker line our replays carry; "" when none */
+    struct sdiff__cost *cost; /* counts the captured requests: what the primary served */
 };
 
 struct cap_thread {
@@ -75,6 +77,8 @@ static int push(struct sdiff_exchange *ex, void *ud, struct sdiff_err *err)
         sdiff_exchange_free(ex);
         return SDIFF_OK;
     }
+    /* the primary served it, whether it is judged, skipped or dropped here */
+    sdiff__cost_served(q->cost, SDIFF__COST_PRIMARY, 1);
     while (q->blocking && q->len == q->cap && !q->closed && !(t->stop && *t->stop))
         pthread_cond_wait(&q->not_full, &q->mu);
     if (q->len == q->cap || q->closed) {
@@ -207,6 +211,11 @@ int sdiff_run_mirror(const struct sdiff_mirror_opts *o, volatile sig_atomic_t *s
         rc = sdiff_store_begin_capture(db, source, "mirror", NULL, err);
     if (rc >= 0)
         rc = sdiff_store_commit(db, err);
+    /* before the judge is made (it counts the candidate's answers through jo's on_result)
+     * and before the capture starts (which counts the primary's) */
+    if (rc >= 0)
+        rc = sdiff__cost_start(&q.cost, &o->cost, o->db, &o->store, st->judge.run_id,
+                               sdiff_store_instance_id(db), 0, &jo, err);
     if (rc >= 0)
         rc = sdiff_judge_new(&judge, &jo, &st->judge, err);
     if (rc < 0)
@@ -297,6 +306,14 @@ out:
         if (rc >= 0)
             rc = frc;
     }
+    /* the writer's last batch may still be open: the end's sample must not wait on it
+     * (a failure here is the run's end's to report) */
+    if (q.cost && db)
+        sdiff_store_commit(db, &(struct sdiff_err){0});
+    st->judge.cost_samples = sdiff__cost_stop(q.cost); /* the end's sample */
+    q.cost = NULL;
+    if (o->cost.price_model)
+        snprintf(st->judge.price_model, sizeof st->judge.price_model, "%s", o->cost.price_model);
     if (db && st->judge.run_id) {
         /* a signal is how a sidecar stops: finished, unless it failed */
         struct sdiff_err serr = {0};

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "run/cost_int.h"
 #include "run/queue_int.h"
 #include "run/run_int.h"
 
@@ -95,6 +96,7 @@ int sdiff_run_replay(const struct sdiff_replay_run_opts *o, volatile sig_atomic_
     struct sdiff_store *corpus = NULL, *db = NULL;
     struct sdiff_rules *own_rules = NULL;
     struct sdiff_judge *judge = NULL;
+    struct sdiff__cost *cost = NULL;
     struct sdiff_judge_opts jo = o->judge;
     struct reader rd = {0};
     struct sdiff__ticker tk = {0};
@@ -139,6 +141,10 @@ int sdiff_run_replay(const struct sdiff_replay_run_opts *o, volatile sig_atomic_
         rc = sdiff_store_begin_capture(jo.db, o->corpus, "replay (copied corpus)", NULL, err);
     if (rc >= 0)
         rc = sdiff_store_commit(jo.db, err);
+    /* before the judge is made: the sampler counts the answers through jo's on_result */
+    if (rc >= 0)
+        rc = sdiff__cost_start(&cost, &o->cost, o->db, &o->store, st->run_id,
+                               sdiff_store_instance_id(jo.db), jo.primary != NULL, &jo, err);
     int64_t total = 0;
     if (rc >= 0 && o->progress)
         rc = sdiff_store_count_exchanges(corpus, 0, &total, err);
@@ -185,6 +191,12 @@ int sdiff_run_replay(const struct sdiff_replay_run_opts *o, volatile sig_atomic_
     if (rc >= 0)
         rc = frc;
     sdiff__ticker_tick(&tk, 0, 1);
+    /* the writer's last batch may still be open: the end's sample must not wait on it
+     * (a failure here is the run's end's to report) */
+    if (cost && jo.db)
+        sdiff_store_commit(jo.db, &(struct sdiff_err){0});
+    st->cost_samples = sdiff__cost_stop(cost); /* the end's sample, every answer counted */
+    cost = NULL;
 
     struct sdiff_buf unused;
     sdiff_buf_init(&unused, 1u << 16);
@@ -202,6 +214,9 @@ out:
         sdiff_queue_dispose(&rd.q);
     }
     sdiff_judge_free(judge);
+    sdiff__cost_stop(cost);
+    if (o->cost.price_model)
+        snprintf(st->price_model, sizeof st->price_model, "%s", o->cost.price_model);
     /* every begun run ends, failed ones too: a run left running would stay the default */
     if (db && st->run_id > 0) {
         struct sdiff_err serr = {0};
@@ -283,7 +298,13 @@ int sdiff_replay_run_summary_json(const struct sdiff_replay_run_stats *st, struc
     if (rc >= 0)
         rc = sdiff_buf_printf(b,
                               "},\"noise_learned\":%" PRIu64 ",\"unused_rules\":%zu"
-                              ",\"forged_marker\":%" PRIu64 "}",
+                              ",\"forged_marker\":%" PRIu64,
                               st->noise_learned, st->unused_rules, st->forged_marker);
+    /* the price model the run was given, for its report (cost.h) */
+    if (rc >= 0 && st->price_model[0])
+        rc = sdiff_buf_printf(b, ",\"price_model\":\"%s\",\"cost_samples\":%" PRIu64,
+                              st->price_model, st->cost_samples);
+    if (rc >= 0)
+        rc = sdiff_buf_puts(b, "}");
     return rc;
 }
