@@ -103,7 +103,8 @@ static void put_many(struct sdiff_store *st, int64_t run, const char *route, con
             r.candidate.latency_ms = -1;
             r.primary_ms = -1;
         } else {
-            static struct sdiff_msg ok = {.present = 1, .status = 200};
+            static struct sdiff_msg ok = {.present = 1};
+            ok.status = put_status;
             r.candidate.msg = &ok;
         }
         put(st, &r, NULL);
@@ -309,10 +310,16 @@ static void test_report__counts_and_verdicts(void **state)
     assert_int_equal(orders->judged, 100);
     assert_int_equal(orders->different, 5);
     assert_true(orders->parity == 0.95 && orders->byte_parity == 0.95);
-    assert_true(orders->mismatch_upper > 0.1115 && orders->mismatch_upper < 0.1120);
+    /* the 2 answered 400 by the primary and 422 by the candidate are judged apart (both
+     * sides 4xx): the bounds are those of the other 3 of 98, and the 2 of 2 block too */
+    assert_int_equal(orders->both_4xx, 2);
+    assert_int_equal(orders->both_4xx_different, 2);
+    double up = sdiff_report_wilson_upper(3, 98, 1.96);
+    assert_true(orders->mismatch_upper > up - 1e-9 && orders->mismatch_upper < up + 1e-9);
     assert_int_equal(orders->verdict, SDIFF_REPORT_BLOCKED);
-    assert_int_equal(orders->nreasons, 1);
-    assert_non_null(strstr(orders->reasons[0], "mismatch lower bound 2.15% > 1.00%"));
+    assert_int_equal(orders->nreasons, 2);
+    assert_non_null(strstr(orders->reasons[0], "mismatch lower bound 1.05% > 1.00% (3 of 98"));
+    assert_non_null(strstr(orders->reasons[1], "both sides answered 4xx: mismatch lower bound"));
     /* 2 of the differents had primary 400: no 5xx */
     assert_true(orders->primary_5xx_rate == 0);
 
@@ -599,6 +606,49 @@ static void test_report__siblings_merge_only_when_answered_alike(void **state)
     assert_int_equal(orders->verdict, SDIFF_REPORT_BLOCKED);
     assert_int_equal(r->nendpoints, 8 + 1 + 12);
     assert_int_equal(r->verdict, SDIFF_REPORT_FAIL);
+    sdiff_report_free(r);
+}
+
+/*
+ * Dilution inside one route: 5000 requests both sides answer 404 alike cannot pull the
+ * mismatch bound of the route's 200 answers (20 of 100 different) under the threshold.
+ */
+static void test_report__identical_4xx_answers_do_not_dilute_a_route(void **state)
+{
+    (void)state;
+    char path[600];
+    snprintf(path, sizeof path, "%s/dilute.db", tmpdir);
+    struct sdiff_store *st = NULL;
+    struct sdiff_err err = {0};
+    struct sdiff_store_opts opts = {0};
+    int64_t run;
+    assert_int_equal(sdiff_store_open(&st, path, &opts, &err), SDIFF_OK);
+    struct sdiff_run_info info = {.kind = "replay", .candidate = "http://c"};
+    assert_int_equal(sdiff_store_begin_run(st, &info, &run, &err), SDIFF_OK);
+    put_many(st, run, "GET /api/orders/{id}", "identical", 80, 10, 11, 0);
+    put_many(st, run, "GET /api/orders/{id}", "different", 20, 10, 11, 0);
+    put_status = 404;
+    put_many(st, run, "GET /api/orders/{id}", "identical", 5000, 1, 1, 0);
+    put_status = 200;
+    assert_int_equal(sdiff_store_end_run(st, run, "{}", &err), SDIFF_OK);
+    sdiff_store_close(st);
+
+    struct sdiff_report *r = NULL;
+    assert_int_equal(sdiff_report_build(&r, path, run, NULL, &err), SDIFF_OK);
+    const struct sdiff_report_endpoint *e = endpoint(r, "GET", "/api/orders/{id}");
+    assert_int_equal(e->judged, 5100);
+    assert_int_equal(e->both_4xx, 5000);
+    /* 20 of 5100 would be a 0.39% rate, under a 1% bound; 20 of 100 is not */
+    assert_int_equal(e->verdict, SDIFF_REPORT_BLOCKED);
+    assert_true(e->mismatch_lower > 0.1);
+    assert_non_null(strstr(e->reasons[0], "apart from those both sides answered 4xx"));
+    assert_int_equal(r->verdict, SDIFF_REPORT_FAIL);
+    char *json = render(r, SDIFF_REPORT_JSON);
+    assert_non_null(strstr(json, "\"both_4xx\": {"));
+    free(json);
+    char *text = render(r, SDIFF_REPORT_TEXT);
+    assert_non_null(strstr(text, "both sides answered 4xx to 5000 (0 different): judged apart"));
+    free(text);
     sdiff_report_free(r);
 }
 
@@ -923,6 +973,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_report__errors),
         cmocka_unit_test(test_report__many_varied_segments_merge_into_one_endpoint),
         cmocka_unit_test(test_report__siblings_merge_only_when_answered_alike),
+        cmocka_unit_test(test_report__identical_4xx_answers_do_not_dilute_a_route),
         cmocka_unit_test(test_report__since_keeps_only_later_exchanges),
         cmocka_unit_test(test_report__built_from_rows_without_a_database),
         cmocka_unit_test(test_report__running_run_is_in_progress),

@@ -109,6 +109,9 @@ struct sdiff_report_endpoint {
     uint64_t accepted;          /* different results in waived clusters: not counted against
                                    the mismatch bound (which is over different - accepted) */
     uint64_t not_found;         /* the primary answered 404 or 405 */
+    /* the stratum of judged results where both sides answered 4xx, judged apart so that
+     * many identical 4xx answers cannot dilute the rest (verdict.h) */
+    uint64_t both_4xx, both_4xx_different;
     char *shape;                /* the one shape of the primary's 2xx answers; NULL when
                                    there are none, several, or it is unknown */
 };

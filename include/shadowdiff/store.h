@@ -319,6 +319,8 @@ struct sdiff_store_route_stats {
     /* the least and greatest shape (sdiff_answer_shape) of the primary's 2xx answers: equal
      * when they all have one shape; NULL when unknown (none, or a version-2 file) */
     const char *shape_min, *shape_max;
+    /* judged results where both sides answered 4xx, and those of them different */
+    uint64_t both_4xx, both_4xx_different;
 };
 
 /**

@@ -153,6 +153,10 @@ static void render_text(const struct sdiff_report *r, int color, FILE *f)
         if (e->accepted)
             fprintf(f, "%*s  - %llu accepted (waived clusters, not in the mismatch bound)\n", w,
                     "", (unsigned long long)e->accepted);
+        if (e->both_4xx && e->both_4xx < e->judged)
+            fprintf(f, "%*s  - both sides answered 4xx to %llu (%llu different): judged apart\n",
+                    w, "", (unsigned long long)e->both_4xx,
+                    (unsigned long long)e->both_4xx_different);
     }
     const struct sdiff_report_endpoint *t = &r->totals;
     fprintf(f, "%-*s %8llu %8s %9s %10s %10s %7llu %8llu\n", w, "total",
@@ -486,6 +490,17 @@ static void counts(json_t *o, const struct sdiff_report_endpoint *e)
     json_object_set_new(o, "byte_parity", num(e->byte_parity));
     json_object_set_new(o, "mismatch_upper", num(e->mismatch_upper));
     json_object_set_new(o, "accepted", count(e->accepted));
+    /* the stratum judged apart (verdict.h); null when there is none */
+    if (e->both_4xx && e->both_4xx < e->judged) {
+        json_t *st = json_object();
+        json_object_set_new(st, "judged", count(e->both_4xx));
+        json_object_set_new(st, "different", count(e->both_4xx_different));
+        json_object_set_new(st, "parity", json_real(1.0 - (double)e->both_4xx_different /
+                                                              (double)e->both_4xx));
+        json_object_set_new(o, "both_4xx", st);
+    } else {
+        json_object_set_new(o, "both_4xx", json_null());
+    }
 }
 
 static json_t *error_rates(const struct sdiff_report_endpoint *e)

@@ -289,6 +289,9 @@ static void add_counts(struct sdiff_report_endpoint *t, const struct sdiff_repor
     t->candidate_5xx += e->candidate_5xx;
     t->candidate_failed += e->candidate_failed;
     t->accepted += e->accepted;
+    t->not_found += e->not_found;
+    t->both_4xx += e->both_4xx;
+    t->both_4xx_different += e->both_4xx_different;
 }
 
 struct counts_ctx {
@@ -321,6 +324,8 @@ static int on_route_stats(const struct sdiff_store_route_stats *s, void *ud,
     e->errors = s->errors;
     e->skipped = s->skipped;
     e->not_found = s->not_found;
+    e->both_4xx = s->both_4xx;
+    e->both_4xx_different = s->both_4xx_different;
     if (s->shape_min && s->shape_max && strcmp(s->shape_min, s->shape_max) == 0 &&
         (e->shape = sdiff_strdup(s->shape_min)) == NULL)
         return oom(err);

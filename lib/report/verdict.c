@@ -209,6 +209,23 @@ void sdiff_report_decide_endpoint(struct sdiff_report_endpoint *e,
                                   const struct sdiff_report_thresholds *th)
 {
     uint64_t d = unwaived(e), n = e->judged, rr = e->replayed;
+    /*
+     * Two strata when both sides answered 4xx to some requests and not to others: the 4xx
+     * ones are judged apart, so that thousands of identical 404s cannot pull the mismatch
+     * bound of the rest under the threshold. The rest decides the endpoint (its bounds are
+     * the endpoint's); the 4xx stratum can only block it. Accepted differences are taken
+     * from the 4xx stratum first, which can only make the rest look worse, never better.
+     */
+    uint64_t n4 = 0, d4 = 0;
+    if (e->both_4xx && e->both_4xx < n && e->both_4xx_different <= e->different) {
+        uint64_t acc4 = e->accepted < e->both_4xx_different ? e->accepted
+                                                            : e->both_4xx_different;
+        uint64_t rest_diff = e->different - e->both_4xx_different, rest_acc = e->accepted - acc4;
+        n4 = e->both_4xx;
+        d4 = e->both_4xx_different - acc4;
+        n -= n4;
+        d = rest_diff > rest_acc ? rest_diff - rest_acc : 0;
+    }
     e->nreasons = 0;
     e->covered = 0;
     e->needed = 0;
@@ -224,9 +241,15 @@ void sdiff_report_decide_endpoint(struct sdiff_report_endpoint *e,
 
     /* blocked: the evidence says the candidate is worse, whatever min_samples says */
     if (n && e->mismatch_lower > th->max_mismatch)
-        ep_reason(e, "mismatch lower bound %.2f%% > %.2f%% (%llu of %llu judged different)",
+        ep_reason(e, "mismatch lower bound %.2f%% > %.2f%% (%llu of %llu judged different%s)",
                   pct(e->mismatch_lower), pct(th->max_mismatch), (unsigned long long)d,
-                  (unsigned long long)n);
+                  (unsigned long long)n, n4 ? ", apart from those both sides answered 4xx" : "");
+    if (n4 && sdiff_report_wilson_lower(d4, n4, Z) > th->max_mismatch)
+        ep_reason(e,
+                  "both sides answered 4xx: mismatch lower bound %.2f%% > %.2f%% (%llu of %llu"
+                  " judged different)",
+                  pct(sdiff_report_wilson_lower(d4, n4, Z)), pct(th->max_mismatch),
+                  (unsigned long long)d4, (unsigned long long)n4);
     if (rr && e->error_increase_lower > th->max_error_increase)
         ep_reason(e,
                   "error increase lower bound %.2f%% > %.2f%% (candidate failed %llu of %llu"

@@ -317,7 +317,11 @@ int sdiff_store_each_route_stats(struct sdiff_store *st, int64_t run_id, uint64_
     "     AND candidate_status >= 500),"                                                      \
     " count(*) FILTER (WHERE class = 'error' OR (class IN ('identical','equivalent',"         \
     "     'different') AND candidate_status >= 500)),"                                        \
-    " count(*) FILTER (WHERE primary_status IN (404, 405)), " shapes                           \
+    " count(*) FILTER (WHERE primary_status IN (404, 405)), " shapes ","                       \
+    " count(*) FILTER (WHERE class IN ('identical','equivalent','different')"                 \
+    "     AND primary_status BETWEEN 400 AND 499 AND candidate_status BETWEEN 400 AND 499),"   \
+    " count(*) FILTER (WHERE class = 'different'"                                             \
+    "     AND primary_status BETWEEN 400 AND 499 AND candidate_status BETWEEN 400 AND 499)"    \
     " FROM results NOT INDEXED WHERE run_id = ?1 AND (?2 = 0 OR t_req_start >= ?2)"           \
     " GROUP BY route ORDER BY " order
     /* the shapes of the primary's successful answers (version 3; none before) */
@@ -354,6 +358,8 @@ int sdiff_store_each_route_stats(struct sdiff_store *st, int64_t run_id, uint64_
             .not_found = (uint64_t)sdiff__db_int64(q, 10),
             .shape_min = col_str(q, 11),
             .shape_max = col_str(q, 12),
+            .both_4xx = (uint64_t)sdiff__db_int64(q, 13),
+            .both_4xx_different = (uint64_t)sdiff__db_int64(q, 14),
         };
         out = fn(&s, ud, err);
     }
