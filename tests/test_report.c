@@ -652,6 +652,51 @@ static void test_report__identical_4xx_answers_do_not_dilute_a_route(void **stat
     sdiff_report_free(r);
 }
 
+/*
+ * A result judged before one of its fields became noise keeps that field's difference row;
+ * the clusters leave it out, so the same answers cluster alike whatever the judging order.
+ */
+static void test_report__clusters_leave_out_fields_learned_as_noise(void **state)
+{
+    (void)state;
+    char path[600];
+    snprintf(path, sizeof path, "%s/late-noise.db", tmpdir);
+    struct sdiff_store *st = NULL;
+    struct sdiff_err err = {0};
+    struct sdiff_store_opts opts = {0};
+    int64_t run;
+    assert_int_equal(sdiff_store_open(&st, path, &opts, &err), SDIFF_OK);
+    struct sdiff_run_info info = {.kind = "replay", .candidate = "http://c"};
+    assert_int_equal(sdiff_store_begin_run(st, &info, &run, &err), SDIFF_OK);
+    static const char *early_paths[] = {"$.items[2].ts", "$.v"}, *late_paths[] = {"$.v"};
+    static const char *kinds[] = {"changed", "changed"}, *pv[] = {"1", "1"}, *cv[] = {"2", "2"};
+    static struct sdiff_msg ok = {.present = 1, .status = 200};
+    for (int i = 0; i < 2; i++) {
+        struct sdiff_result_rec r = {.run_id = run, .method = "GET", .route = "GET /n",
+                                     .target = "/n", .cls = "different", .bytes_equal = 0,
+                                     .primary_status = 200, .primary_ms = 1, .t_req_start = T0,
+                                     .candidate = {.msg = &ok, .latency_ms = 1},
+                                     .paths = i ? late_paths : early_paths, .kinds = kinds,
+                                     .primary_values = pv, .candidate_values = cv,
+                                     .ndiffs = i ? 1 : 2};
+        put(st, &r, NULL);
+    }
+    struct sdiff_store_noise n = {.route = "GET /n", .key = "$.items[*].ts", .run_id = run,
+                                  .source = "repeat", .pairs = 5, .clients = 3,
+                                  .confidence = 0.5};
+    assert_int_equal(sdiff_store_save_noise(st, &n, &err), SDIFF_OK);
+    assert_int_equal(sdiff_store_end_run(st, run, "{}", &err), SDIFF_OK);
+    sdiff_store_close(st);
+
+    struct sdiff_report *r = NULL;
+    assert_int_equal(sdiff_report_build(&r, path, run, NULL, &err), SDIFF_OK);
+    assert_int_equal(r->nclusters, 1);
+    assert_int_equal(r->clusters[0].count, 2);
+    assert_null(strstr(r->clusters[0].signature, "ts"));
+    assert_int_equal(r->nnoise, 1);
+    sdiff_report_free(r);
+}
+
 static void test_report__since_keeps_only_later_exchanges(void **state)
 {
     (void)state;
@@ -974,6 +1019,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_report__many_varied_segments_merge_into_one_endpoint),
         cmocka_unit_test(test_report__siblings_merge_only_when_answered_alike),
         cmocka_unit_test(test_report__identical_4xx_answers_do_not_dilute_a_route),
+        cmocka_unit_test(test_report__clusters_leave_out_fields_learned_as_noise),
         cmocka_unit_test(test_report__since_keeps_only_later_exchanges),
         cmocka_unit_test(test_report__built_from_rows_without_a_database),
         cmocka_unit_test(test_report__running_run_is_in_progress),

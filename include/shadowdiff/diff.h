@@ -152,6 +152,9 @@ SDIFF_API void sdiff_noise_on_add(struct sdiff_noise *n,
                                   int (*fn)(const char *route, const char *key, void *ud),
                                   void *ud);
 SDIFF_API int sdiff_noise_has(const struct sdiff_noise *n, const char *route, const char *key);
+/** The noise key of a difference's path: "$.items[3].ts" -> "$.items[*].ts" (headers as
+ * they are), into out (cut at cap). */
+SDIFF_API void sdiff_noise_key(const char *path, char *out, size_t cap);
 
 /* ---- learning noise from evidence (learn.c) ------------------------------------------- */
 

@@ -926,6 +926,11 @@ static const char *kind_name(enum sdiff_delta_kind k)
     return "changed";
 }
 
+void sdiff_noise_key(const char *path, char *out, size_t cap)
+{
+    sdiff__path_pattern(path, out, cap);
+}
+
 int sdiff__path_pattern(const char *path, char *out, size_t cap)
 {
     size_t o = 0;

@@ -879,6 +879,16 @@ static int on_different(const struct sdiff_store_difference *d, void *ud, struct
     }
     if (d->path == NULL)
         return SDIFF_OK;
+    /* a field that became noise later in the run than this result was judged: not part of
+     * what differs (the result stays different for its other fields) */
+    if (d->route && c->r->nnoise) {
+        char key[512];
+        sdiff_noise_key(d->path, key, sizeof key);
+        for (size_t i = 0; i < c->r->nnoise; i++)
+            if (strcmp(c->r->noise[i].route, d->route) == 0 &&
+                strcmp(c->r->noise[i].key, key) == 0)
+                return SDIFF_OK;
+    }
     if (c->nitems == c->capitems) {
         size_t ncap = c->capitems ? c->capitems * 2 : 16;
         void *p = sdiff_realloc(c->items, ncap * sizeof *c->items);
