@@ -100,11 +100,41 @@ static void test_install__no_headers_without_a_library(void **state)
     assert_int_not_equal(access(path, F_OK), 0);
 }
 
+/*
+ * The README's demo run by a user who cannot capture says what it needs, in two lines, and
+ * starts nothing (it used to end in "kill: No such process").
+ */
+static void test_install__demo_without_capture_permission_says_what_it_needs(void **state)
+{
+    (void)state;
+    if (geteuid() != 0)
+        skip(); /* needs to become another user */
+    char cmd[12000];
+    /* a copy of the script and of the binary (no file capability) that user 65534 can read */
+    snprintf(cmd, sizeof cmd,
+             "mkdir -p '%s/demo/tests/tools' '%s/demo/build' && cp '%s/../tests/tools/demo.sh' "
+             "'%s/demo/tests/tools/' && cp '%s/bin/shadowdiff' '%s/demo/build/' && "
+             "chmod -R a+rX '%s' && cd '%s/demo' && "
+             "setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all "
+             "bash tests/tools/demo.sh build /tmp/never.db; echo \"exit $?\"",
+             prefix, prefix, sdiff_test_fixture_path(""), prefix, prefix, prefix, prefix,
+             prefix);
+    char *out = sh_out(cmd);
+    if (strstr(out, "demo: the demo captures on lo, which needs root or CAP_NET_RAW") == NULL)
+        fail_msg("demo said: %.600s", out);
+    assert_non_null(strstr(out, "setcap cap_net_raw+ep build/shadowdiff"));
+    assert_non_null(strstr(out, "exit 2"));
+    assert_null(strstr(out, "No such process"));
+    assert_null(strstr(out, "starting the legacy service"));
+    free(out);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_install__binary_runs_from_the_prefix),
     cmocka_unit_test(test_install__man_page_has_every_command),
     cmocka_unit_test(test_install__completion_reads_the_binary),
     cmocka_unit_test(test_install__no_headers_without_a_library),
+    cmocka_unit_test(test_install__demo_without_capture_permission_says_what_it_needs),
 };
 
 int main(int argc, char **argv)

@@ -19,6 +19,14 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
+
+# capture on lo needs root or CAP_NET_RAW on the binary: say so before starting anything
+if [ "$(id -u)" != 0 ] &&
+   ! { command -v getcap >/dev/null && getcap "$build/shadowdiff" 2>/dev/null | grep -q cap_net_raw; }; then
+  echo "demo: the demo captures on lo, which needs root or CAP_NET_RAW on the binary:" >&2
+  echo "demo:   sudo tests/tools/demo.sh $build   or   sudo setcap cap_net_raw+ep $build/shadowdiff" >&2
+  exit 2
+fi
 rm -f "$db" "$db-wal" "$db-shm"
 
 echo "== starting the legacy service (primary, secondary) and its Go port on 127.0.0.1"
@@ -33,6 +41,11 @@ echo "== shadowdiff mirror on lo, replaying to the candidate"
   --db "$db" 2>"$work/mirror.err" &
 mirror=$!
 for _ in $(seq 100); do grep -q listening "$work/mirror.err" && break; sleep 0.1; done
+if ! kill -0 "$mirror" 2>/dev/null || ! grep -q listening "$work/mirror.err"; then
+  echo "demo: shadowdiff mirror did not start:" >&2
+  cat "$work/mirror.err" >&2
+  exit 1
+fi
 
 echo "== 5000 requests of user traffic to the legacy service"
 /usr/bin/python3 fixtures/services/drive.py --port "$LEGACY_PORT" --requests 5000 --seed 1 --seconds 3
