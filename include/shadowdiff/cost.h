@@ -78,6 +78,13 @@ struct sdiff_cost_model {
         .usd_per_million_requests = 0.40,                                                       \
     }
 
+/**
+ * The cost of a million requests under model: cpu_s CPU seconds and gib_s GiB-seconds of
+ * memory spent on `requests` requests, plus the per-request price. < 0 when requests is 0.
+ */
+SDIFF_API double sdiff_cost_per_million(const struct sdiff_cost_model *model, double cpu_s,
+                                        double gib_s, uint64_t requests);
+
 struct sdiff_cost_side {
     uint64_t requests;         /* served in the window */
     double window_s;

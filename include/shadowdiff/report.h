@@ -5,6 +5,7 @@
 #include <stdio.h>
 
 #include "shadowdiff/core.h"
+#include "shadowdiff/cost.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -178,6 +179,33 @@ struct sdiff_report_instance {
     double parity;              /* (identical + equivalent) / judged; < 0 when judged == 0 */
 };
 
+/* One side's cost over the run, from its cost samples (lib/report/README.md, "cost"). */
+struct sdiff_report_cost_side {
+    int present;                /* sampled (two samples or more) and, for the primary, live */
+    uint64_t requests;          /* answered in the sampled window */
+    uint64_t samples;
+    double window_s;
+    double cpu_ms_per_request;  /* < 0 when requests == 0 */
+    double rss_mib_mean, rss_mib_peak; /* over the samples (of each instance) */
+    double cost_per_million;    /* USD under the model; < 0 without a model or requests */
+};
+
+/* The share of requests by route may differ by this much between the sides (total
+ * variation distance, 0..1) for their costs to be comparable. */
+#define SDIFF_REPORT_COST_MIX_MAX 0.10
+
+struct sdiff_report_cost {
+    int present;                /* a side was sampled (JSON "cost" is null otherwise) */
+    struct sdiff_report_cost_side primary, candidate;
+    /* candidate / primary; < 0 when either side is unknown */
+    double ratio_cpu_ms_per_request, ratio_rss_mib_mean, ratio_cost_per_million;
+    double mix_distance;        /* total variation distance of the two route mixes; < 0
+                                   when a side is missing */
+    int comparable;             /* both sides present and mix_distance <= the maximum */
+    int priced;                 /* a price model applies (else cost_per_million is null) */
+    struct sdiff_cost_model model; /* its strings are static */
+};
+
 struct sdiff_report {
     int64_t run_id;
     char *run_kind, *run_corpus, *run_candidate, *run_primary;
@@ -212,6 +240,8 @@ struct sdiff_report {
     struct sdiff_report_instance *instances; /* by instance: only after
                                                 sdiff_report_add_instances; else NULL */
     size_t ninstances;
+    /* what each side's processes used (--primary-pid ...), under the run's price model */
+    struct sdiff_report_cost cost;
 };
 
 /**

@@ -387,10 +387,15 @@ int sdiff_cost_summarise(const struct sdiff_cost_sample *s, size_t n, uint64_t r
     out->mem_mib_mean = mem_sum / (double)n / (1024.0 * 1024);
     out->mem_mib_peak = (double)peak / (1024.0 * 1024);
     out->cpu_ms_per_request = requests ? cpu * 1000 / (double)requests : -1;
-    out->cost_per_million = -1;
-    if (model && requests) {
-        double usd = cpu * model->usd_per_vcpu_second + gib_s * model->usd_per_gib_second;
-        out->cost_per_million = usd / (double)requests * 1e6 + model->usd_per_million_requests;
-    }
+    out->cost_per_million = model ? sdiff_cost_per_million(model, cpu, gib_s, requests) : -1;
     return SDIFF_OK;
+}
+
+double sdiff_cost_per_million(const struct sdiff_cost_model *model, double cpu_s, double gib_s,
+                              uint64_t requests)
+{
+    if (requests == 0)
+        return -1;
+    double usd = cpu_s * model->usd_per_vcpu_second + gib_s * model->usd_per_gib_second;
+    return usd / (double)requests * 1e6 + model->usd_per_million_requests;
 }

@@ -219,6 +219,7 @@ static void render_text(const struct sdiff_report *r, int color, FILE *f)
                     sdiff__report_pct(in->parity, a, sizeof a));
         }
     }
+    sdiff__report_cost_text(r, bold, reset, f);
     fprintf(f, "\n%sverdict: %s%s%s\n", bold,
             r->verdict == SDIFF_REPORT_PASS   ? green
             : r->verdict == SDIFF_REPORT_FAIL ? red
@@ -372,6 +373,7 @@ static void render_markdown(const struct sdiff_report *r, FILE *f)
                     (unsigned long long)in->skipped, sdiff__report_pct(in->parity, a, sizeof a));
         }
     }
+    sdiff__report_cost_markdown(r, f);
     fprintf(f, "\nUnjudged = skipped + errors. Mismatch bound = 95%% Wilson upper bound of the"
                " different rate.\n");
 }
@@ -686,6 +688,7 @@ static json_t *to_json(const struct sdiff_report *r)
         }
         json_object_set_new(root, "instances", ins);
     }
+    json_object_set_new(root, "cost", sdiff__report_cost_json(r));
     return root;
 }
 

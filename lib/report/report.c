@@ -93,6 +93,14 @@ static int st_get_preset(void *src, int64_t run_id, enum sdiff_preset *out,
     return sdiff__report_run_preset(src, run_id, out, err);
 }
 
+static int st_each_cost_sample(void *src, int64_t run_id, uint64_t since_us,
+                               int (*fn)(const struct sdiff_store_cost_sample *s, void *ud,
+                                         struct sdiff_err *err),
+                               void *ud, struct sdiff_err *err)
+{
+    return sdiff_store_each_cost_sample(src, run_id, since_us, fn, ud, err);
+}
+
 static int st_each_noise(void *src,
                          int (*fn)(const struct sdiff_store_noise *n, void *ud,
                                    struct sdiff_err *err),
@@ -113,6 +121,7 @@ void sdiff__report_store_source(struct sdiff__report_source *src, struct sdiff_s
         .get_preset = st_get_preset,
         .each_waiver = st_each_waiver,
         .each_noise = st_each_noise,
+        .each_cost_sample = st_each_cost_sample,
     };
 }
 
@@ -247,6 +256,7 @@ static int load_run(const struct sdiff__report_source *src, struct sdiff_report 
     r->run_labels_json = run.labels_json;
     run.labels_json = NULL;
     r->run_state = run.state;
+    sdiff__report_cost_model(r, run.summary);
     run.kind = run.corpus = run.candidate = run.primary = NULL;
     run.started_at = run.finished_at = run.name = run.state = NULL;
     sdiff_store_run_dispose(&run);
@@ -1020,6 +1030,7 @@ int sdiff__report_build_from(struct sdiff_report **out, const struct sdiff__repo
     rc = rc < 0 ? rc : load_clusters(src, r, &al, err);
     alias_free(&al);
     rc = rc < 0 ? rc : sdiff__report_apply_waivers(src, r, config, err);
+    rc = rc < 0 ? rc : sdiff__report_load_cost(src, r, err);
     if (rc < 0)
         goto out;
     for (size_t i = 0; i < r->nendpoints; i++)

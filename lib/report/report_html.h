@@ -13,6 +13,8 @@
  * asset). Cannot fail by itself: the caller checks ferror(f).
  */
 void sdiff__report_render_html(const struct sdiff_report *r, FILE *f);
+/* The cost section's table (cost.c); nothing when no side was sampled. */
+void sdiff__report_cost_html(const struct sdiff_report *r, FILE *f);
 
 /* Microseconds since the epoch -> "2024-05-01T12:00:00.123Z"; "-" when unknown. */
 const char *sdiff__report_iso_time(uint64_t us, char *buf, size_t cap);

@@ -43,6 +43,11 @@ struct sdiff__report_source {
                       int (*fn)(const struct sdiff_store_noise *n, void *ud,
                                 struct sdiff_err *err),
                       void *ud, struct sdiff_err *err);
+    /* may be NULL: no cost samples */
+    int (*each_cost_sample)(void *src, int64_t run_id, uint64_t since_us,
+                            int (*fn)(const struct sdiff_store_cost_sample *s, void *ud,
+                                      struct sdiff_err *err),
+                            void *ud, struct sdiff_err *err);
 };
 
 /* A JSON string of s: s itself when it is UTF-8, else its escaped text (never NULL for a
@@ -67,6 +72,17 @@ int sdiff__report_run_preset(struct sdiff_store *st, int64_t run_id, enum sdiff_
 
 /* Open a results database read-only for report, inspect and accept's lookup. */
 int sdiff__report_open_store(const char *path, struct sdiff_store **st, struct sdiff_err *err);
+
+/* The cost section (cost.c): the price model the run recorded in its summary (cloud-run
+ * unless "price_model" is "none"); the samples, once the endpoints are counted; and its
+ * part of each format (nothing when no side was sampled; HTML's is in report_html.h). */
+void sdiff__report_cost_model(struct sdiff_report *r, const char *summary_json);
+int sdiff__report_load_cost(const struct sdiff__report_source *src, struct sdiff_report *r,
+                            struct sdiff_err *err);
+json_t *sdiff__report_cost_json(const struct sdiff_report *r);
+void sdiff__report_cost_text(const struct sdiff_report *r, const char *bold, const char *reset,
+                             FILE *f);
+void sdiff__report_cost_markdown(const struct sdiff_report *r, FILE *f);
 
 /* Free r's instances (instances.c). */
 void sdiff__report_instances_free(struct sdiff_report *r);
