@@ -40,8 +40,7 @@ volatile sig_atomic_t cli_stop_flag;
 
 static void on_stop_signal(int sig)
 {
-    (void)sig;
-    cli_stop_flag = 1;
+    cli_stop_flag = sig; /* which one, for the last line; never 0 */
 }
 
 int cli_parse_color(const char *cmd, const char *arg, int *mode)

@@ -33,7 +33,9 @@ static const char USAGE[] =
     "      --sample RATE          replay this fraction (0..1), chosen by a hash of the request\n"
     "      --route-rate RPS       replay at most RPS requests per second per route\n"
     "      --queue N              exchanges waiting for replay before drops (default 4096)\n"
-    "      --drain S              after a stop, wait at most S seconds for answers (default 10)\n"
+    "      --drain S              after SIGTERM or SIGINT, exit within S seconds (default\n"
+    "                             10): answers are awaited until its last quarter, then\n"
+    "                             the rest is stored as skipped and the results flushed\n"
     "      --duration S           stop after S seconds\n"
     "      --max-body SIZE        body bytes kept per message (default 1M)\n"
     "      --buffer-size SIZE     kernel capture buffer (default 32M)\n"
@@ -74,6 +76,33 @@ static void progress(const struct sdiff_mirror_stats *st, void *ud)
             (unsigned long long)j->cls[SDIFF_CLASS_ERROR],
             (unsigned long long)j->cls[SDIFF_CLASS_SKIPPED],
             (unsigned long long)st->queue_drops, st->queue_depth, tty ? "   " : "\n");
+}
+
+/*
+ * The last line after a signal: how long the drain took against its budget, and where every
+ * captured exchange went, so what was not judged in time is counted (stored as skipped,
+ * "stopped") and anything not stored at all shows as lost.
+ */
+static void say_drained(const struct sdiff_mirror_stats *st, double budget, int sig)
+{
+    const struct sdiff_replay_run_stats *j = &st->judge;
+    uint64_t judged = j->cls[SDIFF_CLASS_IDENTICAL] + j->cls[SDIFF_CLASS_EQUIVALENT] +
+                      j->cls[SDIFF_CLASS_DIFFERENT];
+    uint64_t errors = j->cls[SDIFF_CLASS_ERROR], skipped = j->cls[SDIFF_CLASS_SKIPPED];
+    uint64_t counted = judged + errors + skipped + st->queue_drops + st->own_replays;
+    uint64_t captured = st->capture.exchanges;
+    fprintf(stderr,
+            "shadowdiff: mirror: stopped by %s, drained in %.2fs of %gs: %llu captured = %llu "
+            "judged + %llu error + %llu skipped (%llu stopped before an answer) + %llu dropped "
+            "+ %llu own replays",
+            sig == SIGTERM ? "SIGTERM" : sig == SIGINT ? "SIGINT" : "a signal", st->drained_s,
+            budget, (unsigned long long)captured, (unsigned long long)judged,
+            (unsigned long long)errors, (unsigned long long)skipped,
+            (unsigned long long)j->skip_stopped, (unsigned long long)st->queue_drops,
+            (unsigned long long)st->own_replays);
+    if (captured > counted)
+        fprintf(stderr, "; %llu not stored", (unsigned long long)(captured - counted));
+    fputc('\n', stderr);
 }
 
 static void on_started(int live, const char *filter, void *ud)
@@ -293,17 +322,17 @@ int cmd_mirror(int argc, char **argv)
         cli_print_judged("mirror", &st.judge, &j);
     }
     cli_judge_dispose(&j);
-    if (rc < 0)
-        return cli_fail("mirror", &err);
+    int code = SDIFF_EXIT_OK;
     uint64_t judged = st.judge.cls[SDIFF_CLASS_IDENTICAL] + st.judge.cls[SDIFF_CLASS_EQUIVALENT] +
                       st.judge.cls[SDIFF_CLASS_DIFFERENT];
-    if (judged == 0 && st.capture.exchanges > 0) {
+    if (rc < 0) {
+        code = cli_fail("mirror", &err);
+    } else if (judged == 0 && st.capture.exchanges > 0) {
         cli_error("mirror", "%llu exchanges captured, none judged (see the skips and candidate "
                             "errors above)",
                   (unsigned long long)st.capture.exchanges);
-        return SDIFF_EXIT_NOTHING;
-    }
-    if (judged == 0) {
+        code = SDIFF_EXIT_NOTHING;
+    } else if (judged == 0) {
         {
             /* the filter the run built from the same ports */
             char *f = sdiff_capture_build_filter(ports, nports, o.capture.extra_filter);
@@ -316,7 +345,9 @@ int cmd_mirror(int argc, char **argv)
                             (double)(t1.tv_sec - t0.tv_sec) +
                                 (double)(t1.tv_nsec - t0.tv_nsec) / 1e9,
                             st.capture.source.packets, o.capture.source.pcap_file);
-        return SDIFF_EXIT_NOTHING;
+        code = SDIFF_EXIT_NOTHING;
     }
-    return SDIFF_EXIT_OK;
+    if (cli_stop_flag && st.judge.run_id)
+        say_drained(&st, o.drain_s > 0 ? o.drain_s : 10, (int)cli_stop_flag);
+    return code;
 }

@@ -332,6 +332,8 @@ struct sdiff_mirror_stats {
     size_t queue_depth;            /* now */
     size_t queue_peak;
     double elapsed_s;
+    double drained_s;              /* from noticing the stop to the end, store closed; 0:
+                                      the run was not stopped */
 };
 
 struct sdiff_mirror_opts {
@@ -344,7 +346,10 @@ struct sdiff_mirror_opts {
     struct sdiff_store_opts store;
     size_t queue_cap;              /* 0: 4096 */
     size_t max_inflight;           /* 0: twice the replay concurrency */
-    double drain_s;                /* after a stop, wait this long for answers; 0: 10 */
+    /* after a stop, everything is over within this: answers are waited for until its last
+     * quarter (at most 2 s before the end), then what is still queued or in flight is
+     * stored as skipped (stopped) and the results flushed; 0: 10 */
+    double drain_s;
     double progress_s;             /* call progress this often; 0: 5 */
     void (*progress)(const struct sdiff_mirror_stats *st, void *ud);
     void *progress_ud;

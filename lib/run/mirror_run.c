@@ -155,6 +155,7 @@ int sdiff_run_mirror(const struct sdiff_mirror_opts *o, volatile sig_atomic_t *s
     struct sdiff_metrics *server = NULL;
     struct sdiff_buf text;
     pthread_t thread;
+    double stopped_at = 0; /* when the stop was noticed */
     int started = 0, rc;
 
     memset(st, 0, sizeof *st);
@@ -228,8 +229,13 @@ int sdiff_run_mirror(const struct sdiff_mirror_opts *o, volatile sig_atomic_t *s
 
     size_t max_inflight = o->max_inflight ? o->max_inflight
                                           : (jo.replay.concurrency ? jo.replay.concurrency : 16) * 2;
-    double t0 = now_s(), last_publish = t0, last_progress = t0, stopped_at = 0;
-    double drain = o->drain_s > 0 ? o->drain_s : 10;
+    double t0 = now_s(), last_publish = t0, last_progress = t0;
+    /* --drain is the whole budget from the stop to the return: answers are waited for
+     * until its last quarter (at most 2 s), which is left for storing what is judged or
+     * skipped and closing the run */
+    double budget = o->drain_s > 0 ? o->drain_s : 10;
+    double reserve = budget / 4 < 2 ? budget / 4 : 2;
+    double drain = budget - reserve;
     double every = o->progress_s > 0 ? o->progress_s : 5;
     for (;;) {
         int stopping = stop && *stop;
@@ -334,5 +340,7 @@ out:
     pthread_cond_destroy(&q.not_full);
     sdiff_rules_free(own_rules);
     sdiff_store_close(db);
+    if (stopped_at > 0)
+        st->drained_s = now_s() - stopped_at;
     return rc;
 }

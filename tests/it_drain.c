@@ -1,0 +1,132 @@
+/*
+ * it_drain.c - how the sidecar ends and says it is ready, as Cloud Run and Kubernetes drive
+ * it: SIGTERM with a candidate too slow to answer everything, exited within --drain with
+ * every captured exchange accounted for.
+ */
+#include "sdiff_test.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static char dir[4096], tools[4096];
+
+static int setup(void **state)
+{
+    (void)state;
+    char *d = sdiff_test_tmpdir();
+    snprintf(dir, sizeof dir, "%s", d);
+    free(d);
+    snprintf(tools, sizeof tools, "%s/../tests/tools", sdiff_test_fixture_path(""));
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    sdiff_test_kill_all();
+    sdiff_test_rmdir(dir);
+    return 0;
+}
+
+/* A candidate that writes its answer a byte every ms milliseconds; its pid. */
+static int slow_candidate(int port, const char *ms)
+{
+    char script[4200], port_s[16];
+    snprintf(script, sizeof script, "%s/bad_candidate.py", tools);
+    snprintf(port_s, sizeof port_s, "%d", port);
+    char *argv[] = {"/usr/bin/python3", script, "slow", port_s, (char *)ms, NULL};
+    int pid = sdiff_test_spawn(argv, NULL, NULL);
+    assert_int_equal(sdiff_test_wait_port(port, 10), 0);
+    return pid;
+}
+
+/* The number before `word` in the last line of text; -1 without it. */
+static long long count_before(const char *line, const char *word)
+{
+    const char *p = strstr(line, word);
+    if (p == NULL)
+        return -1;
+    while (p > line && p[-1] == ' ')
+        p--;
+    while (p > line && p[-1] >= '0' && p[-1] <= '9')
+        p--;
+    return atoll(p);
+}
+
+static const char *last_line(char *text)
+{
+    size_t n = strlen(text);
+    while (n > 0 && text[n - 1] == '\n')
+        text[--n] = '\0';
+    char *nl = strrchr(text, '\n');
+    return nl ? nl + 1 : text;
+}
+
+/*
+ * SIGTERM one second into a run whose candidate answers in about 2 s: the first answers
+ * arrive within the budget and are judged, the rest are stored as skipped (stopped), and the
+ * process is gone within --drain (3 s) plus a little for the process to start and end.
+ */
+static void test_drain__sigterm_exits_within_the_budget_with_everything_counted(void **state)
+{
+    (void)state;
+    int port = sdiff_test_free_port();
+    int cand = slow_candidate(port, "15");
+    char url[64], db[4200], errf[4200];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", port);
+    snprintf(db, sizeof db, "%s/drain.db", dir);
+    snprintf(errf, sizeof errf, "%s/drain.err", dir);
+    char *argv[] = {(char *)sdiff_test_bin(), "mirror", "--pcap",
+                    (char *)sdiff_test_fixture_path("pcap/interleaved_many.pcap"), "--port",
+                    "8080", "--candidate", url, "--db", db, "--timeout", "30",
+                    "--concurrency", "4", "--drain", "3", NULL};
+    int pid = sdiff_test_spawn(argv, NULL, errf);
+    usleep(1000000);
+    double t = sdiff_test_now();
+    int st = sdiff_test_stop(pid, SIGTERM, 20);
+    double took = sdiff_test_now() - t;
+    sdiff_test_stop(cand, SIGKILL, 5);
+    size_t len;
+    char *err = (char *)sdiff_test_read_file(errf, &len);
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+        fail_msg("status %d: %s", st, err);
+    /* the last line counts everything: captured = judged + error + skipped + dropped + own */
+    const char *line = last_line(err);
+    fprintf(stderr, "note: exited %.2fs after SIGTERM (--drain 3): %s\n", took, line);
+    assert_true(took <= 3.0 + 0.75);
+    if (strstr(line, "stopped by SIGTERM, drained in ") == NULL || strstr(line, "not stored"))
+        fail_msg("last line: %s", line);
+    long long captured = count_before(line, " captured"), judged = count_before(line, " judged"),
+              errors = count_before(line, " error"), skipped = count_before(line, " skipped"),
+              stopped = count_before(line, " stopped before"),
+              dropped = count_before(line, " dropped"), own = count_before(line, " own");
+    assert_true(captured > 0 && judged > 0 && stopped > 0);
+    assert_int_equal(captured, judged + errors + skipped + dropped + own);
+    /* and the database holds the same: one result per exchange judged or skipped */
+    assert_int_equal(sdiff_test_db_int(db, "SELECT count(*) FROM results"),
+                     judged + errors + skipped);
+    assert_int_equal(sdiff_test_db_int(db, "SELECT count(*) FROM results WHERE class IN"
+                                           " ('identical', 'equivalent', 'different')"),
+                     judged);
+    assert_int_equal(sdiff_test_db_int(db, "SELECT count(*) FROM results WHERE class = 'skipped'"
+                                           " AND (skip_reason LIKE '%drain deadline%' OR"
+                                           " skip_reason LIKE 'run stopped%')"),
+                     stopped);
+    assert_int_equal(sdiff_test_db_int(db, "SELECT count(*) FROM runs WHERE state = 'finished'"),
+                     1);
+    free(err);
+}
+
+int main(int argc, char **argv)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_drain__sigterm_exits_within_the_budget_with_everything_counted),
+    };
+    if (argc > 1)
+        cmocka_set_test_filter(argv[1]);
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
