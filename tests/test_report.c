@@ -697,6 +697,46 @@ static void test_report__clusters_leave_out_fields_learned_as_noise(void **state
     sdiff_report_free(r);
 }
 
+/* A broken route merged into {param} with healthy siblings blocks the merged endpoint. */
+static void test_report__a_blocked_member_blocks_its_merged_endpoint(void **state)
+{
+    (void)state;
+    char path[600], route[64];
+    snprintf(path, sizeof path, "%s/members.db", tmpdir);
+    struct sdiff_store *st = NULL;
+    struct sdiff_err err = {0};
+    struct sdiff_store_opts opts = {0};
+    int64_t run;
+    assert_int_equal(sdiff_store_open(&st, path, &opts, &err), SDIFF_OK);
+    struct sdiff_run_info info = {.kind = "replay", .candidate = "http://c"};
+    assert_int_equal(sdiff_store_begin_run(st, &info, &run, &err), SDIFF_OK);
+    put_shape = "00000000000000d4";
+    for (int i = 0; i < 12; i++) {
+        snprintf(route, sizeof route, "GET /api/users/user%c", 'a' + i);
+        put_many(st, run, route, "identical", 300, 10, 11, 0);
+    }
+    put_many(st, run, "GET /api/users/mallory", "identical", 18, 10, 11, 0);
+    put_many(st, run, "GET /api/users/mallory", "different", 12, 10, 11, 0);
+    put_shape = NULL;
+    assert_int_equal(sdiff_store_end_run(st, run, "{}", &err), SDIFF_OK);
+    sdiff_store_close(st);
+
+    struct sdiff_report *r = NULL;
+    assert_int_equal(sdiff_report_build(&r, path, run, NULL, &err), SDIFF_OK);
+    const struct sdiff_report_endpoint *u = endpoint(r, "GET", "/api/users/{param}");
+    assert_int_equal(u->samples, 3630);
+    assert_int_equal(u->nmembers, 13);
+    /* 12 of 3630 alone would be under the bound; mallory's 12 of 30 is not */
+    assert_true(u->mismatch_upper < 0.01);
+    assert_int_equal(u->verdict, SDIFF_REPORT_BLOCKED);
+    int named = 0;
+    for (size_t k = 0; k < u->nreasons; k++)
+        named |= strstr(u->reasons[k], "merged route GET /api/users/mallory: mismatch") != NULL;
+    assert_true(named);
+    assert_int_equal(r->verdict, SDIFF_REPORT_FAIL);
+    sdiff_report_free(r);
+}
+
 static void test_report__since_keeps_only_later_exchanges(void **state)
 {
     (void)state;
@@ -1020,6 +1060,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_report__siblings_merge_only_when_answered_alike),
         cmocka_unit_test(test_report__identical_4xx_answers_do_not_dilute_a_route),
         cmocka_unit_test(test_report__clusters_leave_out_fields_learned_as_noise),
+        cmocka_unit_test(test_report__a_blocked_member_blocks_its_merged_endpoint),
         cmocka_unit_test(test_report__since_keeps_only_later_exchanges),
         cmocka_unit_test(test_report__built_from_rows_without_a_database),
         cmocka_unit_test(test_report__running_run_is_in_progress),

@@ -113,6 +113,11 @@ struct sdiff_report_endpoint {
     /* the stratum of judged results where both sides answered 4xx, judged apart so that
      * many identical 4xx answers cannot dilute the rest (verdict.h) */
     uint64_t both_4xx, both_4xx_different;
+    /* the stored routes merged into this {param} endpoint, each judged on its own counts
+     * (mismatch and error rules; NULL, 0 when nothing was merged). The endpoint is blocked
+     * when any of them is, and its reasons name it */
+    struct sdiff_report_endpoint *members;
+    size_t nmembers;
     char *shape;                /* the one shape of the primary's 2xx answers; NULL when
                                    there are none, several, or it is unknown */
 };

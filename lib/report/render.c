@@ -254,6 +254,33 @@ static void md_code(FILE *f, const char *s)
     sdiff_buf_dispose(&b);
 }
 
+/*
+ * Plain text in a GFM table cell (a reason may name a route, which comes from traffic):
+ * control bytes escaped as the terminal writer does, then every character markdown or
+ * HTML would act on written as an entity or escaped, and no pipe to split the cell on.
+ */
+static void md_plain(FILE *f, const char *s)
+{
+    struct sdiff_buf b;
+    sdiff_buf_init(&b, 1u << 20);
+    if (sdiff_buf_text(&b, s, strlen(s), 0) < 0)
+        sdiff_buf_reset(&b);
+    for (const char *p = b.data ? (const char *)b.data : ""; *p; p++) {
+        switch (*p) {
+        case '|': fputs("&#124;", f); break;
+        case '<': fputs("&lt;", f); break;
+        case '>': fputs("&gt;", f); break;
+        case '&': fputs("&amp;", f); break;
+        case '`': case '*': case '_': case '[': case ']': case '\\': case '#': case '~':
+            fputc('\\', f);
+            fputc(*p, f);
+            break;
+        default: fputc(*p, f);
+        }
+    }
+    sdiff_buf_dispose(&b);
+}
+
 static void render_markdown(const struct sdiff_report *r, FILE *f)
 {
     char a[32], b[32], c[32], d[32], line[300];
@@ -295,8 +322,10 @@ static void render_markdown(const struct sdiff_report *r, FILE *f)
                 e->verdict == SDIFF_REPORT_READY     ? ":white_check_mark: ready"
                 : e->verdict == SDIFF_REPORT_BLOCKED ? ":x: blocked"
                                                       : ":grey_question: insufficient data");
-        for (size_t k = 0; k < e->nreasons; k++)
-            fprintf(f, "%s%s", k ? "; " : ": ", e->reasons[k]);
+        for (size_t k = 0; k < e->nreasons; k++) {
+            fputs(k ? "; " : ": ", f);
+            md_plain(f, e->reasons[k]);
+        }
         if (e->covered)
             fputs("; covered", f);
         if (e->accepted)
@@ -502,6 +531,23 @@ static void counts(json_t *o, const struct sdiff_report_endpoint *e)
         json_object_set_new(o, "both_4xx", st);
     } else {
         json_object_set_new(o, "both_4xx", json_null());
+    }
+    /* the stored routes merged into a {param} endpoint, each judged on its own counts */
+    if (e->nmembers) {
+        json_t *ms = json_array();
+        for (size_t i = 0; i < e->nmembers; i++) {
+            const struct sdiff_report_endpoint *m = &e->members[i];
+            json_t *mo = json_object();
+            json_object_set_new(mo, "route", sdiff__report_json_text(m->key));
+            json_object_set_new(mo, "samples", count(m->samples));
+            json_object_set_new(mo, "judged", count(m->judged));
+            json_object_set_new(mo, "different", count(m->different));
+            json_object_set_new(mo, "verdict",
+                                json_string(e->accepted ? "not judged apart"
+                                                        : sdiff_report_verdict_str(m->verdict)));
+            json_array_append_new(ms, mo);
+        }
+        json_object_set_new(o, "members", ms);
     }
 }
 

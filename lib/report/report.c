@@ -172,6 +172,52 @@ static void endpoint_dispose(struct sdiff_report_endpoint *e)
     sdiff_free(e->route);
     sdiff_free(e->key);
     sdiff_free(e->shape);
+    for (size_t i = 0; i < e->nmembers; i++)
+        endpoint_dispose(&e->members[i]);
+    sdiff_free(e->members);
+}
+
+/* Keep e's own counts as a member of t (a merged endpoint), under its stored key. */
+static int keep_member(struct sdiff_report_endpoint *t, const struct sdiff_report_endpoint *e)
+{
+    struct sdiff_report_endpoint *m =
+        sdiff_realloc(t->members, (t->nmembers + 1) * sizeof *t->members);
+    if (m == NULL)
+        return SDIFF_ENOMEM;
+    t->members = m;
+    m = &t->members[t->nmembers];
+    *m = *e;
+    m->method = m->route = m->shape = NULL;
+    m->members = NULL;
+    m->nmembers = 0;
+    m->key = sdiff_strdup(e->key);
+    if (m->key == NULL)
+        return SDIFF_ENOMEM;
+    t->nmembers++;
+    return SDIFF_OK;
+}
+
+/*
+ * Members of a merged endpoint judged on their own, so that a broken route cannot hide in
+ * a merge: the endpoint is blocked when one of them is, and says which. Waivers apply to
+ * the merged endpoint's clusters, which members cannot split: with accepted differences
+ * on the endpoint, its members are not judged apart.
+ */
+static void decide_members(struct sdiff_report_endpoint *e,
+                           const struct sdiff_report_thresholds *th)
+{
+    if (e->nmembers == 0 || e->accepted)
+        return;
+    for (size_t i = 0; i < e->nmembers; i++) {
+        struct sdiff_report_endpoint *m = &e->members[i];
+        sdiff_report_decide_endpoint(m, th);
+        if (m->verdict != SDIFF_REPORT_BLOCKED)
+            continue;
+        e->verdict = SDIFF_REPORT_BLOCKED;
+        if (e->nreasons < SDIFF_REPORT_MAX_REASONS)
+            snprintf(e->reasons[e->nreasons++], sizeof e->reasons[0], "merged route %.60s: %.80s",
+                     m->key, m->nreasons ? m->reasons[0] : "blocked");
+    }
 }
 
 static void cluster_dispose(struct sdiff_report_cluster *c)
@@ -550,7 +596,7 @@ static int merge_variable_routes(struct sdiff_report *r, struct alias_tab *al)
             sdiff_buf_puts(&b, "{param}");
             sdiff_buf_puts(&b, star + 1);
             char *nkey = (char *)sdiff_buf_steal(&b, NULL);
-            if (nkey == NULL || alias_add(al, t->key, i) < 0) {
+            if (nkey == NULL || alias_add(al, t->key, i) < 0 || keep_member(t, t) < 0) {
                 sdiff_free(nkey);
                 rc = SDIFF_ENOMEM;
                 break;
@@ -562,6 +608,8 @@ static int merge_variable_routes(struct sdiff_report *r, struct alias_tab *al)
                 add_counts(t, e);
                 into[k] = i;
                 rc = alias_add(al, e->key, i);
+                if (rc >= 0)
+                    rc = keep_member(t, e);
                 /* routes merged earlier into k now belong to i */
                 for (size_t a = 0; a < al->n; a++)
                     if (al->idx[a] == k)
@@ -1034,7 +1082,10 @@ int sdiff__report_build_from(struct sdiff_report **out, const struct sdiff__repo
     if (rc < 0)
         goto out;
     for (size_t i = 0; i < r->nendpoints; i++)
+    {
         sdiff_report_decide_endpoint(&r->endpoints[i], &r->thresholds);
+        decide_members(&r->endpoints[i], &r->thresholds);
+    }
     totals(r);
     sdiff_report_decide_run(r);
     *out = r;
