@@ -129,8 +129,10 @@ static void test_mirror__live_run_finds_every_planted_bug(void **state)
     char metrics[64], cmd[20000];
     int mport = sdiff_test_free_port();
     snprintf(metrics, sizeof metrics, "127.0.0.1:%d", mport);
-    const char *extra[] = {"--secondary", sec_url, "--metrics", metrics, "--buffer-size", "256M"};
-    int pid = start_mirror(db, cand_url, extra, 6);
+    /* no --secondary: the old service's own repeated answers teach the noise (timestamps,
+     * trace ids), and still every planted bug is found and no harmless route differs */
+    const char *extra[] = {"--metrics", metrics, "--buffer-size", "256M"};
+    int pid = start_mirror(db, cand_url, extra, 4);
     drive(2000, 1);
     usleep(2500000); /* replays finish and the metrics text is refreshed each second */
     snprintf(cmd, sizeof cmd,
