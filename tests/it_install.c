@@ -129,12 +129,37 @@ static void test_install__demo_without_capture_permission_says_what_it_needs(voi
     free(out);
 }
 
+/*
+ * The README's Flask one-liner, as written there, on the fixture Flask service: a config
+ * whose routes are the app's URL rules as templates, which shadowdiff loads.
+ */
+static void test_install__readme_flask_routes_one_liner_gives_a_config(void **state)
+{
+    (void)state;
+    char cmd[12000];
+    /* the lines from "# Flask:" to the first "> routes.json", from the README itself */
+    snprintf(cmd, sizeof cmd,
+             "cd '%s/services/legacy' && sed -n '/^# Flask:/,/> routes.json$/p' '%s/../README.md' "
+             "| sed '1d; s|^python3 |/usr/bin/python3 |; s|> routes.json$|> \\x27%s/routes.json\\x27|' "
+             "> '%s/flask.sh' && sh '%s/flask.sh' && "
+             "'%s/bin/shadowdiff' diff --config '%s/routes.json' --help >/dev/null && "
+             "cat '%s/routes.json'",
+             sdiff_test_fixture_path(""), sdiff_test_fixture_path(""), prefix, prefix, prefix,
+             prefix, prefix, prefix);
+    char *out = sh_out(cmd);
+    if (strstr(out, "\"GET /api/users/{uid}\": {}") == NULL)
+        fail_msg("the one-liner gave: %.600s", out);
+    assert_non_null(strstr(out, "\"POST /api/orders\": {}"));
+    free(out);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_install__binary_runs_from_the_prefix),
     cmocka_unit_test(test_install__man_page_has_every_command),
     cmocka_unit_test(test_install__completion_reads_the_binary),
     cmocka_unit_test(test_install__no_headers_without_a_library),
     cmocka_unit_test(test_install__demo_without_capture_permission_says_what_it_needs),
+    cmocka_unit_test(test_install__readme_flask_routes_one_liner_gives_a_config),
 };
 
 int main(int argc, char **argv)
