@@ -138,6 +138,30 @@ static void test_capture_live__a_stalled_capture_loses_nothing(void **state)
     capture_client_run(50, 1);
 }
 
+/* A live capture is not silent: on a terminal a status line is redrawn each second. */
+static void test_capture_live__live_capture_shows_progress_on_a_tty(void **state)
+{
+    (void)state;
+    if (geteuid() != 0)
+        skip();
+    char *dir = sdiff_test_tmpdir();
+    char cmd[9000], out[4200];
+    snprintf(out, sizeof out, "%s/tty.out", dir);
+    snprintf(cmd, sizeof cmd,
+             "TERM=xterm script -qec \"'%s' capture --interface lo --port %d --out '%s/p.db' "
+             "--duration 2.5\" /dev/null > '%s' 2>&1",
+             sdiff_test_bin(), sdiff_test_free_port(), dir, out);
+    sdiff_test_sh(cmd, 30); /* exit 3: nothing matched */
+    size_t n = 0;
+    char *text = (char *)sdiff_test_read_file(out, &n);
+    assert_non_null(text);
+    assert_non_null(strstr(text, "\rshadowdiff: capture: 1s 0 exchanges (0.0/s), "));
+    assert_non_null(strstr(text, "dropped by the kernel)"));
+    free(text);
+    sdiff_test_rmdir(dir);
+    free(dir);
+}
+
 static void test_capture_live__missing_interface_exits_2_with_one_line(void **state)
 {
     (void)state;
@@ -351,6 +375,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_capture_live__lo_records_every_client_exchange),
         cmocka_unit_test(test_capture_live__a_stalled_capture_loses_nothing),
+        cmocka_unit_test(test_capture_live__live_capture_shows_progress_on_a_tty),
         cmocka_unit_test(test_capture_live__missing_interface_exits_2_with_one_line),
         cmocka_unit_test(test_capture_live__bad_files_exit_2_with_a_clear_line),
         cmocka_unit_test(test_capture_live__without_cap_net_raw_says_which_capability),

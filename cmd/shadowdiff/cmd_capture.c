@@ -78,16 +78,43 @@ struct sink_ctx {
     const char *source;
     char filter[512];              /* the BPF filter in use, for the nothing-matched warning */
     int commit_rc;                 /* a failed periodic commit, reported by the next sink */
+    int live;                      /* capturing an interface: show progress */
+    int tty;                       /* stderr is a person's terminal */
+    double started, last_line;     /* monotonic seconds */
+    int line_open;                 /* a status line is drawn and not ended */
     struct sdiff_err commit_err;
 };
 
 /* About once a second: commit, so a crash loses at most a second of traffic, however slow. */
+static double mono_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* About once a second: commit, so a crash loses at most a second of traffic, however slow;
+ * and, live, say where the capture stands (a line redrawn on a terminal, a log line every
+ * 10 s otherwise), since a capture runs until it is stopped. */
 static void on_stats(const struct sdiff_capture_run_stats *st, void *ud)
 {
     struct sink_ctx *s = ud;
-    (void)st;
     if (s->store && s->commit_rc >= 0)
         s->commit_rc = sdiff_store_commit(s->store, &s->commit_err);
+    if (!s->live)
+        return;
+    double now = mono_s();
+    if (!s->tty && now - s->last_line < 10)
+        return;
+    s->last_line = now;
+    double el = now - s->started;
+    fprintf(stderr, "%sshadowdiff: capture: %.0fs %llu exchanges (%.1f/s), %llu packets (%llu "
+                    "dropped by the kernel)%s%s",
+            s->tty ? "\r" : "", el, (unsigned long long)st->exchanges,
+            el > 0 ? (double)st->exchanges / el : 0, (unsigned long long)st->source.packets,
+            (unsigned long long)st->source.kernel_drops, s->tty ? "\033[K" : "",
+            s->tty ? "" : "\n");
+    s->line_open = s->tty;
 }
 
 static void on_started(int live, const char *filter, void *ud)
@@ -363,6 +390,9 @@ int cmd_capture(int argc, char **argv)
     o.nports = nports;
     o.on_started = on_started;
     o.on_stats = on_stats;
+    s.live = o.source.interface != NULL;
+    s.tty = cli_tty(2);
+    s.started = s.last_line = mono_s();
     s.source = o.source.interface ? o.source.interface : o.source.pcap_file;
     /* the store's last line of defence knows the same secret headers as the redactor */
     const char *secret_headers[128];
@@ -439,6 +469,8 @@ int cmd_capture(int argc, char **argv)
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     rc = sdiff_run_capture(&o, sink, &s, &cli_stop_flag, &st, &err);
+    if (s.line_open)
+        fputc('\n', stderr);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     if (rc >= 0 && s.commit_rc < 0) {
         err = s.commit_err;
