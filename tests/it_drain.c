@@ -121,10 +121,69 @@ static void test_drain__sigterm_exits_within_the_budget_with_everything_counted(
     free(err);
 }
 
+/* Poll /readyz until it answers code with a body containing needle; 0 when it did. */
+static int wait_readyz(const char *metrics, int code, const char *needle, double timeout_s)
+{
+    char cmd[2000];
+    snprintf(cmd, sizeof cmd,
+             "end=$(($(date +%%s) + %d)); while [ $(date +%%s) -le $end ]; do "
+             "c=$(curl -s -o '%s/readyz.txt' -w '%%{http_code}' http://%s/readyz); "
+             "[ \"$c\" = %d ] && grep -q '%s' '%s/readyz.txt' && exit 0; sleep 0.1; done; "
+             "exit 1",
+             (int)timeout_s, dir, metrics, code, needle, dir);
+    return sdiff_test_sh(cmd, timeout_s + 5);
+}
+
+/*
+ * /readyz beside /healthz: 200 while the capture is open and PostgreSQL answers, 503 with
+ * why as soon as the server is gone (an immediate stop, as a crash), 200 again once it is
+ * back; /healthz stays 200 throughout (the process is alive).
+ */
+static void test_drain__readyz_follows_the_capture_and_the_store(void **state)
+{
+    (void)state;
+    struct sdiff_test_pg pg;
+    assert_int_equal(sdiff_test_pg_start(&pg), 0);
+    char metrics[64], port_s[16], errf[4200], cmd[2000];
+    snprintf(metrics, sizeof metrics, "127.0.0.1:%d", sdiff_test_free_port());
+    snprintf(port_s, sizeof port_s, "%d", sdiff_test_free_port());
+    snprintf(errf, sizeof errf, "%s/readyz.err", dir);
+    char *argv[] = {(char *)sdiff_test_bin(), "mirror", "--interface", "lo", "--port", port_s,
+                    "--candidate", "http://127.0.0.1:9", "--db", pg.url, "--metrics", metrics,
+                    "--drain", "2", NULL};
+    int pid = sdiff_test_spawn(argv, NULL, errf);
+    assert_int_equal(sdiff_test_wait_file_contains(errf, "listening", 20), 0);
+    assert_int_equal(wait_readyz(metrics, 200, "^ready: capture open, store reachable$", 10), 0);
+
+    sdiff_test_pg_crash(&pg);
+    assert_int_equal(wait_readyz(metrics, 503, "^not ready: store unreachable: ", 10), 0);
+    snprintf(cmd, sizeof cmd, "curl -sf http://%s/healthz | grep -qx ok", metrics);
+    assert_int_equal(sdiff_test_sh(cmd, 10), 0);
+
+    assert_int_equal(sdiff_test_pg_restart(&pg), 0);
+    assert_int_equal(wait_readyz(metrics, 200, "^ready: ", 10), 0);
+
+    int st = sdiff_test_stop(pid, SIGTERM, 20);
+    assert_true(WIFEXITED(st));
+    /* nothing was captured, so nothing judged: 3 */
+    if (WEXITSTATUS(st) != 3) {
+        size_t n;
+        char *text = (char *)sdiff_test_read_file(errf, &n);
+        fprintf(stderr, "%s\n", text);
+        fail_msg("exit %d", WEXITSTATUS(st));
+    }
+    char *state_s = sdiff_test_pg_sql(&pg, "SELECT state FROM runs");
+    assert_non_null(state_s);
+    assert_string_equal(state_s, "finished\n");
+    free(state_s);
+    sdiff_test_pg_stop(&pg);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_drain__sigterm_exits_within_the_budget_with_everything_counted),
+        cmocka_unit_test(test_drain__readyz_follows_the_capture_and_the_store),
     };
     if (argc > 1)
         cmocka_set_test_filter(argv[1]);

@@ -496,6 +496,13 @@ SDIFF_API const char *sdiff_store_path(const struct sdiff_store *st);
  * SQLite path; PG* variables alone never select PostgreSQL.
  */
 SDIFF_API int sdiff_store_is_url(const char *location);
+/**
+ * Whether the store at location can be written now, without opening it (for a readiness
+ * check; any thread): PostgreSQL is pinged (no login, at most 2 s), a SQLite file must be
+ * there and writable.
+ * @return SDIFF_OK, or SDIFF_EDB with why in err ("no response from the server", ...)
+ */
+SDIFF_API int sdiff_store_ping(const char *location, struct sdiff_err *err);
 /** A --db value as it may be printed, logged or stored: a URL's password (in its user info
  * or a password= parameter) becomes "***"; a path is copied as it is. Truncates to cap. */
 SDIFF_API void sdiff_store_shown(const char *location, char *out, size_t cap);

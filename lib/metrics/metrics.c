@@ -1,5 +1,6 @@
 /*
- * metrics.c - the only file with <microhttpd.h>: /metrics and /healthz on a loopback port.
+ * metrics.c - the only file with <microhttpd.h>: /metrics, /healthz and /readyz on a loopback
+ * port.
  *
  * libmicrohttpd runs its own polling thread; the text it serves is swapped under a mutex.
  */
@@ -19,6 +20,8 @@ struct sdiff_metrics {
     pthread_mutex_t mu;
     char *text;
     size_t len;
+    int ready;
+    char ready_text[256];  /* the body of /readyz */
 };
 
 static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char *url,
@@ -44,9 +47,17 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
         pthread_mutex_unlock(&m->mu);
     } else if (strcmp(url, "/healthz") == 0) {
         r = MHD_create_response_from_buffer(3, (void *)"ok\n", MHD_RESPMEM_PERSISTENT);
+    } else if (strcmp(url, "/readyz") == 0) {
+        pthread_mutex_lock(&m->mu);
+        status = m->ready ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE;
+        r = MHD_create_response_from_buffer(strlen(m->ready_text), m->ready_text,
+                                            MHD_RESPMEM_MUST_COPY);
+        pthread_mutex_unlock(&m->mu);
+        type = "text/plain; charset=utf-8";
     } else {
         status = MHD_HTTP_NOT_FOUND;
-        r = MHD_create_response_from_buffer(30, (void *)"try /metrics and /healthz    \n",
+        static const char hint[] = "try /metrics, /healthz or /readyz\n";
+        r = MHD_create_response_from_buffer(sizeof hint - 1, (void *)hint,
                                             MHD_RESPMEM_PERSISTENT);
     }
     if (r == NULL)
@@ -113,6 +124,7 @@ int sdiff_metrics_start(struct sdiff_metrics **out, const char *addr, struct sdi
     if (m == NULL)
         return sdiff_err_set(err, SDIFF_ENOMEM, "metrics", "out of memory");
     pthread_mutex_init(&m->mu, NULL);
+    snprintf(m->ready_text, sizeof m->ready_text, "not ready: starting\n");
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
     if (fam == 6)
         flags |= MHD_USE_IPv6;
@@ -154,3 +166,20 @@ int sdiff_metrics_publish(struct sdiff_metrics *m, const char *text, size_t len)
     return SDIFF_OK;
 }
 
+
+void sdiff_metrics_set_ready(struct sdiff_metrics *m, int ready, const char *why)
+{
+    char line[sizeof m->ready_text - 1];
+    int n = snprintf(line, sizeof line, "%s: %.200s", ready ? "ready" : "not ready",
+                     why ? why : "");
+    if (n < 0)
+        return;
+    /* one line of printable ASCII: why may quote a URL or a cause from elsewhere */
+    for (char *p = line; *p; p++)
+        if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f)
+            *p = '?';
+    pthread_mutex_lock(&m->mu);
+    m->ready = ready;
+    snprintf(m->ready_text, sizeof m->ready_text, "%s\n", line);
+    pthread_mutex_unlock(&m->mu);
+}

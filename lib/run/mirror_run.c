@@ -11,6 +11,7 @@
 #include "shadowdiff/run.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -35,6 +36,8 @@ struct queue {
 
 struct cap_thread {
     struct sdiff_capture_run_opts capture; /* the caller's, plus our stats hook */
+    void (*user_started)(int live, const char *filter, void *ud); /* the caller's */
+    atomic_int open;       /* the source is open and filtered */
     struct mirror_metrics *mm;
     struct queue *q;
     volatile sig_atomic_t *stop;
@@ -42,6 +45,41 @@ struct cap_thread {
     struct sdiff_err err;
     int rc;
 };
+
+/*
+ * Readiness (/readyz) needs to know whether the store answers now, not at the next commit:
+ * it is pinged every second on a thread of its own, so a server that does not answer never
+ * holds up the replays.
+ */
+struct prober {
+    pthread_mutex_t mu;
+    pthread_cond_t wake;
+    const char *db;
+    int quit;
+    int ok;                /* the last ping answered (the open just did, before the first) */
+    char why[200];
+};
+
+static void *probe_main(void *arg)
+{
+    struct prober *p = arg;
+    pthread_mutex_lock(&p->mu);
+    while (!p->quit) {
+        pthread_mutex_unlock(&p->mu);
+        struct sdiff_err e = {0};
+        int rc = sdiff_store_ping(p->db, &e);
+        pthread_mutex_lock(&p->mu);
+        p->ok = rc >= 0;
+        snprintf(p->why, sizeof p->why, "%s", rc >= 0 ? "" : e.msg);
+        struct timespec t;
+        clock_gettime(CLOCK_REALTIME, &t);
+        t.tv_sec += 1;
+        if (!p->quit)
+            pthread_cond_timedwait(&p->wake, &p->mu, &t);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
 
 static double now_s(void)
 {
@@ -119,6 +157,40 @@ static void *capture_main(void *arg)
     return NULL;
 }
 
+static void on_capture_started(int live, const char *filter, void *ud)
+{
+    struct cap_thread *t = ud;
+    atomic_store(&t->open, 1);
+    if (t->user_started)
+        t->user_started(live, filter, NULL);
+}
+
+/* Ready: capturing, not stopping, and the store answers. */
+static void say_ready(struct sdiff_metrics *server, struct cap_thread *ct, struct queue *q,
+                      struct prober *p, int stopping)
+{
+    pthread_mutex_lock(&q->mu);
+    int done = q->done;
+    pthread_mutex_unlock(&q->mu);
+    char why[300];
+    int ready = 0;
+    pthread_mutex_lock(&p->mu);
+    if (stopping)
+        snprintf(why, sizeof why, "stopping (draining)");
+    else if (!atomic_load(&ct->open))
+        snprintf(why, sizeof why, "capture not open yet");
+    else if (done)
+        snprintf(why, sizeof why, "capture ended");
+    else if (!p->ok)
+        snprintf(why, sizeof why, "store unreachable: %s", p->why);
+    else {
+        snprintf(why, sizeof why, "capture open, store reachable");
+        ready = 1;
+    }
+    pthread_mutex_unlock(&p->mu);
+    sdiff_metrics_set_ready(server, ready, why);
+}
+
 static void on_capture_stats(const struct sdiff_capture_run_stats *st, void *ud)
 {
     struct cap_thread *t = ud;
@@ -154,15 +226,18 @@ int sdiff_run_mirror(const struct sdiff_mirror_opts *o, volatile sig_atomic_t *s
     struct mirror_metrics *mm = NULL;
     struct sdiff_metrics *server = NULL;
     struct sdiff_buf text;
-    pthread_t thread;
+    pthread_t thread, probe_thread;
+    struct prober probe = {.db = o->db, .ok = 1};
     double stopped_at = 0; /* when the stop was noticed */
-    int started = 0, rc;
+    int started = 0, probing = 0, rc;
 
     memset(st, 0, sizeof *st);
     memset(&q, 0, sizeof q);
     sdiff_buf_init(&text, 64u << 20);
     pthread_mutex_init(&q.mu, NULL);
     pthread_cond_init(&q.not_full, NULL);
+    pthread_mutex_init(&probe.mu, NULL);
+    pthread_cond_init(&probe.wake, NULL);
     q.cap = o->queue_cap ? o->queue_cap : 4096;
     q.blocking = o->capture.source.pcap_file != NULL;
     q.marker = st->judge.marker; /* set by sdiff_judge_new, before the capture starts */
@@ -176,6 +251,8 @@ int sdiff_run_mirror(const struct sdiff_mirror_opts *o, volatile sig_atomic_t *s
     }
     ct.mm = mm;
     ct.capture.on_stats = on_capture_stats;
+    ct.user_started = o->capture.on_started;
+    ct.capture.on_started = on_capture_started;
     jo.on_result = on_result;
     jo.on_result_ud = mm;
     if (o->metrics_addr) {
@@ -186,6 +263,8 @@ int sdiff_run_mirror(const struct sdiff_mirror_opts *o, volatile sig_atomic_t *s
     rc = sdiff_store_open(&db, o->db, &o->store, err);
     if (rc < 0)
         goto out;
+    if (server && pthread_create(&probe_thread, NULL, probe_main, &probe) == 0)
+        probing = 1;
     jo.db = db;
     jo.copy_exchanges = 1;
     jo.threaded = 1; /* db belongs to the judge's writer until sdiff_judge_finish */
@@ -229,7 +308,7 @@ int sdiff_run_mirror(const struct sdiff_mirror_opts *o, volatile sig_atomic_t *s
 
     size_t max_inflight = o->max_inflight ? o->max_inflight
                                           : (jo.replay.concurrency ? jo.replay.concurrency : 16) * 2;
-    double t0 = now_s(), last_publish = t0, last_progress = t0;
+    double t0 = now_s(), last_publish = t0, last_progress = t0, last_ready = 0;
     /* --drain is the whole budget from the stop to the return: answers are waited for
      * until its last quarter (at most 2 s), which is left for storing what is judged or
      * skipped and closing the run */
@@ -258,6 +337,10 @@ int sdiff_run_mirror(const struct sdiff_mirror_opts *o, volatile sig_atomic_t *s
         if (rc < 0)
             goto stop_capture;
         double now = now_s();
+        if (server && now - last_ready >= 0.2) {
+            last_ready = now;
+            say_ready(server, &ct, &q, &probe, stopped_at > 0);
+        }
         if (now - last_publish >= 1.0) {
             last_publish = now;
             if (server) {
@@ -305,6 +388,17 @@ out:
             sdiff_err_set(err, ct.rc, ct.err.where, "%s", ct.err.msg);
         }
     }
+    if (server)
+        sdiff_metrics_set_ready(server, 0, "stopping (storing the last results)");
+    if (probing) {
+        pthread_mutex_lock(&probe.mu);
+        probe.quit = 1;
+        pthread_cond_signal(&probe.wake);
+        pthread_mutex_unlock(&probe.mu);
+        pthread_join(probe_thread, NULL);
+    }
+    pthread_mutex_destroy(&probe.mu);
+    pthread_cond_destroy(&probe.wake);
     snapshot(&q, st);
     st->elapsed_s = 0;
     if (judge) { /* every judged exchange stored, and the database ours again */
@@ -324,6 +418,10 @@ out:
         /* a signal is how a sidecar stops: finished, unless it failed */
         struct sdiff_err serr = {0};
         int erc = sdiff__run_finish(db, rc, stop && *stop, 1, &st->judge, &serr);
+        /* a server that restarted while this connection was idle fails its first statement
+         * ("connection lost"); the next transaction connects again: once more */
+        if (erc < 0 && sdiff_store_is_url(o->db))
+            erc = sdiff__run_finish(db, rc, stop && *stop, 1, &st->judge, &serr);
         if (rc >= 0 && erc < 0)
             rc = sdiff_err_set(err, erc, serr.where, "%s", serr.msg);
     }

@@ -1174,3 +1174,25 @@ int sdiff__db_lock_schema(struct sdiff_db *db, int lock)
                        : "SELECT pg_advisory_unlock(" LOCK_SCHEMA ")",
                   NULL);
 }
+
+const char *sdiff__db_ping_pg(const char *conninfo)
+{
+    const char *keys[4], *vals[4];
+    int n = 0;
+    if (getenv("PGCONNECT_TIMEOUT") == NULL) {
+        keys[n] = "connect_timeout";
+        vals[n++] = "2";
+    }
+    keys[n] = "fallback_application_name";
+    vals[n++] = "shadowdiff";
+    keys[n] = "dbname";
+    vals[n++] = conninfo;
+    keys[n] = NULL;
+    vals[n] = NULL;
+    switch (PQpingParams(keys, vals, 1)) {
+    case PQPING_OK: return NULL;
+    case PQPING_REJECT: return "the server is rejecting connections (starting or stopping)";
+    case PQPING_NO_RESPONSE: return "no response from the server";
+    default: return "the connection parameters are not usable";
+    }
+}

@@ -106,5 +106,8 @@ const char *sdiff__db_cause(struct sdiff_db *db, int rc);
 void sdiff__db_mask_url(const char *in, char *out, size_t cap);
 /* Whether s selects PostgreSQL: it starts with postgres:// or postgresql://. */
 int sdiff__db_is_pg_url(const char *s);
+/* PQping with the open's defaults (connect_timeout 2 unless PGCONNECT_TIMEOUT): NULL when
+ * the server accepts connections, else why not. */
+const char *sdiff__db_ping_pg(const char *conninfo);
 
 #endif

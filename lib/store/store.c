@@ -880,3 +880,16 @@ int sdiff_store_meta_add(struct sdiff_store *st, const char *name, const void *v
     sdiff__db_finalize(q);
     return rc;
 }
+
+int sdiff_store_ping(const char *location, struct sdiff_err *err)
+{
+    char shown[512];
+    sdiff__db_mask_url(location, shown, sizeof shown);
+    if (sdiff__db_is_pg_url(location)) {
+        const char *why = sdiff__db_ping_pg(location);
+        return why ? sdiff_err_set(err, SDIFF_EDB, "store", "%s: %s", shown, why) : SDIFF_OK;
+    }
+    if (access(location, W_OK) != 0)
+        return sdiff_err_set(err, SDIFF_EDB, "store", "%s: %s", shown, strerror(errno));
+    return SDIFF_OK;
+}
