@@ -126,6 +126,13 @@ int sdiff_cost_sample_pid(const char *proc_root, pid_t root, struct sdiff_cost_s
         rc = sdiff_err_set(err, SDIFF_EINVAL, "cost", "no process %d", (int)root);
         goto out;
     }
+    /* a zombie has exited: what is left is its exit status, not a service (its children
+     * were handed to another parent) */
+    const char *state = strrchr(text, ')');
+    if (state && state[1] == ' ' && (state[2] == 'Z' || state[2] == 'X')) {
+        rc = sdiff_err_set(err, SDIFF_EINVAL, "cost", "process %d exited", (int)root);
+        goto out;
+    }
     d = opendir(proc_root);
     if (d == NULL) {
         rc = sdiff_err_set(err, SDIFF_EIO, "cost", "cannot read %s: %s", proc_root,

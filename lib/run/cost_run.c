@@ -163,7 +163,9 @@ static void *sampler_main(void *arg)
     struct sdiff__cost *c = arg;
     double every = c->o.every_s > 0 ? c->o.every_s : 1;
     pthread_mutex_lock(&c->mu);
-    while (!c->stopping) {
+    /* the end's sample is taken however the stop arrives: while waiting or while a round
+     * was still storing (it may wait behind the run's writer) */
+    for (;;) {
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
         uint64_t ns = (uint64_t)until.tv_nsec + (uint64_t)(every * 1e9);
