@@ -624,6 +624,49 @@ static void test_runs__prune_removes_old_runs_whole_and_never_a_running_one(void
     }
 }
 
+/*
+ * capture --db --run --side writes a side's live cohort into a results store: one row per
+ * exchange with route, raw path, status and latency, the side, the marker of a request that
+ * carried one (shadow traffic, not a live user); a second capture joins the named run; --side
+ * without --db is a usage error.
+ */
+static void test_runs__capture_writes_a_live_cohort_into_a_named_run(void **state)
+{
+    (void)state;
+    const char *db = tmp("live.db");
+    char pcap[4200], guard[4200];
+    snprintf(pcap, sizeof pcap, "%s", sdiff_test_fixture_path("pcap/basic_keepalive.pcap"));
+    snprintf(guard, sizeof guard, "%s", sdiff_test_fixture_path("bad/guard_requests.pcap"));
+    char *c1[] = {(char *)sdiff_test_bin(), "capture", "--pcap", pcap, "--db", (char *)db,
+                  "--run", "step-5", "--side", "new", NULL};
+    struct sdiff_test_run r = run(c1, 60);
+    assert_int_equal(sdiff_test_exit_code(&r), 0);
+    sdiff_test_run_dispose(&r);
+    assert_int_equal(db_count(db, "SELECT count(*) FROM live_samples WHERE side = 'new' AND"
+                                  " route = 'GET /api/users/{id}' AND raw_path = '/api/users/4242'"
+                                  " AND status = 200 AND latency_ms >= 0"),
+                     1);
+    assert_int_equal(db_count(db, "SELECT count(*) FROM live_samples"), 3);
+    char *c2[] = {(char *)sdiff_test_bin(), "capture", "--pcap", guard, "--db", (char *)db,
+                  "--run", "step-5", "--side", "new", NULL};
+    r = run(c2, 60);
+    assert_int_equal(sdiff_test_exit_code(&r), 0);
+    assert_non_null(strstr(r.err, "appending to run step-5"));
+    sdiff_test_run_dispose(&r);
+    assert_int_equal(db_count(db, "SELECT count(*) FROM runs"), 1);
+    assert_int_equal(db_count(db, "SELECT count(*) FROM instances WHERE side = 'new'"), 2);
+    assert_int_equal(db_count(db, "SELECT count(*) FROM live_samples WHERE marker IS NOT NULL"
+                                  " AND route = 'GET /api/forged'"),
+                     1);
+    char *bad[] = {(char *)sdiff_test_bin(), "capture", "--pcap", pcap, "--out",
+                   (char *)tmp("c.db"), "--side", "new", NULL};
+    r = run(bad, 60);
+    assert_int_equal(sdiff_test_exit_code(&r), 2);
+    assert_int_equal(sdiff_test_count_lines(r.err, r.err_len), 1);
+    assert_non_null(strstr(r.err, "--side needs --db"));
+    sdiff_test_run_dispose(&r);
+}
+
 int main(int argc, char **argv)
 {
     const char *fx = getenv("SDIFF_FIXTURES");
@@ -635,6 +678,7 @@ int main(int argc, char **argv)
         T(test_runs__bad_names_labels_and_selectors_are_one_line_exit_2),
         T(test_runs__runs_lists_a_version_2_file_and_refuses_bad_arguments),
         T(test_runs__prune_removes_old_runs_whole_and_never_a_running_one),
+        T(test_runs__capture_writes_a_live_cohort_into_a_named_run),
     };
 #undef T
     if (argc > 1)

@@ -38,6 +38,11 @@ static const char USAGE[] =
     "                         second capture appends to it and says so), FILE.jsonl or -\n"
     "                         (JSON Lines; - is stdout)\n"
     "      --format F         sqlite or jsonl, whatever --out's extension (default: by it)\n"
+    "      --db FILE|URL      also write each exchange's route, status and latency to this\n"
+    "                         results store: a side's live cohort (--out is then optional)\n"
+    "      --run NAME         join or start this named run in --db\n"
+    "      --side old|new     which service this capture sits beside (default old; new: the\n"
+    "                         new service's live users during a traffic step)\n"
     "      --duration S       stop after S seconds (30, 5m, 2h); for files, capture time\n"
     "      --count N          stop after N exchanges\n"
     "      --max-body SIZE    keep at most SIZE bytes of each body (default 1M)\n"
@@ -69,6 +74,7 @@ static const char USAGE[] =
 
 
 struct sink_ctx {
+    struct sdiff_store *results;   /* --db: a results store taking the live cohort, or NULL */
     struct sdiff_store *store;
     struct sdiff_capture_learner *learn; /* noise from repeated answers, into the corpus */
     struct sdiff_redact *redact;   /* NULL with --keep-secrets */
@@ -101,6 +107,8 @@ static void on_stats(const struct sdiff_capture_run_stats *st, void *ud)
     struct sink_ctx *s = ud;
     if (s->store && s->commit_rc >= 0)
         s->commit_rc = sdiff_store_commit(s->store, &s->commit_err);
+    if (s->results && s->commit_rc >= 0)
+        s->commit_rc = sdiff_store_commit(s->results, &s->commit_err);
     if (!s->live)
         return;
     double now = mono_s();
@@ -130,6 +138,30 @@ static void on_started(int live, const char *filter, void *ud)
     }
 }
 
+/* One live exchange into the results store: what the live cohort of its side was served. */
+static int put_live(struct sink_ctx *s, const struct sdiff_exchange *ex, struct sdiff_err *err)
+{
+    char route[256], raw[256];
+    struct sdiff_buf rb;
+    sdiff_buf_init(&rb, sizeof route - 1);
+    const char *method = ex->req.present ? ex->req.method : "?";
+    sdiff_routes_route(NULL, method, ex->req.target, &rb);
+    snprintf(route, sizeof route, "%s", rb.data ? (const char *)rb.data : "?");
+    sdiff_buf_dispose(&rb);
+    const char *target = ex->req.target ? ex->req.target : "";
+    snprintf(raw, sizeof raw, "%.*s", (int)strcspn(target, "?#"), target);
+    const struct sdiff_hfield *mark = ex->req.present ? sdiff_msg_header(&ex->req, "x-shadowdiff")
+                                                      : NULL;
+    struct sdiff_store_live l = {
+        .method = method, .route = route, .raw_path = raw,
+        .status = ex->resp.present ? ex->resp.status : 0,
+        .latency_ms = sdiff_exchange_primary_ms(ex),
+        .error = ex->state == SDIFF_EX_COMPLETE ? NULL : sdiff_exchange_state_str(ex->state),
+        .marker = mark ? mark->value : NULL, .t_req_start = ex->t_req_start,
+    };
+    return sdiff_store_put_live(s->results, &l, err);
+}
+
 static int sink(struct sdiff_exchange *ex, void *ud, struct sdiff_err *err)
 {
     struct sink_ctx *s = ud;
@@ -140,8 +172,12 @@ static int sink(struct sdiff_exchange *ex, void *ud, struct sdiff_err *err)
     }
     if (s->redact)
         rc = sdiff_redact_exchange(s->redact, ex, err);
+    if (rc >= 0 && s->results)
+        rc = put_live(s, ex, err);
     if (rc < 0) {
         /* nothing is written unredacted */
+    } else if (s->out == NULL && s->store == NULL) {
+        /* --db only: no corpus */
     } else if (s->store) {
         rc = s->learn ? sdiff_capture_learner_feed(s->learn, ex, err) : SDIFF_OK;
         if (rc >= 0)
@@ -208,6 +244,9 @@ int cmd_capture(int argc, char **argv)
         {"decap", required_argument, NULL, 300},
         {"out", required_argument, NULL, 'o'},
         {"format", required_argument, NULL, 301},
+        {"db", required_argument, NULL, 302},
+        {"run", required_argument, NULL, 303},
+        {"side", required_argument, NULL, 304},
         {"duration", required_argument, NULL, 'd'},
         {"count", required_argument, NULL, 'c'},
         {"max-body", required_argument, NULL, 'B'},
@@ -234,6 +273,8 @@ int cmd_capture(int argc, char **argv)
     const char *redact[64], *rquery[64], *rpath[64];
     size_t nports = 0, nredact = 0, nrquery = 0, nrpath = 0;
     const char *out = NULL, *config = NULL, *key_file = NULL, *user = NULL, *format = NULL;
+    const char *db = NULL, *run_name = NULL, *side = NULL;
+    int64_t run_id = 0;
     struct sdiff_outfile of = {0};
     struct sdiff_rules *rules = NULL;
     struct sdiff_redact_key key;
@@ -269,6 +310,19 @@ int cmd_capture(int argc, char **argv)
                 return SDIFF_EXIT_ERROR;
             }
             format = optarg;
+            break;
+        case 302: db = optarg; break;
+        case 303:
+            if (cli_run_name("capture", optarg) < 0)
+                return SDIFF_EXIT_ERROR;
+            run_name = optarg;
+            break;
+        case 304:
+            if (strcmp(optarg, "old") != 0 && strcmp(optarg, "new") != 0) {
+                cli_error("capture", "--side: '%s' is not old or new", optarg);
+                return SDIFF_EXIT_ERROR;
+            }
+            side = optarg;
             break;
         case 'k': s.sopts.keep_secrets = 1; break;
         case 'C': s.sopts.checksums = 1; break;
@@ -362,11 +416,17 @@ int cmd_capture(int argc, char **argv)
         cli_error("capture", "give exactly one of --interface IF or --pcap FILE");
         return SDIFF_EXIT_ERROR;
     }
-    if (out == NULL) {
-        cli_error("capture", "--out is required: a database file, or - for JSON Lines");
+    if (out == NULL && db == NULL) {
+        cli_error("capture", "--out is required: a database file, or - for JSON Lines (or --db"
+                             " for a live cohort)");
         return SDIFF_EXIT_ERROR;
     }
-    int jsonl = out_is_jsonl(out, format);
+    if ((side || run_name) && db == NULL) {
+        cli_error("capture", "--%s needs --db (the results store the live cohort goes to)",
+                  side ? "side" : "run");
+        return SDIFF_EXIT_ERROR;
+    }
+    int jsonl = out ? out_is_jsonl(out, format) : 0;
     if (jsonl < 0)
         return SDIFF_EXIT_ERROR;
     if (s.sopts.keep_secrets && key_file) {
@@ -404,9 +464,30 @@ int cmd_capture(int argc, char **argv)
         secret_headers[nsecret++] = redact[i];
     s.sopts.secret_headers = secret_headers;
     s.sopts.nsecret = nsecret;
-    s.out = stdout;
+    s.out = out ? stdout : NULL;
 
-    if (!jsonl) {
+    if (db) {
+        /* the live cohort of this side, into a results store (a run of its own or a named
+         * one that mirror and the other side join) */
+        struct sdiff_store_opts ropts = s.sopts;
+        ropts.checksums = 0;
+        rc = sdiff_store_open(&s.results, db, &ropts, &err);
+        cli_say_join("capture", db, run_name);
+        struct sdiff_run_info info = {.kind = "capture", .corpus = out, .name = run_name,
+                                      .side = side ? side : "old"};
+        if (rc >= 0)
+            rc = sdiff_store_begin_run(s.results, &info, &run_id, &err);
+        /* without a corpus, hashes use the results store's key, as mirror's do */
+        if (rc >= 0 && out == NULL && !s.sopts.keep_secrets)
+            rc = sdiff_redact_key_bind(&key, s.results, &err);
+        if (rc < 0) {
+            ret = cli_fail("capture", &err);
+            goto done;
+        }
+    }
+    if (out == NULL) {
+        /* --db only: no corpus */
+    } else if (!jsonl) {
         rc = sdiff_store_open(&s.store, out, &s.sopts, &err);
         if (rc < 0) {
             ret = cli_fail("capture", &err);
@@ -493,6 +574,19 @@ int cmd_capture(int argc, char **argv)
         }
         sdiff_buf_reset(&summary);
     }
+    if (s.results && run_id > 0) {
+        /* a capture ends by a signal or a limit: the run is finished, or failed with rc */
+        struct sdiff_err serr = {0};
+        sdiff_capture_run_summary_json(&st, &summary);
+        if (sdiff_store_finish_run(s.results, run_id,
+                                   rc >= 0 ? SDIFF_RUN_FINISHED : SDIFF_RUN_INTERRUPTED,
+                                   (const char *)summary.data, &serr) < 0 &&
+            rc >= 0) {
+            err = serr;
+            rc = serr.code;
+        }
+        sdiff_buf_reset(&summary);
+    }
     fflush(stdout);
     if (of.f && rc >= 0) {
         struct sdiff_err oerr = {0};
@@ -539,6 +633,7 @@ done:
     sdiff_redact_free(s.redact);
     sdiff_rules_free(rules);
     sdiff_store_close(s.store);
+    sdiff_store_close(s.results);
     sdiff_buf_dispose(&s.line);
     sdiff_buf_dispose(&summary);
     return ret;

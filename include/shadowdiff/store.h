@@ -175,6 +175,20 @@ SDIFF_API int sdiff_store_schema_version(const struct sdiff_store *st);
 SDIFF_API int sdiff_store_put_result(struct sdiff_store *st, const struct sdiff_result_rec *r,
                                      int64_t *id, struct sdiff_err *err);
 
+/* One exchange of a side's live traffic (capture --db --side): the live cohort. */
+struct sdiff_store_live {
+    const char *method, *route, *raw_path;
+    int status;                    /* 0: no answer */
+    double latency_ms;             /* < 0: unknown */
+    const char *error;             /* why there is no complete answer, or NULL */
+    const char *marker;            /* the value of a replay marker header it carried: our own
+                                      shadow traffic, not live users; NULL when none */
+    uint64_t t_req_start;
+};
+/** Store one live exchange of the run begun on st (its instance and side). Batched. */
+SDIFF_API int sdiff_store_put_live(struct sdiff_store *st, const struct sdiff_store_live *l,
+                                   struct sdiff_err *err);
+
 /**
  * Learned noise, per route: fn is called for each stored (route, key); save writes keys
  * that are not stored yet.

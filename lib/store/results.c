@@ -483,6 +483,48 @@ int sdiff_store_save_noise(struct sdiff_store *st, const struct sdiff_store_nois
     return rc == SDIFF__DB_DONE ? SDIFF_OK : sdiff__store_db_err(st, rc, "cannot write", err);
 }
 
+int sdiff_store_put_live(struct sdiff_store *st, const struct sdiff_store_live *l,
+                         struct sdiff_err *err)
+{
+    if (st->run_id <= 0)
+        return sdiff_err_set(err, SDIFF_EINVAL, "store", "live samples need a run");
+    if (st->version < 3)
+        return sdiff_err_set(err, SDIFF_EINVAL, "store", "%s: live samples need schema 3",
+                             st->path);
+    int rc = sdiff__store_tx(st, err);
+    if (rc < 0)
+        return rc;
+    struct sdiff_dbq *q = NULL;
+    rc = sdiff__db_prepare(st->db,
+                           "INSERT INTO live_samples(run_id, instance_id, side, method, route,"
+                           " raw_path, status, latency_ms, error, marker, t_req_start)"
+                           " VALUES(?,?,?,?,?,?,?,?,?,?,?)",
+                           0, &q);
+    if (rc == SDIFF__DB_OK) {
+        sdiff__db_bind_int64(q, 1, st->run_id);
+        text_or_null(q, 2, st->instance_id[0] ? st->instance_id : NULL);
+        sdiff__db_bind_text(q, 3, st->side[0] ? st->side : "old", -1);
+        text_or_null(q, 4, l->method);
+        text_or_null(q, 5, l->route);
+        text_or_null(q, 6, l->raw_path);
+        if (l->status > 0)
+            sdiff__db_bind_int64(q, 7, l->status);
+        else
+            sdiff__db_bind_null(q, 7);
+        if (l->latency_ms >= 0)
+            sdiff__db_bind_double(q, 8, l->latency_ms);
+        else
+            sdiff__db_bind_null(q, 8);
+        text_or_null(q, 9, l->error);
+        text_or_null(q, 10, l->marker);
+        sdiff__db_bind_int64(q, 11, (int64_t)l->t_req_start);
+        rc = sdiff__db_step(q);
+    }
+    sdiff__db_finalize(q);
+    return rc == SDIFF__DB_DONE ? sdiff__store_batched(st, err)
+                                : sdiff__store_db_err(st, rc, "cannot write", err);
+}
+
 int sdiff_store_mark_noise(struct sdiff_store *st, int64_t result_id, struct sdiff_err *err)
 {
     int rc = sdiff__store_tx(st, err);
