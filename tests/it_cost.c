@@ -8,8 +8,10 @@
  */
 #include "sdiff_test.h"
 
+#include <dirent.h>
 #include <jansson.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -379,6 +381,136 @@ static void test_cost__bad_values_are_one_line(void **state)
     sdiff_test_run_dispose(&r);
 }
 
+/* ---- the fixture services: Flask under gunicorn (master and workers) and its Go port ---- */
+
+static struct sdiff_test_services svc;
+
+/* CPU ticks of pid and every descendant, through /proc/PID/task/TID/children (another
+ * route to the tree than the sampler's parent-pid scan). */
+static long long desc_ticks(int pid, int depth)
+{
+    long long t = proc_ticks(pid);
+    char path[96];
+    snprintf(path, sizeof path, "/proc/%d/task", pid);
+    DIR *d = opendir(path);
+    if (d == NULL || depth > 8) {
+        if (d)
+            closedir(d);
+        return t;
+    }
+    for (struct dirent *de; (de = readdir(d)) != NULL;) {
+        if (de->d_name[0] == '.')
+            continue;
+        char cp[128], text[1024] = "";
+        snprintf(cp, sizeof cp, "/proc/%d/task/%.16s/children", pid, de->d_name);
+        FILE *f = fopen(cp, "r");
+        if (f == NULL)
+            continue;
+        size_t n = fread(text, 1, sizeof text - 1, f);
+        fclose(f);
+        text[n] = '\0';
+        for (char *p = text, *end; *p; p = end) {
+            long c = strtol(p, &end, 10);
+            if (end == p)
+                break;
+            t += desc_ticks((int)c, depth + 1);
+        }
+    }
+    closedir(d);
+    return t;
+}
+
+/* The pid of service name ("legacy-primary", "candidate") from the services' pids file. */
+static int service_pid(const char *name)
+{
+    char path[4200], n[32];
+    int pid = 0;
+    snprintf(path, sizeof path, "%s/pids", svc.dir);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    int p;
+    while (fscanf(f, "%31s %d %*s %*s", n, &p) == 2)
+        if (strcmp(n, name) == 0)
+            pid = p;
+    fclose(f);
+    assert_true(pid > 0);
+    return pid;
+}
+
+static int services_setup(void **state)
+{
+    (void)state;
+    return sdiff_test_services_start(&svc) == 0 ? 0 : -1;
+}
+
+static int services_teardown(void **state)
+{
+    (void)state;
+    sdiff_test_kill_all();
+    sdiff_test_services_stop(&svc);
+    return 0;
+}
+
+/* A gate between the two, each side's CPU per request against its tree's own accounting. */
+static void test_cost__services_gate_matches_proc_on_both_sides(void **state)
+{
+    (void)state;
+    if (geteuid() != 0)
+        skip(); /* the corpus is captured on lo */
+    char db[4200], results[4200], errf[4200], lport[16], cmd[12000];
+    snprintf(db, sizeof db, "%s/corpus.db", svc.dir);
+    snprintf(results, sizeof results, "%s/cost.db", svc.dir);
+    snprintf(errf, sizeof errf, "%s/capture.err", svc.dir);
+    snprintf(lport, sizeof lport, "%d", svc.legacy);
+    char *cap_argv[] = {(char *)sdiff_test_bin(), "capture", "--interface", "lo", "--port", lport,
+                        "--buffer-size", "256M", "--out", db, NULL};
+    int cap = sdiff_test_spawn(cap_argv, NULL, errf);
+    assert_int_equal(sdiff_test_wait_file_contains(errf, "listening on lo", 10), 0);
+    snprintf(cmd, sizeof cmd,
+             "/usr/bin/python3 '%s/services/drive.py' --port %d --requests 1500 --seed 7 "
+             "--seconds 2 --out '%s/drive.jsonl' >'%s/drive.log' 2>&1",
+             svc.fixtures, svc.legacy, svc.dir, svc.dir);
+    assert_int_equal(sdiff_test_sh(cmd, 120), 0);
+    usleep(500000);
+    sdiff_test_stop(cap, SIGINT, 10);
+
+    int lp = service_pid("legacy-primary"), cp = service_pid("candidate");
+    char lps[16], cps[16], prim[64], cand[64];
+    snprintf(lps, sizeof lps, "%d", lp);
+    snprintf(cps, sizeof cps, "%d", cp);
+    snprintf(prim, sizeof prim, "http://127.0.0.1:%d", svc.legacy);
+    snprintf(cand, sizeof cand, "http://127.0.0.1:%d", svc.candidate);
+    long long lb = desc_ticks(lp, 0), cb = desc_ticks(cp, 0);
+    char *argv[] = {(char *)sdiff_test_bin(), "gate", "--corpus", db, "--db", results,
+                    "--primary", prim, "--candidate", cand, "--primary-pid", lps,
+                    "--candidate-pid", cps, "--sample", "1000", "--concurrency", "8",
+                    "--format", "json", NULL};
+    struct sdiff_test_run r = sdiff_test_run(argv, svc.dir, 180);
+    long long la = desc_ticks(lp, 0), ca = desc_ticks(cp, 0);
+    assert_true(sdiff_test_exit_code(&r) != 2);
+    json_error_t je;
+    json_t *j = json_loadb(r.out, r.out_len, 0, &je);
+    assert_non_null(j);
+    sdiff_test_run_dispose(&r);
+    double hz = (double)sysconf(_SC_CLK_TCK);
+    static const char *const sides[2] = {"primary", "candidate"};
+    long long ticks[2] = {la - lb, ca - cb};
+    for (int i = 0; i < 2; i++) {
+        double req = jnum(j, sides[i], "requests");
+        double rep = jnum(j, sides[i], "cpu_ms_per_request");
+        double proc = (double)ticks[i] * 1000 / hz / req;
+        print_message("%s: report %.4f ms/request, /proc %.4f (%lld ticks, %.0f requests)\n",
+                      sides[i], rep, proc, ticks[i], req);
+        assert_true(req > 0);
+        /* a side that used too few ticks to measure to 10% is only checked to two ticks */
+        if (ticks[i] >= 40)
+            assert_true(fabs(rep - proc) <= 0.10 * proc);
+        else
+            assert_true(fabs(rep * req / 1000 * hz - (double)ticks[i]) <= 2);
+    }
+    json_decref(j);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -390,7 +522,11 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_cost__gate_both_sides_comparable),
         cmocka_unit_test(test_cost__bad_values_are_one_line),
     };
+    const struct CMUnitTest services[] = {
+        cmocka_unit_test(test_cost__services_gate_matches_proc_on_both_sides),
+    };
     if (argc > 1)
         cmocka_set_test_filter(argv[1]);
-    return cmocka_run_group_tests(tests, setup, teardown);
+    int failed = cmocka_run_group_tests(tests, setup, teardown);
+    return failed + cmocka_run_group_tests(services, services_setup, services_teardown);
 }
