@@ -400,6 +400,52 @@ static void test_files__colour_follows_the_flag_the_terminal_and_the_environment
     sdiff_test_run_dispose(&r);
 }
 
+/*
+ * --openapi takes a URL too (FastAPI serves /openapi.json): its paths become the routes; a
+ * URL that does not answer 2xx with JSON is one line, exit 2.
+ */
+static void test_files__openapi_from_a_url_gives_the_routes(void **state)
+{
+    (void)state;
+    char www[4400], doc[4500], corpus[4400], res[4400], oa_url[128], bad[128], port_s[16];
+    snprintf(www, sizeof www, "%s", tmp("www"));
+    snprintf(doc, sizeof doc, "%s/openapi.json", www);
+    assert_int_equal(mkdir(www, 0755), 0);
+    write_text(doc, "{\"openapi\": \"3.0.0\", \"paths\": {\"/api/users/{userId}\": {\"get\": {}}}}",
+               0644);
+    int port = sdiff_test_free_port();
+    snprintf(port_s, sizeof port_s, "%d", port);
+    char *srv[] = {"/usr/bin/python3", "-m", "http.server", "--bind", "127.0.0.1",
+                   "--directory", www, port_s, NULL};
+    sdiff_test_spawn(srv, NULL, NULL);
+    assert_int_equal(sdiff_test_wait_port(port, 10), 0);
+    snprintf(oa_url, sizeof oa_url, "http://127.0.0.1:%d/openapi.json", port);
+    snprintf(bad, sizeof bad, "http://127.0.0.1:%d/missing.json", port);
+    snprintf(corpus, sizeof corpus, "%s", tmp("oa-corpus.db"));
+    snprintf(res, sizeof res, "%s", tmp("oa-results.db"));
+    char *pcap = (char *)sdiff_test_fixture_path("pcap/basic_keepalive.pcap");
+    char *cap[] = {(char *)sdiff_test_bin(), "capture", "--pcap", pcap, "--out", corpus, NULL};
+    struct sdiff_test_run r = run(cap);
+    assert_int_equal(sdiff_test_exit_code(&r), 0);
+    sdiff_test_run_dispose(&r);
+    char cand[64];
+    snprintf(cand, sizeof cand, "http://127.0.0.1:%d", port);
+    char *rep[] = {(char *)sdiff_test_bin(), "replay", "--corpus", corpus, "--candidate", cand,
+                   "--openapi", oa_url, "--db", res, NULL};
+    r = run(rep);
+    assert_int_not_equal(sdiff_test_exit_code(&r), 2);
+    sdiff_test_run_dispose(&r);
+    assert_int_equal(sdiff_test_db_int(res, "SELECT count(*) FROM results WHERE"
+                                            " route = 'GET /api/users/{userId}'"),
+                     1);
+    char *rep_bad[] = {(char *)sdiff_test_bin(), "replay", "--corpus", corpus, "--candidate",
+                       cand, "--openapi", bad, "--db", (char *)tmp("oa-bad.db"), NULL};
+    r = run(rep_bad);
+    assert_int_equal(sdiff_test_exit_code(&r), 2);
+    assert_int_equal(sdiff_test_count_lines(r.err, r.err_len), 1);
+    sdiff_test_run_dispose(&r);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -413,6 +459,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_files__a_schema_from_elsewhere_is_not_trusted),
         cmocka_unit_test(test_files__capture_format_follows_the_name_or_format),
         cmocka_unit_test(test_files__colour_follows_the_flag_the_terminal_and_the_environment),
+        cmocka_unit_test(test_files__openapi_from_a_url_gives_the_routes),
     };
     if (argc > 1)
         cmocka_set_test_filter(argv[1]);

@@ -292,7 +292,8 @@ const char CLI_JUDGE_USAGE[] =
     "                             hashes of Authorization, Cookie, token=..., redact_paths)\n"
     "      --redact-key FILE      hash credentials with this key (default: the corpus's or\n"
     "                             the database's own key)\n"
-    "      --openapi FILE         route templates from an OpenAPI 3 document (JSON); routes\n"
+    "      --openapi FILE|URL     route templates from an OpenAPI 3 document (JSON), a file or\n"
+    "                             a URL (FastAPI's /openapi.json); routes\n"
     "                             named in the config are templates too\n"
     "      --preset python-go     judgements between a Python service and its Go port:\n"
     "                             equal instants, porting hints (see README)\n"
@@ -365,6 +366,26 @@ static int cli_cost_opt(struct cli_judge *j, const char *cmd, int code, const ch
     j->cost.warn = cost_warn;
     j->cost.warn_ud = (void *)cmd;
     return 1;
+}
+
+/*
+ * --openapi FILE, or a URL (FastAPI serves /openapi.json): fetched with the library's bounded
+ * client, at most 8 MiB within 5 seconds, no redirects.
+ */
+static int cli_load_openapi(struct sdiff_routes *routes, const char *src, struct sdiff_err *err)
+{
+    if (strncmp(src, "http://", 7) != 0 && strncmp(src, "https://", 8) != 0)
+        return sdiff_routes_load_openapi(routes, src, err);
+    struct sdiff_buf b;
+    sdiff_buf_init(&b, 8u << 20);
+    int rc = sdiff_replay_fetch(src, 5000, &b, err);
+    if (rc == SDIFF_ELIMIT)
+        rc = sdiff_err_set(err, rc, "route", "--openapi %.150s: larger than 8 MiB", src);
+    if (rc >= 0)
+        rc = sdiff_routes_load_openapi_text(routes, b.data ? (const char *)b.data : "", b.len,
+                                            src, err);
+    sdiff_buf_dispose(&b);
+    return rc;
 }
 
 int cli_judge_opt(struct cli_judge *j, const char *cmd, int code, const char *arg)
@@ -506,7 +527,7 @@ int cli_judge_finish(struct cli_judge *j, const char *cmd, struct sdiff_store_op
             cli_fail(cmd, &err);
             return -1;
         }
-    if (j->openapi && sdiff_routes_load_openapi(j->routes, j->openapi, &err) < 0) {
+    if (j->openapi && cli_load_openapi(j->routes, j->openapi, &err) < 0) {
         cli_fail(cmd, &err);
         return -1;
     }

@@ -39,6 +39,10 @@ SDIFF_API int sdiff_routes_add(struct sdiff_routes *r, const char *route, struct
 /** Add every path x method of an OpenAPI 3 document in JSON (servers' path prefixes too). */
 SDIFF_API int sdiff_routes_load_openapi(struct sdiff_routes *r, const char *path,
                                         struct sdiff_err *err);
+/** The same from a document in memory (len bytes of JSON); name is for messages. */
+SDIFF_API int sdiff_routes_load_openapi_text(struct sdiff_routes *r, const char *text,
+                                             size_t len, const char *name,
+                                             struct sdiff_err *err);
 SDIFF_API size_t sdiff_routes_count(const struct sdiff_routes *r);
 /** Append the route of a request: a matching template, else sdiff_route_template's. */
 SDIFF_API int sdiff_routes_route(const struct sdiff_routes *r, const char *method,

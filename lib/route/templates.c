@@ -92,10 +92,11 @@ int sdiff_routes_add(struct sdiff_routes *r, const char *route, struct sdiff_err
     return add(r, method, sp + 1, err);
 }
 
+static int load_doc(struct sdiff_routes *r, json_t *doc, const char *path,
+                    struct sdiff_err *err);
+
 int sdiff_routes_load_openapi(struct sdiff_routes *r, const char *path, struct sdiff_err *err)
 {
-    static const char *const methods[] = {"get", "put", "post", "delete", "options", "head",
-                                          "patch", "trace"};
     json_error_t je;
     json_t *doc = json_load_file(path, 0, &je);
     if (doc == NULL && je.line < 0)
@@ -104,6 +105,25 @@ int sdiff_routes_load_openapi(struct sdiff_routes *r, const char *path, struct s
     if (doc == NULL)
         return sdiff_err_set(err, SDIFF_EPARSE, "route", "%.100s:%d:%d: %.80s", path, je.line,
                              je.column, je.text);
+    return load_doc(r, doc, path, err);
+}
+
+int sdiff_routes_load_openapi_text(struct sdiff_routes *r, const char *text, size_t len,
+                                   const char *name, struct sdiff_err *err)
+{
+    json_error_t je;
+    json_t *doc = json_loadb(text, len, 0, &je);
+    if (doc == NULL)
+        return sdiff_err_set(err, SDIFF_EPARSE, "route", "%.100s:%d:%d: %.80s", name, je.line,
+                             je.column, je.text);
+    return load_doc(r, doc, name, err);
+}
+
+/* Every path x method of an OpenAPI 3 document (taken: freed here). */
+static int load_doc(struct sdiff_routes *r, json_t *doc, const char *path, struct sdiff_err *err)
+{
+    static const char *const methods[] = {"get", "put", "post", "delete", "options", "head",
+                                          "patch", "trace"};
     json_t *paths = json_object_get(doc, "paths");
     int rc = SDIFF_OK;
     if (!json_is_object(paths)) {
