@@ -172,6 +172,31 @@ static void test_rules__thresholds_are_read_and_checked(void **state)
     expect_error("{\"thresholds\": {\"p99\": 2}}", "thresholds.p99: unknown key");
 }
 
+/* The learned-noise rule's defaults can be changed in the config, and only sensibly. */
+static void test_rules__learned_noise_rule_is_read_and_checked(void **state)
+{
+    (void)state;
+    const char *cfg = "{\"learned_noise\": {\"pairs\": 8, \"pairs_volatile\": 4,"
+                      " \"clients\": 5, \"span_s\": 2.5}}";
+    struct sdiff_rules *r;
+    assert_int_equal(sdiff_rules_parse(&r, cfg, strlen(cfg), "cfg", NULL), SDIFF_OK);
+    const struct sdiff_noise_rule *n = sdiff_rules_noise_rule(r);
+    assert_int_equal(n->pairs, 8);
+    assert_int_equal(n->pairs_shaped, 4);
+    assert_int_equal(n->clients, 5);
+    assert_true(n->span_s == 2.5);
+    sdiff_rules_free(r);
+    /* without the key: all 0, the learner's defaults */
+    assert_int_equal(sdiff_rules_parse(&r, "{}", 2, "cfg", NULL), SDIFF_OK);
+    assert_int_equal(sdiff_rules_noise_rule(r)->pairs, 0);
+    sdiff_rules_free(r);
+    expect_error("{\"learned_noise\": {\"pairs\": 0}}", "learned_noise.pairs");
+    expect_error("{\"learned_noise\": {\"clients\": 1.5}}", "learned_noise.clients");
+    expect_error("{\"learned_noise\": {\"span_s\": 0}}", "learned_noise.span_s");
+    expect_error("{\"learned_noise\": {\"k\": 3}}", "learned_noise.k: unknown key");
+    expect_error("{\"learned_noise\": 5}", "learned_noise");
+}
+
 static void test_rules__missing_file_is_reported(void **state)
 {
     (void)state;
@@ -212,5 +237,6 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_rules__differs_of_another_thread_judge_alike),
     cmocka_unit_test(test_rules__thresholds_are_read_and_checked),
     cmocka_unit_test(test_rules__missing_file_is_reported),
+    cmocka_unit_test(test_rules__learned_noise_rule_is_read_and_checked),
 };
 SDIFF_TEST_MAIN(tests)

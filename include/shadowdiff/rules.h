@@ -77,6 +77,8 @@ SDIFF_API struct sdiff_differ *sdiff_rules_differs_get(const struct sdiff_rules_
  */
 SDIFF_API int sdiff_rules_set_preset(struct sdiff_rules *r, enum sdiff_preset p,
                                      struct sdiff_err *err);
+/** The config's "learned_noise" rule (fields left 0 take the defaults); NULL for NULL. */
+SDIFF_API const struct sdiff_noise_rule *sdiff_rules_noise_rule(const struct sdiff_rules *r);
 /** The preset in use (SDIFF_PRESET_NONE without one). */
 SDIFF_API enum sdiff_preset sdiff_rules_preset(const struct sdiff_rules *r);
 

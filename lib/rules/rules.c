@@ -35,6 +35,7 @@ struct sdiff_rules {
     unsigned thresholds_set;       /* bit i: thresholds[i] given */
     double abs_tol, rel_tol;
     enum sdiff_preset preset;
+    struct sdiff_noise_rule noise_rule; /* "learned_noise": fields left 0 take the defaults */
     struct strv allow_methods, secret_headers, redact_paths, redact_query;
     struct route_rule *routes;
     size_t nroutes;
@@ -44,6 +45,42 @@ struct sdiff_rules {
 };
 
 /* ---- helpers --------------------------------------------------------------------------- */
+
+static int bad(struct sdiff_err *err, const char *file, const char *key, const char *what);
+
+/*
+ * "learned_noise": {"pairs": 5, "pairs_volatile": 3, "clients": 3, "span_s": 1}, each
+ * optional (the rule of shadowdiff/diff.h); counts are whole numbers of at least 1.
+ */
+static int read_noise_rule(json_t *v, struct sdiff_noise_rule *out, const char *name,
+                           struct sdiff_err *err)
+{
+    if (!json_is_object(v))
+        return bad(err, name, "learned_noise", "must be an object");
+    const char *key;
+    json_t *x;
+    json_object_foreach(v, key, x) {
+        char where[80];
+        snprintf(where, sizeof where, "learned_noise.%.60s", key);
+        double d = json_is_number(x) ? json_number_value(x) : -1;
+        if (strcmp(key, "span_s") == 0) {
+            if (d <= 0)
+                return bad(err, name, where, "must be a positive number of seconds");
+            out->span_s = d;
+            continue;
+        }
+        unsigned *slot = strcmp(key, "pairs") == 0            ? &out->pairs
+                         : strcmp(key, "pairs_volatile") == 0 ? &out->pairs_shaped
+                         : strcmp(key, "clients") == 0        ? &out->clients
+                                                              : NULL;
+        if (slot == NULL)
+            return bad(err, name, where, "unknown key");
+        if (!json_is_integer(x) || d < 1 || d > 1000000)
+            return bad(err, name, where, "must be a whole number of at least 1");
+        *slot = (unsigned)d;
+    }
+    return SDIFF_OK;
+}
 
 static void strv_free(struct strv *s)
 {
@@ -337,6 +374,10 @@ int sdiff_rules_parse(struct sdiff_rules **out, const char *text, size_t len, co
         if ((v = json_object_get(root, "allow_methods")) != NULL) {
             rc = read_strv(v, &r->allow_methods, name, "allow_methods", err);
             json_object_del(g, "allow_methods");
+        }
+        if (rc >= 0 && (v = json_object_get(root, "learned_noise")) != NULL) {
+            rc = read_noise_rule(v, &r->noise_rule, name, err);
+            json_object_del(g, "learned_noise");
         }
         if (rc >= 0 && (v = json_object_get(root, "secret_headers")) != NULL) {
             rc = read_strv(v, &r->secret_headers, name, "secret_headers", err);
@@ -670,4 +711,9 @@ const struct sdiff_rules_waiver *sdiff_rules_waivers(const struct sdiff_rules *r
 {
     *n = r ? r->nwaivers : 0;
     return r ? r->waivers : NULL;
+}
+
+const struct sdiff_noise_rule *sdiff_rules_noise_rule(const struct sdiff_rules *r)
+{
+    return r ? &r->noise_rule : NULL;
 }

@@ -71,7 +71,7 @@ int sdiff_capture_learner_new(struct sdiff_capture_learner **out, struct sdiff_s
     if (rc >= 0)
         rc = sdiff_store_load_noise(corpus, load_one, c->noise, err);
     if (rc >= 0)
-        rc = sdiff_learner_new(&c->learner, c->noise, NULL);
+        rc = sdiff_learner_new(&c->learner, c->noise, sdiff_rules_noise_rule(c->rules));
     if (rc < 0) {
         sdiff_capture_learner_free(c);
         return rc == SDIFF_ENOMEM ? sdiff_err_set(err, rc, "capture", "out of memory") : rc;

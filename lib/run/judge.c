@@ -1003,7 +1003,7 @@ int sdiff_judge_new(struct sdiff_judge **out, const struct sdiff_judge_opts *o,
     j->buckets = sdiff_calloc(j->nbuckets, sizeof *j->buckets);
     rc = j->buckets ? sdiff_noise_new(&j->noise) : SDIFF_ENOMEM;
     if (rc >= 0)
-        rc = sdiff_learner_new(&j->evidence, j->noise, NULL);
+        rc = sdiff_learner_new(&j->evidence, j->noise, sdiff_rules_noise_rule(o->rules));
     if (rc < 0) {
         rc = sdiff_err_set(err, rc, "judge", "out of memory");
         goto fail;
