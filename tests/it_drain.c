@@ -179,11 +179,94 @@ static void test_drain__readyz_follows_the_capture_and_the_store(void **state)
     sdiff_test_pg_stop(&pg);
 }
 
+/*
+ * Every stderr line of errf is one JSON object with ts, level, cmd and msg, and no byte of
+ * the hostile input (ESC, BEL, 0xff, U+202E) reached the file raw. With counts, the last
+ * line's fields add up: captured = judged + error + skipped + dropped + own_replays.
+ */
+static void expect_json_lines(const char *errf, int counts)
+{
+    char cmd[9000];
+    snprintf(cmd, sizeof cmd,
+             "/usr/bin/python3 -c 'import json,sys\n"
+             "raw=open(sys.argv[1],\"rb\").read()\n"
+             "assert raw.endswith(b\"\\n\"), raw\n"
+             "for bad in (b\"\\x1b\", b\"\\x07\", b\"\\xff\", \"\\u202e\".encode()):\n"
+             "    assert bad not in raw, (bad, raw)\n"
+             "lines=raw.decode(\"utf-8\").splitlines()\n"
+             "assert lines\n"
+             "for l in lines:\n"
+             "    o=json.loads(l)\n"
+             "    assert isinstance(o, dict) and o[\"cmd\"]==\"mirror\", l\n"
+             "    assert o[\"level\"] in (\"info\", \"warning\", \"error\"), l\n"
+             "    assert o[\"ts\"].endswith(\"Z\") and isinstance(o[\"msg\"], str), l\n"
+             "if int(sys.argv[2]):\n"
+             "    o=json.loads(lines[-1])\n"
+             "    assert o[\"signal\"]==\"SIGTERM\" and o[\"drained_s\"] <= o[\"drain_s\"], o\n"
+             "    assert o[\"captured\"]==o[\"judged\"]+o[\"error\"]+o[\"skipped\"]+o[\"dropped\"]"
+             "+o[\"own_replays\"] and o[\"not_stored\"]==0 and o[\"captured\"] > 0, o\n"
+             "' '%s' %d >'%s.check' 2>&1",
+             errf, counts, errf);
+    if (sdiff_test_sh(cmd, 30) != 0) {
+        char cf[4300];
+        snprintf(cf, sizeof cf, "%s.check", errf);
+        size_t n;
+        fail_msg("%s", (char *)sdiff_test_read_file(cf, &n));
+    }
+}
+
+/*
+ * --log-format json: one object per line, for a log pipeline. Hostile bytes in what the
+ * lines quote (a database path, a capture filter: argv, like the traffic a route comes
+ * from) stay escaped, and a run stopped by SIGTERM ends with its counters as fields.
+ */
+static void test_drain__json_log_lines_parse_and_keep_hostile_bytes_escaped(void **state)
+{
+    (void)state;
+    char errf[4200], db[4200], bad_db[4200];
+    const char *pcap = sdiff_test_fixture_path("pcap/interleaved_many.pcap");
+    char pcap_s[4200];
+    snprintf(pcap_s, sizeof pcap_s, "%s", pcap);
+    snprintf(errf, sizeof errf, "%s/json.err", dir);
+    snprintf(db, sizeof db, "%s/json.db", dir);
+    snprintf(bad_db, sizeof bad_db, "%s/missing/a\x1b[2J\xff\"\n\xe2\x80\xae.db", dir);
+
+    char *a1[] = {(char *)sdiff_test_bin(), "mirror", "--log-format", "json", "--pcap", pcap_s,
+                  "--port", "8080", "--candidate", "http://127.0.0.1:9", "--db", bad_db, NULL};
+    int st = sdiff_test_wait(sdiff_test_spawn(a1, NULL, errf), 30);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 2);
+    expect_json_lines(errf, 0);
+    assert_int_equal(sdiff_test_wait_file_contains(errf, "\\\\x1b[2J\\\\xff\\\"\\\\n", 1), 0);
+
+    char *a2[] = {(char *)sdiff_test_bin(), "mirror", "--log-format", "json", "--pcap", pcap_s,
+                  "--port", "8080", "--candidate", "http://127.0.0.1:9", "--db", db, "--filter",
+                  "tcp and \x1b]0;pwn\x07\xc3(", NULL};
+    st = sdiff_test_wait(sdiff_test_spawn(a2, NULL, errf), 30);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 2);
+    expect_json_lines(errf, 0);
+
+    /* a whole run, stopped by SIGTERM while a slow candidate still owes answers */
+    int port = sdiff_test_free_port();
+    int cand = slow_candidate(port, "15");
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", port);
+    char *a3[] = {(char *)sdiff_test_bin(), "mirror", "--log-format", "json", "--pcap", pcap_s,
+                  "--port", "8080", "--candidate", url, "--db", db, "--timeout", "30",
+                  "--concurrency", "4", "--drain", "3", "--run", "json-run", NULL};
+    int pid = sdiff_test_spawn(a3, NULL, errf);
+    usleep(1000000);
+    st = sdiff_test_stop(pid, SIGTERM, 20);
+    sdiff_test_stop(cand, SIGKILL, 5);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    expect_json_lines(errf, 1);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_drain__sigterm_exits_within_the_budget_with_everything_counted),
         cmocka_unit_test(test_drain__readyz_follows_the_capture_and_the_store),
+        cmocka_unit_test(test_drain__json_log_lines_parse_and_keep_hostile_bytes_escaped),
     };
     if (argc > 1)
         cmocka_set_test_filter(argv[1]);

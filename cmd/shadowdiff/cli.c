@@ -12,22 +12,89 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
-/* Messages quote traffic (a target, a header) and file names: one line, escaped. */
+int cli_log_json;
+
+int cli_parse_log_format(const char *cmd, const char *arg)
+{
+    if (strcmp(arg, "text") == 0 || strcmp(arg, "json") == 0) {
+        cli_log_json = arg[0] == 'j';
+        return 0;
+    }
+    cli_error(cmd, "--log-format: '%s' is not text or json", arg);
+    return -1;
+}
+
+static void log_line(const char *cmd, const char *level, const char *fields, const char *fmt,
+                     va_list ap)
+{
+    struct sdiff_buf raw, msg, out;
+    sdiff_buf_init(&raw, 1u << 20);
+    sdiff_buf_init(&msg, 1u << 22);
+    sdiff_buf_init(&out, 1u << 23);
+    char small[2048];
+    va_list ap2;
+    va_copy(ap2, ap);
+    int n = vsnprintf(small, sizeof small, fmt, ap);
+    if (n >= (int)sizeof small && sdiff_buf_reserve(&raw, (size_t)n + 1) >= 0) {
+        vsnprintf((char *)raw.data, (size_t)n + 1, fmt, ap2);
+        raw.len = (size_t)n;
+    } else if (n >= 0) {
+        sdiff_buf_append(&raw, small, (size_t)n < sizeof small ? (size_t)n : sizeof small - 1);
+    }
+    va_end(ap2);
+    /* messages quote traffic (a target, a header) and file names: one line, escaped */
+    if (raw.len && sdiff_buf_text(&msg, raw.data, raw.len, 0) < 0)
+        sdiff_buf_reset(&msg);
+    if (!cli_log_json) {
+        sdiff_buf_printf(&out, "shadowdiff: %s: %s", cmd,
+                         strcmp(level, "warning") == 0 ? "warning: " : "");
+        sdiff_buf_append(&out, msg.data ? msg.data : (const uint8_t *)"", msg.len);
+    } else {
+        struct timespec ts;
+        struct tm tm;
+        char when[40];
+        clock_gettime(CLOCK_REALTIME, &ts);
+        gmtime_r(&ts.tv_sec, &tm);
+        strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
+        sdiff_buf_printf(&out, "{\"ts\":\"%s.%03ldZ\",\"level\":", when, ts.tv_nsec / 1000000);
+        sdiff_buf_json_str(&out, level, strlen(level));
+        sdiff_buf_puts(&out, ",\"cmd\":");
+        sdiff_buf_json_str(&out, cmd, strlen(cmd));
+        sdiff_buf_puts(&out, ",\"msg\":");
+        sdiff_buf_json_str(&out, msg.data ? msg.data : (const uint8_t *)"", msg.len);
+        if (fields && fields[0]) {
+            sdiff_buf_puts(&out, ",");
+            sdiff_buf_puts(&out, fields);
+        }
+        sdiff_buf_puts(&out, "}");
+        sdiff_buf_json_c1(&out, 0);
+    }
+    sdiff_buf_puts(&out, "\n");
+    if (out.data)
+        fwrite(out.data, 1, out.len, stderr);
+    fflush(stderr);
+    sdiff_buf_dispose(&out);
+    sdiff_buf_dispose(&msg);
+    sdiff_buf_dispose(&raw);
+}
+
+void cli_log(const char *cmd, const char *level, const char *fields, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    log_line(cmd, level, fields, fmt, ap);
+    va_end(ap);
+}
+
 void cli_error(const char *cmd, const char *fmt, ...)
 {
-    struct sdiff_buf b;
     va_list ap;
-    char msg[1024];
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    log_line(cmd, "error", NULL, fmt, ap);
     va_end(ap);
-    sdiff_buf_init(&b, 8192);
-    if (sdiff_buf_text(&b, msg, strlen(msg), 0) < 0)
-        sdiff_buf_reset(&b);
-    fprintf(stderr, "shadowdiff: %s: %s\n", cmd, b.data ? (const char *)b.data : "");
-    sdiff_buf_dispose(&b);
 }
 
 int cli_fail(const char *cmd, const struct sdiff_err *err)
@@ -683,7 +750,7 @@ void cli_print_judged(const char *cmd, const struct sdiff_replay_run_stats *st,
     struct sdiff_buf line;
     sdiff_buf_init(&line, 1u << 16);
     sdiff_replay_run_summary(st, &line);
-    fprintf(stderr, "shadowdiff: %s: run %lld: %s\n", cmd, (long long)st->run_id,
+    cli_log(cmd, "info", NULL, "run %lld: %s", (long long)st->run_id,
             line.data ? (const char *)line.data : "");
     sdiff_buf_reset(&line);
     if (j->rules && sdiff_rules_unused(j->rules, &line) > 0) {
@@ -692,9 +759,7 @@ void cli_print_judged(const char *cmd, const struct sdiff_replay_run_stats *st,
             if (nl == NULL)
                 break;
             *nl = '\0';
-            fprintf(stderr, "shadowdiff: %s: warning: ", cmd);
-            sdiff_fputs_text(stderr, p, 0);
-            fputc('\n', stderr);
+            cli_log(cmd, "warning", NULL, "%s", p);
         }
     }
     sdiff_buf_dispose(&line);

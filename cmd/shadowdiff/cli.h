@@ -44,6 +44,19 @@ const char *cli_did_you_mean(const char *word, const char *const *names, size_t 
 
 /* Print "shadowdiff: <cmd>: <message>" on stderr. */
 void cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/*
+ * One log line on stderr. Text: "shadowdiff: CMD: MSG" ("warning: " before MSG at level
+ * warning). With cli_log_json (--log-format json): one JSON object, {"ts", "level", "cmd",
+ * "msg"} and then fields, when not NULL: more members as JSON text ("\"n\":1,\"k\":\"v\"",
+ * the caller escapes their strings with sdiff_buf_json_str). MSG is escaped for a terminal
+ * (sdiff_buf_text) in both forms, so traffic in it is never acted on.
+ */
+void cli_log(const char *cmd, const char *level, const char *fields, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* --log-format: 0 text (the default), 1 JSON lines */
+extern int cli_log_json;
+/* Parse --log-format's value into cli_log_json; < 0 (said) when it is not text or json. */
+int cli_parse_log_format(const char *cmd, const char *arg);
 /* Print the error object as one line and return SDIFF_EXIT_ERROR. */
 int cli_fail(const char *cmd, const struct sdiff_err *err);
 /* Warn on stderr when a database that is only read (a corpus, a results file) can be read by

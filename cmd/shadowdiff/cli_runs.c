@@ -158,10 +158,10 @@ void cli_say_join(const char *cmd, const char *db, const char *name)
     sdiff_text_ring_init(&t);
     const char *last = run.last_activity ? run.last_activity : run.started_at;
     if (run.state && strcmp(run.state, "running") == 0)
-        fprintf(stderr, "shadowdiff: %s: joining run %s (running, last active %s)\n", cmd,
+        cli_log(cmd, "info", NULL, "joining run %s (running, last active %s)",
                 sdiff_text(&t, name), last ? sdiff_text(&t, last) : "unknown");
     else
-        fprintf(stderr, "shadowdiff: %s: appending to run %s, last active %s\n", cmd,
+        cli_log(cmd, "info", NULL, "appending to run %s, last active %s",
                 sdiff_text(&t, name), last ? sdiff_text(&t, last) : "unknown");
     sdiff_text_ring_dispose(&t);
 out:

@@ -49,6 +49,8 @@ static const char USAGE[] =
     "      --metrics ADDR:PORT    serve Prometheus /metrics, /healthz and /readyz (503 while\n"
     "                             the capture is not open or the store does not answer);\n"
     "                             off by default; ':9464' listens on 127.0.0.1\n"
+    "      --log-format text|json log lines as text (default) or one JSON object each:\n"
+    "                             ts, level, cmd, msg (escaped as in text) and counters\n"
     "      --user NAME            run as NAME once the capture, the database and the\n"
     "                             metrics socket are open (start as root)\n"
     "%s"
@@ -69,6 +71,27 @@ static void progress(const struct sdiff_mirror_stats *st, void *ud)
                                               j->cls[SDIFF_CLASS_EQUIVALENT]) / (double)judged
                            : 100.0;
     double rate = st->elapsed_s > 0 ? (double)j->exchanges / st->elapsed_s : 0;
+    if (cli_log_json) {
+        char f[512];
+        snprintf(f, sizeof f,
+                 "\"elapsed_s\":%.0f,\"exchanges\":%llu,\"parity_pct\":%.2f,"
+                 "\"different\":%llu,\"error\":%llu,\"skipped\":%llu,\"dropped\":%llu,"
+                 "\"queue\":%zu",
+                 st->elapsed_s, (unsigned long long)j->exchanges, parity,
+                 (unsigned long long)j->cls[SDIFF_CLASS_DIFFERENT],
+                 (unsigned long long)j->cls[SDIFF_CLASS_ERROR],
+                 (unsigned long long)j->cls[SDIFF_CLASS_SKIPPED],
+                 (unsigned long long)st->queue_drops, st->queue_depth);
+        cli_log("mirror", "info", f,
+                "%.0fs %llu exchanges (%.1f/s), parity %.2f%%, %llu different, %llu error, "
+                "%llu skipped, %llu dropped, queue %zu",
+                st->elapsed_s, (unsigned long long)j->exchanges, rate, parity,
+                (unsigned long long)j->cls[SDIFF_CLASS_DIFFERENT],
+                (unsigned long long)j->cls[SDIFF_CLASS_ERROR],
+                (unsigned long long)j->cls[SDIFF_CLASS_SKIPPED],
+                (unsigned long long)st->queue_drops, st->queue_depth);
+        return;
+    }
     fprintf(stderr,
             "%sshadowdiff: mirror: %.0fs %llu exchanges (%.1f/s), parity %.2f%%, %llu different,"
             " %llu error, %llu skipped, %llu dropped, queue %zu%s",
@@ -92,35 +115,48 @@ static void say_drained(const struct sdiff_mirror_stats *st, double budget, int 
     uint64_t errors = j->cls[SDIFF_CLASS_ERROR], skipped = j->cls[SDIFF_CLASS_SKIPPED];
     uint64_t counted = judged + errors + skipped + st->queue_drops + st->own_replays;
     uint64_t captured = st->capture.exchanges;
-    fprintf(stderr,
-            "shadowdiff: mirror: stopped by %s, drained in %.2fs of %gs: %llu captured = %llu "
-            "judged + %llu error + %llu skipped (%llu stopped before an answer) + %llu dropped "
-            "+ %llu own replays",
-            sig == SIGTERM ? "SIGTERM" : sig == SIGINT ? "SIGINT" : "a signal", st->drained_s,
-            budget, (unsigned long long)captured, (unsigned long long)judged,
-            (unsigned long long)errors, (unsigned long long)skipped,
-            (unsigned long long)j->skip_stopped, (unsigned long long)st->queue_drops,
-            (unsigned long long)st->own_replays);
-    if (captured > counted)
-        fprintf(stderr, "; %llu not stored", (unsigned long long)(captured - counted));
-    fputc('\n', stderr);
+    uint64_t lost = captured > counted ? captured - counted : 0;
+    const char *signame = sig == SIGTERM ? "SIGTERM" : sig == SIGINT ? "SIGINT" : "a signal";
+    char f[512], tail[64] = "";
+    snprintf(f, sizeof f,
+             "\"signal\":\"%s\",\"drained_s\":%.3f,\"drain_s\":%g,\"captured\":%llu,"
+             "\"judged\":%llu,\"error\":%llu,\"skipped\":%llu,\"stopped\":%llu,"
+             "\"dropped\":%llu,\"own_replays\":%llu,\"not_stored\":%llu",
+             signame, st->drained_s, budget, (unsigned long long)captured,
+             (unsigned long long)judged, (unsigned long long)errors,
+             (unsigned long long)skipped, (unsigned long long)j->skip_stopped,
+             (unsigned long long)st->queue_drops, (unsigned long long)st->own_replays,
+             (unsigned long long)lost);
+    if (lost)
+        snprintf(tail, sizeof tail, "; %llu not stored", (unsigned long long)lost);
+    cli_log("mirror", "info", f,
+            "stopped by %s, drained in %.2fs of %gs: %llu captured = %llu judged + %llu error + "
+            "%llu skipped (%llu stopped before an answer) + %llu dropped + %llu own replays%s",
+            signame, st->drained_s, budget, (unsigned long long)captured,
+            (unsigned long long)judged, (unsigned long long)errors,
+            (unsigned long long)skipped, (unsigned long long)j->skip_stopped,
+            (unsigned long long)st->queue_drops, (unsigned long long)st->own_replays, tail);
 }
 
 static void on_started(int live, const char *filter, void *ud)
 {
     (void)ud;
     if (live) {
-        struct sdiff_text_ring t;
-        sdiff_text_ring_init(&t);
-        fprintf(stderr, "shadowdiff: mirror: listening (filter: %s)\n", sdiff_text(&t, filter));
-        sdiff_text_ring_dispose(&t);
+        struct sdiff_buf f;
+        sdiff_buf_init(&f, 1u << 16);
+        sdiff_buf_puts(&f, "\"filter\":");
+        sdiff_buf_json_str(&f, filter, strlen(filter));
+        cli_log("mirror", "info", f.data ? (const char *)f.data : NULL, "listening (filter: %s)",
+                filter);
+        sdiff_buf_dispose(&f);
     }
 }
 
 int cmd_mirror(int argc, char **argv)
 {
     enum { O_DB = 256, O_SAMPLE, O_ROUTE_RATE, O_QUEUE, O_DRAIN, O_DURATION, O_MAXBODY,
-           O_KEEP_IDENT, O_FILTER, O_METRICS, O_BUFSIZE, O_USER, O_DECAP, O_CSUM, O_MEMORY };
+           O_KEEP_IDENT, O_FILTER, O_METRICS, O_BUFSIZE, O_USER, O_DECAP, O_CSUM, O_MEMORY,
+           O_LOG_FORMAT };
     static const struct option longopts[] = {
         {"interface", required_argument, NULL, 'i'},
         {"pcap", required_argument, NULL, 'r'},
@@ -140,6 +176,7 @@ int cmd_mirror(int argc, char **argv)
         {"user", required_argument, NULL, O_USER},
         {"verify-tcp-checksums", required_argument, NULL, O_CSUM},
         {"memory", required_argument, NULL, O_MEMORY},
+        {"log-format", required_argument, NULL, O_LOG_FORMAT},
         CLI_JUDGE_LONGOPTS,
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -188,6 +225,12 @@ int cmd_mirror(int argc, char **argv)
         case 'V': return cli_version();
         case O_METRICS: o.metrics_addr = optarg; continue;
         case O_USER: user = optarg; continue;
+        case O_LOG_FORMAT:
+            if (cli_parse_log_format("mirror", optarg) < 0)
+                return SDIFF_EXIT_ERROR;
+            if (cli_log_json)
+                tty = 0; /* one object per line: no status line redrawn in place */
+            continue;
         case 'p':
             if (nports == 64 || cli_parse_port(optarg, &ports[nports]) < 0) {
                 cli_error("mirror", "--port: '%s' is not a port number (1-65535)", optarg);
@@ -315,10 +358,16 @@ int cmd_mirror(int argc, char **argv)
             sdiff_capture_run_summary_short(&st.capture, &line);
         else
             sdiff_capture_run_summary(&st.capture, &line);
-        fprintf(stderr, "shadowdiff: mirror: capture: %s; %llu dropped (queue full, peak %zu), "
-                        "%llu own replays ignored\n",
-                (const char *)line.data, (unsigned long long)st.queue_drops, st.queue_peak,
-                (unsigned long long)st.own_replays);
+        struct sdiff_buf f;
+        sdiff_buf_init(&f, 1u << 16);
+        sdiff_buf_puts(&f, "\"capture\":");
+        if (sdiff_capture_run_summary_json(&st.capture, &f) < 0)
+            sdiff_buf_reset(&f);
+        cli_log("mirror", "info", f.data ? (const char *)f.data : NULL,
+                "capture: %s; %llu dropped (queue full, peak %zu), %llu own replays ignored",
+                line.data ? (const char *)line.data : "", (unsigned long long)st.queue_drops,
+                st.queue_peak, (unsigned long long)st.own_replays);
+        sdiff_buf_dispose(&f);
         sdiff_buf_dispose(&line);
         cli_print_judged("mirror", &st.judge, &j);
     }
