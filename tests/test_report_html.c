@@ -193,9 +193,19 @@ static void assert_self_contained(const char *html)
             fail_msg("page contains %s", banned[i]);
 }
 
-/* Run chromium headless on the page with extra arguments; its exit status (-1: timeout). */
+/* Run chromium headless on the page, width pixels wide, with one extra argument; its exit
+ * status (-1: timeout). */
+static int chromium_at(int width, const char *arg, const char *page, const char *out_path);
+
 static int chromium(const char *arg, const char *page, const char *out_path)
 {
+    return chromium_at(1280, arg, page, out_path);
+}
+
+static int chromium_at(int width, const char *arg, const char *page, const char *out_path)
+{
+    char size[64];
+    snprintf(size, sizeof size, "--window-size=%d,2000", width);
     char profile[600], url[600];
     char *dir = sdiff_test_tmpdir();
     snprintf(profile, sizeof profile, "--user-data-dir=%s", dir);
@@ -205,7 +215,7 @@ static int chromium(const char *arg, const char *page, const char *out_path)
     char *argv[] = {CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
                     "--disable-background-networking", "--disable-component-update",
                     "--disable-sync", "--no-first-run", "--hide-scrollbars", profile,
-                    "--window-size=1280,2000", (char *)arg, url, NULL};
+                    size, (char *)arg, url, NULL};
     int pid = sdiff_test_spawn(argv, out_path, errp);
     int status = sdiff_test_wait(pid, 90);
     sdiff_test_rmdir(dir);
@@ -317,13 +327,70 @@ static void test_report_html__chromium_renders_tables_and_charts(void **state)
     assert_true(status != -1 && WIFEXITED(status));
     char *html = slurp(dom);
     assert_int_equal(count_substr(html, "<tr class=\"ep\">"), r->nendpoints);
-    assert_non_null(strstr(html, "<code>GET /users/{id}</code>"));
-    assert_non_null(strstr(html, "<code>POST /orders</code>"));
+    /* routes break only after a slash */
+    assert_non_null(strstr(html, "<code>GET /<wbr>users/<wbr>{id}</code>"));
+    assert_non_null(strstr(html, "<code>POST /<wbr>orders</code>"));
     assert_non_null(strstr(html, "id=\"parity-chart\""));
     assert_non_null(strstr(html, "id=\"latency-chart\""));
     /* the escaped route stayed text: the parser made no script element of it */
     assert_null(strstr(html, "<script"));
     free(html);
+    sdiff_report_free(r);
+}
+
+/*
+ * Read in five seconds at a laptop's width and a phone's: blocked endpoints first, their
+ * reasons red and the others' grey, a traffic share per endpoint, latency bars on one
+ * scale, copyable inspect and accept lines, and never wider than the window.
+ */
+static void test_report_html__blocked_first_and_fits_laptop_and_phone(void **state)
+{
+    (void)state;
+    if (access(CHROMIUM, X_OK) != 0)
+        skip();
+    struct sdiff_report *r = build(1);
+    render_to(r, htmlpath);
+    char *page = slurp(htmlpath);
+    /* the first endpoint row is a blocked one */
+    const char *row = strstr(page, "<tr class=\"ep\">");
+    assert_non_null(row);
+    const char *end = strstr(row, "</tr>");
+    const char *pill = strstr(row, "<span class=\"pill ");
+    assert_true(pill && pill < end);
+    assert_int_equal(strncmp(pill, "<span class=\"pill blocked\">", 27), 0);
+    assert_non_null(strstr(page, "<ul class=\"reasons blocker\">"));
+    assert_non_null(strstr(page, "<th class=\"n\">Share</th>"));
+    assert_non_null(strstr(page, "<span class=\"bar\""));
+    assert_non_null(strstr(page, "<code class=\"cmd\">shadowdiff accept --db "));
+    assert_non_null(strstr(page, "<code class=\"cmd\">shadowdiff inspect --db "));
+    /* the page measures itself into its title */
+    char measured[700];
+    snprintf(measured, sizeof measured, "%s/measured.html", tmpdir);
+    FILE *f = fopen(measured, "w");
+    assert_non_null(f);
+    char *body = strstr(page, "</body>");
+    assert_non_null(body);
+    fwrite(page, 1, (size_t)(body - page), f);
+    fputs("<script>document.title = 'W=' + document.documentElement.scrollWidth + ' I=' +"
+          " window.innerWidth;</script>", f);
+    fputs(body, f);
+    fclose(f);
+    static const int widths[] = {1280, 500}; /* headless chromium's narrowest is 500 */
+    for (size_t i = 0; i < 2; i++) {
+        char dom[700];
+        snprintf(dom, sizeof dom, "%s/dom-%d.html", tmpdir, widths[i]);
+        int status = chromium_at(widths[i], "--dump-dom", measured, dom);
+        assert_true(status != -1 && WIFEXITED(status));
+        char *html = slurp(dom);
+        const char *t = strstr(html, "<title>W=");
+        assert_non_null(t);
+        int w = 0, inner = 0;
+        assert_int_equal(sscanf(t, "<title>W=%d I=%d", &w, &inner), 2);
+        if (w > inner)
+            fail_msg("at %d px the page is %d px wide (window %d)", widths[i], w, inner);
+        free(html);
+    }
+    free(page);
     sdiff_report_free(r);
 }
 
@@ -334,6 +401,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_report_html__page_is_self_contained_and_escaped),
         cmocka_unit_test(test_report_html__empty_run_renders_whole_page),
         cmocka_unit_test(test_report_html__chromium_renders_tables_and_charts),
+        cmocka_unit_test(test_report_html__blocked_first_and_fits_laptop_and_phone),
     };
     if (argc > 1)
         cmocka_set_test_filter(argv[1]);

@@ -239,6 +239,8 @@ struct sdiff_report {
      * the build and never freed by sdiff_report_free */
     const struct sdiff_report_plan *plan;
     size_t nplan;
+    char *db_shown;                          /* the database as shown (a URL's password as
+                                                ***); NULL when built from rows alone */
     struct sdiff_report_noise *noise;        /* learned noise of this run's routes, by route
                                                 and key */
     size_t nnoise;

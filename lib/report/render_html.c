@@ -39,8 +39,9 @@ static const char CSS[] =
     "h1{font-size:24px;margin:0 0 4px}h2{font-size:18px;margin:32px 0 8px;"
     "padding-bottom:4px;border-bottom:1px solid var(--line)}\n"
     "code,pre{font:12.5px/1.4 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}\n"
-    ".meta{color:var(--muted);margin:0 0 16px}.meta b{color:var(--fg);font-weight:600}\n"
-    ".meta span{margin-right:18px;white-space:nowrap}\n"
+    ".meta{color:var(--muted);margin:0 0 16px;display:flex;flex-wrap:wrap;column-gap:18px}"
+    ".meta b{color:var(--fg);font-weight:600;overflow-wrap:anywhere}\n"
+    ".meta span{min-width:0}\n"
     ".banner{border-radius:8px;padding:14px 18px;color:#fff;display:flex;gap:16px;"
     "align-items:center;margin:8px 0 16px}\n"
     ".banner.pass{background:var(--ok)}.banner.fail{background:var(--bad)}"
@@ -58,12 +59,21 @@ static const char CSS[] =
     "tbody tr:nth-child(even){background:#fafbfc}\n"
     "td.n,th.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}\n"
     "tfoot td{font-weight:600;border-top:2px solid var(--line)}\n"
-    ".ep-name{word-break:break-all}\n"
+    /* a route breaks only after a slash (<wbr>), never inside a word */
+    ".ep-name{word-break:normal;overflow-wrap:normal;min-width:12em}\n"
+    ".scroll{overflow-x:auto}\n"
+    ".bar{display:inline-block;height:6px;border-radius:3px;vertical-align:middle;"
+    "margin-left:6px}\n"
+    "code.cmd{display:block;margin-top:4px;padding:3px 6px;background:#fff;border:1px solid "
+    "var(--line);border-radius:4px;white-space:pre-wrap;word-break:break-all;"
+    "user-select:all}\n"
     ".pill{display:inline-block;border-radius:10px;padding:0 8px;font-size:12px;"
     "font-weight:600;color:#fff;white-space:nowrap}\n"
     ".pill.ready{background:var(--ok)}.pill.blocked{background:var(--bad)}"
     ".pill.insufficient{background:#8c959f}\n"
-    "ul.reasons{margin:4px 0 0;padding-left:18px;color:var(--bad);font-size:12.5px}\n"
+    /* blockers in red; notes (what would settle an endpoint) in grey */
+    "ul.reasons{margin:4px 0 0;padding-left:18px;color:var(--muted);font-size:12.5px}\n"
+    "ul.reasons.blocker{color:var(--bad)}\n"
     ".legend{display:flex;flex-wrap:wrap;gap:14px;margin:4px 0 6px;font-size:12.5px}\n"
     ".legend i{display:inline-block;width:12px;height:12px;border-radius:2px;"
     "margin-right:5px;vertical-align:-1px}\n"
@@ -157,6 +167,32 @@ static void ep_name(FILE *f, const char *method, const char *route, size_t cap)
 }
 
 
+/* The endpoint's name with a break opportunity after each slash, so that a narrow column
+ * breaks a route between its segments and never inside one. */
+static void ep_name_wbr(FILE *f, const char *method, const char *route)
+{
+    if (method[0]) {
+        esc(f, method);
+        fputc(' ', f);
+    }
+    for (const char *p = route; *p;) {
+        size_t n = strcspn(p, "/");
+        esc_n(f, p, n);
+        p += n;
+        if (*p == '/') {
+            fputs("/<wbr>", f);
+            p++;
+        }
+    }
+}
+
+/* Blocked endpoints first, then those without enough data, then the ready ones; each group
+ * in route order: what a release manager must act on is at the top. */
+static int verdict_rank(enum sdiff_report_verdict v)
+{
+    return v == SDIFF_REPORT_BLOCKED ? 0 : v == SDIFF_REPORT_INSUFFICIENT ? 1 : 2;
+}
+
 static const char *verdict_class(enum sdiff_report_verdict v)
 {
     return v == SDIFF_REPORT_READY ? "ready" : v == SDIFF_REPORT_BLOCKED ? "blocked"
@@ -243,31 +279,61 @@ static void title_and_banner(const struct sdiff_report *r, FILE *f)
             (unsigned long long)t->errors, (unsigned long long)t->unjudged);
 }
 
+/* A bar of v on the scale max (the largest p99 of any endpoint, either side). */
+static void latency_bar(FILE *f, double v, double max, const char *fill)
+{
+    if (v < 0 || max <= 0)
+        return;
+    fprintf(f, "<span class=\"bar\" style=\"width:%.0fpx;background:%s\"></span>",
+            2 + 58 * v / max, fill);
+}
+
 static void endpoint_table(const struct sdiff_report *r, FILE *f)
 {
-    char a[32], b[32], c[32], d[32];
-    fputs("<h2>Endpoints</h2>\n<table id=\"endpoints\">\n<thead><tr><th>Endpoint</th>"
-          "<th class=\"n\">Samples</th><th class=\"n\">Parity</th>"
-          "<th class=\"n\">Mismatch bound</th><th class=\"n\">p99 primary (ms)</th>"
-          "<th class=\"n\">p99 candidate (ms)</th><th class=\"n\">Errors</th>"
-          "<th class=\"n\">Unjudged</th><th>Verdict</th></tr></thead>\n<tbody>\n",
-          f);
+    char a[32], b[32], c[32], d[32], s[32];
+    size_t *order = sdiff_calloc(r->nendpoints + 1, sizeof *order), n = 0;
+    double pmax = 0;
+    for (int rank = 0; rank < 3; rank++)
+        for (size_t i = 0; i < r->nendpoints; i++)
+            if (verdict_rank(r->endpoints[i].verdict) == rank && order)
+                order[n++] = i;
     for (size_t i = 0; i < r->nendpoints; i++) {
         const struct sdiff_report_endpoint *e = &r->endpoints[i];
+        if (e->primary.p99 > pmax)
+            pmax = e->primary.p99;
+        if (e->candidate.p99 > pmax)
+            pmax = e->candidate.p99;
+    }
+    fputs("<h2>Endpoints</h2>\n<div class=\"scroll\"><table id=\"endpoints\">\n<thead><tr>"
+          "<th>Endpoint</th><th class=\"n\">Samples</th><th class=\"n\">Share</th>"
+          "<th class=\"n\">Parity</th><th class=\"n\">Mismatch bound</th>"
+          "<th class=\"n\">p99 primary (ms)</th><th class=\"n\">p99 candidate (ms)</th>"
+          "<th class=\"n\">Errors</th><th class=\"n\">Unjudged</th><th>Verdict</th></tr>"
+          "</thead>\n<tbody>\n",
+          f);
+    for (size_t row = 0; row < r->nendpoints; row++) {
+        const struct sdiff_report_endpoint *e = &r->endpoints[order ? order[row] : row];
+        double share = r->totals.samples ? (double)e->samples / (double)r->totals.samples : -1;
         fputs("<tr class=\"ep\"><td class=\"ep-name\"><code>", f);
-        ep_name(f, e->method, e->route, 0);
+        ep_name_wbr(f, e->method, e->route);
         fprintf(f,
                 "</code></td><td class=\"n\">%llu</td><td class=\"n\">%s</td>"
-                "<td class=\"n\">%s</td><td class=\"n\">%s</td><td class=\"n\">%s</td>"
-                "<td class=\"n\">%llu</td><td class=\"n\">%llu</td>"
+                "<td class=\"n\">%s</td><td class=\"n\">%s</td><td class=\"n\">%s",
+                (unsigned long long)e->samples, sdiff__report_pct(share, s, sizeof s),
+                sdiff__report_pct(e->parity, a, sizeof a),
+                sdiff__report_pct(e->mismatch_upper, b, sizeof b),
+                sdiff__report_ms(e->primary.p99, c, sizeof c));
+        latency_bar(f, e->primary.p99, pmax, PRIMARY_FILL);
+        fprintf(f, "</td><td class=\"n\">%s", sdiff__report_ms(e->candidate.p99, d, sizeof d));
+        latency_bar(f, e->candidate.p99, pmax, CANDIDATE_FILL);
+        fprintf(f,
+                "</td><td class=\"n\">%llu</td><td class=\"n\">%llu</td>"
                 "<td><span class=\"pill %s\">%s</span>",
-                (unsigned long long)e->samples, sdiff__report_pct(e->parity, a, sizeof a),
-                sdiff__report_pct(e->mismatch_upper, b, sizeof b), sdiff__report_ms(e->primary.p99, c, sizeof c),
-                sdiff__report_ms(e->candidate.p99, d, sizeof d), (unsigned long long)e->errors,
-                (unsigned long long)e->unjudged, verdict_class(e->verdict),
-                sdiff_report_verdict_str(e->verdict));
+                (unsigned long long)e->errors, (unsigned long long)e->unjudged,
+                verdict_class(e->verdict), sdiff_report_verdict_str(e->verdict));
         if (e->nreasons) {
-            fputs("<ul class=\"reasons\">", f);
+            fprintf(f, "<ul class=\"reasons%s\">",
+                    e->verdict == SDIFF_REPORT_BLOCKED ? " blocker" : "");
             for (size_t k = 0; k < e->nreasons && k < SDIFF_REPORT_MAX_REASONS; k++) {
                 fputs("<li>", f);
                 esc(f, e->reasons[k]);
@@ -277,11 +343,13 @@ static void endpoint_table(const struct sdiff_report *r, FILE *f)
         }
         fputs("</td></tr>\n", f);
     }
+    sdiff_free(order);
     const struct sdiff_report_endpoint *t = &r->totals;
     fprintf(f,
-            "</tbody>\n<tfoot><tr><td>total</td><td class=\"n\">%llu</td><td class=\"n\">%s</td>"
+            "</tbody>\n<tfoot><tr><td>total</td><td class=\"n\">%llu</td><td></td>"
+            "<td class=\"n\">%s</td>"
             "<td class=\"n\">%s</td><td></td><td></td><td class=\"n\">%llu</td>"
-            "<td class=\"n\">%llu</td><td></td></tr></tfoot>\n</table>\n",
+            "<td class=\"n\">%llu</td><td></td></tr></tfoot>\n</table></div>\n",
             (unsigned long long)t->samples, sdiff__report_pct(t->parity, a, sizeof a),
             sdiff__report_pct(t->mismatch_upper, b, sizeof b), (unsigned long long)t->errors,
             (unsigned long long)t->unjudged);
@@ -420,9 +488,18 @@ static void sample_value(FILE *f, const char *cls, const char *v)
 static void clusters(const struct sdiff_report *r, FILE *f)
 {
     char a[32], b[32];
+    /* the database, quoted for a shell (its name may hold anything) */
+    struct sdiff_buf db;
+    sdiff_buf_init(&db, 4096);
+    const char *name = r->db_shown ? r->db_shown : "FILE";
+    if (sdiff_report_shell_quote(&db, name, strlen(name)) < 0 || db.data == NULL) {
+        sdiff_buf_reset(&db);
+        sdiff_buf_puts(&db, "FILE");
+    }
     fprintf(f, "<h2>Discrepancy clusters (%zu)</h2>\n", r->nclusters);
     if (r->nclusters == 0) {
         fputs("<p class=\"note\">No different results.</p>\n", f);
+        sdiff_buf_dispose(&db);
         return;
     }
     fputs("<p class=\"note\">Different results of one endpoint that share the same set of"
@@ -442,7 +519,18 @@ static void clusters(const struct sdiff_report *r, FILE *f)
                 sdiff__report_iso_time(cl->first_us, a, sizeof a), sdiff__report_iso_time(cl->last_us, b, sizeof b));
         for (size_t k = 0; k < cl->nexamples && k < SDIFF_REPORT_MAX_EXAMPLES; k++)
             fprintf(f, "%s%lld", k ? ", " : " ", (long long)cl->examples[k]);
-        fputs(" (shadowdiff inspect)</div></header>\n", f);
+        fputs("</div>", f);
+        /* what to run next, selected whole with one click */
+        if (cl->nexamples) {
+            fputs("<code class=\"cmd\">shadowdiff inspect --db ", f);
+            esc(f, (const char *)db.data);
+            fprintf(f, " %lld</code>", (long long)cl->examples[0]);
+        }
+        fputs("<code class=\"cmd\">shadowdiff accept --db ", f);
+        esc(f, (const char *)db.data);
+        fputc(' ', f);
+        esc(f, cl->id);
+        fputs(" --reason '...' --expires YYYY-MM-DD</code></header>\n", f);
         if (cl->sample_path == NULL) {
             fputs("<p class=\"note\" style=\"padding:0 12px\">no stored difference</p>"
                   "</section>\n",
@@ -462,6 +550,7 @@ static void clusters(const struct sdiff_report *r, FILE *f)
     if (r->nclusters > HTML_CLUSTERS)
         fprintf(f, "<p class=\"note\">&hellip; and %zu more clusters (see --format json).</p>\n",
                 r->nclusters - HTML_CLUSTERS);
+    sdiff_buf_dispose(&db);
 }
 
 /* ---- API --------------------------------------------------------------------------------- */

@@ -263,6 +263,7 @@ void sdiff_report_free(struct sdiff_report *r)
         sdiff_free(r->noise[i].examples_json);
     }
     sdiff_free(r->noise);
+    sdiff_free(r->db_shown);
     sdiff_free(r);
 }
 
@@ -1109,6 +1110,11 @@ int sdiff_report_build_config(struct sdiff_report **out, const char *db_path, in
         return rc;
     sdiff__report_store_source(&src, st);
     rc = sdiff__report_build_from(out, &src, run_id, th, config, err);
+    if (rc >= 0) {
+        char shown[600];
+        sdiff_store_shown(db_path, shown, sizeof shown);
+        (*out)->db_shown = sdiff_strdup(shown); /* NULL: the commands say FILE */
+    }
     sdiff_store_close(st);
     return rc;
 }
