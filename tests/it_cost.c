@@ -351,6 +351,35 @@ static void test_cost__gate_both_sides_comparable(void **state)
     json_decref(j);
 }
 
+/* mirror: the primary served everything captured, writes too; the candidate only the safe
+ * replays. The same process on both sides, so the CPU ratio is the ratio of requests, and
+ * the route mixes differ by far more than 10%: not comparable. */
+static void test_cost__mirror_counts_captured_and_marks_mix(void **state)
+{
+    (void)state;
+    char db[4200], pid[16];
+    snprintf(db, sizeof db, "%s/mirror.db", dir);
+    snprintf(pid, sizeof pid, "%d", server_pid);
+    char *argv[] = {(char *)sdiff_test_bin(), "mirror", "--pcap",
+                    (char *)sdiff_test_fixture_path("pcap/interleaved_many.pcap"), "--port",
+                    "8080", "--db", db, "--candidate", url, "--primary-pid", pid,
+                    "--candidate-pid", pid, NULL};
+    struct sdiff_test_run r = sdiff_test_run(argv, dir, 120);
+    assert_int_not_equal(sdiff_test_exit_code(&r), 2);
+    assert_int_equal(err_lines_with(&r, "warning"), 0);
+    sdiff_test_run_dispose(&r);
+    json_t *j = report_json(db);
+    json_t *cost = json_object_get(j, "cost");
+    assert_true(jnum(j, "primary", "requests") == 611);   /* captured */
+    assert_true(jnum(j, "candidate", "requests") == 372); /* replayed (239 unsafe skipped) */
+    assert_true(json_is_false(json_object_get(cost, "comparable")));
+    assert_true(json_number_value(json_object_get(cost, "route_mix_distance")) > 0.10);
+    double ratio = json_number_value(
+        json_object_get(json_object_get(cost, "ratio"), "cpu_ms_per_request"));
+    assert_true(fabs(ratio - 611.0 / 372.0) < 0.01);
+    json_decref(j);
+}
+
 static void test_cost__bad_values_are_one_line(void **state)
 {
     (void)state;
@@ -520,6 +549,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_cost__metrics_page_is_read),
         cmocka_unit_test(test_cost__real_cgroup_root_is_sampled),
         cmocka_unit_test(test_cost__gate_both_sides_comparable),
+        cmocka_unit_test(test_cost__mirror_counts_captured_and_marks_mix),
         cmocka_unit_test(test_cost__bad_values_are_one_line),
     };
     const struct CMUnitTest services[] = {

@@ -6,6 +6,8 @@
 #include "shadowdiff/cost.h"
 
 #include "sdiff_test.h"
+#include "shadowdiff/report.h"
+#include "shadowdiff/store.h"
 
 #include <math.h>
 #include <signal.h>
@@ -221,6 +223,67 @@ static void test_cost__summary_on_known_numbers(void **state)
     assert_int_equal(sdiff_cost_summarise(s, 3, 10, &m, &c, &err), SDIFF_EINVAL);
 }
 
+#define MIB_B (1024ull * 1024)
+
+/* Samples stored as the sampler stores them (differences), read back by a report built from
+ * a real SQLite file: the arithmetic of lib/report/README.md "Cost" on known numbers. */
+static void test_cost__report_from_stored_samples(void **state)
+{
+    (void)state;
+    char *dir = sdiff_test_tmpdir(), db[4200];
+    snprintf(db, sizeof db, "%s/r.db", dir);
+    struct sdiff_store *st = NULL;
+    struct sdiff_store_opts so = {0};
+    struct sdiff_err err = {0};
+    int64_t run = 0, run_none = 0;
+    assert_int_equal(sdiff_store_open(&st, db, &so, &err), SDIFF_OK);
+    struct sdiff_run_info info = {.kind = "gate", .candidate = "http://c", .primary = "http://p"};
+    assert_int_equal(sdiff_store_begin_run(st, &info, &run, &err), SDIFF_OK);
+    uint64_t t0 = 1700000000000000ull;
+    const struct sdiff_store_cost_sample rows[] = {
+        {"candidate", t0, 0, 0, 100 * MIB_B, NULL},
+        {"candidate", t0 + 1000000, 100, 500, 200 * MIB_B, NULL},
+        {"candidate", t0 + 2000000, 100, 500, 300 * MIB_B, NULL},
+        {"primary", t0, 0, 0, 100 * MIB_B, NULL},
+        {"primary", t0 + 2000000, 400, 1000, 100 * MIB_B, NULL},
+    };
+    assert_int_equal(sdiff_store_put_cost_samples(st, run, NULL, rows, 5, &err), SDIFF_OK);
+    assert_int_equal(sdiff_store_end_run(st, run, "{\"price_model\":\"cloud-run\"}", &err),
+                     SDIFF_OK);
+    assert_int_equal(sdiff_store_begin_run(st, &info, &run_none, &err), SDIFF_OK);
+    assert_int_equal(sdiff_store_put_cost_samples(st, run_none, NULL, rows, 3, &err), SDIFF_OK);
+    assert_int_equal(sdiff_store_end_run(st, run_none, "{\"price_model\":\"none\"}", &err),
+                     SDIFF_OK);
+    sdiff_store_close(st);
+
+    struct sdiff_report *r = NULL;
+    assert_int_equal(sdiff_report_build(&r, db, run, NULL, &err), SDIFF_OK);
+    const struct sdiff_report_cost *k = &r->cost;
+    assert_true(k->present && k->primary.present && k->candidate.present && k->priced);
+    assert_int_equal(k->candidate.requests, 200);
+    assert_true(fabs(k->candidate.cpu_ms_per_request - 5.0) < 1e-9);
+    assert_true(fabs(k->candidate.rss_mib_mean - 200) < 1e-9);
+    assert_true(fabs(k->candidate.rss_mib_peak - 300) < 1e-9);
+    /* (1 CPU-s x 0.000024 + (150 + 250) / 1024 GiB-s x 0.0000025) / 200 x 1e6 + 0.40 */
+    double want = (1.0 * 0.000024 + 400.0 / 1024 * 0.0000025) / 200 * 1e6 + 0.40;
+    assert_true(fabs(k->candidate.cost_per_million - want) < 1e-9);
+    assert_int_equal(k->primary.requests, 400);
+    assert_true(fabs(k->primary.cpu_ms_per_request - 2.5) < 1e-9);
+    assert_true(fabs(k->ratio_cpu_ms_per_request - 2.0) < 1e-9);
+    assert_true(fabs(k->ratio_rss_mib_mean - 2.0) < 1e-9);
+    /* no results: no route mix to compare, so not comparable */
+    assert_true(k->mix_distance < 0 && !k->comparable);
+    sdiff_report_free(r);
+
+    assert_int_equal(sdiff_report_build(&r, db, run_none, NULL, &err), SDIFF_OK);
+    assert_true(r->cost.candidate.present && !r->cost.primary.present && !r->cost.priced);
+    assert_true(r->cost.candidate.cost_per_million < 0);
+    assert_true(r->cost.candidate.cpu_ms_per_request > 0);
+    sdiff_report_free(r);
+    sdiff_test_rmdir(dir);
+    free(dir);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_cost__fixture_proc_tree_sums_the_descendants_only),
     cmocka_unit_test(test_cost__real_tree_keeps_exited_workers),
@@ -228,5 +291,6 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_cost__this_hosts_root_cgroup_counts_cpu),
     cmocka_unit_test(test_cost__prometheus_text_is_read_strictly),
     cmocka_unit_test(test_cost__summary_on_known_numbers),
+    cmocka_unit_test(test_cost__report_from_stored_samples),
 };
 SDIFF_TEST_MAIN(tests)
