@@ -7,7 +7,7 @@
 # Records a loopback capture of nginx serving a 4 KiB JSON file under wrk (keep-alive, 16
 # connections) until it holds at least EXCHANGES (default 100000) exchanges, then times each
 # tool and reports exchanges/s, peak RSS and the ratios. Needs root (tcpdump on lo) and the
-# benchmark packages of .ci/packages. Everything runs on 127.0.0.1 and is stopped at exit.
+# packages of .ci/packages-bench. Everything runs on 127.0.0.1 and is stopped at exit.
 set -euo pipefail
 build=${1:-build}
 want=${2:-100000}

@@ -22,7 +22,7 @@
 # usage: [ROUNDS=5] [JUDGES=N] [ANSWERS=same|reordered] tests/bench/bench_replay.sh
 #        [BUILD_DIR] [EXCHANGES] [CONNECTIONS]
 #
-# Needs root (capture on lo) and the benchmark packages of .ci/packages. Loopback only;
+# Needs root (capture on lo) and the packages of .ci/packages-bench. Loopback only;
 # everything started is stopped at exit.
 set -euo pipefail
 build=${1:-build}

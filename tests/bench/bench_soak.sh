@@ -6,7 +6,7 @@
 #
 # usage: tests/bench/bench_soak.sh [BUILD_DIR] [DURATION_S]
 #
-# Needs root (capture on lo) and the benchmark packages of .ci/packages (nginx, wrk).
+# Needs root (capture on lo) and the packages of .ci/packages-bench (nginx, wrk).
 # Loopback only; everything started is stopped at exit.
 set -euo pipefail
 build=${1:-build}
