@@ -23,6 +23,7 @@
  * the socket while this side is still sending (both would wait for the other) */
 #define MAX_PENDING 256
 #define MAX_PARAMS 40
+#define MULTI_ROWS 64 /* rows of one multi-row INSERT (SDIFF__DB_ROWS) */
 #define MAX_COLS 48
 /* the advisory locks of the store: schema creation and migration, and BEGIN IMMEDIATE */
 #define LOCK_SCHEMA "7362646966660301"
@@ -36,6 +37,8 @@ struct pg_prepared {
     int nparams;
     uint64_t refs;             /* bit k-1: $k appears in the SQL */
     int returns_rows;          /* SELECT, or a write with RETURNING */
+    char multi_name[16];       /* the MULTI_ROWS-row form, "" until prepared */
+    int multi;                 /* 1: it has one (the VALUES list is $1..$n), -1: it has not */
 };
 
 struct sdiff_db {
@@ -52,6 +55,8 @@ struct sdiff_db {
     size_t nstmts, capstmts;
     unsigned cursor_seq;
     int scan_tx;               /* cursors open in a transaction of their own */
+    struct sdiff_dbq *deferred[16]; /* statements holding rows not sent yet */
+    int ndeferred;
 };
 
 struct pg_param {
@@ -77,6 +82,8 @@ struct sdiff_dbq {
     int cursor_open, own_tx, more;
     unsigned char *blobs[MAX_COLS]; /* the row's unescaped bytea values, by column */
     size_t bloblen[MAX_COLS];
+    struct pg_param *rows;     /* SDIFF__DB_ROWS: rows stepped, not sent yet (owned copies) */
+    int nrows_held;
 };
 
 /* ---- URLs ------------------------------------------------------------------------------ */
@@ -299,6 +306,8 @@ static void notice_ignore(void *arg, const char *msg)
     (void)msg;
 }
 
+static int pg_flush_all(struct sdiff_db *db);
+
 /*
  * Send a Sync and read every result up to it: those of the commands sent before (the first
  * failure among them is kept), then, when want is set, the result of the last command sent
@@ -306,10 +315,17 @@ static void notice_ignore(void *arg, const char *msg)
  */
 static int pg_sync(struct sdiff_db *db, int want, PGresult **got)
 {
-    int ncmd = db->pending + (want ? 1 : 0), cmd = 0, rc = SDIFF__DB_OK;
     PGresult *keep = NULL;
     if (got)
         *got = NULL;
+    if (want && db->ndeferred) {
+        /* rows held back would go after the command whose answer is wanted: this happens
+         * only when that command was sent without a flush (not the case: see pg_send_q) */
+        set_cause(db, NULL, "rows held back behind a query");
+        return 1;
+    }
+    int frc = pg_flush_all(db);
+    int ncmd = db->pending + (want ? 1 : 0), cmd = 0, rc = frc;
     if (PQpipelineSync(db->c) != 1) {
         db->pending = 0;
         result_cause(db, NULL);
@@ -385,7 +401,10 @@ static int pg_send(struct sdiff_db *db, const char *name, const char *sql, int n
 /* Run one command and wait for its result. */
 static int pg_run(struct sdiff_db *db, const char *sql, PGresult **got)
 {
-    int rc = pg_send(db, NULL, sql, 0, NULL);
+    int rc = pg_flush_all(db);
+    if (rc != SDIFF__DB_OK)
+        return rc;
+    rc = pg_send(db, NULL, sql, 0, NULL);
     if (rc != SDIFF__DB_OK) {
         db->pending = 0;
         return rc;
@@ -402,7 +421,10 @@ static int pg_run(struct sdiff_db *db, const char *sql, PGresult **got)
 /* Queue one command whose result is read by the next sync. */
 static int pg_queue(struct sdiff_db *db, const char *sql)
 {
-    int rc = pg_send(db, NULL, sql, 0, NULL);
+    int rc = pg_flush_all(db);
+    if (rc != SDIFF__DB_OK)
+        return rc;
+    rc = pg_send(db, NULL, sql, 0, NULL);
     if (rc == SDIFF__DB_OK)
         db->pending++;
     return rc;
@@ -523,8 +545,11 @@ static int pg_reconnect(struct sdiff_db *db)
         set_cause(db, NULL, PQerrorMessage(db->c));
         return 1;
     }
-    for (size_t i = 0; i < db->nstmts; i++)
+    for (size_t i = 0; i < db->nstmts; i++) {
         db->stmts[i].name[0] = '\0';
+        db->stmts[i].multi_name[0] = '\0';
+        db->stmts[i].multi = 0;
+    }
     return pg_session(db);
 }
 
@@ -845,6 +870,160 @@ static int pg_ensure_prepared(struct sdiff_dbq *q)
     return SDIFF__DB_OK;
 }
 
+/* The MULTI_ROWS-row form of a one-row INSERT ... VALUES($1, ..., $n), or NULL when the
+ * statement is not of that shape. */
+static char *multi_sql(const struct pg_prepared *p)
+{
+    char one[MAX_PARAMS * 4 + 16];
+    size_t o = 0;
+    o += (size_t)snprintf(one + o, sizeof one - o, "VALUES(");
+    for (int i = 1; i <= p->nparams; i++)
+        o += (size_t)snprintf(one + o, sizeof one - o, i > 1 ? ",$%d" : "$%d", i);
+    snprintf(one + o, sizeof one - o, ")");
+    size_t len = strlen(p->pg_sql), olen = strlen(one);
+    if (p->nparams == 0 || len < olen || strcmp(p->pg_sql + len - olen, one) != 0)
+        return NULL;
+    size_t cap = len + (size_t)MULTI_ROWS * ((size_t)p->nparams * 6 + 4) + 1;
+    char *sql = sdiff_malloc(cap);
+    if (sql == NULL)
+        return NULL;
+    o = len - olen;
+    memcpy(sql, p->pg_sql, o);
+    o += (size_t)snprintf(sql + o, cap - o, "VALUES");
+    for (int r = 0; r < MULTI_ROWS; r++) {
+        sql[o++] = r ? ',' : ' ';
+        sql[o++] = '(';
+        for (int i = 1; i <= p->nparams; i++)
+            o += (size_t)snprintf(sql + o, cap - o, i > 1 ? ",$%d" : "$%d",
+                                  r * p->nparams + i);
+        sql[o++] = ')';
+    }
+    sql[o] = '\0';
+    return sql;
+}
+
+static void drop_rows(struct sdiff_dbq *q)
+{
+    int n = q->p ? q->p->nparams : 0;
+    for (int i = 0; i < q->nrows_held * n; i++)
+        sdiff_free(q->rows[i].own);
+    q->nrows_held = 0;
+}
+
+/* Send the rows q holds: MULTI_ROWS to a statement, the rest one by one (queued). */
+static int pg_flush(struct sdiff_dbq *q)
+{
+    struct sdiff_db *db = q->db;
+    struct pg_prepared *p = q->p;
+    int n = p->nparams, rc = SDIFF__DB_OK, done = 0;
+    if (p->multi == 0) {
+        char *sql = multi_sql(p);
+        p->multi = -1;
+        if (sql) {
+            Oid types[MAX_PARAMS * MULTI_ROWS];
+            for (int r = 0; r < MULTI_ROWS; r++)
+                for (int i = 0; i < n; i++)
+                    types[r * n + i] = q->rows[i].set && !q->rows[i].is_null ? q->rows[i].type
+                                                                            : 0;
+            snprintf(p->multi_name, sizeof p->multi_name, "m%zu", (size_t)(p - db->stmts));
+            if (PQsendPrepare(db->c, p->multi_name, sql, n * MULTI_ROWS, types)) {
+                db->pending++;
+                p->multi = 1;
+            }
+            sdiff_free(sql);
+        }
+    }
+    if (p->multi == 1 && q->nrows_held == MULTI_ROWS) {
+        const char *vals[MAX_PARAMS * MULTI_ROWS];
+        int lens[MAX_PARAMS * MULTI_ROWS], fmts[MAX_PARAMS * MULTI_ROWS];
+        for (int i = 0; i < n * MULTI_ROWS; i++) {
+            vals[i] = q->rows[i].set && !q->rows[i].is_null ? q->rows[i].val : NULL;
+            lens[i] = q->rows[i].len;
+            fmts[i] = q->rows[i].binary;
+        }
+        if (PQsendQueryPrepared(db->c, p->multi_name, n * MULTI_ROWS, vals, lens, fmts, 0)) {
+            db->pending++;
+            done = MULTI_ROWS;
+        } else {
+            result_cause(db, NULL);
+            rc = 1;
+        }
+    }
+    if (rc == SDIFF__DB_OK && done < q->nrows_held)
+        rc = pg_ensure_prepared(q);
+    for (int r = done; rc == SDIFF__DB_OK && r < q->nrows_held; r++) {
+        rc = pg_send(db, p->name, NULL, n, q->rows + (size_t)r * n);
+        if (rc == SDIFF__DB_OK)
+            db->pending++;
+    }
+    drop_rows(q);
+    return rc;
+}
+
+static int pg_flush_all(struct sdiff_db *db)
+{
+    int rc = SDIFF__DB_OK;
+    while (db->ndeferred > 0) {
+        struct sdiff_dbq *q = db->deferred[--db->ndeferred];
+        int r = pg_flush(q);
+        if (rc == SDIFF__DB_OK)
+            rc = r;
+    }
+    return rc;
+}
+
+/* Hold the bound row of q (copied) to send it with others. */
+static int pg_hold_row(struct sdiff_dbq *q)
+{
+    struct sdiff_db *db = q->db;
+    int n = q->p->nparams;
+    if (q->rows == NULL) {
+        q->rows = sdiff_calloc((size_t)MULTI_ROWS * (size_t)n, sizeof *q->rows);
+        if (q->rows == NULL) {
+            set_cause(db, NULL, "out of memory");
+            return SQLITE_NOMEM;
+        }
+    }
+    if (q->nrows_held == 0) {
+        if (db->ndeferred == (int)(sizeof db->deferred / sizeof *db->deferred)) {
+            int rc = pg_flush_all(db);
+            if (rc != SDIFF__DB_OK)
+                return rc;
+        }
+        db->deferred[db->ndeferred++] = q;
+    }
+    struct pg_param *row = q->rows + (size_t)q->nrows_held * n;
+    for (int i = 0; i < n; i++) {
+        const struct pg_param *b = &q->params[i];
+        row[i] = *b;
+        row[i].own = NULL;
+        if (b->set && !b->is_null && b->val) {
+            size_t len = b->binary ? (size_t)b->len : strlen(b->val);
+            row[i].own = sdiff_malloc(len + 1);
+            if (row[i].own == NULL) {
+                for (int k = 0; k < i; k++)
+                    sdiff_free(row[k].own);
+                set_cause(db, NULL, "out of memory");
+                return SQLITE_NOMEM;
+            }
+            memcpy(row[i].own, b->val, len);
+            row[i].own[len] = '\0';
+            row[i].val = row[i].own;
+        }
+    }
+    q->nrows_held++;
+    if (q->nrows_held == MULTI_ROWS) {
+        /* send it now: take it off the list first */
+        for (int i = 0; i < db->ndeferred; i++)
+            if (db->deferred[i] == q) {
+                db->deferred[i] = db->deferred[--db->ndeferred];
+                break;
+            }
+        return pg_flush(q);
+    }
+    return SDIFF__DB_OK;
+}
+
 static int pg_fetch(struct sdiff_dbq *q)
 {
     char sql[64];
@@ -880,6 +1059,18 @@ static int pg_step(struct sdiff_dbq *q)
         q->state = 2;
         return SDIFF__DB_DONE;
     }
+    if ((q->flags & SDIFF__DB_ROWS) && !p->returns_rows && db->in_tx) {
+        rc = pg_hold_row(q);
+        if (rc != SDIFF__DB_OK)
+            return rc;
+        q->state = 2;
+        if (db->pending >= MAX_PENDING && (rc = pg_sync(db, 0, NULL)) != SDIFF__DB_OK)
+            return rc;
+        return SDIFF__DB_DONE;
+    }
+    rc = pg_flush_all(db);
+    if (rc != SDIFF__DB_OK)
+        return rc;
     if (q->flags & SDIFF__DB_SCAN) {
         /* a cursor lives in a transaction: the store's, or one of its own */
         if (!db->in_tx) {
@@ -985,9 +1176,18 @@ void sdiff__db_finalize(struct sdiff_dbq *q)
     if (q->s) {
         sqlite3_finalize(q->s);
     } else {
+        if (q->nrows_held) {
+            for (int i = 0; i < q->db->ndeferred; i++)
+                if (q->db->deferred[i] == q) {
+                    q->db->deferred[i] = q->db->deferred[--q->db->ndeferred];
+                    break;
+                }
+            pg_flush(q);
+        }
         pg_close_cursor(q);
         clear_rows(q);
         clear_params(q);
+        sdiff_free(q->rows);
     }
     sdiff_free(q);
 }
@@ -1153,7 +1353,12 @@ void sdiff__db_rollback(struct sdiff_db *db)
 {
     if (db->kind == SDIFF__DB_SQLITE) {
         sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
-    } else if (PQstatus(db->c) == CONNECTION_OK) {
+    } else {
+        /* rows held back were never sent: they go with the transaction */
+        while (db->ndeferred > 0)
+            drop_rows(db->deferred[--db->ndeferred]);
+    }
+    if (db->kind == SDIFF__DB_PG && PQstatus(db->c) == CONNECTION_OK) {
         /* keep the cause of the failure that led here */
         char cause[sizeof db->cause];
         memcpy(cause, db->cause, sizeof cause);

@@ -11,7 +11,8 @@
  * once per connection and cached by their text.
  *
  * PostgreSQL runs in pipeline mode: inside a transaction, a write that returns no rows is
- * sent without waiting for its answer; the next statement that needs an answer (a read, the
+ * sent without waiting for its answer (one prepared with SDIFF__DB_ROWS is held and sent 64
+ * rows to a statement, before anything else goes out); the next statement that needs an answer (a read, the
  * COMMIT) collects them, and the first failure among them is its failure. So a batch costs
  * one round trip, and it is either committed whole or not at all. A statement prepared with
  * SDIFF__DB_SCAN streams its rows through a cursor in chunks, never holding the whole result
@@ -32,6 +33,9 @@ enum sdiff__db_kind { SDIFF__DB_SQLITE, SDIFF__DB_PG };
 
 /* flags of sdiff__db_prepare */
 #define SDIFF__DB_SCAN 1u /* a long read: stream its rows in chunks (PostgreSQL cursor) */
+/* an INSERT ... VALUES(?, ...) of one row, each ? once and in order, run many times in a
+ * transaction: PostgreSQL sends its rows 64 to a statement (one multi-row INSERT) */
+#define SDIFF__DB_ROWS 2u
 
 struct sdiff_db;
 struct sdiff_dbq;

@@ -68,7 +68,8 @@ static int prepare(struct sdiff_store *st, struct sdiff_dbq **q, const char *sql
 {
     if (*q)
         return SDIFF_OK;
-    int rc = sdiff__db_prepare(st->db, sql, 0, q);
+    /* results, answers, differences: inserted by the thousand, sent many rows at a time */
+    int rc = sdiff__db_prepare(st->db, sql, SDIFF__DB_ROWS, q);
     return rc == SDIFF__DB_OK ? SDIFF_OK : sdiff__store_db_err(st, rc, "cannot prepare", err);
 }
 

@@ -504,7 +504,7 @@ int sdiff_store_open(struct sdiff_store **out, const char *path,
     if (rc < 0)
         goto fail;
     if (!st->opts.read_only) {
-        rc = sdiff__db_prepare(st->db, INSERT, 0, &st->ins);
+        rc = sdiff__db_prepare(st->db, INSERT, SDIFF__DB_ROWS, &st->ins);
         if (rc != SDIFF__DB_OK) {
             rc = sdiff__store_db_err(st, rc, "cannot prepare", err);
             goto fail;
