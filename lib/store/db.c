@@ -55,6 +55,7 @@ struct sdiff_db {
     size_t nstmts, capstmts;
     unsigned cursor_seq;
     int scan_tx;               /* cursors open in a transaction of their own */
+    int broken;                /* the session ended without libpq noticing: reset it */
     struct sdiff_dbq *deferred[16]; /* statements holding rows not sent yet */
     int ndeferred;
 };
@@ -319,8 +320,8 @@ static int pg_sync(struct sdiff_db *db, int want, PGresult **got)
     if (got)
         *got = NULL;
     if (want && db->ndeferred) {
-        /* rows held back would go after the command whose answer is wanted: this happens
-         * only when that command was sent without a flush (not the case: see pg_send_q) */
+        /* rows held back would go after the command whose answer is wanted: never so, as
+         * everything that sends a command sends the held rows first */
         set_cause(db, NULL, "rows held back behind a query");
         return 1;
     }
@@ -331,18 +332,26 @@ static int pg_sync(struct sdiff_db *db, int want, PGresult **got)
         result_cause(db, NULL);
         return 1;
     }
+    int nulls = 0;
     for (;;) {
         PGresult *r = PQgetResult(db->c);
         if (r == NULL) {
-            if (PQstatus(db->c) == CONNECTION_BAD) {
-                if (rc == SDIFF__DB_OK)
+            /* a NULL ends one command's results; two in a row: nothing more will come (the
+             * server ended the session, and libpq has not marked the connection bad yet) */
+            if (PQstatus(db->c) == CONNECTION_BAD || ++nulls > 1) {
+                if (rc == SDIFF__DB_OK) {
                     result_cause(db, NULL);
+                    if (PQstatus(db->c) != CONNECTION_BAD)
+                        set_cause(db, "08006", "connection lost");
+                }
+                db->broken = 1;
                 rc = 1;
                 break;
             }
             cmd++;
             continue;
         }
+        nulls = 0;
         ExecStatusType s = PQresultStatus(r);
         if (s == PGRES_PIPELINE_SYNC) {
             PQclear(r);
@@ -535,8 +544,9 @@ static int pg_session(struct sdiff_db *db)
  */
 static int pg_reconnect(struct sdiff_db *db)
 {
-    if (PQstatus(db->c) == CONNECTION_OK || db->in_tx || db->scan_tx)
+    if ((PQstatus(db->c) == CONNECTION_OK && !db->broken) || db->in_tx || db->scan_tx)
         return SDIFF__DB_OK;
+    db->broken = 0;
     if (PQpipelineStatus(db->c) != PQ_PIPELINE_OFF)
         PQexitPipelineMode(db->c);
     PQreset(db->c);
