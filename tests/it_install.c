@@ -153,6 +153,25 @@ static void test_install__readme_flask_routes_one_liner_gives_a_config(void **st
     free(out);
 }
 
+/* Every command's help opens with an example (within its first lines) and ends with its
+ * exit codes: what clig.dev asks of a command line, checked on every command the tool
+ * lists. */
+static void test_install__every_help_has_examples_and_exit_codes(void **state)
+{
+    (void)state;
+    char cmd[9000];
+    snprintf(cmd, sizeof cmd,
+             "b='%s/bin/shadowdiff'; for c in $(\"$b\" --help | sed -n 's/^  \\([a-z][a-z]*\\)  .*/\\1/p');"
+             " do h=$(\"$b\" $c --help) || { echo \"$c: exit $?\"; continue; };"
+             " echo \"$h\" | head -12 | grep -q '^  shadowdiff '\"$c\"' ' || echo \"$c: no example\";"
+             " echo \"$h\" | tail -4 | grep -q 'Exit' || echo \"$c: no exit codes\"; done; echo done",
+             prefix);
+    char *out = sh_out(cmd);
+    if (strcmp(out, "done\n") != 0)
+        fail_msg("%s", out);
+    free(out);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_install__binary_runs_from_the_prefix),
     cmocka_unit_test(test_install__man_page_has_every_command),
@@ -160,6 +179,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_install__no_headers_without_a_library),
     cmocka_unit_test(test_install__demo_without_capture_permission_says_what_it_needs),
     cmocka_unit_test(test_install__readme_flask_routes_one_liner_gives_a_config),
+    cmocka_unit_test(test_install__every_help_has_examples_and_exit_codes),
 };
 
 int main(int argc, char **argv)

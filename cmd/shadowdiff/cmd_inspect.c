@@ -12,6 +12,8 @@
 static const char USAGE[] =
     "usage: shadowdiff inspect --db FILE ID [--color auto|always|never]\n"
     "\n"
+    "  shadowdiff inspect --db results.db 1234\n"
+    "\n"
     "Prints result ID of a results database: the request, the primary's and the candidate's\n"
     "responses (decoded, JSON pretty-printed), class, reasons, note, every difference, and a\n"
     "curl command line that sends the request to the run's candidate.\n"
