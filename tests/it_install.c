@@ -172,6 +172,29 @@ static void test_install__every_help_has_examples_and_exit_codes(void **state)
     free(out);
 }
 
+/* The README's config example, as written there, is a config shadowdiff loads. */
+static void test_install__readme_config_example_loads(void **state)
+{
+    (void)state;
+    char cmd[9000];
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && sed -n '/^### The config file/,/^```$/p' '%s/../README.md' | "
+             "sed -n '/^```json$/,/^```$/p' | sed '1d;$d' > cfg.json && "
+             "printf '{\"a\": 1}' > a.json && printf '{\"a\": 1}' > b.json && "
+             "'%s/bin/shadowdiff' diff --config cfg.json a.json b.json && grep -c . cfg.json",
+             prefix, sdiff_test_fixture_path(""), prefix);
+    char *out = sh_out(cmd);
+    assert_non_null(strstr(out, "identical"));
+    /* the last line is the example's line count: the whole block was taken */
+    const char *last = out + strlen(out);
+    while (last > out && (last[-1] == '\n'))
+        last--;
+    while (last > out && last[-1] != '\n')
+        last--;
+    assert_true(atoi(last) >= 20);
+    free(out);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_install__binary_runs_from_the_prefix),
     cmocka_unit_test(test_install__man_page_has_every_command),
@@ -180,6 +203,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_install__demo_without_capture_permission_says_what_it_needs),
     cmocka_unit_test(test_install__readme_flask_routes_one_liner_gives_a_config),
     cmocka_unit_test(test_install__every_help_has_examples_and_exit_codes),
+    cmocka_unit_test(test_install__readme_config_example_loads),
 };
 
 int main(int argc, char **argv)
