@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -261,12 +262,78 @@ static void test_drain__json_log_lines_parse_and_keep_hostile_bytes_escaped(void
     expect_json_lines(errf, 1);
 }
 
+/* Send sig to the postmaster and to each of its children (its backends), by PID. */
+static void signal_cluster(int postmaster, int sig)
+{
+    DIR *d = opendir("/proc");
+    assert_non_null(d);
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        char path[300], buf[512];
+        if (e->d_name[0] < '1' || e->d_name[0] > '9')
+            continue;
+        snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (f == NULL)
+            continue;
+        size_t n = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[n] = '\0';
+        const char *close_paren = strrchr(buf, ')');
+        int ppid = 0;
+        if (close_paren && sscanf(close_paren + 1, " %*c %d", &ppid) == 1 && ppid == postmaster)
+            kill(atoi(e->d_name), sig);
+    }
+    closedir(d);
+    kill(postmaster, sig);
+}
+
+/*
+ * The budget holds when the database stops answering (every PostgreSQL process stopped
+ * with SIGSTOP: a commit then waits forever, as behind a black-holed network): SIGTERM, and
+ * the process is gone within --drain, exit 2, its last line saying why.
+ */
+static void test_drain__budget_holds_when_the_database_hangs(void **state)
+{
+    (void)state;
+    struct sdiff_test_pg pg;
+    assert_int_equal(sdiff_test_pg_start(&pg), 0);
+    int port = sdiff_test_free_port();
+    int cand = slow_candidate(port, "1");
+    char url[64], errf[4200];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", port);
+    snprintf(errf, sizeof errf, "%s/hang.err", dir);
+    char *argv[] = {(char *)sdiff_test_bin(), "mirror", "--pcap",
+                    (char *)sdiff_test_fixture_path("pcap/interleaved_many.pcap"), "--port",
+                    "8080", "--candidate", url, "--db", pg.url, "--timeout", "30",
+                    "--concurrency", "4", "--drain", "2", NULL};
+    int pid = sdiff_test_spawn(argv, NULL, errf);
+    usleep(1500000); /* judging, and a batch or two committed */
+    signal_cluster(pg.pid, SIGSTOP);
+    usleep(1200000); /* the writer's next commit is now waiting on the server */
+    double t = sdiff_test_now();
+    int st = sdiff_test_stop(pid, SIGTERM, 20);
+    double took = sdiff_test_now() - t;
+    signal_cluster(pg.pid, SIGCONT);
+    sdiff_test_stop(cand, SIGKILL, 5);
+    size_t len;
+    char *err = (char *)sdiff_test_read_file(errf, &len);
+    const char *line = last_line(err);
+    fprintf(stderr, "note: exited %.2fs after SIGTERM (--drain 2): %s\n", took, line);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 2);
+    assert_true(took <= 2.0 + 0.75);
+    assert_non_null(strstr(line, "the drain budget of 2s ran out"));
+    free(err);
+    sdiff_test_pg_stop(&pg);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_drain__sigterm_exits_within_the_budget_with_everything_counted),
         cmocka_unit_test(test_drain__readyz_follows_the_capture_and_the_store),
         cmocka_unit_test(test_drain__json_log_lines_parse_and_keep_hostile_bytes_escaped),
+        cmocka_unit_test(test_drain__budget_holds_when_the_database_hangs),
     };
     if (argc > 1)
         cmocka_set_test_filter(argv[1]);

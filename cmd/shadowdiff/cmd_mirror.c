@@ -2,7 +2,9 @@
  * cmd_mirror.c - `shadowdiff mirror`: the sidecar. Watches the old service's live traffic
  * (or a pcap file), replays each safe request to the candidate, records parity continuously.
  */
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -41,6 +43,7 @@ static const char USAGE[] =
     "      --drain S              after SIGTERM or SIGINT, exit within S seconds (default\n"
     "                             10): answers are awaited until its last quarter, then\n"
     "                             the rest is stored as skipped and the results flushed\n"
+    "                             (exit 2 if the database does not answer in time)\n"
     "      --duration S           stop after S seconds\n"
     "      --max-body SIZE        body bytes kept per message (default 1M)\n"
     "      --buffer-size SIZE     kernel capture buffer (default 32M)\n"
@@ -141,6 +144,45 @@ static void say_drained(const struct sdiff_mirror_stats *st, double budget, int 
             (unsigned long long)judged, (unsigned long long)errors,
             (unsigned long long)skipped, (unsigned long long)j->skip_stopped,
             (unsigned long long)st->queue_drops, (unsigned long long)st->own_replays, tail);
+}
+
+/*
+ * The drain budget holds even when storing the last results hangs (a database server that
+ * stopped answering, a black-holed network: libpq cannot be interrupted): once a signal
+ * came, the process exits 2 when the budget is spent, saying so, rather than being killed
+ * without a word by the orchestrator's SIGKILL.
+ */
+struct watchdog {
+    double budget;
+    atomic_int done;       /* sdiff_run_mirror returned */
+    pthread_t thread;
+};
+
+static double mono_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+static void *watchdog_main(void *arg)
+{
+    struct watchdog *w = arg;
+    struct timespec tick = {0, 20 * 1000 * 1000};
+    while (!cli_stop_flag && !atomic_load(&w->done))
+        nanosleep(&tick, NULL);
+    double deadline = mono_s() + w->budget;
+    while (!atomic_load(&w->done) && mono_s() < deadline)
+        nanosleep(&tick, NULL);
+    if (atomic_load(&w->done))
+        return NULL;
+    char f[128];
+    snprintf(f, sizeof f, "\"drain_s\":%g,\"not_stored\":\"unknown\"", w->budget);
+    cli_log("mirror", "error", f,
+            "the drain budget of %gs ran out while storing the last results (the database "
+            "does not answer): exiting; results not committed yet are lost",
+            w->budget);
+    _exit(SDIFF_EXIT_ERROR);
 }
 
 static void on_started(int live, const char *filter, void *ud)
@@ -350,10 +392,15 @@ int cmd_mirror(int argc, char **argv)
 
     cli_catch_stop_signals();
 
+    struct watchdog wd = {.budget = o.drain_s > 0 ? o.drain_s : 10};
+    int watching = pthread_create(&wd.thread, NULL, watchdog_main, &wd) == 0;
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     int rc = sdiff_run_mirror(&o, &cli_stop_flag, &st, &err);
     clock_gettime(CLOCK_MONOTONIC, &t1);
+    atomic_store(&wd.done, 1);
+    if (watching)
+        pthread_join(wd.thread, NULL);
     if (tty)
         fputc('\n', stderr);
     if (st.judge.run_id) {
