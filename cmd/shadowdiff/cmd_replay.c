@@ -85,6 +85,11 @@ int cmd_replay(int argc, char **argv)
     }
     if (cli_check_corpus("replay", o.corpus) < 0)
         return SDIFF_EXIT_ERROR;
+    if (j.judge.primary == NULL && (j.cost.primary.pid > 0 || j.cost.primary.cgroup ||
+                                    j.cost.primary.metrics_url))
+        cli_error("replay", "warning: --primary-pid, --primary-cgroup and --primary-metrics "
+                            "sample a live --primary; without one the report's primary cost "
+                            "is null");
     if (strcmp(o.corpus, o.db) != 0)
         cli_warn_db("replay", o.corpus);
     if (cli_judge_finish(&j, "replay", &o.store) < 0 ||
