@@ -22,6 +22,9 @@
 #include "shadowdiff/cost.h"
 #include "shadowdiff/replay.h"
 
+/* a metrics page that fails this many rounds in a row (time limit, refused) is gone */
+#define COST_PAGE_TRIES 3
+
 /* samples kept while the database is busy: 20 minutes of two sides at one a second */
 #define COST_PENDING_MAX 2400
 
@@ -34,6 +37,7 @@ struct side {
     struct sdiff_cost_sample prev;
     _Atomic uint64_t served;
     uint64_t served_prev;
+    int failures;                  /* metrics pages: rounds failed in a row */
 };
 
 struct sdiff__cost {
@@ -59,6 +63,7 @@ struct sdiff__cost {
     void *chained_ud;
     char flags[2][200];
     char last_err[200];
+    int stopping_round;            /* the end's round: a failure there is final */
 };
 
 static uint64_t clock_us(clockid_t c)
@@ -124,12 +129,19 @@ static void sample_round(struct sdiff__cost *c)
             continue;
         struct sdiff_cost_sample now;
         struct sdiff_err err = {0};
-        if (read_side(c, s, &now, &err) < 0) {
+        int rc = read_side(c, s, &now, &err);
+        /* a metrics page that is slow or refused once is a busy service, not a gone one:
+         * that round is skipped (the next sample's differences cover it), up to a limit */
+        if (rc < 0 && s->src.metrics_url && !c->stopping_round &&
+            (rc == SDIFF_ETIMEOUT || rc == SDIFF_ENET) && ++s->failures < COST_PAGE_TRIES)
+            continue;
+        if (rc < 0) {
             /* once: the side's sampling stops, the run goes on */
             s->active = 0;
             warn(c, c->flags[i], err.msg, "; cost sampling of this side stops");
             continue;
         }
+        s->failures = 0;
         uint64_t served = atomic_load_explicit(&s->served, memory_order_relaxed);
         struct sdiff_store_cost_sample *r = &rows[n++];
         r->target = s->name;
@@ -174,6 +186,7 @@ static void *sampler_main(void *arg)
         while (!c->stopping && pthread_cond_timedwait(&c->cv, &c->mu, &until) == 0)
             ;
         int last = c->stopping;
+        c->stopping_round = last;
         pthread_mutex_unlock(&c->mu);
         sample_round(c); /* the last one (stopping) is the run's end */
         pthread_mutex_lock(&c->mu);
