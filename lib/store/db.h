@@ -12,8 +12,8 @@
  *
  * PostgreSQL runs in pipeline mode: inside a transaction, a write that returns no rows is
  * sent without waiting for its answer (one prepared with SDIFF__DB_ROWS is held and sent 64
- * rows to a statement, before anything else goes out); the next statement that needs an answer (a read, the
- * COMMIT) collects them, and the first failure among them is its failure. So a batch costs
+ * rows to a statement, before anything else goes out); the next statement that needs an
+ * answer (a read, the COMMIT) collects them, and the first failure among them is its failure. So a batch costs
  * one round trip, and it is either committed whole or not at all. A statement prepared with
  * SDIFF__DB_SCAN streams its rows through a cursor in chunks, never holding the whole result
  * in memory, and other statements may run on the same connection between its rows.
