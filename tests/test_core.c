@@ -170,6 +170,17 @@ static void test_core__time_parse_rfc3339_and_naive(void **state)
     }
 }
 
+/* FNV-1a 64 as published (the reference vectors), and continuing from a state. */
+static void test_core__fnv1a_matches_the_reference_vectors(void **state)
+{
+    (void)state;
+    assert_true(sdiff_fnv1a(SDIFF_FNV_INIT, "", 0) == 0xcbf29ce484222325ull);
+    assert_true(sdiff_fnv1a(SDIFF_FNV_INIT, "a", 1) == 0xaf63dc4c8601ec8cull);
+    assert_true(sdiff_fnv1a(SDIFF_FNV_INIT, "foobar", 6) == 0x85944171f73967e8ull);
+    assert_true(sdiff_fnv1a(sdiff_fnv1a(SDIFF_FNV_INIT, "foo", 3), "bar", 3) ==
+                0x85944171f73967e8ull);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_core__buf_append_stops_at_max),
     cmocka_unit_test(test_core__buf_printf_formats),
@@ -181,5 +192,6 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_core__json_c1_escapes_only_inside_the_given_range),
     cmocka_unit_test(test_core__siphash_is_keyed_and_separates_parts),
     cmocka_unit_test(test_core__time_parse_rfc3339_and_naive),
+    cmocka_unit_test(test_core__fnv1a_matches_the_reference_vectors),
 };
 SDIFF_TEST_MAIN(tests)

@@ -317,6 +317,17 @@ static inline void sdiff_rd_skip(struct sdiff_rd *r, size_t n)
     (void)sdiff_rd_bytes(r, n);
 }
 
+/* ---- hashing ------------------------------------------------------------------------------ */
+
+/*
+ * FNV-1a, 64 bits, of n bytes, continuing from h (SDIFF_FNV_INIT to start). Unkeyed: for
+ * tables and ids where a chosen collision only costs the one who chose it (a slot shared,
+ * a route's cap); anything an attacker could steer to their profit (sampling) uses the
+ * keyed sdiff_siphash below.
+ */
+#define SDIFF_FNV_INIT 0xcbf29ce484222325ull
+SDIFF_API uint64_t sdiff_fnv1a(uint64_t h, const void *p, size_t n);
+
 /* ---- keyed hash and randomness -------------------------------------------------------- */
 
 /**

@@ -535,6 +535,14 @@ static void sip_update(struct sip *s, const uint8_t *p, size_t n)
     }
 }
 
+uint64_t sdiff_fnv1a(uint64_t h, const void *p, size_t n)
+{
+    const uint8_t *b = p;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ b[i]) * 0x100000001b3ull;
+    return h;
+}
+
 uint64_t sdiff_siphash(const uint8_t key[16], const struct sdiff_slice *parts, size_t nparts)
 {
     uint64_t k0 = le64(key), k1 = le64(key + 8);

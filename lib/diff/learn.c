@@ -77,15 +77,6 @@ struct sdiff_learner {
     struct sdiff_learner_stats stats;
 };
 
-static uint64_t fnv(uint64_t h, const void *p, size_t n)
-{
-    const uint8_t *b = p;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ b[i]) * 1099511628211ull;
-    return h;
-}
-
-#define FNV0 1469598103934665603ull
 
 void sdiff_noise_rule_defaults(struct sdiff_noise_rule *r)
 {
@@ -270,9 +261,9 @@ static int volatile_value(const char *v, uint64_t t_us)
 
 static uint64_t ev_hash(const char *route, const char *path)
 {
-    uint64_t h = fnv(FNV0, route, strlen(route));
-    h = fnv(h, "\x1f", 1);
-    return fnv(h, path, strlen(path));
+    uint64_t h = sdiff_fnv1a(SDIFF_FNV_INIT, route, strlen(route));
+    h = sdiff_fnv1a(h, "\x1f", 1);
+    return sdiff_fnv1a(h, path, strlen(path));
 }
 
 static int ev_grow(struct sdiff_learner *l)
@@ -345,7 +336,7 @@ static uint64_t addr_id(const char *client)
 {
     const char *colon = strrchr(client, ':');
     size_t n = colon ? (size_t)(colon - client) : strlen(client);
-    return fnv(FNV0, client, n);
+    return sdiff_fnv1a(SDIFF_FNV_INIT, client, n);
 }
 
 static unsigned clients_of(const struct sdiff_learner *l, const struct evidence *e)
@@ -382,7 +373,7 @@ static int count_pair(struct sdiff_learner *l, const char *route, const char *pa
     if (e->source == NULL)
         e->source = source;
     e->pairs++;
-    seen_add(e->conns, &e->nconns, fnv(FNV0, client, strlen(client)));
+    seen_add(e->conns, &e->nconns, sdiff_fnv1a(SDIFF_FNV_INIT, client, strlen(client)));
     seen_add(e->addrs, &e->naddrs, addr_id(client));
     if (e->first_us == 0 || t_us < e->first_us)
         e->first_us = t_us;
@@ -545,7 +536,7 @@ int sdiff_learner_answer(struct sdiff_learner *l, struct sdiff_differ *d,
             return 0; /* too large to remember */
         return sdiff_err_set(err, irc, "diff", "out of memory learning noise");
     }
-    struct recall *r = &l->recall[fnv(FNV0, id.data, id.len) & (RECALL_SLOTS - 1)];
+    struct recall *r = &l->recall[sdiff_fnv1a(SDIFF_FNV_INIT, id.data, id.len) & (RECALL_SLOTS - 1)];
     int rc = 0;
     if (r->key && r->key_len == id.len && memcmp(r->key, id.data, id.len) == 0) {
         if (r->resp.present)

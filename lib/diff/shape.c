@@ -27,13 +27,6 @@
 
 #define SHAPE_BODY_MAX (1u << 20) /* decoded bytes looked at; a larger body is "large" */
 
-static uint64_t fnv(uint64_t h, const void *p, size_t n)
-{
-    const uint8_t *b = p;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ b[i]) * 1099511628211ull;
-    return h;
-}
 
 static int by_str(const void *a, const void *b)
 {
@@ -48,7 +41,7 @@ static uint64_t fold_json(uint64_t h, json_t *v)
 {
     int t = json_typeof(v);
     const char *kind = t >= 0 && t < 8 ? kinds[t] : "?";
-    h = fnv(h, kind, strlen(kind) + 1);
+    h = sdiff_fnv1a(h, kind, strlen(kind) + 1);
     if (json_is_array(v) && json_array_size(v) > 0)
         return fold_json(h, json_array_get(v, 0)); /* a list of what */
     if (!json_is_object(v))
@@ -56,13 +49,13 @@ static uint64_t fold_json(uint64_t h, json_t *v)
     size_t n = json_object_size(v), k = 0;
     const char **keys = n ? sdiff_calloc(n, sizeof *keys) : NULL;
     if (n && keys == NULL)
-        return fnv(h, "?", 1);
+        return sdiff_fnv1a(h, "?", 1);
     const char *key;
     json_t *val;
     json_object_foreach(v, key, val) keys[k++] = key;
     qsort(keys, k, sizeof *keys, by_str);
     for (size_t i = 0; i < k; i++)
-        h = fnv(h, keys[i], strlen(keys[i]) + 1);
+        h = sdiff_fnv1a(h, keys[i], strlen(keys[i]) + 1);
     sdiff_free(keys);
     return h;
 }
@@ -148,7 +141,7 @@ static int fold_tape(uint64_t *h, const struct sdiff__jtape *t, uint32_t i)
                          : k == SDIFF__J_NUMBER ? kinds[is_real(t->src + n[i].off, n[i].len) ? 4 : 3]
                          : k == SDIFF__J_TRUE ? kinds[5] : k == SDIFF__J_FALSE ? kinds[6]
                                                                                 : kinds[7];
-        *h = fnv(*h, kind, strlen(kind) + 1);
+        *h = sdiff_fnv1a(*h, kind, strlen(kind) + 1);
         if (k == SDIFF__J_ARRAY && n[i].size > 1) {
             i++; /* a list of what: its first element */
             continue;
@@ -166,8 +159,8 @@ static int fold_tape(uint64_t *h, const struct sdiff__jtape *t, uint32_t i)
         for (uint32_t q = 0; q < m; q++) {
             if (q > 0 && by_raw_key(&keys[q - 1], &keys[q]) == 0)
                 continue; /* a repeated key: jansson keeps one */
-            *h = fnv(*h, keys[q].p, keys[q].n);
-            *h = fnv(*h, "", 1);
+            *h = sdiff_fnv1a(*h, keys[q].p, keys[q].n);
+            *h = sdiff_fnv1a(*h, "", 1);
         }
         sdiff_free(keys);
         return 0;
@@ -189,12 +182,12 @@ int sdiff_answer_shape(const struct sdiff_msg *m, char out[SDIFF_SHAPE_LEN])
     if (m == NULL || !m->present)
         return SDIFF_OK;
     char cls = (char)('0' + (m->status / 100) % 10);
-    uint64_t h = fnv(14695981039346656037ull, &cls, 1);
+    uint64_t h = sdiff_fnv1a(SDIFF_FNV_INIT, &cls, 1);
     const struct sdiff_hfield *ct = sdiff_msg_header(m, "content-type");
     const struct sdiff_hfield *ce = sdiff_msg_header(m, "content-encoding");
     size_t ctlen = ct ? strcspn(ct->value, ";") : 0;
-    h = fnv(h, ct ? ct->value : "", ctlen);
-    h = fnv(h, "\n", 1);
+    h = sdiff_fnv1a(h, ct ? ct->value : "", ctlen);
+    h = sdiff_fnv1a(h, "\n", 1);
     if (m->body_len > 0 && ct && is_json_type(ct->value, ctlen)) {
         struct sdiff_buf dec;
         sdiff_buf_init(&dec, SHAPE_BODY_MAX);
@@ -230,7 +223,7 @@ int sdiff_answer_shape(const struct sdiff_msg *m, char out[SDIFF_SHAPE_LEN])
             json_t *v = rc >= 0 && n <= SHAPE_BODY_MAX
                             ? json_loadb((const char *)p, n, JSON_DECODE_ANY, NULL)
                             : NULL;
-            h = v ? fold_json(h, v) : fnv(h, "opaque", 6);
+            h = v ? fold_json(h, v) : sdiff_fnv1a(h, "opaque", 6);
             json_decref(v);
         }
         sdiff_buf_dispose(&dec);

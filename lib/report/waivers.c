@@ -25,13 +25,10 @@
 
 void sdiff_report_cluster_id(const char *route, const char *signature, char out[13])
 {
-    uint64_t h = 0xcbf29ce484222325ull;
+    uint64_t h = SDIFF_FNV_INIT;
     const char *parts[3] = {route ? route : "", "\x1f", signature ? signature : ""};
     for (int i = 0; i < 3; i++)
-        for (const unsigned char *p = (const unsigned char *)parts[i]; *p; p++) {
-            h ^= *p;
-            h *= 0x100000001b3ull;
-        }
+        h = sdiff_fnv1a(h, parts[i], strlen(parts[i]));
     char full[17];
     snprintf(full, sizeof full, "%016llx", (unsigned long long)h);
     memcpy(out, full, 12);

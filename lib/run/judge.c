@@ -191,14 +191,6 @@ static void set_error(struct sdiff_judge *j, int rc, const struct sdiff_err *e)
     pthread_mutex_unlock(&j->mu);
 }
 
-static uint64_t fnv(uint64_t h, const void *p, size_t n)
-{
-    const uint8_t *b = p;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ b[i]) * 1099511628211ull;
-    return h;
-}
-
 int sdiff_judge_sampled(const struct sdiff_redact_key *key, const struct sdiff_exchange *ex,
                         double rate)
 {
@@ -267,7 +259,7 @@ static int route_allowed(struct sdiff_judge *j, const char *route, uint64_t now_
     double rate = j->o.route_rate;
     if (rate <= 0)
         return 1;
-    uint64_t h = fnv(1469598103934665603ull, route, strlen(route)) | 1;
+    uint64_t h = sdiff_fnv1a(SDIFF_FNV_INIT, route, strlen(route)) | 1;
     size_t mask = j->nbuckets - 1, i = h & mask;
     struct bucket *reuse = NULL;
     for (size_t probes = 0; probes < j->nbuckets; probes++, i = (i + 1) & mask) {
