@@ -279,6 +279,12 @@ static void test_cost__report_from_stored_samples(void **state)
     assert_true(r->cost.candidate.present && !r->cost.primary.present && !r->cost.priced);
     assert_true(r->cost.candidate.cost_per_million < 0);
     assert_true(r->cost.candidate.cpu_ms_per_request > 0);
+    /* report --price-model: the same samples priced after the fact */
+    static const struct sdiff_cost_model cr = SDIFF_COST_MODEL_CLOUD_RUN;
+    sdiff_report_set_price_model(r, &cr);
+    assert_true(r->cost.priced && fabs(r->cost.candidate.cost_per_million - want) < 1e-9);
+    sdiff_report_set_price_model(r, NULL);
+    assert_true(!r->cost.priced && r->cost.candidate.cost_per_million < 0);
     sdiff_report_free(r);
     sdiff_test_rmdir(dir);
     free(dir);

@@ -49,6 +49,8 @@ static const char USAGE[] =
     "                              or NO_COLOR is set), always or never\n"
     "      --by instance           add one row per instance (process) of the run: host, pid,\n"
     "                              counts, parity\n"
+    "      --price-model M         price the cost section under cloud-run or none instead\n"
+    "                              of the model the run recorded (see README, Cost)\n"
     "  -h, --help                  this text\n"
     "  -V, --version               the version\n"
     "\n"
@@ -56,7 +58,7 @@ static const char USAGE[] =
     "accepted, not against the mismatch bound, unless expired.\n";
 
 enum { O_MIN = 2000, O_MISMATCH, O_P99, O_ERRINC, O_SINCE, O_ALLOW_INC };
-enum { O_BY = 2100, O_COLOR };
+enum { O_BY = 2100, O_COLOR, O_PRICE };
 
 /* "2026-11-26", "2026-11-26T18:00:00Z" (UTC), or an age: "90m", "6h", "7d". */
 static int parse_since(const char *s, uint64_t *us)
@@ -106,12 +108,14 @@ int cmd_report(int argc, char **argv)
         {"config", required_argument, NULL, 'c'},
         {"allow-inconclusive", no_argument, NULL, O_ALLOW_INC},
         {"color", required_argument, NULL, O_COLOR},
+        {"price-model", required_argument, NULL, O_PRICE},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     struct sdiff_report_policy policy;
     struct sdiff_report_threshold_flags flags = {0};
     const char *db = NULL, *format = "text", *out_path = NULL, *config = NULL;
+    const char *price_model = NULL; /* --price-model: NULL keeps the run's */
     int allow_inconclusive = 0, color_mode = CLI_COLOR_AUTO;
     struct sdiff_rules *rules = NULL;
     int64_t run = 0;
@@ -155,6 +159,13 @@ int cmd_report(int argc, char **argv)
             if (cli_parse_color("report", optarg, &color_mode) < 0)
                 return SDIFF_EXIT_ERROR;
             break;
+        case O_PRICE:
+            if (strcmp(optarg, "cloud-run") != 0 && strcmp(optarg, "none") != 0) {
+                cli_error("report", "--price-model: '%s' is not cloud-run or none", optarg);
+                return SDIFF_EXIT_ERROR;
+            }
+            price_model = optarg;
+            break;
         case 'V': return cli_version();
         case 'h':
             fputs(USAGE, stdout);
@@ -191,6 +202,10 @@ int cmd_report(int argc, char **argv)
     sdiff_rules_free(rules);
     if (brc < 0)
         return cli_fail("report", &err);
+    if (price_model) {
+        static const struct sdiff_cost_model cloud_run = SDIFF_COST_MODEL_CLOUD_RUN;
+        sdiff_report_set_price_model(rep, strcmp(price_model, "none") == 0 ? NULL : &cloud_run);
+    }
     if (by_instance && sdiff_report_add_instances(rep, db, &err) < 0) {
         ret = cli_fail("report", &err);
         goto done;

@@ -193,6 +193,7 @@ struct sdiff_report_cost_side {
     double cpu_ms_per_request;  /* < 0 when requests == 0 */
     double rss_mib_mean, rss_mib_peak; /* over the samples (of each instance) */
     double cost_per_million;    /* USD under the model; < 0 without a model or requests */
+    double cpu_s, gib_s;        /* CPU seconds and GiB-seconds of memory in the window */
 };
 
 /* The share of requests by route may differ by this much between the sides (total
@@ -271,6 +272,12 @@ SDIFF_API int sdiff_report_build_config(struct sdiff_report **out, const char *d
                                         const struct sdiff_rules *config, struct sdiff_err *err);
 /** NULL-safe. */
 SDIFF_API void sdiff_report_free(struct sdiff_report *r);
+/**
+ * Price r's cost section under model instead of the one its run recorded (NULL: no model,
+ * every cost_per_million unknown). model's strings are borrowed for r's life.
+ */
+SDIFF_API void sdiff_report_set_price_model(struct sdiff_report *r,
+                                            const struct sdiff_cost_model *model);
 /**
  * Add the per-instance breakdown of r's run (read from db_path, read-only, with r's since),
  * which every format then shows. The run's own numbers stay those of all its instances

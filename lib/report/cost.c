@@ -98,6 +98,8 @@ static void finish_side(const struct sdiff_report *r, const struct seq_acc *a)
     s->cpu_ms_per_request = a->requests ? a->cpu_s * 1000 / (double)a->requests : -1;
     s->rss_mib_mean = a->rss_sum / (double)a->nrss / MIB;
     s->rss_mib_peak = (double)a->peak / MIB;
+    s->cpu_s = a->cpu_s;
+    s->gib_s = a->gib_s;
     s->cost_per_million =
         r->cost.priced ? sdiff_cost_per_million(&r->cost.model, a->cpu_s, a->gib_s, a->requests)
                        : -1;
@@ -156,6 +158,25 @@ int sdiff__report_load_cost(const struct sdiff__report_source *src, struct sdiff
     }
     k->comparable = k->mix_distance >= 0 && k->mix_distance <= SDIFF_REPORT_COST_MIX_MAX;
     return SDIFF_OK;
+}
+
+void sdiff_report_set_price_model(struct sdiff_report *r, const struct sdiff_cost_model *model)
+{
+    struct sdiff_report_cost *k = &r->cost;
+    k->priced = model != NULL;
+    if (model)
+        k->model = *model;
+    struct sdiff_report_cost_side *sides[2] = {&k->primary, &k->candidate};
+    for (int i = 0; i < 2; i++)
+        sides[i]->cost_per_million =
+            model && sides[i]->present
+                ? sdiff_cost_per_million(model, sides[i]->cpu_s, sides[i]->gib_s,
+                                         sides[i]->requests)
+                : -1;
+    k->ratio_cost_per_million =
+        k->primary.present && k->candidate.present
+            ? cost_ratio(k->candidate.cost_per_million, k->primary.cost_per_million)
+            : -1;
 }
 
 /* ---- the formats --------------------------------------------------------------------------- */
