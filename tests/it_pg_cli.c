@@ -218,7 +218,20 @@ static void test_pg_cli__a_stopped_server_is_one_line_and_exit_2(void **state)
 {
     (void)state;
     char *bin = (char *)sdiff_test_bin();
+    /* doctor checks the store as its first writer will: it answers, with its schema */
+    char *doc[] = {bin, "doctor", "--db", url, NULL};
+    struct sdiff_test_run d = run_cmd(doc);
+    assert_int_equal(sdiff_test_exit_code(&d), 0);
+    assert_non_null(strstr(d.out, "answers and holds schema 3"));
+    assert_null(strstr(d.out, "s3cret"));
+    sdiff_test_run_dispose(&d);
     sdiff_test_pg_crash(&pg);
+    d = run_cmd(doc);
+    assert_int_not_equal(sdiff_test_exit_code(&d), 0);
+    assert_non_null(strstr(d.out, "connection refused"));
+    assert_null(strstr(d.out, "s3cret"));
+    assert_null(strstr(d.err, "s3cret"));
+    sdiff_test_run_dispose(&d);
     char *rp[] = {bin, "report", "--db", url, NULL};
     struct sdiff_test_run r = run_cmd(rp);
     sdiff_test_expect_one_error(&r, "report", "connection refused");

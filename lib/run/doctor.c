@@ -4,6 +4,7 @@
  * creates a file, so the doctor can run beside a live sidecar.
  */
 #include "shadowdiff/doctor.h"
+#include "shadowdiff/store.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -189,7 +190,19 @@ static void check_reach(const char *check, const char *url, double timeout_s, st
 static void check_db(const char *db, struct report *r)
 {
     if (strncmp(db, "postgres://", 11) == 0 || strncmp(db, "postgresql://", 13) == 0) {
-        say(r, SDIFF_DOCTOR_WARN, "store", NULL, "PostgreSQL URLs are not checked yet");
+        /* connect and create or migrate the schema, as the first writer will */
+        struct sdiff_store *st = NULL;
+        struct sdiff_err err = {0};
+        char shown[300];
+        sdiff_store_shown(db, shown, sizeof shown);
+        if (sdiff_store_open(&st, db, NULL, &err) < 0)
+            say(r, SDIFF_DOCTOR_FAIL, "store",
+                "check the URL, PGPASSFILE or PGPASSWORD, and that the server runs", "%s",
+                err.msg);
+        else
+            say(r, SDIFF_DOCTOR_OK, "store", NULL, "%s answers and holds schema %d", shown,
+                sdiff_store_schema_version(st));
+        sdiff_store_close(st);
         return;
     }
     struct stat st;
