@@ -808,7 +808,8 @@ static char *make_key(const char *route, char **items, size_t n)
 {
     struct sdiff_buf b;
     sdiff_buf_init(&b, SIZE_MAX / 2);
-    qsort(items, n, sizeof *items, cmp_str);
+    if (n > 1) /* items is NULL when a result has no difference left (all noise) */
+        qsort(items, n, sizeof *items, cmp_str);
     int rc = sdiff_buf_puts(&b, route ? route : "");
     rc = rc < 0 ? rc : sdiff_buf_append(&b, "\n", 1);
     if (n == 0)
