@@ -658,6 +658,17 @@ static void test_runs__capture_writes_a_live_cohort_into_a_named_run(void **stat
     assert_int_equal(db_count(db, "SELECT count(*) FROM live_samples WHERE marker IS NOT NULL"
                                   " AND route = 'GET /api/forged'"),
                      1);
+    /* merge carries the live cohort, once however often it runs */
+    long long live = db_count(db, "SELECT count(*) FROM live_samples");
+    const char *all = tmp("all.db");
+    char *mg[] = {(char *)sdiff_test_bin(), "merge", "--into", (char *)all, "--run", "step-5",
+                  (char *)db, NULL};
+    for (int i = 0; i < 2; i++) {
+        r = run(mg, 60);
+        assert_int_equal(sdiff_test_exit_code(&r), 0);
+        sdiff_test_run_dispose(&r);
+    }
+    assert_int_equal(db_count(all, "SELECT count(*) FROM live_samples"), live);
     char *bad[] = {(char *)sdiff_test_bin(), "capture", "--pcap", pcap, "--out",
                    (char *)tmp("c.db"), "--side", "new", NULL};
     r = run(bad, 60);

@@ -463,6 +463,29 @@ int sdiff_store_merge_run(struct sdiff_store *dst, struct sdiff_store *src, int6
                             BATCH_NCOLS, 1);
     rc = rc < 0 ? rc : merge_exchanges(&m);
     rc = rc < 0 ? rc : merge_results(&m);
+    /* the run's live cohort and cost samples; a row the target has already (the same
+     * instance, time and path) is not added twice, so merging again adds nothing */
+    rc = rc < 0 ? rc
+                : copy_rows(&m,
+                            "SELECT instance_id, side, method, route, raw_path, status, latency_ms,"
+                            " error, marker, t_req_start FROM live_samples WHERE run_id = ?",
+                            "INSERT INTO live_samples(run_id, instance_id, side, method, route,"
+                            " raw_path, status, latency_ms, error, marker, t_req_start)"
+                            " SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11 WHERE NOT EXISTS"
+                            " (SELECT 1 FROM live_samples WHERE run_id = ?1 AND"
+                            " coalesce(instance_id, '') = coalesce(?2, '') AND t_req_start = ?11"
+                            " AND coalesce(raw_path, '') = coalesce(?6, ''))",
+                            10, 1);
+    rc = rc < 0 ? rc
+                : copy_rows(&m,
+                            "SELECT instance_id, t_us, target, requests, cpu_ms, rss_bytes"
+                            " FROM cost_samples WHERE run_id = ?",
+                            "INSERT INTO cost_samples(run_id, instance_id, t_us, target, requests,"
+                            " cpu_ms, rss_bytes) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 WHERE NOT EXISTS"
+                            " (SELECT 1 FROM cost_samples WHERE run_id = ?1 AND"
+                            " coalesce(instance_id, '') = coalesce(?2, '') AND t_us = ?3 AND"
+                            " target = ?4)",
+                            6, 1);
     /* the database's waivers and learned noise: a cluster waived in either is waived in the
      * merge (the target's own waiver wins), noise learned in either is kept */
     rc = rc < 0 ? rc
