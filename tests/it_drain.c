@@ -200,6 +200,8 @@ static void expect_json_lines(const char *errf, int counts)
              "    o=json.loads(l)\n"
              "    assert isinstance(o, dict) and o[\"cmd\"]==\"mirror\", l\n"
              "    assert o[\"level\"] in (\"info\", \"warning\", \"error\"), l\n"
+             "    assert o[\"severity\"] == {\"info\": \"INFO\", \"warning\": \"WARNING\","
+             " \"error\": \"ERROR\"}[o[\"level\"]], l\n"
              "    assert o[\"ts\"].endswith(\"Z\") and isinstance(o[\"msg\"], str), l\n"
              "if int(sys.argv[2]):\n"
              "    o=json.loads(lines[-1])\n"

@@ -61,6 +61,11 @@ static void log_line(const char *cmd, const char *level, const char *fields, con
         strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
         sdiff_buf_printf(&out, "{\"ts\":\"%s.%03ldZ\",\"level\":", when, ts.tv_nsec / 1000000);
         sdiff_buf_json_str(&out, level, strlen(level));
+        /* Cloud Logging and GKE read the level from "severity" (INFO, WARNING, ERROR) */
+        const char *sev = strcmp(level, "warning") == 0 ? "WARNING"
+                          : strcmp(level, "error") == 0 ? "ERROR"
+                                                        : "INFO";
+        sdiff_buf_printf(&out, ",\"severity\":\"%s\"", sev);
         sdiff_buf_puts(&out, ",\"cmd\":");
         sdiff_buf_json_str(&out, cmd, strlen(cmd));
         sdiff_buf_puts(&out, ",\"msg\":");
