@@ -99,7 +99,9 @@ SDIFF_API const char *const *sdiff_rules_redact_query(const struct sdiff_rules *
 
 /**
  * A verdict threshold from the config's "thresholds" object ("min_samples", "max_mismatch",
- * "max_p99_ratio", "max_error_increase"): 1 and *out set when given, 0 otherwise.
+ * "max_p99_ratio", "max_error_increase"): 1 and *out set when given, 0 otherwise. A
+ * threshold written as a string ("5%", "+50%") sets *out to -1: read it with
+ * sdiff_rules_threshold_text (the report's parsers check it).
  */
 SDIFF_API int sdiff_rules_threshold(const struct sdiff_rules *r, const char *name, double *out);
 /** The config's threshold name as written (a number, or a string such as "5%"); NULL when
