@@ -346,7 +346,7 @@ const char CLI_JUDGE_USAGE[] =
     "      --allow-method M       also replay method M (repeatable); default GET HEAD OPTIONS\n"
     "      --concurrency N        requests in flight (default 16)\n"
     "      --judges N             threads that redact and compare answers (default: the CPUs\n"
-    "                             online, at most 8); with more than one, another stores the\n"
+    "                             online less one, 1 to 8); with more than one, another stores the\n"
     "                             results. The results are the same for any N\n"
     "      --rate RPS             requests started per second (default: no cap)\n"
     "      --timeout S            whole-request timeout (default 10)\n"

@@ -218,7 +218,7 @@ struct sdiff_judge;
 /* The most judging threads a judge starts. */
 #define SDIFF_JUDGES_MAX 64
 
-/** The default number of judging threads: the CPUs online, at most 8. */
+/** The default number of judging threads: the CPUs online less one, at least 1, at most 8. */
 SDIFF_API unsigned sdiff_judge_default_judges(void);
 
 SDIFF_API int sdiff_judge_new(struct sdiff_judge **out, const struct sdiff_judge_opts *o,
