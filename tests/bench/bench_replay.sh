@@ -8,7 +8,7 @@
 # /proc, the cutime and cstime of a shell that waited for it) over the exchanges.
 #
 # The native replay runs twice a round, with --judges 1 and --judges $JUDGES (default: the
-# CPUs online, as replay's own default), to compare parallel judging with one judge on the
+# CPUs online; replay's own default is one less), to compare parallel judging with one judge on the
 # same corpus and server. The judging cost per exchange is the CPU of the judging threads
 # (named sdiff-judge; with one judge it stores too) and, with several, of the writer
 # (sdiff-writer), read from /proc/PID/task every 20 ms while replay runs: the last 20 ms of
