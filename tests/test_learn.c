@@ -355,6 +355,24 @@ static void test_learn__held_results_settle_when_their_keys_become_noise(void **
     sdiff_msg_dispose(&c3);
 }
 
+/*
+ * Examples are data from the wire: a header value with bytes that are not UTF-8, or a value
+ * cut inside a UTF-8 sequence, is kept (as \u00XX) in valid JSON, never dropped.
+ */
+static void test_learn__examples_keep_any_bytes_as_json(void **state)
+{
+    (void)state;
+    struct sdiff_noise_evidence ev = {.nexamples = 3,
+                                      .examples = {"plain", "caf\xc3", "\"q\"\x1b[31m\xff"}};
+    struct sdiff_buf b;
+    sdiff_buf_init(&b, 4096);
+    assert_int_equal(sdiff_noise_examples_json(&ev, &b), SDIFF_OK);
+    assert_int_equal(sdiff_buf_append(&b, "", 1), SDIFF_OK);
+    const char *j = (const char *)b.data;
+    assert_string_equal(j, "[\"plain\",\"caf\\u00c3\",\"\\\"q\\\"\\u001b[31m\\u00ff\"]");
+    sdiff_buf_dispose(&b);
+}
+
 /* Every allocation of learning may fail: an error, never a crash or a leak. */
 static int oom_run(void *ud)
 {
@@ -422,6 +440,7 @@ static const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(
             test_learn__held_results_settle_when_their_keys_become_noise, setup, teardown),
         cmocka_unit_test(test_learn__candidates_are_bounded),
+        cmocka_unit_test(test_learn__examples_keep_any_bytes_as_json),
         cmocka_unit_test(test_learn__out_of_memory_anywhere_is_an_error),
 };
 

@@ -220,6 +220,11 @@ SDIFF_API int sdiff_learner_secondary(struct sdiff_learner *l, struct sdiff_diff
                                       const struct sdiff_msg *primary,
                                       const struct sdiff_msg *secondary, const char *route,
                                       const char *client, uint64_t t_us, struct sdiff_err *err);
+/** The evidence's example values as a JSON array of strings appended to out (bytes that
+ * are not UTF-8, from a header or cut at 79, kept as \u00XX: never dropped).
+ * @return SDIFF_OK, SDIFF_ELIMIT, SDIFF_ENOMEM */
+SDIFF_API int sdiff_noise_examples_json(const struct sdiff_noise_evidence *ev,
+                                        struct sdiff_buf *out);
 /** The evidence counted for (route, key): 1 and *out filled (borrowed until the next call
  * on l), or 0 when none. */
 SDIFF_API int sdiff_learner_evidence(const struct sdiff_learner *l, const char *route,

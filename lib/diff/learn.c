@@ -652,3 +652,15 @@ int sdiff_learner_settle(struct sdiff_learner *l, int (*fn)(int64_t result_id, v
     l->held_count = kept;
     return rc;
 }
+
+int sdiff_noise_examples_json(const struct sdiff_noise_evidence *ev, struct sdiff_buf *out)
+{
+    int rc = sdiff_buf_append(out, "[", 1);
+    for (unsigned i = 0; rc >= 0 && i < ev->nexamples; i++) {
+        if (i)
+            rc = sdiff_buf_append(out, ",", 1);
+        if (rc >= 0)
+            rc = sdiff_buf_json_str(out, ev->examples[i], strlen(ev->examples[i]));
+    }
+    return rc < 0 ? rc : sdiff_buf_append(out, "]", 1);
+}

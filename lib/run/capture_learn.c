@@ -7,7 +7,6 @@
  */
 #include "shadowdiff/run.h"
 
-#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,21 +30,23 @@ static int save(const char *route, const char *key, void *ud)
     struct sdiff_capture_learner *c = ud;
     struct sdiff_store_noise n = {.route = route, .key = key, .confidence = -1};
     struct sdiff_noise_evidence ev;
-    char *examples = NULL;
+    struct sdiff_buf examples;
+    sdiff_buf_init(&examples, 1u << 16);
+    int rc = SDIFF_OK;
     if (sdiff_learner_evidence(c->learner, route, key, &ev) == 1) {
         n.source = ev.source;
         n.pairs = ev.pairs;
         n.clients = ev.clients;
         n.confidence = ev.confidence;
-        json_t *a = json_array();
-        for (unsigned i = 0; a && i < ev.nexamples; i++)
-            json_array_append_new(a, json_string(ev.examples[i]));
-        examples = a ? json_dumps(a, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
-        json_decref(a);
-        n.examples_json = examples;
+        rc = sdiff_noise_examples_json(&ev, &examples);
+        rc = rc < 0 ? rc : sdiff_buf_append(&examples, "", 1);
+        n.examples_json = rc >= 0 ? (const char *)examples.data : NULL;
     }
-    int rc = sdiff_store_save_noise(c->corpus, &n, &c->store_err);
-    free(examples);
+    if (rc >= 0)
+        rc = sdiff_store_save_noise(c->corpus, &n, &c->store_err);
+    else
+        rc = sdiff_err_set(&c->store_err, rc, "capture", "out of memory");
+    sdiff_buf_dispose(&examples);
     c->learned += rc >= 0;
     return rc;
 }

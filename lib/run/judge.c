@@ -20,7 +20,6 @@
  */
 #include "shadowdiff/run.h"
 
-#include <jansson.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -137,22 +136,18 @@ static int note_noise(const char *route, const char *key, void *ud)
     struct sdiff_noise_evidence ev;
     char counts[64] = "0 0 -1";
     const char *source = "";
-    json_t *a = json_array();
-    if (sdiff_learner_evidence(j->evidence, route, key, &ev) == 1) {
+    int have = sdiff_learner_evidence(j->evidence, route, key, &ev) == 1;
+    if (have) {
         source = ev.source ? ev.source : "";
         snprintf(counts, sizeof counts, "%u %u %.4f", ev.pairs, ev.clients, ev.confidence);
-        for (unsigned i = 0; a && i < ev.nexamples; i++)
-            json_array_append_new(a, json_string(ev.examples[i]));
     }
-    char *examples = a ? json_dumps(a, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
-    json_decref(a);
     int rc = sdiff_buf_append(b, route, strlen(route) + 1);
     rc = rc < 0 ? rc : sdiff_buf_append(b, key, strlen(key) + 1);
     rc = rc < 0 ? rc : sdiff_buf_append(b, source, strlen(source) + 1);
     rc = rc < 0 ? rc : sdiff_buf_append(b, counts, strlen(counts) + 1);
-    rc = rc < 0 ? rc : sdiff_buf_append(b, examples ? examples : "", examples ? strlen(examples) + 1 : 1);
-    free(examples);
-    return rc;
+    if (rc >= 0 && have)
+        rc = sdiff_noise_examples_json(&ev, b);
+    return rc < 0 ? rc : sdiff_buf_append(b, "", 1);
 }
 
 /* A held result whose fields all became noise: equivalent after all, in the store and in
