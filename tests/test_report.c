@@ -737,6 +737,38 @@ static void test_report__a_blocked_member_blocks_its_merged_endpoint(void **stat
     sdiff_report_free(r);
 }
 
+/* The 4xx stratum judged apart can block, and with differences it cannot bound yet it
+ * keeps the endpoint from ready: 1 of 30 both-4xx results different (too few to block)
+ * beside 500 identical answers is insufficient data, not ready. */
+static void test_report__an_unsettled_4xx_stratum_is_never_ready(void **state)
+{
+    (void)state;
+    char path[600];
+    snprintf(path, sizeof path, "%s/stratum.db", tmpdir);
+    struct sdiff_store *st = NULL;
+    struct sdiff_err err = {0};
+    struct sdiff_store_opts opts = {0};
+    int64_t run;
+    assert_int_equal(sdiff_store_open(&st, path, &opts, &err), SDIFF_OK);
+    struct sdiff_run_info info = {.kind = "replay", .candidate = "http://c"};
+    assert_int_equal(sdiff_store_begin_run(st, &info, &run, &err), SDIFF_OK);
+    put_many(st, run, "GET /api/items/{id}", "identical", 500, 10, 11, 0);
+    put_status = 404;
+    put_many(st, run, "GET /api/items/{id}", "identical", 29, 1, 1, 0);
+    put_many(st, run, "GET /api/items/{id}", "different", 1, 1, 1, 0);
+    put_status = 200;
+    assert_int_equal(sdiff_store_end_run(st, run, "{}", &err), SDIFF_OK);
+    sdiff_store_close(st);
+    struct sdiff_report *r = NULL;
+    assert_int_equal(sdiff_report_build(&r, path, run, NULL, &err), SDIFF_OK);
+    const struct sdiff_report_endpoint *e = endpoint(r, "GET", "/api/items/{id}");
+    assert_int_equal(e->both_4xx, 30);
+    assert_int_equal(e->both_4xx_different, 1);
+    assert_int_equal(e->verdict, SDIFF_REPORT_INSUFFICIENT);
+    assert_int_not_equal(r->verdict, SDIFF_REPORT_PASS);
+    sdiff_report_free(r);
+}
+
 static void test_report__since_keeps_only_later_exchanges(void **state)
 {
     (void)state;
@@ -1061,6 +1093,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_report__identical_4xx_answers_do_not_dilute_a_route),
         cmocka_unit_test(test_report__clusters_leave_out_fields_learned_as_noise),
         cmocka_unit_test(test_report__a_blocked_member_blocks_its_merged_endpoint),
+        cmocka_unit_test(test_report__an_unsettled_4xx_stratum_is_never_ready),
         cmocka_unit_test(test_report__since_keeps_only_later_exchanges),
         cmocka_unit_test(test_report__built_from_rows_without_a_database),
         cmocka_unit_test(test_report__running_run_is_in_progress),

@@ -274,7 +274,10 @@ void sdiff_report_decide_endpoint(struct sdiff_report_endpoint *e,
         e->verdict = SDIFF_REPORT_BLOCKED;
         return;
     }
-    int mismatch_ok = n && e->mismatch_upper <= th->max_mismatch;
+    /* a 4xx stratum with differences it cannot yet bound keeps the endpoint from ready:
+     * judging it apart must never turn differences into a pass */
+    int mismatch_ok = n && e->mismatch_upper <= th->max_mismatch &&
+                      (d4 == 0 || sdiff_report_wilson_upper(d4, n4, Z) <= th->max_mismatch);
     int errors_ok = rr && e->error_increase_upper <= th->max_error_increase;
     if (n >= th->min_samples && mismatch_ok && errors_ok) {
         e->verdict = SDIFF_REPORT_READY;
