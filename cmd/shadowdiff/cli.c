@@ -149,9 +149,8 @@ int cli_use_color(int mode, int fd)
 
 void cli_progress_init(struct cli_progress *p, const char *cmd, double *every_s)
 {
-    const char *term = getenv("TERM");
     p->cmd = cmd;
-    p->tty = isatty(2) && !(term && strcmp(term, "dumb") == 0);
+    p->tty = cli_tty(2);
     p->open = 0;
     *every_s = p->tty ? 1 : 10;
 }

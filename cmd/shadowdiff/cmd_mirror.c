@@ -235,7 +235,7 @@ int cmd_mirror(int argc, char **argv)
     struct sdiff_err err = {0};
     uint16_t ports[64];
     size_t nports = 0;
-    int c, tty = isatty(2);
+    int c, tty = cli_tty(2);
     struct sdiff_limits lim = SDIFF_LIMITS_INIT;
     const char *user = NULL;
     struct cli_user cu;
